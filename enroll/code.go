@@ -1,0 +1,143 @@
+package enroll
+
+import (
+	"crypto/hmac"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/sha512"
+	"crypto/subtle"
+	"encoding/binary"
+	"hash"
+	"time"
+)
+
+var pow10 = [...]uint32{1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000}
+
+func (a Algorithm) hash() func() hash.Hash {
+	switch a {
+	case SHA256:
+		return sha256.New
+	case SHA512:
+		return sha512.New
+	}
+	return sha1.New
+}
+
+// HOTP returns the RFC 4226 one-time password for counter, with the key's
+// algorithm and digits.
+func HOTP(k Key, counter uint64) string {
+	var buf [8]byte
+	binary.BigEndian.PutUint64(buf[:], counter)
+	m := hmac.New(k.Algorithm.hash(), k.Secret)
+	m.Write(buf[:])
+	sum := m.Sum(nil)
+	off := sum[len(sum)-1] & 0x0f
+	bin := binary.BigEndian.Uint32(sum[off:off+4]) & 0x7fffffff
+	digits := k.Digits
+	if digits != 8 {
+		digits = 6
+	}
+	v := bin % pow10[digits]
+	out := make([]byte, digits)
+	for i := digits - 1; i >= 0; i-- {
+		out[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return string(out)
+}
+
+// Step returns the RFC 6238 time step that t falls in.
+func Step(k Key, t time.Time) int64 {
+	p := int64(k.period() / time.Second)
+	u := t.Unix()
+	if u < 0 {
+		return (u - p + 1) / p
+	}
+	return u / p
+}
+
+// StepStart returns the first instant of time step step.
+func StepStart(k Key, step int64) time.Time {
+	return time.Unix(step*int64(k.period()/time.Second), 0)
+}
+
+func (k Key) period() time.Duration {
+	if k.Period <= 0 {
+		return DefaultPeriod
+	}
+	return k.Period
+}
+
+// CodeAt returns the code of time step step.
+func CodeAt(k Key, step int64) string { return HOTP(k, uint64(step)) }
+
+// Code returns the TOTP code for key at time t.
+func Code(k Key, t time.Time) string { return CodeAt(k, Step(k, t)) }
+
+// VerifyOptions says where a verifier looks for a code.
+type VerifyOptions struct {
+	// Window is how many steps either side of the expected step are
+	// accepted; 0 accepts only the expected step.
+	Window int
+	// Drift is the device's learned offset in steps: the expected step is
+	// the step of the verifier's time plus Drift.
+	Drift int64
+	// LastUsed is the highest step already accepted; steps at or below it
+	// are refused (RFC 6238 §5.2). Zero or negative means none.
+	LastUsed int64
+}
+
+// Verify reports whether code is valid for key at time t and, when it is,
+// the matched time step. The search runs outward from the expected step so
+// the nearest match wins; candidates are compared in constant time.
+func Verify(k Key, code string, t time.Time, o VerifyOptions) (step int64, ok bool) {
+	if len(code) != k.digits() {
+		return 0, false
+	}
+	center := Step(k, t) + o.Drift
+	match := func(s int64) bool {
+		return s > o.LastUsed && s >= 0 &&
+			subtle.ConstantTimeCompare([]byte(CodeAt(k, s)), []byte(code)) == 1
+	}
+	for d := int64(0); d <= int64(o.Window); d++ {
+		if match(center + d) {
+			return center + d, true
+		}
+		if d > 0 && match(center-d) {
+			return center - d, true
+		}
+	}
+	return 0, false
+}
+
+// Resync looks for two consecutive codes, first then second, within window
+// steps either side of t's step plus drift, the way an out-of-sync device is
+// brought back. It returns the step of second; steps at or below lastUsed
+// are refused.
+func Resync(k Key, first, second string, t time.Time, drift int64, window int, lastUsed int64) (step int64, ok bool) {
+	if len(first) != k.digits() || len(second) != k.digits() {
+		return 0, false
+	}
+	center := Step(k, t) + drift
+	try := func(s int64) bool {
+		return s > lastUsed && s-1 >= 0 &&
+			subtle.ConstantTimeCompare([]byte(CodeAt(k, s-1)), []byte(first)) == 1 &&
+			subtle.ConstantTimeCompare([]byte(CodeAt(k, s)), []byte(second)) == 1
+	}
+	for d := int64(0); d <= int64(window); d++ {
+		if try(center + d) {
+			return center + d, true
+		}
+		if d > 0 && try(center-d) {
+			return center - d, true
+		}
+	}
+	return 0, false
+}
+
+func (k Key) digits() int {
+	if k.Digits == 8 {
+		return 8
+	}
+	return 6
+}
