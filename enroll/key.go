@@ -206,9 +206,9 @@ func ParseURI(s string) (Key, error) {
 // URI formats the key as an otpauth://totp/ URI. Parameters equal to their
 // defaults are omitted so QR codes stay small.
 func (k Key) URI() string {
-	label := url.PathEscape(k.Account)
+	label := escapeLabel(k.Account)
 	if k.Issuer != "" {
-		label = url.PathEscape(k.Issuer) + ":" + label
+		label = escapeLabel(k.Issuer) + ":" + label
 	}
 	var b strings.Builder
 	b.WriteString("otpauth://totp/")
@@ -237,4 +237,10 @@ func (k Key) URI() string {
 // String describes the key without its secret, so a Key may be logged.
 func (k Key) String() string {
 	return fmt.Sprintf("%s:%s (%v, %d digits, %v)", k.Issuer, k.Account, k.Algorithm, k.Digits, k.Period)
+}
+
+// escapeLabel escapes one half of a label, colons included, so the
+// issuer/account split survives a round trip.
+func escapeLabel(s string) string {
+	return strings.ReplaceAll(url.PathEscape(s), ":", "%3A")
 }
