@@ -153,13 +153,21 @@ func ParseURI(s string) (Key, error) {
 	default:
 		return Key{}, fmt.Errorf("otpauth URI: unknown type %q, want totp", u.Host)
 	}
-	label := strings.TrimPrefix(u.Path, "/")
+	// Split the label on its first literal colon before unescaping, so an
+	// escaped colon (%3A) stays inside the account name.
+	rawLabel := strings.TrimPrefix(u.EscapedPath(), "/")
 	var labelIssuer, account string
-	if i := strings.Index(label, ":"); i >= 0 {
-		labelIssuer, account = strings.TrimSpace(label[:i]), strings.TrimSpace(label[i+1:])
+	if i := strings.Index(rawLabel, ":"); i >= 0 {
+		if labelIssuer, err = url.PathUnescape(rawLabel[:i]); err == nil {
+			account, err = url.PathUnescape(rawLabel[i+1:])
+		}
 	} else {
-		account = strings.TrimSpace(label)
+		account, err = url.PathUnescape(rawLabel)
 	}
+	if err != nil {
+		return Key{}, errors.New("otpauth URI: malformed label")
+	}
+	labelIssuer, account = strings.TrimSpace(labelIssuer), strings.TrimSpace(account)
 	q, err := url.ParseQuery(u.RawQuery)
 	if err != nil {
 		return Key{}, errors.New("otpauth URI: malformed query")
