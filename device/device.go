@@ -1,0 +1,331 @@
+// Package device is the appliance runtime: one loop that ties together the
+// clock's reading, the vault's accounts, the buttons and the screen.
+//
+// The loop builds a display.Screen from its state, renders it only when the
+// screen would change, draws it only when the pixels changed, and otherwise
+// sleeps until the next thing that can change the frame: a countdown tick,
+// a step boundary, a reveal or blanking timeout, a press or an event.
+package device
+
+import (
+	"context"
+	"errors"
+	"image"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/totpbox/totpbox/clock"
+	"github.com/totpbox/totpbox/display"
+	"github.com/totpbox/totpbox/enroll/vault"
+)
+
+// Button is one of the appliance's three buttons.
+type Button int
+
+// The buttons. Next moves to the next account (or page); OK reveals,
+// accepts or moves forward; Back hides, rejects or returns to the code.
+const (
+	Next Button = iota
+	OK
+	Back
+)
+
+// String returns "next", "ok" or "back".
+func (b Button) String() string {
+	switch b {
+	case Next:
+		return "next"
+	case OK:
+		return "ok"
+	case Back:
+		return "back"
+	}
+	return "unknown"
+}
+
+// ParseButton parses a button name as String writes it.
+func ParseButton(s string) (Button, error) {
+	switch s {
+	case "next":
+		return Next, nil
+	case "ok":
+		return OK, nil
+	case "back":
+		return Back, nil
+	}
+	return 0, errors.New("unknown button " + quote(s) + " (want next, ok or back)")
+}
+
+func quote(s string) string {
+	if len(s) > 32 {
+		s = s[:32] + "..."
+	}
+	return "\"" + s + "\""
+}
+
+// Panel is where frames go: a periph display.Drawer, or anything with its
+// shape. device/hw's panels and the simulator's emulated SSD1306 fit.
+type Panel interface {
+	Bounds() image.Rectangle
+	Draw(r image.Rectangle, src image.Image, sp image.Point) error
+}
+
+// Accounts is the vault as the loop sees it.
+type Accounts interface {
+	List() []vault.Account
+}
+
+// Pairing reports the appliance's pairing state for the pairing view.
+type Pairing interface {
+	// PairingCode returns the server address and the code to type into
+	// the console, and whether the appliance is waiting to be paired.
+	PairingCode() (server, code string, waiting bool)
+}
+
+// Offer is a registration the server sends to this appliance. The loop
+// shows it and calls Accept or Reject on a press, from the loop goroutine;
+// they must not block for long.
+type Offer struct {
+	// User and DeviceName are shown: "New account for User — DeviceName".
+	User, DeviceName string
+	// Accept stores the account and returns its vault id; the loop then
+	// shows the account's QR code.
+	Accept func() (accountID string, err error)
+	// Reject refuses the offer.
+	Reject func() error
+}
+
+// Config configures an Appliance. The zero value of each optional field
+// has the meaning its comment gives.
+type Config struct {
+	// Panel receives frames. Required.
+	Panel Panel
+	// Clock gives the reading for codes and countdowns. Required.
+	Clock clock.Clock
+	// Accounts lists the vault's accounts. Required.
+	Accounts Accounts
+	// Buttons delivers presses from hardware; nil means none (Press still
+	// works).
+	Buttons <-chan Button
+	// Pairing, when set, adds the pairing view while the appliance waits
+	// to be paired.
+	Pairing Pairing
+	// Link, when set, reports the server link for the status glyph; nil
+	// means standalone (no glyph).
+	Link func() display.Link
+	// Hidden keeps codes hidden until OK is pressed (privacy at kiosks).
+	Hidden bool
+	// RevealFor is how long a revealed code stays shown; default 20 s.
+	RevealFor time.Duration
+	// BlankAfter blanks the panel after this long without a press; zero
+	// never blanks. A press while blank only wakes the screen.
+	BlankAfter time.Duration
+	// Paper draws dark ink on light, for e-paper panels.
+	Paper bool
+	// Preview is how long before a step ends the next code is shown;
+	// default 5 s.
+	Preview time.Duration
+	// Now is the local clock for UI timeouts (reveal, blanking); nil means
+	// time.Now. It is not used for codes.
+	Now func() time.Time
+	// Logger receives panel errors; nil means slog.Default().
+	Logger *slog.Logger
+	// OnFrame, when set, is called after each frame is drawn (metrics,
+	// tests).
+	OnFrame func(Status)
+}
+
+type mode int
+
+const (
+	modeCode mode = iota
+	modeQR
+	modeSecret
+	modeOffer
+	modePairing
+)
+
+// Appliance is the runtime loop. Create it with New and run it with Run;
+// Press, Refresh, ShowOffer and Status are safe from any goroutine.
+type Appliance struct {
+	cfg  Config
+	size image.Point
+
+	presses chan Button
+	wake    chan struct{}
+
+	mu          sync.Mutex
+	mode        mode
+	index       int    // position in the account list
+	focusID     string // account the index points at, kept across list changes
+	page        int    // secret page
+	revealUntil time.Time
+	lastInput   time.Time
+	blank       bool
+	offers      []Offer
+	message     string // transient message, cleared by a press
+	status      Status
+	lastScreen  display.Screen
+	drawn       bool
+}
+
+// Status is what the appliance shows, for the simulator's state endpoint,
+// totpctl status and tests. It never holds a code's digits.
+type Status struct {
+	View         string `json:"view"`
+	AccountIndex int    `json:"account_index"`
+	AccountCount int    `json:"account_count"`
+	AccountID    string `json:"account_id,omitempty"`
+	Label        string `json:"label,omitempty"`
+	CodeShown    bool   `json:"code_shown"`
+	TimeState    string `json:"time_state"`
+	Blank        bool   `json:"blank"`
+	OfferPending bool   `json:"offer_pending"`
+	Frames       int    `json:"frames"`
+}
+
+// New checks cfg and returns an Appliance ready to Run.
+func New(cfg Config) (*Appliance, error) {
+	switch {
+	case cfg.Panel == nil:
+		return nil, errors.New("device: no panel")
+	case cfg.Clock == nil:
+		return nil, errors.New("device: no clock")
+	case cfg.Accounts == nil:
+		return nil, errors.New("device: no accounts")
+	}
+	if cfg.RevealFor <= 0 {
+		cfg.RevealFor = 20 * time.Second
+	}
+	if cfg.Preview <= 0 {
+		cfg.Preview = 5 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	b := cfg.Panel.Bounds()
+	a := &Appliance{
+		cfg:     cfg,
+		size:    b.Size(),
+		presses: make(chan Button, 16),
+		wake:    make(chan struct{}, 1),
+	}
+	a.lastInput = cfg.Now()
+	return a, nil
+}
+
+// Press delivers a button press as if from hardware.
+func (a *Appliance) Press(b Button) {
+	select {
+	case a.presses <- b:
+	default: // a full queue means the user is mashing buttons; drop
+	}
+}
+
+// Refresh asks the loop to rebuild its frame now: accounts, link or
+// pairing state changed.
+func (a *Appliance) Refresh() {
+	select {
+	case a.wake <- struct{}{}:
+	default:
+	}
+}
+
+// ShowOffer queues an offer; it is shown before anything else, and wakes
+// a blank screen.
+func (a *Appliance) ShowOffer(o Offer) {
+	a.mu.Lock()
+	a.offers = append(a.offers, o)
+	a.blank = false
+	a.lastInput = a.cfg.Now()
+	a.mu.Unlock()
+	a.Refresh()
+}
+
+// CancelOffers removes queued offers for which drop returns true (an offer
+// cancelled or expired on the server).
+func (a *Appliance) CancelOffers(drop func(Offer) bool) {
+	a.mu.Lock()
+	kept := a.offers[:0]
+	for _, o := range a.offers {
+		if !drop(o) {
+			kept = append(kept, o)
+		}
+	}
+	a.offers = kept
+	a.mu.Unlock()
+	a.Refresh()
+}
+
+// Status returns what the appliance shows now.
+func (a *Appliance) Status() Status {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.status
+}
+
+// Run draws frames until ctx is done. Panel errors are logged and the loop
+// goes on: a panel that comes back gets the current frame.
+func (a *Appliance) Run(ctx context.Context) error {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		wait := a.step()
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return nil
+		case b := <-a.cfg.Buttons:
+			a.handle(b)
+		case b := <-a.presses:
+			a.handle(b)
+		case <-a.wake:
+		case <-timer.C:
+		}
+	}
+}
+
+// step builds and draws the frame and returns how long the loop may sleep.
+func (a *Appliance) step() time.Duration {
+	reading := a.cfg.Clock.Now()
+	accounts := a.cfg.Accounts.List()
+
+	a.mu.Lock()
+	now := a.cfg.Now()
+	scr, st, wait := a.build(reading, accounts, now)
+	changed := !a.drawn || scr != a.lastScreen
+	a.lastScreen, a.drawn = scr, true
+	a.mu.Unlock()
+
+	if changed {
+		var img image.Image
+		if st.Blank {
+			img = image.NewGray(image.Rectangle{Max: a.size}) // all dark
+		} else {
+			img = display.Render(scr, a.size)
+		}
+		if err := a.cfg.Panel.Draw(a.cfg.Panel.Bounds(), img, image.Point{}); err != nil {
+			a.cfg.Logger.Warn("panel draw failed", "err", err)
+		}
+		st.Frames = a.status.Frames + 1
+	} else {
+		st.Frames = a.status.Frames
+	}
+	a.mu.Lock()
+	a.status = st
+	a.mu.Unlock()
+	if changed && a.cfg.OnFrame != nil {
+		a.cfg.OnFrame(st)
+	}
+	return wait
+}

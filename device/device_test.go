@@ -1,0 +1,328 @@
+package device
+
+import (
+	"context"
+	"errors"
+	"image"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/totpbox/totpbox/clock"
+	"github.com/totpbox/totpbox/enroll"
+	"github.com/totpbox/totpbox/enroll/vault"
+)
+
+type fakePanel struct {
+	mu    sync.Mutex
+	size  image.Point
+	draws int
+	fail  bool
+}
+
+func (p *fakePanel) Bounds() image.Rectangle { return image.Rectangle{Max: p.size} }
+func (p *fakePanel) Draw(r image.Rectangle, src image.Image, sp image.Point) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.fail {
+		return errors.New("ssd1306: bus error")
+	}
+	p.draws++
+	return nil
+}
+func (p *fakePanel) count() int { p.mu.Lock(); defer p.mu.Unlock(); return p.draws }
+
+// fakeClock reads the bubble's time with a settable state.
+type fakeClock struct {
+	mu     sync.Mutex
+	state  clock.State
+	reason string
+}
+
+func (c *fakeClock) Now() clock.Reading {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return clock.Reading{Time: time.Now(), State: c.state, Reason: c.reason}
+}
+func (c *fakeClock) set(s clock.State, reason string) {
+	c.mu.Lock()
+	c.state, c.reason = s, reason
+	c.mu.Unlock()
+}
+
+type fakeAccounts struct {
+	mu    sync.Mutex
+	accts []vault.Account
+}
+
+func (f *fakeAccounts) List() []vault.Account {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]vault.Account(nil), f.accts...)
+}
+
+func testKey(name string) enroll.Key {
+	return enroll.Key{Issuer: "ACME", Account: name, Secret: []byte("12345678901234567890" + name), Digits: 6, Period: 30 * time.Second}
+}
+
+func account(id string, st vault.State) vault.Account {
+	return vault.Account{ID: id, Issuer: "ACME", Label: "acct " + id, Key: testKey(id), State: st}
+}
+
+type rig struct {
+	a      *Appliance
+	panel  *fakePanel
+	clk    *fakeClock
+	accts  *fakeAccounts
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func start(t *testing.T, cfg Config, accts ...vault.Account) *rig {
+	t.Helper()
+	r := &rig{panel: &fakePanel{size: image.Pt(128, 64)}, clk: &fakeClock{state: clock.Synced}, accts: &fakeAccounts{accts: accts}}
+	cfg.Panel, cfg.Clock, cfg.Accounts = r.panel, r.clk, r.accts
+	a, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.a = a
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel, r.done = cancel, make(chan struct{})
+	go func() { a.Run(ctx); close(r.done) }()
+	synctest.Wait()
+	return r
+}
+
+func (r *rig) stop() { r.cancel(); <-r.done }
+
+func (r *rig) press(b Button) { r.a.Press(b); synctest.Wait() }
+
+func (r *rig) want(t *testing.T, view string, codeShown bool) Status {
+	t.Helper()
+	st := r.a.Status()
+	if st.View != view || st.CodeShown != codeShown {
+		t.Fatalf("Status() = view %q code shown %v, want %q %v (%+v)", st.View, st.CodeShown, view, codeShown, st)
+	}
+	return st
+}
+
+func TestCodeViewRedrawsOncePerSecond(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := start(t, Config{}, account("a", vault.Active))
+		defer r.stop()
+		r.want(t, "code", true)
+		before := r.panel.count()
+		time.Sleep(60 * time.Second)
+		synctest.Wait()
+		got := r.panel.count() - before
+		if got < 58 || got > 61 {
+			t.Errorf("frames drawn in 60 s of code view = %d, want about 60 (one per countdown second)", got)
+		}
+	})
+}
+
+func TestUntrustedTimeShowsNoCode(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := start(t, Config{}, account("a", vault.Active))
+		defer r.stop()
+		r.clk.set(clock.Untrusted, "error bound too large")
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		r.want(t, "untrusted", false)
+		r.clk.set(clock.Unsynced, "no NTP reply yet")
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		r.want(t, "untrusted", false)
+		r.clk.set(clock.Holdover, "no reply for 2h")
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		r.want(t, "code", true)
+	})
+}
+
+func TestHiddenRevealsThenHides(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := start(t, Config{Hidden: true, RevealFor: 10 * time.Second}, account("a", vault.Active))
+		defer r.stop()
+		r.want(t, "hidden", false)
+		r.press(OK)
+		r.want(t, "code", true)
+		time.Sleep(9 * time.Second)
+		synctest.Wait()
+		r.want(t, "code", true)
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		r.want(t, "hidden", false)
+		r.press(OK)
+		r.press(Back)
+		r.want(t, "hidden", false)
+	})
+}
+
+func TestNextCyclesAndKeepsFocus(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := start(t, Config{}, account("a", vault.Active), account("b", vault.Active), account("c", vault.Active))
+		defer r.stop()
+		if st := r.want(t, "code", true); st.AccountID != "a" || st.AccountCount != 3 {
+			t.Fatalf("first account = %+v", st)
+		}
+		r.press(Next)
+		if st := r.a.Status(); st.AccountID != "b" || st.AccountIndex != 1 {
+			t.Fatalf("after next: %+v, want account b at 1", st)
+		}
+		// An account added before b keeps the focus on b.
+		r.accts.mu.Lock()
+		r.accts.accts = append([]vault.Account{account("z", vault.Active)}, r.accts.accts...)
+		r.accts.mu.Unlock()
+		r.a.Refresh()
+		synctest.Wait()
+		if st := r.a.Status(); st.AccountID != "b" || st.AccountIndex != 2 {
+			t.Fatalf("after insert: %+v, want account b at 2", st)
+		}
+		r.press(Next)
+		r.press(Next)
+		if st := r.a.Status(); st.AccountID != "z" {
+			t.Fatalf("after wrapping: %+v, want account z", st)
+		}
+	})
+}
+
+func TestPendingShowsQRAndSecretActiveDoesNot(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := start(t, Config{}, account("p", vault.Pending), account("a", vault.Active))
+		defer r.stop()
+		r.press(OK)
+		r.want(t, "qr", false)
+		r.press(OK)
+		r.want(t, "secret", false)
+		r.press(Back)
+		r.want(t, "qr", false)
+		r.press(Back)
+		r.want(t, "code", true)
+		r.press(Next)
+		r.press(OK)
+		r.want(t, "code", true) // an active account's secret is never shown
+	})
+}
+
+func TestOfferAcceptAndReject(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := start(t, Config{BlankAfter: time.Minute}, account("a", vault.Active))
+		defer r.stop()
+		time.Sleep(2 * time.Minute)
+		synctest.Wait()
+		r.want(t, "blank", false)
+
+		var accepted, rejected int
+		r.a.ShowOffer(Offer{User: "alice", DeviceName: "kiosk", Accept: func() (string, error) {
+			accepted++
+			r.accts.mu.Lock()
+			r.accts.accts = append(r.accts.accts, account("new", vault.Pending))
+			r.accts.mu.Unlock()
+			return "new", nil
+		}, Reject: func() error { rejected++; return nil }})
+		synctest.Wait()
+		if st := r.want(t, "offer", false); !st.OfferPending {
+			t.Fatalf("offer not flagged: %+v", st)
+		}
+		r.press(Next) // ignored on an offer
+		r.want(t, "offer", false)
+		r.press(OK)
+		if st := r.want(t, "qr", false); st.AccountID != "new" || accepted != 1 {
+			t.Fatalf("after accept: %+v, accepted %d", st, accepted)
+		}
+		r.press(OK)
+		r.press(OK)
+		r.want(t, "code", true)
+
+		r.a.ShowOffer(Offer{User: "bob", DeviceName: "x", Reject: func() error { rejected++; return nil }})
+		synctest.Wait()
+		r.press(Back)
+		if rejected != 1 {
+			t.Fatalf("rejected = %d, want 1", rejected)
+		}
+		r.want(t, "code", true)
+	})
+}
+
+func TestBlankingWakesWithoutActing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := start(t, Config{BlankAfter: 30 * time.Second}, account("a", vault.Active), account("b", vault.Active))
+		defer r.stop()
+		time.Sleep(31 * time.Second)
+		synctest.Wait()
+		st := r.a.Status()
+		if !st.Blank {
+			t.Fatalf("not blank after 31 s: %+v", st)
+		}
+		draws := r.panel.count()
+		time.Sleep(5 * time.Minute)
+		synctest.Wait()
+		if n := r.panel.count(); n != draws {
+			t.Errorf("blank screen redrawn %d times", n-draws)
+		}
+		r.press(Next)
+		if st := r.want(t, "code", true); st.AccountID != "a" {
+			t.Errorf("waking press moved to %q", st.AccountID)
+		}
+	})
+}
+
+func TestPanelErrorsDoNotStopTheLoop(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := start(t, Config{}, account("a", vault.Active))
+		defer r.stop()
+		r.panel.mu.Lock()
+		r.panel.fail = true
+		r.panel.mu.Unlock()
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+		r.panel.mu.Lock()
+		r.panel.fail = false
+		r.panel.mu.Unlock()
+		before := r.panel.count()
+		time.Sleep(3 * time.Second)
+		synctest.Wait()
+		if r.panel.count() == before {
+			t.Error("no frames after the panel came back")
+		}
+	})
+}
+
+func TestNoAccountsAndPairing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := &fakePairing{}
+		r := start(t, Config{Pairing: p})
+		defer r.stop()
+		r.want(t, "message", false)
+		p.set(true)
+		r.a.Refresh()
+		synctest.Wait()
+		r.want(t, "pairing", false)
+	})
+}
+
+type fakePairing struct {
+	mu      sync.Mutex
+	waiting bool
+}
+
+func (p *fakePairing) set(w bool) { p.mu.Lock(); p.waiting = w; p.mu.Unlock() }
+func (p *fakePairing) PairingCode() (string, string, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return "https://totp.example", "ABCD2345", p.waiting
+}
+
+func TestParseButton(t *testing.T) {
+	for _, b := range []Button{Next, OK, Back} {
+		if got, err := ParseButton(b.String()); err != nil || got != b {
+			t.Errorf("ParseButton(%q) = %v, %v", b, got, err)
+		}
+	}
+	if _, err := ParseButton("reset"); err == nil {
+		t.Error("ParseButton(reset) accepted")
+	}
+}
