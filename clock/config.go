@@ -1,0 +1,135 @@
+package clock
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config configures the disciplined clock. The daemon loads it with viper
+// under the `clock` key; the zero value of a field means its default.
+type Config struct {
+	// Servers are the NTP servers, "host" or "host:port" (port 123 when
+	// omitted). IPv6 literals with a port use "[addr]:port".
+	Servers []string `mapstructure:"servers" json:"servers"`
+	// MaxClockError is the frequency error in ppm the oscillator may add on
+	// top of the estimated skew while the clock is not updated (temperature,
+	// ageing). Default 5.
+	MaxClockError float64 `mapstructure:"max_clock_error_ppm" json:"max_clock_error_ppm"`
+	// HoldoverLimit is the largest error bound at which codes are still
+	// shown after updates stop. Default 5 s.
+	HoldoverLimit time.Duration `mapstructure:"holdover_limit" json:"holdover_limit"`
+	// MinPoll is the polling interval while acquiring. Default 16 s.
+	MinPoll time.Duration `mapstructure:"min_poll" json:"min_poll"`
+	// MaxPoll is the longest polling interval once the clock is stable.
+	// Default 1024 s.
+	MaxPoll time.Duration `mapstructure:"max_poll" json:"max_poll"`
+	// DriftFile is where the frequency estimate and the last good time are
+	// kept across restarts. Empty means none.
+	DriftFile string `mapstructure:"drift_file" json:"drift_file"`
+}
+
+// Defaults for Config fields left zero.
+const (
+	DefaultMaxClockError = 5.0
+	DefaultHoldoverLimit = 5 * time.Second
+	DefaultMinPoll       = 16 * time.Second
+	DefaultMaxPoll       = 1024 * time.Second
+)
+
+// DefaultConfig returns the configuration used when nothing is set: the
+// public NTP pool, 5 ppm, 5 s holdover, polling 16–1024 s, no drift file.
+func DefaultConfig() Config {
+	return Config{
+		Servers: []string{
+			"0.pool.ntp.org", "1.pool.ntp.org", "2.pool.ntp.org", "3.pool.ntp.org",
+		},
+		MaxClockError: DefaultMaxClockError,
+		HoldoverLimit: DefaultHoldoverLimit,
+		MinPoll:       DefaultMinPoll,
+		MaxPoll:       DefaultMaxPoll,
+	}
+}
+
+// withDefaults fills zero fields with their defaults.
+func (c Config) withDefaults() Config {
+	if c.MaxClockError == 0 {
+		c.MaxClockError = DefaultMaxClockError
+	}
+	if c.HoldoverLimit == 0 {
+		c.HoldoverLimit = DefaultHoldoverLimit
+	}
+	if c.MinPoll == 0 {
+		c.MinPoll = DefaultMinPoll
+	}
+	if c.MaxPoll == 0 {
+		c.MaxPoll = max(DefaultMaxPoll, c.MinPoll)
+	}
+	return c
+}
+
+// Validate reports the first thing wrong with the configuration, in one
+// line naming the key. Zero fields are valid (they take defaults).
+func (c Config) Validate() error {
+	if len(c.Servers) == 0 {
+		return errors.New("clock.servers: no servers configured")
+	}
+	seen := make(map[string]bool)
+	for _, s := range c.Servers {
+		if err := checkServer(s); err != nil {
+			return fmt.Errorf("clock.servers: %q: %v", s, err)
+		}
+		if seen[s] {
+			return fmt.Errorf("clock.servers: %q listed twice", s)
+		}
+		seen[s] = true
+	}
+	d := c.withDefaults()
+	switch {
+	case c.MaxClockError < 0 || c.MaxClockError > 500:
+		return fmt.Errorf("clock.max_clock_error_ppm: %g is outside 0..500", c.MaxClockError)
+	case c.HoldoverLimit < 0:
+		return fmt.Errorf("clock.holdover_limit: %v is negative", c.HoldoverLimit)
+	case c.HoldoverLimit != 0 && c.HoldoverLimit < time.Second:
+		return fmt.Errorf("clock.holdover_limit: %v is under the 1s synced bound", c.HoldoverLimit)
+	case c.MinPoll < 0 || (c.MinPoll != 0 && c.MinPoll < time.Second):
+		return fmt.Errorf("clock.min_poll: %v is under 1s", c.MinPoll)
+	case c.MaxPoll < 0 || (c.MaxPoll != 0 && c.MaxPoll < time.Second):
+		return fmt.Errorf("clock.max_poll: %v is under 1s", c.MaxPoll)
+	case d.MaxPoll < d.MinPoll:
+		return fmt.Errorf("clock.max_poll: %v is under clock.min_poll %v", d.MaxPoll, d.MinPoll)
+	case d.MaxPoll > 36*time.Hour:
+		return fmt.Errorf("clock.max_poll: %v is over 36h", d.MaxPoll)
+	}
+	return nil
+}
+
+// checkServer reports whether s looks like a host or host:port. Whether the
+// name resolves is found out at run time.
+func checkServer(s string) error {
+	if s == "" {
+		return errors.New("empty server name")
+	}
+	if strings.ContainsAny(s, " \t\r\n/") {
+		return errors.New("server name contains a space or slash")
+	}
+	host, port := s, ""
+	if h, p, err := net.SplitHostPort(s); err == nil {
+		host, port = h, p
+	} else if strings.Count(s, ":") == 1 || strings.HasPrefix(s, "[") {
+		return fmt.Errorf("malformed host:port: %v", err)
+	}
+	if host == "" {
+		return errors.New("empty host")
+	}
+	if port != "" {
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("port %q is not 1..65535", port)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,295 @@
+package clock
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/beevik/ntp"
+)
+
+// Engine polls the servers and feeds the discipline. It owns the polling
+// policy: bursts at start and after failures, kiss-of-death, the interval
+// growing from the minimum to the maximum as the clock settles. It runs in
+// real time in Service and in virtual time in the clock bench; time passes
+// only through the timebase, the dialer and the sleep function.
+//
+// An Engine is not safe for concurrent use; Service serialises it.
+type Engine struct {
+	cfg        Config
+	disc       *Discipline
+	q          querier
+	sleep      func(context.Context, time.Duration) error
+	log        *slog.Logger
+	concurrent bool
+	onReply    func(Sample, *ntp.Response)
+
+	servers    []*server
+	poll       time.Duration
+	good       int // consecutive updates at the current interval
+	failed     int // consecutive rounds without an update
+	suspended  time.Duration
+	lastUpdate time.Duration
+	lastRound  time.Duration
+	lastOut    Outcome
+}
+
+// server is the engine's view of one configured server.
+type server struct {
+	name      string
+	reach     uint8
+	needBurst bool
+	interval  time.Duration // at least this long between polls (kiss RATE)
+	nextPoll  time.Duration // timebase value before which it is not polled
+	setAside  string        // why it is no longer polled; empty if in use
+	retryAt   time.Duration // when a set-aside name is tried again; 0 never
+	lastErr   string
+	last      Sample
+	have      bool
+}
+
+// EngineOptions are the edges of an Engine.
+type EngineOptions struct {
+	// Epoch is the wall time timebase zero stands for before correction.
+	Epoch time.Time
+	// Timebase is the oscillator. Required.
+	Timebase Timebase
+	// Dialer carries queries; nil means UDP.
+	Dialer Dialer
+	// Sleep waits for d to pass; nil means a real timer.
+	Sleep func(ctx context.Context, d time.Duration) error
+	// Timeout is how long a query waits for its reply. Zero means 2 s.
+	Timeout time.Duration
+	// Logger receives one line per problem; nil discards.
+	Logger *slog.Logger
+	// Concurrent polls servers in parallel (real time only).
+	Concurrent bool
+	// NotBefore and WarmFrequency come from the drift file.
+	NotBefore     time.Time
+	WarmFrequency float64
+	// OnReply sees every valid reply (for the bench's baselines).
+	OnReply func(Sample, *ntp.Response)
+}
+
+// NewEngine returns an engine for cfg, which must be valid.
+func NewEngine(cfg Config, o EngineOptions) *Engine {
+	cfg = cfg.withDefaults()
+	if o.Timeout == 0 {
+		o.Timeout = 2 * time.Second
+	}
+	if o.Sleep == nil {
+		o.Sleep = sleepReal
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	e := &Engine{
+		cfg: cfg,
+		disc: NewDiscipline(DisciplineConfig{
+			Epoch:         o.Epoch,
+			Servers:       len(cfg.Servers),
+			MaxClockError: cfg.MaxClockError,
+			HoldoverLimit: cfg.HoldoverLimit,
+			NotBefore:     o.NotBefore,
+			WarmFrequency: o.WarmFrequency,
+		}),
+		q:          querier{epoch: o.Epoch, timebase: o.Timebase, dialer: o.Dialer, timeout: o.Timeout},
+		sleep:      o.Sleep,
+		log:        o.Logger,
+		concurrent: o.Concurrent,
+		onReply:    o.OnReply,
+		poll:       cfg.MinPoll,
+		suspended:  o.Timebase.Suspended(),
+	}
+	e.disc.SetPollInterval(e.poll)
+	e.lastRound = o.Timebase.Local() - e.poll
+	for _, name := range cfg.Servers {
+		s := &server{name: name, needBurst: true}
+		if err := checkServer(name); err != nil {
+			s.setAside = err.Error()
+			e.log.Warn("clock: server set aside", "server", name, "reason", s.setAside)
+		}
+		e.servers = append(e.servers, s)
+	}
+	return e
+}
+
+func sleepReal(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// acquiringPoll is the longest interval while the clock is acquiring.
+const acquiringPoll = 64 * time.Second
+
+// Reading returns the clock's reading now, noticing a suspend first.
+func (e *Engine) Reading() Reading {
+	e.CheckSuspend()
+	return e.disc.Reading(e.q.timebase.Local())
+}
+
+// CheckSuspend looks for a suspend since the last check and, if there was
+// one, distrusts the phase and polls at once. It reports whether it found
+// one.
+func (e *Engine) CheckSuspend() bool {
+	s := e.q.timebase.Suspended()
+	if s-e.suspended < 100*time.Millisecond {
+		return false
+	}
+	e.log.Warn("clock: suspend detected", "suspended", s-e.suspended)
+	e.suspended = s
+	e.disc.Suspended()
+	e.restart()
+	return true
+}
+
+// restart goes back to acquiring: short polls, bursts.
+func (e *Engine) restart() {
+	e.poll, e.good = e.cfg.MinPoll, 0
+	e.disc.SetPollInterval(e.poll)
+	for _, s := range e.servers {
+		s.needBurst, s.nextPoll = true, 0
+	}
+	e.lastRound = e.q.timebase.Local() - e.poll // the next round is due now
+}
+
+// NextRound returns the timebase value at which the next round is due.
+func (e *Engine) NextRound() time.Duration { return e.lastRound + e.poll }
+
+// Round polls every server that is due, updates the discipline and adapts
+// the polling interval.
+func (e *Engine) Round(ctx context.Context) Outcome {
+	e.CheckSuspend()
+	start := e.q.timebase.Local()
+	e.lastRound = start
+	type result struct {
+		s   *server
+		smp Sample
+		err error
+	}
+	var due []*server
+	for _, s := range e.servers {
+		if s.setAside != "" && (s.retryAt == 0 || start < s.retryAt) {
+			continue
+		}
+		if start < s.nextPoll {
+			continue
+		}
+		due = append(due, s)
+	}
+	results := make([]result, len(due))
+	poll1 := func(i int) {
+		s := due[i]
+		n := 1
+		if s.needBurst {
+			n = burstSize
+		}
+		smp, err := e.q.burst(ctx, s.name, n, e.sleep, e.onReply)
+		results[i] = result{s, smp, err}
+	}
+	if e.concurrent {
+		var wg sync.WaitGroup
+		for i := range due {
+			wg.Go(func() { poll1(i) })
+		}
+		wg.Wait()
+	} else {
+		for i := range due {
+			poll1(i)
+		}
+	}
+	var fresh []Sample
+	for _, r := range results {
+		s := r.s
+		s.reach <<= 1
+		s.nextPoll = start + s.interval
+		if r.err != nil {
+			e.failure(s, r.err)
+			continue
+		}
+		s.reach |= 1
+		s.needBurst = false
+		s.setAside, s.retryAt = "", 0
+		if s.lastErr != "" {
+			e.log.Info("clock: server answering again", "server", s.name)
+			s.lastErr = ""
+		}
+		s.last, s.have = r.smp, true
+		fresh = append(fresh, r.smp)
+	}
+	if ctx.Err() != nil {
+		return Outcome{Reason: ctx.Err().Error()}
+	}
+	now := e.q.timebase.Local()
+	out := e.disc.Update(now, fresh)
+	e.lastOut = out
+	e.adapt(out, now)
+	return out
+}
+
+// failure records a failed poll of s and logs the reason once.
+func (e *Engine) failure(s *server, err error) {
+	s.needBurst = true
+	reason := err.Error()
+	var kiss *KissError
+	var dns *net.DNSError
+	switch {
+	case errors.As(err, &kiss) && kiss.Code == "RATE":
+		s.needBurst = false // a burst is what it objects to
+		s.interval = min(max(2*s.interval, 2*e.poll), e.cfg.MaxPoll)
+		s.nextPoll = e.q.timebase.Local() + s.interval
+		reason = fmt.Sprintf("asked to slow down (kiss-of-death RATE), polling every %v", s.interval)
+	case errors.As(err, &kiss):
+		s.setAside = fmt.Sprintf("refused service (kiss-of-death %s)", kiss.Code)
+		reason = s.setAside
+	case errors.As(err, &dns):
+		s.setAside = "cannot resolve: " + dns.Err
+		s.retryAt = e.q.timebase.Local() + e.cfg.MaxPoll
+		reason = s.setAside
+	case errors.Is(err, errBadAddress):
+		s.setAside = reason
+	}
+	if reason != s.lastErr {
+		e.log.Warn("clock: server failed", "server", s.name, "reason", reason)
+		s.lastErr = reason
+	}
+}
+
+// adapt moves the polling interval after a round.
+func (e *Engine) adapt(out Outcome, now time.Duration) {
+	switch {
+	case out.Updated:
+		e.failed = 0
+		e.lastUpdate = now
+		e.good++
+		limit := min(acquiringPoll, e.cfg.MaxPoll)
+		if _, skew, ok := e.disc.Frequency(); ok && e.disc.Samples() >= 8 && skew < 1 {
+			limit = e.cfg.MaxPoll
+		}
+		if e.good >= 4 && e.poll < limit {
+			e.poll, e.good = min(2*e.poll, limit), 0
+		}
+		e.poll = min(e.poll, max(limit, e.cfg.MinPoll))
+	case e.disc.untrusted != "" && !e.disc.synced:
+		e.restart()
+		e.lastRound = now
+	default:
+		e.failed++
+		e.good = 0
+		if e.failed%8 == 0 {
+			// Unreachable for a while: back off to spare the servers.
+			e.poll = min(2*e.poll, e.cfg.MaxPoll)
+		}
+	}
+	e.disc.SetPollInterval(e.poll)
+}

@@ -1,0 +1,139 @@
+package clock
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/beevik/ntp"
+)
+
+// Timebase is the raw oscillator the clock counts with. It is never
+// stepped or slewed; the discipline maps it to UTC.
+type Timebase interface {
+	// Local returns the oscillator reading since an arbitrary origin.
+	Local() time.Duration
+	// Suspended returns how long the machine has been suspended in total
+	// since the timebase started, as far as it can tell; it grows when
+	// the oscillator stopped while time went on.
+	Suspended() time.Duration
+}
+
+// Dialer opens the connection an NTP query travels over; it has the shape
+// of beevik/ntp's QueryOptions.Dialer. Nil means UDP.
+type Dialer func(localAddress, remoteAddress string) (net.Conn, error)
+
+// earliestPlausible is the earliest UTC a server may report: a reply before
+// it is absurd, whatever the local clock says.
+var earliestPlausible = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// latestPlausible is the latest UTC a server may report.
+var latestPlausible = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// KissError is a kiss-of-death reply: the server asks us to slow down
+// (RATE) or to go away (DENY, RSTR).
+type KissError struct{ Code string }
+
+func (e *KissError) Error() string { return "kiss-of-death " + e.Code }
+
+// querier sends single NTP queries stamped with the timebase.
+type querier struct {
+	epoch    time.Time
+	timebase Timebase
+	dialer   Dialer
+	timeout  time.Duration
+}
+
+// clockTime is the uncorrected clock: Epoch + the timebase. ClockOffset of
+// a reply is UTC minus this.
+func (q *querier) clockTime() time.Time { return q.epoch.Add(q.timebase.Local()) }
+
+// query sends one query to server and returns the sample, or why the reply
+// cannot be used.
+func (q *querier) query(server string) (Sample, *ntp.Response, error) {
+	opt := ntp.QueryOptions{
+		Timeout:       q.timeout,
+		GetSystemTime: q.clockTime,
+	}
+	if q.dialer != nil {
+		opt.Dialer = q.dialer
+	}
+	r, err := ntp.QueryWithOptions(server, opt)
+	if err != nil {
+		return Sample{}, nil, err
+	}
+	if r.IsKissOfDeath() {
+		return Sample{}, r, &KissError{Code: r.KissCode}
+	}
+	if err := r.Validate(); err != nil {
+		return Sample{}, r, fmt.Errorf("invalid reply: %w", err)
+	}
+	ts := r.Timestamps
+	if ts.ServerXmit.Before(earliestPlausible) || ts.ServerXmit.After(latestPlausible) {
+		return Sample{}, r, fmt.Errorf("absurd time %s", ts.ServerXmit.UTC().Format(time.RFC3339))
+	}
+	t1 := ts.ClientXmit.Sub(q.epoch)
+	t4 := ts.ClientRecv.Sub(q.epoch)
+	return Sample{
+		Server:         server,
+		Local:          t1 + (t4-t1)/2,
+		Offset:         r.ClockOffset,
+		Delay:          r.RTT,
+		RootDelay:      r.RootDelay,
+		RootDispersion: r.RootDispersion,
+		Precision:      r.Precision,
+	}, r, nil
+}
+
+// burstSize is the number of queries sent at start and after failures.
+const burstSize = 4
+
+// burstSpacing separates the queries of a burst.
+const burstSpacing = 250 * time.Millisecond
+
+// burst sends n queries to server, sleeping between them, and returns the
+// sample with the smallest delay. A kiss-of-death ends the burst. onReply,
+// when set, sees every reply that passed validation.
+func (q *querier) burst(ctx context.Context, server string, n int, sleep func(context.Context, time.Duration) error, onReply func(Sample, *ntp.Response)) (Sample, error) {
+	var best Sample
+	var have bool
+	var lastErr error
+	for i := range n {
+		if i > 0 {
+			if err := sleep(ctx, burstSpacing); err != nil {
+				return Sample{}, err
+			}
+		}
+		s, r, err := q.query(server)
+		var kiss *KissError
+		if errors.As(err, &kiss) {
+			return Sample{}, err
+		}
+		if err != nil {
+			lastErr = err
+			var dns *net.DNSError
+			if errors.As(err, &dns) || errors.Is(err, errBadAddress) {
+				break
+			}
+			continue
+		}
+		if onReply != nil {
+			onReply(s, r)
+		}
+		if !have || s.Delay < best.Delay {
+			best, have = s, true
+		}
+	}
+	if !have {
+		if lastErr == nil {
+			lastErr = errors.New("no reply")
+		}
+		return Sample{}, lastErr
+	}
+	return best, nil
+}
+
+// errBadAddress marks a server name that can never work.
+var errBadAddress = errors.New("malformed server address")
