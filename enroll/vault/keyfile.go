@@ -1,0 +1,248 @@
+package vault
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+
+	"golang.org/x/crypto/argon2"
+)
+
+// KeySize is the length of the vault's data key: AES-256.
+const KeySize = 32
+
+// KDFParams are the argon2id parameters that turn a passphrase into the key
+// that wraps the data key. They are stored in the key file, so they matter
+// only when a key file is created.
+type KDFParams struct {
+	// Time is the number of passes over memory.
+	Time uint32
+	// MemoryKiB is the memory used, in KiB.
+	MemoryKiB uint32
+	// Threads is the degree of parallelism.
+	Threads uint8
+}
+
+// DefaultKDF is the second recommended argon2id setting of RFC 9106 §4
+// (t=3, 64 MiB, p=4): about a second on a Raspberry Pi Zero 2.
+var DefaultKDF = KDFParams{Time: 3, MemoryKiB: 64 * 1024, Threads: 4}
+
+func (p KDFParams) validate() error {
+	if p.Time < 1 || p.Threads < 1 || p.MemoryKiB < 8*uint32(p.Threads) || p.MemoryKiB > 4<<20 || p.Time > 100 {
+		return fmt.Errorf("argon2id parameters out of range (time %d, memory %d KiB, threads %d)", p.Time, p.MemoryKiB, p.Threads)
+	}
+	return nil
+}
+
+const (
+	keyFileFormat  = "totpbox-vault-key"
+	keyFileVersion = 1
+	kdfArgon2id    = "argon2id"
+	saltSize       = 16
+)
+
+// keyFile is the JSON layout of a key file. Exactly one of Key (a plain
+// data key) and Wrapped (the data key sealed with a passphrase-derived key)
+// is set.
+type keyFile struct {
+	Format  string   `json:"format"`
+	Version int      `json:"version"`
+	Key     []byte   `json:"key,omitempty"`
+	KDF     *kdfJSON `json:"kdf,omitempty"`
+	Nonce   []byte   `json:"nonce,omitempty"`
+	Wrapped []byte   `json:"wrapped_key,omitempty"`
+}
+
+type kdfJSON struct {
+	Name      string `json:"name"`
+	Time      uint32 `json:"time"`
+	MemoryKiB uint32 `json:"memory_kib"`
+	Threads   uint8  `json:"threads"`
+	Salt      []byte `json:"salt"`
+}
+
+// wrapAAD binds the wrapped key to the format, version and KDF parameters.
+func (k *keyFile) wrapAAD() []byte {
+	return fmt.Appendf(nil, "%s v%d %s t=%d m=%d p=%d salt=%x",
+		k.Format, k.Version, k.KDF.Name, k.KDF.Time, k.KDF.MemoryKiB, k.KDF.Threads, k.KDF.Salt)
+}
+
+func deriveKEK(pass []byte, k *kdfJSON) []byte {
+	return argon2.IDKey(pass, k.Salt, k.Time, k.MemoryKiB, k.Threads, KeySize)
+}
+
+func newGCM(key []byte) cipher.AEAD {
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		panic("vault: " + err.Error()) // key length is always KeySize
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		panic("vault: " + err.Error())
+	}
+	return aead
+}
+
+// passphrase returns the passphrase chosen by o, or nil for none.
+func (o *Options) passphrase() ([]byte, error) {
+	n := 0
+	for _, set := range []bool{o.Passphrase != nil, o.PassphraseFile != "", o.PassphraseEnv != ""} {
+		if set {
+			n++
+		}
+	}
+	if n > 1 {
+		return nil, errors.New("vault options: give at most one of Passphrase, PassphraseFile and PassphraseEnv")
+	}
+	var p []byte
+	switch {
+	case o.Passphrase != nil:
+		p = append([]byte(nil), o.Passphrase...)
+		if len(p) == 0 {
+			return nil, errors.New("vault passphrase is empty")
+		}
+	case o.PassphraseFile != "":
+		b, err := os.ReadFile(o.PassphraseFile)
+		if err != nil {
+			return nil, fmt.Errorf("vault passphrase file: %w", err)
+		}
+		s := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+		if s == "" {
+			return nil, fmt.Errorf("vault passphrase file %s is empty", o.PassphraseFile)
+		}
+		p = []byte(s)
+	case o.PassphraseEnv != "":
+		v, ok := os.LookupEnv(o.PassphraseEnv)
+		if !ok {
+			return nil, fmt.Errorf("vault passphrase variable %s is not set", o.PassphraseEnv)
+		}
+		if v == "" {
+			return nil, fmt.Errorf("vault passphrase variable %s is empty", o.PassphraseEnv)
+		}
+		p = []byte(v)
+	}
+	return p, nil
+}
+
+// loadKey reads the data key from path, unwrapping it with pass when the
+// file is passphrase-protected.
+func loadKey(path string, pass []byte) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("vault key file: %w", err)
+	}
+	var kf keyFile
+	if err := json.Unmarshal(b, &kf); err != nil || kf.Format != keyFileFormat {
+		return nil, fmt.Errorf("vault key file %s: %w", path, ErrCorruptKey)
+	}
+	if kf.Version != keyFileVersion {
+		return nil, fmt.Errorf("vault key file %s has format version %d; this build reads version %d", path, kf.Version, keyFileVersion)
+	}
+	switch {
+	case kf.KDF == nil:
+		if len(kf.Key) != KeySize {
+			return nil, fmt.Errorf("vault key file %s: %w", path, ErrCorruptKey)
+		}
+		if pass != nil {
+			return nil, fmt.Errorf("vault key file %s is not protected by a passphrase, but a passphrase was given", path)
+		}
+		return kf.Key, nil
+	case kf.KDF.Name != kdfArgon2id:
+		return nil, fmt.Errorf("vault key file %s uses unknown key derivation %q", path, kf.KDF.Name)
+	}
+	p := KDFParams{Time: kf.KDF.Time, MemoryKiB: kf.KDF.MemoryKiB, Threads: kf.KDF.Threads}
+	if err := p.validate(); err != nil || len(kf.KDF.Salt) < saltSize || len(kf.Wrapped) != KeySize+16 {
+		return nil, fmt.Errorf("vault key file %s: %w", path, ErrCorruptKey)
+	}
+	if pass == nil {
+		return nil, fmt.Errorf("vault key file %s: %w", path, ErrPassphraseRequired)
+	}
+	aead := newGCM(deriveKEK(pass, kf.KDF))
+	if len(kf.Nonce) != aead.NonceSize() {
+		return nil, fmt.Errorf("vault key file %s: %w", path, ErrCorruptKey)
+	}
+	key, err := aead.Open(nil, kf.Nonce, kf.Wrapped, kf.wrapAAD())
+	if err != nil {
+		return nil, fmt.Errorf("vault key file %s: %w", path, ErrWrongPassphrase)
+	}
+	return key, nil
+}
+
+// marshalKeyFile returns the key file contents for key, wrapped with a key
+// derived from pass when pass is not nil.
+func marshalKeyFile(key, pass []byte, p KDFParams) ([]byte, error) {
+	kf := keyFile{Format: keyFileFormat, Version: keyFileVersion}
+	if pass == nil {
+		kf.Key = key
+	} else {
+		if err := p.validate(); err != nil {
+			return nil, fmt.Errorf("vault options: %w", err)
+		}
+		salt := make([]byte, saltSize)
+		rand.Read(salt)
+		kf.KDF = &kdfJSON{Name: kdfArgon2id, Time: p.Time, MemoryKiB: p.MemoryKiB, Threads: p.Threads, Salt: salt}
+		aead := newGCM(deriveKEK(pass, kf.KDF))
+		kf.Nonce = make([]byte, aead.NonceSize())
+		rand.Read(kf.Nonce)
+		kf.Wrapped = aead.Seal(nil, kf.Nonce, key, kf.wrapAAD())
+	}
+	b, err := json.MarshalIndent(kf, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("vault key file: %w", err)
+	}
+	return append(b, '\n'), nil
+}
+
+// createKey makes a new random data key and writes it to path, failing if
+// path already exists.
+func createKey(path string, pass []byte, p KDFParams) ([]byte, error) {
+	key := make([]byte, KeySize)
+	rand.Read(key)
+	b, err := marshalKeyFile(key, pass, p)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeFileAtomic(path, b, false); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return nil, fmt.Errorf("vault key file %s appeared while it was being created", path)
+		}
+		return nil, fmt.Errorf("vault key file: %w", err)
+	}
+	return key, nil
+}
+
+// ChangePassphrase rewraps the data key in keyFile: opts.Passphrase (or
+// PassphraseFile, PassphraseEnv) unlocks it as it is now, and newPass
+// protects it from now on; a nil newPass stores the key unwrapped. The
+// vault itself is unchanged. kdf sets the argon2id cost for newPass; the
+// zero value means DefaultKDF. The key file is replaced atomically.
+func ChangePassphrase(keyFile string, opts Options, newPass []byte, kdf KDFParams) error {
+	if newPass != nil && len(newPass) == 0 {
+		return errors.New("new vault passphrase is empty")
+	}
+	if kdf == (KDFParams{}) {
+		kdf = DefaultKDF
+	}
+	pass, err := opts.passphrase()
+	if err != nil {
+		return err
+	}
+	key, err := loadKey(keyFile, pass)
+	if err != nil {
+		return err
+	}
+	b, err := marshalKeyFile(key, newPass, kdf)
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(keyFile, b, true); err != nil {
+		return fmt.Errorf("vault key file: %w", err)
+	}
+	return nil
+}

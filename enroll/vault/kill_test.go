@@ -1,0 +1,216 @@
+//go:build unix
+
+package vault
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/totpbox/totpbox/enroll"
+)
+
+// killChildEnv, when set to a directory, turns the test binary into the
+// child of TestKillDuringAdd: it adds accounts to the vault in that
+// directory until it is killed.
+const killChildEnv = "TOTPBOX_VAULT_KILL_CHILD"
+
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(killChildEnv); dir != "" {
+		os.Exit(killChild(dir))
+	}
+	os.Exit(m.Run())
+}
+
+// digest fingerprints everything stored for an account, secret included.
+func digest(a Account) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%q %q %q %q %v %q %d %d", a.ID, a.Issuer, a.Label, a.Key.URI(), a.State, a.Source,
+		a.Created.UnixNano(), a.Updated.UnixNano())
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// killChild opens the vault in dir, prints "open", then adds accounts in a
+// loop, printing "ID DIGEST" after each Add has returned. Each line is one
+// write to an unbuffered stdout, so the parent never sees half a line.
+func killChild(dir string) int {
+	v, err := Open(dir, Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "child:", err)
+		return 3
+	}
+	os.Stdout.WriteString("open\n")
+	algs := []enroll.Algorithm{enroll.SHA1, enroll.SHA256, enroll.SHA512}
+	for i := 0; ; i++ {
+		k, err := enroll.NewKey(fmt.Sprintf("Issuer %d", i%7), fmt.Sprintf("user%d@example.com", i))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "child:", err)
+			return 3
+		}
+		k.Algorithm = algs[i%3]
+		k.Digits = 6 + 2*(i%2)
+		k.Period = time.Duration(15+i%106) * time.Second
+		a := Account{Key: k, Label: fmt.Sprintf("account %d", i), State: State(i % 2)}
+		if i%3 == 0 {
+			a.Source = fmt.Sprintf("reg-%d-%d", os.Getpid(), i)
+		}
+		a, err = v.Add(a)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "child:", err)
+			return 3
+		}
+		os.Stdout.WriteString(a.ID + " " + digest(a) + "\n")
+	}
+}
+
+// TestKillDuringAdd kills a child that is adding accounts, at random
+// moments, and checks after every kill that the vault opens and holds
+// every account whose Add had returned, intact.
+func TestKillDuringAdd(t *testing.T) {
+	const rounds = 200
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "vault")
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 0))
+
+	want := map[string]string{} // id -> digest of every Add that returned
+	var confirmed, killedMidRun int
+	for round := range rounds {
+		cmd := exec.Command(exe, "-test.run=^$")
+		cmd.Env = append(os.Environ(), killChildEnv+"="+dir)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		lines := make(chan string, 1024)
+		go func() {
+			defer close(lines)
+			r := bufio.NewReader(out)
+			for {
+				l, err := r.ReadString('\n')
+				if err != nil { // io.EOF; a line without its newline is not complete
+					return
+				}
+				lines <- strings.TrimSuffix(l, "\n")
+			}
+		}()
+
+		var got []string
+		if rng.IntN(10) == 0 {
+			// Kill anywhere from start-up on, Open included.
+			time.Sleep(time.Duration(rng.IntN(30_000)) * time.Microsecond)
+		} else {
+			// Kill after a random number of Adds, part-way into the next.
+			n := rng.IntN(8)
+			deadline := time.After(30 * time.Second)
+		wait:
+			for len(got) <= n {
+				select {
+				case l, ok := <-lines:
+					if !ok {
+						break wait
+					}
+					got = append(got, l)
+				case <-deadline:
+					cmd.Process.Kill()
+					t.Fatalf("round %d: child printed %d lines in 30s", round, len(got))
+				}
+			}
+			time.Sleep(time.Duration(rng.IntN(3000)) * time.Microsecond)
+		}
+		cmd.Process.Signal(syscall.SIGKILL)
+		werr := cmd.Wait()
+		for l := range lines {
+			got = append(got, l)
+		}
+		ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus)
+		if !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+			t.Fatalf("round %d: child ended by itself (%v): %s", round, werr, strings.TrimSpace(stderr.String()))
+		}
+		added := 0
+		for _, l := range got {
+			if l == "open" {
+				continue
+			}
+			id, sum, ok := strings.Cut(l, " ")
+			if !ok {
+				t.Fatalf("round %d: child printed %q", round, l)
+			}
+			want[id] = sum
+			added++
+		}
+		confirmed += added
+		if added > 0 {
+			killedMidRun++
+		}
+
+		v, err := Open(dir, Options{})
+		if err != nil {
+			t.Fatalf("round %d: after kill: %v", round, err)
+		}
+		for id, sum := range want {
+			a, err := v.Get(id)
+			if err != nil {
+				t.Fatalf("round %d: account %s whose Add returned: %v", round, id, err)
+			}
+			if d := digest(a); d != sum {
+				t.Fatalf("round %d: account %s changed: digest %s, want %s", round, id, d, sum)
+			}
+		}
+		// Open cleared what an interrupted write left behind.
+		if stray := strayFiles(t, dir); len(stray) > 0 {
+			t.Fatalf("round %d: vault directory holds %v after Open", round, stray)
+		}
+		// Keep the vault small so every round is quick.
+		if v.Len() > 40 {
+			if _, err := v.RemoveWhere(func(Account) bool { return true }); err != nil {
+				t.Fatal(err)
+			}
+			clear(want)
+		}
+		if err := v.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("%d kills, %d after at least one Add returned, %d Adds confirmed", rounds, killedMidRun, confirmed)
+	if killedMidRun < rounds/2 {
+		t.Errorf("only %d of %d kills came after an Add returned", killedMidRun, rounds)
+	}
+}
+
+// strayFiles lists files in dir other than the vault's own.
+func strayFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stray []string
+	for _, e := range entries {
+		switch e.Name() {
+		case VaultFileName, KeyFileName, LockFileName:
+		default:
+			stray = append(stray, e.Name())
+		}
+	}
+	return stray
+}
