@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"sync"
 	"time"
@@ -18,8 +19,11 @@ import (
 // real time in Service and in virtual time in the clock bench; time passes
 // only through the timebase, the dialer and the sleep function.
 //
-// An Engine is not safe for concurrent use; Service serialises it.
+// Reading and Status may be called while Round runs: Round holds the lock
+// only around the discipline, not while waiting for replies. Rounds must
+// not overlap.
 type Engine struct {
+	mu         sync.Mutex
 	cfg        Config
 	disc       *Discipline
 	q          querier
@@ -108,7 +112,7 @@ func NewEngine(cfg Config, o EngineOptions) *Engine {
 	e.disc.SetPollInterval(e.poll)
 	e.lastRound = o.Timebase.Local() - e.poll
 	for _, name := range cfg.Servers {
-		s := &server{name: name, needBurst: true}
+		s := &server{name: name, needBurst: true, nextPoll: math.MinInt64}
 		if err := checkServer(name); err != nil {
 			s.setAside = err.Error()
 			e.log.Warn("clock: server set aside", "server", name, "reason", s.setAside)
@@ -134,7 +138,9 @@ const acquiringPoll = 64 * time.Second
 
 // Reading returns the clock's reading now, noticing a suspend first.
 func (e *Engine) Reading() Reading {
-	e.CheckSuspend()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.checkSuspend()
 	return e.disc.Reading(e.q.timebase.Local())
 }
 
@@ -142,6 +148,12 @@ func (e *Engine) Reading() Reading {
 // one, distrusts the phase and polls at once. It reports whether it found
 // one.
 func (e *Engine) CheckSuspend() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.checkSuspend()
+}
+
+func (e *Engine) checkSuspend() bool {
 	s := e.q.timebase.Suspended()
 	if s-e.suspended < 100*time.Millisecond {
 		return false
@@ -158,18 +170,33 @@ func (e *Engine) restart() {
 	e.poll, e.good = e.cfg.MinPoll, 0
 	e.disc.SetPollInterval(e.poll)
 	for _, s := range e.servers {
-		s.needBurst, s.nextPoll = true, 0
+		s.needBurst, s.nextPoll = true, math.MinInt64
 	}
 	e.lastRound = e.q.timebase.Local() - e.poll // the next round is due now
 }
 
+// quickPoll is the interval between the first rounds after the clock is
+// set, until the regression has a frequency (like chrony's iburst).
+const quickPoll = 2 * time.Second
+
+// quickRounds is how many points the regression gets at quickPoll.
+const quickRounds = 4
+
 // NextRound returns the timebase value at which the next round is due.
-func (e *Engine) NextRound() time.Duration { return e.lastRound + e.poll }
+func (e *Engine) NextRound() time.Duration {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.lastOut.Updated && e.disc.Samples() < quickRounds {
+		return e.lastRound + min(quickPoll, e.poll)
+	}
+	return e.lastRound + e.poll
+}
 
 // Round polls every server that is due, updates the discipline and adapts
 // the polling interval.
 func (e *Engine) Round(ctx context.Context) Outcome {
-	e.CheckSuspend()
+	e.mu.Lock()
+	e.checkSuspend()
 	start := e.q.timebase.Local()
 	e.lastRound = start
 	type result struct {
@@ -187,15 +214,27 @@ func (e *Engine) Round(ctx context.Context) Outcome {
 		}
 		due = append(due, s)
 	}
-	results := make([]result, len(due))
-	poll1 := func(i int) {
-		s := due[i]
-		n := 1
+	sizes := make([]int, len(due))
+	for i, s := range due {
+		sizes[i] = 1
 		if s.needBurst {
-			n = burstSize
+			sizes[i] = burstSize
 		}
-		smp, err := e.q.burst(ctx, s.name, n, e.sleep, e.onReply)
-		results[i] = result{s, smp, err}
+	}
+	e.mu.Unlock()
+
+	results := make([]result, len(due))
+	var replyMu sync.Mutex
+	onReply := func(s Sample, r *ntp.Response) {
+		if e.onReply != nil {
+			replyMu.Lock()
+			defer replyMu.Unlock()
+			e.onReply(s, r)
+		}
+	}
+	poll1 := func(i int) {
+		smp, err := e.q.burst(ctx, due[i].name, sizes[i], e.sleep, onReply)
+		results[i] = result{due[i], smp, err}
 	}
 	if e.concurrent {
 		var wg sync.WaitGroup
@@ -208,6 +247,8 @@ func (e *Engine) Round(ctx context.Context) Outcome {
 			poll1(i)
 		}
 	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	var fresh []Sample
 	for _, r := range results {
 		s := r.s

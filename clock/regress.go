@@ -19,14 +19,21 @@ type fit struct {
 	slope    float64 // d offset / d local
 	varUnit  float64 // variance of a point of mean weight about the line
 	varSlope float64 // variance of slope
+	// slopeBound is the worst-case slope error if every point's error is
+	// within its distance λ = 1/√w: Σ √w·|x−x̄| / Σ w·(x−x̄)².
+	slopeBound float64
 }
 
 // at returns the fitted offset at x.
 func (f fit) at(x float64) float64 { return f.yMean + f.slope*(x-f.xMean) }
 
 // skew returns the frequency uncertainty: a 95% confidence half-width of
-// the slope, as chrony's sourcestats computes it.
-func (f fit) skew() float64 { return tCoef(f.n-2) * math.Sqrt(f.varSlope) }
+// the slope, as chrony's sourcestats computes it, but never less than the
+// worst case the points' distances allow. With few points the residuals
+// alone can look deceptively small; the distances cannot.
+func (f fit) skew() float64 {
+	return max(tCoef(f.n-2)*math.Sqrt(f.varSlope), f.slopeBound)
+}
 
 // sigma returns the standard deviation of a mean-weight point about the line.
 func (f fit) sigma() float64 { return math.Sqrt(f.varUnit) }
@@ -41,11 +48,12 @@ func regress(pts []point) fit {
 		swy += p.w * p.y
 	}
 	xm, ym := swx/sw, swy/sw
-	var sxx, sxy float64
+	var sxx, sxy, sab float64
 	for _, p := range pts {
 		dx := p.x - xm
 		sxx += p.w * dx * dx
 		sxy += p.w * dx * (p.y - ym)
+		sab += math.Sqrt(p.w) * math.Abs(dx)
 	}
 	f := fit{n: n, xMean: xm, yMean: ym}
 	if sxx > 0 {
@@ -63,8 +71,9 @@ func regress(pts []point) fit {
 	}
 	if sxx > 0 {
 		f.varSlope = f.varUnit / (sxx * scale)
+		f.slopeBound = sab / sxx
 	} else {
-		f.varSlope = math.Inf(1)
+		f.varSlope, f.slopeBound = math.Inf(1), math.Inf(1)
 	}
 	return f
 }

@@ -59,6 +59,8 @@ func finite(v, otherwise float64) float64 {
 
 // Status reports the clock and every server.
 func (e *Engine) Status() Status {
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	local := e.q.timebase.Local()
 	rd := e.disc.Reading(local)
 	f, skew, ok := e.disc.Frequency()

@@ -278,16 +278,15 @@ func Run(opts Options) (Result, error) {
 			network.Advance(sc.suspend)
 			suspendAt = -1
 		}
-		if tb.Local() >= eng.NextRound() {
+		local, next := tb.Local(), eng.NextRound()
+		if local >= next {
 			eng.Round(ctx)
 			read("")
 			continue
 		}
 		// Step to the next reading, round, checkpoint or phase change.
 		d := step
-		if wait := eng.NextRound() - tb.Local(); wait > 0 {
-			d = min(d, wait+time.Microsecond)
-		}
+		d = min(d, next-local+time.Microsecond)
 		if outageStart.IsZero() {
 			d = min(d, synced-el)
 			if suspendAt >= 0 {

@@ -1,0 +1,104 @@
+package clock
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Drift is what the drift file keeps across restarts: the frequency
+// estimate, to warm-start the discipline, and the last good time, a lower
+// bound for UTC after boot.
+type Drift struct {
+	// Frequency and Skew in ppm, as in Status.
+	Frequency float64 `json:"frequency_ppm"`
+	Skew      float64 `json:"skew_ppm"`
+	// LastGood is a time UTC was certainly past when the file was written:
+	// a trusted reading minus its bound.
+	LastGood time.Time `json:"last_good_time"`
+}
+
+// Validate reports whether the values could have been written by a clock.
+func (d Drift) Validate() error {
+	switch {
+	case math.IsNaN(d.Frequency) || math.Abs(d.Frequency) > maxFrequency*1e6:
+		return fmt.Errorf("frequency %g ppm is outside ±500", d.Frequency)
+	case math.IsNaN(d.Skew) || d.Skew < 0 || d.Skew > maxFrequency*1e6:
+		return fmt.Errorf("skew %g ppm is outside 0..500", d.Skew)
+	case !d.LastGood.IsZero() && (d.LastGood.Before(earliestPlausible) || d.LastGood.After(latestPlausible)):
+		return fmt.Errorf("last good time %s is implausible", d.LastGood.Format(time.RFC3339))
+	}
+	return nil
+}
+
+// LoadDrift reads a drift file. A missing file gives the zero Drift and
+// fs.ErrNotExist; a corrupt one an error naming what is wrong.
+func LoadDrift(path string) (Drift, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Drift{}, err
+	}
+	var d Drift
+	if err := json.Unmarshal(b, &d); err != nil {
+		return Drift{}, fmt.Errorf("drift file %s: %v", path, err)
+	}
+	if err := d.Validate(); err != nil {
+		return Drift{}, fmt.Errorf("drift file %s: %v", path, err)
+	}
+	return d, nil
+}
+
+// SaveDrift writes a drift file atomically: a temporary file, fsynced,
+// renamed over the old one.
+func SaveDrift(path string, d Drift) error {
+	b, err := json.MarshalIndent(d, "", "  ")
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("drift file: %w", err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	_, err = f.Write(append(b, '\n'))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp, 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		return fmt.Errorf("drift file: %w", err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// loadDriftOrSetAside loads the drift file; a corrupt one is renamed to
+// path+".bad" so it is reported once, not on every start.
+func loadDriftOrSetAside(path string) (Drift, error) {
+	d, err := LoadDrift(path)
+	if err == nil || errors.Is(err, fs.ErrNotExist) {
+		return d, err
+	}
+	if rerr := os.Rename(path, path+".bad"); rerr != nil {
+		return Drift{}, fmt.Errorf("%v (and cannot set it aside: %v)", err, rerr)
+	}
+	return Drift{}, fmt.Errorf("%v; set aside as %s.bad", err, filepath.Base(path))
+}

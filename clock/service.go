@@ -1,0 +1,155 @@
+package clock
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"log/slog"
+	"time"
+)
+
+// Service is the disciplined clock of the daemon: it polls the configured
+// servers over UDP in real time, keeps the drift file and gives readings.
+type Service struct {
+	cfg  Config
+	log  *slog.Logger
+	tb   Timebase
+	eng  *Engine
+	save time.Duration // timebase value of the last drift file write
+}
+
+// Option changes how New builds a Service.
+type Option func(*serviceOptions)
+
+type serviceOptions struct {
+	logger   *slog.Logger
+	timebase Timebase
+	dialer   Dialer
+	epoch    time.Time
+	timeout  time.Duration
+}
+
+// WithLogger sends the clock's log lines to l.
+func WithLogger(l *slog.Logger) Option { return func(o *serviceOptions) { o.logger = l } }
+
+// WithTimebase replaces the host's raw oscillator (for the simulator).
+func WithTimebase(tb Timebase) Option { return func(o *serviceOptions) { o.timebase = tb } }
+
+// WithDialer replaces UDP for queries.
+func WithDialer(d Dialer) Option { return func(o *serviceOptions) { o.dialer = d } }
+
+// WithEpoch sets the first guess of the wall time at timebase zero; the
+// default is the host clock at New, which is never trusted.
+func WithEpoch(t time.Time) Option { return func(o *serviceOptions) { o.epoch = t } }
+
+// WithTimeout sets how long a query waits for its reply (default 2 s).
+func WithTimeout(d time.Duration) Option { return func(o *serviceOptions) { o.timeout = d } }
+
+// New returns a Service for cfg. It reads the drift file; a corrupt one is
+// logged, set aside and ignored.
+func New(cfg Config, opts ...Option) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	var o serviceOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.logger == nil {
+		o.logger = slog.Default()
+	}
+	if o.timebase == nil {
+		o.timebase = NewTimebase()
+	}
+	if o.epoch.IsZero() {
+		o.epoch = time.Now().Add(-o.timebase.Local()).Round(0)
+	}
+	var drift Drift
+	if cfg.DriftFile != "" {
+		d, err := loadDriftOrSetAside(cfg.DriftFile)
+		switch {
+		case err == nil:
+			drift = d
+			o.logger.Info("clock: drift file read", "frequency_ppm", d.Frequency, "last_good_time", d.LastGood)
+		case errors.Is(err, fs.ErrNotExist):
+		default:
+			o.logger.Warn("clock: drift file ignored", "reason", err.Error())
+		}
+	}
+	s := &Service{cfg: cfg, log: o.logger, tb: o.timebase}
+	s.eng = NewEngine(cfg, EngineOptions{
+		Epoch:         o.epoch,
+		Timebase:      o.timebase,
+		Dialer:        o.dialer,
+		Timeout:       o.timeout,
+		Logger:        o.logger,
+		Concurrent:    true,
+		NotBefore:     drift.LastGood,
+		WarmFrequency: drift.Frequency,
+	})
+	s.save = o.timebase.Local()
+	return s, nil
+}
+
+// driftSaveEvery is how often the drift file is written while running.
+const driftSaveEvery = time.Hour
+
+// suspendCheckEvery bounds how long Run sleeps, so a suspend is noticed and
+// answered with a new round soon after resume.
+const suspendCheckEvery = 5 * time.Second
+
+// Run polls until ctx is done, then writes the drift file. It returns nil
+// when stopped by ctx.
+func (s *Service) Run(ctx context.Context) error {
+	for {
+		if s.tb.Local() >= s.eng.NextRound() {
+			out := s.eng.Round(ctx)
+			if ctx.Err() != nil {
+				break
+			}
+			if !out.Updated && out.Reason != "" {
+				s.log.Debug("clock: not updated", "reason", out.Reason)
+			}
+		}
+		if s.tb.Local()-s.save >= driftSaveEvery {
+			s.saveDrift()
+		}
+		wait := min(s.eng.NextRound()-s.tb.Local(), suspendCheckEvery)
+		if wait > 0 {
+			if sleepReal(ctx, wait) != nil {
+				break
+			}
+		}
+		s.eng.CheckSuspend()
+	}
+	s.saveDrift()
+	return nil
+}
+
+// saveDrift writes the drift file if there is something worth keeping.
+func (s *Service) saveDrift() {
+	s.save = s.tb.Local()
+	if s.cfg.DriftFile == "" {
+		return
+	}
+	st := s.eng.Status()
+	if !st.FrequencyKnown {
+		return
+	}
+	d := Drift{Frequency: st.Frequency, Skew: st.Skew}
+	if st.State.Trusted() && st.Bound >= 0 {
+		d.LastGood = st.Time.Add(-time.Duration(st.Bound * float64(time.Second))).UTC()
+	}
+	if err := SaveDrift(s.cfg.DriftFile, d); err != nil {
+		s.log.Warn("clock: cannot write drift file", "reason", err.Error())
+	}
+}
+
+// Now returns the clock's reading.
+func (s *Service) Now() Reading { return s.eng.Reading() }
+
+// Status reports the clock and every server.
+func (s *Service) Status() Status { return s.eng.Status() }
+
+var _ Clock = (*Service)(nil)

@@ -1,0 +1,91 @@
+package clockbench
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/totpbox/totpbox/clock"
+)
+
+const seeds = 50
+
+// runSeeds runs a scenario over seeds 1..50, reading the clock every 10 s
+// of virtual time.
+func runSeeds(t *testing.T, name string) []Result {
+	t.Helper()
+	out := make([]Result, 0, seeds)
+	for seed := uint64(1); seed <= seeds; seed++ {
+		r, err := Run(Options{Scenario: name, Seed: seed, Step: 10 * time.Second})
+		if err != nil {
+			t.Fatalf("Run(%s, seed %d): %v", name, seed, err)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// TestScenarios runs every scenario over 50 seeds in virtual time: the
+// bound must never be violated, and each scenario's target must hold.
+func TestScenarios(t *testing.T) {
+	for _, name := range Scenarios() {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			results := runSeeds(t, name)
+			var hold24 []float64
+			for _, r := range results {
+				if r.BoundViolations != 0 {
+					t.Errorf("seed %d: %d bound violations", r.Seed, r.BoundViolations)
+				}
+				if r.TimeToSynced < 0 {
+					t.Errorf("seed %d: never SYNCED", r.Seed)
+				}
+				if got := r.HoldoverStates["24h"]; !got.Trusted() {
+					t.Errorf("seed %d: state 24 h into holdover = %v, want trusted", r.Seed, got)
+				}
+				hold24 = append(hold24, r.HoldoverError["24h"])
+				check(t, name, r)
+			}
+			slices.Sort(hold24)
+			t.Logf("%s: holdover 24h median %.4f s, p95 %.4f s", name, hold24[seeds/2], hold24[seeds*95/100])
+			if name == "outage" && hold24[seeds/2] > 0.050 {
+				t.Errorf("outage: median error after 24 h holdover = %.4f s, want ≤ 0.050", hold24[seeds/2])
+			}
+		})
+	}
+}
+
+// check asserts a scenario's own target for one run.
+func check(t *testing.T, name string, r Result) {
+	t.Helper()
+	switch name {
+	case "lan":
+		if r.MaxAbsError > 1e-3 || r.RMSError > 300e-6 {
+			t.Errorf("lan seed %d: max %.6f s, rms %.6f s, want ≤ 1 ms and ≤ 300 µs", r.Seed, r.MaxAbsError, r.RMSError)
+		}
+		if r.TimeToSynced > 10 {
+			t.Errorf("lan seed %d: SYNCED after %.1f s, want ≤ 10 s", r.Seed, r.TimeToSynced)
+		}
+	case "falseticker":
+		want := []string{"ntp2.lan:123", "ntp4.lan:123"}
+		if !slices.Equal(r.Falsetickers, want) {
+			t.Errorf("falseticker seed %d: falsetickers %v, want %v", r.Seed, r.Falsetickers, want)
+		}
+		// A falseticker that moved the time would show up as an error of
+		// seconds; the majority keeps it under a millisecond.
+		if r.MaxAbsError > 1e-3 {
+			t.Errorf("falseticker seed %d: max error %.6f s, want ≤ 1 ms", r.Seed, r.MaxAbsError)
+		}
+		if r.States[clock.Untrusted] != 0 {
+			t.Errorf("falseticker seed %d: %d UNTRUSTED readings, want 0", r.Seed, r.States[clock.Untrusted])
+		}
+	case "suspend":
+		if r.States[clock.Untrusted] == 0 {
+			t.Errorf("suspend seed %d: never UNTRUSTED after the suspend", r.Seed)
+		}
+	case "kod", "flaky", "internet":
+		if r.MaxAbsError > 0.05 {
+			t.Errorf("%s seed %d: max error %.6f s, want ≤ 50 ms", name, r.Seed, r.MaxAbsError)
+		}
+	}
+}
