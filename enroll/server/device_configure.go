@@ -1,0 +1,133 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/totpbox/totpbox/enroll/store"
+)
+
+// deviceConfigData is the Device configuration page: the QR code, the
+// secret key behind "Show secret key", and the form for the codes. The
+// template has a block "deliver" where other ways to hand the key over
+// (sending it to a paired appliance) belong.
+type deviceConfigData struct {
+	User      store.User
+	Base      string
+	List      string
+	Portal    bool
+	Device    store.Device
+	Secret    string // base32, while pending only
+	URI       string
+	Codes     int
+	Expires   string
+	Minutes   int
+	Expired   bool
+	NewDevice string // URL to start again after expiry
+}
+
+// pendingDevice loads the device of the path for the wizard, showing the
+// right page when it is no longer pending.
+func (s *Server) pendingDevice(w http.ResponseWriter, r *http.Request, sc *scope) (store.Device, bool) {
+	id, err := pathID(r)
+	if err == nil {
+		var d store.Device
+		if d, err = s.userDevice(r.Context(), sc.user, id); err == nil {
+			return d, true
+		}
+	}
+	s.errorPage(w, r, sc.a, err)
+	return store.Device{}, false
+}
+
+func (s *Server) configData(r *http.Request, sc *scope, dev store.Device) (deviceConfigData, error) {
+	d := deviceConfigData{User: sc.user, Base: sc.base, List: sc.list(), Portal: sc.portal, Device: dev, NewDevice: sc.base + "/mfa-devices/new"}
+	k, err := s.pendingKey(r.Context(), sc.user, dev)
+	var f *failure
+	if errors.As(err, &f) && f.status == http.StatusGone {
+		d.Expired = true
+		return d, nil
+	}
+	if err != nil {
+		return d, err
+	}
+	st, err := s.settings.get(r.Context())
+	if err != nil {
+		return d, err
+	}
+	d.Secret, d.URI, d.Codes = k.SecretBase32(), k.URI(), st.RegistrationCodes
+	d.Expires = dev.ExpiresAt.UTC().Format(timeLayout)
+	d.Minutes = int(s.cfg.RegistrationTimeout.Minutes())
+	return d, nil
+}
+
+// deviceConfigureShow is step 2 and 3 of the wizard.
+func (s *Server) deviceConfigureShow(w http.ResponseWriter, r *http.Request, sc *scope) {
+	dev, ok := s.pendingDevice(w, r, sc)
+	if !ok {
+		return
+	}
+	if dev.Status == store.StatusActive {
+		s.setFlash(w, r, fmt.Sprintf("MFA device %q is already registered.", dev.Name))
+		http.Redirect(w, r, sc.list(), http.StatusSeeOther)
+		return
+	}
+	d, err := s.configData(r, sc, dev)
+	if err != nil {
+		s.errorPage(w, r, sc.a, err)
+		return
+	}
+	status := http.StatusOK
+	if d.Expired {
+		status = http.StatusGone
+		s.removeExpired(r, sc, dev)
+	}
+	s.render(w, r, sc.a, status, "device_configure", page{Title: "Register MFA device", Section: sc.section(), D: d})
+}
+
+// removeExpired deletes an expired registration the person just found.
+func (s *Server) removeExpired(r *http.Request, sc *scope, dev store.Device) {
+	if err := s.store.DeleteDevice(r.Context(), dev.ID); err == nil {
+		s.cache.forgetKey(dev.ID)
+		s.audit(r.Context(), system, "device.expire", deviceTarget(sc.user, dev), fmt.Sprintf("pending registration of %q expired", dev.Name))
+	}
+}
+
+// deviceConfirm is "Register MFA device": the typed codes make the device
+// active.
+func (s *Server) deviceConfirm(w http.ResponseWriter, r *http.Request, sc *scope) {
+	dev, ok := s.pendingDevice(w, r, sc)
+	if !ok {
+		return
+	}
+	codes := []string{r.PostFormValue("code1")}
+	if c := r.PostFormValue("code2"); r.Form.Has("code2") {
+		codes = append(codes, c)
+	}
+	active, err := s.confirmRegistration(r.Context(), sc.a.actor(r), sc.user, dev.ID, codes)
+	if err == nil {
+		s.setFlash(w, r, fmt.Sprintf("MFA device %q registered. It is ready for use.", active.Name))
+		http.Redirect(w, r, sc.list(), http.StatusSeeOther)
+		return
+	}
+	status, msg := explain(err)
+	switch status {
+	case http.StatusInternalServerError, http.StatusNotFound:
+		s.errorPage(w, r, sc.a, err)
+		return
+	case http.StatusConflict:
+		s.setFlash(w, r, msg)
+		http.Redirect(w, r, sc.list(), http.StatusSeeOther)
+		return
+	}
+	d, derr := s.configData(r, sc, dev)
+	if derr != nil {
+		s.errorPage(w, r, sc.a, derr)
+		return
+	}
+	if d.Expired {
+		s.removeExpired(r, sc, dev)
+	}
+	s.render(w, r, sc.a, status, "device_configure", page{Title: "Register MFA device", Section: sc.section(), Error: msg, D: d})
+}

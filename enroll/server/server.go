@@ -1,0 +1,226 @@
+// Package server is totpbox's registration server over HTTP: the admin
+// console (users, MFA devices, the "Register MFA device" wizard, settings,
+// audit log), the user portal, the admin JSON API and the verify API that
+// applications call at sign-in.
+//
+// The server keeps no state of its own beyond short-lived caches and rate
+// limiters: everything lives in a store.Store, so several replicas can share
+// one PostgreSQL database. Build one with New, serve its Handler, and run
+// its janitor with Run.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/totpbox/totpbox/enroll/store"
+)
+
+// Sealer encrypts MFA devices' TOTP secrets at rest, bound to their
+// device. *store.Sealer implements it.
+type Sealer interface {
+	// SealDevice seals secret into d.Secret; d.UserID must be set.
+	SealDevice(d *store.Device, secret []byte) error
+	// OpenDevice returns the secret sealed by SealDevice.
+	OpenDevice(d store.Device) ([]byte, error)
+}
+
+// Rate is a token-bucket limit: Burst events at once, refilled at PerSecond.
+// The zero value means no limit.
+type Rate struct {
+	PerSecond float64
+	Burst     int
+}
+
+// Limits are the server's rate limits. Zero fields take the defaults of
+// DefaultLimits; a negative PerSecond turns that limit off.
+type Limits struct {
+	// SignInPerIP limits sign-in attempts (password and code steps) from one
+	// client address.
+	SignInPerIP Rate
+	// SignInPerUser limits sign-in attempts for one username.
+	SignInPerUser Rate
+	// VerifyPerUser limits verify calls for one user, whatever the caller.
+	VerifyPerUser Rate
+	// VerifyPerIP limits verify calls per end-user address: the "ip" field
+	// of the request, or the caller's address when it is absent.
+	VerifyPerIP Rate
+}
+
+// DefaultLimits are the limits used for zero fields of Limits.
+var DefaultLimits = Limits{
+	SignInPerIP:   Rate{PerSecond: 0.2, Burst: 10},
+	SignInPerUser: Rate{PerSecond: 0.1, Burst: 5},
+	VerifyPerUser: Rate{PerSecond: 1, Burst: 10},
+	VerifyPerIP:   Rate{PerSecond: 50, Burst: 200},
+}
+
+// Config configures a Server. Store and Sealer are required; every other
+// field has a default used when it is zero.
+type Config struct {
+	// Store holds all persistent state.
+	Store store.Store
+	// Sealer encrypts and decrypts TOTP secrets.
+	Sealer Sealer
+	// Clock tells the time; nil means the real clock.
+	Clock Clock
+	// Logger receives the server's logs; nil means slog.Default(). Secrets
+	// and codes are never logged.
+	Logger *slog.Logger
+	// SecureCookies marks session cookies Secure even on plain HTTP, for a
+	// server behind a TLS-terminating proxy. Requests over TLS always get
+	// Secure cookies.
+	SecureCookies bool
+	// RegistrationTimeout is how long a pending registration waits for its
+	// code before it expires and is removed; default 10 minutes.
+	RegistrationTimeout time.Duration
+	// SessionLifetime is how long a browser session lasts; default 12 hours.
+	SessionLifetime time.Duration
+	// ResyncWindow is how many steps either side of the learned drift a
+	// resync searches; default 1000.
+	ResyncWindow int
+	// MaxDevicesPerUser is the default of the per-user limit of MFA devices
+	// until the setting is changed; default 8.
+	MaxDevicesPerUser int
+	// CacheTTL is how long the verify path trusts a cached user with its
+	// devices before reading the store again; default 5 seconds, negative
+	// disables the cache. Changes made through this server take effect at
+	// once; the store's conditional updates keep a stale cache from ever
+	// accepting a code it should refuse.
+	CacheTTL time.Duration
+	// JanitorInterval is how often Run removes expired registrations and
+	// sessions and clears expired lockouts; default 30 seconds.
+	JanitorInterval time.Duration
+	// Limits are the rate limits.
+	Limits Limits
+}
+
+// Server is the registration server. It is safe for concurrent use.
+type Server struct {
+	cfg     Config
+	store   store.Store
+	sealer  Sealer
+	clock   Clock
+	log     *slog.Logger
+	views   *views
+	handler http.Handler
+
+	signinIP, signinUser *limiter
+	verifyIP, verifyUser *limiter
+
+	cache    *deviceCache
+	settings *settingsCache
+	tokens   *tokenCache
+
+	runOnce sync.Once
+}
+
+// New returns a server for cfg, or an error naming the missing or bad field.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("server: Config.Store is required")
+	}
+	if cfg.Sealer == nil {
+		return nil, errors.New("server: Config.Sealer is required")
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = realClock{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.RegistrationTimeout == 0 {
+		cfg.RegistrationTimeout = 10 * time.Minute
+	}
+	if cfg.SessionLifetime == 0 {
+		cfg.SessionLifetime = 12 * time.Hour
+	}
+	if cfg.ResyncWindow == 0 {
+		cfg.ResyncWindow = 1000
+	}
+	if cfg.MaxDevicesPerUser == 0 {
+		cfg.MaxDevicesPerUser = 8
+	}
+	if cfg.CacheTTL == 0 {
+		cfg.CacheTTL = 5 * time.Second
+	}
+	if cfg.JanitorInterval == 0 {
+		cfg.JanitorInterval = 30 * time.Second
+	}
+	switch {
+	case cfg.RegistrationTimeout < 0:
+		return nil, fmt.Errorf("server: RegistrationTimeout %v is negative", cfg.RegistrationTimeout)
+	case cfg.SessionLifetime < 0:
+		return nil, fmt.Errorf("server: SessionLifetime %v is negative", cfg.SessionLifetime)
+	case cfg.ResyncWindow < 0 || cfg.ResyncWindow > 100000:
+		return nil, fmt.Errorf("server: ResyncWindow %d is outside 0..100000", cfg.ResyncWindow)
+	case cfg.MaxDevicesPerUser < 0:
+		return nil, fmt.Errorf("server: MaxDevicesPerUser %d is negative", cfg.MaxDevicesPerUser)
+	case cfg.JanitorInterval < 0:
+		return nil, fmt.Errorf("server: JanitorInterval %v is negative", cfg.JanitorInterval)
+	}
+	cfg.Limits = cfg.Limits.withDefaults()
+	v, err := loadViews()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:        cfg,
+		store:      cfg.Store,
+		sealer:     cfg.Sealer,
+		clock:      cfg.Clock,
+		log:        cfg.Logger,
+		views:      v,
+		signinIP:   newLimiter(cfg.Limits.SignInPerIP),
+		signinUser: newLimiter(cfg.Limits.SignInPerUser),
+		verifyIP:   newLimiter(cfg.Limits.VerifyPerIP),
+		verifyUser: newLimiter(cfg.Limits.VerifyPerUser),
+		cache:      newDeviceCache(cfg.CacheTTL),
+		tokens:     newTokenCache(cfg.CacheTTL),
+	}
+	s.settings = &settingsCache{s: s}
+	s.handler = s.routes()
+	return s, nil
+}
+
+// Handler returns the server's HTTP handler: console, portal and APIs.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Run runs the janitor until ctx is done: every JanitorInterval it removes
+// expired pending registrations and sessions, clears expired lockouts and
+// forgets idle rate-limit state. It sweeps once at start and returns
+// ctx.Err().
+func (s *Server) Run(ctx context.Context) error {
+	t := time.NewTicker(s.cfg.JanitorInterval)
+	defer t.Stop()
+	for {
+		s.sweep(ctx)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+func (l Limits) withDefaults() Limits {
+	def := func(r, d Rate) Rate {
+		if r.PerSecond == 0 {
+			return d
+		}
+		if r.Burst <= 0 {
+			r.Burst = 1
+		}
+		return r
+	}
+	l.SignInPerIP = def(l.SignInPerIP, DefaultLimits.SignInPerIP)
+	l.SignInPerUser = def(l.SignInPerUser, DefaultLimits.SignInPerUser)
+	l.VerifyPerUser = def(l.VerifyPerUser, DefaultLimits.VerifyPerUser)
+	l.VerifyPerIP = def(l.VerifyPerIP, DefaultLimits.VerifyPerIP)
+	return l
+}

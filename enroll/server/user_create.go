@@ -1,0 +1,38 @@
+package server
+
+import (
+	"net/http"
+	"net/url"
+)
+
+type userNewData struct {
+	Username, DisplayName, Email string
+	Admin                        bool
+}
+
+func (s *Server) userNew(w http.ResponseWriter, r *http.Request, a *auth) {
+	s.render(w, r, a, http.StatusOK, "user_new", page{Title: "Create user", Section: "users", D: userNewData{}})
+}
+
+func (s *Server) userCreate(w http.ResponseWriter, r *http.Request, a *auth) {
+	in := newUser{
+		Username:    r.PostFormValue("username"),
+		DisplayName: r.PostFormValue("display_name"),
+		Email:       r.PostFormValue("email"),
+		Password:    r.PostFormValue("password"),
+		Admin:       r.PostFormValue("admin") == "on",
+	}
+	u, err := s.createUser(r.Context(), a.actor(r), in)
+	if err != nil {
+		status, msg := explain(err)
+		if status == http.StatusInternalServerError {
+			s.errorPage(w, r, a, err)
+			return
+		}
+		d := userNewData{Username: in.Username, DisplayName: in.DisplayName, Email: in.Email, Admin: in.Admin}
+		s.render(w, r, a, status, "user_new", page{Title: "Create user", Section: "users", Error: msg, D: d})
+		return
+	}
+	s.setFlash(w, r, "User "+u.Username+" created.")
+	http.Redirect(w, r, "/users/"+url.PathEscape(u.Username), http.StatusSeeOther)
+}
