@@ -9,7 +9,10 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -56,8 +59,12 @@ const (
 
 // Device is an MFA device: a user's registered TOTP credential.
 type Device struct {
-	ID           int64
-	UserID       int64
+	ID     int64
+	UserID int64
+	// UID is a random identifier that never changes, set by CreateDevice
+	// when empty (see NewDeviceUID). The secret's ciphertext is bound to
+	// UserID and UID (see SecretAAD), so it cannot be moved to another row.
+	UID          string
 	Name         string // friendly name, unique per user
 	Kind         DeviceKind
 	Status       DeviceStatus
@@ -73,6 +80,21 @@ type Device struct {
 	DriftSteps   int64
 	FailCount    int
 	LockedUntil  time.Time // zero when not locked
+}
+
+// NewDeviceUID returns a random identifier for Device.UID: 32 hex digits.
+func NewDeviceUID() string {
+	var b [16]byte
+	rand.Read(b[:]) // never fails; see crypto/rand
+	return hex.EncodeToString(b[:])
+}
+
+// SecretAAD returns the associated data that binds the sealed secret to
+// this MFA device: its user and its UID, which never change (a rename
+// does not touch it). Use it with Sealer.Seal and Sealer.Open, or let
+// Sealer.SealDevice and Sealer.OpenDevice do so.
+func (d Device) SecretAAD() []byte {
+	return fmt.Appendf(nil, "totpbox mfa-device secret v1\x00user:%d\x00uid:%s", d.UserID, d.UID)
 }
 
 // Sealed is a ciphertext with the id of the key that sealed it, so master
@@ -126,61 +148,98 @@ type UseStep struct {
 }
 
 // Store is the server's persistence. Implementations are safe for
-// concurrent use.
+// concurrent use. Times come back in UTC, truncated to microseconds; the
+// zero time means unset. Errors wrap ErrNotFound, ErrConflict or ErrStale
+// where those apply and are one line naming the operation.
 type Store interface {
-	// Users.
-	CreateUser(ctx context.Context, u *User) error // sets ID and Created; ErrConflict on username
+	// Users. Usernames are unique regardless of case, and UserByName
+	// ignores case too.
+	CreateUser(ctx context.Context, u *User) error // sets ID and Created (when zero); ErrConflict on username
 	UserByName(ctx context.Context, username string) (User, error)
 	UserByID(ctx context.Context, id int64) (User, error)
 	// ListUsers returns users whose username, display name or email contains
 	// query (case-insensitive), ordered by username; empty query lists all.
+	// A limit <= 0 means no limit.
 	ListUsers(ctx context.Context, query string, limit int) ([]User, error)
+	// UpdateUser stores every field but ID and Created; ErrNotFound,
+	// ErrConflict when the new username is taken.
 	UpdateUser(ctx context.Context, u User) error
+	// CountAdmins counts admins that are not disabled.
 	CountAdmins(ctx context.Context) (int, error)
 
-	// MFA devices.
-	CreateDevice(ctx context.Context, d *Device) error // ErrConflict on friendly name per user
+	// MFA devices. Friendly names are unique per user regardless of case.
+	// CreateDevice sets ID, Created (when zero) and UID (when empty);
+	// ErrConflict on the friendly name, ErrNotFound when the user is missing.
+	CreateDevice(ctx context.Context, d *Device) error
 	Device(ctx context.Context, id int64) (Device, error)
+	// DevicesByUser returns a user's MFA devices, oldest first.
 	DevicesByUser(ctx context.Context, userID int64) ([]Device, error)
-	RenameDevice(ctx context.Context, id int64, name string) error
-	DeleteDevice(ctx context.Context, id int64) error
+	RenameDevice(ctx context.Context, id int64, name string) error // ErrNotFound, ErrConflict
+	DeleteDevice(ctx context.Context, id int64) error              // ErrNotFound
 	// ActivateDevice turns a pending device active if it is still pending
-	// and unexpired at now; ErrStale otherwise.
+	// and unexpired at u.At (ExpiresAt zero or after u.At): Registered and
+	// LastUsed become u.At, LastUsedStep u.Step, DriftSteps u.Drift,
+	// ExpiresAt zero, FailCount 0. ErrStale otherwise; ErrNotFound when
+	// there is no such device.
 	ActivateDevice(ctx context.Context, id int64, u UseStep) error
-	// RecordUse moves LastUsedStep to u.Step only if it is below it, sets
-	// drift and last-used time and clears the fail count; ErrStale when the
-	// step was already used (a replay or a concurrent verify).
+	// RecordUse moves LastUsedStep to u.Step with one conditional update,
+	// only while the device is active, LastUsedStep is below u.Step and it
+	// is not locked at u.At (LockedUntil zero or <= u.At); it sets drift
+	// and last-used time and clears the fail count and lock. ErrStale when
+	// the condition fails (a replay, a concurrent verify, a pending or
+	// locked device); ErrNotFound when there is no such device.
 	RecordUse(ctx context.Context, u UseStep) error
 	// RecordFailure increments the fail count and, when it reaches
-	// threshold, sets LockedUntil to lockUntil. It returns the new count.
+	// threshold (> 0), sets LockedUntil to lockUntil. It returns the new
+	// count.
 	RecordFailure(ctx context.Context, id int64, threshold int, lockUntil time.Time) (int, error)
-	// SetDrift stores a drift learned by resync, with its step.
+	// SetDrift stores a drift learned by resync: DriftSteps = u.Drift,
+	// LastUsedStep = max(LastUsedStep, u.Step), LastUsed = u.At; it clears
+	// the fail count and lock. ErrNotFound when there is no such device.
 	SetDrift(ctx context.Context, u UseStep) error
+	// UnlockDevice clears the fail count and lock; ErrNotFound when there
+	// is no such device.
+	UnlockDevice(ctx context.Context, id int64) error
+	// ClearExpiredLockouts clears the fail count and lock of every device
+	// whose LockedUntil is set and <= now, and returns those devices as
+	// they are after the reset, by ID.
+	ClearExpiredLockouts(ctx context.Context, now time.Time) ([]Device, error)
 	// DeleteExpiredPending removes pending devices whose ExpiresAt is before
-	// now and returns them.
+	// now and returns them, by ID.
 	DeleteExpiredPending(ctx context.Context, now time.Time) ([]Device, error)
+	// CountPending counts pending devices, expired or not.
 	CountPending(ctx context.Context) (int, error)
 
 	// Settings, as strings by name; see the server for names and defaults.
+	// SetSetting creates or replaces one.
 	Settings(ctx context.Context) (map[string]string, error)
 	SetSetting(ctx context.Context, name, value string) error
 
-	// Audit log, newest first.
+	// Audit appends an event (Time now when zero). AuditEvents returns up
+	// to limit events (all when limit <= 0), newest first; before > 0
+	// returns only events with a lower ID, for the next page.
 	Audit(ctx context.Context, e AuditEvent) error
 	AuditEvents(ctx context.Context, limit int, before int64) ([]AuditEvent, error)
 
-	// API tokens.
-	CreateToken(ctx context.Context, t *Token) error
+	// API tokens. A name is held by one unrevoked token at a time
+	// (ErrConflict); a revoked token frees its name. TokenByHash also
+	// returns revoked tokens (Revoked true): the caller refuses them.
+	CreateToken(ctx context.Context, t *Token) error // sets ID and Created (when zero)
 	TokenByHash(ctx context.Context, hash []byte) (Token, error)
-	ListTokens(ctx context.Context) ([]Token, error)
-	RevokeToken(ctx context.Context, name string) error
+	ListTokens(ctx context.Context) ([]Token, error)    // revoked too, oldest first
+	RevokeToken(ctx context.Context, name string) error // ErrNotFound when no unrevoked token has name
 	TouchToken(ctx context.Context, id int64, at time.Time) error
 
-	// Sessions.
-	CreateSession(ctx context.Context, s Session) error
+	// Sessions. SessionByHash also returns expired sessions: the caller
+	// checks ExpiresAt. UpdateSession stores UserID, ExpiresAt, CSRF and
+	// MFAPending; it and DeleteSession return ErrNotFound when missing.
+	CreateSession(ctx context.Context, s Session) error // ErrConflict on hash, ErrNotFound when the user is missing
 	SessionByHash(ctx context.Context, hash []byte) (Session, error)
 	UpdateSession(ctx context.Context, s Session) error
 	DeleteSession(ctx context.Context, hash []byte) error
+	// DeleteUserSessions removes every session of a user (when disabled
+	// or when the password changes).
+	DeleteUserSessions(ctx context.Context, userID int64) error
 	DeleteExpiredSessions(ctx context.Context, now time.Time) error
 
 	// Close releases the database.

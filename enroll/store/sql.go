@@ -1,0 +1,587 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// dialect is what differs between SQLite and PostgreSQL; the queries are
+// written once, with ? placeholders.
+type dialect interface {
+	name() string
+	// rebind turns ? placeholders into the dialect's own.
+	rebind(q string) string
+	// timeArg converts a time for a query; the zero time is NULL.
+	timeArg(t time.Time) any
+	// ilike is the case-insensitive LIKE operator.
+	ilike() string
+	isUnique(err error) bool
+	isForeignKey(err error) bool
+}
+
+// sqlStore implements Store over database/sql for both dialects.
+type sqlStore struct {
+	d dialect
+	// w takes every write; r every read. For SQLite w has one connection
+	// (SQLite has one writer) and r several; for PostgreSQL they are the
+	// same pool.
+	w, r    *sql.DB
+	queries sync.Map // query text -> rebound text
+}
+
+var _ Store = (*sqlStore)(nil)
+
+func (s *sqlStore) q(query string) string {
+	if v, ok := s.queries.Load(query); ok {
+		return v.(string)
+	}
+	v := s.d.rebind(query)
+	s.queries.Store(query, v)
+	return v
+}
+
+func (s *sqlStore) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return s.w.ExecContext(ctx, s.q(query), args...)
+}
+
+// String names the database kind, for logs.
+func (s *sqlStore) String() string { return s.d.name() }
+
+// Close releases both pools.
+func (s *sqlStore) Close() error {
+	err := s.w.Close()
+	if s.r != s.w {
+		if rerr := s.r.Close(); err == nil {
+			err = rerr
+		}
+	}
+	return err
+}
+
+// rebindDollar numbers ? placeholders as $1, $2, ... (PostgreSQL). The
+// queries of this package have no ? inside string literals.
+func rebindDollar(q string) string {
+	var b strings.Builder
+	b.Grow(len(q) + 16)
+	n := 0
+	for i := 0; i < len(q); i++ {
+		if q[i] == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(q[i])
+	}
+	return b.String()
+}
+
+// nullTime scans a time stored as a timestamp (PostgreSQL) or as integer
+// microseconds since the epoch (SQLite); NULL is the zero time.
+type nullTime struct{ t *time.Time }
+
+func (n nullTime) Scan(src any) error {
+	switch v := src.(type) {
+	case nil:
+		*n.t = time.Time{}
+	case int64:
+		*n.t = time.UnixMicro(v).UTC()
+	case time.Time:
+		*n.t = v.UTC()
+	default:
+		return fmt.Errorf("scan time: unexpected %T", src)
+	}
+	return nil
+}
+
+// fold is the key that makes usernames and MFA device names unique
+// regardless of case.
+func fold(s string) string { return strings.ToLower(s) }
+
+// wrap names the operation in an error; a unique or foreign-key violation
+// becomes ErrConflict or ErrNotFound.
+func (s *sqlStore) wrap(op string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("%s: %w", op, ErrNotFound)
+	case s.d.isUnique(err):
+		return fmt.Errorf("%s: %w", op, ErrConflict)
+	case s.d.isForeignKey(err):
+		return fmt.Errorf("%s: %w", op, ErrNotFound)
+	}
+	return fmt.Errorf("%s: %v: %w", op, s.d.name(), err)
+}
+
+// affected turns "no row changed" into ErrNotFound.
+func (s *sqlStore) affected(op string, res sql.Result, err error) error {
+	if err != nil {
+		return s.wrap(op, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return s.wrap(op, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%s: %w", op, ErrNotFound)
+	}
+	return nil
+}
+
+// --- Users ---
+
+const userCols = "id, username, display_name, email, password_hash, admin, disabled, created"
+
+func scanUser(row interface{ Scan(...any) error }) (User, error) {
+	var u User
+	err := row.Scan(&u.ID, &u.Username, &u.DisplayName, &u.Email, &u.PasswordHash, &u.Admin, &u.Disabled, nullTime{&u.Created})
+	return u, err
+}
+
+func (s *sqlStore) CreateUser(ctx context.Context, u *User) error {
+	if u.Username == "" {
+		return errors.New("create user: empty username")
+	}
+	created := u.Created
+	if created.IsZero() {
+		created = time.Now()
+	}
+	created = created.UTC().Truncate(time.Microsecond)
+	var id int64
+	err := s.w.QueryRowContext(ctx, s.q(`INSERT INTO users
+		(username, username_key, display_name, email, password_hash, admin, disabled, created)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+		u.Username, fold(u.Username), u.DisplayName, u.Email, u.PasswordHash, u.Admin, u.Disabled, s.d.timeArg(created),
+	).Scan(&id)
+	if err != nil {
+		return s.wrap("create user", err)
+	}
+	u.ID, u.Created = id, created
+	return nil
+}
+
+func (s *sqlStore) UserByName(ctx context.Context, username string) (User, error) {
+	u, err := scanUser(s.r.QueryRowContext(ctx, s.q(`SELECT `+userCols+` FROM users WHERE username_key = ?`), fold(username)))
+	return u, s.wrap("user by name", err)
+}
+
+func (s *sqlStore) UserByID(ctx context.Context, id int64) (User, error) {
+	u, err := scanUser(s.r.QueryRowContext(ctx, s.q(`SELECT `+userCols+` FROM users WHERE id = ?`), id))
+	return u, s.wrap("user by id", err)
+}
+
+// likeEscaper escapes LIKE's wildcards, with \ as the escape character.
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+
+func (s *sqlStore) ListUsers(ctx context.Context, query string, limit int) ([]User, error) {
+	q := `SELECT ` + userCols + ` FROM users`
+	var args []any
+	if query != "" {
+		pat := "%" + likeEscaper.Replace(query) + "%"
+		op := s.d.ilike()
+		q += ` WHERE username ` + op + ` ? ESCAPE '\' OR display_name ` + op + ` ? ESCAPE '\' OR email ` + op + ` ? ESCAPE '\'`
+		args = append(args, pat, pat, pat)
+	}
+	q += ` ORDER BY username_key, id`
+	if limit > 0 {
+		q += ` LIMIT ?`
+		args = append(args, limit)
+	}
+	rows, err := s.r.QueryContext(ctx, s.q(q), args...)
+	if err != nil {
+		return nil, s.wrap("list users", err)
+	}
+	defer rows.Close()
+	var out []User
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, s.wrap("list users", err)
+		}
+		out = append(out, u)
+	}
+	return out, s.wrap("list users", rows.Err())
+}
+
+func (s *sqlStore) UpdateUser(ctx context.Context, u User) error {
+	res, err := s.exec(ctx, `UPDATE users SET username = ?, username_key = ?, display_name = ?, email = ?,
+		password_hash = ?, admin = ?, disabled = ? WHERE id = ?`,
+		u.Username, fold(u.Username), u.DisplayName, u.Email, u.PasswordHash, u.Admin, u.Disabled, u.ID)
+	return s.affected("update user", res, err)
+}
+
+func (s *sqlStore) CountAdmins(ctx context.Context) (int, error) {
+	var n int
+	err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM users WHERE admin AND NOT disabled`).Scan(&n)
+	return n, s.wrap("count admins", err)
+}
+
+// --- MFA devices ---
+
+const deviceCols = `id, user_id, uid, name, kind, status, algorithm, digits, period_sec,
+	secret_key_id, secret, created, registered, expires_at, last_used_step, last_used,
+	drift_steps, fail_count, locked_until`
+
+func scanDevice(row interface{ Scan(...any) error }) (Device, error) {
+	var d Device
+	var kind, status string
+	err := row.Scan(&d.ID, &d.UserID, &d.UID, &d.Name, &kind, &status, &d.Algorithm, &d.Digits, &d.PeriodSec,
+		&d.Secret.KeyID, &d.Secret.Ciphertext, nullTime{&d.Created}, nullTime{&d.Registered}, nullTime{&d.ExpiresAt},
+		&d.LastUsedStep, nullTime{&d.LastUsed}, &d.DriftSteps, &d.FailCount, nullTime{&d.LockedUntil})
+	d.Kind, d.Status = DeviceKind(kind), DeviceStatus(status)
+	return d, err
+}
+
+func (s *sqlStore) scanDevices(op string, rows *sql.Rows, err error) ([]Device, error) {
+	if err != nil {
+		return nil, s.wrap(op, err)
+	}
+	defer rows.Close()
+	var out []Device
+	for rows.Next() {
+		d, err := scanDevice(rows)
+		if err != nil {
+			return nil, s.wrap(op, err)
+		}
+		out = append(out, d)
+	}
+	return out, s.wrap(op, rows.Err())
+}
+
+func micro(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return t.UTC().Truncate(time.Microsecond)
+}
+
+func (s *sqlStore) CreateDevice(ctx context.Context, d *Device) error {
+	switch {
+	case d.Name == "":
+		return errors.New("create mfa device: empty name")
+	case d.Kind != KindAppliance && d.Kind != KindAuthenticatorApp:
+		return fmt.Errorf("create mfa device: unknown kind %q", d.Kind)
+	case d.Status != StatusPending && d.Status != StatusActive:
+		return fmt.Errorf("create mfa device: unknown status %q", d.Status)
+	case len(d.Secret.Ciphertext) == 0 || d.Secret.KeyID == "":
+		return errors.New("create mfa device: no sealed secret")
+	}
+	if d.UID == "" {
+		d.UID = NewDeviceUID()
+	}
+	c := *d
+	if c.Created.IsZero() {
+		c.Created = time.Now()
+	}
+	c.Created, c.Registered, c.ExpiresAt = micro(c.Created), micro(c.Registered), micro(c.ExpiresAt)
+	c.LastUsed, c.LockedUntil = micro(c.LastUsed), micro(c.LockedUntil)
+	t := s.d.timeArg
+	err := s.w.QueryRowContext(ctx, s.q(`INSERT INTO mfa_devices
+		(user_id, uid, name, name_key, kind, status, algorithm, digits, period_sec, secret_key_id, secret,
+		 created, registered, expires_at, last_used_step, last_used, drift_steps, fail_count, locked_until)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+		c.UserID, c.UID, c.Name, fold(c.Name), string(c.Kind), string(c.Status), c.Algorithm, c.Digits, c.PeriodSec,
+		c.Secret.KeyID, c.Secret.Ciphertext, t(c.Created), t(c.Registered), t(c.ExpiresAt), c.LastUsedStep,
+		t(c.LastUsed), c.DriftSteps, c.FailCount, t(c.LockedUntil),
+	).Scan(&c.ID)
+	if err != nil {
+		return s.wrap("create mfa device", err)
+	}
+	*d = c
+	return nil
+}
+
+func (s *sqlStore) Device(ctx context.Context, id int64) (Device, error) {
+	d, err := scanDevice(s.r.QueryRowContext(ctx, s.q(`SELECT `+deviceCols+` FROM mfa_devices WHERE id = ?`), id))
+	return d, s.wrap("mfa device", err)
+}
+
+func (s *sqlStore) DevicesByUser(ctx context.Context, userID int64) ([]Device, error) {
+	rows, err := s.r.QueryContext(ctx, s.q(`SELECT `+deviceCols+` FROM mfa_devices WHERE user_id = ? ORDER BY id`), userID)
+	return s.scanDevices("mfa devices of user", rows, err)
+}
+
+func (s *sqlStore) RenameDevice(ctx context.Context, id int64, name string) error {
+	res, err := s.exec(ctx, `UPDATE mfa_devices SET name = ?, name_key = ? WHERE id = ?`, name, fold(name), id)
+	return s.affected("rename mfa device", res, err)
+}
+
+func (s *sqlStore) DeleteDevice(ctx context.Context, id int64) error {
+	res, err := s.exec(ctx, `DELETE FROM mfa_devices WHERE id = ?`, id)
+	return s.affected("delete mfa device", res, err)
+}
+
+// stale returns ErrStale when device id exists, else ErrNotFound: the
+// reason a conditional update changed nothing.
+func (s *sqlStore) stale(ctx context.Context, op string, id int64) error {
+	var one int
+	err := s.w.QueryRowContext(ctx, s.q(`SELECT 1 FROM mfa_devices WHERE id = ?`), id).Scan(&one)
+	if err != nil {
+		return s.wrap(op, err)
+	}
+	return fmt.Errorf("%s: %w", op, ErrStale)
+}
+
+// conditional runs an UPDATE of one MFA device guarded by a WHERE clause;
+// when it changes no row the result is ErrStale or ErrNotFound.
+func (s *sqlStore) conditional(ctx context.Context, op string, id int64, query string, args ...any) error {
+	res, err := s.exec(ctx, query, args...)
+	if err != nil {
+		return s.wrap(op, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return s.wrap(op, err)
+	}
+	if n == 0 {
+		return s.stale(ctx, op, id)
+	}
+	return nil
+}
+
+func (s *sqlStore) ActivateDevice(ctx context.Context, id int64, u UseStep) error {
+	at := s.d.timeArg(micro(u.At))
+	return s.conditional(ctx, "activate mfa device", id, `UPDATE mfa_devices
+		SET status = 'active', registered = ?, expires_at = NULL, last_used_step = ?, last_used = ?,
+			drift_steps = ?, fail_count = 0, locked_until = NULL
+		WHERE id = ? AND status = 'pending' AND (expires_at IS NULL OR expires_at > ?) AND last_used_step < ?`,
+		at, u.Step, at, u.Drift, id, at, u.Step)
+}
+
+func (s *sqlStore) RecordUse(ctx context.Context, u UseStep) error {
+	at := s.d.timeArg(micro(u.At))
+	return s.conditional(ctx, "record mfa device use", u.DeviceID, `UPDATE mfa_devices
+		SET last_used_step = ?, last_used = ?, drift_steps = ?, fail_count = 0, locked_until = NULL
+		WHERE id = ? AND status = 'active' AND last_used_step < ? AND (locked_until IS NULL OR locked_until <= ?)`,
+		u.Step, at, u.Drift, u.DeviceID, u.Step, at)
+}
+
+func (s *sqlStore) RecordFailure(ctx context.Context, id int64, threshold int, lockUntil time.Time) (int, error) {
+	var n int
+	err := s.w.QueryRowContext(ctx, s.q(`UPDATE mfa_devices
+		SET fail_count = fail_count + 1,
+			locked_until = CASE WHEN ? > 0 AND fail_count + 1 >= ? THEN ? ELSE locked_until END
+		WHERE id = ? RETURNING fail_count`),
+		threshold, threshold, s.d.timeArg(micro(lockUntil)), id).Scan(&n)
+	return n, s.wrap("record mfa device failure", err)
+}
+
+func (s *sqlStore) SetDrift(ctx context.Context, u UseStep) error {
+	res, err := s.exec(ctx, `UPDATE mfa_devices
+		SET last_used_step = CASE WHEN last_used_step < ? THEN ? ELSE last_used_step END,
+			last_used = ?, drift_steps = ?, fail_count = 0, locked_until = NULL
+		WHERE id = ?`,
+		u.Step, u.Step, s.d.timeArg(micro(u.At)), u.Drift, u.DeviceID)
+	return s.affected("set mfa device drift", res, err)
+}
+
+func (s *sqlStore) UnlockDevice(ctx context.Context, id int64) error {
+	res, err := s.exec(ctx, `UPDATE mfa_devices SET fail_count = 0, locked_until = NULL WHERE id = ?`, id)
+	return s.affected("unlock mfa device", res, err)
+}
+
+func (s *sqlStore) ClearExpiredLockouts(ctx context.Context, now time.Time) ([]Device, error) {
+	rows, err := s.w.QueryContext(ctx, s.q(`UPDATE mfa_devices SET fail_count = 0, locked_until = NULL
+		WHERE locked_until IS NOT NULL AND locked_until <= ? RETURNING `+deviceCols),
+		s.d.timeArg(micro(now)))
+	devs, err := s.scanDevices("clear expired lockouts", rows, err)
+	slices.SortFunc(devs, func(a, b Device) int { return cmp.Compare(a.ID, b.ID) })
+	return devs, err
+}
+
+func (s *sqlStore) DeleteExpiredPending(ctx context.Context, now time.Time) ([]Device, error) {
+	rows, err := s.w.QueryContext(ctx, s.q(`DELETE FROM mfa_devices
+		WHERE status = 'pending' AND expires_at IS NOT NULL AND expires_at < ? RETURNING `+deviceCols),
+		s.d.timeArg(micro(now)))
+	devs, err := s.scanDevices("delete expired registrations", rows, err)
+	// RETURNING gives no order; callers log them, so make it stable.
+	slices.SortFunc(devs, func(a, b Device) int { return cmp.Compare(a.ID, b.ID) })
+	return devs, err
+}
+
+func (s *sqlStore) CountPending(ctx context.Context) (int, error) {
+	var n int
+	err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM mfa_devices WHERE status = 'pending'`).Scan(&n)
+	return n, s.wrap("count pending registrations", err)
+}
+
+// --- Settings ---
+
+func (s *sqlStore) Settings(ctx context.Context) (map[string]string, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT name, value FROM settings`)
+	if err != nil {
+		return nil, s.wrap("settings", err)
+	}
+	defer rows.Close()
+	m := make(map[string]string)
+	for rows.Next() {
+		var k, v string
+		if err := rows.Scan(&k, &v); err != nil {
+			return nil, s.wrap("settings", err)
+		}
+		m[k] = v
+	}
+	return m, s.wrap("settings", rows.Err())
+}
+
+func (s *sqlStore) SetSetting(ctx context.Context, name, value string) error {
+	if name == "" {
+		return errors.New("set setting: empty name")
+	}
+	_, err := s.exec(ctx, `INSERT INTO settings (name, value) VALUES (?, ?)
+		ON CONFLICT (name) DO UPDATE SET value = excluded.value`, name, value)
+	return s.wrap("set setting "+strconv.Quote(name), err)
+}
+
+// --- Audit ---
+
+func (s *sqlStore) Audit(ctx context.Context, e AuditEvent) error {
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	_, err := s.exec(ctx, `INSERT INTO audit_events (time, actor, action, target, detail, ip)
+		VALUES (?, ?, ?, ?, ?, ?)`, s.d.timeArg(micro(e.Time)), e.Actor, e.Action, e.Target, e.Detail, e.IP)
+	return s.wrap("audit", err)
+}
+
+func (s *sqlStore) AuditEvents(ctx context.Context, limit int, before int64) ([]AuditEvent, error) {
+	q := `SELECT id, time, actor, action, target, detail, ip FROM audit_events`
+	var args []any
+	if before > 0 {
+		q += ` WHERE id < ?`
+		args = append(args, before)
+	}
+	q += ` ORDER BY id DESC`
+	if limit > 0 {
+		q += ` LIMIT ?`
+		args = append(args, limit)
+	}
+	rows, err := s.r.QueryContext(ctx, s.q(q), args...)
+	if err != nil {
+		return nil, s.wrap("audit events", err)
+	}
+	defer rows.Close()
+	var out []AuditEvent
+	for rows.Next() {
+		var e AuditEvent
+		if err := rows.Scan(&e.ID, nullTime{&e.Time}, &e.Actor, &e.Action, &e.Target, &e.Detail, &e.IP); err != nil {
+			return nil, s.wrap("audit events", err)
+		}
+		out = append(out, e)
+	}
+	return out, s.wrap("audit events", rows.Err())
+}
+
+// --- API tokens ---
+
+const tokenCols = "id, name, hash, created, last_used, revoked"
+
+func scanToken(row interface{ Scan(...any) error }) (Token, error) {
+	var t Token
+	err := row.Scan(&t.ID, &t.Name, &t.Hash, nullTime{&t.Created}, nullTime{&t.LastUsed}, &t.Revoked)
+	return t, err
+}
+
+func (s *sqlStore) CreateToken(ctx context.Context, t *Token) error {
+	if len(t.Hash) == 0 {
+		return errors.New("create api token: empty hash")
+	}
+	c := *t
+	if c.Created.IsZero() {
+		c.Created = time.Now()
+	}
+	c.Created, c.LastUsed = micro(c.Created), micro(c.LastUsed)
+	err := s.w.QueryRowContext(ctx, s.q(`INSERT INTO api_tokens (name, hash, created, last_used, revoked)
+		VALUES (?, ?, ?, ?, ?) RETURNING id`),
+		c.Name, c.Hash, s.d.timeArg(c.Created), s.d.timeArg(c.LastUsed), c.Revoked).Scan(&c.ID)
+	if err != nil {
+		return s.wrap("create api token", err)
+	}
+	*t = c
+	return nil
+}
+
+func (s *sqlStore) TokenByHash(ctx context.Context, hash []byte) (Token, error) {
+	t, err := scanToken(s.r.QueryRowContext(ctx, s.q(`SELECT `+tokenCols+` FROM api_tokens WHERE hash = ?`), hash))
+	return t, s.wrap("api token", err)
+}
+
+func (s *sqlStore) ListTokens(ctx context.Context) ([]Token, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+tokenCols+` FROM api_tokens ORDER BY id`)
+	if err != nil {
+		return nil, s.wrap("list api tokens", err)
+	}
+	defer rows.Close()
+	var out []Token
+	for rows.Next() {
+		t, err := scanToken(rows)
+		if err != nil {
+			return nil, s.wrap("list api tokens", err)
+		}
+		out = append(out, t)
+	}
+	return out, s.wrap("list api tokens", rows.Err())
+}
+
+func (s *sqlStore) RevokeToken(ctx context.Context, name string) error {
+	res, err := s.exec(ctx, `UPDATE api_tokens SET revoked = TRUE WHERE name = ? AND NOT revoked`, name)
+	return s.affected("revoke api token "+strconv.Quote(name), res, err)
+}
+
+func (s *sqlStore) TouchToken(ctx context.Context, id int64, at time.Time) error {
+	res, err := s.exec(ctx, `UPDATE api_tokens SET last_used = ? WHERE id = ?`, s.d.timeArg(micro(at)), id)
+	return s.affected("touch api token", res, err)
+}
+
+// --- Sessions ---
+
+func (s *sqlStore) CreateSession(ctx context.Context, se Session) error {
+	if len(se.Hash) == 0 {
+		return errors.New("create session: empty hash")
+	}
+	if se.Created.IsZero() {
+		se.Created = time.Now()
+	}
+	_, err := s.exec(ctx, `INSERT INTO sessions (hash, user_id, created, expires_at, csrf, mfa_pending)
+		VALUES (?, ?, ?, ?, ?, ?)`,
+		se.Hash, se.UserID, s.d.timeArg(micro(se.Created)), s.d.timeArg(micro(se.ExpiresAt)), se.CSRF, se.MFAPending)
+	return s.wrap("create session", err)
+}
+
+func (s *sqlStore) SessionByHash(ctx context.Context, hash []byte) (Session, error) {
+	var se Session
+	err := s.r.QueryRowContext(ctx, s.q(`SELECT hash, user_id, created, expires_at, csrf, mfa_pending
+		FROM sessions WHERE hash = ?`), hash).
+		Scan(&se.Hash, &se.UserID, nullTime{&se.Created}, nullTime{&se.ExpiresAt}, &se.CSRF, &se.MFAPending)
+	return se, s.wrap("session", err)
+}
+
+func (s *sqlStore) UpdateSession(ctx context.Context, se Session) error {
+	res, err := s.exec(ctx, `UPDATE sessions SET user_id = ?, expires_at = ?, csrf = ?, mfa_pending = ? WHERE hash = ?`,
+		se.UserID, s.d.timeArg(micro(se.ExpiresAt)), se.CSRF, se.MFAPending, se.Hash)
+	return s.affected("update session", res, err)
+}
+
+func (s *sqlStore) DeleteSession(ctx context.Context, hash []byte) error {
+	res, err := s.exec(ctx, `DELETE FROM sessions WHERE hash = ?`, hash)
+	return s.affected("delete session", res, err)
+}
+
+func (s *sqlStore) DeleteUserSessions(ctx context.Context, userID int64) error {
+	_, err := s.exec(ctx, `DELETE FROM sessions WHERE user_id = ?`, userID)
+	return s.wrap("delete sessions of user", err)
+}
+
+func (s *sqlStore) DeleteExpiredSessions(ctx context.Context, now time.Time) error {
+	_, err := s.exec(ctx, `DELETE FROM sessions WHERE expires_at IS NOT NULL AND expires_at < ?`, s.d.timeArg(micro(now)))
+	return s.wrap("delete expired sessions", err)
+}

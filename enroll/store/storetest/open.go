@@ -1,0 +1,119 @@
+// Package storetest is the conformance suite every store.Store passes, and
+// helpers that open a fresh store for tests: SQLite in a temporary
+// directory, PostgreSQL in a schema of its own.
+package storetest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/totpbox/totpbox/enroll/store"
+)
+
+// Environment variables of the PostgreSQL tests.
+const (
+	// PostgresDSNEnv names the database the PostgreSQL tests use; each
+	// OpenPostgres call creates, and drops at the end, a schema of its own.
+	PostgresDSNEnv = "TOTPBOX_TEST_POSTGRES_DSN"
+	// RequirePartsEnv set to 1 (CI sets it) turns a skipped PostgreSQL test
+	// into a failure.
+	RequirePartsEnv = "TOTPBOX_REQUIRE_PARTS"
+)
+
+// OpenSQLite returns a fresh SQLite store in a temporary directory, closed
+// at the end of the test.
+func OpenSQLite(t testing.TB) store.Store {
+	t.Helper()
+	s, err := store.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), store.SQLiteFile))
+	if err != nil {
+		t.Fatalf("OpenSQLite: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// PostgresDSN returns the DSN of the test database from PostgresDSNEnv. When
+// it is unset the test is skipped, or fails when RequirePartsEnv is 1.
+func PostgresDSN(t testing.TB) string {
+	t.Helper()
+	dsn := os.Getenv(PostgresDSNEnv)
+	if dsn == "" {
+		if os.Getenv(RequirePartsEnv) == "1" {
+			t.Fatalf("%s is not set and %s=1: PostgreSQL is required", PostgresDSNEnv, RequirePartsEnv)
+		}
+		t.Skipf("%s is not set", PostgresDSNEnv)
+	}
+	return dsn
+}
+
+// OpenPostgres returns a store in a new schema of the test database (see
+// PostgresDSN), so parallel tests and runs never meet; the schema is
+// dropped at the end of the test. An unreachable server fails the test.
+func OpenPostgres(t testing.TB) store.Store {
+	t.Helper()
+	dsn := PostgresDSN(t)
+	schema := CreateSchema(t, dsn)
+	s, err := store.OpenPostgres(t.Context(), WithSearchPath(dsn, schema))
+	if err != nil {
+		t.Fatalf("OpenPostgres: %v", err)
+	}
+	// Registered after CreateSchema's cleanup, so it runs before the drop.
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// CreateSchema creates a schema with a random name in the database at dsn
+// and drops it, with everything in it, when the test ends.
+func CreateSchema(t testing.TB, dsn string) string {
+	t.Helper()
+	var b [6]byte
+	rand.Read(b[:])
+	schema := "totpbox_test_" + hex.EncodeToString(b[:])
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatalf("connect to PostgreSQL test database (%s): %v", PostgresDSNEnv, err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatalf("create schema %s: %v", schema, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	return schema
+}
+
+// WithSearchPath returns dsn (a URL or key=value string) with its
+// search_path set to schema.
+func WithSearchPath(dsn, schema string) string {
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		u, err := url.Parse(dsn)
+		if err == nil {
+			q := u.Query()
+			q.Set("search_path", schema)
+			u.RawQuery = q.Encode()
+			return u.String()
+		}
+	}
+	return dsn + " search_path=" + schema
+}
