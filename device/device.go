@@ -64,11 +64,12 @@ func quote(s string) string {
 	return "\"" + s + "\""
 }
 
-// Panel is where frames go: a periph display.Drawer, or anything with its
-// shape. device/hw's panels and the simulator's emulated SSD1306 fit.
+// Panel is where frames go: device/hw's panels, on a Pi or on the
+// simulator's emulated bus, fit.
 type Panel interface {
 	Bounds() image.Rectangle
-	Draw(r image.Rectangle, src image.Image, sp image.Point) error
+	// Draw shows img, which has the panel's size.
+	Draw(img image.Image) error
 }
 
 // Accounts is the vault as the loop sees it.
@@ -314,7 +315,7 @@ func (a *Appliance) step() time.Duration {
 		} else {
 			img = display.Render(scr, a.size)
 		}
-		if err := a.cfg.Panel.Draw(a.cfg.Panel.Bounds(), img, image.Point{}); err != nil {
+		if err := a.cfg.Panel.Draw(img); err != nil {
 			a.cfg.Logger.Warn("panel draw failed", "err", err)
 		}
 		st.Frames = a.status.Frames + 1

@@ -22,7 +22,7 @@ type fakePanel struct {
 }
 
 func (p *fakePanel) Bounds() image.Rectangle { return image.Rectangle{Max: p.size} }
-func (p *fakePanel) Draw(r image.Rectangle, src image.Image, sp image.Point) error {
+func (p *fakePanel) Draw(img image.Image) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.fail {

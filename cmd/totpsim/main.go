@@ -1,0 +1,145 @@
+// Command totpsim runs totpbox's simulator: appliances on emulated hardware
+// with a page on 127.0.0.1 to watch and press them.
+//
+//	totpsim                      run with embedded defaults; prints its URL
+//	totpsim serve --listen ADDR --data DIR --appliances N
+//	totpsim snapshot --panel ssd1306-128x64 --view code --uri URI --out F.png
+//	totpsim clockbench --scenario lan
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/totpbox/totpbox/sim/system"
+)
+
+// version is stamped by the build.
+var version = "dev"
+
+func main() {
+	root := newRoot(os.Stdout, os.Stderr)
+	if err := root.Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "totpsim:", err)
+		var u usageError
+		if errors.As(err, &u) {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+// usageError marks bad input: exit status 2.
+type usageError struct{ error }
+
+func newRoot(stdout, stderr io.Writer) *cobra.Command {
+	var sc system.Config
+	root := &cobra.Command{
+		Use:           "totpsim",
+		Short:         "Run totpbox appliances on emulated hardware",
+		Version:       version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Args:          cobra.NoArgs,
+		RunE:          func(cmd *cobra.Command, _ []string) error { return serve(cmd.Context(), sc, stdout) },
+	}
+	serveFlags(root, &sc)
+	serveCmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the simulator (the default command)",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return serve(cmd.Context(), sc, stdout) },
+	}
+	serveFlags(serveCmd, &sc)
+	root.AddCommand(serveCmd, snapshotCmd(stdout))
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	return root
+}
+
+func serveFlags(cmd *cobra.Command, sc *system.Config) {
+	f := cmd.Flags()
+	f.StringVar(&sc.Listen, "listen", "127.0.0.1:8460", "address of the page and /sim API")
+	f.StringVar(&sc.DataDir, "data", "totpsim-data", "directory for the appliances' vaults and state")
+	f.IntVar(&sc.Appliances, "appliances", 1, "number of simulated appliances")
+	f.StringVar(&sc.Panel, "panel", "ssd1306-128x64", "display size of every appliance")
+	f.BoolVar(&sc.Hidden, "hidden", false, "hide codes until OK is pressed")
+	f.DurationVar(&sc.BlankAfter, "blank-after", 0, "blank the screen after this long without a press (0: never)")
+}
+
+func serve(ctx context.Context, sc system.Config, stdout io.Writer) error {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	sc.Ready = func(url string) { fmt.Fprintf(stdout, "totpsim: simulator at %s\n", url) }
+	s, err := system.New(sc)
+	if err != nil {
+		return usageError{err}
+	}
+	return s.Run(ctx)
+}
+
+func snapshotCmd(stdout io.Writer) *cobra.Command {
+	var (
+		o   system.SnapshotOptions
+		at  string
+		out string
+	)
+	cmd := &cobra.Command{
+		Use:   "snapshot",
+		Short: "Render one frame of an account through the emulated bus to PNG",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			t, err := parseTime(at)
+			if err != nil {
+				return usageError{err}
+			}
+			o.At = t
+			if out == "" {
+				return usageError{errors.New("--out is required")}
+			}
+			f, err := os.Create(out)
+			if err != nil {
+				return err
+			}
+			if err := system.Snapshot(f, o); err != nil {
+				f.Close()
+				os.Remove(out)
+				return usageError{err}
+			}
+			return f.Close()
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Panel, "panel", "ssd1306-128x64", "display size name")
+	f.StringVar(&o.View, "view", "code", "view: code, qr, secret, hidden, untrusted, offer, message")
+	f.StringVar(&o.URI, "uri", "", "the account's otpauth URI")
+	f.StringVar(&at, "at", "", "time of the code: RFC 3339 or unix seconds (default now)")
+	f.IntVar(&o.Scale, "scale", 1, "pixel scale of the PNG")
+	f.StringVar(&out, "out", "", "PNG file to write")
+	return cmd
+}
+
+// parseTime parses RFC 3339 or unix seconds; empty means now.
+func parseTime(s string) (time.Time, error) {
+	if s == "" {
+		return time.Now(), nil
+	}
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return time.Unix(n, 0), nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("--at %q is neither RFC 3339 nor unix seconds", s)
+	}
+	return t, nil
+}

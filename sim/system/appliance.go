@@ -1,0 +1,274 @@
+// Package system runs totpbox's simulator: appliances on emulated hardware
+// (periph's real ssd1306 driver on an SSD1306 emulated on the SPI bus,
+// buttons on gpiotest pins), their vaults in a data directory, and a page
+// and HTTP API to watch and press them.
+package system
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"image/png"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/totpbox/totpbox/clock"
+	"github.com/totpbox/totpbox/device"
+	"github.com/totpbox/totpbox/device/hw"
+	"github.com/totpbox/totpbox/display"
+	"github.com/totpbox/totpbox/enroll"
+	"github.com/totpbox/totpbox/enroll/vault"
+	"github.com/totpbox/totpbox/sim/oled"
+)
+
+// ApplianceConfig describes one simulated appliance.
+type ApplianceConfig struct {
+	// Name names the appliance on the page and prefixes its emulated bus
+	// and pins.
+	Name string
+	// Panel is a display size name (display.Sizes). SSD1306 sizes run
+	// periph's driver on the emulated bus; larger (e-paper) sizes are
+	// rendered straight into memory.
+	Panel string
+	// Dir holds the appliance's vault and state.
+	Dir string
+	// Clock gives the appliance's reading.
+	Clock clock.Clock
+	// Hidden, RevealFor and BlankAfter are as in device.Config.
+	Hidden     bool
+	RevealFor  time.Duration
+	BlankAfter time.Duration
+	// Demo adds a few demo accounts when the vault is new.
+	Demo bool
+	// Logger receives the appliance's logs.
+	Logger *slog.Logger
+}
+
+// Appliance is one simulated appliance: the real device loop on an
+// emulated panel.
+type Appliance struct {
+	// Name and Panel are as configured.
+	Name, Panel string
+
+	size  image.Point
+	oled  *oled.Device // nil for sizes rendered in memory
+	mem   *memPanel    // set when oled is nil
+	panel hw.Panel
+	vault *vault.Vault
+	app   *device.Appliance
+	clock clock.Clock
+}
+
+// busSeq numbers emulated buses: periph's registries are process-wide, so
+// each appliance (and each test) registers under a fresh name.
+var (
+	busMu  sync.Mutex
+	busSeq int
+)
+
+func nextBusName(prefix string) string {
+	busMu.Lock()
+	defer busMu.Unlock()
+	busSeq++
+	return fmt.Sprintf("%s%d", prefix, busSeq)
+}
+
+// NewAppliance opens the appliance's vault and panel. Run starts it.
+func NewAppliance(cfg ApplianceConfig) (*Appliance, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Panel == "" {
+		cfg.Panel = "ssd1306-128x64"
+	}
+	size, err := display.SizeByName(cfg.Panel)
+	if err != nil {
+		return nil, err
+	}
+	a := &Appliance{Name: cfg.Name, Panel: cfg.Panel, size: size, clock: cfg.Clock}
+	if a.panel, a.oled, a.mem, err = openPanel(cfg.Panel, size); err != nil {
+		return nil, err
+	}
+	v, err := vault.Open(filepath.Join(cfg.Dir, "vault"), vault.Options{})
+	if err != nil {
+		return nil, err
+	}
+	a.vault = v
+	if cfg.Demo && v.Len() == 0 {
+		if err := addDemoAccounts(v); err != nil {
+			v.Close()
+			return nil, err
+		}
+	}
+	a.app, err = device.New(device.Config{
+		Panel: a.panel, Clock: cfg.Clock, Accounts: v,
+		Hidden: cfg.Hidden, RevealFor: cfg.RevealFor, BlankAfter: cfg.BlankAfter,
+		Paper:  !strings.HasPrefix(cfg.Panel, "ssd1306"),
+		Logger: cfg.Logger.With("appliance", cfg.Name),
+	})
+	if err != nil {
+		v.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+// openPanel opens an SSD1306 size through the Pi's code path: the emulator
+// registered on periph's SPI registry and hw.OpenPanel opening it by name.
+func openPanel(name string, size image.Point) (hw.Panel, *oled.Device, *memPanel, error) {
+	if !strings.HasPrefix(name, "ssd1306") {
+		m := &memPanel{img: image.NewGray(image.Rectangle{Max: size})}
+		return m, nil, m, nil
+	}
+	bus := nextBusName("SIM")
+	em := oled.New(oled.Options{W: size.X, H: size.Y, Name: bus})
+	if err := em.Register(bus); err != nil {
+		return nil, nil, nil, fmt.Errorf("simulator: registering emulated bus: %w", err)
+	}
+	p, err := hw.OpenPanel(hw.PanelConfig{
+		Kind: hw.KindSSD1306, Port: bus, DC: em.DC().Name(), Reset: em.RES().Name(),
+		Width: size.X, Height: size.Y, Contrast: 255,
+	})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return p, em, nil, nil
+}
+
+// addDemoAccounts fills a new vault with three accounts to look at.
+func addDemoAccounts(v *vault.Vault) error {
+	for _, d := range []struct{ issuer, account, label string }{
+		{"ACME Cloud", "alice@example.com", "ACME Cloud"},
+		{"GitHub", "alice", "GitHub"},
+		{"Kiosk VPN", "lobby-3", "Kiosk VPN"},
+	} {
+		k, err := enroll.NewKey(d.issuer, d.account)
+		if err != nil {
+			return err
+		}
+		if _, err := v.Add(vault.Account{Issuer: d.issuer, Label: d.label, Key: k, State: vault.Active}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Run runs the appliance loop until ctx is done, then halts the panel and
+// closes the vault.
+func (a *Appliance) Run(ctx context.Context) error {
+	err := a.app.Run(ctx)
+	a.panel.Halt()
+	a.panel.Close()
+	return errors.Join(err, a.vault.Close())
+}
+
+// Press presses button b.
+func (a *Appliance) Press(ctx context.Context, b device.Button) error {
+	a.app.Press(b)
+	return nil
+}
+
+// Size returns the panel size.
+func (a *Appliance) Size() image.Point { return a.size }
+
+// Loop returns the appliance's device loop.
+func (a *Appliance) Loop() *device.Appliance { return a.app }
+
+// Vault returns the appliance's vault.
+func (a *Appliance) Vault() *vault.Vault { return a.vault }
+
+// OLED returns the emulated controller, or nil for in-memory sizes.
+func (a *Appliance) OLED() *oled.Device { return a.oled }
+
+// Frame returns what the glass shows now: for SSD1306 sizes, read back
+// from the emulated GDDRAM.
+func (a *Appliance) Frame() image.Image {
+	if a.oled != nil {
+		return a.oled.Frame()
+	}
+	return a.mem.frame()
+}
+
+// PNG writes the current frame as PNG, each pixel scale×scale.
+func (a *Appliance) PNG(w io.Writer, scale int) error {
+	if a.oled != nil {
+		return a.oled.PNG(w, scale)
+	}
+	return png.Encode(w, scaleImage(a.mem.frame(), scale))
+}
+
+// State is what /sim/state reports.
+type State struct {
+	Name  string `json:"name"`
+	Panel string `json:"panel"`
+	device.Status
+	Time  time.Time     `json:"time"`
+	Bound time.Duration `json:"bound_ns"`
+	Clock string        `json:"clock_reason,omitempty"`
+}
+
+// State returns the appliance's state.
+func (a *Appliance) State() State {
+	r := a.clock.Now()
+	return State{Name: a.Name, Panel: a.Panel, Status: a.app.Status(), Time: r.Time, Bound: r.Bound, Clock: r.Reason}
+}
+
+func scaleImage(src image.Image, scale int) image.Image {
+	if scale <= 1 {
+		return src
+	}
+	b := src.Bounds()
+	dst := image.NewGray(image.Rect(0, 0, b.Dx()*scale, b.Dy()*scale))
+	for y := 0; y < dst.Rect.Dy(); y++ {
+		for x := 0; x < dst.Rect.Dx(); x++ {
+			dst.Set(x, y, src.At(b.Min.X+x/scale, b.Min.Y+y/scale))
+		}
+	}
+	return dst
+}
+
+// memPanel is a panel that keeps the last frame in memory, for sizes no
+// emulated controller drives.
+type memPanel struct {
+	mu     sync.Mutex
+	img    *image.Gray
+	halted bool
+}
+
+func (m *memPanel) String() string          { return "memory panel" }
+func (m *memPanel) Bounds() image.Rectangle { return m.img.Rect }
+func (m *memPanel) Draw(img image.Image) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b := img.Bounds()
+	for y := 0; y < m.img.Rect.Dy(); y++ {
+		for x := 0; x < m.img.Rect.Dx(); x++ {
+			m.img.Set(x, y, img.At(b.Min.X+x, b.Min.Y+y))
+		}
+	}
+	m.halted = false
+	return nil
+}
+func (m *memPanel) Refresh(img image.Image) error { return m.Draw(img) }
+func (m *memPanel) SetContrast(uint8) error       { return nil }
+func (m *memPanel) Halt() error {
+	m.mu.Lock()
+	m.halted = true
+	m.mu.Unlock()
+	return nil
+}
+func (m *memPanel) Close() error { return nil }
+func (m *memPanel) frame() image.Image {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := image.NewGray(m.img.Rect)
+	if !m.halted {
+		copy(out.Pix, m.img.Pix)
+	}
+	return out
+}

@@ -1,0 +1,73 @@
+package system
+
+import (
+	"fmt"
+	"image/png"
+	"io"
+	"time"
+
+	"github.com/totpbox/totpbox/display"
+	"github.com/totpbox/totpbox/enroll"
+)
+
+// SnapshotOptions describes one frame to render.
+type SnapshotOptions struct {
+	// Panel is a display size name.
+	Panel string
+	// View is code, qr or secret (or any display view name).
+	View string
+	// URI is the account's otpauth URI.
+	URI string
+	// At is the time the code is computed for.
+	At time.Time
+	// Scale multiplies each pixel.
+	Scale int
+}
+
+// Snapshot renders one frame of an account through the same path the
+// appliance uses — display.Render, then for SSD1306 sizes periph's ssd1306
+// driver on the emulated SPI bus — and writes the frame read back from the
+// emulated GDDRAM as PNG.
+func Snapshot(w io.Writer, o SnapshotOptions) error {
+	size, err := display.SizeByName(o.Panel)
+	if err != nil {
+		return err
+	}
+	view, err := display.ParseView(o.View)
+	if err != nil {
+		return err
+	}
+	k, err := enroll.ParseURI(o.URI)
+	if err != nil {
+		return err
+	}
+	if o.Scale < 1 || o.Scale > 16 {
+		return fmt.Errorf("scale %d must be from 1 to 16", o.Scale)
+	}
+	step := enroll.Step(k, o.At)
+	left := enroll.StepStart(k, step+1).Sub(o.At)
+	scr := display.Screen{
+		View: view, Issuer: k.Issuer, Label: k.Account,
+		Code: enroll.CodeAt(k, step), Remaining: left.Round(time.Second), Period: k.Period,
+		Index: 0, Count: 1, Time: display.TimeSynced,
+		URI: k.URI(), Secret: k.SecretBase32(),
+		Reason: "no NTP reply yet", User: k.Account, DeviceName: k.Issuer,
+		Title: k.Issuer, Message: k.Account,
+	}
+	if left <= 5*time.Second {
+		scr.NextCode = enroll.CodeAt(k, step+1)
+	}
+	panel, em, mem, err := openPanel(o.Panel, size)
+	if err != nil {
+		return err
+	}
+	defer panel.Close()
+	scr.Paper = em == nil
+	if err := panel.Draw(display.Render(scr, size)); err != nil {
+		return err
+	}
+	if em != nil {
+		return em.PNG(w, o.Scale)
+	}
+	return png.Encode(w, scaleImage(mem.frame(), o.Scale))
+}

@@ -1,0 +1,142 @@
+package system
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/totpbox/totpbox/clock"
+)
+
+// Config configures a simulator run. The zero value of each field has the
+// meaning its comment gives.
+type Config struct {
+	// Listen is the page's address; empty means 127.0.0.1:8460.
+	Listen string
+	// DataDir holds every appliance's state; empty means ./totpsim-data.
+	DataDir string
+	// Appliances is how many appliances to run; zero means 1.
+	Appliances int
+	// Panel is the appliances' display size name; empty means
+	// ssd1306-128x64.
+	Panel string
+	// Hidden, RevealFor and BlankAfter are as in device.Config.
+	Hidden     bool
+	RevealFor  time.Duration
+	BlankAfter time.Duration
+	// Clock makes appliance n's clock; nil means the host clock, trusted.
+	Clock func(n int) (clock.Clock, error)
+	// Logger receives logs; nil means slog.Default().
+	Logger *slog.Logger
+	// Ready, when set, is called with the page's URL once it listens.
+	Ready func(url string)
+}
+
+// System is a running simulator.
+type System struct {
+	cfg        Config
+	appliances []*Appliance
+	consoleURL string
+	adminHint  string
+	ln         net.Listener
+}
+
+// New opens the appliances and the page's listener.
+func New(cfg Config) (*System, error) {
+	if cfg.Listen == "" {
+		cfg.Listen = "127.0.0.1:8460"
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = "totpsim-data"
+	}
+	if cfg.Appliances == 0 {
+		cfg.Appliances = 1
+	}
+	if cfg.Appliances < 1 || cfg.Appliances > 64 {
+		return nil, fmt.Errorf("appliances: %d is outside 1..64", cfg.Appliances)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	s := &System{cfg: cfg}
+	for n := 0; n < cfg.Appliances; n++ {
+		var clk clock.Clock = clock.System{}
+		if cfg.Clock != nil {
+			c, err := cfg.Clock(n)
+			if err != nil {
+				s.close()
+				return nil, err
+			}
+			clk = c
+		}
+		a, err := NewAppliance(ApplianceConfig{
+			Name:  fmt.Sprintf("appliance-%d", n),
+			Panel: cfg.Panel, Dir: filepath.Join(cfg.DataDir, fmt.Sprintf("appliance-%d", n)),
+			Clock: clk, Hidden: cfg.Hidden, RevealFor: cfg.RevealFor, BlankAfter: cfg.BlankAfter,
+			Demo: true, Logger: cfg.Logger,
+		})
+		if err != nil {
+			s.close()
+			return nil, err
+		}
+		s.appliances = append(s.appliances, a)
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		s.close()
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	s.ln = ln
+	return s, nil
+}
+
+// URL returns the page's URL.
+func (s *System) URL() string { return "http://" + s.ln.Addr().String() + "/" }
+
+// Appliances returns the simulated appliances.
+func (s *System) Appliances() []*Appliance { return s.appliances }
+
+func (s *System) close() {
+	for _, a := range s.appliances {
+		a.vault.Close()
+		a.panel.Close()
+	}
+	if s.ln != nil {
+		s.ln.Close()
+	}
+}
+
+// Run serves the page and runs every appliance until ctx is done.
+func (s *System) Run(ctx context.Context) error {
+	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	var wg sync.WaitGroup
+	errs := make([]error, len(s.appliances)+1)
+	for i, a := range s.appliances {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = a.Run(ctx) }()
+	}
+	go func() {
+		<-ctx.Done()
+		shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(shut)
+	}()
+	if s.cfg.Ready != nil {
+		s.cfg.Ready(s.URL())
+	}
+	if err := srv.Serve(s.ln); !errors.Is(err, http.ErrServerClosed) {
+		errs[len(s.appliances)] = err
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
