@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"testing"
 	"time"
-
 )
 
 func startSystem(t *testing.T, cfg Config) (*System, *httptest.Server) {
