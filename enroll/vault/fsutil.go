@@ -85,13 +85,20 @@ func removeStaleTemps(path string) error {
 	return nil
 }
 
-// ensurePrivateDir creates dir with mode 0700, or tightens an existing
-// directory to 0700.
+// ensurePrivateDir creates dir with mode 0700 (fsyncing its parent so the
+// new directory survives a power cut), or tightens an existing directory to
+// 0700.
 func ensurePrivateDir(dir string) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
 	fi, err := os.Stat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return err
+		}
+		if err := syncDir(filepath.Dir(filepath.Clean(dir))); err != nil {
+			return err
+		}
+		fi, err = os.Stat(dir)
+	}
 	if err != nil {
 		return err
 	}

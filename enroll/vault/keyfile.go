@@ -221,7 +221,8 @@ func createKey(path string, pass []byte, p KDFParams) ([]byte, error) {
 // PassphraseFile, PassphraseEnv) unlocks it as it is now, and newPass
 // protects it from now on; a nil newPass stores the key unwrapped. The
 // vault itself is unchanged. kdf sets the argon2id cost for newPass; the
-// zero value means DefaultKDF. The key file is replaced atomically.
+// zero value means DefaultKDF. The key file is replaced atomically; the
+// data key does not change, so a vault may stay open meanwhile.
 func ChangePassphrase(keyFile string, opts Options, newPass []byte, kdf KDFParams) error {
 	if newPass != nil && len(newPass) == 0 {
 		return errors.New("new vault passphrase is empty")
