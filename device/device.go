@@ -167,6 +167,7 @@ type Appliance struct {
 	offers      []Offer
 	message     string // transient message, cleared by a press
 	status      Status
+	pressCount  int
 	lastScreen  display.Screen
 	drawn       bool
 }
@@ -184,6 +185,8 @@ type Status struct {
 	Blank        bool   `json:"blank"`
 	OfferPending bool   `json:"offer_pending"`
 	Frames       int    `json:"frames"`
+	// Presses counts the presses handled so far.
+	Presses int `json:"presses"`
 }
 
 // New checks cfg and returns an Appliance ready to Run.
@@ -288,12 +291,20 @@ func (a *Appliance) Run(ctx context.Context) error {
 			return nil
 		case b := <-a.cfg.Buttons:
 			a.handle(b)
+			a.countPress()
 		case b := <-a.presses:
 			a.handle(b)
+			a.countPress()
 		case <-a.wake:
 		case <-timer.C:
 		}
 	}
+}
+
+func (a *Appliance) countPress() {
+	a.mu.Lock()
+	a.pressCount++
+	a.mu.Unlock()
 }
 
 // step builds and draws the frame and returns how long the loop may sleep.
@@ -323,6 +334,7 @@ func (a *Appliance) step() time.Duration {
 		st.Frames = a.status.Frames
 	}
 	a.mu.Lock()
+	st.Presses = a.pressCount
 	a.status = st
 	a.mu.Unlock()
 	if changed && a.cfg.OnFrame != nil {

@@ -24,6 +24,9 @@ import (
 	"github.com/totpbox/totpbox/enroll"
 	"github.com/totpbox/totpbox/enroll/vault"
 	"github.com/totpbox/totpbox/sim/oled"
+
+	"periph.io/x/conn/v3/gpio/gpioreg"
+	"periph.io/x/conn/v3/gpio/gpiotest"
 )
 
 // ApplianceConfig describes one simulated appliance.
@@ -62,7 +65,17 @@ type Appliance struct {
 	vault *vault.Vault
 	app   *device.Appliance
 	clock clock.Clock
+
+	buttons    *hw.Buttons
+	virtual    map[device.Button]*gpiotest.Pin
+	presses    chan device.Button
 }
+
+// pressHold is how long a virtual button is held: longer than the debounce.
+const (
+	pressHold     = 40 * time.Millisecond
+	pressDebounce = 10 * time.Millisecond
+)
 
 // busSeq numbers emulated buses: periph's registries are process-wide, so
 // each appliance (and each test) registers under a fresh name.
@@ -105,8 +118,12 @@ func NewAppliance(cfg ApplianceConfig) (*Appliance, error) {
 			return nil, err
 		}
 	}
+	if err := a.openButtons(); err != nil {
+		v.Close()
+		return nil, err
+	}
 	a.app, err = device.New(device.Config{
-		Panel: a.panel, Clock: cfg.Clock, Accounts: v,
+		Panel: a.panel, Clock: cfg.Clock, Accounts: v, Buttons: a.presses,
 		Hidden: cfg.Hidden, RevealFor: cfg.RevealFor, BlankAfter: cfg.BlankAfter,
 		Paper:  !strings.HasPrefix(cfg.Panel, "ssd1306"),
 		Logger: cfg.Logger.With("appliance", cfg.Name),
@@ -116,6 +133,37 @@ func NewAppliance(cfg ApplianceConfig) (*Appliance, error) {
 		return nil, err
 	}
 	return a, nil
+}
+
+// openButtons makes three virtual buttons (gpiotest pins registered with
+// gpioreg) and opens them with hw.OpenButtons, as the daemon opens real
+// ones: presses travel the Pi's debouncing code.
+func (a *Appliance) openButtons() error {
+	prefix := nextBusName("SIMBTN")
+	cfg := hw.ButtonsConfig{Debounce: pressDebounce}
+	a.virtual = map[device.Button]*gpiotest.Pin{}
+	for _, b := range []device.Button{device.Next, device.OK, device.Back} {
+		pin := hw.NewVirtualButton(prefix + "_" + strings.ToUpper(b.String()))
+		if err := gpioreg.Register(pin); err != nil {
+			return fmt.Errorf("simulator: registering button pin: %w", err)
+		}
+		a.virtual[b] = pin
+		switch b {
+		case device.Next:
+			cfg.Next = pin.Name()
+		case device.OK:
+			cfg.OK = pin.Name()
+		case device.Back:
+			cfg.Back = pin.Name()
+		}
+	}
+	btns, err := hw.OpenButtons(cfg, hw.ButtonsOptions{Poll: 100 * time.Millisecond})
+	if err != nil {
+		return err
+	}
+	a.buttons = btns
+	a.presses = make(chan device.Button, 16)
+	return nil
 }
 
 // openPanel opens an SSD1306 size through the Pi's code path: the emulator
@@ -161,15 +209,51 @@ func addDemoAccounts(v *vault.Vault) error {
 // Run runs the appliance loop until ctx is done, then halts the panel and
 // closes the vault.
 func (a *Appliance) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Go(func() { a.buttons.Run(ctx) })
+	wg.Go(func() {
+		for {
+			select {
+			case ev := <-a.buttons.Events():
+				if b, ok := fromHW[ev.Button]; ok {
+					a.presses <- b
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+	})
+	if r, ok := a.panel.(*hw.Resilient); ok {
+		wg.Go(func() { r.Run(ctx) })
+	}
 	err := a.app.Run(ctx)
+	cancel()
+	wg.Wait()
 	a.panel.Halt()
 	a.panel.Close()
 	return errors.Join(err, a.vault.Close())
 }
 
-// Press presses button b.
+var fromHW = map[hw.Button]device.Button{hw.Next: device.Next, hw.OK: device.OK, hw.Back: device.Back}
+
+// Press presses virtual button b and waits until the appliance has
+// drawn the result or ctx is done.
 func (a *Appliance) Press(ctx context.Context, b device.Button) error {
-	a.app.Press(b)
+	before := a.app.Status().Presses
+	if err := hw.Press(a.virtual[b], pressHold); err != nil {
+		return err
+	}
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for a.app.Status().Presses == before {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
 	return nil
 }
 

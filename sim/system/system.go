@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/totpbox/totpbox/clock"
+	"github.com/totpbox/totpbox/sim/ntpsim"
 )
 
 // Config configures a simulator run. The zero value of each field has the
@@ -31,8 +32,13 @@ type Config struct {
 	Hidden     bool
 	RevealFor  time.Duration
 	BlankAfter time.Duration
-	// Clock makes appliance n's clock; nil means the host clock, trusted.
+	// Clock makes appliance n's clock; nil means each appliance runs the
+	// real disciplined clock against the simulator's NTP servers.
 	Clock func(n int) (clock.Clock, error)
+	// NTPServers is how many fake NTP servers to run on 127.0.0.1 (zero
+	// means 3) and NTPOffset their offset from the host clock.
+	NTPServers int
+	NTPOffset  time.Duration
 	// Logger receives logs; nil means slog.Default().
 	Logger *slog.Logger
 	// Ready, when set, is called with the page's URL once it listens.
@@ -46,6 +52,8 @@ type System struct {
 	consoleURL string
 	adminHint  string
 	ln         net.Listener
+	ntp        []*ntpsim.UDPServer
+	clocks     []*clock.Service
 }
 
 // New opens the appliances and the page's listener.
@@ -69,15 +77,18 @@ func New(cfg Config) (*System, error) {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
 	s := &System{cfg: cfg}
+	clockFor := cfg.Clock
+	if clockFor == nil {
+		var err error
+		if clockFor, err = s.fakeNTP(); err != nil {
+			return nil, err
+		}
+	}
 	for n := 0; n < cfg.Appliances; n++ {
-		var clk clock.Clock = clock.System{}
-		if cfg.Clock != nil {
-			c, err := cfg.Clock(n)
-			if err != nil {
-				s.close()
-				return nil, err
-			}
-			clk = c
+		clk, err := clockFor(n)
+		if err != nil {
+			s.close()
+			return nil, err
 		}
 		a, err := NewAppliance(ApplianceConfig{
 			Name:  fmt.Sprintf("appliance-%d", n),
@@ -106,7 +117,40 @@ func (s *System) URL() string { return "http://" + s.ln.Addr().String() + "/" }
 // Appliances returns the simulated appliances.
 func (s *System) Appliances() []*Appliance { return s.appliances }
 
+// fakeNTP starts the fake NTP servers and returns a maker of disciplined
+// clocks polling them.
+func (s *System) fakeNTP() (func(n int) (clock.Clock, error), error) {
+	n := s.cfg.NTPServers
+	if n == 0 {
+		n = 3
+	}
+	var addrs []string
+	for range n {
+		srv, err := ntpsim.ListenUDP("127.0.0.1:0", s.cfg.NTPOffset)
+		if err != nil {
+			s.close()
+			return nil, fmt.Errorf("fake NTP server: %w", err)
+		}
+		s.ntp = append(s.ntp, srv)
+		addrs = append(addrs, srv.Addr())
+	}
+	return func(i int) (clock.Clock, error) {
+		c, err := clock.New(clock.Config{
+			Servers:   addrs,
+			DriftFile: filepath.Join(s.cfg.DataDir, fmt.Sprintf("appliance-%d", i), "drift.json"),
+		}, clock.WithLogger(s.cfg.Logger.With("appliance", i)))
+		if err != nil {
+			return nil, err
+		}
+		s.clocks = append(s.clocks, c)
+		return c, nil
+	}, nil
+}
+
 func (s *System) close() {
+	for _, srv := range s.ntp {
+		srv.Close()
+	}
 	for _, a := range s.appliances {
 		a.vault.Close()
 		a.panel.Close()
@@ -125,6 +169,14 @@ func (s *System) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); errs[i] = a.Run(ctx) }()
 	}
+	for _, c := range s.clocks {
+		wg.Go(func() { c.Run(ctx) })
+	}
+	defer func() {
+		for _, srv := range s.ntp {
+			srv.Close()
+		}
+	}()
 	go func() {
 		<-ctx.Done()
 		shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)

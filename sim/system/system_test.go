@@ -61,6 +61,12 @@ func getState(t *testing.T, url string) State {
 
 func TestSimulatorShowsDemoCodesOnTheEmulatedBus(t *testing.T) {
 	s, ts := startSystem(t, Config{})
+	// The appliance shows no code until its clock has synced to the fake
+	// NTP servers.
+	if st := getState(t, ts.URL+"/sim/state"); st.CodeShown && st.TimeState != "SYNCED" {
+		t.Fatalf("code shown while time is %s", st.TimeState)
+	}
+	waitFor(t, func() bool { return getState(t, ts.URL+"/sim/state").CodeShown })
 	st := getState(t, ts.URL+"/sim/state")
 	if st.View != "code" || !st.CodeShown || st.AccountCount != 3 {
 		t.Fatalf("state = %+v, want the code view of 3 demo accounts", st)
