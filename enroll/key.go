@@ -225,7 +225,8 @@ func (k Key) URI() string {
 	b.WriteString(k.SecretBase32())
 	if k.Issuer != "" {
 		b.WriteString("&issuer=")
-		b.WriteString(url.QueryEscape(k.Issuer))
+		// %20 rather than +: some authenticator apps show a + literally.
+		b.WriteString(strings.ReplaceAll(url.QueryEscape(k.Issuer), "+", "%20"))
 	}
 	if k.Algorithm != SHA1 {
 		b.WriteString("&algorithm=")

@@ -66,9 +66,9 @@ type Appliance struct {
 	app   *device.Appliance
 	clock clock.Clock
 
-	buttons    *hw.Buttons
-	virtual    map[device.Button]*gpiotest.Pin
-	presses    chan device.Button
+	buttons *hw.Buttons
+	virtual map[device.Button]*gpiotest.Pin
+	presses chan device.Button
 }
 
 // pressHold is how long a virtual button is held: longer than the debounce.
