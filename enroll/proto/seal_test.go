@@ -1,0 +1,99 @@
+package proto
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"net/url"
+	"reflect"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/nacl/box"
+
+	"github.com/totpbox/totpbox/enroll"
+)
+
+func TestSealOffer(t *testing.T) {
+	pub, priv, err := box.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherPub, otherPriv, _ := box.GenerateKey(rand.Reader)
+	key := enroll.Key{Issuer: "Example", Account: "alice", Secret: []byte("12345678901234567890"),
+		Algorithm: enroll.SHA256, Digits: 8, Period: 60 * time.Second}
+	sealed, err := SealOffer(pub[:], "dev1", key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(sealed, key.Secret) || bytes.Contains(sealed, []byte(key.SecretBase32())) {
+		t.Fatal("sealed offer contains the secret in the clear")
+	}
+	got, err := OpenOffer(sealed, "dev1", pub, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, key) {
+		t.Errorf("OpenOffer = %v, want %v", got, key)
+	}
+	tampered := bytes.Clone(sealed)
+	tampered[len(tampered)-1] ^= 1
+	for _, tt := range []struct {
+		name      string
+		sealed    []byte
+		device    string
+		pub, priv *[32]byte
+	}{
+		{"other appliance", sealed, "dev1", otherPub, otherPriv},
+		{"other device", sealed, "dev2", pub, priv},
+		{"tampered", tampered, "dev1", pub, priv},
+		{"empty", nil, "dev1", pub, priv},
+	} {
+		if _, err := OpenOffer(tt.sealed, tt.device, tt.pub, tt.priv); !errors.Is(err, ErrSealed) {
+			t.Errorf("%s: OpenOffer = %v, want ErrSealed", tt.name, err)
+		}
+	}
+	if _, err := SealOffer(pub[:5], "dev1", key); err == nil {
+		t.Error("SealOffer with a short box key succeeded")
+	}
+	if _, err := SealOffer(pub[:], "dev1", enroll.Key{}); err == nil {
+		t.Error("SealOffer of an invalid key succeeded")
+	}
+}
+
+func TestSyncQuery(t *testing.T) {
+	tests := []struct {
+		name string
+		q    SyncQuery
+	}{
+		{"no clock", SyncQuery{After: 7, Wait: 60 * time.Second, Version: "1.2.3", Accounts: 4}},
+		{"clock", SyncQuery{After: 0, Wait: 0, Accounts: 0, Clock: &ClockReport{
+			Time: time.Date(2026, 3, 1, 12, 0, 0, 123456789, time.UTC), Bound: 1500 * time.Microsecond,
+			State: "SYNCED", Frequency: -12.25}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseSyncQuery(tt.q.Encode())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tt.q) {
+				t.Errorf("ParseSyncQuery(Encode(%+v)) = %+v", tt.q, got)
+			}
+		})
+	}
+	bad := []string{"after=-1", "after=x", "wait=x", "accounts=-2",
+		"clock_time=yesterday", "clock_time=2026-03-01T12:00:00Z&clock_bound=x&clock_state=SYNCED&clock_ppm=1",
+		"clock_time=2026-03-01T12:00:00Z&clock_bound=1&clock_ppm=1",
+		"clock_time=2026-03-01T12:00:00Z&clock_bound=1&clock_state=SYNCED&clock_ppm=fast"}
+	for _, s := range bad {
+		v, _ := url.ParseQuery(s)
+		if _, err := ParseSyncQuery(v); err == nil {
+			t.Errorf("ParseSyncQuery(%s) succeeded", s)
+		}
+	}
+	v, _ := url.ParseQuery("wait=600")
+	if q, _ := ParseSyncQuery(v); q.Wait != MaxWait {
+		t.Errorf("wait=600 gave %v, want MaxWait", q.Wait)
+	}
+}
