@@ -1,0 +1,195 @@
+package hw
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"periph.io/x/conn/v3/gpio"
+	"periph.io/x/conn/v3/gpio/gpioreg"
+	"periph.io/x/conn/v3/gpio/gpiotest"
+)
+
+const debounce = 30 * time.Millisecond
+
+// runButtons runs b until the returned stop is called; stop waits for Run to
+// return, which a synctest bubble needs before it ends.
+func runButtons(b *Buttons) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = b.Run(ctx)
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
+// step is one thing that happens on a button line.
+type step struct {
+	after time.Duration // wait before it
+	edge  gpio.Level    // sent as an edge, unless level is set
+	level bool          // set the line to edge without an edge (release on a falling-edge-only GPIO)
+}
+
+func TestButtonsDebounce(t *testing.T) {
+	ms := time.Millisecond
+	tests := []struct {
+		name  string
+		steps []step
+		want  int // presses
+	}{
+		{"clean press", []step{{0, gpio.Low, false}, {200 * ms, gpio.High, true}}, 1},
+		{"bouncing press", []step{
+			{0, gpio.Low, false}, {2 * ms, gpio.High, false}, {3 * ms, gpio.Low, false},
+			{1 * ms, gpio.High, false}, {4 * ms, gpio.Low, false}, {300 * ms, gpio.High, true},
+		}, 1},
+		{"bouncing release with falling edges", []step{
+			{0, gpio.Low, false}, {500 * ms, gpio.High, true},
+			{2 * ms, gpio.Low, false}, {1 * ms, gpio.High, true}, {2 * ms, gpio.Low, false}, {1 * ms, gpio.High, true},
+		}, 1},
+		{"glitch shorter than debounce", []step{{0, gpio.Low, false}, {10 * ms, gpio.High, true}}, 0},
+		{"two presses", []step{
+			{0, gpio.Low, false}, {100 * ms, gpio.High, true},
+			{100 * ms, gpio.Low, false}, {100 * ms, gpio.High, true},
+		}, 2},
+		{"quick second press without a rising edge", []step{
+			{0, gpio.Low, false}, {60 * ms, gpio.High, true},
+			{20 * ms, gpio.Low, false}, {60 * ms, gpio.High, true},
+		}, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				pin := NewVirtualButton("T")
+				b, err := NewButtons(map[Button]gpio.PinIn{OK: pin}, debounce, ButtonsOptions{Logger: quiet})
+				if err != nil {
+					t.Fatal(err)
+				}
+				ctx, cancel := context.WithCancel(t.Context())
+				done := make(chan error)
+				go func() { done <- b.Run(ctx) }()
+				start := time.Now()
+				for _, s := range tt.steps {
+					time.Sleep(s.after)
+					if s.level {
+						pin.Out(s.edge)
+					} else {
+						pin.EdgesChan <- s.edge
+					}
+				}
+				time.Sleep(time.Second)
+				synctest.Wait()
+				var got []Event
+				for len(b.Events()) > 0 {
+					got = append(got, <-b.Events())
+				}
+				if len(got) != tt.want {
+					t.Fatalf("got %d presses %v, want %d", len(got), got, tt.want)
+				}
+				for _, e := range got {
+					if e.Button != OK || e.At.Before(start) {
+						t.Errorf("event %+v, want OK after the start", e)
+					}
+				}
+				cancel()
+				// Run returns within one poll interval.
+				select {
+				case err := <-done:
+					if err != nil {
+						t.Errorf("Run() = %v", err)
+					}
+				case <-time.After(time.Second):
+					t.Error("Run did not return after cancel")
+				}
+			})
+		})
+	}
+}
+
+func TestButtonsPressHelper(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		pins := map[Button]*gpiotest.Pin{}
+		in := map[Button]gpio.PinIn{}
+		for _, btn := range []Button{Next, OK, Back} {
+			pins[btn] = NewVirtualButton(btn.String())
+			in[btn] = pins[btn]
+		}
+		now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+		b, err := NewButtons(in, debounce, ButtonsOptions{Logger: quiet, Now: func() time.Time { return now }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop := runButtons(b)
+		defer stop()
+		for _, btn := range []Button{Back, Next, OK, OK} {
+			if err := Press(pins[btn], 3*debounce); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(5 * debounce)
+			synctest.Wait()
+			select {
+			case e := <-b.Events():
+				if e.Button != btn || !e.At.Equal(now) {
+					t.Errorf("event %+v, want %v at %v", e, btn, now)
+				}
+			default:
+				t.Fatalf("no event after pressing %v", btn)
+			}
+		}
+	})
+}
+
+func TestPressFullQueue(t *testing.T) {
+	p := NewVirtualButton("FULL")
+	var err error
+	for range cap(p.EdgesChan) + 1 {
+		err = Press(p, time.Millisecond)
+	}
+	if err == nil {
+		t.Error("Press on a full edge queue = nil, want an error")
+	}
+	if err := Press(&gpiotest.Pin{N: "NOCHAN"}, time.Millisecond); err == nil {
+		t.Error("Press on a pin without edge channel = nil, want an error")
+	}
+}
+
+func TestOpenButtonsByName(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		names := ButtonsConfig{Next: "VBTN_NEXT", OK: "VBTN_OK", Back: NoPin, Debounce: debounce}
+		pins := map[string]*gpiotest.Pin{}
+		for _, n := range []string{names.Next, names.OK} {
+			pins[n] = NewVirtualButton(n)
+			if err := gpioreg.Register(pins[n]); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = gpioreg.Unregister(n) })
+		}
+		b, err := OpenButtons(names, ButtonsOptions{Logger: quiet})
+		if err != nil {
+			t.Fatalf("OpenButtons: %v", err)
+		}
+		stop := runButtons(b)
+		defer stop()
+		if err := Press(pins["VBTN_OK"], 100*time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if e := <-b.Events(); e.Button != OK {
+			t.Errorf("event %v, want OK", e.Button)
+		}
+
+		bad := names
+		bad.Back = "VBTN_MISSING"
+		_, err = OpenButtons(bad, ButtonsOptions{Logger: quiet})
+		var cerr *ConfigError
+		if !errors.As(err, &cerr) || cerr.Key != "buttons.back" {
+			t.Errorf("OpenButtons with an unknown pin = %v, want a *ConfigError for buttons.back", err)
+		}
+	})
+}
