@@ -1,0 +1,189 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// This file declares what the appliance API (enroll/server/appliance)
+// needs from the store: paired appliances, pairing codes and each
+// appliance's revision log of changes. See REQUESTS.md, section 8.
+
+// Appliance is a paired appliance: its identity keys and what it last
+// reported.
+type Appliance struct {
+	// ID is random, set by the caller of PairAppliance; it never changes.
+	ID string
+	// Name is the friendly name, unique regardless of case.
+	Name string
+	// SignKey is the Ed25519 public key that signs its requests (32
+	// bytes); unique among appliances.
+	SignKey []byte
+	// BoxKey is the X25519 public key offers are sealed to (32 bytes).
+	BoxKey []byte
+	// Paired is when it was paired.
+	Paired time.Time
+	// LastSeen is when it last synced; zero when never.
+	LastSeen time.Time
+	// Version is the software version it reported.
+	Version string
+	// Accounts is how many accounts it reported holding.
+	Accounts int
+	// Clock is its last clock report; Clock.At is zero when none.
+	Clock ClockReport
+	// Rev is the latest revision of its change log; 0 while empty.
+	Rev int64
+	// Unpairing is set by UnpairAppliance: an admin unpaired it, and the
+	// record stays until the appliance acknowledges the unpair change.
+	Unpairing bool
+}
+
+// ClockReport is an appliance's clock reading as the server received it.
+type ClockReport struct {
+	// ApplianceTime is the time the appliance's clock read.
+	ApplianceTime time.Time
+	// Bound is the appliance's error bound.
+	Bound time.Duration
+	// State is the clock state's name ("SYNCED", "HOLDOVER", ...).
+	State string
+	// Frequency is the appliance's timebase frequency error, in ppm.
+	Frequency float64
+	// Offset is the server's clock minus ApplianceTime on receipt.
+	Offset time.Duration
+	// At is the server's time of the report; zero when there is none.
+	At time.Time
+}
+
+// ApplianceSeen is what one sync tells the server about an appliance.
+type ApplianceSeen struct {
+	At       time.Time // becomes LastSeen
+	Version  string
+	Accounts int
+	// Clock replaces the stored report unless Clock.At is zero.
+	Clock ClockReport
+}
+
+// PairingCode is a one-time code an unpaired appliance shows, to be typed
+// in the console.
+type PairingCode struct {
+	// Code is unique among stored codes.
+	Code    string
+	SignKey []byte // Ed25519 public key of the appliance
+	BoxKey  []byte // X25519 public key of the appliance
+	Version string
+	Created time.Time
+	Expires time.Time
+}
+
+// ChangeKind says what a change asks of the appliance.
+type ChangeKind string
+
+// Kinds of change.
+const (
+	ChangeOffer    ChangeKind = "offer"    // a registration sent to the appliance
+	ChangeCancel   ChangeKind = "cancel"   // the offer was withdrawn
+	ChangeExpire   ChangeKind = "expire"   // the registration expired unconfirmed
+	ChangeDelete   ChangeKind = "delete"   // the MFA device was deleted
+	ChangeRename   ChangeKind = "rename"   // the MFA device was renamed
+	ChangeActivate ChangeKind = "activate" // the registration was confirmed
+	ChangeUnpair   ChangeKind = "unpair"   // the appliance was unpaired
+)
+
+// ChangeState is where a change stands.
+type ChangeState string
+
+// States of a change. Offers go from pending to accepted, rejected or
+// cancelled; other changes from pending to acked.
+const (
+	ChangePending   ChangeState = "pending"
+	ChangeAccepted  ChangeState = "accepted"
+	ChangeRejected  ChangeState = "rejected"
+	ChangeAcked     ChangeState = "acked"
+	ChangeCancelled ChangeState = "cancelled"
+)
+
+// Change is one entry of an appliance's revision log.
+type Change struct {
+	ApplianceID string
+	// Rev is set by AppendChange: the appliance's previous Rev + 1.
+	Rev  int64
+	Kind ChangeKind
+	// DeviceUID is the MFA device's UID; empty for ChangeUnpair.
+	DeviceUID string
+	// Payload is the kind's JSON, opaque to the store. An offer's holds
+	// its secret sealed to the appliance's box key, never in the clear.
+	Payload []byte
+	State   ChangeState
+	Created time.Time
+	// Expires is when an offer lapses; zero for other kinds.
+	Expires time.Time
+	// Answered is when it left ChangePending; zero while pending.
+	Answered time.Time
+}
+
+// ApplianceStore is the persistence of the appliance API. Implementations
+// are safe for concurrent use; times and errors follow Store's rules.
+type ApplianceStore interface {
+	// CreatePairingCode stores c; ErrConflict when c.Code is already
+	// stored (the caller draws another code).
+	CreatePairingCode(ctx context.Context, c PairingCode) error
+	// PairingCodeByKey returns the code of signKey with the latest
+	// Expires, if that is after now; ErrNotFound otherwise.
+	PairingCodeByKey(ctx context.Context, signKey []byte, now time.Time) (PairingCode, error)
+	// PairAppliance, in one transaction, finds the pairing code code whose
+	// Expires is after now (ErrNotFound otherwise), creates an appliance
+	// with a.ID, a.Name and a.Paired and the code's SignKey, BoxKey and
+	// Version (filled into *a; Rev 0), and deletes every pairing code of
+	// that SignKey. ErrConflict, changing nothing, when the name is taken
+	// (regardless of case) or the key is already paired.
+	PairAppliance(ctx context.Context, code string, now time.Time, a *Appliance) error
+	// DeleteExpiredPairingCodes removes codes whose Expires is at or
+	// before now and returns how many.
+	DeleteExpiredPairingCodes(ctx context.Context, now time.Time) (int, error)
+
+	// Appliance returns an appliance by ID; ApplianceByKey by its SignKey.
+	// ErrNotFound when missing.
+	Appliance(ctx context.Context, id string) (Appliance, error)
+	ApplianceByKey(ctx context.Context, signKey []byte) (Appliance, error)
+	// Appliances returns every appliance, by name regardless of case.
+	Appliances(ctx context.Context) ([]Appliance, error)
+	// RenameAppliance sets the friendly name; ErrNotFound, ErrConflict.
+	RenameAppliance(ctx context.Context, id, name string) error
+	// SeenAppliance records a sync: LastSeen = s.At, Version, Accounts,
+	// and Clock unless s.Clock.At is zero. ErrNotFound when missing.
+	SeenAppliance(ctx context.Context, id string, s ApplianceSeen) error
+	// UnpairAppliance, in one transaction, sets Unpairing, cancels the
+	// appliance's pending offers (State cancelled, Answered at) and
+	// appends a ChangeUnpair (as AppendChange does), which it returns.
+	// When the appliance is already Unpairing it changes nothing and
+	// returns the existing unpair change. ErrNotFound when missing.
+	UnpairAppliance(ctx context.Context, id string, at time.Time) (Change, error)
+	// DeleteAppliance removes an appliance and its changes; ErrNotFound
+	// when missing.
+	DeleteAppliance(ctx context.Context, id string) error
+
+	// AppendChange, in one transaction, sets c.Rev to the appliance's Rev
+	// + 1 and stores that as the appliance's Rev, sets c.State pending
+	// and c.Answered zero, and stores c (c.Created as given). When c.Kind
+	// is cancel, expire or delete, the appliance's pending offers for
+	// c.DeviceUID become cancelled (Answered c.Created) in the same
+	// transaction. ErrNotFound when the appliance is missing, ErrStale
+	// when it is Unpairing.
+	AppendChange(ctx context.Context, c *Change) error
+	// Changes returns, by Rev, the appliance's pending offers with
+	// Rev <= after and Expires after now, followed by its changes with
+	// Rev > after, at most limit of the latter (limit <= 0: all).
+	Changes(ctx context.Context, applianceID string, after int64, now time.Time, limit int) ([]Change, error)
+	// AnswerChange moves the pending change (applianceID, rev) to state
+	// and sets Answered = at; answering an offer also clears its Payload.
+	// If the change is already in state, nothing changes. It returns the
+	// change as stored afterwards; when the change is in another state it
+	// returns it unchanged with ErrStale. ErrNotFound when missing.
+	AnswerChange(ctx context.Context, applianceID string, rev int64, state ChangeState, at time.Time) (Change, error)
+	// OffersByDevice returns every ChangeOffer for deviceUID, whatever
+	// the appliance, newest (by Created, then Rev) first.
+	OffersByDevice(ctx context.Context, deviceUID string) ([]Change, error)
+	// DeleteAnsweredChanges removes changes answered before before and
+	// returns how many; appliances keep their Rev.
+	DeleteAnsweredChanges(ctx context.Context, before time.Time) (int, error)
+}
