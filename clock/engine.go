@@ -182,6 +182,9 @@ const quickPoll = 2 * time.Second
 // quickRounds is how many points the regression gets at quickPoll.
 const quickRounds = 4
 
+// Local returns the timebase's reading.
+func (e *Engine) Local() time.Duration { return e.q.timebase.Local() }
+
 // NextRound returns the timebase value at which the next round is due.
 func (e *Engine) NextRound() time.Duration {
 	e.mu.Lock()

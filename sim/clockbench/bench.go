@@ -124,11 +124,19 @@ type baseline struct {
 	have   bool
 	offset time.Duration
 	bound  time.Duration
-	follow bool // step to every reply; false keeps the first
+	// follow steps to one server's reply each round, taking the servers in
+	// turn as an SNTP client of a pool does; false keeps the first reply.
+	follow bool
+	want   string // the server whose reply is taken this round
 }
 
 func (b *baseline) reply(s clock.Sample, r *ntp.Response) {
-	if b.have && !b.follow {
+	switch {
+	case b.follow && s.Server != b.want:
+		return
+	case b.follow:
+		b.want = ""
+	case b.have:
 		return
 	}
 	b.have, b.offset, b.bound = true, s.Offset, r.RootDistance
@@ -209,6 +217,7 @@ func Run(opts Options) (Result, error) {
 		suspendAt = synced / 2
 	}
 	var outageStart time.Time // zero until the servers go
+	rounds := 0
 	nextCheck := 0
 	ctx := context.Background()
 
@@ -280,6 +289,8 @@ func Run(opts Options) (Result, error) {
 		}
 		local, next := tb.Local(), eng.NextRound()
 		if local >= next {
+			naive.want = cfg.Servers[rounds%len(cfg.Servers)]
+			rounds++
 			eng.Round(ctx)
 			read("")
 			continue

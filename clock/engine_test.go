@@ -1,0 +1,279 @@
+package clock_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/totpbox/totpbox/clock"
+	"github.com/totpbox/totpbox/sim/ntpsim"
+	"github.com/totpbox/totpbox/sim/osc"
+)
+
+// simTimebase is an oscillator following the network's virtual time.
+type simTimebase struct {
+	net *ntpsim.Network
+	osc *osc.Oscillator
+}
+
+func (t simTimebase) Local() time.Duration {
+	t.osc.AdvanceTo(t.net.Elapsed())
+	return t.osc.Local()
+}
+func (t simTimebase) Suspended() time.Duration { return t.osc.Suspended() }
+
+var start = time.Date(2026, 2, 1, 12, 0, 0, 0, time.UTC)
+
+func newSim(t *testing.T, servers []ntpsim.Server, extra ...string) (*clock.Engine, *ntpsim.Network, *bytes.Buffer) {
+	t.Helper()
+	n := ntpsim.NewNetwork(start, 1)
+	cfg := clock.DefaultConfig()
+	cfg.Servers = nil
+	for _, s := range servers {
+		n.Add(s)
+		cfg.Servers = append(cfg.Servers, s.Address)
+	}
+	cfg.Servers = append(cfg.Servers, extra...)
+	var logs bytes.Buffer
+	e := clock.NewEngine(cfg, clock.EngineOptions{
+		Epoch:    start,
+		Timebase: simTimebase{n, osc.New(osc.Config{PPM: 30})},
+		Dialer:   n.Dial,
+		Sleep:    n.Sleep,
+		Logger:   slog.New(slog.NewTextHandler(&logs, nil)),
+	})
+	return e, n, &logs
+}
+
+// runFor runs rounds as they fall due for d of virtual time.
+// The oscillator's 30 ppm is far below the millisecond slack added.
+func runFor(e *clock.Engine, n *ntpsim.Network, d time.Duration) {
+	end := n.Elapsed() + d
+	for n.Elapsed() < end {
+		if next, local := e.NextRound(), e.Local(); local < next {
+			n.Advance(min(next-local+time.Millisecond, end-n.Elapsed()))
+			continue
+		}
+		e.Round(context.Background())
+	}
+}
+
+func lan(addr string) ntpsim.Server {
+	return ntpsim.Server{Address: addr, BaseDelay: 100 * time.Microsecond, Jitter: 100 * time.Microsecond}
+}
+
+func TestEngineKissOfDeath(t *testing.T) {
+	rate := lan("rate.example:123")
+	rate.Kiss, rate.KissInterval = "RATE", time.Minute
+	deny := lan("deny.example:123")
+	deny.Kiss = "DENY"
+	e, n, logs := newSim(t, []ntpsim.Server{lan("a.example:123"), lan("b.example:123"), rate, deny})
+	runFor(e, n, time.Hour)
+
+	st := e.Status()
+	if st.State != clock.Synced {
+		t.Fatalf("state %v %q, want SYNCED", st.State, st.Reason)
+	}
+	byName := map[string]clock.ServerStatus{}
+	for _, s := range st.Servers {
+		byName[s.Address] = s
+	}
+	if d := byName["deny.example:123"]; !d.SetAside || !strings.Contains(d.Error, "DENY") {
+		t.Errorf("deny server: %+v, want set aside for DENY", d)
+	}
+	if q := n.Queries("deny.example:123"); q != 1 {
+		t.Errorf("deny server got %d queries, want 1", q)
+	}
+	// The rate-limited server is polled no faster than it allows: about
+	// once a minute plus the bucket, not every 16 s.
+	if q := n.Queries("rate.example:123"); q > 80 {
+		t.Errorf("rate-limited server got %d queries in an hour, want it slowed down", q)
+	}
+	if c := strings.Count(logs.String(), "DENY"); c != 1 {
+		t.Errorf("DENY logged %d times, want once:\n%s", c, logs.String())
+	}
+}
+
+func TestEngineUnresolvableServer(t *testing.T) {
+	e, n, logs := newSim(t, []ntpsim.Server{lan("a.example:123"), lan("b.example:123")}, "nowhere.invalid")
+	runFor(e, n, 10*time.Minute)
+	st := e.Status()
+	if st.State != clock.Synced {
+		t.Fatalf("state %v %q, want SYNCED with the two good servers", st.State, st.Reason)
+	}
+	bad := st.Servers[2]
+	if !bad.SetAside || !strings.Contains(bad.Error, "cannot resolve") {
+		t.Errorf("unresolvable server: %+v", bad)
+	}
+	if c := strings.Count(logs.String(), "nowhere.invalid"); c != 1 {
+		t.Errorf("unresolvable server logged %d times, want once:\n%s", c, logs.String())
+	}
+}
+
+func TestEngineFalsetickerStatusJSON(t *testing.T) {
+	ft := lan("liar.example:123")
+	ft.Error = time.Hour
+	e, n, _ := newSim(t, []ntpsim.Server{lan("a.example:123"), lan("b.example:123"), lan("c.example:123"), ft})
+	runFor(e, n, 10*time.Minute)
+	b, err := json.Marshal(e.Status())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st struct {
+		State   string `json:"state"`
+		Servers []struct {
+			Address     string  `json:"address"`
+			Offset      float64 `json:"offset_s"`
+			Reach       int     `json:"reach"`
+			Falseticker bool    `json:"falseticker"`
+			Selected    bool    `json:"selected"`
+		} `json:"servers"`
+		Frequency float64 `json:"frequency_ppm"`
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.State != "SYNCED" {
+		t.Errorf("state %q, want SYNCED: %s", st.State, b)
+	}
+	liar := st.Servers[3]
+	if !liar.Falseticker || liar.Selected || liar.Offset < 3599 || liar.Offset > 3601 || liar.Reach == 0 {
+		t.Errorf("liar: %+v, want falseticker 1 h ahead", liar)
+	}
+	if !st.Servers[0].Selected {
+		t.Errorf("a: %+v, want selected", st.Servers[0])
+	}
+	if st.Frequency < 29 || st.Frequency > 31 {
+		t.Errorf("frequency %.3f ppm, want about 30", st.Frequency)
+	}
+}
+
+func TestServiceAgainstUDPServers(t *testing.T) {
+	var addrs []string
+	for range 3 {
+		s, err := ntpsim.ListenUDP("127.0.0.1:0", 0)
+		if err != nil {
+			t.Skipf("no UDP on 127.0.0.1: %v", err)
+		}
+		defer s.Close()
+		addrs = append(addrs, s.Addr())
+	}
+	dir := t.TempDir()
+	cfg := clock.Config{Servers: addrs, MinPoll: time.Second, MaxPoll: 4 * time.Second, DriftFile: filepath.Join(dir, "drift")}
+	// Start two minutes off, as a Pi without RTC would.
+	svc, err := clock.New(cfg, clock.WithEpoch(time.Now().Add(-2*time.Minute)), clock.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := svc.Now(); r.State != clock.Unsynced {
+		t.Fatalf("before Run: %v, want UNSYNCED", r.State)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- svc.Run(ctx) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		st := svc.Status()
+		if st.State == clock.Synced && st.FrequencyKnown {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not SYNCED with a frequency after 20 s: %+v", st)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	r := svc.Now()
+	if d := r.Time.Sub(time.Now()).Abs(); d > 50*time.Millisecond || d > r.Bound+10*time.Millisecond {
+		t.Errorf("reading %v off the host clock (bound %v)", d, r.Bound)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	d, err := clock.LoadDrift(cfg.DriftFile)
+	if err != nil {
+		t.Fatalf("drift file after shutdown: %v", err)
+	}
+	if d.LastGood.IsZero() || d.LastGood.After(time.Now()) {
+		t.Errorf("last good time %v, want a past time", d.LastGood)
+	}
+}
+
+func TestServiceCorruptDriftFileSetAside(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "drift")
+	if err := os.WriteFile(path, []byte("{not json"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	_, err := clock.New(clock.Config{Servers: []string{"127.0.0.1:1"}, DriftFile: path}, clock.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	if err != nil {
+		t.Fatalf("New with a corrupt drift file: %v", err)
+	}
+	if _, err := os.Stat(path + ".bad"); err != nil {
+		t.Errorf("corrupt drift file not set aside: %v", err)
+	}
+	if !strings.Contains(logs.String(), "drift file ignored") {
+		t.Errorf("corrupt drift file not logged:\n%s", logs.String())
+	}
+}
+
+func TestDriftRoundTrip(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "drift")
+	want := clock.Drift{Frequency: -12.5, Skew: 0.02, LastGood: time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)}
+	if err := clock.SaveDrift(path, want); err != nil {
+		t.Fatal(err)
+	}
+	got, err := clock.LoadDrift(path)
+	if err != nil || got != want {
+		t.Fatalf("LoadDrift = %+v, %v; want %+v", got, err, want)
+	}
+	for _, bad := range []string{`{"frequency_ppm": 900}`, `{"skew_ppm": -1}`, `{"last_good_time": "1970-01-01T00:00:00Z"}`} {
+		os.WriteFile(path, []byte(bad), 0o644)
+		if _, err := clock.LoadDrift(path); err == nil {
+			t.Errorf("LoadDrift(%s) = nil error", bad)
+		}
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	ok := clock.DefaultConfig()
+	tests := []struct {
+		name string
+		edit func(*clock.Config)
+		want string
+	}{
+		{"default", func(*clock.Config) {}, ""},
+		{"host:port", func(c *clock.Config) { c.Servers = []string{"127.0.0.1:1123", "[::1]:123", "ntp.example"} }, ""},
+		{"no servers", func(c *clock.Config) { c.Servers = nil }, "clock.servers: no servers"},
+		{"empty name", func(c *clock.Config) { c.Servers = []string{""} }, "empty server name"},
+		{"space", func(c *clock.Config) { c.Servers = []string{"ntp .example"} }, "space"},
+		{"bad port", func(c *clock.Config) { c.Servers = []string{"ntp.example:99999"} }, "port"},
+		{"duplicate", func(c *clock.Config) { c.Servers = []string{"a", "a"} }, "listed twice"},
+		{"negative ppm", func(c *clock.Config) { c.MaxClockError = -1 }, "clock.max_clock_error_ppm"},
+		{"tiny holdover", func(c *clock.Config) { c.HoldoverLimit = time.Millisecond }, "clock.holdover_limit"},
+		{"poll order", func(c *clock.Config) { c.MinPoll, c.MaxPoll = time.Minute, time.Second * 30 }, "clock.max_poll"},
+		{"min poll", func(c *clock.Config) { c.MinPoll = time.Millisecond }, "clock.min_poll"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := ok
+			tt.edit(&c)
+			err := c.Validate()
+			switch {
+			case tt.want == "" && err != nil:
+				t.Errorf("Validate() = %v, want nil", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Errorf("Validate() = %v, want an error containing %q", err, tt.want)
+			case err != nil && strings.Contains(err.Error(), "\n"):
+				t.Errorf("Validate() = %q, want one line", err)
+			}
+		})
+	}
+}
