@@ -70,7 +70,7 @@ func (s *Server) startSession(ctx context.Context, w http.ResponseWriter, r *htt
 		HttpOnly: true,
 		Secure:   s.secure(r),
 		SameSite: http.SameSiteLaxMode,
-		Expires:  sess.ExpiresAt,
+		MaxAge:   int(life / time.Second),
 	})
 	return nil
 }

@@ -155,7 +155,7 @@ func (c *settingsCache) get(ctx context.Context) (Settings, error) {
 // save stores every setting that changed and refreshes the cache.
 func (c *settingsCache) save(ctx context.Context, st Settings) error {
 	if err := st.Validate(); err != nil {
-		return err
+		return fail(400, "%v", err)
 	}
 	old, err := c.get(ctx)
 	if err != nil {

@@ -59,11 +59,7 @@ func (s *Server) settingsSave(w http.ResponseWriter, r *http.Request, a *auth) {
 			s.errorPage(w, r, a, err)
 			return
 		}
-		if status < 400 || status >= 500 {
-			status = http.StatusBadRequest
-		}
-		// Settings.Validate errors are plain errors: say them as they are.
-		s.render(w, r, a, http.StatusBadRequest, "settings", page{Title: "Settings", Section: "settings", Error: msg, D: settingsData{S: st, LockoutClearMinutes: minutes}})
+		s.render(w, r, a, status, "settings", page{Title: "Settings", Section: "settings", Error: msg, D: settingsData{S: st, LockoutClearMinutes: minutes}})
 		return
 	}
 	s.audit(r.Context(), a.actor(r), "settings.save", "settings", describeSettingsChange(old, st))
