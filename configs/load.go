@@ -37,12 +37,13 @@ func Load(path, envPrefix string, dst any) error {
 		if err := v.ReadConfig(f); err != nil {
 			return fmt.Errorf("config %s: %v", path, oneLine(err))
 		}
-		if unknown := unknownKeys(v, dst); len(unknown) > 0 {
-			errs := make([]error, len(unknown))
-			for i, k := range unknown {
-				errs[i] = fmt.Errorf("config %s: unknown key %q", path, k)
-			}
-			return errors.Join(errs...)
+	}
+	// Unknown keys are reported together with any value that fails to
+	// decode; dst is still filled with everything that could be read.
+	var errs []error
+	if path != "" {
+		for _, k := range unknownKeys(v, dst) {
+			errs = append(errs, fmt.Errorf("config %s: unknown key %q", path, k))
 		}
 	}
 	err := v.Unmarshal(dst, viper.DecodeHook(mapstructure.ComposeDecodeHookFunc(
@@ -50,9 +51,9 @@ func Load(path, envPrefix string, dst any) error {
 		mapstructure.StringToSliceHookFunc(","),
 	)))
 	if err != nil {
-		return fmt.Errorf("config: %v", oneLine(err))
+		errs = append(errs, fmt.Errorf("config: %v", oneLine(err)))
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // Keys lists every key dst's type knows, dotted, sorted.

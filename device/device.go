@@ -72,6 +72,9 @@ type Panel interface {
 	Draw(img image.Image) error
 }
 
+// halter is a panel that can switch itself off.
+type halter interface{ Halt() error }
+
 // Accounts is the vault as the loop sees it.
 type Accounts interface {
 	List() []vault.Account
@@ -320,13 +323,15 @@ func (a *Appliance) step() time.Duration {
 	a.mu.Unlock()
 
 	if changed {
-		var img image.Image
-		if st.Blank {
-			img = image.NewGray(image.Rectangle{Max: a.size}) // all dark
+		var err error
+		if h, ok := a.cfg.Panel.(halter); ok && st.Blank {
+			err = h.Halt() // the panel off; the next Draw wakes it
+		} else if st.Blank {
+			err = a.cfg.Panel.Draw(image.NewGray(image.Rectangle{Max: a.size}))
 		} else {
-			img = display.Render(scr, a.size)
+			err = a.cfg.Panel.Draw(display.Render(scr, a.size))
 		}
-		if err := a.cfg.Panel.Draw(img); err != nil {
+		if err != nil {
 			a.cfg.Logger.Warn("panel draw failed", "err", err)
 		}
 		st.Frames = a.status.Frames + 1

@@ -1,0 +1,79 @@
+// Command totpd is the appliance daemon: it shows one-time codes on the
+// panel, keeps its own disciplined time and syncs with the registration
+// server.
+//
+//	totpd [--config /etc/totpbox/totpd.yaml]
+//	totpd config check FILE
+//	totpd --version
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/totpbox/totpbox/device/daemon"
+)
+
+// version is stamped by the build with -ldflags "-X main.version=...".
+var version = "dev"
+
+// exitUsage is the status for bad configuration or flags.
+const exitUsage = 2
+
+type usageError struct{ error }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := newRoot().ExecuteContext(ctx)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "totpd:", err)
+		if errors.As(err, new(usageError)) {
+			os.Exit(exitUsage)
+		}
+		os.Exit(1)
+	}
+}
+
+func newRoot() *cobra.Command {
+	var path string
+	root := &cobra.Command{
+		Use:           "totpd",
+		Short:         "The totpbox appliance daemon",
+		Version:       version,
+		Args:          cobra.NoArgs,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := daemon.Load(path)
+			if err != nil {
+				return usageError{err}
+			}
+			return daemon.Run(cmd.Context(), cfg, cfg.NewLogger(os.Stderr))
+		},
+	}
+	root.Flags().StringVar(&path, "config", "/etc/totpbox/totpd.yaml", "configuration file")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	check := &cobra.Command{
+		Use:   "check FILE",
+		Short: "Report every problem in a configuration file",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if _, err := daemon.Load(args[0]); err != nil {
+				return usageError{err}
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok\n", args[0])
+			return nil
+		},
+	}
+	cfgCmd := &cobra.Command{Use: "config", Short: "Configuration commands"}
+	cfgCmd.AddCommand(check)
+	root.AddCommand(cfgCmd)
+	return root
+}

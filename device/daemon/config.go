@@ -1,0 +1,157 @@
+// Package daemon is totpd: it loads the appliance's configuration, opens
+// the hardware through periph, and runs the disciplined clock, the vault
+// and the appliance loop until it is told to stop.
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/totpbox/totpbox/clock"
+	"github.com/totpbox/totpbox/configs"
+	"github.com/totpbox/totpbox/device/hw"
+)
+
+// Config is totpd's configuration: configs/totpd.yaml documents every key.
+type Config struct {
+	// StateDir holds the vault, the drift file and other state.
+	StateDir string `mapstructure:"state_dir"`
+	// Log chooses the log format and level.
+	Log LogConfig `mapstructure:"log"`
+	// Panel and Buttons wire the hardware.
+	Panel   hw.PanelConfig   `mapstructure:"panel"`
+	Buttons hw.ButtonsConfig `mapstructure:"buttons"`
+	// Screen sets how codes are shown.
+	Screen ScreenConfig `mapstructure:"screen"`
+	// Clock configures the disciplined clock.
+	Clock clock.Config `mapstructure:"clock"`
+	// Vault says where the accounts live and how their key is protected.
+	Vault VaultConfig `mapstructure:"vault"`
+}
+
+// LogConfig chooses the log output.
+type LogConfig struct {
+	// Format is "text" or "json".
+	Format string `mapstructure:"format"`
+	// Level is "debug", "info", "warn" or "error".
+	Level string `mapstructure:"level"`
+}
+
+// ScreenConfig sets how codes are shown.
+type ScreenConfig struct {
+	// Hidden shows codes only after OK is pressed (privacy at kiosks).
+	Hidden bool `mapstructure:"hidden"`
+	// RevealFor is how long a revealed code stays shown.
+	RevealFor time.Duration `mapstructure:"reveal_for"`
+	// BlankAfter blanks the screen after this long without a press; 0
+	// never blanks.
+	BlankAfter time.Duration `mapstructure:"blank_after"`
+}
+
+// VaultConfig says where the accounts live.
+type VaultConfig struct {
+	// Dir is the vault's directory; empty means <state_dir>/vault.
+	Dir string `mapstructure:"dir"`
+	// KeyFile is the data key's file; empty means vault.key in Dir.
+	KeyFile string `mapstructure:"key_file"`
+	// PassphraseFile or PassphraseEnv, when set, name where the passphrase
+	// wrapping the data key is read from.
+	PassphraseFile string `mapstructure:"passphrase_file"`
+	PassphraseEnv  string `mapstructure:"passphrase_env"`
+}
+
+// DefaultConfig returns the configuration used for keys a file leaves out.
+func DefaultConfig() Config {
+	c := Config{
+		StateDir: "/var/lib/totpbox",
+		Log:      LogConfig{Format: "text", Level: "info"},
+		Panel:    hw.PanelConfig{Kind: hw.KindSSD1306, Contrast: 255},
+		Buttons:  hw.DefaultButtonsConfig(),
+		Screen:   ScreenConfig{RevealFor: 20 * time.Second},
+		Clock:    clock.DefaultConfig(),
+	}
+	return c
+}
+
+// Load reads the configuration file at path (empty: defaults only) with
+// TOTPD_* environment overrides, and validates it. Every problem found is
+// reported, one per line.
+func Load(path string) (Config, error) {
+	cfg := DefaultConfig()
+	err := configs.Load(path, "TOTPD", &cfg)
+	cfg.Panel = cfg.Panel.WithDefaults() // zero values take the kind's wiring
+	return cfg, errors.Join(err, cfg.Validate())
+}
+
+// Validate reports every problem in c, each naming its key.
+func (c Config) Validate() error {
+	var errs []error
+	if c.StateDir == "" {
+		errs = append(errs, errors.New("state_dir: must be set"))
+	} else if !filepath.IsAbs(c.StateDir) {
+		errs = append(errs, fmt.Errorf("state_dir: %q must be an absolute path", c.StateDir))
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		errs = append(errs, fmt.Errorf("log.format: %q is not one of text, json", c.Log.Format))
+	}
+	if _, err := parseLevel(c.Log.Level); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Panel.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Buttons.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Screen.RevealFor < time.Second || c.Screen.RevealFor > time.Hour {
+		errs = append(errs, fmt.Errorf("screen.reveal_for: %v is outside 1s..1h", c.Screen.RevealFor))
+	}
+	if c.Screen.BlankAfter < 0 || (c.Screen.BlankAfter > 0 && c.Screen.BlankAfter < 5*time.Second) {
+		errs = append(errs, fmt.Errorf("screen.blank_after: %v must be 0 (never) or at least 5s", c.Screen.BlankAfter))
+	}
+	if err := c.Clock.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Vault.PassphraseFile != "" && c.Vault.PassphraseEnv != "" {
+		errs = append(errs, errors.New("vault.passphrase_file: set only one of passphrase_file and passphrase_env"))
+	}
+	return errors.Join(errs...)
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil || strings.ContainsAny(s, "+-") {
+		return 0, fmt.Errorf("log.level: %q is not one of debug, info, warn, error", s)
+	}
+	return l, nil
+}
+
+// NewLogger returns the logger c.Log asks for.
+func (c Config) NewLogger(w interface{ Write([]byte) (int, error) }) *slog.Logger {
+	level, _ := parseLevel(c.Log.Level)
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func (c Config) vaultDir() string {
+	if c.Vault.Dir != "" {
+		return c.Vault.Dir
+	}
+	return filepath.Join(c.StateDir, "vault")
+}
+
+func (c Config) driftFile() string {
+	if c.Clock.DriftFile != "" {
+		return c.Clock.DriftFile
+	}
+	return filepath.Join(c.StateDir, "drift.json")
+}

@@ -1,0 +1,112 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/totpbox/totpbox/clock"
+	"github.com/totpbox/totpbox/device"
+	"github.com/totpbox/totpbox/device/hw"
+	"github.com/totpbox/totpbox/enroll/vault"
+)
+
+// Run runs the appliance until ctx is done: the clock, the panel (re-opened
+// with backoff when its bus fails), the buttons and the loop. On return the
+// panel is halted, the vault closed and the drift file written. It returns
+// an error only when the appliance cannot start: a configuration naming
+// hardware that does not exist, or a vault that cannot be opened.
+func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	if err := hw.Init(); err != nil {
+		return err
+	}
+	panel, err := hw.OpenResilient(cfg.Panel, hw.ResilientOptions{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer panel.Close()
+	buttons, err := hw.OpenButtons(cfg.Buttons, hw.ButtonsOptions{Logger: log})
+	if err != nil {
+		return err
+	}
+	v, err := vault.Open(cfg.vaultDir(), vault.Options{
+		KeyFile: cfg.Vault.KeyFile, PassphraseFile: cfg.Vault.PassphraseFile, PassphraseEnv: cfg.Vault.PassphraseEnv,
+	})
+	if err != nil {
+		return err
+	}
+	defer v.Close()
+	clkCfg := cfg.Clock
+	clkCfg.DriftFile = cfg.driftFile()
+	clk, err := clock.New(clkCfg, clock.WithLogger(log))
+	if err != nil {
+		return err
+	}
+	return run(ctx, parts{cfg: cfg, log: log, panel: panel, buttons: buttons, vault: v, clock: clk})
+}
+
+// parts are the opened edges of a running appliance.
+type parts struct {
+	cfg     Config
+	log     *slog.Logger
+	panel   *hw.Resilient
+	buttons *hw.Buttons
+	vault   *vault.Vault
+	clock   *clock.Service
+}
+
+var buttonMap = map[hw.Button]device.Button{hw.Next: device.Next, hw.OK: device.OK, hw.Back: device.Back}
+
+func run(ctx context.Context, p parts) error {
+	presses := make(chan device.Button, 16)
+	app, err := device.New(device.Config{
+		Panel: p.panel, Clock: p.clock, Accounts: p.vault, Buttons: presses,
+		Hidden: p.cfg.Screen.Hidden, RevealFor: p.cfg.Screen.RevealFor, BlankAfter: p.cfg.Screen.BlankAfter,
+		Paper:  !isOLED(p.cfg.Panel.Kind),
+		Logger: p.log,
+	})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Go(func() { p.panel.Run(ctx) })
+	wg.Go(func() { p.buttons.Run(ctx) })
+	wg.Go(func() {
+		if err := p.clock.Run(ctx); err != nil {
+			p.log.Error("clock stopped", "err", err)
+		}
+	})
+	wg.Go(func() {
+		for {
+			select {
+			case ev := <-p.buttons.Events():
+				if b, ok := buttonMap[ev.Button]; ok {
+					select {
+					case presses <- b:
+					default:
+					}
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+	})
+	p.log.Info("totpd running", "panel", p.panel.String(), "accounts", p.vault.Len(), "vault", p.vault.Path())
+	err = app.Run(ctx)
+	cancel()
+	wg.Wait()
+	if herr := p.panel.Halt(); herr != nil && !errors.Is(herr, hw.ErrPanelDown) {
+		p.log.Warn("halting panel", "err", herr)
+	}
+	p.log.Info("totpd stopped")
+	if err != nil {
+		return fmt.Errorf("appliance loop: %w", err)
+	}
+	return nil
+}
+
+func isOLED(kind string) bool { return kind == hw.KindSSD1306 || kind == hw.KindSSD1306I2C || kind == "" }
