@@ -260,6 +260,9 @@ func (r *renderer) qr() {
 	t, s := r.t, r.s
 	f := t.text
 	fit, err := FitQR(s.URI, r.size)
+	if err == nil && !fit.draw(r.c, s.URI, s.Paper) {
+		err = ErrQRTooLong
+	}
 	if err != nil {
 		box := r.body(t.pad - t.gap)
 		if !r.small() {
@@ -273,7 +276,6 @@ func (r *renderer) qr() {
 		r.paragraph(f, msg, box, 0)
 		return
 	}
-	fit.draw(r.c, s.Paper)
 	box := image.Rect(fit.Rect.Max.X+t.pad+2, t.pad, r.size.X-t.pad, r.size.Y-t.pad)
 	if box.Dx() < 4*f.glyph('0').adv {
 		return
