@@ -109,4 +109,6 @@ func run(ctx context.Context, p parts) error {
 	return nil
 }
 
-func isOLED(kind string) bool { return kind == hw.KindSSD1306 || kind == hw.KindSSD1306I2C || kind == "" }
+func isOLED(kind string) bool {
+	return kind == hw.KindSSD1306 || kind == hw.KindSSD1306I2C || kind == ""
+}
