@@ -174,6 +174,8 @@ type ApplianceStore interface {
 	// Rev <= after and Expires after now, followed by its changes with
 	// Rev > after, at most limit of the latter (limit <= 0: all).
 	Changes(ctx context.Context, applianceID string, after int64, now time.Time, limit int) ([]Change, error)
+	// Change returns one change; ErrNotFound when missing.
+	Change(ctx context.Context, applianceID string, rev int64) (Change, error)
 	// AnswerChange moves the pending change (applianceID, rev) to state
 	// and sets Answered = at; answering an offer also clears its Payload.
 	// If the change is already in state, nothing changes. It returns the

@@ -70,5 +70,6 @@ func OpenPostgres(ctx context.Context, dsn string) (Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open postgres %s: %w", where, err)
 	}
-	return &sqlStore{d: postgresDialect{}, w: db, r: db}, nil
+	p := newPool(db, postgresDialect{}, false)
+	return &sqlStore{d: postgresDialect{}, w: p, r: p}, nil
 }

@@ -33,23 +33,96 @@ type sqlStore struct {
 	// w takes every write; r every read. For SQLite w has one connection
 	// (SQLite has one writer) and r several; for PostgreSQL they are the
 	// same pool.
-	w, r    *sql.DB
-	queries sync.Map // query text -> rebound text
+	w, r *pool
 }
 
 var _ Store = (*sqlStore)(nil)
 
-func (s *sqlStore) q(query string) string {
-	if v, ok := s.queries.Load(query); ok {
-		return v.(string)
+// pool is a database/sql pool that rebinds the ? placeholders of queries
+// for its dialect and, when prepare is set, keeps a prepared statement per
+// query (pgx caches statements itself; modernc's SQLite driver does not,
+// and preparing is most of the cost of a small query).
+type pool struct {
+	db      *sql.DB
+	d       dialect
+	prepare bool
+	queries sync.Map // query text -> rebound text, or *sql.Stmt when prepare
+}
+
+func newPool(db *sql.DB, d dialect, prepare bool) *pool {
+	return &pool{db: db, d: d, prepare: prepare}
+}
+
+// stmt returns the prepared statement of query, or the rebound text when
+// the pool does not prepare.
+func (p *pool) stmt(ctx context.Context, query string) (*sql.Stmt, string, error) {
+	if v, ok := p.queries.Load(query); ok {
+		if st, ok := v.(*sql.Stmt); ok {
+			return st, "", nil
+		}
+		return nil, v.(string), nil
 	}
-	v := s.d.rebind(query)
-	s.queries.Store(query, v)
-	return v
+	q := p.d.rebind(query)
+	if !p.prepare {
+		p.queries.Store(query, q)
+		return nil, q, nil
+	}
+	st, err := p.db.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, q, err
+	}
+	if v, loaded := p.queries.LoadOrStore(query, st); loaded {
+		st.Close()
+		return v.(*sql.Stmt), "", nil
+	}
+	return st, "", nil
+}
+
+func (p *pool) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	st, q, err := p.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return p.db.ExecContext(ctx, q, args...)
+}
+
+func (p *pool) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st, q, err := p.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return p.db.QueryContext(ctx, q, args...)
+}
+
+func (p *pool) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	// On a prepare error the query runs unprepared, and its Row reports
+	// the error.
+	st, q, _ := p.stmt(ctx, query)
+	if st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return p.db.QueryRowContext(ctx, q, args...)
+}
+
+// Close closes the statements and the pool.
+func (p *pool) Close() error {
+	p.queries.Range(func(_, v any) bool {
+		if st, ok := v.(*sql.Stmt); ok {
+			st.Close()
+		}
+		return true
+	})
+	return p.db.Close()
 }
 
 func (s *sqlStore) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	return s.w.ExecContext(ctx, s.q(query), args...)
+	return s.w.ExecContext(ctx, query, args...)
 }
 
 // String names the database kind, for logs.
@@ -157,7 +230,7 @@ func (s *sqlStore) CreateUser(ctx context.Context, u *User) error {
 	}
 	created = created.UTC().Truncate(time.Microsecond)
 	var id int64
-	err := s.w.QueryRowContext(ctx, s.q(`INSERT INTO users
+	err := s.w.QueryRowContext(ctx, (`INSERT INTO users
 		(username, username_key, display_name, email, password_hash, admin, disabled, created)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
 		u.Username, fold(u.Username), u.DisplayName, u.Email, u.PasswordHash, u.Admin, u.Disabled, s.d.timeArg(created),
@@ -170,12 +243,12 @@ func (s *sqlStore) CreateUser(ctx context.Context, u *User) error {
 }
 
 func (s *sqlStore) UserByName(ctx context.Context, username string) (User, error) {
-	u, err := scanUser(s.r.QueryRowContext(ctx, s.q(`SELECT `+userCols+` FROM users WHERE username_key = ?`), fold(username)))
+	u, err := scanUser(s.r.QueryRowContext(ctx, (`SELECT ` + userCols + ` FROM users WHERE username_key = ?`), fold(username)))
 	return u, s.wrap("user by name", err)
 }
 
 func (s *sqlStore) UserByID(ctx context.Context, id int64) (User, error) {
-	u, err := scanUser(s.r.QueryRowContext(ctx, s.q(`SELECT `+userCols+` FROM users WHERE id = ?`), id))
+	u, err := scanUser(s.r.QueryRowContext(ctx, (`SELECT ` + userCols + ` FROM users WHERE id = ?`), id))
 	return u, s.wrap("user by id", err)
 }
 
@@ -196,7 +269,7 @@ func (s *sqlStore) ListUsers(ctx context.Context, query string, limit int) ([]Us
 		q += ` LIMIT ?`
 		args = append(args, limit)
 	}
-	rows, err := s.r.QueryContext(ctx, s.q(q), args...)
+	rows, err := s.r.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, s.wrap("list users", err)
 	}
@@ -285,7 +358,7 @@ func (s *sqlStore) CreateDevice(ctx context.Context, d *Device) error {
 	c.Created, c.Registered, c.ExpiresAt = micro(c.Created), micro(c.Registered), micro(c.ExpiresAt)
 	c.LastUsed, c.LockedUntil = micro(c.LastUsed), micro(c.LockedUntil)
 	t := s.d.timeArg
-	err := s.w.QueryRowContext(ctx, s.q(`INSERT INTO mfa_devices
+	err := s.w.QueryRowContext(ctx, (`INSERT INTO mfa_devices
 		(user_id, uid, name, name_key, kind, status, algorithm, digits, period_sec, secret_key_id, secret,
 		 created, registered, expires_at, last_used_step, last_used, drift_steps, fail_count, locked_until)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
@@ -301,12 +374,12 @@ func (s *sqlStore) CreateDevice(ctx context.Context, d *Device) error {
 }
 
 func (s *sqlStore) Device(ctx context.Context, id int64) (Device, error) {
-	d, err := scanDevice(s.r.QueryRowContext(ctx, s.q(`SELECT `+deviceCols+` FROM mfa_devices WHERE id = ?`), id))
+	d, err := scanDevice(s.r.QueryRowContext(ctx, (`SELECT ` + deviceCols + ` FROM mfa_devices WHERE id = ?`), id))
 	return d, s.wrap("mfa device", err)
 }
 
 func (s *sqlStore) DevicesByUser(ctx context.Context, userID int64) ([]Device, error) {
-	rows, err := s.r.QueryContext(ctx, s.q(`SELECT `+deviceCols+` FROM mfa_devices WHERE user_id = ? ORDER BY id`), userID)
+	rows, err := s.r.QueryContext(ctx, (`SELECT ` + deviceCols + ` FROM mfa_devices WHERE user_id = ? ORDER BY id`), userID)
 	return s.scanDevices("mfa devices of user", rows, err)
 }
 
@@ -324,7 +397,7 @@ func (s *sqlStore) DeleteDevice(ctx context.Context, id int64) error {
 // reason a conditional update changed nothing.
 func (s *sqlStore) stale(ctx context.Context, op string, id int64) error {
 	var one int
-	err := s.w.QueryRowContext(ctx, s.q(`SELECT 1 FROM mfa_devices WHERE id = ?`), id).Scan(&one)
+	err := s.w.QueryRowContext(ctx, (`SELECT 1 FROM mfa_devices WHERE id = ?`), id).Scan(&one)
 	if err != nil {
 		return s.wrap(op, err)
 	}
@@ -367,7 +440,7 @@ func (s *sqlStore) RecordUse(ctx context.Context, u UseStep) error {
 
 func (s *sqlStore) RecordFailure(ctx context.Context, id int64, threshold int, lockUntil time.Time) (int, error) {
 	var n int
-	err := s.w.QueryRowContext(ctx, s.q(`UPDATE mfa_devices
+	err := s.w.QueryRowContext(ctx, (`UPDATE mfa_devices
 		SET fail_count = fail_count + 1,
 			locked_until = CASE WHEN ? > 0 AND fail_count + 1 >= ? THEN ? ELSE locked_until END
 		WHERE id = ? RETURNING fail_count`),
@@ -390,8 +463,8 @@ func (s *sqlStore) UnlockDevice(ctx context.Context, id int64) error {
 }
 
 func (s *sqlStore) ClearExpiredLockouts(ctx context.Context, now time.Time) ([]Device, error) {
-	rows, err := s.w.QueryContext(ctx, s.q(`UPDATE mfa_devices SET fail_count = 0, locked_until = NULL
-		WHERE locked_until IS NOT NULL AND locked_until <= ? RETURNING `+deviceCols),
+	rows, err := s.w.QueryContext(ctx, (`UPDATE mfa_devices SET fail_count = 0, locked_until = NULL
+		WHERE locked_until IS NOT NULL AND locked_until <= ? RETURNING ` + deviceCols),
 		s.d.timeArg(micro(now)))
 	devs, err := s.scanDevices("clear expired lockouts", rows, err)
 	slices.SortFunc(devs, func(a, b Device) int { return cmp.Compare(a.ID, b.ID) })
@@ -399,8 +472,8 @@ func (s *sqlStore) ClearExpiredLockouts(ctx context.Context, now time.Time) ([]D
 }
 
 func (s *sqlStore) DeleteExpiredPending(ctx context.Context, now time.Time) ([]Device, error) {
-	rows, err := s.w.QueryContext(ctx, s.q(`DELETE FROM mfa_devices
-		WHERE status = 'pending' AND expires_at IS NOT NULL AND expires_at < ? RETURNING `+deviceCols),
+	rows, err := s.w.QueryContext(ctx, (`DELETE FROM mfa_devices
+		WHERE status = 'pending' AND expires_at IS NOT NULL AND expires_at < ? RETURNING ` + deviceCols),
 		s.d.timeArg(micro(now)))
 	devs, err := s.scanDevices("delete expired registrations", rows, err)
 	// RETURNING gives no order; callers log them, so make it stable.
@@ -465,7 +538,7 @@ func (s *sqlStore) AuditEvents(ctx context.Context, limit int, before int64) ([]
 		q += ` LIMIT ?`
 		args = append(args, limit)
 	}
-	rows, err := s.r.QueryContext(ctx, s.q(q), args...)
+	rows, err := s.r.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, s.wrap("audit events", err)
 	}
@@ -500,7 +573,7 @@ func (s *sqlStore) CreateToken(ctx context.Context, t *Token) error {
 		c.Created = time.Now()
 	}
 	c.Created, c.LastUsed = micro(c.Created), micro(c.LastUsed)
-	err := s.w.QueryRowContext(ctx, s.q(`INSERT INTO api_tokens (name, hash, created, last_used, revoked)
+	err := s.w.QueryRowContext(ctx, (`INSERT INTO api_tokens (name, hash, created, last_used, revoked)
 		VALUES (?, ?, ?, ?, ?) RETURNING id`),
 		c.Name, c.Hash, s.d.timeArg(c.Created), s.d.timeArg(c.LastUsed), c.Revoked).Scan(&c.ID)
 	if err != nil {
@@ -511,7 +584,7 @@ func (s *sqlStore) CreateToken(ctx context.Context, t *Token) error {
 }
 
 func (s *sqlStore) TokenByHash(ctx context.Context, hash []byte) (Token, error) {
-	t, err := scanToken(s.r.QueryRowContext(ctx, s.q(`SELECT `+tokenCols+` FROM api_tokens WHERE hash = ?`), hash))
+	t, err := scanToken(s.r.QueryRowContext(ctx, (`SELECT ` + tokenCols + ` FROM api_tokens WHERE hash = ?`), hash))
 	return t, s.wrap("api token", err)
 }
 
@@ -559,7 +632,7 @@ func (s *sqlStore) CreateSession(ctx context.Context, se Session) error {
 
 func (s *sqlStore) SessionByHash(ctx context.Context, hash []byte) (Session, error) {
 	var se Session
-	err := s.r.QueryRowContext(ctx, s.q(`SELECT hash, user_id, created, expires_at, csrf, mfa_pending
+	err := s.r.QueryRowContext(ctx, (`SELECT hash, user_id, created, expires_at, csrf, mfa_pending
 		FROM sessions WHERE hash = ?`), hash).
 		Scan(&se.Hash, &se.UserID, nullTime{&se.Created}, nullTime{&se.ExpiresAt}, &se.CSRF, &se.MFAPending)
 	return se, s.wrap("session", err)

@@ -111,5 +111,5 @@ func OpenSQLite(ctx context.Context, path string) (Store, error) {
 	readers := max(4, runtime.GOMAXPROCS(0))
 	r.SetMaxOpenConns(readers)
 	r.SetMaxIdleConns(readers)
-	return &sqlStore{d: sqliteDialect{}, w: w, r: r}, nil
+	return &sqlStore{d: sqliteDialect{}, w: newPool(w, sqliteDialect{}, true), r: newPool(r, sqliteDialect{}, true)}, nil
 }
