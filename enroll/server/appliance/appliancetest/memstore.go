@@ -323,6 +323,21 @@ func (m *MemStore) Changes(ctx context.Context, applianceID string, after int64,
 	return out, nil
 }
 
+// Change implements store.ApplianceStore.
+func (m *MemStore) Change(ctx context.Context, applianceID string, rev int64) (store.Change, error) {
+	if err := m.fail("Change"); err != nil {
+		return store.Change{}, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, c := range m.changes[applianceID] {
+		if c.Rev == rev {
+			return cloneChange(c), nil
+		}
+	}
+	return store.Change{}, notFound("change")
+}
+
 // AnswerChange implements store.ApplianceStore.
 func (m *MemStore) AnswerChange(ctx context.Context, applianceID string, rev int64, state store.ChangeState, at time.Time) (store.Change, error) {
 	if err := m.fail("AnswerChange"); err != nil {
