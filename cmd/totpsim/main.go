@@ -20,6 +20,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/totpbox/totpbox/sim/clockbench"
 	"github.com/totpbox/totpbox/sim/system"
 )
 
@@ -60,7 +61,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		RunE:  func(cmd *cobra.Command, _ []string) error { return serve(cmd.Context(), sc, stdout) },
 	}
 	serveFlags(serveCmd, &sc)
-	root.AddCommand(serveCmd, snapshotCmd(stdout))
+	root.AddCommand(serveCmd, snapshotCmd(stdout), clockbench.Command())
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
