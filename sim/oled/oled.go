@@ -389,11 +389,24 @@ func (d *Device) PNG(w io.Writer, scale int) error {
 		}
 	}
 	bw := bufio.NewWriter(w)
-	if err := png.Encode(bw, out); err != nil {
+	if err := pngEncoder.Encode(bw, out); err != nil {
 		return fmt.Errorf("oled: encoding PNG: %w", err)
 	}
 	return bw.Flush()
 }
+
+// pngEncoder reuses its compressor between frames: the simulator serves a
+// frame per request, and a fresh zlib writer costs most of a megabyte.
+var pngEncoder = png.Encoder{CompressionLevel: png.BestSpeed, BufferPool: &pngPool{}}
+
+type pngPool struct{ p sync.Pool }
+
+func (p *pngPool) Get() *png.EncoderBuffer {
+	b, _ := p.p.Get().(*png.EncoderBuffer)
+	return b
+}
+
+func (p *pngPool) Put(b *png.EncoderBuffer) { p.p.Put(b) }
 
 // powerUp brings the controller to its power-on state.
 func (d *Device) powerUp() {
