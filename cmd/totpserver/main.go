@@ -1,0 +1,24 @@
+// Command totpserver is totpbox's registration server: the admin console
+// where MFA devices are registered, the user portal, the admin JSON API and
+// the verify API applications call at sign-in.
+//
+//	totpserver init --data DIR
+//	totpserver serve --data DIR [--listen ADDR] [--config FILE]
+//	totpserver admin create --username NAME [--password-stdin]
+//	totpserver token create NAME | token list | token revoke NAME
+//
+// Configuration comes from a YAML file (see configs/totpserver.yaml),
+// TOTPSERVER_* environment variables and flags, in rising order.
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+func main() {
+	if err := rootCommand().Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "totpserver:", err)
+		os.Exit(1)
+	}
+}

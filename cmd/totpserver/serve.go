@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/totpbox/totpbox/enroll/server"
+	"github.com/totpbox/totpbox/enroll/store"
+)
+
+func serveCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the server (initializing an empty data directory)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := loadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			return serve(cmd, c)
+		},
+	}
+	cmd.Flags().String("listen", "", "address to listen on (overrides the config's listen)")
+	return cmd
+}
+
+func serve(cmd *cobra.Command, c config) error {
+	log := c.logger()
+	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	st, err := openStore(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	sealer, err := store.LoadSealer(c.MasterKeyFile, c.MasterKey)
+	if err != nil {
+		return err
+	}
+	if n, err := st.CountAdmins(ctx); err == nil && n == 0 {
+		log.Warn("no admin yet; create one with: totpserver admin create --data " + c.Data + " --username NAME")
+	}
+	srv, err := server.New(server.Config{
+		Store:               st,
+		Sealer:              sealer,
+		Logger:              log,
+		SecureCookies:       c.SecureCookies,
+		RegistrationTimeout: c.RegistrationTimeout,
+		SessionLifetime:     c.SessionLifetime,
+		ResyncWindow:        c.ResyncWindow,
+		MaxDevicesPerUser:   c.MaxDevicesPerUser,
+		CacheTTL:            c.CacheTTL,
+		JanitorInterval:     c.JanitorInterval,
+		Limits:              c.limits(),
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", c.Listen)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	go srv.Run(ctx)
+	errc := make(chan error, 1)
+	go func() {
+		scheme := "http"
+		if c.TLS.Cert != "" {
+			scheme = "https"
+		}
+		log.Info("totpserver listening", "url", scheme+"://"+ln.Addr().String(), "store", storeName(c))
+		if c.TLS.Cert != "" {
+			errc <- hs.ServeTLS(ln, c.TLS.Cert, c.TLS.Key)
+		} else {
+			errc <- hs.Serve(ln)
+		}
+	}()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func storeName(c config) string {
+	if c.Database.DSN != "" {
+		return "postgresql"
+	}
+	return "sqlite"
+}

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+	"github.com/totpbox/totpbox/enroll/server"
+	"github.com/totpbox/totpbox/enroll/store"
+)
+
+func tokenCommand() *cobra.Command {
+	tok := &cobra.Command{Use: "token", Short: "Manage admin API bearer tokens"}
+	tok.AddCommand(&cobra.Command{
+		Use:   "create NAME",
+		Short: "Create a token and print it once",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withStore(cmd, func(ctx context.Context, c config, st store.Store) error {
+				v, err := server.CreateToken(ctx, st, args[0])
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), v)
+				fmt.Fprintln(cmd.ErrOrStderr(), "This is the only time the token is shown; only its hash is stored.")
+				return nil
+			})
+		},
+	}, &cobra.Command{
+		Use:   "list",
+		Short: "List tokens (never their values)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withStore(cmd, func(ctx context.Context, c config, st store.Store) error {
+				ts, err := st.ListTokens(ctx)
+				if err != nil {
+					return err
+				}
+				w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+				fmt.Fprintln(w, "NAME\tCREATED\tLAST USED\tSTATE")
+				for _, t := range ts {
+					last, state := "never", "active"
+					if !t.LastUsed.IsZero() {
+						last = t.LastUsed.UTC().Format("2006-01-02 15:04 UTC")
+					}
+					if t.Revoked {
+						state = "revoked"
+					}
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", t.Name, t.Created.UTC().Format("2006-01-02 15:04 UTC"), last, state)
+				}
+				return w.Flush()
+			})
+		},
+	}, &cobra.Command{
+		Use:   "revoke NAME",
+		Short: "Revoke a token; running servers refuse it within the cache TTL",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withStore(cmd, func(ctx context.Context, c config, st store.Store) error {
+				if err := server.RevokeToken(ctx, st, args[0]); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "Token %s revoked.\n", args[0])
+				return nil
+			})
+		},
+	})
+	return tok
+}
