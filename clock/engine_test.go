@@ -258,7 +258,7 @@ func TestConfigValidate(t *testing.T) {
 		{"duplicate", func(c *clock.Config) { c.Servers = []string{"a", "a"} }, "listed twice"},
 		{"negative ppm", func(c *clock.Config) { c.MaxClockError = -1 }, "clock.max_clock_error_ppm"},
 		{"tiny holdover", func(c *clock.Config) { c.HoldoverLimit = time.Millisecond }, "clock.holdover_limit"},
-		{"poll order", func(c *clock.Config) { c.MinPoll, c.MaxPoll = time.Minute, time.Second * 30 }, "clock.max_poll"},
+		{"poll order", func(c *clock.Config) { c.MinPoll, c.MaxPoll = time.Minute, time.Second*30 }, "clock.max_poll"},
 		{"min poll", func(c *clock.Config) { c.MinPoll = time.Millisecond }, "clock.min_poll"},
 	}
 	for _, tt := range tests {
