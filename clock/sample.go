@@ -36,6 +36,7 @@ var latestPlausible = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
 // (RATE) or to go away (DENY, RSTR).
 type KissError struct{ Code string }
 
+// Error names the kiss code.
 func (e *KissError) Error() string { return "kiss-of-death " + e.Code }
 
 // querier sends single NTP queries stamped with the timebase.

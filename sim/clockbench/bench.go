@@ -64,8 +64,7 @@ type Result struct {
 	// Falsetickers are the servers the clock named falsetickers at the
 	// end of the synchronised part.
 	Falsetickers []string `json:"-"`
-	// MaxMoveByFalse is the largest error of a trusted reading while a
-	// falseticker was answering (equal to MaxAbsError, kept for tests).
+	// Readings is how many times the clock was read.
 	Readings int `json:"-"`
 	// States counts readings per state over the whole run.
 	States map[clock.State]int `json:"-"`
