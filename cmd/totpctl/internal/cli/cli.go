@@ -44,7 +44,8 @@ func newRoot(e *env) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "totpctl",
 		Short: "Work with TOTP keys and totpbox appliances",
-		Long: "totpctl prints one-time codes for otpauth:// keys and makes new keys.\n\n" +
+		Long: "totpctl prints one-time codes for otpauth:// keys, makes new keys, and talks to\n" +
+			"the running totpd over its local socket (status, account, pair).\n\n" +
 			"Exit status: 0 on success, 2 on bad input, 1 when a command fails.",
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -59,6 +60,9 @@ func newRoot(e *env) *cobra.Command {
 	root.AddCommand(
 		newCodeCmd(e),
 		newURICmd(e),
+		newStatusCmd(e),
+		newAccountCmd(e),
+		newPairCmd(e),
 	)
 	return root
 }

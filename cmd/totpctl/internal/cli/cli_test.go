@@ -199,7 +199,7 @@ func TestURI(t *testing.T) {
 		{"period as duration", "", []string{"uri", "--issuer", "Example", "--account", "alice", "--secret", "JBSWY3DPEHPK3PXP", "--period", "2m", "--algorithm", "SHA256"},
 			"otpauth://totp/Example:alice?secret=JBSWY3DPEHPK3PXP&issuer=Example&algorithm=SHA256&period=120"},
 		{"spaces escaped", "", []string{"uri", "--issuer", "Example Corp", "--account", "alice smith", "--secret", "JBSWY3DPEHPK3PXP"},
-			"otpauth://totp/Example%20Corp:alice%20smith?secret=JBSWY3DPEHPK3PXP&issuer=Example+Corp"},
+			"otpauth://totp/Example%20Corp:alice%20smith?secret=JBSWY3DPEHPK3PXP&issuer=Example%20Corp"},
 		{"secret on stdin", "JBSWY3DPEHPK3PXP\n", []string{"uri", "--issuer", "Example", "--account", "alice", "--secret", "-"},
 			"otpauth://totp/Example:alice?secret=JBSWY3DPEHPK3PXP&issuer=Example"},
 	} {
