@@ -150,88 +150,92 @@ func (p *fakePanel) Close() error {
 }
 
 func TestResilientBackoff(t *testing.T) {
-	var (
-		mu     sync.Mutex
-		delays []time.Duration
-		opens  int
-		panels []*fakePanel
-	)
-	opened := make(chan struct{}, 10)
-	open := func() (Panel, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		opens++
-		if opens <= 5 {
-			return nil, errors.New("bus error")
+	synctest.Test(t, func(t *testing.T) {
+		var (
+			mu     sync.Mutex
+			delays []time.Duration
+			opens  int
+			panels []*fakePanel
+		)
+		opened := make(chan struct{}, 10)
+		open := func() (Panel, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			opens++
+			if opens <= 5 {
+				return nil, errors.New("bus error")
+			}
+			p := &fakePanel{}
+			panels = append(panels, p)
+			opened <- struct{}{}
+			return p, nil
 		}
-		p := &fakePanel{}
-		panels = append(panels, p)
-		opened <- struct{}{}
-		return p, nil
-	}
-	sleep := func(ctx context.Context, d time.Duration) error {
+		sleep := func(ctx context.Context, d time.Duration) error {
+			mu.Lock()
+			defer mu.Unlock()
+			delays = append(delays, d)
+			return ctx.Err()
+		}
+		r := NewResilient(image.Rect(0, 0, 8, 16), open, ResilientOptions{
+			Logger: quiet, MinBackoff: time.Second, MaxBackoff: 4 * time.Second, Sleep: sleep,
+		})
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_ = r.Run(ctx)
+		}()
+		<-opened
+		synctest.Wait() // Run has installed the panel
+
+		want := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 4 * time.Second, 4 * time.Second}
 		mu.Lock()
-		defer mu.Unlock()
-		delays = append(delays, d)
-		return ctx.Err()
-	}
-	r := NewResilient(image.Rect(0, 0, 8, 16), open, ResilientOptions{
-		Logger: quiet, MinBackoff: time.Second, MaxBackoff: 4 * time.Second, Sleep: sleep,
+		if !slices.Equal(delays, want) {
+			t.Errorf("backoff delays %v, want %v", delays, want)
+		}
+		delays = nil
+		mu.Unlock()
+
+		// A halted panel stays halted across a reopen, and gets the latest frame.
+		if err := r.Draw(image1bit.NewVerticalLSB(image.Rect(0, 0, 8, 16))); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Halt(); err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		first := panels[0]
+		mu.Unlock()
+		first.mu.Lock()
+		first.fail = errors.New("bus error")
+		first.mu.Unlock()
+		if err := r.SetContrast(3); err == nil {
+			t.Fatal("SetContrast on a failing panel = nil, want its error")
+		}
+		<-opened
+		synctest.Wait() // Run has installed the panel
+		mu.Lock()
+		if !slices.Equal(delays, []time.Duration{time.Second}) {
+			t.Errorf("delays after a failure on an open panel %v, want the minimum again", delays)
+		}
+		second := panels[1]
+		mu.Unlock()
+		if !first.closed {
+			t.Error("failed panel not closed")
+		}
+		second.mu.Lock()
+		if second.draws != 1 || second.halts != 1 {
+			t.Errorf("reopened panel got %d draws and %d halts, want 1 and 1", second.draws, second.halts)
+		}
+		second.mu.Unlock()
+
+		if err := r.Close(); err != nil {
+			t.Fatal(err)
+		}
+		<-done // Run stops once the panel is closed
+		cancel()
+		if err := r.Draw(image.NewGray(image.Rect(0, 0, 8, 16))); err == nil || errors.Is(err, ErrPanelDown) {
+			t.Errorf("Draw after Close = %v, want a closed error", err)
+		}
 	})
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = r.Run(ctx)
-	}()
-	<-opened
-
-	want := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 4 * time.Second, 4 * time.Second}
-	mu.Lock()
-	if !slices.Equal(delays, want) {
-		t.Errorf("backoff delays %v, want %v", delays, want)
-	}
-	delays = nil
-	mu.Unlock()
-
-	// A halted panel stays halted across a reopen, and gets the latest frame.
-	if err := r.Draw(image1bit.NewVerticalLSB(image.Rect(0, 0, 8, 16))); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Halt(); err != nil {
-		t.Fatal(err)
-	}
-	mu.Lock()
-	first := panels[0]
-	mu.Unlock()
-	first.mu.Lock()
-	first.fail = errors.New("bus error")
-	first.mu.Unlock()
-	if err := r.SetContrast(3); err == nil {
-		t.Fatal("SetContrast on a failing panel = nil, want its error")
-	}
-	<-opened
-	mu.Lock()
-	if !slices.Equal(delays, []time.Duration{time.Second}) {
-		t.Errorf("delays after a failure on an open panel %v, want the minimum again", delays)
-	}
-	second := panels[1]
-	mu.Unlock()
-	if !first.closed {
-		t.Error("failed panel not closed")
-	}
-	second.mu.Lock()
-	if second.draws != 1 || second.halts != 1 {
-		t.Errorf("reopened panel got %d draws and %d halts, want 1 and 1", second.draws, second.halts)
-	}
-	second.mu.Unlock()
-
-	if err := r.Close(); err != nil {
-		t.Fatal(err)
-	}
-	<-done // Run stops once the panel is closed
-	cancel()
-	if err := r.Draw(image.NewGray(image.Rect(0, 0, 8, 16))); err == nil || errors.Is(err, ErrPanelDown) {
-		t.Errorf("Draw after Close = %v, want a closed error", err)
-	}
 }
