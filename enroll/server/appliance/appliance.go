@@ -1,0 +1,237 @@
+// Package appliance is the registration server's appliance API: pairing
+// through a one-time code, signed requests, the per-appliance revision log
+// of changes (offers, cancellations, expiries, deletions, renames,
+// activations, unpair) served by long-poll, acks, and the clock reports
+// appliances send with every sync.
+//
+// The HTTP side (Handler) is what appliances call; the Go methods (Pair,
+// Appliances, Unpair, SendOffer, OfferState and the Device* hooks) are what
+// the console and the admin API call. Everything is idempotent: a request
+// or a hook repeated after a lost response neither duplicates nor drops an
+// account.
+//
+// Long-polls are answered at once when a change for that appliance is
+// written by this process (an in-process notification). With several
+// server replicas sharing one PostgreSQL database a change written by
+// another replica is seen at the next poll of the store: set
+// Config.PollInterval (a few seconds) for that setup.
+package appliance
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/totpbox/totpbox/enroll/proto"
+	"github.com/totpbox/totpbox/enroll/store"
+)
+
+// Store is the persistence the API needs: store.ApplianceStore and the
+// audit log. The server's SQLite and PostgreSQL stores satisfy it.
+type Store interface {
+	store.ApplianceStore
+	Audit(ctx context.Context, e store.AuditEvent) error
+}
+
+// Clock tells the time; enroll/server's Clock has the same shape.
+type Clock interface {
+	Now() time.Time
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+
+// Rate is a token-bucket limit: Burst events at once, refilled at
+// PerSecond. A negative PerSecond means no limit.
+type Rate struct {
+	PerSecond float64
+	Burst     int
+}
+
+// Defaults of Config.
+const (
+	DefaultPairingCodeTTL = 10 * time.Minute
+	DefaultChangesLimit   = 100
+	DefaultRetention      = 30 * 24 * time.Hour
+	DefaultPeriod         = 30 * time.Second
+)
+
+// DefaultPairingRate limits pairing code requests per client address.
+var DefaultPairingRate = Rate{PerSecond: 0.5, Burst: 20}
+
+// Config configures an API. Store is required; every other field has a
+// default used when it is zero.
+type Config struct {
+	// Store holds appliances, pairing codes and change logs.
+	Store Store
+	// Clock tells the time; nil means the real clock.
+	Clock Clock
+	// Logger receives the API's logs; nil means slog.Default(). Pairing
+	// codes and secrets are never logged.
+	Logger *slog.Logger
+	// PairingCodeTTL is how long a pairing code works; default 10 minutes.
+	PairingCodeTTL time.Duration
+	// PairingRate limits pairing code requests per client address;
+	// default DefaultPairingRate.
+	PairingRate Rate
+	// ClientIP returns the client address of a request, for rate limits;
+	// nil means the host of RemoteAddr. Set it behind a reverse proxy.
+	ClientIP func(*http.Request) string
+	// MaxWait caps how long a long-poll is held; default proto.MaxWait.
+	MaxWait time.Duration
+	// PollInterval, when set, makes held long-polls re-read the store this
+	// often, so changes written by other server replicas are delivered
+	// within it. Zero relies on in-process notification alone, which is
+	// right for a single server.
+	PollInterval time.Duration
+	// ChangesLimit is the most changes one sync returns; default 100.
+	ChangesLimit int
+	// Retention is how long answered changes are kept (for OfferState)
+	// before Run prunes them; default 30 days.
+	Retention time.Duration
+	// Period is the time step the clock warning is judged against;
+	// default 30 s.
+	Period time.Duration
+	// ReplayCacheSize bounds the nonces remembered; default
+	// proto.DefaultReplayCacheSize.
+	ReplayCacheSize int
+}
+
+// API is the appliance API. Create it with New; its methods are safe for
+// concurrent use.
+type API struct {
+	cfg      Config
+	store    Store
+	clock    Clock
+	log      *slog.Logger
+	verifier proto.Verifier
+	notify   notifier
+	pairing  *limiter
+
+	mu     sync.Mutex
+	online map[string]int // appliance id -> held long-polls
+}
+
+// New returns an API for cfg. It panics when cfg.Store is nil.
+func New(cfg Config) *API {
+	if cfg.Store == nil {
+		panic("appliance.New: no store")
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = realClock{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.PairingCodeTTL <= 0 {
+		cfg.PairingCodeTTL = DefaultPairingCodeTTL
+	}
+	if cfg.PairingRate == (Rate{}) {
+		cfg.PairingRate = DefaultPairingRate
+	}
+	if cfg.ClientIP == nil {
+		cfg.ClientIP = remoteHost
+	}
+	if cfg.MaxWait <= 0 || cfg.MaxWait > proto.MaxWait {
+		cfg.MaxWait = proto.MaxWait
+	}
+	if cfg.ChangesLimit <= 0 {
+		cfg.ChangesLimit = DefaultChangesLimit
+	}
+	if cfg.Retention <= 0 {
+		cfg.Retention = DefaultRetention
+	}
+	if cfg.Period <= 0 {
+		cfg.Period = DefaultPeriod
+	}
+	a := &API{
+		cfg:     cfg,
+		store:   cfg.Store,
+		clock:   cfg.Clock,
+		log:     cfg.Logger,
+		pairing: newLimiter(cfg.PairingRate),
+		online:  make(map[string]int),
+	}
+	a.verifier.MaxNonces = cfg.ReplayCacheSize
+	return a
+}
+
+func remoteHost(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// Handler serves the appliance API under proto.PathPrefix
+// (/api/v1/appliance/). Mount it on the server's mux at that prefix.
+func (a *API) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+proto.PairingPath, a.handleRequestCode)
+	mux.HandleFunc("GET "+proto.PairingPath, a.handlePairingStatus)
+	mux.HandleFunc("GET "+proto.PathPrefix+"{id}/changes", a.handleChanges)
+	mux.HandleFunc("POST "+proto.PathPrefix+"{id}/ack", a.handleAck)
+	mux.HandleFunc(proto.PathPrefix, func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, proto.CodeBadRequest, "no such appliance API endpoint")
+	})
+	return mux
+}
+
+// Run prunes expired pairing codes and old answered changes every minute
+// until ctx is done. One server replica running it is enough.
+func (a *API) Run(ctx context.Context) error {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		a.prune(ctx)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+func (a *API) prune(ctx context.Context) {
+	now := a.clock.Now()
+	if _, err := a.store.DeleteExpiredPairingCodes(ctx, now); err != nil && ctx.Err() == nil {
+		a.log.Warn("prune pairing codes", "err", err)
+	}
+	if _, err := a.store.DeleteAnsweredChanges(ctx, now.Add(-a.cfg.Retention)); err != nil && ctx.Err() == nil {
+		a.log.Warn("prune answered changes", "err", err)
+	}
+	a.pairing.prune(now)
+}
+
+func (a *API) held(id string, delta int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.online[id] += delta
+	if a.online[id] <= 0 {
+		delete(a.online, id)
+	}
+}
+
+func (a *API) isOnline(id string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.online[id] > 0
+}
+
+// Errors of the console-facing methods, for errors.Is.
+var (
+	ErrBadCode        = errors.New("no appliance is waiting with this pairing code (codes expire after 10 minutes)")
+	ErrNameTaken      = errors.New("another appliance has this name")
+	ErrNoAppliance    = errors.New("no such appliance")
+	ErrUnpairing      = errors.New("the appliance is being unpaired")
+	ErrNoOffer        = errors.New("the MFA device was never sent to an appliance")
+	ErrOnAnother      = errors.New("the MFA device is already on another appliance")
+	ErrBadOffer       = errors.New("invalid offer")
+	ErrAlreadyExpired = errors.New("the offer's expiry has passed")
+)

@@ -1,0 +1,100 @@
+package appliance
+
+import (
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/totpbox/totpbox/enroll/proto"
+	"github.com/totpbox/totpbox/enroll/store"
+)
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, proto.Error{Code: code, Message: msg})
+}
+
+// authenticate reads the body of r and checks its signature, writing the
+// error response and returning ok false when it fails.
+func (a *API) authenticate(w http.ResponseWriter, r *http.Request) (pub ed25519.PublicKey, body []byte, ok bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, proto.MaxBody))
+	if err != nil {
+		writeError(w, http.StatusRequestEntityTooLarge, proto.CodeBadRequest, fmt.Sprintf("request body is over %d bytes", proto.MaxBody))
+		return nil, nil, false
+	}
+	now := a.clock.Now()
+	pub, err = a.verifier.Verify(r, body, now)
+	if err == nil {
+		return pub, body, true
+	}
+	code := proto.CodeBadSignature
+	status := http.StatusUnauthorized
+	switch {
+	case errors.Is(err, proto.ErrUnsigned):
+		code = proto.CodeUnsigned
+	case errors.Is(err, proto.ErrClockSkew):
+		writeJSON(w, status, proto.Error{Code: proto.CodeClockSkew, Message: err.Error(), ServerTime: now.UTC()})
+		a.log.Info("appliance request refused", "path", r.URL.Path, "err", err)
+		return nil, nil, false
+	case errors.Is(err, proto.ErrReplay):
+		code = proto.CodeReplay
+	case errors.Is(err, proto.ErrReplayCacheFull):
+		status, code = http.StatusServiceUnavailable, proto.CodeBusy
+		w.Header().Set("Retry-After", "10")
+	}
+	a.log.Info("appliance request refused", "path", r.URL.Path, "addr", a.cfg.ClientIP(r), "err", err)
+	writeError(w, status, code, err.Error())
+	return nil, nil, false
+}
+
+// paired authenticates r as a paired appliance allowed to use the path's
+// {id}.
+func (a *API) paired(w http.ResponseWriter, r *http.Request) (app store.Appliance, body []byte, ok bool) {
+	pub, body, ok := a.authenticate(w, r)
+	if !ok {
+		return app, nil, false
+	}
+	app, err := a.store.ApplianceByKey(r.Context(), pub)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		writeError(w, http.StatusUnauthorized, proto.CodeNotPaired, "this appliance's key is not paired with the server")
+		return app, nil, false
+	case err != nil:
+		a.internal(w, r, err)
+		return app, nil, false
+	case r.PathValue("id") != app.ID:
+		a.log.Warn("appliance asked for another appliance's resource", "appliance", app.ID, "path", r.URL.Path)
+		writeError(w, http.StatusForbidden, proto.CodeForbidden, "this appliance may use only its own changes")
+		return app, nil, false
+	}
+	return app, body, true
+}
+
+func (a *API) internal(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Context().Err() != nil {
+		return // the appliance went away
+	}
+	a.log.Error("appliance API", "path", r.URL.Path, "err", err)
+	w.Header().Set("Retry-After", "5")
+	writeError(w, http.StatusInternalServerError, proto.CodeInternal, "the server could not complete the request")
+}
+
+func (a *API) rateLimited(w http.ResponseWriter, r *http.Request) bool {
+	ok, wait := a.pairing.allow(a.cfg.ClientIP(r), a.clock.Now())
+	if ok {
+		return false
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+	writeError(w, http.StatusTooManyRequests, proto.CodeRateLimited, "too many pairing requests from this address")
+	return true
+}

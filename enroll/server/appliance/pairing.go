@@ -1,0 +1,226 @@
+package appliance
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/totpbox/totpbox/enroll/proto"
+	"github.com/totpbox/totpbox/enroll/store"
+)
+
+// handleRequestCode answers POST pairing: it returns the key's live
+// pairing code, or a new one, or says the key is paired. The request is
+// signed by the key it is for, which proves the appliance holds it.
+func (a *API) handleRequestCode(w http.ResponseWriter, r *http.Request) {
+	if a.rateLimited(w, r) {
+		return
+	}
+	pub, body, ok := a.authenticate(w, r)
+	if !ok {
+		return
+	}
+	var req proto.PairingRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		writeError(w, http.StatusBadRequest, proto.CodeBadRequest, "pairing request is not valid JSON")
+		return
+	}
+	if len(req.BoxKey) != proto.BoxKeySize {
+		writeError(w, http.StatusBadRequest, proto.CodeBadRequest, fmt.Sprintf("box_key must be %d bytes", proto.BoxKeySize))
+		return
+	}
+	if len(req.Version) > 64 {
+		writeError(w, http.StatusBadRequest, proto.CodeBadRequest, "version is over 64 characters")
+		return
+	}
+	st, err := a.pairingState(r.Context(), pub)
+	if err != nil {
+		a.internal(w, r, err)
+		return
+	}
+	now := a.clock.Now()
+	// A live code is handed out again unless it is about to lapse or was
+	// issued for another box key; otherwise a new one is made.
+	if st.State == proto.PairingPaired ||
+		st.State == proto.PairingWaiting && st.ExpiresAt.Sub(now) > time.Minute && string(st.boxKey) == string(req.BoxKey) {
+		writeJSON(w, http.StatusOK, st.Pairing)
+		return
+	}
+	pc := store.PairingCode{SignKey: pub, BoxKey: req.BoxKey, Version: req.Version,
+		Created: now, Expires: now.Add(a.cfg.PairingCodeTTL)}
+	for try := 0; ; try++ {
+		pc.Code = newCode()
+		err = a.store.CreatePairingCode(r.Context(), pc)
+		if !errors.Is(err, store.ErrConflict) || try == 4 {
+			break
+		}
+	}
+	if err != nil {
+		a.internal(w, r, err)
+		return
+	}
+	a.log.Info("pairing code issued", "key", fingerprint(pub), "addr", a.cfg.ClientIP(r), "expires", pc.Expires)
+	writeJSON(w, http.StatusOK, proto.Pairing{State: proto.PairingWaiting, Code: pc.Code, ExpiresAt: pc.Expires.UTC()})
+}
+
+// handlePairingStatus answers GET pairing?wait=S, held up to S seconds
+// while the key waits to be paired.
+func (a *API) handlePairingStatus(w http.ResponseWriter, r *http.Request) {
+	pub, _, ok := a.authenticate(w, r)
+	if !ok {
+		return
+	}
+	wait := a.waitParam(r)
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	var poll <-chan time.Time
+	if a.cfg.PollInterval > 0 {
+		t := time.NewTicker(a.cfg.PollInterval)
+		defer t.Stop()
+		poll = t.C
+	}
+	expired := wait == 0
+	for {
+		ch, release := a.notify.watch(keyTopic(pub))
+		st, err := a.pairingState(r.Context(), pub)
+		if err != nil {
+			release()
+			a.internal(w, r, err)
+			return
+		}
+		if st.State != proto.PairingWaiting || expired {
+			release()
+			writeJSON(w, http.StatusOK, st.Pairing)
+			return
+		}
+		lapse := time.NewTimer(max(st.ExpiresAt.Sub(a.clock.Now()), 0))
+		select {
+		case <-ch:
+		case <-lapse.C:
+		case <-poll:
+		case <-timer.C:
+			expired = true
+		case <-r.Context().Done():
+			lapse.Stop()
+			release()
+			return
+		}
+		lapse.Stop()
+		release()
+	}
+}
+
+func (a *API) waitParam(r *http.Request) time.Duration {
+	s := r.URL.Query().Get("wait")
+	if s == "" {
+		return 0
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return 0
+	}
+	return min(time.Duration(n)*time.Second, a.cfg.MaxWait)
+}
+
+type pairingState struct {
+	proto.Pairing
+	boxKey []byte
+}
+
+func (a *API) pairingState(ctx context.Context, pub ed25519.PublicKey) (pairingState, error) {
+	app, err := a.store.ApplianceByKey(ctx, pub)
+	if err == nil {
+		return pairingState{Pairing: proto.Pairing{State: proto.PairingPaired, ApplianceID: app.ID, Name: app.Name}}, nil
+	}
+	if !errors.Is(err, store.ErrNotFound) {
+		return pairingState{}, err
+	}
+	pc, err := a.store.PairingCodeByKey(ctx, pub, a.clock.Now())
+	if errors.Is(err, store.ErrNotFound) {
+		return pairingState{Pairing: proto.Pairing{State: proto.PairingNone}}, nil
+	}
+	if err != nil {
+		return pairingState{}, err
+	}
+	return pairingState{Pairing: proto.Pairing{State: proto.PairingWaiting, Code: pc.Code, ExpiresAt: pc.Expires.UTC()}, boxKey: pc.BoxKey}, nil
+}
+
+func keyTopic(pub []byte) string { return "key:" + string(pub) }
+
+// fingerprint names a key in logs: the first 12 characters of its key id.
+func fingerprint(pub []byte) string { return proto.KeyID(pub)[:12] }
+
+// newCode returns a random pairing code.
+func newCode() string {
+	b := make([]byte, proto.CodeLen)
+	for i := range b {
+		b[i] = proto.CodeAlphabet[randIntn(len(proto.CodeAlphabet))]
+	}
+	return string(b)
+}
+
+// randIntn returns a uniform random int in [0, n), n <= 256, by rejection.
+func randIntn(n int) int {
+	limit := 256 - 256%n
+	var b [1]byte
+	for {
+		rand.Read(b[:])
+		if int(b[0]) < limit {
+			return int(b[0]) % n
+		}
+	}
+}
+
+// NormalizeCode returns a pairing code as typed (any case, with spaces or
+// dashes) in canonical form, or ErrBadCode when it cannot be one.
+func NormalizeCode(s string) (string, error) {
+	c := strings.Map(func(r rune) rune {
+		switch {
+		case r == ' ' || r == '-' || r == '\t':
+			return -1
+		case r >= 'a' && r <= 'z':
+			return r - 'a' + 'A'
+		}
+		return r
+	}, s)
+	if len(c) != proto.CodeLen || strings.Trim(c, proto.CodeAlphabet) != "" {
+		return "", ErrBadCode
+	}
+	return c, nil
+}
+
+// MaxNameLen is the longest appliance name, in characters.
+const MaxNameLen = 64
+
+// checkName validates a friendly appliance name and returns it trimmed.
+func checkName(name string) (string, error) {
+	name = strings.TrimSpace(name)
+	switch {
+	case name == "":
+		return "", errors.New("appliance name is empty")
+	case !utf8.ValidString(name):
+		return "", errors.New("appliance name is not valid UTF-8")
+	case utf8.RuneCountInString(name) > MaxNameLen:
+		return "", fmt.Errorf("appliance name is over %d characters", MaxNameLen)
+	case strings.IndexFunc(name, unicode.IsControl) >= 0:
+		return "", errors.New("appliance name contains a control character")
+	}
+	return name, nil
+}
+
+func newApplianceID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return fmt.Sprintf("%x", b)
+}
+
+func equalFold(a, b string) bool { return strings.EqualFold(a, b) }

@@ -1,0 +1,230 @@
+package appliance
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/totpbox/totpbox/enroll/proto"
+	"github.com/totpbox/totpbox/enroll/store"
+)
+
+// offerPayload is the stored payload of an offer change.
+type offerPayload struct {
+	User       string `json:"user"`
+	DeviceName string `json:"device_name"`
+	Sealed     []byte `json:"sealed"`
+}
+
+// renamePayload is the stored payload of a rename change.
+type renamePayload struct {
+	Name string `json:"name"`
+}
+
+// wireChange converts a stored change for the appliance.
+func wireChange(c store.Change) (proto.Change, error) {
+	w := proto.Change{Rev: c.Rev, Kind: string(c.Kind), DeviceID: c.DeviceUID, State: string(c.State)}
+	switch c.Kind {
+	case store.ChangeOffer:
+		w.ExpiresAt = c.Expires.UTC()
+		if c.State != store.ChangePending {
+			break // answered offers have no payload left
+		}
+		var p offerPayload
+		if err := json.Unmarshal(c.Payload, &p); err != nil {
+			return w, fmt.Errorf("change %d: offer payload: %w", c.Rev, err)
+		}
+		w.User, w.DeviceName, w.Sealed = p.User, p.DeviceName, p.Sealed
+	case store.ChangeRename:
+		var p renamePayload
+		if err := json.Unmarshal(c.Payload, &p); err != nil {
+			return w, fmt.Errorf("change %d: rename payload: %w", c.Rev, err)
+		}
+		w.Name = p.Name
+	}
+	return w, nil
+}
+
+// handleChanges answers GET {id}/changes: the changes after a revision,
+// held up to the requested wait while there is nothing new. Each request
+// records the appliance as seen, with its clock report.
+func (a *API) handleChanges(w http.ResponseWriter, r *http.Request) {
+	app, _, ok := a.paired(w, r)
+	if !ok {
+		return
+	}
+	q, err := proto.ParseSyncQuery(r.URL.Query())
+	if err != nil {
+		writeError(w, http.StatusBadRequest, proto.CodeBadRequest, err.Error())
+		return
+	}
+	now := a.clock.Now()
+	seen := store.ApplianceSeen{At: now, Version: q.Version, Accounts: q.Accounts}
+	if c := q.Clock; c != nil {
+		seen.Clock = store.ClockReport{ApplianceTime: c.Time, Bound: c.Bound, State: c.State,
+			Frequency: c.Frequency, Offset: now.Sub(c.Time), At: now}
+	}
+	if err := a.store.SeenAppliance(r.Context(), app.ID, seen); err != nil {
+		a.internal(w, r, err)
+		return
+	}
+	wait := min(q.Wait, a.cfg.MaxWait)
+	a.held(app.ID, 1)
+	defer a.held(app.ID, -1)
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	var poll <-chan time.Time
+	if a.cfg.PollInterval > 0 {
+		t := time.NewTicker(a.cfg.PollInterval)
+		defer t.Stop()
+		poll = t.C
+	}
+	expired := wait == 0
+	for {
+		ch, release := a.notify.watch(app.ID)
+		list, err := a.store.Changes(r.Context(), app.ID, q.After, a.clock.Now(), a.cfg.ChangesLimit+1)
+		if err != nil {
+			release()
+			a.internal(w, r, err)
+			return
+		}
+		resp, fresh, err := a.changesResponse(list, q.After)
+		if err != nil {
+			release()
+			a.internal(w, r, err)
+			return
+		}
+		if fresh || expired {
+			release()
+			resp.Rev = max(resp.Rev, app.Rev)
+			writeJSON(w, http.StatusOK, resp)
+			return
+		}
+		select {
+		case <-ch:
+		case <-poll:
+		case <-timer.C:
+			expired = true
+		case <-r.Context().Done():
+			release()
+			return
+		}
+		release()
+	}
+}
+
+// changesResponse builds the answer from the store's list, which holds up
+// to ChangesLimit+1 changes after `after`, and reports whether any is new.
+func (a *API) changesResponse(list []store.Change, after int64) (proto.Changes, bool, error) {
+	resp := proto.Changes{Changes: make([]proto.Change, 0, len(list))}
+	fresh := 0
+	for _, c := range list {
+		if c.Rev > after {
+			if fresh == a.cfg.ChangesLimit {
+				resp.More = true
+				break
+			}
+			fresh++
+		}
+		wc, err := wireChange(c)
+		if err != nil {
+			return resp, false, err
+		}
+		resp.Changes = append(resp.Changes, wc)
+		resp.Rev = max(resp.Rev, c.Rev)
+	}
+	return resp, fresh > 0, nil
+}
+
+// MaxAcks is the most acks one request may carry.
+const MaxAcks = 1000
+
+// handleAck answers POST {id}/ack: it records what the appliance applied
+// and its answers to offers.
+func (a *API) handleAck(w http.ResponseWriter, r *http.Request) {
+	app, body, ok := a.paired(w, r)
+	if !ok {
+		return
+	}
+	var req proto.AckRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		writeError(w, http.StatusBadRequest, proto.CodeBadRequest, "ack is not valid JSON")
+		return
+	}
+	if len(req.Acks) > MaxAcks {
+		writeError(w, http.StatusBadRequest, proto.CodeBadRequest, fmt.Sprintf("more than %d acks", MaxAcks))
+		return
+	}
+	ctx := r.Context()
+	resp := proto.AckResponse{Results: make([]proto.AckResult, 0, len(req.Acks))}
+	unpaired := false
+	for _, ack := range req.Acks {
+		c, err := a.store.Change(ctx, app.ID, ack.Rev)
+		if errors.Is(err, store.ErrNotFound) {
+			writeError(w, http.StatusBadRequest, proto.CodeBadRequest, fmt.Sprintf("no change %d", ack.Rev))
+			return
+		}
+		if err != nil {
+			a.internal(w, r, err)
+			return
+		}
+		var state store.ChangeState
+		switch {
+		case c.Kind == store.ChangeOffer && ack.Result == proto.ResultAccepted:
+			state = store.ChangeAccepted
+		case c.Kind == store.ChangeOffer && ack.Result == proto.ResultRejected:
+			state = store.ChangeRejected
+		case c.Kind != store.ChangeOffer && ack.Result == proto.ResultApplied:
+			state = store.ChangeAcked
+		default:
+			writeError(w, http.StatusBadRequest, proto.CodeBadRequest,
+				fmt.Sprintf("result %q does not fit change %d, a %s", ack.Result, ack.Rev, c.Kind))
+			return
+		}
+		prev := c.State
+		c, err = a.store.AnswerChange(ctx, app.ID, ack.Rev, state, a.clock.Now())
+		if err != nil && !errors.Is(err, store.ErrStale) {
+			a.internal(w, r, err)
+			return
+		}
+		resp.Results = append(resp.Results, proto.AckResult{Rev: c.Rev, State: string(c.State)})
+		if prev == store.ChangePending && c.State == state {
+			a.answered(r, app, c)
+		}
+		if c.Kind == store.ChangeUnpair && c.State == store.ChangeAcked {
+			unpaired = true
+		}
+	}
+	if unpaired {
+		if err := a.store.DeleteAppliance(ctx, app.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			a.internal(w, r, err)
+			return
+		}
+		a.audit(r, app, "appliance.unpaired", "appliance:"+app.ID, "accounts from the server wiped")
+		a.notify.notify(keyTopic(app.SignKey))
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// answered logs and audits an offer answered on the appliance.
+func (a *API) answered(r *http.Request, app store.Appliance, c store.Change) {
+	if c.Kind != store.ChangeOffer {
+		return
+	}
+	action := "offer.accept"
+	if c.State == store.ChangeRejected {
+		action = "offer.reject"
+	}
+	a.log.Info("offer answered on the appliance", "appliance", app.ID, "device", c.DeviceUID, "state", c.State)
+	a.audit(r, app, action, "device:"+c.DeviceUID, "")
+}
+
+func (a *API) audit(r *http.Request, app store.Appliance, action, target, detail string) {
+	e := store.AuditEvent{Time: a.clock.Now(), Actor: "appliance:" + app.Name, Action: action,
+		Target: target, Detail: detail, IP: a.cfg.ClientIP(r)}
+	if err := a.store.Audit(r.Context(), e); err != nil {
+		a.log.Warn("audit", "action", action, "err", err)
+	}
+}
