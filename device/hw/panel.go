@@ -80,7 +80,8 @@ func pinByName(key, name string, optional bool) (gpio.PinIO, error) {
 // OpenPanel opens the panel cfg describes, on ports and pins looked up by
 // name in periph's registries, and initialises it. Errors in cfg, unknown
 // port and pin names included, are *ConfigError; other errors come from the
-// bus. It does not load host drivers: see Init.
+// bus. It does not load host drivers: see Init. The panel is not safe for
+// concurrent use; wrap it in a Resilient panel, which is.
 func OpenPanel(cfg PanelConfig) (Panel, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
