@@ -255,6 +255,9 @@ func (e *Engine) Round(ctx context.Context) Outcome {
 	var fresh []Sample
 	for _, r := range results {
 		s := r.s
+		if r.err != nil && ctx.Err() != nil {
+			continue // stopping: not the server's fault, and no reach lost
+		}
 		s.reach <<= 1
 		s.nextPoll = start + s.interval
 		if r.err != nil {
