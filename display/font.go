@@ -216,6 +216,9 @@ func (f *face) fallback(r rune) []rune {
 		return []rune(s)
 	}
 	var base []rune
+	if r == unicode.ReplacementChar {
+		return []rune{'?'}
+	}
 	for _, d := range norm.NFKD.String(string(r)) {
 		if unicode.Is(unicode.Mn, d) {
 			continue

@@ -218,11 +218,29 @@ var lastQR struct {
 	sync.Mutex
 	uri   string
 	level ECLevel
-	code  barcode.Barcode
+	code  *qrMatrix
+}
+
+// qrMatrix is an encoded QR code's modules, row by row, true where dark.
+type qrMatrix struct {
+	n    int
+	dark []bool
+}
+
+func matrixOf(code barcode.Barcode) *qrMatrix {
+	b := code.Bounds()
+	m := &qrMatrix{n: b.Dx(), dark: make([]bool, b.Dx()*b.Dy())}
+	for y := range b.Dy() {
+		for x := range b.Dx() {
+			r, _, _, _ := code.At(b.Min.X+x, b.Min.Y+y).RGBA()
+			m.dark[y*m.n+x] = r < 0x8000
+		}
+	}
+	return m
 }
 
 // encodeQR returns the QR code of uri at level l.
-func encodeQR(uri string, l ECLevel) (barcode.Barcode, error) {
+func encodeQR(uri string, l ECLevel) (*qrMatrix, error) {
 	lastQR.Lock()
 	defer lastQR.Unlock()
 	if lastQR.code != nil && lastQR.uri == uri && lastQR.level == l {
@@ -233,8 +251,9 @@ func encodeQR(uri string, l ECLevel) (barcode.Barcode, error) {
 		// The encoder's errors quote the content: do not pass them on.
 		return nil, fmt.Errorf("display: encoding a URI of %d bytes as a QR code failed", len(uri))
 	}
-	lastQR.uri, lastQR.level, lastQR.code = uri, l, code
-	return code, nil
+	m := matrixOf(code)
+	lastQR.uri, lastQR.level, lastQR.code = uri, l, m
+	return m, nil
 }
 
 // draw encodes uri and paints it into fit.Rect: dark modules on a light
@@ -245,8 +264,7 @@ func (fit QRFit) draw(c *canvas, uri string, paper bool) bool {
 	if err != nil {
 		return false
 	}
-	b := code.Bounds()
-	if m := b.Dx(); m != fit.Modules {
+	if m := code.n; m != fit.Modules {
 		// The size model and the encoder disagree; draw what was encoded
 		// if it still fits at this scale.
 		px := (m + 2*fit.Quiet) * fit.Scale
@@ -262,15 +280,10 @@ func (fit QRFit) draw(c *canvas, uri string, paper bool) bool {
 	y0 := fit.Rect.Min.Y + fit.Quiet*fit.Scale
 	for j := range fit.Modules {
 		for i := range fit.Modules {
-			if dark(code, b.Min.X+i, b.Min.Y+j) {
+			if code.dark[j*code.n+i] {
 				c.fill(image.Rect(x0+i*fit.Scale, y0+j*fit.Scale, x0+(i+1)*fit.Scale, y0+(j+1)*fit.Scale), !light)
 			}
 		}
 	}
 	return true
-}
-
-func dark(img image.Image, x, y int) bool {
-	r, _, _, _ := img.At(x, y).RGBA()
-	return r < 0x8000
 }

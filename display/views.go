@@ -2,6 +2,7 @@ package display
 
 import (
 	"image"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -55,11 +56,11 @@ func (r *renderer) countdown(box image.Rectangle) {
 	if box.Dy() >= 5 {
 		r.c.frame(box, true)
 		inner := box.Inset(2)
-		w := int((int64(inner.Dx())*int64(rem) + int64(period) - 1) / int64(period))
+		w := int(math.Ceil(float64(inner.Dx()) * float64(rem) / float64(period)))
 		r.c.fill(image.Rect(inner.Min.X, inner.Min.Y, inner.Min.X+w, inner.Max.Y), true)
 		return
 	}
-	w := int((int64(box.Dx())*int64(rem) + int64(period) - 1) / int64(period))
+	w := int(math.Ceil(float64(box.Dx()) * float64(rem) / float64(period)))
 	r.c.fill(image.Rect(box.Min.X, box.Min.Y, box.Min.X+w, box.Max.Y), true)
 	// A dotted track shows the whole step.
 	for x := box.Min.X + w; x < box.Max.X; x += 2 {
