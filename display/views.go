@@ -177,7 +177,7 @@ func (r *renderer) untrusted() {
 		r.paragraph(f, "No code: "+reason, r.body(t.pad-t.gap), 0)
 		return
 	}
-	box := r.body(r.header(""))
+	box := r.body(r.header(r.s.Issuer))
 	n := r.lines(f, box)
 	if n < 2 {
 		r.paragraph(f, "No code: "+reason, box, 0)
@@ -194,8 +194,17 @@ func (r *renderer) untrusted() {
 }
 
 func (r *renderer) hidden() {
-	box := r.body(r.header(""))
-	f := r.t.text
+	t, s := r.t, r.s
+	f := t.text
+	if r.small() || s.Issuer == "" || s.Label == "" {
+		box := r.body(r.header(""))
+		r.paragraph(f, choose(f, box.Dx(), r.lines(f, box), "Press OK to show the code", "Press OK to show", "OK: show"), box, 0)
+		return
+	}
+	// The issuer above, the label under it and the hint at the bottom.
+	box := r.body(r.header(s.Issuer))
+	y := r.c.line(f, r.label(f, box.Dx(), false), box.Min.X, box.Max.X, box.Min.Y, 0, true) + t.gap
+	box.Min.Y = y
 	r.paragraph(f, choose(f, box.Dx(), r.lines(f, box), "Press OK to show the code", "Press OK to show", "OK: show"), box, 0)
 }
 
