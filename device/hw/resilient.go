@@ -17,6 +17,32 @@ import (
 // panel is back.
 var ErrPanelDown = errors.New("panel down")
 
+// PanelEvent is something that happened to a Resilient panel, reported to
+// ResilientOptions.OnEvent for metrics.
+type PanelEvent int
+
+const (
+	// PanelFailed means a bus error took an open panel down.
+	PanelFailed PanelEvent = iota + 1
+	// PanelOpenFailed means an attempt to open or reopen the panel failed.
+	PanelOpenFailed
+	// PanelReopened means the panel was reopened and its state restored.
+	PanelReopened
+)
+
+// String returns "failed", "open_failed" or "reopened".
+func (e PanelEvent) String() string {
+	switch e {
+	case PanelFailed:
+		return "failed"
+	case PanelOpenFailed:
+		return "open_failed"
+	case PanelReopened:
+		return "reopened"
+	}
+	return "unknown"
+}
+
 // ResilientOptions tunes a Resilient panel; the zero value is ready to use.
 type ResilientOptions struct {
 	// Logger receives bus errors and reopen attempts. Nil means
@@ -28,6 +54,10 @@ type ResilientOptions struct {
 	// Sleep waits for d or until ctx is done, returning ctx.Err() then. Nil
 	// means a timer.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// OnEvent, when set, is called on each PanelEvent. It runs on the
+	// goroutine that saw the event, possibly with the panel's lock held,
+	// so it must be quick and must not call the panel. Nil means none.
+	OnEvent func(PanelEvent)
 }
 
 // Resilient is a Panel that survives its hardware: a bus error is logged,
@@ -42,6 +72,7 @@ type Resilient struct {
 	min    time.Duration
 	max    time.Duration
 	sleep  func(ctx context.Context, d time.Duration) error
+	event  func(PanelEvent)
 	down   chan struct{} // signalled when the panel goes down
 
 	mu          sync.Mutex
@@ -88,6 +119,7 @@ func newResilient(bounds image.Rectangle, open func() (Panel, error), opts Resil
 		min:    opts.MinBackoff,
 		max:    opts.MaxBackoff,
 		sleep:  opts.Sleep,
+		event:  opts.OnEvent,
 		down:   make(chan struct{}, 1),
 		name:   "panel",
 	}
@@ -106,6 +138,9 @@ func newResilient(bounds image.Rectangle, open func() (Panel, error), opts Resil
 	if r.sleep == nil {
 		r.sleep = sleepCtx
 	}
+	if r.event == nil {
+		r.event = func(PanelEvent) {}
+	}
 	return r
 }
 
@@ -113,6 +148,7 @@ func newResilient(bounds image.Rectangle, open func() (Panel, error), opts Resil
 func (r *Resilient) adopt(p Panel, err error) {
 	if err != nil {
 		r.log.Warn("panel not ready; will retry", "err", err)
+		r.event(PanelOpenFailed)
 		return
 	}
 	r.mu.Lock()
@@ -158,9 +194,11 @@ func (r *Resilient) Run(ctx context.Context) error {
 		if err := r.reopen(); err != nil {
 			delay = min(delay*2, r.max)
 			r.log.Warn("panel still down", "err", err, "retry_in", delay)
+			r.event(PanelOpenFailed)
 			continue
 		}
 		r.log.Info("panel back", "panel", r.String())
+		r.event(PanelReopened)
 		delay = r.min
 	}
 }
@@ -220,6 +258,7 @@ func (r *Resilient) restore(p Panel) error {
 // fail takes the panel down after a bus error and wakes Run. r.mu is held.
 func (r *Resilient) fail(op string, err error) error {
 	r.log.Error("panel error; reopening", "op", op, "err", err)
+	r.event(PanelFailed)
 	if cerr := r.p.Close(); cerr != nil {
 		r.log.Debug("closing failed panel", "err", cerr)
 	}

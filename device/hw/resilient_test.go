@@ -239,3 +239,69 @@ func TestResilientBackoff(t *testing.T) {
 		}
 	})
 }
+
+func TestResilientReportsEvents(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var (
+			mu     sync.Mutex
+			events []PanelEvent
+			opens  int
+		)
+		panel := &fakePanel{}
+		open := func() (Panel, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			opens++
+			if opens == 1 || opens == 3 {
+				return nil, errors.New("bus error")
+			}
+			panel.mu.Lock()
+			panel.fail = nil
+			panel.mu.Unlock()
+			return panel, nil
+		}
+		r := NewResilient(image.Rect(0, 0, 8, 16), open, ResilientOptions{
+			Logger: quiet, MinBackoff: time.Second,
+			OnEvent: func(e PanelEvent) {
+				mu.Lock()
+				events = append(events, e)
+				mu.Unlock()
+			},
+		})
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_ = r.Run(ctx)
+		}()
+		time.Sleep(2 * time.Second) // first reopen after 1 s succeeds
+		synctest.Wait()
+		panel.mu.Lock()
+		panel.fail = errors.New("bus error")
+		panel.mu.Unlock()
+		if err := r.Draw(image.NewGray(r.Bounds())); err == nil {
+			t.Fatal("Draw on a failing panel = nil, want its error")
+		}
+		time.Sleep(10 * time.Second) // one failed reopen, then a good one
+		synctest.Wait()
+		cancel()
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		want := []PanelEvent{PanelOpenFailed, PanelReopened, PanelFailed, PanelOpenFailed, PanelReopened}
+		if !slices.Equal(events, want) {
+			t.Errorf("events %v, want %v", events, want)
+		}
+	})
+}
+
+func TestPanelEventString(t *testing.T) {
+	for _, tc := range []struct {
+		e    PanelEvent
+		want string
+	}{{PanelFailed, "failed"}, {PanelOpenFailed, "open_failed"}, {PanelReopened, "reopened"}, {0, "unknown"}} {
+		if got := tc.e.String(); got != tc.want {
+			t.Errorf("PanelEvent(%d).String() = %q, want %q", tc.e, got, tc.want)
+		}
+	}
+}
