@@ -1,0 +1,272 @@
+package client
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/totpbox/totpbox/device"
+	"github.com/totpbox/totpbox/enroll/proto"
+	"github.com/totpbox/totpbox/enroll/vault"
+)
+
+// applyChange applies one change to the vault and the screen, then saves
+// the new revision and the change's ack together. Applying a change twice
+// has the effect of applying it once.
+func (c *Client) applyChange(ch proto.Change) error {
+	c.applyMu.Lock()
+	defer c.applyMu.Unlock()
+	st := c.state()
+	if ch.Rev <= st.Rev && ch.Kind != proto.KindOffer {
+		return nil // applied before
+	}
+	refresh := false
+	switch ch.Kind {
+	case proto.KindOffer:
+		c.offer(ch, &st)
+	case proto.KindCancel, proto.KindExpire, proto.KindDelete:
+		c.dropOffer(ch.DeviceID)
+		n, err := c.vault.RemoveWhere(func(a vault.Account) bool { return a.Source == ch.DeviceID })
+		if err != nil {
+			return fmt.Errorf("apply %s of change %d: %w", ch.Kind, ch.Rev, err)
+		}
+		if n > 0 {
+			c.log.Info("account removed by the server", "change", ch.Kind, "device", ch.DeviceID)
+			refresh = true
+		}
+		st.addAck(proto.Ack{Rev: ch.Rev, Result: proto.ResultApplied})
+	case proto.KindRename:
+		label := labelOf(ch.Name)
+		c.mu.Lock()
+		if o := c.offers[ch.DeviceID]; o != nil {
+			o.label = label
+		}
+		c.mu.Unlock()
+		if a, ok := c.accountOf(ch.DeviceID); ok && a.Label != label {
+			if _, err := c.vault.Rename(a.ID, label); err != nil {
+				return fmt.Errorf("apply rename of change %d: %w", ch.Rev, err)
+			}
+			refresh = true
+		}
+		st.addAck(proto.Ack{Rev: ch.Rev, Result: proto.ResultApplied})
+	case proto.KindActivate:
+		if a, ok := c.accountOf(ch.DeviceID); ok && a.State != vault.Active {
+			_, err := c.vault.Update(a.ID, func(a *vault.Account) error {
+				a.State = vault.Active
+				return nil
+			})
+			if err != nil {
+				return fmt.Errorf("apply activate of change %d: %w", ch.Rev, err)
+			}
+			c.log.Info("account active", "device", ch.DeviceID)
+			refresh = true
+		}
+		st.addAck(proto.Ack{Rev: ch.Rev, Result: proto.ResultApplied})
+	case proto.KindUnpair:
+		c.dropAllOffers()
+		n, err := c.vault.RemoveWhere(func(a vault.Account) bool { return !a.IsLocal() })
+		if err != nil {
+			return fmt.Errorf("apply unpair: %w", err)
+		}
+		c.log.Info("unpaired by the server: accounts from the server wiped", "removed", n)
+		refresh = true
+		st.UnpairRev = ch.Rev
+		st.addAck(proto.Ack{Rev: ch.Rev, Result: proto.ResultApplied})
+	default:
+		c.log.Warn("skipping a change of unknown kind", "kind", ch.Kind, "rev", ch.Rev)
+	}
+	st.Rev = max(st.Rev, ch.Rev)
+	if err := c.commit(st); err != nil {
+		return err
+	}
+	c.wakeAcks()
+	if refresh {
+		c.hooks.Refresh()
+	}
+	return nil
+}
+
+// accountOf returns the account delivered for deviceID.
+func (c *Client) accountOf(deviceID string) (vault.Account, bool) {
+	for _, a := range c.vault.List() {
+		if a.Source == deviceID && !a.IsLocal() {
+			return a, true
+		}
+	}
+	return vault.Account{}, false
+}
+
+// offer shows an offer, unless it is already answered, shown or stored.
+// Called with applyMu held.
+func (c *Client) offer(ch proto.Change, st *syncState) {
+	if ch.State != proto.StatePending || ch.DeviceID == "" || ch.DeviceID == vault.SourceLocal {
+		return
+	}
+	if _, ok := c.accountOf(ch.DeviceID); ok {
+		// Accepted before a restart or a lost ack: say so again.
+		st.addAck(proto.Ack{Rev: ch.Rev, Result: proto.ResultAccepted})
+		return
+	}
+	if _, ok := st.ackFor(ch.Rev); ok {
+		return // answered; the ack is on its way
+	}
+	c.mu.Lock()
+	_, shown := c.offers[ch.DeviceID]
+	c.mu.Unlock()
+	if shown {
+		return
+	}
+	until := ch.ExpiresAt.Sub(c.now())
+	if until <= 0 {
+		return
+	}
+	key, err := proto.OpenOffer(ch.Sealed, ch.DeviceID, c.id.boxPub, c.id.boxPriv)
+	if err != nil {
+		c.log.Error("refusing an offer that cannot be opened", "device", ch.DeviceID, "err", err)
+		st.addAck(proto.Ack{Rev: ch.Rev, Result: proto.ResultRejected})
+		return
+	}
+	clear(key.Secret)
+	o := &openOffer{rev: ch.Rev, deviceID: ch.DeviceID, user: ch.User, devName: ch.DeviceName,
+		label: labelOf(ch.DeviceName), sealed: ch.Sealed, expires: ch.ExpiresAt}
+	o.timer = time.AfterFunc(until, func() { c.lapse(o) })
+	c.mu.Lock()
+	c.offers[ch.DeviceID] = o
+	c.mu.Unlock()
+	c.log.Info("offer shown", "device", ch.DeviceID, "user", ch.User)
+	c.hooks.ShowOffer(c.deviceOffer(o))
+}
+
+func (c *Client) deviceOffer(o *openOffer) device.Offer {
+	return device.Offer{
+		User:       o.user,
+		DeviceName: o.devName,
+		Accept:     func() (string, error) { return c.accept(o) },
+		Reject:     func() error { return c.reject(o) },
+	}
+}
+
+// take removes o from the open offers if it is still there.
+func (c *Client) take(o *openOffer) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.offers[o.deviceID] != o {
+		return false
+	}
+	delete(c.offers, o.deviceID)
+	o.timer.Stop()
+	return true
+}
+
+// ErrWithdrawn is returned by an offer's Accept or Reject after the server
+// withdrew it or it lapsed.
+var ErrWithdrawn = errors.New("the offer was withdrawn")
+
+// accept stores the offered account as pending and queues the accept ack.
+// Called from the appliance loop on OK.
+func (c *Client) accept(o *openOffer) (string, error) {
+	c.applyMu.Lock()
+	defer c.applyMu.Unlock()
+	if !c.take(o) {
+		return "", ErrWithdrawn
+	}
+	a, ok := c.accountOf(o.deviceID)
+	if !ok {
+		key, err := proto.OpenOffer(o.sealed, o.deviceID, c.id.boxPub, c.id.boxPriv)
+		if err != nil {
+			return "", err
+		}
+		a, err = c.vault.Add(vault.Account{Issuer: key.Issuer, Label: o.label, Key: key, State: vault.Pending, Source: o.deviceID})
+		clear(key.Secret)
+		if err != nil {
+			// Not stored: the server offers it again at the next sync.
+			return "", fmt.Errorf("store offered account: %w", err)
+		}
+	}
+	c.log.Info("offer accepted on the appliance", "device", o.deviceID, "account", a.ID)
+	c.queueAck(proto.Ack{Rev: o.rev, Result: proto.ResultAccepted})
+	c.hooks.Refresh()
+	return a.ID, nil
+}
+
+// reject queues the reject ack. Called from the appliance loop on BACK.
+func (c *Client) reject(o *openOffer) error {
+	c.applyMu.Lock()
+	defer c.applyMu.Unlock()
+	if !c.take(o) {
+		return ErrWithdrawn
+	}
+	c.log.Info("offer rejected on the appliance", "device", o.deviceID)
+	c.queueAck(proto.Ack{Rev: o.rev, Result: proto.ResultRejected})
+	return nil
+}
+
+// queueAck adds an answer to the outbox. It is kept in memory for
+// delivery even if saving fails; after a restart the server offers the
+// offer again and the vault tells whether it was accepted.
+func (c *Client) queueAck(a proto.Ack) {
+	st := c.state()
+	st.addAck(a)
+	if err := c.commit(st); err != nil {
+		c.log.Warn("saving an offer answer failed", "err", err)
+		c.mu.Lock()
+		c.st.addAck(a)
+		c.mu.Unlock()
+	}
+	c.wakeAcks()
+}
+
+// lapse removes an offer from the screen when it expires.
+func (c *Client) lapse(o *openOffer) {
+	c.applyMu.Lock()
+	defer c.applyMu.Unlock()
+	if c.take(o) {
+		c.log.Info("offer lapsed", "device", o.deviceID)
+		c.cancelShown(o)
+	}
+}
+
+// dropOffer removes the open offer of deviceID from the screen. Called
+// with applyMu held.
+func (c *Client) dropOffer(deviceID string) {
+	c.mu.Lock()
+	o := c.offers[deviceID]
+	c.mu.Unlock()
+	if o != nil && c.take(o) {
+		c.cancelShown(o)
+	}
+}
+
+// dropAllOffers removes every open offer from the screen. Called with
+// applyMu held.
+func (c *Client) dropAllOffers() {
+	c.mu.Lock()
+	all := make([]*openOffer, 0, len(c.offers))
+	for _, o := range c.offers {
+		all = append(all, o)
+	}
+	c.mu.Unlock()
+	for _, o := range all {
+		if c.take(o) {
+			c.cancelShown(o)
+		}
+	}
+}
+
+// cancelShown removes o, already taken from the open offers, from the
+// screen. device.Offer carries no id, so offers are matched by user and
+// device name; other open offers that look the same are shown again.
+func (c *Client) cancelShown(o *openOffer) {
+	c.hooks.CancelOffers(func(d device.Offer) bool { return d.User == o.user && d.DeviceName == o.devName })
+	c.mu.Lock()
+	var again []*openOffer
+	for _, p := range c.offers {
+		if p.user == o.user && p.devName == o.devName {
+			again = append(again, p)
+		}
+	}
+	c.mu.Unlock()
+	for _, p := range again {
+		c.hooks.ShowOffer(c.deviceOffer(p))
+	}
+}

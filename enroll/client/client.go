@@ -1,0 +1,640 @@
+// Package client is the appliance side of pairing and sync with the
+// registration server.
+//
+// On first start it creates the appliance's identity (an Ed25519 signing
+// key and an X25519 box key) in the state directory. While unpaired it asks
+// the server for a pairing code and shows it through PairingCode (the
+// device loop's pairing view). Once paired it long-polls the server for
+// changes and applies them to the vault: offers are shown on the
+// appliance and stored as pending accounts when OK is pressed; activations,
+// renames, deletions, cancellations and expiries follow; an unpair wipes
+// every account the server delivered and leaves local ones alone.
+//
+// Every change is applied idempotently and the revision is saved
+// atomically after each one, and acks wait in a saved outbox until the
+// server has them, so neither a lost response nor a restart duplicates or
+// drops an account. Offers not yet answered are sent again by the server
+// until they are, so a restart shows them again.
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/totpbox/totpbox/clock"
+	"github.com/totpbox/totpbox/device"
+	"github.com/totpbox/totpbox/display"
+	"github.com/totpbox/totpbox/enroll/proto"
+	"github.com/totpbox/totpbox/enroll/vault"
+)
+
+// Hooks is the appliance loop as the client drives it; *device.Appliance
+// satisfies it.
+type Hooks interface {
+	// ShowOffer queues an offer on the screen.
+	ShowOffer(device.Offer)
+	// CancelOffers removes queued offers for which drop returns true.
+	CancelOffers(drop func(device.Offer) bool)
+	// Refresh asks for a new frame: accounts, link or pairing changed.
+	Refresh()
+}
+
+var _ Hooks = (*device.Appliance)(nil)
+
+// Vault is the account store as the client uses it; *vault.Vault
+// satisfies it.
+type Vault interface {
+	List() []vault.Account
+	Add(vault.Account) (vault.Account, error)
+	Update(id string, fn func(*vault.Account) error) (vault.Account, error)
+	Rename(id, label string) (vault.Account, error)
+	RemoveWhere(match func(vault.Account) bool) (int, error)
+}
+
+var _ Vault = (*vault.Vault)(nil)
+
+// Config configures a Client. Server, StateDir, Vault, Clock and Appliance
+// are required.
+type Config struct {
+	// Server is the registration server's URL, https://host[:port]. Plain
+	// http is accepted only to a loopback address.
+	Server string
+	// CAFile, when set, is a PEM file of the CAs the server's certificate
+	// must chain to, instead of the system roots.
+	CAFile string
+	// PinSHA256, when set, is the SHA-256 (hex, colons allowed) of the
+	// server's certificate: only that certificate is accepted, and chain
+	// verification is skipped (for self-signed servers).
+	PinSHA256 string
+	// StateDir holds the identity and the sync state (created 0700).
+	StateDir string
+	// Vault holds the accounts.
+	Vault Vault
+	// Clock gives the readings reported to the server and the time
+	// requests are signed with.
+	Clock clock.Clock
+	// Appliance is the appliance loop that shows offers.
+	Appliance Hooks
+	// Version is the software version reported to the server.
+	Version string
+	// Logger receives the client's logs; nil means slog.Default(). Keys,
+	// secrets and pairing codes are never logged.
+	Logger *slog.Logger
+	// HTTPClient, when set, is used for every request as it is: CAFile and
+	// PinSHA256 are then ignored (the simulator and tests set it).
+	HTTPClient *http.Client
+	// Backoff is the retry schedule while the server is unreachable; zero
+	// means DefaultBackoff (1 s doubling to 5 min, jittered).
+	Backoff Backoff
+	// Wait is how long a sync may be held by the server; zero means
+	// proto.MaxWait (60 s).
+	Wait time.Duration
+}
+
+// Client pairs the appliance and keeps its vault in sync. Create it with
+// New and run it with Run; the other methods are safe from any goroutine.
+type Client struct {
+	cfg    Config
+	server *url.URL
+	http   *http.Client
+	id     *identity
+	log    *slog.Logger
+	hooks  Hooks
+	vault  Vault
+	wake   chan struct{} // wakes the ack loop
+
+	// applyMu serialises changes to the vault, the open offers and the
+	// saved state between the sync loop, offer answers and the ack loop.
+	// It is taken before mu; hooks are called with it held, never with mu.
+	applyMu sync.Mutex
+
+	mu          sync.Mutex
+	st          syncState
+	code        string
+	codeExpires time.Time
+	fails       int
+	lastSync    time.Time
+	lastErr     string
+	skew        time.Duration // added to the clock when signing, learned from the server
+	offers      map[string]*openOffer
+	more        bool
+}
+
+// openOffer is an offer shown on the appliance and not answered yet.
+type openOffer struct {
+	rev                     int64
+	deviceID, user, devName string
+	label                   string
+	sealed                  []byte
+	expires                 time.Time
+	timer                   *time.Timer
+}
+
+// New checks cfg, loads or creates the identity and the sync state, and
+// returns a Client ready to Run.
+func New(cfg Config) (*Client, error) {
+	switch {
+	case cfg.StateDir == "":
+		return nil, errors.New("client: no state directory")
+	case cfg.Vault == nil:
+		return nil, errors.New("client: no vault")
+	case cfg.Clock == nil:
+		return nil, errors.New("client: no clock")
+	case cfg.Appliance == nil:
+		return nil, errors.New("client: no appliance hooks")
+	}
+	u, err := parseServer(cfg.Server)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Backoff == (Backoff{}) {
+		cfg.Backoff = DefaultBackoff
+	}
+	if cfg.Wait <= 0 || cfg.Wait > proto.MaxWait {
+		cfg.Wait = proto.MaxWait
+	}
+	hc := cfg.HTTPClient
+	if hc == nil {
+		if hc, err = newHTTPClient(u, cfg.CAFile, cfg.PinSHA256); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("client: state directory: %w", err)
+	}
+	if err := os.Chmod(cfg.StateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("client: state directory: %w", err)
+	}
+	id, err := loadIdentity(cfg.StateDir)
+	if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	st, err := loadState(cfg.StateDir)
+	if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	c := &Client{cfg: cfg, server: u, http: hc, id: id, log: cfg.Logger, hooks: cfg.Appliance, vault: cfg.Vault,
+		wake: make(chan struct{}, 1), offers: make(map[string]*openOffer)}
+	if st.Server != "" && st.Server != u.String() {
+		c.log.Warn("the configured server changed: pairing again; accounts are kept", "was", st.Server, "now", u.String())
+		st = syncState{}
+	}
+	st.Server = u.String()
+	c.st = st
+	return c, nil
+}
+
+// KeyID returns the appliance's key id, as the server sees it.
+func (c *Client) KeyID() string { return proto.KeyID(c.id.signPub()) }
+
+// PairingCode returns the server's address and the code to type in the
+// console, and whether the appliance waits to be paired. The code is
+// empty while it is being fetched. It satisfies device.Pairing.
+func (c *Client) PairingCode() (server, code string, waiting bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.server.Host, c.code, !c.st.paired()
+}
+
+var _ device.Pairing = (*Client)(nil)
+
+// Link returns the link state for the screen's glyph: none while
+// unpaired, up while syncs succeed, down while the server is unreachable.
+func (c *Client) Link() display.Link {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.linkLocked()
+}
+
+func (c *Client) linkLocked() display.Link {
+	switch {
+	case !c.st.paired():
+		return display.LinkNone
+	case c.fails == 0 && !c.lastSync.IsZero():
+		return display.LinkUp
+	}
+	return display.LinkDown
+}
+
+// Status is the client's state for totpctl status.
+type Status struct {
+	Server         string    `json:"server"`
+	KeyID          string    `json:"key_id"`
+	Paired         bool      `json:"paired"`
+	ApplianceID    string    `json:"appliance_id,omitempty"`
+	Name           string    `json:"name,omitempty"`
+	PairingCode    string    `json:"pairing_code,omitempty"`
+	PairingExpires time.Time `json:"pairing_expires,omitzero"`
+	Link           string    `json:"link"`
+	LastSync       time.Time `json:"last_sync,omitzero"`
+	LastError      string    `json:"last_error,omitempty"`
+	Failures       int       `json:"failures"`
+	Rev            int64     `json:"rev"`
+	OpenOffers     int       `json:"open_offers"`
+	PendingAcks    int       `json:"pending_acks"`
+}
+
+// Status returns the client's state.
+func (c *Client) Status() Status {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := Status{Server: c.server.String(), KeyID: c.KeyID(), Paired: c.st.paired(), ApplianceID: c.st.ApplianceID,
+		Name: c.st.Name, Link: c.linkLocked().String(), LastSync: c.lastSync, LastError: c.lastErr,
+		Failures: c.fails, Rev: c.st.Rev, OpenOffers: len(c.offers), PendingAcks: len(c.st.Outbox)}
+	if !s.Paired {
+		s.PairingCode, s.PairingExpires = c.code, c.codeExpires
+	}
+	return s
+}
+
+// Run pairs and syncs until ctx is done; it returns nil then. Failures are
+// retried with backoff and reported by Status and Link.
+func (c *Client) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Go(func() { c.ackLoop(ctx) })
+	defer wg.Wait()
+	fails := 0
+	wait := time.Duration(0) // the first sync answers at once: open offers come back
+	for ctx.Err() == nil {
+		var err error
+		if c.isPaired() {
+			err = c.sync(ctx, wait)
+		} else {
+			err = c.pair(ctx)
+		}
+		if err == nil {
+			fails = 0
+			wait = c.cfg.Wait
+			c.mu.Lock()
+			if c.more {
+				wait, c.more = 0, false
+			}
+			c.mu.Unlock()
+			continue
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		fails++
+		c.failed(err)
+		wait = 0
+		if !sleep(ctx, c.cfg.Backoff.Delay(fails, nil)) {
+			break
+		}
+	}
+	return nil
+}
+
+// sleep waits d or until ctx is done, and reports whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+func (c *Client) isPaired() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.st.paired()
+}
+
+func (c *Client) state() syncState {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.st
+	s.Outbox = slices.Clone(s.Outbox)
+	return s
+}
+
+// commit saves st and makes it the current state. On a failed save the
+// state is unchanged.
+func (c *Client) commit(st syncState) error {
+	if err := saveState(c.cfg.StateDir, st); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.st = st
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *Client) failed(err error) {
+	c.mu.Lock()
+	c.fails++
+	c.lastErr = err.Error()
+	first := c.fails == 1
+	c.mu.Unlock()
+	if first {
+		c.log.Warn("server unreachable; retrying with backoff", "err", err)
+		c.hooks.Refresh()
+	} else {
+		c.log.Debug("server still unreachable", "err", err)
+	}
+}
+
+func (c *Client) succeeded() {
+	c.mu.Lock()
+	was := c.linkLocked()
+	recovered := c.fails > 0
+	c.fails, c.lastErr, c.lastSync = 0, "", time.Now()
+	now := c.linkLocked()
+	c.mu.Unlock()
+	if recovered {
+		c.log.Info("server reachable again")
+	}
+	if was != now {
+		c.hooks.Refresh()
+	}
+}
+
+// now is the time requests are signed with: the appliance's clock, with
+// the correction learned from a clock_skew refusal.
+func (c *Client) now() time.Time {
+	c.mu.Lock()
+	skew := c.skew
+	c.mu.Unlock()
+	return c.cfg.Clock.Now().Time.Add(skew)
+}
+
+// StatusError is an error response from the server.
+type StatusError struct {
+	StatusCode int
+	Err        *proto.Error
+}
+
+func (e *StatusError) Error() string { return fmt.Sprintf("server: %d: %v", e.StatusCode, e.Err) }
+
+// Unwrap returns the server's error.
+func (e *StatusError) Unwrap() error { return e.Err }
+
+func errorCode(err error) string {
+	var se *StatusError
+	if errors.As(err, &se) {
+		return se.Err.Code
+	}
+	return ""
+}
+
+// do sends a signed request and decodes the answer into out. A refusal
+// for clock skew is retried once with the server's time.
+func (c *Client) do(ctx context.Context, method, path string, query url.Values, in, out any, timeout time.Duration) error {
+	var body []byte
+	if in != nil {
+		var err error
+		if body, err = json.Marshal(in); err != nil {
+			return err
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for attempt := 0; ; attempt++ {
+		u := *c.server
+		u.Path = c.server.Path + path
+		u.RawQuery = query.Encode()
+		req, err := http.NewRequestWithContext(ctx, method, u.String(), bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		if body != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		req.Header.Set("User-Agent", "totpd/"+c.cfg.Version)
+		proto.Sign(req, body, c.id.sign, c.now())
+		resp, err := c.http.Do(req)
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", method, path, err)
+		}
+		b, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+		resp.Body.Close()
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", method, path, err)
+		}
+		if resp.StatusCode/100 == 2 {
+			if err := json.Unmarshal(b, out); err != nil {
+				return fmt.Errorf("%s %s: answer is not valid JSON", method, path)
+			}
+			return nil
+		}
+		pe := &proto.Error{}
+		if json.Unmarshal(b, pe) != nil || pe.Code == "" {
+			pe = &proto.Error{Code: "http", Message: resp.Status}
+		}
+		if pe.Code == proto.CodeClockSkew && !pe.ServerTime.IsZero() && attempt == 0 {
+			skew := pe.ServerTime.Sub(c.cfg.Clock.Now().Time)
+			c.log.Warn("the server refused this appliance's time; signing with the server's", "skew", skew.Round(time.Second))
+			c.mu.Lock()
+			c.skew = skew
+			c.mu.Unlock()
+			continue
+		}
+		return &StatusError{StatusCode: resp.StatusCode, Err: pe}
+	}
+}
+
+const requestTimeout = 30 * time.Second
+
+// pair asks for a pairing code, or waits for the admin to type it.
+func (c *Client) pair(ctx context.Context) error {
+	c.mu.Lock()
+	code, expires := c.code, c.codeExpires
+	c.mu.Unlock()
+	var p proto.Pairing
+	if code == "" || !c.now().Before(expires) {
+		req := proto.PairingRequest{BoxKey: c.id.boxPub[:], Version: c.cfg.Version}
+		if err := c.do(ctx, http.MethodPost, proto.PairingPath, nil, req, &p, requestTimeout); err != nil {
+			return err
+		}
+	} else {
+		q := url.Values{"wait": {strconv.Itoa(int(c.cfg.Wait / time.Second))}}
+		if err := c.do(ctx, http.MethodGet, proto.PairingPath, q, nil, &p, c.cfg.Wait+requestTimeout); err != nil {
+			return err
+		}
+	}
+	c.succeeded()
+	return c.pairingAnswer(p)
+}
+
+func (c *Client) pairingAnswer(p proto.Pairing) error {
+	switch p.State {
+	case proto.PairingPaired:
+		c.applyMu.Lock()
+		defer c.applyMu.Unlock()
+		st := syncState{Server: c.server.String(), ApplianceID: p.ApplianceID, Name: p.Name}
+		if err := c.commit(st); err != nil {
+			return err
+		}
+		c.mu.Lock()
+		c.code, c.codeExpires = "", time.Time{}
+		c.mu.Unlock()
+		c.log.Info("paired with the server", "appliance", p.ApplianceID, "name", p.Name)
+		c.hooks.Refresh()
+	case proto.PairingWaiting:
+		c.mu.Lock()
+		changed := c.code != p.Code
+		c.code, c.codeExpires = p.Code, p.ExpiresAt
+		c.mu.Unlock()
+		if changed {
+			c.log.Info("waiting to be paired; the pairing code is on the screen", "expires", p.ExpiresAt)
+			c.hooks.Refresh()
+		}
+	default:
+		c.mu.Lock()
+		c.code, c.codeExpires = "", time.Time{}
+		c.mu.Unlock()
+	}
+	return nil
+}
+
+// sync fetches changes after the saved revision and applies them.
+func (c *Client) sync(ctx context.Context, wait time.Duration) error {
+	st := c.state()
+	q := proto.SyncQuery{After: st.Rev, Wait: wait, Version: c.cfg.Version, Accounts: len(c.vault.List())}
+	r := c.cfg.Clock.Now()
+	q.Clock = &proto.ClockReport{Time: r.Time, Bound: r.Bound, State: r.State.String(), Frequency: r.Frequency}
+	var resp proto.Changes
+	err := c.do(ctx, http.MethodGet, proto.ChangesPath(st.ApplianceID), q.Encode(), nil, &resp, wait+requestTimeout)
+	if errorCode(err) == proto.CodeNotPaired {
+		return c.lostPairing()
+	}
+	if err != nil {
+		return err
+	}
+	c.succeeded()
+	for _, ch := range resp.Changes {
+		if err := c.applyChange(ch); err != nil {
+			return err
+		}
+	}
+	c.mu.Lock()
+	c.more = resp.More
+	c.mu.Unlock()
+	return nil
+}
+
+// lostPairing returns to pairing when the server no longer knows the key:
+// after an unpair was applied and acknowledged, or when an admin made the
+// server forget the appliance (then accounts are kept).
+func (c *Client) lostPairing() error {
+	c.applyMu.Lock()
+	defer c.applyMu.Unlock()
+	st := c.state()
+	if !st.paired() {
+		return nil
+	}
+	if st.UnpairRev == 0 {
+		c.log.Warn("the server no longer knows this appliance; pairing again (accounts are kept)", "appliance", st.ApplianceID)
+	} else {
+		c.log.Info("unpaired from the server", "appliance", st.ApplianceID)
+	}
+	c.dropAllOffers()
+	if err := c.commit(syncState{Server: c.server.String()}); err != nil {
+		return err
+	}
+	c.hooks.Refresh()
+	return nil
+}
+
+func (c *Client) wakeAcks() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// ackLoop delivers the outbox whenever it holds acks, with backoff.
+func (c *Client) ackLoop(ctx context.Context) {
+	fails := 0
+	for {
+		st := c.state()
+		if len(st.Outbox) == 0 || !st.paired() {
+			select {
+			case <-ctx.Done():
+				return
+			case <-c.wake:
+			}
+			continue
+		}
+		batch := st.Outbox
+		var resp proto.AckResponse
+		err := c.do(ctx, http.MethodPost, proto.AckPath(st.ApplianceID), nil, proto.AckRequest{Acks: batch}, &resp, requestTimeout)
+		switch code := errorCode(err); {
+		case err == nil:
+			fails = 0
+			if err := c.acked(batch, resp); err != nil {
+				c.log.Warn("saving delivered acks failed", "err", err)
+			}
+			continue
+		case code == proto.CodeNotPaired:
+			if err := c.lostPairing(); err != nil {
+				c.log.Warn("leaving the pairing failed", "err", err)
+			}
+			continue
+		case code == proto.CodeBadRequest:
+			// The server cannot take these acks (changes it no longer
+			// has); retrying would never succeed.
+			c.log.Warn("the server refused acks; dropping them", "err", err)
+			c.acked(batch, proto.AckResponse{})
+			continue
+		case ctx.Err() != nil:
+			return
+		}
+		fails++
+		if fails == 1 {
+			c.log.Warn("delivering acks failed; retrying with backoff", "err", err)
+		}
+		if !sleep(ctx, c.cfg.Backoff.Delay(fails, nil)) {
+			return
+		}
+	}
+}
+
+// acked removes delivered acks from the outbox and finishes an unpair.
+func (c *Client) acked(batch []proto.Ack, resp proto.AckResponse) error {
+	c.applyMu.Lock()
+	defer c.applyMu.Unlock()
+	st := c.state()
+	if st.UnpairRev != 0 {
+		for _, a := range batch {
+			if a.Rev == st.UnpairRev {
+				// The server has the unpair's ack and forgot the
+				// appliance.
+				c.log.Info("unpaired from the server", "appliance", st.ApplianceID)
+				c.dropAllOffers()
+				err := c.commit(syncState{Server: c.server.String()})
+				c.hooks.Refresh()
+				return err
+			}
+		}
+	}
+	st.Outbox = slices.DeleteFunc(st.Outbox, func(o proto.Ack) bool { return slices.Contains(batch, o) })
+	return c.commit(st)
+}
+
+// labelOf turns a device name into an account label the vault accepts.
+func labelOf(name string) string {
+	if utf8.RuneCountInString(name) <= vault.MaxLabelLen {
+		return name
+	}
+	return string([]rune(name)[:vault.MaxLabelLen])
+}

@@ -1,0 +1,83 @@
+package client
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/totpbox/totpbox/enroll/proto"
+)
+
+// StateFile is the name, in the state directory, of the file holding the
+// pairing and the sync revision (0600).
+const StateFile = "sync.json"
+
+// syncState is what survives a restart. It is written atomically after
+// every applied change, so a restart neither replays nor skips one.
+type syncState struct {
+	// Server is the server URL the pairing belongs to.
+	Server string `json:"server"`
+	// ApplianceID and Name are set once paired.
+	ApplianceID string `json:"appliance_id,omitempty"`
+	Name        string `json:"name,omitempty"`
+	// Rev is the last revision applied.
+	Rev int64 `json:"rev"`
+	// Outbox holds acks not yet delivered.
+	Outbox []proto.Ack `json:"outbox,omitempty"`
+	// UnpairRev is the revision of an unpair that was applied, until the
+	// server has its ack; 0 otherwise.
+	UnpairRev int64 `json:"unpair_rev,omitempty"`
+}
+
+func (s syncState) paired() bool { return s.ApplianceID != "" }
+
+func loadState(dir string) (syncState, error) {
+	path := filepath.Join(dir, StateFile)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return syncState{}, nil
+	}
+	if err != nil {
+		return syncState{}, fmt.Errorf("read sync state: %w", err)
+	}
+	var s syncState
+	if err := json.Unmarshal(b, &s); err != nil {
+		return syncState{}, fmt.Errorf("sync state file %s is damaged: not valid JSON", path)
+	}
+	return s, nil
+}
+
+func saveState(dir string, s syncState) error {
+	b, err := json.MarshalIndent(s, "", "\t")
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(filepath.Join(dir, StateFile), b); err != nil {
+		return fmt.Errorf("save sync state: %w", err)
+	}
+	return nil
+}
+
+// addAck puts a into the outbox, replacing an ack of the same revision.
+func (s *syncState) addAck(a proto.Ack) {
+	for i, o := range s.Outbox {
+		if o.Rev == a.Rev {
+			s.Outbox[i] = a
+			return
+		}
+	}
+	s.Outbox = append(s.Outbox, a)
+}
+
+// ackFor returns the queued ack of rev.
+func (s *syncState) ackFor(rev int64) (proto.Ack, bool) {
+	for _, o := range s.Outbox {
+		if o.Rev == rev {
+			return o, true
+		}
+	}
+	return proto.Ack{}, false
+}
