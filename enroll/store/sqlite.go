@@ -79,13 +79,15 @@ func OpenSQLite(ctx context.Context, path string) (Store, error) {
 		v := url.Values{
 			"_busy_timeout": {fmt.Sprint(SQLiteBusyTimeout.Milliseconds())},
 			"_foreign_keys": {"1"},
-			"_journal_mode": {"WAL"},
 			"_synchronous":  {"NORMAL"},
 		}
 		for k, vs := range extra {
 			v[k] = vs
 		}
 		return path + "?" + v.Encode()
+	}
+	if err := setWAL(ctx, dsn(nil)); err != nil {
+		return nil, fmt.Errorf("open sqlite %s: set WAL mode: %v", path, err)
 	}
 	w, err := sql.Open("sqlite", dsn(url.Values{"_txlock": {"immediate"}}))
 	if err != nil {
@@ -112,4 +114,35 @@ func OpenSQLite(ctx context.Context, path string) (Store, error) {
 	r.SetMaxOpenConns(readers)
 	r.SetMaxIdleConns(readers)
 	return &sqlStore{d: sqliteDialect{}, w: newPool(w, sqliteDialect{}, true), r: newPool(r, sqliteDialect{}, true)}, nil
+}
+
+// setWAL puts the database in WAL mode, which stays with the file. The
+// switch needs the database to itself and SQLite reports SQLITE_BUSY at
+// once, without waiting, while another process holds it (two servers
+// starting on a new file), so it retries until SQLiteBusyTimeout.
+func setWAL(ctx context.Context, dsn string) error {
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	ctx, cancel := context.WithTimeout(ctx, SQLiteBusyTimeout)
+	defer cancel()
+	for {
+		var mode string
+		err := db.QueryRowContext(ctx, `PRAGMA journal_mode = WAL`).Scan(&mode)
+		switch {
+		case err == nil && strings.EqualFold(mode, "wal"):
+			return nil
+		case err == nil:
+			return fmt.Errorf("journal mode is %q", mode)
+		case sqliteCode(err)&0xff != sqlite3.SQLITE_BUSY:
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 }

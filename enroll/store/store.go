@@ -242,6 +242,9 @@ type Store interface {
 	DeleteUserSessions(ctx context.Context, userID int64) error
 	DeleteExpiredSessions(ctx context.Context, now time.Time) error
 
+	// Appliances, pairing codes and their change logs; see appliances.go.
+	ApplianceStore
+
 	// Close releases the database.
 	Close() error
 }

@@ -42,6 +42,11 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Audit", testAudit},
 		{"Tokens", testTokens},
 		{"Sessions", testSessions},
+		{"Pairing", testPairing},
+		{"Appliances", testAppliances},
+		{"ChangeLog", testChangeLog},
+		{"Unpair", testUnpair},
+		{"ConcurrentAppend", testConcurrentAppend},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

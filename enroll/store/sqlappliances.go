@@ -1,0 +1,383 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// tx runs fn in one write transaction (IMMEDIATE on SQLite, so it holds
+// the write lock from the start), committing when fn returns nil.
+func (s *sqlStore) tx(ctx context.Context, op string, fn func(t *txq) error) error {
+	tx, err := s.w.db.BeginTx(ctx, nil)
+	if err != nil {
+		return s.wrap(op, err)
+	}
+	if err := fn(&txq{tx: tx, d: s.d}); err != nil {
+		tx.Rollback()
+		if errors.Is(err, ErrNotFound) || errors.Is(err, ErrConflict) || errors.Is(err, ErrStale) {
+			return fmt.Errorf("%s: %w", op, err)
+		}
+		return s.wrap(op, err)
+	}
+	return s.wrap(op, tx.Commit())
+}
+
+// txq is a transaction that rebinds ? placeholders.
+type txq struct {
+	tx *sql.Tx
+	d  dialect
+}
+
+func (t *txq) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return t.tx.ExecContext(ctx, t.d.rebind(q), args...)
+}
+
+func (t *txq) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	return t.tx.QueryRowContext(ctx, t.d.rebind(q), args...)
+}
+
+// --- Pairing codes ---
+
+func (s *sqlStore) CreatePairingCode(ctx context.Context, c PairingCode) error {
+	if c.Code == "" || len(c.SignKey) == 0 || len(c.BoxKey) == 0 {
+		return errors.New("create pairing code: empty code or key")
+	}
+	if c.Created.IsZero() {
+		c.Created = time.Now()
+	}
+	t := s.d.timeArg
+	_, err := s.exec(ctx, `INSERT INTO pairing_codes (code, sign_key, box_key, version, created, expires)
+		VALUES (?, ?, ?, ?, ?, ?)`, c.Code, c.SignKey, c.BoxKey, c.Version, t(micro(c.Created)), t(micro(c.Expires)))
+	return s.wrap("create pairing code", err)
+}
+
+func (s *sqlStore) PairingCodeByKey(ctx context.Context, signKey []byte, now time.Time) (PairingCode, error) {
+	var c PairingCode
+	err := s.r.QueryRowContext(ctx, `SELECT code, sign_key, box_key, version, created, expires
+		FROM pairing_codes WHERE sign_key = ? ORDER BY expires DESC LIMIT 1`, signKey).
+		Scan(&c.Code, &c.SignKey, &c.BoxKey, &c.Version, nullTime{&c.Created}, nullTime{&c.Expires})
+	if err == nil && !c.Expires.After(now) {
+		err = sql.ErrNoRows
+	}
+	if err != nil {
+		return PairingCode{}, s.wrap("pairing code by key", err)
+	}
+	return c, nil
+}
+
+func (s *sqlStore) PairAppliance(ctx context.Context, code string, now time.Time, a *Appliance) error {
+	if a.ID == "" || a.Name == "" {
+		return errors.New("pair appliance: empty id or name")
+	}
+	c := *a
+	if c.Paired.IsZero() {
+		c.Paired = now
+	}
+	c.Paired = micro(c.Paired)
+	err := s.tx(ctx, "pair appliance", func(t *txq) error {
+		err := t.queryRow(ctx, `SELECT sign_key, box_key, version FROM pairing_codes WHERE code = ? AND expires > ?`,
+			code, s.d.timeArg(micro(now))).Scan(&c.SignKey, &c.BoxKey, &c.Version)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		} else if err != nil {
+			return err
+		}
+		_, err = t.exec(ctx, `INSERT INTO appliances (id, name, name_key, sign_key, box_key, paired, version)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`, c.ID, c.Name, fold(c.Name), c.SignKey, c.BoxKey, s.d.timeArg(c.Paired), c.Version)
+		if s.d.isUnique(err) {
+			return ErrConflict
+		} else if err != nil {
+			return err
+		}
+		_, err = t.exec(ctx, `DELETE FROM pairing_codes WHERE sign_key = ?`, c.SignKey)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	c.LastSeen, c.Accounts, c.Clock, c.Rev, c.Unpairing = time.Time{}, 0, ClockReport{}, 0, false
+	*a = c
+	return nil
+}
+
+func (s *sqlStore) DeleteExpiredPairingCodes(ctx context.Context, now time.Time) (int, error) {
+	res, err := s.exec(ctx, `DELETE FROM pairing_codes WHERE expires <= ?`, s.d.timeArg(micro(now)))
+	if err != nil {
+		return 0, s.wrap("delete expired pairing codes", err)
+	}
+	n, err := res.RowsAffected()
+	return int(n), s.wrap("delete expired pairing codes", err)
+}
+
+// --- Appliances ---
+
+const applianceCols = `id, name, sign_key, box_key, paired, last_seen, version, accounts,
+	clock_time, clock_bound_ns, clock_state, clock_ppm, clock_offset_ns, clock_at, rev, unpairing`
+
+func scanAppliance(row interface{ Scan(...any) error }) (Appliance, error) {
+	var a Appliance
+	var bound, offset int64
+	err := row.Scan(&a.ID, &a.Name, &a.SignKey, &a.BoxKey, nullTime{&a.Paired}, nullTime{&a.LastSeen}, &a.Version,
+		&a.Accounts, nullTime{&a.Clock.ApplianceTime}, &bound, &a.Clock.State, &a.Clock.Frequency, &offset,
+		nullTime{&a.Clock.At}, &a.Rev, &a.Unpairing)
+	a.Clock.Bound, a.Clock.Offset = time.Duration(bound), time.Duration(offset)
+	return a, err
+}
+
+func (s *sqlStore) Appliance(ctx context.Context, id string) (Appliance, error) {
+	a, err := scanAppliance(s.r.QueryRowContext(ctx, `SELECT `+applianceCols+` FROM appliances WHERE id = ?`, id))
+	return a, s.wrap("appliance", err)
+}
+
+func (s *sqlStore) ApplianceByKey(ctx context.Context, signKey []byte) (Appliance, error) {
+	a, err := scanAppliance(s.r.QueryRowContext(ctx, `SELECT `+applianceCols+` FROM appliances WHERE sign_key = ?`, signKey))
+	return a, s.wrap("appliance by key", err)
+}
+
+func (s *sqlStore) Appliances(ctx context.Context) ([]Appliance, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+applianceCols+` FROM appliances ORDER BY name_key, id`)
+	if err != nil {
+		return nil, s.wrap("appliances", err)
+	}
+	defer rows.Close()
+	var out []Appliance
+	for rows.Next() {
+		a, err := scanAppliance(rows)
+		if err != nil {
+			return nil, s.wrap("appliances", err)
+		}
+		out = append(out, a)
+	}
+	return out, s.wrap("appliances", rows.Err())
+}
+
+func (s *sqlStore) RenameAppliance(ctx context.Context, id, name string) error {
+	if name == "" {
+		return errors.New("rename appliance: empty name")
+	}
+	res, err := s.exec(ctx, `UPDATE appliances SET name = ?, name_key = ? WHERE id = ?`, name, fold(name), id)
+	return s.affected("rename appliance", res, err)
+}
+
+func (s *sqlStore) SeenAppliance(ctx context.Context, id string, seen ApplianceSeen) error {
+	t := s.d.timeArg
+	var res sql.Result
+	var err error
+	if seen.Clock.At.IsZero() {
+		res, err = s.exec(ctx, `UPDATE appliances SET last_seen = ?, version = ?, accounts = ? WHERE id = ?`,
+			t(micro(seen.At)), seen.Version, seen.Accounts, id)
+	} else {
+		c := seen.Clock
+		res, err = s.exec(ctx, `UPDATE appliances SET last_seen = ?, version = ?, accounts = ?,
+			clock_time = ?, clock_bound_ns = ?, clock_state = ?, clock_ppm = ?, clock_offset_ns = ?, clock_at = ?
+			WHERE id = ?`,
+			t(micro(seen.At)), seen.Version, seen.Accounts, t(micro(c.ApplianceTime)), int64(c.Bound), c.State,
+			c.Frequency, int64(c.Offset), t(micro(c.At)), id)
+	}
+	return s.affected("seen appliance", res, err)
+}
+
+func (s *sqlStore) UnpairAppliance(ctx context.Context, id string, at time.Time) (Change, error) {
+	at = micro(at)
+	var out Change
+	err := s.tx(ctx, "unpair appliance", func(t *txq) error {
+		var unpairing bool
+		err := t.queryRow(ctx, `SELECT unpairing FROM appliances WHERE id = ?`, id).Scan(&unpairing)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		} else if err != nil {
+			return err
+		}
+		if unpairing {
+			out, err = scanChange(t.queryRow(ctx, `SELECT `+changeCols+` FROM appliance_changes
+				WHERE appliance_id = ? AND kind = 'unpair' ORDER BY rev DESC LIMIT 1`, id))
+			if !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+			// The unpair change was answered and cleaned away: append
+			// another, as for a first unpair.
+		}
+		if _, err := t.exec(ctx, `UPDATE appliance_changes SET state = 'cancelled', answered = ?
+			WHERE appliance_id = ? AND kind = 'offer' AND state = 'pending'`, s.d.timeArg(at), id); err != nil {
+			return err
+		}
+		var rev int64
+		if err := t.queryRow(ctx, `UPDATE appliances SET unpairing = TRUE, rev = rev + 1 WHERE id = ? RETURNING rev`,
+			id).Scan(&rev); err != nil {
+			return err
+		}
+		out = Change{ApplianceID: id, Rev: rev, Kind: ChangeUnpair, State: ChangePending, Created: at}
+		return insertChange(ctx, t, s.d, out)
+	})
+	if err != nil {
+		return Change{}, err
+	}
+	return out, nil
+}
+
+func (s *sqlStore) DeleteAppliance(ctx context.Context, id string) error {
+	// Changes go with it (ON DELETE CASCADE).
+	res, err := s.exec(ctx, `DELETE FROM appliances WHERE id = ?`, id)
+	return s.affected("delete appliance", res, err)
+}
+
+// --- Change log ---
+
+const changeCols = `appliance_id, rev, kind, device_uid, payload, state, created, expires, answered`
+
+func scanChange(row interface{ Scan(...any) error }) (Change, error) {
+	var c Change
+	var kind, state string
+	err := row.Scan(&c.ApplianceID, &c.Rev, &kind, &c.DeviceUID, &c.Payload, &state,
+		nullTime{&c.Created}, nullTime{&c.Expires}, nullTime{&c.Answered})
+	c.Kind, c.State = ChangeKind(kind), ChangeState(state)
+	return c, err
+}
+
+func (s *sqlStore) scanChanges(op string, rows *sql.Rows, err error) ([]Change, error) {
+	if err != nil {
+		return nil, s.wrap(op, err)
+	}
+	defer rows.Close()
+	var out []Change
+	for rows.Next() {
+		c, err := scanChange(rows)
+		if err != nil {
+			return nil, s.wrap(op, err)
+		}
+		out = append(out, c)
+	}
+	return out, s.wrap(op, rows.Err())
+}
+
+func insertChange(ctx context.Context, t *txq, d dialect, c Change) error {
+	_, err := t.exec(ctx, `INSERT INTO appliance_changes
+		(appliance_id, rev, kind, device_uid, payload, state, created, expires, answered)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		c.ApplianceID, c.Rev, string(c.Kind), c.DeviceUID, c.Payload, string(c.State),
+		d.timeArg(c.Created), d.timeArg(c.Expires), d.timeArg(c.Answered))
+	return err
+}
+
+func (s *sqlStore) AppendChange(ctx context.Context, c *Change) error {
+	switch c.Kind {
+	case ChangeOffer, ChangeCancel, ChangeExpire, ChangeDelete, ChangeRename, ChangeActivate, ChangeUnpair:
+	default:
+		return fmt.Errorf("append change: unknown kind %q", c.Kind)
+	}
+	n := *c
+	if n.Created.IsZero() {
+		n.Created = time.Now()
+	}
+	n.Created, n.Expires = micro(n.Created), micro(n.Expires)
+	n.State, n.Answered = ChangePending, time.Time{}
+	err := s.tx(ctx, "append change", func(t *txq) error {
+		// The row lock this UPDATE takes orders concurrent appends, on
+		// one server or several.
+		err := t.queryRow(ctx, `UPDATE appliances SET rev = rev + 1 WHERE id = ? AND NOT unpairing RETURNING rev`,
+			n.ApplianceID).Scan(&n.Rev)
+		if errors.Is(err, sql.ErrNoRows) {
+			var one int
+			switch err := t.queryRow(ctx, `SELECT 1 FROM appliances WHERE id = ?`, n.ApplianceID).Scan(&one); {
+			case errors.Is(err, sql.ErrNoRows):
+				return ErrNotFound
+			case err != nil:
+				return err
+			}
+			return fmt.Errorf("appliance is unpairing: %w", ErrStale)
+		} else if err != nil {
+			return err
+		}
+		switch n.Kind {
+		case ChangeCancel, ChangeExpire, ChangeDelete:
+			if _, err := t.exec(ctx, `UPDATE appliance_changes SET state = 'cancelled', answered = ?
+				WHERE appliance_id = ? AND kind = 'offer' AND device_uid = ? AND state = 'pending'`,
+				s.d.timeArg(n.Created), n.ApplianceID, n.DeviceUID); err != nil {
+				return err
+			}
+		}
+		return insertChange(ctx, t, s.d, n)
+	})
+	if err != nil {
+		return err
+	}
+	*c = n
+	return nil
+}
+
+func (s *sqlStore) Changes(ctx context.Context, applianceID string, after int64, now time.Time, limit int) ([]Change, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+changeCols+` FROM appliance_changes
+		WHERE appliance_id = ? AND rev <= ? AND kind = 'offer' AND state = 'pending' AND expires > ?
+		ORDER BY rev`, applianceID, after, s.d.timeArg(micro(now)))
+	open, err := s.scanChanges("changes", rows, err)
+	if err != nil {
+		return nil, err
+	}
+	q := `SELECT ` + changeCols + ` FROM appliance_changes WHERE appliance_id = ? AND rev > ? ORDER BY rev`
+	args := []any{applianceID, after}
+	if limit > 0 {
+		q += ` LIMIT ?`
+		args = append(args, limit)
+	}
+	rows, err = s.r.QueryContext(ctx, q, args...)
+	newer, err := s.scanChanges("changes", rows, err)
+	if err != nil {
+		return nil, err
+	}
+	return append(open, newer...), nil
+}
+
+func (s *sqlStore) Change(ctx context.Context, applianceID string, rev int64) (Change, error) {
+	c, err := scanChange(s.r.QueryRowContext(ctx, `SELECT `+changeCols+` FROM appliance_changes
+		WHERE appliance_id = ? AND rev = ?`, applianceID, rev))
+	return c, s.wrap("change", err)
+}
+
+func (s *sqlStore) AnswerChange(ctx context.Context, applianceID string, rev int64, state ChangeState, at time.Time) (Change, error) {
+	switch state {
+	case ChangePending, ChangeAccepted, ChangeRejected, ChangeAcked, ChangeCancelled:
+	default:
+		return Change{}, fmt.Errorf("answer change: unknown state %q", state)
+	}
+	if state != ChangePending {
+		// One conditional UPDATE: of two answers at once, one wins.
+		c, err := scanChange(s.w.QueryRowContext(ctx, `UPDATE appliance_changes
+			SET state = ?, answered = ?, payload = CASE WHEN kind = 'offer' THEN NULL ELSE payload END
+			WHERE appliance_id = ? AND rev = ? AND state = 'pending' RETURNING `+changeCols,
+			string(state), s.d.timeArg(micro(at)), applianceID, rev))
+		if err == nil {
+			return c, nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return Change{}, s.wrap("answer change", err)
+		}
+	}
+	c, err := scanChange(s.w.QueryRowContext(ctx, `SELECT `+changeCols+` FROM appliance_changes
+		WHERE appliance_id = ? AND rev = ?`, applianceID, rev))
+	if err != nil {
+		return Change{}, s.wrap("answer change", err)
+	}
+	if c.State != state {
+		return c, fmt.Errorf("answer change: already %s: %w", c.State, ErrStale)
+	}
+	return c, nil
+}
+
+func (s *sqlStore) OffersByDevice(ctx context.Context, deviceUID string) ([]Change, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+changeCols+` FROM appliance_changes
+		WHERE device_uid = ? AND kind = 'offer' ORDER BY created DESC, rev DESC`, deviceUID)
+	return s.scanChanges("offers of mfa device", rows, err)
+}
+
+func (s *sqlStore) DeleteAnsweredChanges(ctx context.Context, before time.Time) (int, error) {
+	res, err := s.exec(ctx, `DELETE FROM appliance_changes
+		WHERE state <> 'pending' AND answered IS NOT NULL AND answered < ?`, s.d.timeArg(micro(before)))
+	if err != nil {
+		return 0, s.wrap("delete answered changes", err)
+	}
+	n, err := res.RowsAffected()
+	return int(n), s.wrap("delete answered changes", err)
+}
