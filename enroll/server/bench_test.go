@@ -1,0 +1,201 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/totpbox/totpbox/enroll"
+	"github.com/totpbox/totpbox/enroll/store"
+	"github.com/totpbox/totpbox/enroll/store/storetest"
+)
+
+// Benchmark shape: benchUsers users with one active MFA device each;
+// benchClients clients over keep-alive connections to a real loopback
+// listener. Time is a fake clock moved one 30 s step per round; in each
+// round every device is verified once with the code of the new step, so
+// every request is a success that moves the replay high-water mark (the
+// costly path: one conditional UPDATE each).
+const (
+	benchUsers   = 1024
+	benchClients = 64
+)
+
+type benchEnv struct {
+	srv   *Server
+	url   string
+	clock *fakeClock
+	base  time.Time
+	round int64
+	users []string
+	keys  []enroll.Key
+}
+
+func newBenchEnv(b *testing.B, st store.Store, cacheTTL time.Duration) *benchEnv {
+	b.Helper()
+	ctx := context.Background()
+	env := &benchEnv{clock: &fakeClock{t: start}, base: start}
+	sealer := testSealer(b)
+	srv, err := New(Config{
+		Store:  st,
+		Sealer: sealer,
+		Clock:  env.clock,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		// All clients share 127.0.0.1: the per-address limit would
+		// measure itself. The per-user limit stays on.
+		Limits:   Limits{VerifyPerIP: Rate{PerSecond: -1}},
+		CacheTTL: cacheTTL,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	env.srv = srv
+	for i := range benchUsers {
+		u := store.User{Username: fmt.Sprintf("user%04d", i)}
+		if err := st.CreateUser(ctx, &u); err != nil {
+			b.Fatal(err)
+		}
+		k, err := enroll.NewKey("bench", u.Username)
+		if err != nil {
+			b.Fatal(err)
+		}
+		d := store.Device{UserID: u.ID, Name: "token", Kind: store.KindAppliance, Status: store.StatusPending,
+			Algorithm: "SHA1", Digits: 6, PeriodSec: 30, ExpiresAt: start.Add(time.Hour)}
+		if err := sealer.SealDevice(&d, k.Secret); err != nil {
+			b.Fatal(err)
+		}
+		if err := st.CreateDevice(ctx, &d); err != nil {
+			b.Fatal(err)
+		}
+		if err := st.ActivateDevice(ctx, d.ID, store.UseStep{DeviceID: d.ID, Step: enroll.Step(k, start) - 1, At: start}); err != nil {
+			b.Fatal(err)
+		}
+		env.users = append(env.users, u.Username)
+		env.keys = append(env.keys, k)
+	}
+	tok, err := CreateToken(ctx, st, "bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	hs := &http.Server{Handler: srv.Handler()}
+	go hs.Serve(ln)
+	b.Cleanup(func() { hs.Close() })
+	env.url = "http://" + ln.Addr().String() + "/api/v1/verify"
+	benchToken = tok
+	return env
+}
+
+var benchToken string
+
+// run makes at least n verifies over HTTP and reports throughput and
+// latency percentiles.
+func (env *benchEnv) run(b *testing.B, n int) {
+	tr := &http.Transport{MaxIdleConnsPerHost: benchClients, MaxConnsPerHost: benchClients}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	rounds := (n + benchUsers - 1) / benchUsers
+	lat := make([][]time.Duration, benchClients)
+	var failed sync.Map
+	b.ResetTimer()
+	began := time.Now()
+	for range rounds {
+		env.round++
+		now := env.base.Add(time.Duration(env.round) * 30 * time.Second)
+		env.clock.mu.Lock()
+		env.clock.t = now
+		env.clock.mu.Unlock()
+		var wg sync.WaitGroup
+		for w := range benchClients {
+			wg.Go(func() {
+				var body bytes.Buffer
+				for i := w; i < benchUsers; i += benchClients {
+					body.Reset()
+					fmt.Fprintf(&body, `{"username":%q,"code":%q}`, env.users[i], enroll.Code(env.keys[i], now))
+					req, _ := http.NewRequest("POST", env.url, &body)
+					req.Header.Set("Authorization", "Bearer "+benchToken)
+					req.Header.Set("Content-Type", "application/json")
+					t0 := time.Now()
+					resp, err := client.Do(req)
+					if err != nil {
+						failed.Store(i, err.Error())
+						continue
+					}
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					lat[w] = append(lat[w], time.Since(t0))
+					if resp.StatusCode != 200 {
+						failed.Store(i, resp.Status)
+					}
+				}
+			})
+		}
+		wg.Wait()
+	}
+	el := time.Since(began)
+	b.StopTimer()
+	failed.Range(func(k, v any) bool {
+		b.Fatalf("verify for user %d failed: %v", k, v)
+		return false
+	})
+	all := slices.Concat(lat...)
+	slices.Sort(all)
+	pct := func(p float64) float64 { return float64(all[int(float64(len(all)-1)*p)]) / 1e6 }
+	b.ReportMetric(float64(len(all))/el.Seconds(), "verifies/s")
+	b.ReportMetric(pct(0.50), "p50-ms")
+	b.ReportMetric(pct(0.99), "p99-ms")
+	b.ReportMetric(0, "ns/op")
+}
+
+// BenchmarkVerify measures POST /api/v1/verify over HTTP on SQLite and
+// PostgreSQL, beside the ceiling of raw code validation (enroll.Verify on
+// all cores, no HTTP, no store).
+func BenchmarkVerify(b *testing.B) {
+	b.Run("raw", func(b *testing.B) {
+		k, _ := enroll.NewKey("bench", "raw")
+		now := start
+		code := enroll.Code(k, now)
+		b.ResetTimer()
+		began := time.Now()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, ok := enroll.Verify(k, code, now, enroll.VerifyOptions{Window: 1}); !ok {
+					panic("raw verify failed")
+				}
+			}
+		})
+		b.ReportMetric(float64(b.N)/time.Since(began).Seconds(), "verifies/s")
+	})
+	stores := []struct {
+		name string
+		open func(testing.TB) store.Store
+	}{{"sqlite", storetest.OpenSQLite}}
+	if os.Getenv(storetest.PostgresDSNEnv) != "" {
+		stores = append(stores, struct {
+			name string
+			open func(testing.TB) store.Store
+		}{"postgres", storetest.OpenPostgres})
+	}
+	// cold: every verify reads the user and devices (each user verifies
+	// once a 30 s step, longer than the default cache TTL), then writes.
+	// warm: the cache holds every user (CacheTTL an hour, as a single
+	// server owning its SQLite file may run), so a verify is one write.
+	for _, s := range stores {
+		cold := newBenchEnv(b, s.open(b), 0)
+		b.Run(s.name+"/cold", func(b *testing.B) { cold.run(b, b.N) })
+		warm := newBenchEnv(b, s.open(b), time.Hour)
+		b.Run(s.name+"/warm", func(b *testing.B) { warm.run(b, b.N) })
+	}
+}
