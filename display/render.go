@@ -44,7 +44,9 @@ func themeFor(size image.Point) theme {
 // Render draws s for a panel of the given size. Lit pixels (image1bit.On)
 // are ink on a dark background, as on an OLED, unless s.Paper is set. It
 // never panics: text in any script is drawn or replaced, over-long text is
-// shortened with an ellipsis and numbers out of range are clamped.
+// shortened with an ellipsis and numbers out of range are clamped. A view
+// out of range draws as ViewMessage; sides are clamped to [0, 2048], and a
+// panel under 16x8 stays blank.
 func Render(s Screen, size image.Point) *image1bit.VerticalLSB {
 	size.X = min(max(size.X, 0), maxSide)
 	size.Y = min(max(size.Y, 0), maxSide)
