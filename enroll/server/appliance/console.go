@@ -314,7 +314,15 @@ func (a *API) OfferState(ctx context.Context, deviceID string) (OfferStatus, err
 	if len(offers) == 0 {
 		return OfferStatus{}, ErrNoOffer
 	}
+	// Newest first; an offer sent to another appliance cancels the
+	// previous one at the same instant, so among equals prefer one that
+	// was not cancelled.
 	o := offers[0]
+	for _, p := range offers[1:] {
+		if p.Created.Equal(o.Created) && o.State == store.ChangeCancelled && p.State != store.ChangeCancelled {
+			o = p
+		}
+	}
 	st := OfferStatus{ApplianceID: o.ApplianceID, State: string(o.State), Sent: o.Created, Answered: o.Answered}
 	if o.State == store.ChangePending && !o.Expires.After(a.clock.Now()) {
 		st.State = StateExpired
