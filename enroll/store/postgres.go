@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"runtime"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -47,7 +49,7 @@ func (postgresDialect) lockMigrations(ctx context.Context, tx *sql.Tx) error {
 
 // OpenPostgres connects to the PostgreSQL database named by dsn (a URL or
 // key=value string as libpq takes; pool_max_conns sets the pool size,
-// default max(4, CPUs)) and migrates it. Tables go in the first schema of
+// default max(16, 4 × GOMAXPROCS)) and migrates it. Tables go in the first schema of
 // the search path, which the DSN may set (search_path=...). Several
 // servers may share the database; migrations take an advisory lock.
 func OpenPostgres(ctx context.Context, dsn string) (Store, error) {
@@ -55,6 +57,11 @@ func OpenPostgres(ctx context.Context, dsn string) (Store, error) {
 	if err != nil {
 		// pgx's parse errors may quote the DSN, password included.
 		return nil, errors.New("open postgres: cannot parse the DSN")
+	}
+	if !strings.Contains(dsn, "pool_max_conns") {
+		// More connections than pgx's default (max(4, CPUs)) let more
+		// commits share one WAL flush when many verifies run at once.
+		cfg.MaxConns = int32(max(16, 4*runtime.GOMAXPROCS(0)))
 	}
 	db := stdlib.OpenDB(*cfg.ConnConfig)
 	db.SetMaxOpenConns(int(cfg.MaxConns))
