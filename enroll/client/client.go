@@ -581,6 +581,7 @@ func (c *Client) ackLoop(ctx context.Context) {
 		switch code := errorCode(err); {
 		case err == nil:
 			fails = 0
+			c.succeeded()
 			if err := c.acked(batch, resp); err != nil {
 				c.log.Warn("saving delivered acks failed", "err", err)
 			}
@@ -600,9 +601,7 @@ func (c *Client) ackLoop(ctx context.Context) {
 			return
 		}
 		fails++
-		if fails == 1 {
-			c.log.Warn("delivering acks failed; retrying with backoff", "err", err)
-		}
+		c.failed(fmt.Errorf("deliver acks: %w", err))
 		if !sleep(ctx, c.cfg.Backoff.Delay(fails, nil)) {
 			return
 		}

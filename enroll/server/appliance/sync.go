@@ -104,6 +104,12 @@ func (a *API) handleChanges(w http.ResponseWriter, r *http.Request) {
 		}
 		select {
 		case <-ch:
+			// Woken: the appliance may have been forgotten meanwhile.
+			if _, err := a.store.Appliance(r.Context(), app.ID); errors.Is(err, store.ErrNotFound) {
+				release()
+				writeError(w, http.StatusUnauthorized, proto.CodeNotPaired, "this appliance's key is not paired with the server")
+				return
+			}
 		case <-poll:
 		case <-timer.C:
 			expired = true
@@ -204,6 +210,7 @@ func (a *API) handleAck(w http.ResponseWriter, r *http.Request) {
 		}
 		a.audit(r, app, "appliance.unpaired", "appliance:"+app.ID, "accounts from the server wiped")
 		a.notify.notify(keyTopic(app.SignKey))
+		a.notify.notify(app.ID) // a held sync answers not_paired
 	}
 	writeJSON(w, http.StatusOK, resp)
 }
