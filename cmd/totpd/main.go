@@ -55,6 +55,7 @@ func newRoot() *cobra.Command {
 			if err != nil {
 				return usageError{err}
 			}
+			cfg.Version = version
 			return daemon.Run(cmd.Context(), cfg, cfg.NewLogger(os.Stderr))
 		},
 	}

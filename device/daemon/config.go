@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,6 +33,22 @@ type Config struct {
 	Clock clock.Config `mapstructure:"clock"`
 	// Vault says where the accounts live and how their key is protected.
 	Vault VaultConfig `mapstructure:"vault"`
+	// RunAs is who totpd becomes once the hardware is open, when started
+	// as root (gokrazy, a plain init script): "user", "user:group", "uid" or
+	// "uid:gid". Empty means it stays as started. Ignored when not root.
+	RunAs string `mapstructure:"run_as"`
+	// Metrics serves Prometheus metrics and health checks.
+	Metrics MetricsConfig `mapstructure:"metrics"`
+	// Version is totpd's version, for totpd_build_info; not read from the
+	// file.
+	Version string `mapstructure:"-"`
+}
+
+// MetricsConfig is the metrics and health endpoint.
+type MetricsConfig struct {
+	// Listen is the address serving /metrics, /healthz and /readyz, for
+	// example "127.0.0.1:9464" or ":9464"; empty means off.
+	Listen string `mapstructure:"listen"`
 }
 
 // LogConfig chooses the log output.
@@ -121,7 +139,29 @@ func (c Config) Validate() error {
 	if c.Vault.PassphraseFile != "" && c.Vault.PassphraseEnv != "" {
 		errs = append(errs, errors.New("vault.passphrase_file: set only one of passphrase_file and passphrase_env"))
 	}
+	if c.RunAs != "" {
+		if _, err := parseRunAs(c.RunAs); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if c.Metrics.Listen != "" {
+		if err := checkListen(c.Metrics.Listen); err != nil {
+			errs = append(errs, fmt.Errorf("metrics.listen: %q: %v", c.Metrics.Listen, err))
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// checkListen reports whether addr is host:port with a numeric port.
+func checkListen(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return errors.New("not host:port")
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || (n == 0 && port != "0") {
+		return fmt.Errorf("port %q is not 0..65535", port)
+	}
+	return nil
 }
 
 func parseLevel(s string) (slog.Level, error) {

@@ -5,7 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/totpbox/totpbox/clock"
 	"github.com/totpbox/totpbox/device"
@@ -14,15 +19,27 @@ import (
 )
 
 // Run runs the appliance until ctx is done: the clock, the panel (re-opened
-// with backoff when its bus fails), the buttons and the loop. On return the
-// panel is halted, the vault closed and the drift file written. It returns
-// an error only when the appliance cannot start: a configuration naming
-// hardware that does not exist, or a vault that cannot be opened.
+// with backoff when its bus fails), the buttons, the loop and, when
+// metrics.listen is set, the metrics and health endpoint. Started as root
+// with run_as set, it opens the hardware and the metrics listener, gives
+// the state directory to run_as, and drops to it before opening the vault.
+// On return the panel is halted, the vault closed and the drift file
+// written. It returns an error only when the appliance cannot start: a
+// configuration naming hardware or a user that does not exist, or a vault
+// that cannot be opened.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	plan, err := planDrop(os.Geteuid(), cfg.RunAs, userDB{})
+	if err != nil {
+		return err
+	}
+	if plan.Warning != "" {
+		log.Warn(plan.Warning)
+	}
+	m := newMetrics(cfg.Version)
 	if err := hw.Init(); err != nil {
 		return err
 	}
-	panel, err := hw.OpenResilient(cfg.Panel, hw.ResilientOptions{Logger: log})
+	panel, err := hw.OpenResilient(cfg.Panel, hw.ResilientOptions{Logger: log, OnEvent: m.panelEvent})
 	if err != nil {
 		return err
 	}
@@ -30,6 +47,24 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	buttons, err := hw.OpenButtons(cfg.Buttons, hw.ButtonsOptions{Logger: log})
 	if err != nil {
 		return err
+	}
+	var ln net.Listener
+	if cfg.Metrics.Listen != "" {
+		if ln, err = listenMetrics(cfg.Metrics.Listen); err != nil {
+			return err
+		}
+		defer ln.Close()
+	}
+	if plan.Drop {
+		for _, dir := range stateDirs(cfg) {
+			if err := chownTree(dir, plan.ID); err != nil {
+				return err
+			}
+		}
+		if err := dropPrivileges(plan.ID); err != nil {
+			return err
+		}
+		log.Info("dropped privileges", "uid", plan.ID.UID, "gid", plan.ID.GID, "groups", plan.ID.Groups)
 	}
 	v, err := vault.Open(cfg.vaultDir(), vault.Options{
 		KeyFile: cfg.Vault.KeyFile, PassphraseFile: cfg.Vault.PassphraseFile, PassphraseEnv: cfg.Vault.PassphraseEnv,
@@ -44,7 +79,25 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	return run(ctx, parts{cfg: cfg, log: log, panel: panel, buttons: buttons, vault: v, clock: clk})
+	return run(ctx, parts{cfg: cfg, log: log, panel: panel, buttons: buttons, vault: v, clock: clk, metrics: m, metricsLn: ln})
+}
+
+// stateDirs lists the directories totpd writes: the state directory, and
+// the vault's and the drift file's when they lie elsewhere.
+func stateDirs(cfg Config) []string {
+	dirs := []string{cfg.StateDir}
+	for _, d := range []string{cfg.vaultDir(), filepath.Dir(cfg.driftFile())} {
+		if !within(d, cfg.StateDir) {
+			dirs = append(dirs, d)
+		}
+	}
+	return dirs
+}
+
+// within reports whether path is dir or below it.
+func within(path, dir string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
 }
 
 // parts are the opened edges of a running appliance.
@@ -55,6 +108,9 @@ type parts struct {
 	buttons *hw.Buttons
 	vault   *vault.Vault
 	clock   *clock.Service
+	metrics *metrics
+	// metricsLn, when set, serves the metrics and health endpoint.
+	metricsLn net.Listener
 }
 
 var buttonMap = map[hw.Button]device.Button{hw.Next: device.Next, hw.OK: device.OK, hw.Back: device.Back}
@@ -64,15 +120,33 @@ func run(ctx context.Context, p parts) error {
 	app, err := device.New(device.Config{
 		Panel: p.panel, Clock: p.clock, Accounts: p.vault, Buttons: presses,
 		Hidden: p.cfg.Screen.Hidden, RevealFor: p.cfg.Screen.RevealFor, BlankAfter: p.cfg.Screen.BlankAfter,
-		Paper:  !isOLED(p.cfg.Panel.Kind),
-		Logger: p.log,
+		Paper:   !isOLED(p.cfg.Panel.Kind),
+		Logger:  p.log,
+		OnFrame: p.metrics.frame,
 	})
 	if err != nil {
 		return err
 	}
+	var vaultOpen atomic.Bool
+	vaultOpen.Store(true)
+	defer vaultOpen.Store(false)
+	p.metrics.watch(p.clock, p.panel.Up, p.vault.Len)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
+	if p.metricsLn != nil {
+		h := p.metrics.handler(func() []string {
+			var why []string
+			if !p.panel.Up() {
+				why = append(why, "panel down")
+			}
+			if !vaultOpen.Load() {
+				why = append(why, "vault closed")
+			}
+			return why
+		})
+		wg.Go(func() { serveMetrics(ctx, p.metricsLn, h, p.log) })
+	}
 	wg.Go(func() { p.panel.Run(ctx) })
 	wg.Go(func() { p.buttons.Run(ctx) })
 	wg.Go(func() {

@@ -8,8 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/viper"
 	"periph.io/x/conn/v3/gpio/gpioreg"
+	"periph.io/x/conn/v3/gpio/gpiotest"
 
+	"github.com/totpbox/totpbox/configs"
 	"github.com/totpbox/totpbox/device/hw"
 	"github.com/totpbox/totpbox/enroll"
 	"github.com/totpbox/totpbox/enroll/vault"
@@ -17,22 +20,30 @@ import (
 	"github.com/totpbox/totpbox/sim/oled"
 )
 
-// TestRunOnEmulatedHardware runs totpd's whole start-up and shutdown path —
-// periph host init, panel and buttons opened by name, vault, disciplined
-// clock over UDP — against an SSD1306 emulated on the SPI bus, virtual
-// GPIO buttons and fake NTP servers.
-func TestRunOnEmulatedHardware(t *testing.T) {
-	em := oled.New(oled.Options{Name: "TOTPDTEST"})
-	if err := em.Register("TOTPDTEST"); err != nil {
+// emulated is an appliance's hardware on emulated buses, registered in
+// periph's registries under names of its own, with fake NTP servers.
+type emulated struct {
+	panel   *oled.Device
+	buttons map[string]*gpiotest.Pin
+	state   string // the state directory, holding a vault with one account
+	yaml    string // config naming all of it
+}
+
+// newEmulated registers the hardware under prefix (unique per test) and
+// writes a vault with one account into a fresh state directory.
+func newEmulated(t *testing.T, prefix string) *emulated {
+	t.Helper()
+	em := oled.New(oled.Options{Name: prefix})
+	if err := em.Register(prefix); err != nil {
 		t.Fatal(err)
 	}
-	btn := map[string]string{}
+	e := &emulated{panel: em, buttons: map[string]*gpiotest.Pin{}, state: t.TempDir()}
 	for _, b := range []string{"NEXT", "OK", "BACK"} {
-		p := hw.NewVirtualButton("TOTPDTEST_" + b)
+		p := hw.NewVirtualButton(prefix + "_" + b)
 		if err := gpioreg.Register(p); err != nil {
 			t.Fatal(err)
 		}
-		btn[b] = p.Name()
+		e.buttons[b] = p
 	}
 	var servers []string
 	for range 2 {
@@ -40,12 +51,10 @@ func TestRunOnEmulatedHardware(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer s.Close()
+		t.Cleanup(func() { s.Close() })
 		servers = append(servers, s.Addr())
 	}
-
-	state := t.TempDir()
-	v, err := vault.Open(filepath.Join(state, "vault"), vault.Options{})
+	v, err := vault.Open(filepath.Join(e.state, "vault"), vault.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,19 +63,47 @@ func TestRunOnEmulatedHardware(t *testing.T) {
 		t.Fatal(err)
 	}
 	v.Close()
-
-	yaml := "state_dir: " + state + "\n" +
-		"panel:\n  port: TOTPDTEST\n  dc: " + em.DC().Name() + "\n  reset: " + em.RES().Name() + "\n" +
-		"buttons:\n  next: " + btn["NEXT"] + "\n  ok: " + btn["OK"] + "\n  back: " + btn["BACK"] + "\n" +
+	e.yaml = "state_dir: " + e.state + "\n" +
+		"panel:\n  port: " + prefix + "\n  dc: " + em.DC().Name() + "\n  reset: " + em.RES().Name() + "\n" +
+		"buttons:\n  next: " + e.buttons["NEXT"].Name() + "\n  ok: " + e.buttons["OK"].Name() + "\n  back: " + e.buttons["BACK"].Name() + "\n" +
 		"clock:\n  servers: [" + strings.Join(servers, ", ") + "]\n"
+	return e
+}
+
+// config loads e's configuration followed by extra keys.
+func (e *emulated) config(t *testing.T, extra string) Config {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "totpd.yaml")
-	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte(e.yaml+extra), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cfg, err := Load(path)
 	if err != nil {
 		t.Fatalf("Load() = %v", err)
 	}
+	return cfg
+}
+
+// waitFor polls cond every 20 ms until it holds, failing after limit.
+func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not after %v", what, limit)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestRunOnEmulatedHardware runs totpd's whole start-up and shutdown path —
+// periph host init, panel and buttons opened by name, vault, disciplined
+// clock over UDP — against an SSD1306 emulated on the SPI bus, virtual
+// GPIO buttons and fake NTP servers.
+func TestRunOnEmulatedHardware(t *testing.T) {
+	e := newEmulated(t, "TOTPDTEST")
+	em, state := e.panel, e.state
+	cfg := e.config(t, "")
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -95,7 +132,7 @@ func TestRunOnEmulatedHardware(t *testing.T) {
 		t.Error("panel still on after shutdown; want it halted")
 	}
 	// The vault was closed: it opens again, with its account.
-	v, err = vault.Open(filepath.Join(state, "vault"), vault.Options{})
+	v, err := vault.Open(filepath.Join(state, "vault"), vault.Options{})
 	if err != nil {
 		t.Fatalf("vault after shutdown: %v", err)
 	}
@@ -138,5 +175,43 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 func TestShippedConfigIsValid(t *testing.T) {
 	if _, err := Load("../../configs/totpd.yaml"); err != nil {
 		t.Fatalf("configs/totpd.yaml: %v", err)
+	}
+}
+
+// TestShippedConfigHasEveryKey checks that configs/totpd.yaml shows every
+// key totpd reads, so it documents them all.
+func TestShippedConfigHasEveryKey(t *testing.T) {
+	v := viper.New()
+	v.SetConfigFile("../../configs/totpd.yaml")
+	if err := v.ReadInConfig(); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range configs.Keys(&Config{}) {
+		if !v.InConfig(k) {
+			t.Errorf("configs/totpd.yaml lacks key %q", k)
+		}
+	}
+}
+
+func TestValidateNewKeys(t *testing.T) {
+	for _, tc := range []struct {
+		runAs, listen string
+		wantErr       string
+	}{
+		{"", "", ""},
+		{"totpbox", "127.0.0.1:9464", ""},
+		{"1000:1000", ":9464", ""},
+		{"", "[::1]:0", ""},
+		{"bad name", "", "run_as"},
+		{"", "9464", "metrics.listen"},
+		{"", "127.0.0.1:http", "metrics.listen"},
+		{"", "127.0.0.1:70000", "metrics.listen"},
+	} {
+		cfg := DefaultConfig()
+		cfg.RunAs, cfg.Metrics.Listen = tc.runAs, tc.listen
+		err := cfg.Validate()
+		if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.HasPrefix(err.Error(), tc.wantErr+":")) {
+			t.Errorf("Validate(run_as %q, metrics.listen %q) = %v, want error naming %q", tc.runAs, tc.listen, err, tc.wantErr)
+		}
 	}
 }
