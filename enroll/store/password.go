@@ -33,7 +33,9 @@ const (
 	maxKeyLen    = 128
 )
 
-var b64 = base64.RawStdEncoding
+// b64 is the PHC format's base64: no padding; strict, so each hash has one
+// spelling.
+var b64 = base64.RawStdEncoding.Strict()
 
 // HashPassword returns an argon2id hash of pw with DefaultPasswordParams in
 // PHC string format: $argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>.
