@@ -269,3 +269,46 @@ func TestLoadSealerConcurrentCreate(t *testing.T) {
 		}
 	}
 }
+
+// TestSecretSealedAtRest: what reaches the database file is the
+// ciphertext, never the TOTP secret.
+func TestSecretSealedAtRest(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	s, err := store.Open(ctx, dir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealer, _ := store.NewSealer(key(4))
+	u := store.User{Username: "alice"}
+	if err := s.CreateUser(ctx, &u); err != nil {
+		t.Fatal(err)
+	}
+	secret := []byte("THIS-IS-THE-TOTP-SECRET-0123456789")
+	d := store.Device{UserID: u.ID, Name: "Phone", Kind: store.KindAuthenticatorApp, Status: store.StatusPending,
+		Algorithm: "SHA1", Digits: 6, PeriodSec: 30}
+	if err := sealer.SealDevice(&d, secret); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateDevice(ctx, &d); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Device(ctx, d.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pt, err := sealer.OpenDevice(got); err != nil || !bytes.Equal(pt, secret) {
+		t.Fatalf("OpenDevice(stored) = %q, %v", pt, err)
+	}
+	s.Close()
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(b, secret) {
+			t.Errorf("%s holds the TOTP secret in the clear", e.Name())
+		}
+	}
+}

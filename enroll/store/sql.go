@@ -128,6 +128,14 @@ func (s *sqlStore) exec(ctx context.Context, query string, args ...any) (sql.Res
 // String names the database kind, for logs.
 func (s *sqlStore) String() string { return s.d.name() }
 
+// Ping checks both pools.
+func (s *sqlStore) Ping(ctx context.Context) error {
+	if err := s.w.db.PingContext(ctx); err != nil {
+		return s.wrap("ping", err)
+	}
+	return s.wrap("ping", s.r.db.PingContext(ctx))
+}
+
 // Close releases both pools.
 func (s *sqlStore) Close() error {
 	err := s.w.Close()

@@ -245,6 +245,9 @@ type Store interface {
 	// Appliances, pairing codes and their change logs; see appliances.go.
 	ApplianceStore
 
+	// Ping reports whether the database answers, for readiness checks.
+	Ping(ctx context.Context) error
+
 	// Close releases the database.
 	Close() error
 }

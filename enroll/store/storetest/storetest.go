@@ -112,6 +112,7 @@ func sameTime(a, b time.Time) bool { return a.Equal(b) && a.IsZero() == b.IsZero
 
 func testUsers(t *testing.T, s store.Store) {
 	ctx := t.Context()
+	must(t, "Ping", s.Ping(ctx))
 	u := store.User{Username: "alice", DisplayName: "Alice Liddell", Email: "alice@example.com",
 		PasswordHash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA", Admin: true}
 	must(t, "CreateUser", s.CreateUser(ctx, &u))
