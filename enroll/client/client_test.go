@@ -23,8 +23,8 @@ import (
 	"github.com/totpbox/totpbox/enroll"
 	"github.com/totpbox/totpbox/enroll/proto"
 	"github.com/totpbox/totpbox/enroll/server/appliance"
-	"github.com/totpbox/totpbox/enroll/server/appliance/appliancetest"
 	"github.com/totpbox/totpbox/enroll/store"
+	"github.com/totpbox/totpbox/enroll/store/storetest"
 	"github.com/totpbox/totpbox/enroll/vault"
 )
 
@@ -103,7 +103,7 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 // fault switches.
 type server struct {
 	api   *appliance.API
-	store *appliancetest.MemStore
+	store appliance.Store
 	ts    *httptest.Server
 	// down refuses every request with 503; acksDown only acks;
 	// loseAcks processes acks but drops the answer.
@@ -139,7 +139,7 @@ func (r *statusRecorder) WriteHeader(code int) {
 }
 
 func newServer(t *testing.T, tls bool) *server {
-	s := &server{store: appliancetest.NewMemStore()}
+	s := &server{store: storetest.OpenSQLite(t)}
 	s.api = appliance.New(appliance.Config{Store: s.store, Logger: quiet})
 	s.ts = httptest.NewUnstartedServer(s)
 	s.ts.Config.ErrorLog = log.New(io.Discard, "", 0)
