@@ -170,6 +170,9 @@ type apiDevice struct {
 	DriftSeconds int64      `json:"drift_seconds"`
 	FailCount    int        `json:"fail_count"`
 	LockedUntil  *time.Time `json:"locked_until,omitempty"`
+	// Offer is where the registration's offer to an appliance stands,
+	// for a pending device sent to one.
+	Offer *apiOfferState `json:"offer,omitempty"`
 }
 
 func optTime(t time.Time) *time.Time {

@@ -4,13 +4,18 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"time"
 
+	"github.com/totpbox/totpbox/enroll/server/appliance"
 	"github.com/totpbox/totpbox/enroll/store"
 )
 
 type apiDeviceCreateRequest struct {
 	Name string `json:"name"`
 	Kind string `json:"kind"`
+	// Appliance, when set, is the id or name of a paired appliance to
+	// send the registration to; Kind then defaults to "appliance".
+	Appliance string `json:"appliance"`
 }
 
 // apiDeviceCreated is the one response that carries a device's secret:
@@ -31,12 +36,60 @@ func (s *Server) apiDeviceCreate(w http.ResponseWriter, r *http.Request, a actor
 	if err := decode(r, &req); err != nil {
 		return 0, nil, err
 	}
-	d, k, err := s.startRegistration(r.Context(), a, u, req.Name, store.DeviceKind(req.Kind))
+	ctx := r.Context()
+	var app appliance.Info
+	if req.Appliance != "" {
+		// Find the appliance first, so a wrong one leaves nothing behind.
+		if app, err = s.findAppliance(ctx, req.Appliance); err != nil {
+			return 0, nil, applianceFailure(err)
+		}
+		if app.Unpairing {
+			return 0, nil, applianceFailure(appliance.ErrUnpairing)
+		}
+		if req.Kind == "" {
+			req.Kind = string(store.KindAppliance)
+		}
+	}
+	d, k, err := s.startRegistration(ctx, a, u, req.Name, store.DeviceKind(req.Kind))
 	if err != nil {
 		return 0, nil, err
 	}
+	out := apiDeviceCreated{apiDevice: toAPIDevice(d, s.clock.Now()), Secret: k.SecretBase32(), OTPAuthURI: k.URI()}
+	if req.Appliance != "" {
+		if err := s.sendOffer(ctx, a, u, d, app); err != nil {
+			// Undo the registration: the caller asked for both or neither.
+			if derr := s.deleteDevice(context.WithoutCancel(ctx), a, u, d.ID); derr != nil {
+				s.log.Error("remove a registration whose offer failed", "device", d.ID, "err", derr)
+			}
+			return 0, nil, err
+		}
+		if out.Offer, err = s.apiOffer(ctx, d); err != nil {
+			return 0, nil, err
+		}
+	}
 	w.Header().Set("Location", fmt.Sprintf("/api/v1/users/%s/mfa-devices/%d", u.Username, d.ID))
-	return http.StatusCreated, apiDeviceCreated{apiDevice: toAPIDevice(d, s.clock.Now()), Secret: k.SecretBase32(), OTPAuthURI: k.URI()}, nil
+	return http.StatusCreated, out, nil
+}
+
+// apiOfferState is where the offer of a registration to an appliance
+// stands.
+type apiOfferState struct {
+	ApplianceID   string     `json:"appliance_id"`
+	ApplianceName string     `json:"appliance_name,omitempty"`
+	State         string     `json:"state"`
+	Sent          time.Time  `json:"sent"`
+	Answered      *time.Time `json:"answered,omitempty"`
+}
+
+// apiOffer returns the offer state of d, or nil when it was never sent to
+// an appliance.
+func (s *Server) apiOffer(ctx context.Context, d store.Device) (*apiOfferState, error) {
+	o, err := s.offerState(ctx, d)
+	if err != nil || o == nil {
+		return nil, err
+	}
+	return &apiOfferState{ApplianceID: o.ApplianceID, ApplianceName: o.ApplianceName, State: o.State,
+		Sent: o.Sent.UTC(), Answered: optTime(o.Answered)}, nil
 }
 
 type apiDeviceList struct {
@@ -56,7 +109,13 @@ func (s *Server) apiDeviceList(w http.ResponseWriter, r *http.Request, a actor) 
 	now := s.clock.Now()
 	out := apiDeviceList{MFADevices: make([]apiDevice, 0, len(devs))}
 	for _, d := range devs {
-		out.MFADevices = append(out.MFADevices, toAPIDevice(d, now))
+		ad := toAPIDevice(d, now)
+		if d.Status == store.StatusPending {
+			if ad.Offer, err = s.apiOffer(r.Context(), d); err != nil {
+				return 0, nil, err
+			}
+		}
+		out.MFADevices = append(out.MFADevices, ad)
 	}
 	return http.StatusOK, out, nil
 }

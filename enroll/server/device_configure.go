@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/totpbox/totpbox/enroll/server/appliance"
 	"github.com/totpbox/totpbox/enroll/store"
 )
 
 // deviceConfigData is the Device configuration page: the QR code, the
-// secret key behind "Show secret key", and the form for the codes. The
-// template has a block "deliver" where other ways to hand the key over
-// (sending it to a paired appliance) belong.
+// secret key behind "Show secret key", "Send to appliance" with where the
+// offer stands, and the form for the codes.
 type deviceConfigData struct {
 	User      store.User
 	Base      string
@@ -25,6 +25,14 @@ type deviceConfigData struct {
 	Minutes   int
 	Expired   bool
 	NewDevice string // URL to start again after expiry
+	// CanSend: the console offers "Send to appliance" (the portal does
+	// not: appliances are the admins').
+	CanSend bool
+	// Appliances are those a registration can be sent to.
+	Appliances []appliance.Info
+	// Offer is where the latest offer of the registration stands; nil
+	// when it was not sent to an appliance.
+	Offer *appliance.OfferStatus
 }
 
 // pendingDevice loads the device of the path for the wizard, showing the
@@ -59,6 +67,21 @@ func (s *Server) configData(r *http.Request, sc *scope, dev store.Device) (devic
 	d.Secret, d.URI, d.Codes = k.SecretBase32(), k.URI(), st.RegistrationCodes
 	d.Expires = dev.ExpiresAt.UTC().Format(timeLayout)
 	d.Minutes = int(s.cfg.RegistrationTimeout.Minutes())
+	if !sc.portal {
+		d.CanSend = true
+		if d.Offer, err = s.offerState(r.Context(), dev); err != nil {
+			return d, err
+		}
+		all, err := s.appliances.Appliances(r.Context())
+		if err != nil {
+			return d, err
+		}
+		for _, a := range all {
+			if !a.Unpairing {
+				d.Appliances = append(d.Appliances, a)
+			}
+		}
+	}
 	return d, nil
 }
 
@@ -91,6 +114,7 @@ func (s *Server) removeExpired(r *http.Request, sc *scope, dev store.Device) {
 	if err := s.store.DeleteDevice(r.Context(), dev.ID); err == nil {
 		s.cache.forgetKey(dev.ID)
 		s.audit(r.Context(), system, "device.expire", deviceTarget(sc.user, dev), fmt.Sprintf("pending registration of %q expired", dev.Name))
+		s.tellAppliances(r.Context(), hookExpire, dev)
 	}
 }
 

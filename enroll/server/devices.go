@@ -192,6 +192,7 @@ func (s *Server) confirmRegistration(ctx context.Context, a actor, u store.User,
 	}
 	s.cache.invalidate(u.Username)
 	s.audit(ctx, a, "device.register", deviceTarget(u, d), fmt.Sprintf("registered %q, drift %+ds", d.Name, use.Drift*int64(d.PeriodSec)))
+	s.tellAppliances(ctx, hookActivate, d)
 	return s.store.Device(ctx, d.ID)
 }
 
@@ -280,6 +281,7 @@ func (s *Server) renameDevice(ctx context.Context, a actor, u store.User, id int
 	s.cache.invalidate(u.Username)
 	s.audit(ctx, a, "device.rename", deviceTarget(u, d), fmt.Sprintf("%q to %q", d.Name, name))
 	d.Name = name
+	s.tellAppliances(ctx, hookRename, d)
 	return d, nil
 }
 
@@ -297,6 +299,7 @@ func (s *Server) deleteDevice(ctx context.Context, a actor, u store.User, id int
 	s.cache.invalidate(u.Username)
 	s.cache.forgetKey(id)
 	s.audit(ctx, a, "device.delete", deviceTarget(u, d), fmt.Sprintf("deleted %q (%s)", d.Name, d.Status))
+	s.tellAppliances(ctx, hookDelete, d)
 	return nil
 }
 

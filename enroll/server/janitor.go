@@ -20,6 +20,7 @@ func (s *Server) sweep(ctx context.Context) {
 			target = deviceTarget(u, d)
 		}
 		s.audit(ctx, system, "device.expire", target, fmt.Sprintf("pending registration of %q expired", d.Name))
+		s.tellAppliances(ctx, hookExpire, d)
 	}
 	if err := s.store.DeleteExpiredSessions(ctx, now.UTC()); err != nil {
 		s.log.Error("janitor: remove expired sessions", "err", err)
@@ -41,4 +42,5 @@ func (s *Server) sweep(ctx context.Context) {
 	}
 	s.cache.prune(now)
 	s.tokens.prune(now)
+	s.sent.prune(now.Add(-s.cfg.RegistrationTimeout))
 }

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/totpbox/totpbox/enroll/proto"
 )
 
 // routes builds the server's mux. Pages and actions live one per file;
@@ -14,6 +16,7 @@ func (s *Server) routes() http.Handler {
 
 	mux.HandleFunc("GET /static/{file}", s.serveStatic)
 	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.HandleFunc("GET /{$}", s.home)
 
 	mux.HandleFunc("GET /signin", s.signinShow)
@@ -31,10 +34,20 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /users/{username}/password", s.admin(s.userPassword))
 	mux.HandleFunc("GET /users/{username}/mfa-devices", s.console(s.devicesTab))
 	mux.HandleFunc("POST /users/{username}/mfa-devices/{id}/unlock", s.console(s.deviceUnlock))
+	mux.HandleFunc("POST /users/{username}/mfa-devices/{id}/send", s.console(s.deviceSend))
 
 	mux.HandleFunc("GET /settings", s.admin(s.settingsShow))
 	mux.HandleFunc("POST /settings", s.admin(s.settingsSave))
 	mux.HandleFunc("GET /audit", s.admin(s.auditShow))
+
+	mux.HandleFunc("GET /appliances", s.admin(s.appliancesShow))
+	mux.HandleFunc("POST /appliances", s.admin(s.appliancePair))
+	mux.HandleFunc("GET /appliances/{appliance}/rename", s.admin(s.applianceRenameShow))
+	mux.HandleFunc("POST /appliances/{appliance}/rename", s.admin(s.applianceRenameSubmit))
+	mux.HandleFunc("GET /appliances/{appliance}/unpair", s.admin(s.applianceUnpairShow))
+	mux.HandleFunc("POST /appliances/{appliance}/unpair", s.admin(s.applianceUnpairSubmit))
+	mux.HandleFunc("GET /appliances/{appliance}/forget", s.admin(s.applianceForgetShow))
+	mux.HandleFunc("POST /appliances/{appliance}/forget", s.admin(s.applianceForgetSubmit))
 
 	mux.HandleFunc("GET /portal", s.signedIn(s.portalShow))
 
@@ -65,6 +78,10 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /api/v1/users/{username}/mfa-devices/{id}/resync", s.api(s.apiDeviceResync))
 	mux.HandleFunc("POST /api/v1/verify", s.api(s.apiVerify))
 	mux.HandleFunc("/api/", s.apiNotFound)
+
+	// Appliances sign every request; they send no Origin or Sec-Fetch-Site,
+	// so the cross-origin protection below lets them through.
+	mux.Handle(proto.PathPrefix, s.countApplianceRequests(s.appliances.Handler()))
 
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -98,10 +115,9 @@ func (w *statusWriter) WriteHeader(code int) {
 	w.ResponseWriter.WriteHeader(code)
 }
 
-func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Write([]byte("ok\n"))
-}
+// Unwrap lets http.ResponseController reach the connection, for the
+// appliance API's long-polls.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // pathID parses the {id} path value.
 func pathID(r *http.Request) (int64, error) {

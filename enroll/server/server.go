@@ -1,7 +1,8 @@
 // Package server is totpbox's registration server over HTTP: the admin
 // console (users, MFA devices, the "Register MFA device" wizard, settings,
 // audit log), the user portal, the admin JSON API and the verify API that
-// applications call at sign-in.
+// applications call at sign-in, and the appliance API
+// (enroll/server/appliance) that paired appliances sync with.
 //
 // The server keeps no state of its own beyond short-lived caches and rate
 // limiters: everything lives in a store.Store, so several replicas can share
@@ -18,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/totpbox/totpbox/enroll/server/appliance"
 	"github.com/totpbox/totpbox/enroll/store"
 )
 
@@ -98,6 +100,12 @@ type Config struct {
 	JanitorInterval time.Duration
 	// Limits are the rate limits.
 	Limits Limits
+	// Appliances is the appliance API: the server serves it under
+	// /api/v1/appliance/, pairs and lists appliances on the console's
+	// Appliances page, sends offers from the wizard and tells appliances
+	// about confirmed, renamed, deleted and expired MFA devices. Nil means
+	// one built on Store, Clock and Logger with the package's defaults.
+	Appliances *appliance.API
 }
 
 // Server is the registration server. It is safe for concurrent use.
@@ -116,6 +124,10 @@ type Server struct {
 	cache    *deviceCache
 	settings *settingsCache
 	tokens   *tokenCache
+
+	appliances *appliance.API
+	metrics    *metrics
+	sent       *sentOffers
 
 	runOnce sync.Once
 }
@@ -165,6 +177,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("server: JanitorInterval %v is negative", cfg.JanitorInterval)
 	}
 	cfg.Limits = cfg.Limits.withDefaults()
+	if cfg.Appliances == nil {
+		cfg.Appliances = appliance.New(appliance.Config{Store: cfg.Store, Clock: cfg.Clock, Logger: cfg.Logger})
+	}
 	v, err := loadViews()
 	if err != nil {
 		return nil, err
@@ -182,20 +197,35 @@ func New(cfg Config) (*Server, error) {
 		verifyUser: newLimiter(cfg.Limits.VerifyPerUser),
 		cache:      newDeviceCache(cfg.CacheTTL),
 		tokens:     newTokenCache(cfg.CacheTTL),
+		appliances: cfg.Appliances,
+		sent:       newSentOffers(),
 	}
 	s.settings = &settingsCache{s: s}
+	s.metrics = newMetrics(s)
 	s.handler = s.routes()
 	return s, nil
 }
 
-// Handler returns the server's HTTP handler: console, portal and APIs.
+// Handler returns the server's HTTP handler: console, portal, admin and
+// verify APIs, the appliance API, /healthz and /readyz. It does not serve
+// /metrics: see MetricsHandler.
 func (s *Server) Handler() http.Handler { return s.handler }
 
+// Appliances returns the appliance API the server mounts and drives.
+func (s *Server) Appliances() *appliance.API { return s.appliances }
+
 // Run runs the janitor until ctx is done: every JanitorInterval it removes
-// expired pending registrations and sessions, clears expired lockouts and
-// forgets idle rate-limit state. It sweeps once at start and returns
-// ctx.Err().
+// expired pending registrations (telling the appliances they were offered
+// to) and sessions, clears expired lockouts and forgets idle rate-limit
+// state. It runs the appliance API's janitor too. It sweeps once at start
+// and returns ctx.Err().
 func (s *Server) Run(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.appliances.Run(ctx)
+	}()
+	defer func() { <-done }()
 	t := time.NewTicker(s.cfg.JanitorInterval)
 	defer t.Stop()
 	for {

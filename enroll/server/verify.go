@@ -36,7 +36,8 @@ const (
 // drift follows the match. A miss counts a failure on each device tried
 // and locks a device at the threshold. ip is the end user's address for
 // the per-address limit. It returns a failure (404) for an unknown user.
-func (s *Server) verifyCode(ctx context.Context, a actor, username, code, ip string) (verifyResult, error) {
+func (s *Server) verifyCode(ctx context.Context, a actor, username, code, ip string) (res verifyResult, err error) {
+	defer func() { s.metrics.verified(res, err) }()
 	now := s.clock.Now()
 	if ok, wait := s.verifyIP.allow(ip, now); !ok {
 		return verifyResult{Reason: reasonRateLimited, RetryAfter: wait}, nil
@@ -143,6 +144,7 @@ func (s *Server) verifyCode(ctx context.Context, a actor, username, code, ip str
 		if n >= st.LockoutThreshold {
 			d.LockedUntil = lockAt
 			if c.dev.FailCount < st.LockoutThreshold {
+				s.metrics.lockouts.Inc()
 				s.audit(ctx, a, "device.lock", deviceTarget(cu.user, c.dev), fmt.Sprintf("locked after %d failed codes until %s", n, lockAt.Format(timeLayout)))
 				s.log.Warn("MFA device locked", "user", cu.user.Username, "device", c.dev.ID, "failures", n)
 			}

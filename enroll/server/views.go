@@ -55,6 +55,10 @@ var funcs = template.FuncMap{
 		return b.String()
 	},
 	"locked": func(d store.Device, now time.Time) bool { return d.LockedUntil.After(now) },
+	// offset shows a clock offset in seconds with its sign.
+	"offset": func(d time.Duration) string { return fmt.Sprintf("%+.3f s", d.Seconds()) },
+	// seconds shows a duration in seconds.
+	"seconds": func(d time.Duration) string { return fmt.Sprintf("%.3f s", d.Seconds()) },
 	"seq": func(n int) []int {
 		out := make([]int, n)
 		for i := range out {

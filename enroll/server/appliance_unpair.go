@@ -1,0 +1,54 @@
+package server
+
+import (
+	"fmt"
+	"net/http"
+)
+
+// applianceUnpairShow asks to confirm unpairing.
+func (s *Server) applianceUnpairShow(w http.ResponseWriter, r *http.Request, a *auth) {
+	if d, ok := s.applianceForm(w, r, a); ok {
+		s.render(w, r, a, http.StatusOK, "appliance_unpair", page{Title: "Unpair appliance", Section: "appliances", D: d})
+	}
+}
+
+// applianceUnpairSubmit unpairs the appliance: its offers are withdrawn
+// and, at its next sync, it wipes every account the server delivered.
+func (s *Server) applianceUnpairSubmit(w http.ResponseWriter, r *http.Request, a *auth) {
+	d, ok := s.applianceForm(w, r, a)
+	if !ok {
+		return
+	}
+	if err := s.appliances.Unpair(r.Context(), d.Appliance.ID); err != nil {
+		s.errorPage(w, r, a, applianceFailure(err))
+		return
+	}
+	if !d.Appliance.Unpairing {
+		s.audit(r.Context(), a.actor(r), "appliance.unpair", "appliance:"+d.Appliance.ID, fmt.Sprintf("unpaired %q", d.Appliance.Name))
+	}
+	s.setFlash(w, r, fmt.Sprintf("Appliance %q unpaired. At its next sync it wipes every account it received from this server.", d.Appliance.Name))
+	http.Redirect(w, r, "/appliances", http.StatusSeeOther)
+}
+
+// applianceForgetShow asks to confirm forgetting an appliance that was
+// unpaired but never came back to say so.
+func (s *Server) applianceForgetShow(w http.ResponseWriter, r *http.Request, a *auth) {
+	if d, ok := s.applianceForm(w, r, a); ok {
+		s.render(w, r, a, http.StatusOK, "appliance_forget", page{Title: "Forget appliance", Section: "appliances", D: d})
+	}
+}
+
+// applianceForgetSubmit removes the appliance's record at once.
+func (s *Server) applianceForgetSubmit(w http.ResponseWriter, r *http.Request, a *auth) {
+	d, ok := s.applianceForm(w, r, a)
+	if !ok {
+		return
+	}
+	if err := s.appliances.Forget(r.Context(), d.Appliance.ID); err != nil {
+		s.errorPage(w, r, a, applianceFailure(err))
+		return
+	}
+	s.audit(r.Context(), a.actor(r), "appliance.forget", "appliance:"+d.Appliance.ID, fmt.Sprintf("forgot %q", d.Appliance.Name))
+	s.setFlash(w, r, fmt.Sprintf("Appliance %q forgotten.", d.Appliance.Name))
+	http.Redirect(w, r, "/appliances", http.StatusSeeOther)
+}

@@ -1,0 +1,49 @@
+package server
+
+import (
+	"fmt"
+	"net/http"
+)
+
+// deviceSend is "Send to appliance" on the Device configuration page: the
+// pending registration becomes an offer on the chosen appliance, where a
+// button press accepts it. The page then shows where the offer stands;
+// the code form stays.
+func (s *Server) deviceSend(w http.ResponseWriter, r *http.Request, sc *scope) {
+	dev, ok := s.pendingDevice(w, r, sc)
+	if !ok {
+		return
+	}
+	err := s.checkPending(dev)
+	if err == nil {
+		in, ferr := s.findAppliance(r.Context(), r.PostFormValue("appliance"))
+		if ferr != nil {
+			err = applianceFailure(ferr)
+		} else if err = s.sendOffer(r.Context(), sc.a.actor(r), sc.user, dev, in); err == nil {
+			s.setFlash(w, r, fmt.Sprintf("Sent to appliance %q. Press OK on it to accept the registration.", in.Name))
+			http.Redirect(w, r, fmt.Sprintf("%s/mfa-devices/%d/configure", sc.base, dev.ID), http.StatusSeeOther)
+			return
+		}
+	}
+	status, msg := explain(err)
+	switch status {
+	case http.StatusInternalServerError:
+		s.errorPage(w, r, sc.a, err)
+		return
+	case http.StatusConflict:
+		if err == errAlreadyActive {
+			s.setFlash(w, r, fmt.Sprintf("MFA device %q is already registered.", dev.Name))
+			http.Redirect(w, r, sc.list(), http.StatusSeeOther)
+			return
+		}
+	}
+	d, derr := s.configData(r, sc, dev)
+	if derr != nil {
+		s.errorPage(w, r, sc.a, derr)
+		return
+	}
+	if d.Expired {
+		s.removeExpired(r, sc, dev)
+	}
+	s.render(w, r, sc.a, status, "device_configure", page{Title: "Register MFA device", Section: sc.section(), Error: msg, D: d})
+}
