@@ -136,8 +136,14 @@ func (s *sqlStore) Ping(ctx context.Context) error {
 	return s.wrap("ping", s.r.db.PingContext(ctx))
 }
 
-// Close releases both pools.
+// Close releases both pools. On SQLite it first lets the query planner
+// refresh its statistics, as SQLite advises before closing.
 func (s *sqlStore) Close() error {
+	if _, ok := s.d.(sqliteDialect); ok {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		s.w.db.ExecContext(ctx, `PRAGMA optimize`)
+		cancel()
+	}
 	err := s.w.Close()
 	if s.r != s.w {
 		if rerr := s.r.Close(); err == nil {
@@ -238,9 +244,9 @@ func (s *sqlStore) CreateUser(ctx context.Context, u *User) error {
 	}
 	created = created.UTC().Truncate(time.Microsecond)
 	var id int64
-	err := s.w.QueryRowContext(ctx, (`INSERT INTO users
+	err := s.w.QueryRowContext(ctx, `INSERT INTO users
 		(username, username_key, display_name, email, password_hash, admin, disabled, created)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		u.Username, fold(u.Username), u.DisplayName, u.Email, u.PasswordHash, u.Admin, u.Disabled, s.d.timeArg(created),
 	).Scan(&id)
 	if err != nil {
@@ -251,12 +257,12 @@ func (s *sqlStore) CreateUser(ctx context.Context, u *User) error {
 }
 
 func (s *sqlStore) UserByName(ctx context.Context, username string) (User, error) {
-	u, err := scanUser(s.r.QueryRowContext(ctx, (`SELECT ` + userCols + ` FROM users WHERE username_key = ?`), fold(username)))
+	u, err := scanUser(s.r.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE username_key = ?`, fold(username)))
 	return u, s.wrap("user by name", err)
 }
 
 func (s *sqlStore) UserByID(ctx context.Context, id int64) (User, error) {
-	u, err := scanUser(s.r.QueryRowContext(ctx, (`SELECT ` + userCols + ` FROM users WHERE id = ?`), id))
+	u, err := scanUser(s.r.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE id = ?`, id))
 	return u, s.wrap("user by id", err)
 }
 
@@ -366,10 +372,10 @@ func (s *sqlStore) CreateDevice(ctx context.Context, d *Device) error {
 	c.Created, c.Registered, c.ExpiresAt = micro(c.Created), micro(c.Registered), micro(c.ExpiresAt)
 	c.LastUsed, c.LockedUntil = micro(c.LastUsed), micro(c.LockedUntil)
 	t := s.d.timeArg
-	err := s.w.QueryRowContext(ctx, (`INSERT INTO mfa_devices
+	err := s.w.QueryRowContext(ctx, `INSERT INTO mfa_devices
 		(user_id, uid, name, name_key, kind, status, algorithm, digits, period_sec, secret_key_id, secret,
 		 created, registered, expires_at, last_used_step, last_used, drift_steps, fail_count, locked_until)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		c.UserID, c.UID, c.Name, fold(c.Name), string(c.Kind), string(c.Status), c.Algorithm, c.Digits, c.PeriodSec,
 		c.Secret.KeyID, c.Secret.Ciphertext, t(c.Created), t(c.Registered), t(c.ExpiresAt), c.LastUsedStep,
 		t(c.LastUsed), c.DriftSteps, c.FailCount, t(c.LockedUntil),
@@ -382,12 +388,12 @@ func (s *sqlStore) CreateDevice(ctx context.Context, d *Device) error {
 }
 
 func (s *sqlStore) Device(ctx context.Context, id int64) (Device, error) {
-	d, err := scanDevice(s.r.QueryRowContext(ctx, (`SELECT ` + deviceCols + ` FROM mfa_devices WHERE id = ?`), id))
+	d, err := scanDevice(s.r.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM mfa_devices WHERE id = ?`, id))
 	return d, s.wrap("mfa device", err)
 }
 
 func (s *sqlStore) DevicesByUser(ctx context.Context, userID int64) ([]Device, error) {
-	rows, err := s.r.QueryContext(ctx, (`SELECT ` + deviceCols + ` FROM mfa_devices WHERE user_id = ? ORDER BY id`), userID)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+deviceCols+` FROM mfa_devices WHERE user_id = ? ORDER BY id`, userID)
 	return s.scanDevices("mfa devices of user", rows, err)
 }
 
@@ -405,7 +411,9 @@ func (s *sqlStore) DeleteDevice(ctx context.Context, id int64) error {
 // reason a conditional update changed nothing.
 func (s *sqlStore) stale(ctx context.Context, op string, id int64) error {
 	var one int
-	err := s.w.QueryRowContext(ctx, (`SELECT 1 FROM mfa_devices WHERE id = ?`), id).Scan(&one)
+	// Read from the read pool: the write connection stays free for the
+	// next verify.
+	err := s.r.QueryRowContext(ctx, `SELECT 1 FROM mfa_devices WHERE id = ?`, id).Scan(&one)
 	if err != nil {
 		return s.wrap(op, err)
 	}
@@ -448,10 +456,10 @@ func (s *sqlStore) RecordUse(ctx context.Context, u UseStep) error {
 
 func (s *sqlStore) RecordFailure(ctx context.Context, id int64, threshold int, lockUntil time.Time) (int, error) {
 	var n int
-	err := s.w.QueryRowContext(ctx, (`UPDATE mfa_devices
+	err := s.w.QueryRowContext(ctx, `UPDATE mfa_devices
 		SET fail_count = fail_count + 1,
 			locked_until = CASE WHEN ? > 0 AND fail_count + 1 >= ? THEN ? ELSE locked_until END
-		WHERE id = ? RETURNING fail_count`),
+		WHERE id = ? RETURNING fail_count`,
 		threshold, threshold, s.d.timeArg(micro(lockUntil)), id).Scan(&n)
 	return n, s.wrap("record mfa device failure", err)
 }
@@ -471,8 +479,8 @@ func (s *sqlStore) UnlockDevice(ctx context.Context, id int64) error {
 }
 
 func (s *sqlStore) ClearExpiredLockouts(ctx context.Context, now time.Time) ([]Device, error) {
-	rows, err := s.w.QueryContext(ctx, (`UPDATE mfa_devices SET fail_count = 0, locked_until = NULL
-		WHERE locked_until IS NOT NULL AND locked_until <= ? RETURNING ` + deviceCols),
+	rows, err := s.w.QueryContext(ctx, `UPDATE mfa_devices SET fail_count = 0, locked_until = NULL
+		WHERE locked_until IS NOT NULL AND locked_until <= ? RETURNING `+deviceCols,
 		s.d.timeArg(micro(now)))
 	devs, err := s.scanDevices("clear expired lockouts", rows, err)
 	slices.SortFunc(devs, func(a, b Device) int { return cmp.Compare(a.ID, b.ID) })
@@ -480,8 +488,8 @@ func (s *sqlStore) ClearExpiredLockouts(ctx context.Context, now time.Time) ([]D
 }
 
 func (s *sqlStore) DeleteExpiredPending(ctx context.Context, now time.Time) ([]Device, error) {
-	rows, err := s.w.QueryContext(ctx, (`DELETE FROM mfa_devices
-		WHERE status = 'pending' AND expires_at IS NOT NULL AND expires_at < ? RETURNING ` + deviceCols),
+	rows, err := s.w.QueryContext(ctx, `DELETE FROM mfa_devices
+		WHERE status = 'pending' AND expires_at IS NOT NULL AND expires_at < ? RETURNING `+deviceCols,
 		s.d.timeArg(micro(now)))
 	devs, err := s.scanDevices("delete expired registrations", rows, err)
 	// RETURNING gives no order; callers log them, so make it stable.
@@ -581,8 +589,8 @@ func (s *sqlStore) CreateToken(ctx context.Context, t *Token) error {
 		c.Created = time.Now()
 	}
 	c.Created, c.LastUsed = micro(c.Created), micro(c.LastUsed)
-	err := s.w.QueryRowContext(ctx, (`INSERT INTO api_tokens (name, hash, created, last_used, revoked)
-		VALUES (?, ?, ?, ?, ?) RETURNING id`),
+	err := s.w.QueryRowContext(ctx, `INSERT INTO api_tokens (name, hash, created, last_used, revoked)
+		VALUES (?, ?, ?, ?, ?) RETURNING id`,
 		c.Name, c.Hash, s.d.timeArg(c.Created), s.d.timeArg(c.LastUsed), c.Revoked).Scan(&c.ID)
 	if err != nil {
 		return s.wrap("create api token", err)
@@ -592,7 +600,7 @@ func (s *sqlStore) CreateToken(ctx context.Context, t *Token) error {
 }
 
 func (s *sqlStore) TokenByHash(ctx context.Context, hash []byte) (Token, error) {
-	t, err := scanToken(s.r.QueryRowContext(ctx, (`SELECT ` + tokenCols + ` FROM api_tokens WHERE hash = ?`), hash))
+	t, err := scanToken(s.r.QueryRowContext(ctx, `SELECT `+tokenCols+` FROM api_tokens WHERE hash = ?`, hash))
 	return t, s.wrap("api token", err)
 }
 
@@ -640,8 +648,8 @@ func (s *sqlStore) CreateSession(ctx context.Context, se Session) error {
 
 func (s *sqlStore) SessionByHash(ctx context.Context, hash []byte) (Session, error) {
 	var se Session
-	err := s.r.QueryRowContext(ctx, (`SELECT hash, user_id, created, expires_at, csrf, mfa_pending
-		FROM sessions WHERE hash = ?`), hash).
+	err := s.r.QueryRowContext(ctx, `SELECT hash, user_id, created, expires_at, csrf, mfa_pending
+		FROM sessions WHERE hash = ?`, hash).
 		Scan(&se.Hash, &se.UserID, nullTime{&se.Created}, nullTime{&se.ExpiresAt}, &se.CSRF, &se.MFAPending)
 	return se, s.wrap("session", err)
 }

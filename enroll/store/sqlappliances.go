@@ -355,7 +355,7 @@ func (s *sqlStore) AnswerChange(ctx context.Context, applianceID string, rev int
 			return Change{}, s.wrap("answer change", err)
 		}
 	}
-	c, err := scanChange(s.w.QueryRowContext(ctx, `SELECT `+changeCols+` FROM appliance_changes
+	c, err := scanChange(s.r.QueryRowContext(ctx, `SELECT `+changeCols+` FROM appliance_changes
 		WHERE appliance_id = ? AND rev = ?`, applianceID, rev))
 	if err != nil {
 		return Change{}, s.wrap("answer change", err)
