@@ -22,7 +22,8 @@ import (
 	"github.com/totpbox/totpbox/device"
 	"github.com/totpbox/totpbox/enroll"
 	"github.com/totpbox/totpbox/enroll/server/appliance"
-	"github.com/totpbox/totpbox/enroll/server/appliance/appliancetest"
+	"github.com/totpbox/totpbox/enroll/store"
+	"github.com/totpbox/totpbox/enroll/store/storetest"
 	"github.com/totpbox/totpbox/enroll/vault"
 )
 
@@ -38,8 +39,17 @@ func TestMain(m *testing.M) {
 // appliance API on loopback, plus a control API to pair, send offers and
 // read its memory. It prints its address and serves until stdin closes.
 func runBenchServer() {
-	api := appliance.New(appliance.Config{Store: appliancetest.NewMemStore(), Logger: quiet,
-		PairingRate: appliance.Rate{PerSecond: -1}})
+	dir, err := os.MkdirTemp("", "totpbox-bench")
+	if err != nil {
+		panic(err)
+	}
+	defer os.RemoveAll(dir)
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(dir, store.SQLiteFile))
+	if err != nil {
+		panic(err)
+	}
+	defer st.Close()
+	api := appliance.New(appliance.Config{Store: st, Logger: quiet, PairingRate: appliance.Rate{PerSecond: -1}})
 	mux := http.NewServeMux()
 	mux.Handle("/api/v1/appliance/", api.Handler())
 	mux.HandleFunc("POST /bench/pair", func(w http.ResponseWriter, r *http.Request) {
@@ -131,7 +141,7 @@ func report(b *testing.B, lat []time.Duration) {
 // the time from SendOffer to the appliance's ShowOffer. Run it with
 // -benchtime=100x for the 100 runs of docs/BENCHMARKS.md.
 func BenchmarkOfferLatency(b *testing.B) {
-	api := appliance.New(appliance.Config{Store: appliancetest.NewMemStore(), Logger: quiet})
+	api := appliance.New(appliance.Config{Store: storetest.OpenSQLite(b), Logger: quiet})
 	srv := &http.Server{Handler: api.Handler()}
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	go srv.Serve(ln)
