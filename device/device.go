@@ -91,6 +91,8 @@ type Pairing interface {
 // shows it and calls Accept or Reject on a press, from the loop goroutine;
 // they must not block for long.
 type Offer struct {
+	// ID identifies the offer to CancelOffers (the server's MFA device id).
+	ID string
 	// User and DeviceName are shown: "New account for User — DeviceName".
 	User, DeviceName string
 	// Accept stores the account and returns its vault id; the loop then

@@ -139,6 +139,7 @@ func (c *Client) offer(ch proto.Change, st *syncState) {
 
 func (c *Client) deviceOffer(o *openOffer) device.Offer {
 	return device.Offer{
+		ID:         o.deviceID,
 		User:       o.user,
 		DeviceName: o.devName,
 		Accept:     func() (string, error) { return c.accept(o) },
@@ -257,7 +258,7 @@ func (c *Client) dropAllOffers() {
 // screen. device.Offer carries no id, so offers are matched by user and
 // device name; other open offers that look the same are shown again.
 func (c *Client) cancelShown(o *openOffer) {
-	c.hooks.CancelOffers(func(d device.Offer) bool { return d.User == o.user && d.DeviceName == o.devName })
+	c.hooks.CancelOffers(func(d device.Offer) bool { return d.ID == o.deviceID })
 	c.mu.Lock()
 	var again []*openOffer
 	for _, p := range c.offers {
