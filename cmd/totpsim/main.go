@@ -71,6 +71,8 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 func serveFlags(cmd *cobra.Command, sc *system.Config) {
 	f := cmd.Flags()
 	f.StringVar(&sc.Listen, "listen", "127.0.0.1:8460", "address of the page and /sim API")
+	f.StringVar(&sc.ServerListen, "server-listen", "127.0.0.1:8461", "address of the in-process registration server (console, APIs)")
+	f.BoolVar(&sc.NoServer, "no-server", false, "run the appliances standalone, without a registration server")
 	f.StringVar(&sc.DataDir, "data", "totpsim-data", "directory for the appliances' vaults and state")
 	f.IntVar(&sc.Appliances, "appliances", 1, "number of simulated appliances")
 	f.StringVar(&sc.Panel, "panel", "ssd1306-128x64", "display size of every appliance")
@@ -81,11 +83,17 @@ func serveFlags(cmd *cobra.Command, sc *system.Config) {
 func serve(ctx context.Context, sc system.Config, stdout io.Writer) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	sc.Ready = func(url string) { fmt.Fprintf(stdout, "totpsim: simulator at %s\n", url) }
+	sc.Version = version
 	s, err := system.New(sc)
 	if err != nil {
 		return usageError{err}
 	}
+	s.SetReady(func(url string) {
+		fmt.Fprintf(stdout, "totpsim: simulator at %s\n", url)
+		if c := s.ConsoleURL(); c != "" {
+			fmt.Fprintf(stdout, "totpsim: console at %s — sign in as %s, password %s\n", c, system.AdminUser, s.AdminPassword())
+		}
+	})
 	return s.Run(ctx)
 }
 

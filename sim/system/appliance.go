@@ -22,6 +22,7 @@ import (
 	"github.com/totpbox/totpbox/device/hw"
 	"github.com/totpbox/totpbox/display"
 	"github.com/totpbox/totpbox/enroll"
+	"github.com/totpbox/totpbox/enroll/client"
 	"github.com/totpbox/totpbox/enroll/vault"
 	"github.com/totpbox/totpbox/sim/oled"
 
@@ -48,6 +49,11 @@ type ApplianceConfig struct {
 	BlankAfter time.Duration
 	// Demo adds a few demo accounts when the vault is new.
 	Demo bool
+	// Server, when set, is the registration server's URL: the appliance
+	// pairs with it and syncs its registrations.
+	Server string
+	// Version is the software version reported to the server.
+	Version string
 	// Logger receives the appliance's logs.
 	Logger *slog.Logger
 }
@@ -69,7 +75,17 @@ type Appliance struct {
 	buttons *hw.Buttons
 	virtual map[device.Button]*gpiotest.Pin
 	presses chan device.Button
+
+	client *client.Client // nil without a server
 }
+
+// lateHooks forwards the client's calls to the loop, which is made after
+// the client because it shows the client's pairing code and link.
+type lateHooks struct{ app *device.Appliance }
+
+func (h *lateHooks) ShowOffer(o device.Offer)                  { h.app.ShowOffer(o) }
+func (h *lateHooks) CancelOffers(drop func(device.Offer) bool) { h.app.CancelOffers(drop) }
+func (h *lateHooks) Refresh()                                  { h.app.Refresh() }
 
 // pressHold is how long a virtual button is held: longer than the debounce.
 const (
@@ -122,16 +138,30 @@ func NewAppliance(cfg ApplianceConfig) (*Appliance, error) {
 		v.Close()
 		return nil, err
 	}
-	a.app, err = device.New(device.Config{
+	hooks := &lateHooks{}
+	dcfg := device.Config{
 		Panel: a.panel, Clock: cfg.Clock, Accounts: v, Buttons: a.presses,
 		Hidden: cfg.Hidden, RevealFor: cfg.RevealFor, BlankAfter: cfg.BlankAfter,
 		Paper:  !strings.HasPrefix(cfg.Panel, "ssd1306"),
 		Logger: cfg.Logger.With("appliance", cfg.Name),
-	})
+	}
+	if cfg.Server != "" {
+		a.client, err = client.New(client.Config{
+			Server: cfg.Server, StateDir: filepath.Join(cfg.Dir, "sync"), Vault: v, Clock: cfg.Clock,
+			Appliance: hooks, Version: cfg.Version, Logger: cfg.Logger.With("appliance", cfg.Name),
+		})
+		if err != nil {
+			v.Close()
+			return nil, err
+		}
+		dcfg.Pairing, dcfg.Link = a.client, a.client.Link
+	}
+	a.app, err = device.New(dcfg)
 	if err != nil {
 		v.Close()
 		return nil, err
 	}
+	hooks.app = a.app
 	return a, nil
 }
 
@@ -228,6 +258,9 @@ func (a *Appliance) Run(ctx context.Context) error {
 	if r, ok := a.panel.(*hw.Resilient); ok {
 		wg.Go(func() { r.Run(ctx) })
 	}
+	if a.client != nil {
+		wg.Go(func() { a.client.Run(ctx) })
+	}
 	err := a.app.Run(ctx)
 	cancel()
 	wg.Wait()
@@ -263,6 +296,9 @@ func (a *Appliance) Size() image.Point { return a.size }
 // Loop returns the appliance's device loop.
 func (a *Appliance) Loop() *device.Appliance { return a.app }
 
+// Client returns the appliance's sync client, or nil without a server.
+func (a *Appliance) Client() *client.Client { return a.client }
+
 // Vault returns the appliance's vault.
 func (a *Appliance) Vault() *vault.Vault { return a.vault }
 
@@ -294,12 +330,27 @@ type State struct {
 	Time  time.Time     `json:"time"`
 	Bound time.Duration `json:"bound_ns"`
 	Clock string        `json:"clock_reason,omitempty"`
+	// Code is the code on the screen, when one is shown: the simulator
+	// exposes what a person looking at the glass would read.
+	Code string `json:"code,omitempty"`
+	// Sync is the pairing and sync state; absent without a server.
+	Sync *client.Status `json:"sync,omitempty"`
 }
 
 // State returns the appliance's state.
 func (a *Appliance) State() State {
 	r := a.clock.Now()
-	return State{Name: a.Name, Panel: a.Panel, Status: a.app.Status(), Time: r.Time, Bound: r.Bound, Clock: r.Reason}
+	st := State{Name: a.Name, Panel: a.Panel, Status: a.app.Status(), Time: r.Time, Bound: r.Bound, Clock: r.Reason}
+	if a.client != nil {
+		cs := a.client.Status()
+		st.Sync = &cs
+	}
+	if st.CodeShown {
+		if acct, err := a.vault.Get(st.AccountID); err == nil {
+			st.Code = enroll.Code(acct.Key, r.Time)
+		}
+	}
+	return st
 }
 
 func scaleImage(src image.Image, scale int) image.Image {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/totpbox/totpbox/clock"
+	"github.com/totpbox/totpbox/enroll/server/appliance"
 	"github.com/totpbox/totpbox/sim/ntpsim"
 )
 
@@ -21,6 +22,12 @@ import (
 type Config struct {
 	// Listen is the page's address; empty means 127.0.0.1:8460.
 	Listen string
+	// ServerListen is the in-process registration server's address; empty
+	// means 127.0.0.1:8461. NoServer runs the appliances standalone.
+	ServerListen string
+	NoServer     bool
+	// Version is reported by the appliances to the server.
+	Version string
 	// DataDir holds every appliance's state; empty means ./totpsim-data.
 	DataDir string
 	// Appliances is how many appliances to run; zero means 1.
@@ -54,6 +61,7 @@ type System struct {
 	ln         net.Listener
 	ntp        []*ntpsim.UDPServer
 	clocks     []*clock.Service
+	server     *regServer
 }
 
 // New opens the appliances and the page's listener.
@@ -63,6 +71,9 @@ func New(cfg Config) (*System, error) {
 	}
 	if cfg.DataDir == "" {
 		cfg.DataDir = "totpsim-data"
+	}
+	if cfg.ServerListen == "" {
+		cfg.ServerListen = "127.0.0.1:8461"
 	}
 	if cfg.Appliances == 0 {
 		cfg.Appliances = 1
@@ -77,6 +88,15 @@ func New(cfg Config) (*System, error) {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
 	s := &System{cfg: cfg}
+	if !cfg.NoServer {
+		rs, err := startServer(context.Background(), filepath.Join(cfg.DataDir, "server"), cfg.ServerListen, cfg.Logger)
+		if err != nil {
+			return nil, err
+		}
+		s.server = rs
+		s.consoleURL = rs.URL() + "/"
+		s.adminHint = AdminUser + " / " + rs.password
+	}
 	clockFor := cfg.Clock
 	if clockFor == nil {
 		var err error
@@ -94,7 +114,7 @@ func New(cfg Config) (*System, error) {
 			Name:  fmt.Sprintf("appliance-%d", n),
 			Panel: cfg.Panel, Dir: filepath.Join(cfg.DataDir, fmt.Sprintf("appliance-%d", n)),
 			Clock: clk, Hidden: cfg.Hidden, RevealFor: cfg.RevealFor, BlankAfter: cfg.BlankAfter,
-			Demo: true, Logger: cfg.Logger,
+			Demo: true, Logger: cfg.Logger, Server: s.serverURL(), Version: cfg.Version,
 		})
 		if err != nil {
 			s.close()
@@ -109,6 +129,30 @@ func New(cfg Config) (*System, error) {
 	}
 	s.ln = ln
 	return s, nil
+}
+
+func (s *System) serverURL() string {
+	if s.server == nil {
+		return ""
+	}
+	return s.server.URL()
+}
+
+// SetReady sets the function Run calls with the page's URL once it
+// serves.
+func (s *System) SetReady(f func(url string)) { s.cfg.Ready = f }
+
+// ConsoleURL returns the registration server's console URL, or "" when
+// the simulator runs without one.
+func (s *System) ConsoleURL() string { return s.consoleURL }
+
+// AdminPassword returns the console admin's password ("" without a
+// server).
+func (s *System) AdminPassword() string {
+	if s.server == nil {
+		return ""
+	}
+	return s.server.password
 }
 
 // URL returns the page's URL.
@@ -158,6 +202,10 @@ func (s *System) close() {
 	if s.ln != nil {
 		s.ln.Close()
 	}
+	if s.server != nil {
+		s.server.ln.Close()
+		s.server.store.Close()
+	}
 }
 
 // Run serves the page and runs every appliance until ctx is done.
@@ -171,6 +219,13 @@ func (s *System) Run(ctx context.Context) error {
 	}
 	for _, c := range s.clocks {
 		wg.Go(func() { c.Run(ctx) })
+	}
+	var serr error
+	if s.server != nil {
+		wg.Go(func() { serr = s.server.run(ctx) })
+		for i, a := range s.appliances {
+			wg.Go(func() { s.autoPair(ctx, i, a) })
+		}
 	}
 	defer func() {
 		for _, srv := range s.ntp {
@@ -190,5 +245,36 @@ func (s *System) Run(ctx context.Context) error {
 		errs[len(s.appliances)] = err
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	return errors.Join(append(errs, serr)...)
+}
+
+// autoPair pairs appliance i with the in-process server as an admin would:
+// it reads the code the appliance shows and enters it with a friendly name.
+// An appliance paired on an earlier run is left alone; one unpaired later
+// in the console pairs again, as a kiosk would after an admin's visit.
+func (s *System) autoPair(ctx context.Context, i int, a *Appliance) {
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	name := fmt.Sprintf("Simulated appliance %d", i)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		_, code, waiting := a.client.PairingCode()
+		if !waiting || code == "" {
+			continue
+		}
+		if _, err := s.server.srv.Appliances().Pair(ctx, code, name); err != nil {
+			if ctx.Err() == nil {
+				s.cfg.Logger.Debug("simulator: pairing", "appliance", i, "err", err)
+			}
+			if errors.Is(err, appliance.ErrNameTaken) {
+				name = fmt.Sprintf("Simulated appliance %d (%s)", i, a.client.KeyID()[:8])
+			}
+			continue
+		}
+		s.cfg.Logger.Info("simulator: appliance paired", "appliance", i, "name", name)
+	}
 }

@@ -14,6 +14,7 @@ import (
 func startSystem(t *testing.T, cfg Config) (*System, *httptest.Server) {
 	t.Helper()
 	cfg.Listen = "127.0.0.1:0"
+	cfg.ServerListen = "127.0.0.1:0"
 	cfg.DataDir = t.TempDir()
 	s, err := New(cfg)
 	if err != nil {
