@@ -78,6 +78,8 @@ func serveFlags(cmd *cobra.Command, sc *system.Config) {
 	f.StringVar(&sc.Panel, "panel", "ssd1306-128x64", "display size of every appliance")
 	f.BoolVar(&sc.Hidden, "hidden", false, "hide codes until OK is pressed")
 	f.DurationVar(&sc.BlankAfter, "blank-after", 0, "blank the screen after this long without a press (0: never)")
+	f.IntVar(&sc.NTPServers, "ntp-servers", 3, "number of fake NTP servers on 127.0.0.1")
+	f.DurationVar(&sc.NTPOffset, "ntp-offset", 0, "the fake NTP servers' time minus the host's (the appliances follow it)")
 }
 
 func serve(ctx context.Context, sc system.Config, stdout io.Writer) error {
