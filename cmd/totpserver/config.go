@@ -1,16 +1,20 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/totpbox/totpbox/configs"
 	"github.com/totpbox/totpbox/enroll/server"
+	"github.com/totpbox/totpbox/enroll/server/appliance"
 )
 
 // rate is a token-bucket limit in the config file.
@@ -46,6 +50,15 @@ type config struct {
 		VerifyPerUser rate `mapstructure:"verify_per_user"`
 		VerifyPerIP   rate `mapstructure:"verify_per_ip"`
 	} `mapstructure:"limits"`
+	Appliances struct {
+		PairingCodeTTL time.Duration `mapstructure:"pairing_code_ttl"`
+		PairingPerIP   rate          `mapstructure:"pairing_per_ip"`
+		PollInterval   time.Duration `mapstructure:"poll_interval"`
+		Retention      time.Duration `mapstructure:"retention"`
+	} `mapstructure:"appliances"`
+	Metrics struct {
+		Listen string `mapstructure:"listen"`
+	} `mapstructure:"metrics"`
 	Log struct {
 		Format string `mapstructure:"format"`
 		Level  string `mapstructure:"level"`
@@ -67,30 +80,29 @@ func defaultConfig() config {
 	c.Limits.SignInPerUser = rate{l.SignInPerUser.PerSecond, l.SignInPerUser.Burst}
 	c.Limits.VerifyPerUser = rate{l.VerifyPerUser.PerSecond, l.VerifyPerUser.Burst}
 	c.Limits.VerifyPerIP = rate{l.VerifyPerIP.PerSecond, l.VerifyPerIP.Burst}
+	c.Appliances.PairingCodeTTL = appliance.DefaultPairingCodeTTL
+	c.Appliances.PairingPerIP = rate{appliance.DefaultPairingRate.PerSecond, appliance.DefaultPairingRate.Burst}
+	c.Appliances.Retention = appliance.DefaultRetention
 	c.Log.Format = "text"
 	c.Log.Level = "info"
 	return c
 }
 
 // loadConfig reads the config file named by --config, TOTPSERVER_*
-// variables, and the --data and --listen flags when set.
+// variables, and the --data and --listen flags when set. It reports every
+// problem at once.
 func loadConfig(cmd *cobra.Command) (config, error) {
-	c := defaultConfig()
 	path, _ := cmd.Flags().GetString("config")
-	if err := checkEnv(); err != nil {
-		return c, err
-	}
-	if err := configs.Load(path, "TOTPSERVER", &c); err != nil {
-		return c, err
-	}
-	if f := cmd.Flags().Lookup("data"); f != nil && f.Changed {
-		c.Data = f.Value.String()
-	}
-	if f := cmd.Flags().Lookup("listen"); f != nil && f.Changed {
-		c.Listen = f.Value.String()
-	}
-	if c.Data == "" && c.Database.DSN == "" {
-		return c, fmt.Errorf("config: data is empty: give --data DIR")
+	c, problems := readConfig(path, func(c *config) {
+		if f := cmd.Flags().Lookup("data"); f != nil && f.Changed {
+			c.Data = f.Value.String()
+		}
+		if f := cmd.Flags().Lookup("listen"); f != nil && f.Changed {
+			c.Listen = f.Value.String()
+		}
+	})
+	if len(problems) > 0 {
+		return c, errors.Join(problems...)
 	}
 	if c.Data != "" {
 		abs, err := filepath.Abs(c.Data)
@@ -102,34 +114,140 @@ func loadConfig(cmd *cobra.Command) (config, error) {
 	if c.MasterKeyFile == "" && c.Data != "" {
 		c.MasterKeyFile = filepath.Join(c.Data, "master.key")
 	}
-	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
-		return c, fmt.Errorf("config: tls.cert and tls.key must be set together")
-	}
-	if c.Log.Format != "text" && c.Log.Format != "json" {
-		return c, fmt.Errorf("config: log.format must be text or json, not %q", c.Log.Format)
-	}
-	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(c.Log.Level)); err != nil {
-		return c, fmt.Errorf("config: log.level must be debug, info, warn or error, not %q", c.Log.Level)
-	}
 	return c, nil
 }
 
-// checkEnv refuses TOTPSERVER_* variables that name no key, so a typo is
-// not silently ignored.
-func checkEnv() error {
+// readConfig reads the defaults, the file at path (when not empty) and
+// TOTPSERVER_* variables, applies flags, and returns the config with every
+// problem found: unknown keys and variables, values that do not parse,
+// and values out of range.
+func readConfig(path string, flags func(*config)) (config, []error) {
+	c := defaultConfig()
+	problems := envProblems()
+	if err := configs.Load(path, "TOTPSERVER", &c); err != nil {
+		problems = append(problems, splitJoined(err)...)
+	}
+	if flags != nil {
+		flags(&c)
+	}
+	return c, append(problems, c.problems()...)
+}
+
+// splitJoined returns the errors joined in err, or err alone, with the
+// decoder's list of bad values split into one error per key.
+func splitJoined(err error) []error {
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	var out []error
+	for _, e := range errs {
+		msg, ok := strings.CutPrefix(e.Error(), decodePrefix)
+		if !ok {
+			out = append(out, e)
+			continue
+		}
+		at := badKeyRE.FindAllStringSubmatchIndex(msg, -1)
+		for i, m := range at {
+			end := len(msg)
+			if i+1 < len(at) {
+				end = at[i+1][0]
+			}
+			key := msg[m[2]:m[3]]
+			out = append(out, fmt.Errorf("config: %s: %s", key, strings.TrimSpace(msg[m[1]:end])))
+		}
+		if len(at) == 0 {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// decodePrefix and badKeyRE pick apart the decoder's error about values
+// that do not parse: "... error(s): 'a' reason 'b' reason".
+const decodePrefix = "config: decoding failed due to the following error(s): "
+
+var badKeyRE = regexp.MustCompile(`(?:^| )'([a-z0-9_.]+)' `)
+
+// problems checks values and the rules between them.
+func (c config) problems() []error {
+	var p []error
+	bad := func(format string, args ...any) { p = append(p, fmt.Errorf("config: "+format, args...)) }
+	if c.Data == "" && c.Database.DSN == "" {
+		bad("data is empty: give --data DIR, or database.dsn")
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		bad("listen %q is not host:port", c.Listen)
+	}
+	if c.Metrics.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {
+			bad("metrics.listen %q is not host:port", c.Metrics.Listen)
+		} else if c.Metrics.Listen == c.Listen {
+			bad("metrics.listen must differ from listen: metrics are served on their own address")
+		}
+	}
+	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
+		bad("tls.cert and tls.key must be set together")
+	}
+	positive := func(name string, d time.Duration) {
+		if d <= 0 {
+			bad("%s must be positive, not %v", name, d)
+		}
+	}
+	positive("registration_timeout", c.RegistrationTimeout)
+	positive("session_lifetime", c.SessionLifetime)
+	positive("janitor_interval", c.JanitorInterval)
+	positive("appliances.pairing_code_ttl", c.Appliances.PairingCodeTTL)
+	positive("appliances.retention", c.Appliances.Retention)
+	if c.ResyncWindow < 1 || c.ResyncWindow > 100000 {
+		bad("resync_window must be 1 to 100000, not %d", c.ResyncWindow)
+	}
+	if c.MaxDevicesPerUser < 1 {
+		bad("max_devices_per_user must be at least 1, not %d", c.MaxDevicesPerUser)
+	}
+	for _, r := range []struct {
+		name string
+		r    rate
+	}{
+		{"limits.signin_per_ip", c.Limits.SignInPerIP},
+		{"limits.signin_per_user", c.Limits.SignInPerUser},
+		{"limits.verify_per_user", c.Limits.VerifyPerUser},
+		{"limits.verify_per_ip", c.Limits.VerifyPerIP},
+		{"appliances.pairing_per_ip", c.Appliances.PairingPerIP},
+	} {
+		switch {
+		case r.r.PerSecond == 0:
+			bad("%s.per_second must not be 0 (a negative value turns the limit off)", r.name)
+		case r.r.PerSecond > 0 && r.r.Burst < 1:
+			bad("%s.burst must be at least 1, not %d", r.name, r.r.Burst)
+		}
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		bad("log.format must be text or json, not %q", c.Log.Format)
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(c.Log.Level)); err != nil {
+		bad("log.level must be debug, info, warn or error, not %q", c.Log.Level)
+	}
+	return p
+}
+
+// envProblems names every TOTPSERVER_* variable that names no key, so a
+// typo is not silently ignored.
+func envProblems() []error {
 	known := map[string]bool{"TOTPSERVER_CONFIG": true}
 	var c config
 	for _, k := range configs.Keys(&c) {
 		known["TOTPSERVER_"+strings.ToUpper(strings.ReplaceAll(k, ".", "_"))] = true
 	}
+	var p []error
 	for _, kv := range os.Environ() {
 		name, _, _ := strings.Cut(kv, "=")
 		if strings.HasPrefix(name, "TOTPSERVER_") && !known[name] {
-			return fmt.Errorf("config: unknown environment variable %s", name)
+			p = append(p, fmt.Errorf("config: unknown environment variable %s", name))
 		}
 	}
-	return nil
+	return p
 }
 
 func (c config) logger() *slog.Logger {
@@ -141,6 +259,26 @@ func (c config) logger() *slog.Logger {
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, opts))
 }
+
+// applianceAPI builds the appliance API the server mounts.
+func (c config) applianceAPI(st appliance.Store, log *slog.Logger) *appliance.API {
+	poll := c.Appliances.PollInterval
+	if poll == 0 && c.Database.DSN != "" {
+		// Replicas sharing PostgreSQL see each other's changes by polling.
+		poll = defaultReplicaPoll
+	}
+	return appliance.New(appliance.Config{
+		Store:          st,
+		Logger:         log,
+		PairingCodeTTL: c.Appliances.PairingCodeTTL,
+		PairingRate:    appliance.Rate{PerSecond: c.Appliances.PairingPerIP.PerSecond, Burst: c.Appliances.PairingPerIP.Burst},
+		PollInterval:   max(poll, 0),
+		Retention:      c.Appliances.Retention,
+	})
+}
+
+// defaultReplicaPoll is appliances.poll_interval's default with PostgreSQL.
+const defaultReplicaPoll = 5 * time.Second
 
 func (c config) limits() server.Limits {
 	r := func(x rate) server.Rate { return server.Rate{PerSecond: x.PerSecond, Burst: x.Burst} }

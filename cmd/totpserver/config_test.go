@@ -1,11 +1,19 @@
 package main
 
 import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/spf13/viper"
+	"github.com/totpbox/totpbox/configs"
 )
 
 func TestLoadConfig(t *testing.T) {
@@ -78,5 +86,170 @@ func TestLoadConfig(t *testing.T) {
 			}
 			tc.check(t, c)
 		})
+	}
+}
+
+func TestShippedConfigHasEveryKey(t *testing.T) {
+	v := viper.New()
+	v.SetConfigFile("../../configs/totpserver.yaml")
+	if err := v.ReadInConfig(); err != nil {
+		t.Fatal(err)
+	}
+	var c config
+	for _, k := range configs.Keys(&c) {
+		if !v.InConfig(k) {
+			t.Errorf("configs/totpserver.yaml lacks key %s", k)
+		}
+	}
+}
+
+func TestConfigCheck(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	bad := write("bad.yaml", `listen: nope
+registration_timeout: soon
+resync_window: many
+session_lifetime: -1h
+limts:
+  x: 1
+metrics:
+  listen: 127.0.0.1:9180
+  path: /m
+appliances:
+  pairing_per_ip: {per_second: 1, burst: 0}
+  retention: 0s
+log:
+  format: xml
+`)
+	tests := []struct {
+		name     string
+		file     string
+		env      map[string]string
+		wantOut  string
+		wantErrs []string
+	}{
+		{name: "shipped", file: "../../configs/totpserver.yaml", wantOut: "../../configs/totpserver.yaml: ok\n"},
+		{name: "metrics on a separate listener", file: write("m.yaml", "metrics:\n  listen: 127.0.0.1:9180\n"), wantOut: ": ok\n"},
+		{name: "every problem", file: bad, wantErrs: []string{
+			`unknown key "limts.x"`,
+			`unknown key "metrics.path"`,
+			"registration_timeout: time: invalid duration",
+			"resync_window: cannot parse value as 'int'",
+			`listen "nope" is not host:port`,
+			"session_lifetime must be positive, not -1h0m0s",
+			"appliances.retention must be positive, not 0s",
+			"appliances.pairing_per_ip.burst must be at least 1, not 0",
+			`log.format must be text or json, not "xml"`,
+		}},
+		{name: "metrics on the main listener", file: write("same.yaml", "listen: 127.0.0.1:8080\nmetrics:\n  listen: 127.0.0.1:8080\n"),
+			wantErrs: []string{"metrics.listen must differ from listen"}},
+		{name: "unknown variable", file: write("ok.yaml", "listen: 127.0.0.1:1\n"), env: map[string]string{"TOTPSERVER_METRICS_LISTN": "x"},
+			wantErrs: []string{"unknown environment variable TOTPSERVER_METRICS_LISTN"}},
+		{name: "missing file", file: filepath.Join(dir, "none.yaml"), wantErrs: []string{"no such file"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			root := rootCommand()
+			var out, errOut strings.Builder
+			root.SetOut(&out)
+			root.SetErr(&errOut)
+			root.SetArgs([]string{"config", "check", tc.file})
+			err := root.Execute()
+			if len(tc.wantErrs) == 0 {
+				if err != nil || !strings.HasSuffix(out.String(), tc.wantOut) || errOut.Len() != 0 {
+					t.Fatalf("config check = %v, out %q, err %q; want %q", err, out.String(), errOut.String(), tc.wantOut)
+				}
+				return
+			}
+			var exit exitError
+			if !errors.As(err, &exit) || exit.code != 2 {
+				t.Fatalf("config check = %v, want exit status 2", err)
+			}
+			lines := strings.Split(strings.TrimSpace(errOut.String()), "\n")
+			if len(lines) != len(tc.wantErrs) {
+				t.Errorf("config check reported %d problems, want %d:\n%s", len(lines), len(tc.wantErrs), errOut.String())
+			}
+			for _, want := range tc.wantErrs {
+				if !strings.Contains(errOut.String(), tc.file+": ") || !strings.Contains(errOut.String(), want) {
+					t.Errorf("config check output lacks %q:\n%s", want, errOut.String())
+				}
+			}
+		})
+	}
+}
+
+// freeAddr returns a loopback address with a port free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func TestServeMountsApplianceAPIAndMetrics(t *testing.T) {
+	dir := t.TempDir()
+	addr, maddr := freeAddr(t), freeAddr(t)
+	t.Setenv("TOTPSERVER_METRICS_LISTEN", maddr)
+	t.Setenv("TOTPSERVER_LOG_LEVEL", "error")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	root := rootCommand()
+	root.SetArgs([]string{"serve", "--data", dir, "--listen", addr})
+	done := make(chan error, 1)
+	go func() { done <- root.ExecuteContext(ctx) }()
+
+	get := func(url string) (int, string) {
+		t.Helper()
+		for range 100 {
+			resp, err := http.Get(url)
+			if err != nil {
+				time.Sleep(50 * time.Millisecond)
+				continue
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			return resp.StatusCode, string(b)
+		}
+		t.Fatalf("GET %s: server never answered", url)
+		return 0, ""
+	}
+	if code, body := get("http://" + maddr + "/metrics"); code != 200 || !strings.Contains(body, "totpserver_verifies_total") {
+		t.Fatalf("metrics listener /metrics = %d:\n%s", code, body)
+	}
+	if code, body := get("http://" + maddr + "/readyz"); code != 200 || body != "ok\n" {
+		t.Fatalf("metrics listener /readyz = %d %q", code, body)
+	}
+	if code, body := get("http://" + addr + "/metrics"); code == 200 || strings.Contains(body, "totpserver_verifies_total") {
+		t.Fatalf("main listener serves metrics: %d", code)
+	}
+	resp, err := http.Post("http://"+addr+"/api/v1/appliance/pairing", "application/json", strings.NewReader("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 401 || !strings.Contains(string(b), `"unsigned"`) {
+		t.Fatalf("unsigned appliance request = %d %s, want 401 unsigned", resp.StatusCode, b)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve = %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve did not stop")
 	}
 }

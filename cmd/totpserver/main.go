@@ -6,18 +6,24 @@
 //	totpserver serve --data DIR [--listen ADDR] [--config FILE]
 //	totpserver admin create --username NAME [--password-stdin]
 //	totpserver token create NAME | token list | token revoke NAME
+//	totpserver config check FILE
 //
 // Configuration comes from a YAML file (see configs/totpserver.yaml),
 // TOTPSERVER_* environment variables and flags, in rising order.
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 )
 
 func main() {
 	if err := rootCommand().Execute(); err != nil {
+		var exit exitError
+		if errors.As(err, &exit) {
+			os.Exit(exit.code)
+		}
 		fmt.Fprintln(os.Stderr, "totpserver:", err)
 		os.Exit(1)
 	}

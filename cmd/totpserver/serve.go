@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/totpbox/totpbox/enroll/proto"
 	"github.com/totpbox/totpbox/enroll/server"
 	"github.com/totpbox/totpbox/enroll/store"
 )
@@ -60,6 +62,7 @@ func serve(cmd *cobra.Command, c config) error {
 		CacheTTL:            c.CacheTTL,
 		JanitorInterval:     c.JanitorInterval,
 		Limits:              c.limits(),
+		Appliances:          c.applianceAPI(st, log),
 	})
 	if err != nil {
 		return err
@@ -68,16 +71,40 @@ func serve(cmd *cobra.Command, c config) error {
 	if err != nil {
 		return err
 	}
+	// Requests' contexts end shortly after shutdown begins, so held
+	// long-polls return instead of holding the shutdown for a minute.
+	reqCtx, endRequests := context.WithCancel(context.Background())
+	defer endRequests()
 	hs := &http.Server{
+		BaseContext:       func(net.Listener) context.Context { return reqCtx },
 		Handler:           srv.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// Appliances' long-polls are held up to proto.MaxWait.
+		WriteTimeout: proto.MaxWait + 30*time.Second,
+		IdleTimeout:  120 * time.Second,
+		ErrorLog:     slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	go srv.Run(ctx)
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
+	var ms *http.Server
+	if c.Metrics.Listen != "" {
+		mln, err := net.Listen("tcp", c.Metrics.Listen)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("metrics.listen: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", srv.MetricsHandler())
+		mux.Handle("GET /healthz", srv.Handler())
+		mux.Handle("GET /readyz", srv.Handler())
+		ms = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second,
+			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		go func() {
+			log.Info("metrics listening", "url", "http://"+mln.Addr().String()+"/metrics")
+			errc <- ms.Serve(mln)
+		}()
+	}
 	go func() {
 		scheme := "http"
 		if c.TLS.Cert != "" {
@@ -98,11 +125,20 @@ func serve(cmd *cobra.Command, c config) error {
 	log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	grace := time.AfterFunc(shutdownGrace, endRequests)
+	defer grace.Stop()
+	if ms != nil {
+		ms.Shutdown(sctx)
+	}
 	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
 }
+
+// shutdownGrace is how long requests in flight may finish at shutdown
+// before their contexts are cancelled.
+const shutdownGrace = 2 * time.Second
 
 func storeName(c config) string {
 	if c.Database.DSN != "" {
