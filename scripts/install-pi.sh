@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# Installs the totpbox appliance on Raspberry Pi OS: enables SPI, installs
+# the totpbox-appliance package, optionally points totpd at a registration
+# server, and starts the service. Safe to run again: each step checks
+# first and does only what is missing.
+#
+# Usage: sudo scripts/install-pi.sh [--dry-run] [--deb FILE] [--server URL] [--no-start]
+#   --dry-run     print every action instead of doing it (no root needed)
+#   --deb FILE    the package to install; default: the newest
+#                 dist/totpbox-appliance_*_<this machine's architecture>.deb
+#   --server URL  the registration server totpd syncs with, written to
+#                 /etc/totpbox/totpd.yaml as server.url (checked with
+#                 totpd config check before it is kept)
+#   --no-start    install and enable, but do not start totpd now
+#
+# The environment may move the files it touches (for tests):
+# TOTPBOX_BOOT_CONFIG (default /boot/firmware/config.txt, or
+# /boot/config.txt on older releases), TOTPBOX_CONFIG
+# (/etc/totpbox/totpd.yaml), TOTPBOX_SPIDEV (/dev/spidev0.0).
+set -euo pipefail
+
+dry_run=0
+deb=""
+server=""
+start=1
+while (($#)); do
+	case $1 in
+	--dry-run) dry_run=1 ;;
+	--deb)
+		deb=${2:?--deb needs a file}
+		shift
+		;;
+	--server)
+		server=${2:?--server needs a URL}
+		shift
+		;;
+	--no-start) start=0 ;;
+	-h | --help)
+		sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"
+		exit 0
+		;;
+	*)
+		echo "install-pi.sh: unknown argument $1 (see --help)" >&2
+		exit 2
+		;;
+	esac
+	shift
+done
+
+say() { printf '==> %s\n' "$*"; }
+
+# run CMD... runs a command that changes the system, or prints it in a dry
+# run.
+run() {
+	if ((dry_run)); then
+		printf 'would run:'
+		printf ' %q' "$@"
+		printf '\n'
+	else
+		"$@"
+	fi
+}
+
+if ((!dry_run)) && [[ $(id -u) != 0 ]]; then
+	echo "install-pi.sh: run as root (sudo), or with --dry-run to see what it would do" >&2
+	exit 1
+fi
+
+boot_config=${TOTPBOX_BOOT_CONFIG:-}
+if [[ -z $boot_config ]]; then
+	boot_config=/boot/firmware/config.txt
+	[[ -e $boot_config || ! -e /boot/config.txt ]] || boot_config=/boot/config.txt
+fi
+config=${TOTPBOX_CONFIG:-/etc/totpbox/totpd.yaml}
+spidev=${TOTPBOX_SPIDEV:-/dev/spidev0.0}
+
+# 1. SPI.
+if [[ -e $spidev ]]; then
+	say "SPI is on ($spidev)"
+elif command -v raspi-config >/dev/null; then
+	say "enabling SPI with raspi-config"
+	run raspi-config nonint do_spi 0
+else
+	if grep -qE '^[[:space:]]*dtparam=spi=on' "$boot_config" 2>/dev/null; then
+		say "SPI is enabled in $boot_config (active after a reboot)"
+	elif grep -qE '^[[:space:]]*#[[:space:]]*dtparam=spi=on' "$boot_config" 2>/dev/null; then
+		say "enabling SPI in $boot_config"
+		run sed -i -E 's/^[[:space:]]*#[[:space:]]*(dtparam=spi=on)/\1/' "$boot_config"
+	else
+		say "enabling SPI in $boot_config"
+		if ((dry_run)); then
+			echo "would append: dtparam=spi=on >> $boot_config"
+		else
+			printf '\n# totpbox: the panel is on SPI0\ndtparam=spi=on\n' >>"$boot_config"
+		fi
+	fi
+	if command -v dtparam >/dev/null; then
+		run dtparam spi=on
+	fi
+	if ((!dry_run)) && [[ ! -e $spidev ]]; then
+		say "$spidev appears after a reboot; totpd keeps retrying the panel until then"
+	fi
+fi
+
+# 2. The package.
+if [[ -z $deb ]]; then
+	arch=$(dpkg --print-architecture 2>/dev/null || echo armhf)
+	here=$(cd "$(dirname "$0")/.." && pwd)
+	for f in "$here"/dist/totpbox-appliance_*_"$arch".deb; do
+		[[ -f $f && ( -z $deb || $f -nt $deb ) ]] && deb=$f
+	done
+	if [[ -z $deb ]]; then
+		echo "install-pi.sh: no dist/totpbox-appliance_*_$arch.deb; build one with scripts/package.sh or pass --deb FILE" >&2
+		exit 1
+	fi
+fi
+if [[ ! -f $deb ]]; then
+	echo "install-pi.sh: $deb: no such file" >&2
+	exit 1
+fi
+deb=$(cd "$(dirname "$deb")" && pwd)/$(basename "$deb")
+want=$(dpkg-deb -f "$deb" Version)
+have=$(dpkg-query -W -f '${db:Status-Abbrev} ${Version}' totpbox-appliance 2>/dev/null || true)
+if [[ $have == "ii  $want" ]]; then
+	say "totpbox-appliance $want is installed"
+else
+	say "installing totpbox-appliance $want from $deb"
+	# The local configuration is kept (--force-confold): a newer default
+	# lands beside it as totpd.yaml.dpkg-dist.
+	run env DEBIAN_FRONTEND=noninteractive apt-get install -y \
+		-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "$deb"
+fi
+
+# 3. The server address.
+changed=0
+if [[ -n $server ]]; then
+	if grep -qE "^[[:space:]]+url:[[:space:]]*\"?${server//./\\.}\"?[[:space:]]*$" "$config" 2>/dev/null &&
+		grep -q '^server:' "$config"; then
+		say "totpd already syncs with $server"
+	else
+		say "pointing totpd at $server in $config"
+		if ((dry_run)); then
+			echo "would set server.url: \"$server\" in $config, after totpd config check accepts it"
+		else
+			tmp=$(mktemp "$config.XXXXXX")
+			trap 'rm -f "$tmp"' EXIT
+			if grep -q '^server:' "$config"; then
+				awk -v url="$server" '
+					/^server:/ { print; print "  url: \"" url "\""; in_server = 1; next }
+					in_server && /^[[:space:]]+url:/ { next }
+					/^[^[:space:]#]/ { in_server = 0 }
+					{ print }' "$config" >"$tmp"
+			else
+				cat "$config" >"$tmp"
+				printf '\nserver:\n  # The registration server totpd syncs with.\n  url: "%s"\n' "$server" >>"$tmp"
+			fi
+			if ! totpd config check "$tmp" >/dev/null; then
+				echo "install-pi.sh: totpd refuses server.url (above); $config is unchanged" >&2
+				exit 1
+			fi
+			chmod --reference="$config" "$tmp"
+			mv "$tmp" "$config"
+			trap - EXIT
+			changed=1
+		fi
+	fi
+fi
+
+# 4. The service.
+if ((start)); then
+	if ((changed)); then
+		say "restarting totpd"
+		run systemctl restart totpd.service
+	elif systemctl is-active --quiet totpd.service 2>/dev/null; then
+		say "totpd is running"
+	else
+		say "starting totpd"
+		run systemctl enable --now totpd.service
+	fi
+fi
+say "done: journalctl -u totpd -f shows its log"
