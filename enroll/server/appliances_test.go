@@ -205,6 +205,13 @@ func TestAppliancesPage(t *testing.T) {
 		if _, _, page = b.get("/appliances"); strings.Contains(page, "Warning:") || !strings.Contains(html.UnescapeString(page), "offset +0.020 s") {
 			t.Errorf("a good clock still warned:\n%s", page)
 		}
+		if !strings.Contains(page, `<span class="badge active">Online</span>`) {
+			t.Errorf("an appliance that just synced is not online:\n%s", page)
+		}
+		h.clock.Advance(2 * time.Minute)
+		if _, _, page = b.get("/appliances"); !strings.Contains(page, `<span class="badge">Offline</span>`) {
+			t.Errorf("an appliance silent for 2 minutes is not offline:\n%s", page)
+		}
 
 		// Rename.
 		_, _, page = b.get("/appliances/" + kiosk.id + "/rename")
@@ -306,7 +313,7 @@ func TestSendToAppliance(t *testing.T) {
 		kiosk.sync(nil)
 
 		_, _, page = b.get(configure)
-		if !strings.Contains(page, `<option value="`+kiosk.id+`">Lobby kiosk 3 (offline)</option>`) || offerText(t, page) != "" {
+		if !strings.Contains(page, `<option value="`+kiosk.id+`">Lobby kiosk 3</option>`) || offerText(t, page) != "" {
 			t.Fatalf("configuration page does not offer the appliance:\n%s", page)
 		}
 		if !strings.Contains(page, `action="`+base+`/confirm"`) {

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/totpbox/totpbox/enroll/proto"
+	"github.com/totpbox/totpbox/enroll/server/appliance"
 	"github.com/totpbox/totpbox/enroll/store"
 )
 
@@ -21,6 +23,10 @@ var templateFS embed.FS
 
 //go:embed static/*
 var staticFS embed.FS
+
+// onlineWithin is how recent an appliance's last sync must be for it to
+// count as online: a held long-poll is renewed at least this often.
+const onlineWithin = proto.MaxWait + 30*time.Second
 
 // timeLayout is how the console shows instants.
 const timeLayout = "2006-01-02 15:04:05 UTC"
@@ -55,6 +61,11 @@ var funcs = template.FuncMap{
 		return b.String()
 	},
 	"locked": func(d store.Device, now time.Time) bool { return d.LockedUntil.After(now) },
+	// online reports whether an appliance holds a sync on this server or
+	// synced recently enough to be holding one on another replica.
+	"online": func(a appliance.Info, now time.Time) bool {
+		return a.Online || !a.LastSeen.IsZero() && now.Sub(a.LastSeen) < onlineWithin
+	},
 	// offset shows a clock offset in seconds with its sign.
 	"offset": func(d time.Duration) string { return fmt.Sprintf("%+.3f s", d.Seconds()) },
 	// seconds shows a duration in seconds.
