@@ -45,7 +45,7 @@ for arg in "${args[@]}"; do
 		name="$cmd-$goos-$goarch${goarm:+v$goarm}"
 		echo "build $out/$name ($version)"
 		CGO_ENABLED=0 GOOS=$goos GOARCH=$goarch GOARM=$goarm \
-			go build -trimpath -buildvcs=false \
+			go build -buildvcs=false \
 			-ldflags "-s -w -X main.version=$version" \
 			-o "$out/$name" "./cmd/$cmd"
 	done
