@@ -23,6 +23,7 @@ dry_run=0
 deb=""
 server=""
 start=1
+need_reboot=0
 while (($#)); do
 	case $1 in
 	--dry-run) dry_run=1 ;;
@@ -98,7 +99,7 @@ else
 		run dtparam spi=on
 	fi
 	if ((!dry_run)) && [[ ! -e $spidev ]]; then
-		say "$spidev appears after a reboot; totpd keeps retrying the panel until then"
+		need_reboot=1
 	fi
 fi
 
@@ -167,7 +168,9 @@ if [[ -n $server ]]; then
 fi
 
 # 4. The service.
-if ((start)); then
+if ((need_reboot)); then
+	say "$spidev appears after a reboot: sudo reboot (totpd.service is enabled and starts then)"
+elif ((start)); then
 	if ((changed)); then
 		say "restarting totpd"
 		run systemctl restart totpd.service
