@@ -26,6 +26,7 @@ import (
 	"github.com/totpbox/totpbox/enroll/vault"
 	"github.com/totpbox/totpbox/sim/oled"
 
+	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/gpio/gpioreg"
 	"periph.io/x/conn/v3/gpio/gpiotest"
 )
@@ -87,10 +88,11 @@ func (h *lateHooks) ShowOffer(o device.Offer)                  { h.app.ShowOffer
 func (h *lateHooks) CancelOffers(drop func(device.Offer) bool) { h.app.CancelOffers(drop) }
 func (h *lateHooks) Refresh()                                  { h.app.Refresh() }
 
-// pressHold is how long a virtual button is held: longer than the debounce.
+// pressDebounce is the virtual buttons' debounce time, and pressTimeout
+// how long Press waits for the appliance to handle a press.
 const (
-	pressHold     = 40 * time.Millisecond
 	pressDebounce = 10 * time.Millisecond
+	pressTimeout  = 5 * time.Second
 )
 
 // busSeq numbers emulated buses: periph's registries are process-wide, so
@@ -271,19 +273,27 @@ func (a *Appliance) Run(ctx context.Context) error {
 
 var fromHW = map[hw.Button]device.Button{hw.Next: device.Next, hw.OK: device.OK, hw.Back: device.Back}
 
-// Press presses virtual button b and waits until the appliance has
-// drawn the result or ctx is done.
+// Press presses virtual button b and waits until the appliance has handled
+// the press (or ctx is done, or pressTimeout passes). The virtual finger
+// stays on the button until then, so a busy machine cannot turn the press
+// into a glitch the debouncer drops.
 func (a *Appliance) Press(ctx context.Context, b device.Button) error {
+	pin := a.virtual[b]
 	before := a.app.Status().Presses
-	if err := hw.Press(a.virtual[b], pressHold); err != nil {
-		return err
+	select {
+	case pin.EdgesChan <- gpio.Low:
+	default:
+		return fmt.Errorf("button %s: too many presses queued", b)
 	}
+	defer pin.Out(gpio.High) // release
+	ctx, cancel := context.WithTimeout(ctx, pressTimeout)
+	defer cancel()
 	t := time.NewTicker(5 * time.Millisecond)
 	defer t.Stop()
 	for a.app.Status().Presses == before {
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return fmt.Errorf("button %s: press not handled within %v", b, pressTimeout)
 		case <-t.C:
 		}
 	}
