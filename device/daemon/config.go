@@ -16,6 +16,7 @@ import (
 	"github.com/totpbox/totpbox/clock"
 	"github.com/totpbox/totpbox/configs"
 	"github.com/totpbox/totpbox/device/hw"
+	"github.com/totpbox/totpbox/enroll/client"
 )
 
 // Config is totpd's configuration: configs/totpd.yaml documents every key.
@@ -39,9 +40,33 @@ type Config struct {
 	RunAs string `mapstructure:"run_as"`
 	// Metrics serves Prometheus metrics and health checks.
 	Metrics MetricsConfig `mapstructure:"metrics"`
+	// Server is the registration server the appliance pairs and syncs
+	// with; without a URL the appliance is standalone.
+	Server ServerConfig `mapstructure:"server"`
+	// API is the local API totpctl talks to.
+	API APIConfig `mapstructure:"api"`
 	// Version is totpd's version, for totpd_build_info; not read from the
 	// file.
 	Version string `mapstructure:"-"`
+}
+
+// ServerConfig is the registration server.
+type ServerConfig struct {
+	// URL is https://host[:port] (plain http only to loopback); empty
+	// means standalone: no pairing, no sync.
+	URL string `mapstructure:"url"`
+	// CAFile is a PEM file of CAs the server's certificate must chain to,
+	// instead of the system roots.
+	CAFile string `mapstructure:"ca_file"`
+	// PinSHA256 is the SHA-256 of the server's certificate (hex): only that
+	// certificate is accepted (for self-signed servers).
+	PinSHA256 string `mapstructure:"pin_sha256"`
+}
+
+// APIConfig is the local API.
+type APIConfig struct {
+	// Socket is the unix socket path; empty means <state_dir>/totpd.sock.
+	Socket string `mapstructure:"socket"`
 }
 
 // MetricsConfig is the metrics and health endpoint.
@@ -144,6 +169,21 @@ func (c Config) Validate() error {
 			errs = append(errs, err)
 		}
 	}
+	if c.Server.URL != "" {
+		if err := client.CheckServer(c.Server.URL); err != nil {
+			errs = append(errs, fmt.Errorf("server.url: %v", strings.TrimPrefix(err.Error(), "client: ")))
+		}
+		if c.Server.PinSHA256 != "" {
+			if _, err := client.ParsePin(c.Server.PinSHA256); err != nil {
+				errs = append(errs, fmt.Errorf("server.pin_sha256: %v", err))
+			}
+		}
+	} else if c.Server.CAFile != "" || c.Server.PinSHA256 != "" {
+		errs = append(errs, errors.New("server.url: must be set when server.ca_file or server.pin_sha256 is"))
+	}
+	if c.API.Socket != "" && !filepath.IsAbs(c.API.Socket) {
+		errs = append(errs, fmt.Errorf("api.socket: %q must be an absolute path", c.API.Socket))
+	}
 	if c.Metrics.Listen != "" {
 		if err := checkListen(c.Metrics.Listen); err != nil {
 			errs = append(errs, fmt.Errorf("metrics.listen: %q: %v", c.Metrics.Listen, err))
@@ -187,6 +227,13 @@ func (c Config) vaultDir() string {
 		return c.Vault.Dir
 	}
 	return filepath.Join(c.StateDir, "vault")
+}
+
+func (c Config) socket() string {
+	if c.API.Socket != "" {
+		return c.API.Socket
+	}
+	return filepath.Join(c.StateDir, "totpd.sock")
 }
 
 func (c Config) driftFile() string {

@@ -15,6 +15,8 @@ import (
 	"github.com/totpbox/totpbox/clock"
 	"github.com/totpbox/totpbox/device"
 	"github.com/totpbox/totpbox/device/hw"
+	"github.com/totpbox/totpbox/device/localapi"
+	"github.com/totpbox/totpbox/enroll/client"
 	"github.com/totpbox/totpbox/enroll/vault"
 )
 
@@ -115,17 +117,57 @@ type parts struct {
 
 var buttonMap = map[hw.Button]device.Button{hw.Next: device.Next, hw.OK: device.OK, hw.Back: device.Back}
 
+// lateHooks forwards the sync client's calls to the loop, which is made
+// after the client because it shows the client's pairing code and link.
+type lateHooks struct{ app *device.Appliance }
+
+func (h *lateHooks) ShowOffer(o device.Offer)                  { h.app.ShowOffer(o) }
+func (h *lateHooks) CancelOffers(drop func(device.Offer) bool) { h.app.CancelOffers(drop) }
+func (h *lateHooks) Refresh()                                  { h.app.Refresh() }
+
 func run(ctx context.Context, p parts) error {
 	presses := make(chan device.Button, 16)
-	app, err := device.New(device.Config{
+	dcfg := device.Config{
 		Panel: p.panel, Clock: p.clock, Accounts: p.vault, Buttons: presses,
 		Hidden: p.cfg.Screen.Hidden, RevealFor: p.cfg.Screen.RevealFor, BlankAfter: p.cfg.Screen.BlankAfter,
 		Paper:   !isOLED(p.cfg.Panel.Kind),
 		Logger:  p.log,
 		OnFrame: p.metrics.frame,
-	})
+	}
+	hooks := &lateHooks{}
+	var syncer *client.Client
+	if p.cfg.Server.URL != "" {
+		var err error
+		syncer, err = client.New(client.Config{
+			Server: p.cfg.Server.URL, CAFile: p.cfg.Server.CAFile, PinSHA256: p.cfg.Server.PinSHA256,
+			StateDir: filepath.Join(p.cfg.StateDir, "sync"), Vault: p.vault, Clock: p.clock,
+			Appliance: hooks, Version: p.cfg.Version, Logger: p.log, OnSync: p.metrics.sync,
+		})
+		if err != nil {
+			return err
+		}
+		dcfg.Pairing, dcfg.Link = syncer, syncer.Link
+		p.metrics.watchSync(syncer.Status)
+	}
+	app, err := device.New(dcfg)
 	if err != nil {
 		return err
+	}
+	hooks.app = app
+	apiLn, err := localapi.Listen(p.cfg.socket())
+	if err != nil {
+		return err
+	}
+	api := &localapi.Backend{Vault: p.vault, Logger: p.log, Changed: app.Refresh,
+		Status: func() any {
+			st := map[string]any{"clock": p.clock.Status(), "appliance": app.Status(), "version": p.cfg.Version}
+			if syncer != nil {
+				st["sync"] = syncer.Status()
+			}
+			return st
+		}}
+	if syncer != nil {
+		api.Pairing = func() any { return syncer.Status() }
 	}
 	var vaultOpen atomic.Bool
 	vaultOpen.Store(true)
@@ -150,6 +192,14 @@ func run(ctx context.Context, p parts) error {
 	wg.Go(func() { p.panel.Run(ctx) })
 	wg.Go(func() { p.buttons.Run(ctx) })
 	wg.Go(func() {
+		if err := localapi.Serve(ctx, apiLn, api.Handler()); err != nil {
+			p.log.Error("local API stopped", "err", err)
+		}
+	})
+	if syncer != nil {
+		wg.Go(func() { syncer.Run(ctx) })
+	}
+	wg.Go(func() {
 		if err := p.clock.Run(ctx); err != nil {
 			p.log.Error("clock stopped", "err", err)
 		}
@@ -169,7 +219,12 @@ func run(ctx context.Context, p parts) error {
 			}
 		}
 	})
-	p.log.Info("totpd running", "panel", p.panel.String(), "accounts", p.vault.Len(), "vault", p.vault.Path())
+	server := "none (standalone)"
+	if syncer != nil {
+		server = p.cfg.Server.URL
+	}
+	p.log.Info("totpd running", "panel", p.panel.String(), "accounts", p.vault.Len(), "vault", p.vault.Path(),
+		"socket", p.cfg.socket(), "server", server)
 	err = app.Run(ctx)
 	cancel()
 	wg.Wait()

@@ -9,6 +9,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/totpbox/totpbox/clock"
 	"github.com/totpbox/totpbox/device"
 	"github.com/totpbox/totpbox/device/hw"
+	"github.com/totpbox/totpbox/enroll/client"
 )
 
 // metrics are totpd's Prometheus metrics. Counters are updated by the
@@ -31,6 +33,8 @@ type metrics struct {
 	frames       prometheus.Counter
 	panelErrors  *prometheus.CounterVec
 	panelReopens prometheus.Counter
+	syncSeconds  *prometheus.HistogramVec
+	syncErrors   prometheus.Counter
 
 	lastView atomic.Pointer[string] // the view of the last frame, for reveals
 }
@@ -55,6 +59,15 @@ func newMetrics(version string) *metrics {
 		panelReopens: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "totpd_panel_reopens_total",
 			Help: "Times the panel was reopened after going down.",
+		}),
+		syncSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "totpd_sync_request_seconds",
+			Help:    "Sync requests to the registration server by duration; held=true for long-polls the server may hold up to 60 s, held=false for immediate ones (their latency).",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10, 30, 60, 90},
+		}, []string{"held"}),
+		syncErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "totpd_sync_errors_total",
+			Help: "Sync requests that failed (server unreachable or refusing).",
 		}),
 	}
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
@@ -91,6 +104,36 @@ func (m *metrics) frame(st device.Status) {
 	if prev != nil && *prev == "hidden" && view == "code" {
 		m.reveals.Inc()
 	}
+}
+
+// sync records one sync request; it is client.Config.OnSync.
+func (m *metrics) sync(wait, took time.Duration, err error) {
+	if err != nil {
+		m.syncErrors.Inc()
+		return
+	}
+	m.syncSeconds.WithLabelValues(strconv.FormatBool(wait > 0)).Observe(took.Seconds())
+}
+
+// watchSync registers the sync client's state, read at each scrape.
+func (m *metrics) watchSync(status func() client.Status) {
+	m.reg.MustRegister(m.syncSeconds, m.syncErrors,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "totpd_sync_paired",
+			Help: "1 while the appliance is paired with its registration server.",
+		}, func() float64 { return boolValue(status().Paired) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "totpd_sync_link_up",
+			Help: "1 while syncs with the registration server succeed.",
+		}, func() float64 { return boolValue(status().Link == "up") }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "totpd_sync_consecutive_failures",
+			Help: "Sync failures since the last success.",
+		}, func() float64 { return float64(status().Failures) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "totpd_sync_pending_acks",
+			Help: "Answers to the server waiting to be delivered.",
+		}, func() float64 { return float64(status().PendingAcks) }))
 }
 
 // watch registers gauges read at each scrape: the clock's status, whether

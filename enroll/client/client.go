@@ -102,6 +102,10 @@ type Config struct {
 	// Wait is how long a sync may be held by the server; zero means
 	// proto.MaxWait (60 s).
 	Wait time.Duration
+	// OnSync, when set, is called after each sync request with how long
+	// the server could hold it, how long it took and its error (nil on
+	// success), for metrics.
+	OnSync func(wait, took time.Duration, err error)
 }
 
 // Client pairs the appliance and keeps its vault in sync. Create it with
@@ -513,7 +517,11 @@ func (c *Client) sync(ctx context.Context, wait time.Duration) error {
 	r := c.cfg.Clock.Now()
 	q.Clock = &proto.ClockReport{Time: r.Time, Bound: r.Bound, State: r.State.String(), Frequency: r.Frequency}
 	var resp proto.Changes
+	start := time.Now()
 	err := c.do(ctx, http.MethodGet, proto.ChangesPath(st.ApplianceID), q.Encode(), nil, &resp, wait+requestTimeout)
+	if c.cfg.OnSync != nil && ctx.Err() == nil {
+		c.cfg.OnSync(wait, time.Since(start), err)
+	}
 	if errorCode(err) == proto.CodeNotPaired {
 		return c.lostPairing()
 	}

@@ -17,6 +17,14 @@ import (
 
 // parseServer checks the server URL: https anywhere, plain http only to a
 // loopback address.
+// CheckServer reports whether s is a server URL the client accepts:
+// https, or plain http to a loopback address, with no user, query or
+// fragment.
+func CheckServer(s string) error {
+	_, err := parseServer(s)
+	return err
+}
+
 func parseServer(s string) (*url.URL, error) {
 	if s == "" {
 		return nil, errors.New("client: no server URL")
