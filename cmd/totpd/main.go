@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/totpbox/totpbox/device/daemon"
+	"github.com/totpbox/totpbox/device/hw"
 )
 
 // version is stamped by the build with -ldflags "-X main.version=...".
@@ -56,7 +57,13 @@ func newRoot() *cobra.Command {
 				return usageError{err}
 			}
 			cfg.Version = version
-			return daemon.Run(cmd.Context(), cfg, cfg.NewLogger(os.Stderr))
+			err = daemon.Run(cmd.Context(), cfg, cfg.NewLogger(os.Stderr))
+			// A port or pin the config names that this machine lacks is
+			// found only when opening it: still bad configuration.
+			if cerr := (*hw.ConfigError)(nil); errors.As(err, &cerr) {
+				return usageError{err}
+			}
+			return err
 		},
 	}
 	root.Flags().StringVar(&path, "config", "/etc/totpbox/totpd.yaml", "configuration file")

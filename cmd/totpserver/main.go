@@ -18,6 +18,9 @@ import (
 	"os"
 )
 
+// version is stamped by the build with -ldflags "-X main.version=...".
+var version = "dev"
+
 func main() {
 	if err := rootCommand().Execute(); err != nil {
 		var exit exitError

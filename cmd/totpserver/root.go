@@ -13,6 +13,7 @@ func rootCommand() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "totpserver",
 		Short:         "totpbox registration server: MFA devices console, user portal, admin and verify APIs",
+		Version:       version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}

@@ -19,6 +19,9 @@ import (
 	"github.com/spf13/cobra"
 )
 
+// Version is printed by --version; main sets it from its build stamp.
+var Version = "dev"
+
 // Exit statuses of Run.
 const (
 	ExitOK       = 0
@@ -47,6 +50,7 @@ func newRoot(e *env) *cobra.Command {
 		Long: "totpctl prints one-time codes for otpauth:// keys, makes new keys, and talks to\n" +
 			"the running totpd over its local socket (status, account, pair).\n\n" +
 			"Exit status: 0 on success, 2 on bad input, 1 when a command fails.",
+		Version:       Version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		// Without a subcommand, show the help rather than fail.
