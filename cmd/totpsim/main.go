@@ -132,8 +132,10 @@ func snapshotCmd(stdout io.Writer) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.Panel, "panel", "ssd1306-128x64", "display size name")
-	f.StringVar(&o.View, "view", "code", "view: code, qr, secret, hidden, untrusted, offer, message")
+	f.StringVar(&o.View, "view", "code", "view: code, qr, secret, hidden, untrusted, offer, pairing, message")
 	f.StringVar(&o.URI, "uri", "", "the account's otpauth URI")
+	f.StringVar(&o.Server, "server", "", "server address, for the pairing view")
+	f.StringVar(&o.PairingCode, "code", "", "pairing code, for the pairing view")
 	f.StringVar(&at, "at", "", "time of the code: RFC 3339 or unix seconds (default now)")
 	f.IntVar(&o.Scale, "scale", 1, "pixel scale of the PNG")
 	f.StringVar(&out, "out", "", "PNG file to write")

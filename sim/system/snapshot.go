@@ -22,6 +22,8 @@ type SnapshotOptions struct {
 	At time.Time
 	// Scale multiplies each pixel.
 	Scale int
+	// Server and PairingCode fill the pairing view.
+	Server, PairingCode string
 }
 
 // Snapshot renders one frame of an account through the same path the
@@ -36,6 +38,12 @@ func Snapshot(w io.Writer, o SnapshotOptions) error {
 	view, err := display.ParseView(o.View)
 	if err != nil {
 		return err
+	}
+	if view == display.ViewPairing && (o.Server == "" || o.PairingCode == "") {
+		return fmt.Errorf("the pairing view needs a server address and a pairing code")
+	}
+	if view == display.ViewPairing && o.URI == "" {
+		o.URI = "otpauth://totp/pairing?secret=AAAAAAAAAAAAAAAA" // the view shows no account
 	}
 	k, err := enroll.ParseURI(o.URI)
 	if err != nil {
@@ -53,6 +61,7 @@ func Snapshot(w io.Writer, o SnapshotOptions) error {
 		URI: k.URI(), Secret: k.SecretBase32(),
 		Reason: "no NTP reply yet", User: k.Account, DeviceName: k.Issuer,
 		Title: k.Issuer, Message: k.Account,
+		Server: o.Server, PairingCode: o.PairingCode,
 	}
 	if left <= 5*time.Second {
 		scr.NextCode = enroll.CodeAt(k, step+1)
