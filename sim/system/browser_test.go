@@ -1,48 +1,14 @@
 package system
 
 import (
-	"context"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/totpbox/totpbox/enroll/server/browsertest"
 )
-
-// chromiumPath is Debian's chromium; the test never downloads a browser.
-const chromiumPath = "/usr/bin/chromium"
-
-// newBrowser starts headless chromium, or skips the test when it is not
-// installed (failing instead when TOTPBOX_REQUIRE_PARTS=1).
-func newBrowser(t *testing.T) context.Context {
-	t.Helper()
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("TOTPBOX_REQUIRE_PARTS") == "1" {
-			t.Fatalf("%s is missing and TOTPBOX_REQUIRE_PARTS=1: install the chromium package", chromiumPath)
-		}
-		t.Skipf("%s is missing: install the chromium package to run the browser test", chromiumPath)
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	ctx, cancelCtx := chromedp.NewContext(actx)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
-	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
-	return ctx
-}
-
-func byText(tag, text string) string {
-	return `//` + tag + `[normalize-space()="` + text + `"]`
-}
 
 // TestBrowserSendToAppliance walks the README's flow through the console in
 // chromium: the admin registers an MFA device for a user and sends it to
@@ -50,7 +16,7 @@ func byText(tag, text string) string {
 // appliance shows is typed into the console, which then lists the device
 // as active.
 func TestBrowserSendToAppliance(t *testing.T) {
-	ctx := newBrowser(t)
+	ctx := browsertest.New(t, 90*time.Second)
 	s, sim := startSystem(t, Config{})
 	waitFor(t, func() bool {
 		st := getState(t, sim.URL+"/sim/state")
@@ -77,25 +43,25 @@ func TestBrowserSendToAppliance(t *testing.T) {
 		chromedp.SendKeys(chromedp.ID("username"), AdminUser),
 		chromedp.SendKeys(chromedp.ID("password"), s.AdminPassword()),
 		chromedp.Click(chromedp.CSS(`form[action="/signin"] button[type=submit]`)),
-		chromedp.WaitVisible(byText("h1", "Users")),
+		chromedp.WaitVisible(browsertest.ByText("h1", "Users")),
 	)
 	run("create user",
-		chromedp.Click(byText("a", "Create user")),
+		chromedp.Click(browsertest.ByText("a", "Create user")),
 		chromedp.WaitVisible(chromedp.ID("username")),
 		chromedp.SendKeys(chromedp.ID("username"), "alice"),
 		chromedp.SendKeys(chromedp.ID("display_name"), "Alice"),
 		chromedp.SendKeys(chromedp.ID("password"), "alice password 1"),
-		chromedp.Click(byText("button", "Create user")),
-		chromedp.WaitVisible(byText("h1", "alice")),
+		chromedp.Click(browsertest.ByText("button", "Create user")),
+		chromedp.WaitVisible(browsertest.ByText("h1", "alice")),
 	)
 	run("device name",
-		chromedp.Click(byText("a", "MFA devices")),
-		chromedp.Click(byText("a", "Register MFA device")),
+		chromedp.Click(browsertest.ByText("a", "MFA devices")),
+		chromedp.Click(browsertest.ByText("a", "Register MFA device")),
 		chromedp.WaitVisible(chromedp.ID("name")),
 		chromedp.SendKeys(chromedp.ID("name"), "Kiosk token"),
 		chromedp.Click(chromedp.CSS(`input[name=kind][value=appliance]`)),
-		chromedp.Click(byText("button", "Next")),
-		chromedp.WaitVisible(byText("h2", "Device configuration: Kiosk token")),
+		chromedp.Click(browsertest.ByText("button", "Next")),
+		chromedp.WaitVisible(browsertest.ByText("h2", "Device configuration: Kiosk token")),
 	)
 	run("send to appliance",
 		chromedp.WaitVisible(chromedp.ID("appliance")),
@@ -121,7 +87,7 @@ func TestBrowserSendToAppliance(t *testing.T) {
 		chromedp.Reload(),
 		chromedp.WaitVisible(chromedp.CSS(`p.offer.accepted`)),
 		chromedp.SendKeys(chromedp.ID("code1"), getState(t, sim.URL+"/sim/state").Code),
-		chromedp.Click(byText("button", "Register MFA device")),
+		chromedp.Click(browsertest.ByText("button", "Register MFA device")),
 		chromedp.WaitVisible(chromedp.CSS("table.devices")),
 	)
 	table, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("table.devices")))
