@@ -227,6 +227,15 @@ func New(cfg Config) (*Appliance, error) {
 	return a, nil
 }
 
+// SetSync gives the loop its pairing state and server link after New, for
+// a sync client that is itself made with the Appliance as its hooks. Call
+// it before Run.
+func (a *Appliance) SetSync(p Pairing, link func() display.Link) {
+	a.mu.Lock()
+	a.cfg.Pairing, a.cfg.Link = p, link
+	a.mu.Unlock()
+}
+
 // Press delivers a button press as if from hardware.
 func (a *Appliance) Press(b Button) {
 	select {

@@ -117,14 +117,6 @@ type parts struct {
 
 var buttonMap = map[hw.Button]device.Button{hw.Next: device.Next, hw.OK: device.OK, hw.Back: device.Back}
 
-// lateHooks forwards the sync client's calls to the loop, which is made
-// after the client because it shows the client's pairing code and link.
-type lateHooks struct{ app *device.Appliance }
-
-func (h *lateHooks) ShowOffer(o device.Offer)                  { h.app.ShowOffer(o) }
-func (h *lateHooks) CancelOffers(drop func(device.Offer) bool) { h.app.CancelOffers(drop) }
-func (h *lateHooks) Refresh()                                  { h.app.Refresh() }
-
 func run(ctx context.Context, p parts) error {
 	presses := make(chan device.Button, 16)
 	dcfg := device.Config{
@@ -134,26 +126,23 @@ func run(ctx context.Context, p parts) error {
 		Logger:  p.log,
 		OnFrame: p.metrics.frame,
 	}
-	hooks := &lateHooks{}
-	var syncer *client.Client
-	if p.cfg.Server.URL != "" {
-		var err error
-		syncer, err = client.New(client.Config{
-			Server: p.cfg.Server.URL, CAFile: p.cfg.Server.CAFile, PinSHA256: p.cfg.Server.PinSHA256,
-			StateDir: filepath.Join(p.cfg.StateDir, "sync"), Vault: p.vault, Clock: p.clock,
-			Appliance: hooks, Version: p.cfg.Version, Logger: p.log, OnSync: p.metrics.sync,
-		})
-		if err != nil {
-			return err
-		}
-		dcfg.Pairing, dcfg.Link = syncer, syncer.Link
-		p.metrics.watchSync(syncer.Status)
-	}
 	app, err := device.New(dcfg)
 	if err != nil {
 		return err
 	}
-	hooks.app = app
+	var syncer *client.Client
+	if p.cfg.Server.URL != "" {
+		syncer, err = client.New(client.Config{
+			Server: p.cfg.Server.URL, CAFile: p.cfg.Server.CAFile, PinSHA256: p.cfg.Server.PinSHA256,
+			StateDir: filepath.Join(p.cfg.StateDir, "sync"), Vault: p.vault, Clock: p.clock,
+			Appliance: app, Version: p.cfg.Version, Logger: p.log, OnSync: p.metrics.sync,
+		})
+		if err != nil {
+			return err
+		}
+		app.SetSync(syncer, syncer.Link)
+		p.metrics.watchSync(syncer.Status)
+	}
 	apiLn, err := localapi.Listen(p.cfg.socket())
 	if err != nil {
 		return err

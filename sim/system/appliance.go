@@ -80,14 +80,6 @@ type Appliance struct {
 	client *client.Client // nil without a server
 }
 
-// lateHooks forwards the client's calls to the loop, which is made after
-// the client because it shows the client's pairing code and link.
-type lateHooks struct{ app *device.Appliance }
-
-func (h *lateHooks) ShowOffer(o device.Offer)                  { h.app.ShowOffer(o) }
-func (h *lateHooks) CancelOffers(drop func(device.Offer) bool) { h.app.CancelOffers(drop) }
-func (h *lateHooks) Refresh()                                  { h.app.Refresh() }
-
 // pressDebounce is the virtual buttons' debounce time, and pressTimeout
 // how long Press waits for the appliance to handle a press.
 const (
@@ -140,30 +132,27 @@ func NewAppliance(cfg ApplianceConfig) (*Appliance, error) {
 		v.Close()
 		return nil, err
 	}
-	hooks := &lateHooks{}
-	dcfg := device.Config{
+	a.app, err = device.New(device.Config{
 		Panel: a.panel, Clock: cfg.Clock, Accounts: v, Buttons: a.presses,
 		Hidden: cfg.Hidden, RevealFor: cfg.RevealFor, BlankAfter: cfg.BlankAfter,
 		Paper:  !strings.HasPrefix(cfg.Panel, "ssd1306"),
 		Logger: cfg.Logger.With("appliance", cfg.Name),
+	})
+	if err != nil {
+		v.Close()
+		return nil, err
 	}
 	if cfg.Server != "" {
 		a.client, err = client.New(client.Config{
 			Server: cfg.Server, StateDir: filepath.Join(cfg.Dir, "sync"), Vault: v, Clock: cfg.Clock,
-			Appliance: hooks, Version: cfg.Version, Logger: cfg.Logger.With("appliance", cfg.Name),
+			Appliance: a.app, Version: cfg.Version, Logger: cfg.Logger.With("appliance", cfg.Name),
 		})
 		if err != nil {
 			v.Close()
 			return nil, err
 		}
-		dcfg.Pairing, dcfg.Link = a.client, a.client.Link
+		a.app.SetSync(a.client, a.client.Link)
 	}
-	a.app, err = device.New(dcfg)
-	if err != nil {
-		v.Close()
-		return nil, err
-	}
-	hooks.app = a.app
 	return a, nil
 }
 
