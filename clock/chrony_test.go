@@ -1,0 +1,104 @@
+package clock
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// chronydPath is Debian's chrony package's daemon.
+const chronydPath = "/usr/sbin/chronyd"
+
+// startChronyd runs a real chronyd as a local stratum-1 NTP server on a
+// free port of 127.0.0.1, never touching the system clock (-x), and
+// returns its "host:port".
+func startChronyd(t *testing.T) string {
+	t.Helper()
+	if _, err := os.Stat(chronydPath); err != nil {
+		if os.Getenv("TOTPBOX_REQUIRE_PARTS") == "1" {
+			t.Fatalf("%s is missing and TOTPBOX_REQUIRE_PARTS=1: install the chrony package", chronydPath)
+		}
+		t.Skipf("%s is missing: install the chrony package to run this test", chronydPath)
+	}
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := pc.LocalAddr().(*net.UDPAddr).Port
+	pc.Close()
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "chrony.conf")
+	body := fmt.Sprintf("port %d\nbindaddress 127.0.0.1\nlocal stratum 1\nallow 127.0.0.1\ncmdport 0\npidfile %s\n",
+		port, filepath.Join(dir, "chronyd.pid"))
+	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(chronydPath, "-x", "-d", "-f", conf)
+	out, _ := os.Create(filepath.Join(dir, "chronyd.log"))
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting chronyd: %v", err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		out.Close()
+		if t.Failed() {
+			b, _ := os.ReadFile(out.Name())
+			t.Logf("chronyd log:\n%s", b)
+		}
+	})
+	return fmt.Sprintf("127.0.0.1:%d", port)
+}
+
+// TestServiceAgainstChrony disciplines the clock against two real chronyd
+// servers over UDP: it must reach SYNCED, select both, and read a time
+// within its own error bound of the host clock that chronyd serves.
+func TestServiceAgainstChrony(t *testing.T) {
+	servers := []string{startChronyd(t), startChronyd(t)}
+	svc, err := New(Config{Servers: servers, DriftFile: filepath.Join(t.TempDir(), "drift.json")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run() = %v", err)
+		}
+	}()
+
+	deadline := time.Now().Add(30 * time.Second)
+	for svc.Now().State != Synced {
+		if time.Now().After(deadline) {
+			t.Fatalf("not SYNCED against chronyd after 30 s: %+v", svc.Status())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for range 20 {
+		r := svc.Now()
+		host := time.Now()
+		// chronyd serves the host's clock: the reading must agree with it
+		// within the bound it claims (plus the few µs between the reads).
+		if diff := r.Time.Sub(host).Abs(); diff > r.Bound+time.Millisecond {
+			t.Fatalf("reading %v is %v from chronyd's time, over its bound %v", r.Time, diff, r.Bound)
+		}
+		if r.Bound > 50*time.Millisecond {
+			t.Fatalf("bound %v on loopback; want a few ms at most", r.Bound)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	st := svc.Status()
+	for _, s := range st.Servers {
+		if !s.Selected || s.Reach == 0 {
+			t.Errorf("server %s: selected %v, reach %o; want selected and reachable", s.Address, s.Selected, s.Reach)
+		}
+	}
+}
