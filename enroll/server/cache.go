@@ -84,14 +84,10 @@ func (s *Server) userDevices(ctx context.Context, username string) (*cachedUser,
 			return cu, nil
 		}
 	}
-	u, err := s.store.UserByName(ctx, username)
+	u, all, err := s.store.UserDevices(ctx, username)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, fail(404, "no user %q", username)
 	}
-	if err != nil {
-		return nil, err
-	}
-	all, err := s.store.DevicesByUser(ctx, u.ID)
 	if err != nil {
 		return nil, err
 	}

@@ -122,6 +122,7 @@ type Server struct {
 	verifyIP, verifyUser *limiter
 
 	cache    *deviceCache
+	uses     *store.UseBatcher // group commit of accepted codes
 	settings *settingsCache
 	tokens   *tokenCache
 
@@ -196,6 +197,7 @@ func New(cfg Config) (*Server, error) {
 		verifyIP:   newLimiter(cfg.Limits.VerifyPerIP),
 		verifyUser: newLimiter(cfg.Limits.VerifyPerUser),
 		cache:      newDeviceCache(cfg.CacheTTL),
+		uses:       store.NewUseBatcher(cfg.Store),
 		tokens:     newTokenCache(cfg.CacheTTL),
 		appliances: cfg.Appliances,
 		sent:       newSentOffers(),

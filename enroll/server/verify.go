@@ -101,7 +101,7 @@ func (s *Server) verifyCode(ctx context.Context, a actor, username, code, ip str
 			continue
 		}
 		use := store.UseStep{DeviceID: c.dev.ID, Step: step, Drift: step - enroll.Step(c.key, now), At: now.UTC()}
-		err := s.store.RecordUse(ctx, use)
+		err := s.uses.RecordUse(ctx, use)
 		switch {
 		case err == nil:
 			d := c.dev

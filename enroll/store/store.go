@@ -174,6 +174,10 @@ type Store interface {
 	Device(ctx context.Context, id int64) (Device, error)
 	// DevicesByUser returns a user's MFA devices, oldest first.
 	DevicesByUser(ctx context.Context, userID int64) ([]Device, error)
+	// UserDevices is UserByName and DevicesByUser in one read: the user
+	// and their MFA devices from one snapshot. ErrNotFound when there is
+	// no such user.
+	UserDevices(ctx context.Context, username string) (User, []Device, error)
 	RenameDevice(ctx context.Context, id int64, name string) error // ErrNotFound, ErrConflict
 	DeleteDevice(ctx context.Context, id int64) error              // ErrNotFound
 	// ActivateDevice turns a pending device active if it is still pending
@@ -189,6 +193,12 @@ type Store interface {
 	// the condition fails (a replay, a concurrent verify, a pending or
 	// locked device); ErrNotFound when there is no such device.
 	RecordUse(ctx context.Context, u UseStep) error
+	// RecordUses records several uses in one transaction (group commit;
+	// see UseBatcher): errs[i] is what RecordUse would return for us[i],
+	// the uses applied one after another, in order of device ID and in
+	// the given order for one device. When the transaction fails, every
+	// use gets its error and none is recorded.
+	RecordUses(ctx context.Context, us []UseStep) (errs []error)
 	// RecordFailure increments the fail count and, when it reaches
 	// threshold (> 0), sets LockedUntil to lockUntil. It returns the new
 	// count.
