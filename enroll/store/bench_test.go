@@ -180,3 +180,26 @@ func BenchmarkCheckPassword(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkUseBatcherParallel: RecordUseParallel's load through a
+// UseBatcher, which writes the uses of concurrent callers in shared
+// transactions (group commit).
+func BenchmarkUseBatcherParallel(b *testing.B) {
+	benchStores(b, func(b *testing.B, s store.Store) {
+		ids := seed(b, s, 64)
+		ub := store.NewUseBatcher(s)
+		var next atomic.Int64
+		b.SetParallelism(16)
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			id := ids[int(next.Add(1)-1)%len(ids)]
+			ctx := context.Background()
+			now := time.Now()
+			for step := int64(1); pb.Next(); step++ {
+				if err := ub.RecordUse(ctx, store.UseStep{DeviceID: id, Step: step, At: now}); err != nil && !isStale(err) {
+					b.Fatal(err)
+				}
+			}
+		})
+	})
+}
