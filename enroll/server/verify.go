@@ -31,9 +31,10 @@ const (
 )
 
 // verifyCode checks code against the active MFA devices of username at the
-// clock's now. A match is recorded with one conditional update, so a code
-// is accepted at most once however many requests carry it; the learned
-// drift follows the match. A miss counts a failure on each device tried
+// clock's now. A match is recorded with one conditional update, written in
+// one transaction with those of concurrent verifies (store.UseBatcher), so
+// a code is accepted at most once however many requests carry it; the
+// learned drift follows the match. A miss counts a failure on each device tried
 // and locks a device at the threshold. ip is the end user's address for
 // the per-address limit. It returns a failure (404) for an unknown user.
 func (s *Server) verifyCode(ctx context.Context, a actor, username, code, ip string) (res verifyResult, err error) {
