@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"fmt"
+
+	"github.com/totpbox/totpbox/enroll/server/ratelimit"
 )
 
 // sweep is one pass of the janitor; errors are logged, and the next pass
@@ -37,8 +39,8 @@ func (s *Server) sweep(ctx context.Context) {
 		}
 		s.audit(ctx, system, "device.unlock", target, "lockout expired")
 	}
-	for _, l := range []*limiter{s.signinIP, s.signinUser, s.verifyIP, s.verifyUser} {
-		l.prune(now)
+	for _, l := range []*ratelimit.Limiter{s.signinIP, s.signinUser, s.verifyIP, s.verifyUser} {
+		l.Prune(now)
 	}
 	s.cache.prune(now)
 	s.tokens.prune(now)

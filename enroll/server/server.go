@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/totpbox/totpbox/enroll/server/appliance"
+	"github.com/totpbox/totpbox/enroll/server/ratelimit"
 	"github.com/totpbox/totpbox/enroll/store"
 )
 
@@ -32,12 +33,9 @@ type Sealer interface {
 	OpenDevice(d store.Device) ([]byte, error)
 }
 
-// Rate is a token-bucket limit: Burst events at once, refilled at PerSecond.
-// The zero value means no limit.
-type Rate struct {
-	PerSecond float64
-	Burst     int
-}
+// Rate is a token-bucket limit: Burst events at once, refilled at
+// PerSecond; a negative PerSecond means no limit.
+type Rate = ratelimit.Rate
 
 // Limits are the server's rate limits. Zero fields take the defaults of
 // DefaultLimits; a negative PerSecond turns that limit off.
@@ -118,8 +116,8 @@ type Server struct {
 	views   *views
 	handler http.Handler
 
-	signinIP, signinUser *limiter
-	verifyIP, verifyUser *limiter
+	signinIP, signinUser *ratelimit.Limiter
+	verifyIP, verifyUser *ratelimit.Limiter
 
 	cache    *deviceCache
 	uses     *store.UseBatcher // group commit of accepted codes
@@ -192,10 +190,10 @@ func New(cfg Config) (*Server, error) {
 		clock:      cfg.Clock,
 		log:        cfg.Logger,
 		views:      v,
-		signinIP:   newLimiter(cfg.Limits.SignInPerIP),
-		signinUser: newLimiter(cfg.Limits.SignInPerUser),
-		verifyIP:   newLimiter(cfg.Limits.VerifyPerIP),
-		verifyUser: newLimiter(cfg.Limits.VerifyPerUser),
+		signinIP:   ratelimit.New(cfg.Limits.SignInPerIP),
+		signinUser: ratelimit.New(cfg.Limits.SignInPerUser),
+		verifyIP:   ratelimit.New(cfg.Limits.VerifyPerIP),
+		verifyUser: ratelimit.New(cfg.Limits.VerifyPerUser),
 		cache:      newDeviceCache(cfg.CacheTTL),
 		uses:       store.NewUseBatcher(cfg.Store),
 		tokens:     newTokenCache(cfg.CacheTTL),

@@ -52,8 +52,8 @@ func (s *Server) signinSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.clock.Now()
-	okIP, waitIP := s.signinIP.allow(ip, now)
-	okUser, waitUser := s.signinUser.allow(name, now)
+	okIP, waitIP := s.signinIP.Allow(ip, now)
+	okUser, waitUser := s.signinUser.Allow(name, now)
 	if !okIP || !okUser {
 		wait := max(waitIP, waitUser)
 		s.audit(r.Context(), actor{name: name, ip: ip}, "signin.limited", "user:"+name, "too many sign-in attempts")

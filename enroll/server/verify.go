@@ -40,10 +40,10 @@ const (
 func (s *Server) verifyCode(ctx context.Context, a actor, username, code, ip string) (res verifyResult, err error) {
 	defer func() { s.metrics.verified(res, err) }()
 	now := s.clock.Now()
-	if ok, wait := s.verifyIP.allow(ip, now); !ok {
+	if ok, wait := s.verifyIP.Allow(ip, now); !ok {
 		return verifyResult{Reason: reasonRateLimited, RetryAfter: wait}, nil
 	}
-	if ok, wait := s.verifyUser.allow(username, now); !ok {
+	if ok, wait := s.verifyUser.Allow(username, now); !ok {
 		return verifyResult{Reason: reasonRateLimited, RetryAfter: wait}, nil
 	}
 	cu, err := s.userDevices(ctx, username)

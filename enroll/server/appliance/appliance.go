@@ -28,6 +28,8 @@ import (
 
 	"github.com/totpbox/totpbox/enroll/proto"
 	"github.com/totpbox/totpbox/enroll/store"
+
+	"github.com/totpbox/totpbox/enroll/server/ratelimit"
 )
 
 // Store is the persistence the API needs: store.ApplianceStore and the
@@ -47,11 +49,8 @@ type realClock struct{}
 func (realClock) Now() time.Time { return time.Now() }
 
 // Rate is a token-bucket limit: Burst events at once, refilled at
-// PerSecond. A negative PerSecond means no limit.
-type Rate struct {
-	PerSecond float64
-	Burst     int
-}
+// PerSecond; a negative PerSecond means no limit.
+type Rate = ratelimit.Rate
 
 // Defaults of Config.
 const (
@@ -111,7 +110,7 @@ type API struct {
 	log      *slog.Logger
 	verifier proto.Verifier
 	notify   notifier
-	pairing  *limiter
+	pairing  *ratelimit.Limiter
 
 	mu     sync.Mutex
 	online map[string]int // appliance id -> held long-polls
@@ -154,7 +153,7 @@ func New(cfg Config) *API {
 		store:   cfg.Store,
 		clock:   cfg.Clock,
 		log:     cfg.Logger,
-		pairing: newLimiter(cfg.PairingRate),
+		pairing: ratelimit.New(cfg.PairingRate),
 		online:  make(map[string]int),
 	}
 	a.verifier.MaxNonces = cfg.ReplayCacheSize
@@ -206,7 +205,7 @@ func (a *API) prune(ctx context.Context) {
 	if _, err := a.store.DeleteAnsweredChanges(ctx, now.Add(-a.cfg.Retention)); err != nil && ctx.Err() == nil {
 		a.log.Warn("prune answered changes", "err", err)
 	}
-	a.pairing.prune(now)
+	a.pairing.Prune(now)
 }
 
 func (a *API) held(id string, delta int) {

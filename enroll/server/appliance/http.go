@@ -90,7 +90,7 @@ func (a *API) internal(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func (a *API) rateLimited(w http.ResponseWriter, r *http.Request) bool {
-	ok, wait := a.pairing.allow(a.cfg.ClientIP(r), a.clock.Now())
+	ok, wait := a.pairing.Allow(a.cfg.ClientIP(r), a.clock.Now())
 	if ok {
 		return false
 	}
