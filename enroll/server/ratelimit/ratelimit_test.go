@@ -26,7 +26,7 @@ func TestLimiter(t *testing.T) {
 	if ok, _ := l.Allow("a", t0.Add(time.Second)); ok {
 		t.Fatal("two tokens after a second at 1/s")
 	}
-	l.Prune(t0.Add(2 * time.Second))
+	l.Prune(t0.Add(3 * time.Second))
 	if n := l.Len(); n != 1 {
 		t.Fatalf("after prune %d buckets, want 1 (b refilled; a not yet)", n)
 	}
