@@ -85,8 +85,7 @@ func parsePHC(hash string) (p PasswordParams, salt, key []byte, ok bool) {
 	if len(parts) != 6 || parts[0] != "" || parts[1] != "argon2id" {
 		return p, nil, nil, false
 	}
-	var v int
-	if _, err := fmt.Sscanf(parts[2], "v=%d", &v); err != nil || v != argon2.Version {
+	if parts[2] != fmt.Sprintf("v=%d", argon2.Version) {
 		return p, nil, nil, false
 	}
 	var m, t, th uint32
@@ -95,6 +94,10 @@ func parsePHC(hash string) (p PasswordParams, salt, key []byte, ok bool) {
 		return p, nil, nil, false
 	}
 	if m == 0 || m > maxMemoryKiB || t == 0 || t > maxTime || th == 0 || th > 255 || m < 8*th {
+		return p, nil, nil, false
+	}
+	// The decoder skips \r and \n; a stored hash has neither.
+	if strings.ContainsAny(parts[4]+parts[5], "\r\n") {
 		return p, nil, nil, false
 	}
 	salt, err1 := b64.DecodeString(parts[4])
