@@ -288,125 +288,130 @@ func TestTokens(t *testing.T) {
 }
 
 func TestAPIBadInput(t *testing.T) {
-	h := newHarness(t, storeSQLite(t), nil)
-	h.mustCall(201, "POST", "/api/v1/users", map[string]any{"username": "gina"})
-	h.mustCall(201, "POST", "/api/v1/users", map[string]any{"username": "hank"})
-	_, hankDev := h.registered("hank", "Hank phone")
-	_ = hankDev
-	m := h.mustCall(201, "POST", "/api/v1/users/gina/mfa-devices", map[string]any{"name": "Phone"})
-	gdev := devPath("gina", int64(m["id"].(float64)))
+	eachStore(t, func(t *testing.T, open func(testing.TB) store.Store) {
+		h := newHarness(t, open(t), nil)
+		h.mustCall(201, "POST", "/api/v1/users", map[string]any{"username": "gina"})
+		h.mustCall(201, "POST", "/api/v1/users", map[string]any{"username": "hank"})
+		_, hankDev := h.registered("hank", "Hank phone")
+		m := h.mustCall(201, "POST", "/api/v1/users/gina/mfa-devices", map[string]any{"name": "Phone"})
+		gdev := devPath("gina", int64(m["id"].(float64)))
 
-	tests := []struct {
-		name, method, path string
-		body               any
-		ctype              string
-		status             int
-		want               string
-	}{
-		{"malformed JSON", "POST", "/api/v1/users", `{"username": "x"`, "", 400, "malformed JSON: body ends"},
-		{"syntax error", "POST", "/api/v1/users", `{"username": x}`, "", 400, "malformed JSON: invalid character"},
-		{"empty body", "POST", "/api/v1/users", ``, "", 400, "empty body"},
-		{"not an object", "POST", "/api/v1/users", `[1,2]`, "", 400, "want a JSON object"},
-		{"unknown field", "POST", "/api/v1/users", `{"username": "x", "role": "admin"}`, "", 400, `unknown field "role"`},
-		{"wrong type", "POST", "/api/v1/users", `{"username": 7}`, "", 400, `field "username" must be a string`},
-		{"trailing data", "POST", "/api/v1/users", `{"username": "x"} {}`, "", 400, "data after the object"},
-		{"content type", "POST", "/api/v1/users", `{"username": "x"}`, "text/plain", 415, "Content-Type must be application/json"},
-		{"missing username", "POST", "/api/v1/users", `{}`, "", 400, `missing field "username"`},
-		{"bad username", "POST", "/api/v1/users", `{"username": "a b"}`, "", 400, "username may hold only"},
-		{"long username", "POST", "/api/v1/users", `{"username": "` + strings.Repeat("a", 65) + `"}`, "", 400, "longer than 64"},
-		{"bad email", "POST", "/api/v1/users", `{"username": "ok", "email": "nope"}`, "", 400, "not a valid address"},
-		{"taken username", "POST", "/api/v1/users", `{"username": "GINA"}`, "", 409, `user "gina" already exists`},
-		{"unknown user", "GET", "/api/v1/users/nobody", nil, "", 404, `no user "nobody"`},
-		{"unknown user devices", "POST", "/api/v1/users/nobody/mfa-devices", `{"name": "x"}`, "", 404, `no user "nobody"`},
-		{"empty device name", "POST", "/api/v1/users/gina/mfa-devices", `{"name": " "}`, "", 400, "device name is empty"},
-		{"bad device name", "POST", "/api/v1/users/gina/mfa-devices", `{"name": "a/b"}`, "", 400, `not '/'`},
-		{"long device name", "POST", "/api/v1/users/gina/mfa-devices", `{"name": "` + strings.Repeat("x", 65) + `"}`, "", 400, "longer than 64"},
-		{"taken device name", "POST", "/api/v1/users/gina/mfa-devices", `{"name": "phone"}`, "", 409, "already has an MFA device named"},
-		{"bad kind", "POST", "/api/v1/users/gina/mfa-devices", `{"name": "x", "kind": "sms"}`, "", 400, `kind must be`},
-		{"unknown device", "POST", "/api/v1/users/gina/mfa-devices/999999/confirm", `{"codes": ["123456"]}`, "", 404, "no MFA device 999999"},
-		{"device id not a number", "DELETE", "/api/v1/users/gina/mfa-devices/abc", nil, "", 404, "no MFA device"},
-		{"another user's device", "DELETE", devPath("gina", hankDev), nil, "", 404, "no MFA device"},
-		{"missing codes", "POST", gdev + "/confirm", `{}`, "", 400, `missing field "codes"`},
-		{"two codes where one is due", "POST", gdev + "/confirm", `{"codes": ["123456", "654321"]}`, "", 400, "type 1 code, not 2"},
-		{"code not digits", "POST", gdev + "/confirm", `{"codes": ["12a456"]}`, "", 400, "only digits"},
-		{"code too short", "POST", gdev + "/confirm", `{"codes": ["12345"]}`, "", 400, "6 or 8 digits, not 5"},
-		{"codes not strings", "POST", gdev + "/confirm", `{"codes": [123456]}`, "", 400, `must be a string`},
-		{"resync one code", "POST", devPath("hank", hankDev) + "/resync", `{"codes": ["123456"]}`, "", 400, "type 2 consecutive codes, not 1"},
-		{"resync pending", "POST", gdev + "/resync", `{"codes": ["123456", "123456"]}`, "", 409, "not registered yet"},
-		{"verify missing code", "POST", "/api/v1/verify", `{"username": "hank"}`, "", 400, `missing field "code"`},
-		{"verify bad code", "POST", "/api/v1/verify", `{"username": "hank", "code": "abcdef"}`, "", 400, "only digits"},
-		{"verify bad ip", "POST", "/api/v1/verify", `{"username": "hank", "code": "123456", "ip": "nowhere"}`, "", 400, `ip "nowhere" is not an IP address`},
-		{"verify unknown user", "POST", "/api/v1/verify", `{"username": "nobody", "code": "123456"}`, "", 404, `no user "nobody"`},
-		{"unknown endpoint", "GET", "/api/v1/nothing", nil, "", 404, "no API endpoint"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			req := tc.body
-			status, raw := func() (int, []byte) {
-				if tc.ctype == "" {
-					return h.callRaw(tc.method, tc.path, req, h.token)
+		tests := []struct {
+			name, method, path string
+			body               any
+			ctype              string
+			status             int
+			want               string
+		}{
+			{"malformed JSON", "POST", "/api/v1/users", `{"username": "x"`, "", 400, "malformed JSON: body ends"},
+			{"syntax error", "POST", "/api/v1/users", `{"username": x}`, "", 400, "malformed JSON: invalid character"},
+			{"empty body", "POST", "/api/v1/users", ``, "", 400, "empty body"},
+			{"not an object", "POST", "/api/v1/users", `[1,2]`, "", 400, "want a JSON object"},
+			{"unknown field", "POST", "/api/v1/users", `{"username": "x", "role": "admin"}`, "", 400, `unknown field "role"`},
+			{"wrong type", "POST", "/api/v1/users", `{"username": 7}`, "", 400, `field "username" must be a string`},
+			{"trailing data", "POST", "/api/v1/users", `{"username": "x"} {}`, "", 400, "data after the object"},
+			{"content type", "POST", "/api/v1/users", `{"username": "x"}`, "text/plain", 415, "Content-Type must be application/json"},
+			{"missing username", "POST", "/api/v1/users", `{}`, "", 400, `missing field "username"`},
+			{"bad username", "POST", "/api/v1/users", `{"username": "a b"}`, "", 400, "username may hold only"},
+			{"long username", "POST", "/api/v1/users", `{"username": "` + strings.Repeat("a", 65) + `"}`, "", 400, "longer than 64"},
+			{"bad email", "POST", "/api/v1/users", `{"username": "ok", "email": "nope"}`, "", 400, "not a valid address"},
+			{"taken username", "POST", "/api/v1/users", `{"username": "GINA"}`, "", 409, `user "gina" already exists`},
+			{"unknown user", "GET", "/api/v1/users/nobody", nil, "", 404, `no user "nobody"`},
+			{"unknown user devices", "POST", "/api/v1/users/nobody/mfa-devices", `{"name": "x"}`, "", 404, `no user "nobody"`},
+			{"empty device name", "POST", "/api/v1/users/gina/mfa-devices", `{"name": " "}`, "", 400, "device name is empty"},
+			{"bad device name", "POST", "/api/v1/users/gina/mfa-devices", `{"name": "a/b"}`, "", 400, `not '/'`},
+			{"long device name", "POST", "/api/v1/users/gina/mfa-devices", `{"name": "` + strings.Repeat("x", 65) + `"}`, "", 400, "longer than 64"},
+			{"taken device name", "POST", "/api/v1/users/gina/mfa-devices", `{"name": "phone"}`, "", 409, "already has an MFA device named"},
+			{"bad kind", "POST", "/api/v1/users/gina/mfa-devices", `{"name": "x", "kind": "sms"}`, "", 400, `kind must be`},
+			{"unknown device", "POST", "/api/v1/users/gina/mfa-devices/999999/confirm", `{"codes": ["123456"]}`, "", 404, "no MFA device 999999"},
+			{"device id not a number", "DELETE", "/api/v1/users/gina/mfa-devices/abc", nil, "", 404, "no MFA device"},
+			{"another user's device", "DELETE", devPath("gina", hankDev), nil, "", 404, "no MFA device"},
+			{"missing codes", "POST", gdev + "/confirm", `{}`, "", 400, `missing field "codes"`},
+			{"two codes where one is due", "POST", gdev + "/confirm", `{"codes": ["123456", "654321"]}`, "", 400, "type 1 code, not 2"},
+			{"code not digits", "POST", gdev + "/confirm", `{"codes": ["12a456"]}`, "", 400, "only digits"},
+			{"code too short", "POST", gdev + "/confirm", `{"codes": ["12345"]}`, "", 400, "6 or 8 digits, not 5"},
+			{"codes not strings", "POST", gdev + "/confirm", `{"codes": [123456]}`, "", 400, `must be a string`},
+			{"resync one code", "POST", devPath("hank", hankDev) + "/resync", `{"codes": ["123456"]}`, "", 400, "type 2 consecutive codes, not 1"},
+			{"resync pending", "POST", gdev + "/resync", `{"codes": ["123456", "123456"]}`, "", 409, "not registered yet"},
+			{"verify missing code", "POST", "/api/v1/verify", `{"username": "hank"}`, "", 400, `missing field "code"`},
+			{"verify bad code", "POST", "/api/v1/verify", `{"username": "hank", "code": "abcdef"}`, "", 400, "only digits"},
+			{"verify bad ip", "POST", "/api/v1/verify", `{"username": "hank", "code": "123456", "ip": "nowhere"}`, "", 400, `ip "nowhere" is not an IP address`},
+			{"verify unknown user", "POST", "/api/v1/verify", `{"username": "nobody", "code": "123456"}`, "", 404, `no user "nobody"`},
+			{"unknown endpoint", "GET", "/api/v1/nothing", nil, "", 404, "no API endpoint"},
+		}
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				req := tc.body
+				status, raw := func() (int, []byte) {
+					if tc.ctype == "" {
+						return h.callRaw(tc.method, tc.path, req, h.token)
+					}
+					return h.callWithType(tc.method, tc.path, req.(string), tc.ctype)
+				}()
+				var e struct{ Error string }
+				if err := json.Unmarshal(raw, &e); err != nil || e.Error == "" {
+					t.Fatalf("%s %s: body %s is not {\"error\": ...}", tc.method, tc.path, raw)
 				}
-				return h.callWithType(tc.method, tc.path, req.(string), tc.ctype)
-			}()
-			var e struct{ Error string }
-			if err := json.Unmarshal(raw, &e); err != nil || e.Error == "" {
-				t.Fatalf("%s %s: body %s is not {\"error\": ...}", tc.method, tc.path, raw)
-			}
-			if status != tc.status || !strings.Contains(e.Error, tc.want) {
-				t.Fatalf("%s %s = %d %q, want %d containing %q", tc.method, tc.path, status, e.Error, tc.status, tc.want)
-			}
-		})
-	}
+				if status != tc.status || !strings.Contains(e.Error, tc.want) {
+					t.Fatalf("%s %s = %d %q, want %d containing %q", tc.method, tc.path, status, e.Error, tc.status, tc.want)
+				}
+			})
+		}
+	})
 }
 
 func TestDeviceLimit(t *testing.T) {
-	h := newHarness(t, storeSQLite(t), nil)
-	st := DefaultSettings()
-	st.MaxDevices = 2
-	if err := h.srv.settings.save(context.Background(), st); err != nil {
-		t.Fatal(err)
-	}
-	h.mustCall(201, "POST", "/api/v1/users", map[string]any{"username": "ivy"})
-	h.mustCall(201, "POST", "/api/v1/users/ivy/mfa-devices", map[string]any{"name": "one"})
-	h.mustCall(201, "POST", "/api/v1/users/ivy/mfa-devices", map[string]any{"name": "two"})
-	status, e := h.call("POST", "/api/v1/users/ivy/mfa-devices", map[string]any{"name": "three"})
-	if status != 409 || !strings.Contains(e["error"].(string), "already has 2 MFA devices, the most allowed") {
-		t.Fatalf("third device = %d %v, want 409 naming the limit", status, e)
-	}
-	// Expired registrations do not count.
-	h.clock.Advance(11 * time.Minute)
-	h.mustCall(201, "POST", "/api/v1/users/ivy/mfa-devices", map[string]any{"name": "three"})
+	eachStore(t, func(t *testing.T, open func(testing.TB) store.Store) {
+		h := newHarness(t, open(t), nil)
+		st := DefaultSettings()
+		st.MaxDevices = 2
+		if err := h.srv.settings.save(context.Background(), st); err != nil {
+			t.Fatal(err)
+		}
+		h.mustCall(201, "POST", "/api/v1/users", map[string]any{"username": "ivy"})
+		h.mustCall(201, "POST", "/api/v1/users/ivy/mfa-devices", map[string]any{"name": "one"})
+		h.mustCall(201, "POST", "/api/v1/users/ivy/mfa-devices", map[string]any{"name": "two"})
+		status, e := h.call("POST", "/api/v1/users/ivy/mfa-devices", map[string]any{"name": "three"})
+		if status != 409 || !strings.Contains(e["error"].(string), "already has 2 MFA devices, the most allowed") {
+			t.Fatalf("third device = %d %v, want 409 naming the limit", status, e)
+		}
+		// Expired registrations do not count.
+		h.clock.Advance(11 * time.Minute)
+		h.mustCall(201, "POST", "/api/v1/users/ivy/mfa-devices", map[string]any{"name": "three"})
+	})
 }
 
 func TestVerifyRateLimits(t *testing.T) {
-	h := newHarness(t, storeSQLite(t), func(c *Config) {
-		c.Limits.VerifyPerUser = Rate{PerSecond: 0.5, Burst: 3}
-		c.Limits.VerifyPerIP = Rate{PerSecond: 0.5, Burst: 5}
-		c.CacheTTL = -1
-	})
-	h.registered("jack", "Token")
-	h.registered("kate", "Token")
-	body := func(user, ip string) map[string]any {
-		return map[string]any{"username": user, "code": "000000", "ip": ip}
-	}
-	for i := range 3 {
-		if status, _ := h.call("POST", "/api/v1/verify", body("jack", "198.51.100.1")); status != 401 {
-			t.Fatalf("attempt %d = %d, want 401", i+1, status)
+	eachStore(t, func(t *testing.T, open func(testing.TB) store.Store) {
+		h := newHarness(t, open(t), func(c *Config) {
+			c.Limits.VerifyPerUser = Rate{PerSecond: 0.5, Burst: 3}
+			c.Limits.VerifyPerIP = Rate{PerSecond: 0.5, Burst: 5}
+			c.CacheTTL = -1
+		})
+		h.registered("jack", "Token")
+		h.registered("kate", "Token")
+		body := func(user, ip string) map[string]any {
+			return map[string]any{"username": user, "code": "000000", "ip": ip}
 		}
-	}
-	status, raw := h.callRaw("POST", "/api/v1/verify", body("jack", "198.51.100.2"), h.token)
-	if status != 429 || !strings.Contains(string(raw), reasonRateLimited) {
-		t.Fatalf("4th attempt for one user = %d %s, want 429", status, raw)
-	}
-	// Per address: kate from the address that already tried 3 times.
-	h.call("POST", "/api/v1/verify", body("kate", "198.51.100.1"))
-	h.call("POST", "/api/v1/verify", body("kate", "198.51.100.1"))
-	if status, _ := h.call("POST", "/api/v1/verify", body("kate", "198.51.100.1")); status != 429 {
-		t.Fatalf("6th attempt from one address = %d, want 429", status)
-	}
-	// Tokens come back with time.
-	h.clock.Advance(10 * time.Second)
-	if status, _ := h.call("POST", "/api/v1/verify", body("jack", "198.51.100.3")); status != 401 {
-		t.Fatalf("after waiting = %d, want 401 (checked, not limited)", status)
-	}
+		for i := range 3 {
+			if status, _ := h.call("POST", "/api/v1/verify", body("jack", "198.51.100.1")); status != 401 {
+				t.Fatalf("attempt %d = %d, want 401", i+1, status)
+			}
+		}
+		status, raw := h.callRaw("POST", "/api/v1/verify", body("jack", "198.51.100.2"), h.token)
+		if status != 429 || !strings.Contains(string(raw), reasonRateLimited) {
+			t.Fatalf("4th attempt for one user = %d %s, want 429", status, raw)
+		}
+		// Per address: kate from the address that already tried 3 times.
+		h.call("POST", "/api/v1/verify", body("kate", "198.51.100.1"))
+		h.call("POST", "/api/v1/verify", body("kate", "198.51.100.1"))
+		if status, _ := h.call("POST", "/api/v1/verify", body("kate", "198.51.100.1")); status != 429 {
+			t.Fatalf("6th attempt from one address = %d, want 429", status)
+		}
+		// Tokens come back with time.
+		h.clock.Advance(10 * time.Second)
+		if status, _ := h.call("POST", "/api/v1/verify", body("jack", "198.51.100.3")); status != 401 {
+			t.Fatalf("after waiting = %d, want 401 (checked, not limited)", status)
+		}
+	})
 }

@@ -140,101 +140,103 @@ func TestConsoleRegisterWizard(t *testing.T) {
 }
 
 func TestPortal(t *testing.T) {
-	h := newHarness(t, storeSQLite(t), nil)
-	h.admin()
-	ctx := context.Background()
-	for _, name := range []string{"mia", "ned"} {
-		if _, err := h.srv.createUser(ctx, system, newUser{Username: name, Password: name + " password"}); err != nil {
+	eachStore(t, func(t *testing.T, open func(testing.TB) store.Store) {
+		h := newHarness(t, open(t), nil)
+		h.admin()
+		ctx := context.Background()
+		for _, name := range []string{"mia", "ned"} {
+			if _, err := h.srv.createUser(ctx, system, newUser{Username: name, Password: name + " password"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		miaKey, _ := h.registered("mia", "Mia token")
+		_, nedDev := h.registered("ned", "Ned token")
+
+		b := h.browser()
+		// A password alone is not enough once the user has an active device.
+		_, path, page := b.post("/signin", url.Values{"username": {"mia"}, "password": {"mia password"}}, "")
+		if path != "/signin/code" {
+			t.Fatalf("after the password: at %s", path)
+		}
+		if _, path, _ := b.get("/portal"); path != "/signin" {
+			t.Fatalf("portal before the code: at %s, want /signin", path)
+		}
+		status, _, _ := b.post("/signin/code", url.Values{"code": {"000000"}}, csrf(t, page))
+		if status != 401 {
+			t.Fatalf("wrong code: %d, want 401", status)
+		}
+		_, _, page = b.get("/signin/code")
+		_, path, page = b.post("/signin/code", url.Values{"code": {enroll.Code(miaKey, h.clock.Now())}}, csrf(t, page))
+		if path != "/portal" || !strings.Contains(page, "Mia token") {
+			t.Fatalf("portal: at %s\n%s", path, page)
+		}
+		if strings.Contains(page, "Ned token") || strings.Contains(page, "Register MFA device") || strings.Contains(page, "/rename") {
+			t.Fatalf("portal with self-service off shows another user's device or management:\n%s", page)
+		}
+		token := csrf(t, page)
+		if status, _, _ := b.get("/portal/mfa-devices/new"); status != http.StatusForbidden {
+			t.Fatalf("self-registration with the setting off: %d, want 403", status)
+		}
+		if status, _, _ := b.get("/users"); status != http.StatusForbidden {
+			t.Fatalf("console for a user: %d, want 403", status)
+		}
+
+		st := DefaultSettings()
+		st.SelfService = true
+		if err := h.srv.settings.save(ctx, st); err != nil {
 			t.Fatal(err)
 		}
-	}
-	miaKey, _ := h.registered("mia", "Mia token")
-	_, nedDev := h.registered("ned", "Ned token")
-
-	b := h.browser()
-	// A password alone is not enough once the user has an active device.
-	_, path, page := b.post("/signin", url.Values{"username": {"mia"}, "password": {"mia password"}}, "")
-	if path != "/signin/code" {
-		t.Fatalf("after the password: at %s", path)
-	}
-	if _, path, _ := b.get("/portal"); path != "/signin" {
-		t.Fatalf("portal before the code: at %s, want /signin", path)
-	}
-	status, _, _ := b.post("/signin/code", url.Values{"code": {"000000"}}, csrf(t, page))
-	if status != 401 {
-		t.Fatalf("wrong code: %d, want 401", status)
-	}
-	_, _, page = b.get("/signin/code")
-	_, path, page = b.post("/signin/code", url.Values{"code": {enroll.Code(miaKey, h.clock.Now())}}, csrf(t, page))
-	if path != "/portal" || !strings.Contains(page, "Mia token") {
-		t.Fatalf("portal: at %s\n%s", path, page)
-	}
-	if strings.Contains(page, "Ned token") || strings.Contains(page, "Register MFA device") || strings.Contains(page, "/rename") {
-		t.Fatalf("portal with self-service off shows another user's device or management:\n%s", page)
-	}
-	token := csrf(t, page)
-	if status, _, _ := b.get("/portal/mfa-devices/new"); status != http.StatusForbidden {
-		t.Fatalf("self-registration with the setting off: %d, want 403", status)
-	}
-	if status, _, _ := b.get("/users"); status != http.StatusForbidden {
-		t.Fatalf("console for a user: %d, want 403", status)
-	}
-
-	st := DefaultSettings()
-	st.SelfService = true
-	if err := h.srv.settings.save(ctx, st); err != nil {
-		t.Fatal(err)
-	}
-	_, _, page = b.get("/portal")
-	if !strings.Contains(page, "Register MFA device") {
-		t.Fatalf("portal with self-service on lacks registration:\n%s", page)
-	}
-	// Another user's device is out of reach whatever the path.
-	nd := itoa(nedDev)
-	for _, p := range []string{"/portal/mfa-devices/" + nd + "/rename", "/portal/mfa-devices/" + nd + "/delete", "/portal/mfa-devices/" + nd + "/configure", "/portal/mfa-devices/" + nd + "/qr.png"} {
-		if status, _, _ := b.get(p); status != http.StatusNotFound {
-			t.Errorf("GET %s: %d, want 404", p, status)
+		_, _, page = b.get("/portal")
+		if !strings.Contains(page, "Register MFA device") {
+			t.Fatalf("portal with self-service on lacks registration:\n%s", page)
 		}
-	}
-	for _, p := range []string{"/portal/mfa-devices/" + nd + "/rename", "/portal/mfa-devices/" + nd + "/delete", "/portal/mfa-devices/" + nd + "/resync"} {
-		if status, _, _ := b.post(p, url.Values{"name": {"mine now"}, "code1": {"123456"}, "code2": {"123456"}}, token); status != http.StatusNotFound {
-			t.Errorf("POST %s: %d, want 404", p, status)
+		// Another user's device is out of reach whatever the path.
+		nd := itoa(nedDev)
+		for _, p := range []string{"/portal/mfa-devices/" + nd + "/rename", "/portal/mfa-devices/" + nd + "/delete", "/portal/mfa-devices/" + nd + "/configure", "/portal/mfa-devices/" + nd + "/qr.png"} {
+			if status, _, _ := b.get(p); status != http.StatusNotFound {
+				t.Errorf("GET %s: %d, want 404", p, status)
+			}
 		}
-	}
-	if status, _, _ := b.get("/users/ned/mfa-devices"); status != http.StatusForbidden {
-		t.Errorf("console devices tab of another user: %d, want 403", status)
-	}
-	if d, err := h.st.Device(ctx, nedDev); err != nil || d.Name != "Ned token" {
-		t.Fatalf("ned's device after mia's attempts: %+v, %v", d, err)
-	}
+		for _, p := range []string{"/portal/mfa-devices/" + nd + "/rename", "/portal/mfa-devices/" + nd + "/delete", "/portal/mfa-devices/" + nd + "/resync"} {
+			if status, _, _ := b.post(p, url.Values{"name": {"mine now"}, "code1": {"123456"}, "code2": {"123456"}}, token); status != http.StatusNotFound {
+				t.Errorf("POST %s: %d, want 404", p, status)
+			}
+		}
+		if status, _, _ := b.get("/users/ned/mfa-devices"); status != http.StatusForbidden {
+			t.Errorf("console devices tab of another user: %d, want 403", status)
+		}
+		if d, err := h.st.Device(ctx, nedDev); err != nil || d.Name != "Ned token" {
+			t.Fatalf("ned's device after mia's attempts: %+v, %v", d, err)
+		}
 
-	// Self-service: register own device through the same wizard.
-	_, _, page = b.get("/portal/mfa-devices/new")
-	_, path, page = b.post("/portal/mfa-devices", url.Values{"name": {"Second"}}, csrf(t, page))
-	k, err := enroll.ParseURI(decodeQRFrom(t, b, page))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, path, page = b.post(configureRE.FindStringSubmatch(page)[1], url.Values{"code1": {enroll.Code(k, h.clock.Now())}}, csrf(t, page))
-	if path != "/portal" || !strings.Contains(page, "Second") {
-		t.Fatalf("self-registration: at %s\n%s", path, page)
-	}
+		// Self-service: register own device through the same wizard.
+		_, _, page = b.get("/portal/mfa-devices/new")
+		_, path, page = b.post("/portal/mfa-devices", url.Values{"name": {"Second"}}, csrf(t, page))
+		k, err := enroll.ParseURI(decodeQRFrom(t, b, page))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, path, page = b.post(configureRE.FindStringSubmatch(page)[1], url.Values{"code1": {enroll.Code(k, h.clock.Now())}}, csrf(t, page))
+		if path != "/portal" || !strings.Contains(page, "Second") {
+			t.Fatalf("self-registration: at %s\n%s", path, page)
+		}
 
-	// Forms without the session's CSRF token, or from another site, fail.
-	if status, _, _ := b.post("/portal/mfa-devices", url.Values{"name": {"x"}}, ""); status != http.StatusForbidden {
-		t.Fatalf("form without CSRF token: %d, want 403", status)
-	}
-	req, _ := http.NewRequest("POST", b.base+"/portal/mfa-devices", strings.NewReader(url.Values{"name": {"x"}, "csrf": {token}}.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Sec-Fetch-Site", "cross-site")
-	resp, err := b.c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusForbidden {
-		t.Fatalf("cross-site form: %d, want 403", resp.StatusCode)
-	}
+		// Forms without the session's CSRF token, or from another site, fail.
+		if status, _, _ := b.post("/portal/mfa-devices", url.Values{"name": {"x"}}, ""); status != http.StatusForbidden {
+			t.Fatalf("form without CSRF token: %d, want 403", status)
+		}
+		req, _ := http.NewRequest("POST", b.base+"/portal/mfa-devices", strings.NewReader(url.Values{"name": {"x"}, "csrf": {token}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Sec-Fetch-Site", "cross-site")
+		resp, err := b.c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("cross-site form: %d, want 403", resp.StatusCode)
+		}
+	})
 }
 
 func decodeQRFrom(t *testing.T, b *browser, page string) string {
