@@ -70,9 +70,14 @@ func newEmulated(t *testing.T, prefix string) *emulated {
 	return e
 }
 
-// config loads e's configuration followed by extra keys.
+// config loads e's configuration followed by extra keys. Unless extra sets
+// run_as, run_as is root: the test process is root, and by default a root
+// totpd drops its privileges — for the whole test binary.
 func (e *emulated) config(t *testing.T, extra string) Config {
 	t.Helper()
+	if !strings.Contains(extra, "run_as:") {
+		extra = "run_as: root\n" + extra
+	}
 	path := filepath.Join(t.TempDir(), "totpd.yaml")
 	if err := os.WriteFile(path, []byte(e.yaml+extra), 0o600); err != nil {
 		t.Fatal(err)

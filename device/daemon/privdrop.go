@@ -145,15 +145,28 @@ type dropPlan struct {
 	Warning string
 }
 
+// DefaultRunAs is who a totpd started as root becomes when run_as is
+// empty: the Debian package's user when the system has it, else nobody
+// (65534:65534, as on gokrazy, which has no user database).
+const (
+	DefaultRunAs         = "totpbox"
+	DefaultRunAsFallback = "65534:65534"
+)
+
 // planDrop decides, for a process with effective uid euid and the run_as
-// setting, whether and to whom totpd drops its privileges. Only root drops:
-// an unprivileged totpd (systemd's User=) is already who it should be.
+// setting, whether and to whom totpd drops its privileges. Only root
+// drops: an unprivileged totpd (systemd's User=) is already who it should
+// be. Root drops by default; run_as "root" (or "0") keeps it, with a
+// warning, for a panel that must be re-opened after a hot-plug.
 func planDrop(euid int, setting string, db userDB) (dropPlan, error) {
 	if setting == "" {
-		if euid == 0 {
-			return dropPlan{Warning: "running as root; set run_as to drop privileges once the hardware is open"}, nil
+		if euid != 0 {
+			return dropPlan{}, nil
 		}
-		return dropPlan{}, nil
+		setting = DefaultRunAsFallback
+		if _, err := db.withDefaults().lookupUser(DefaultRunAs); err == nil {
+			setting = DefaultRunAs
+		}
 	}
 	r, err := parseRunAs(setting)
 	if err != nil {
@@ -163,8 +176,11 @@ func planDrop(euid int, setting string, db userDB) (dropPlan, error) {
 	if err != nil {
 		return dropPlan{}, err
 	}
-	if euid != 0 || id.UID == 0 {
+	if euid != 0 {
 		return dropPlan{ID: id}, nil
+	}
+	if id.UID == 0 {
+		return dropPlan{ID: id, Warning: "running as root (run_as: " + setting + "); every later failure runs with full privileges"}, nil
 	}
 	return dropPlan{Drop: true, ID: id}, nil
 }

@@ -53,8 +53,11 @@ func TestParseRunAs(t *testing.T) {
 // the groups spi and gpio.
 var fakeDB = userDB{
 	lookupUser: func(name string) (*user.User, error) {
-		if name == "totpbox" {
+		switch name {
+		case "totpbox":
 			return &user.User{Uid: "1001", Gid: "1001", Username: "totpbox"}, nil
+		case "root":
+			return &user.User{Uid: "0", Gid: "0", Username: "root"}, nil
 		}
 		return nil, user.UnknownUserError(name)
 	},
@@ -67,7 +70,26 @@ var fakeDB = userDB{
 		}
 		return nil, user.UnknownGroupError(name)
 	},
-	groupIDs: func(u *user.User) ([]string, error) { return []string{"1001", "999", "997"}, nil },
+	groupIDs: func(u *user.User) ([]string, error) {
+		if u.Username == "root" {
+			return []string{"0"}, nil
+		}
+		return []string{"1001", "999", "997"}, nil
+	},
+}
+
+// TestPlanDropDefaultWithoutUserDB: on gokrazy there is no user database,
+// so root without run_as becomes nobody.
+func TestPlanDropDefaultWithoutUserDB(t *testing.T) {
+	none := userDB{
+		lookupUser:  func(name string) (*user.User, error) { return nil, user.UnknownUserError(name) },
+		lookupGroup: func(name string) (*user.Group, error) { return nil, user.UnknownGroupError(name) },
+		groupIDs:    func(*user.User) ([]string, error) { return nil, nil },
+	}
+	got, err := planDrop(0, "", none)
+	if err != nil || !got.Drop || got.ID.UID != 65534 || got.ID.GID != 65534 {
+		t.Fatalf("planDrop(root, \"\") without a user database = %+v, %v; want a drop to 65534:65534", got, err)
+	}
 }
 
 func TestPlanDrop(t *testing.T) {
@@ -78,13 +100,14 @@ func TestPlanDrop(t *testing.T) {
 		warn    bool
 		wantErr string
 	}{
-		{0, "", dropPlan{}, true, ""},
+		{0, "", dropPlan{Drop: true, ID: Identity{1001, 1001, []int{999, 997}}}, false, ""},
 		{1001, "", dropPlan{}, false, ""},
+		{0, "root", dropPlan{ID: Identity{}}, true, ""},
 		{0, "totpbox", dropPlan{Drop: true, ID: Identity{1001, 1001, []int{999, 997}}}, false, ""},
 		{0, "totpbox:gpio", dropPlan{Drop: true, ID: Identity{1001, 997, []int{1001, 999}}}, false, ""},
 		{0, "1000", dropPlan{Drop: true, ID: Identity{UID: 1000, GID: 1000}}, false, ""},
 		{0, "1000:spi", dropPlan{Drop: true, ID: Identity{UID: 1000, GID: 999}}, false, ""},
-		{0, "0:0", dropPlan{ID: Identity{}}, false, ""},
+		{0, "0:0", dropPlan{ID: Identity{}}, true, ""},
 		{1001, "totpbox", dropPlan{ID: Identity{1001, 1001, []int{999, 997}}}, false, ""},
 		{0, "nobody-here", dropPlan{}, false, `no user "nobody-here"`},
 		{0, "1000:nogroup-here", dropPlan{}, false, `no group "nogroup-here"`},
