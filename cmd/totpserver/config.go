@@ -15,6 +15,7 @@ import (
 	"github.com/totpbox/totpbox/configs"
 	"github.com/totpbox/totpbox/enroll/server"
 	"github.com/totpbox/totpbox/enroll/server/appliance"
+	"github.com/totpbox/totpbox/enroll/store"
 )
 
 // rate is a token-bucket limit in the config file.
@@ -184,6 +185,17 @@ func (c config) problems() []error {
 			bad("metrics.listen %q is not host:port", c.Metrics.Listen)
 		} else if c.Metrics.Listen == c.Listen {
 			bad("metrics.listen must differ from listen: metrics are served on their own address")
+		}
+	}
+	if strings.TrimSpace(c.MasterKey) != "" {
+		// As the sealer will read it; the errors name a key's position,
+		// never its text.
+		keys, err := store.ParseKeys(c.MasterKey)
+		if err == nil {
+			_, err = store.NewSealer(keys[0], keys[1:]...)
+		}
+		if err != nil {
+			bad("master_key: %v", err)
 		}
 	}
 	if (c.TLS.Cert == "") != (c.TLS.Key == "") {

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -14,6 +17,7 @@ import (
 
 	"github.com/spf13/viper"
 	"github.com/totpbox/totpbox/configs"
+	"github.com/totpbox/totpbox/enroll/store"
 )
 
 func TestLoadConfig(t *testing.T) {
@@ -133,6 +137,7 @@ log:
 		env      map[string]string
 		wantOut  string
 		wantErrs []string
+		secret   string // must appear in no output
 	}{
 		{name: "shipped", file: "../../configs/totpserver.yaml", wantOut: "../../configs/totpserver.yaml: ok\n"},
 		{name: "metrics on a separate listener", file: write("m.yaml", "metrics:\n  listen: 127.0.0.1:9180\n"), wantOut: ": ok\n"},
@@ -152,6 +157,17 @@ log:
 		{name: "unknown variable", file: write("ok.yaml", "listen: 127.0.0.1:1\n"), env: map[string]string{"TOTPSERVER_METRICS_LISTN": "x"},
 			wantErrs: []string{"unknown environment variable TOTPSERVER_METRICS_LISTN"}},
 		{name: "missing file", file: filepath.Join(dir, "none.yaml"), wantErrs: []string{"no such file"}},
+		{name: "master key in a variable", file: write("ok.yaml", "listen: 127.0.0.1:1\n"), env: map[string]string{"TOTPSERVER_MASTER_KEY": key32},
+			wantOut: ": ok\n", secret: key32},
+		{name: "master keys rotated", file: write("rot.yaml", "master_key: \""+key32+","+key32b+"\"\n"), wantOut: ": ok\n", secret: key32},
+		{name: "master key not base64", file: write("nb.yaml", "listen: 127.0.0.1:1\n"), env: map[string]string{"TOTPSERVER_MASTER_KEY": "s3cret-not-base64!"},
+			wantErrs: []string{"master_key: master key 1: not base64"}, secret: "s3cret-not-base64!"},
+		{name: "master key too short", file: write("short.yaml", "master_key: "+key16+"\n"),
+			wantErrs: []string{"master_key: master key 1: 16 bytes, want 32"}, secret: key16},
+		{name: "second master key bad", file: write("second.yaml", "listen: nope\n"), env: map[string]string{"TOTPSERVER_MASTER_KEY": key32 + "\n" + key16},
+			wantErrs: []string{`listen "nope" is not host:port`, "master_key: master key 2: 16 bytes, want 32"}, secret: key16},
+		{name: "master key twice", file: write("twice.yaml", "listen: 127.0.0.1:1\n"), env: map[string]string{"TOTPSERVER_MASTER_KEY": key32 + " " + key32},
+			wantErrs: []string{fmt.Sprintf("master_key: master key %q: duplicate key id", store.KeyID(bytes.Repeat([]byte{0x5a}, 32)))}, secret: key32},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -164,6 +180,9 @@ log:
 			root.SetErr(&errOut)
 			root.SetArgs([]string{"config", "check", tc.file})
 			err := root.Execute()
+			if tc.secret != "" && (strings.Contains(out.String(), tc.secret) || strings.Contains(errOut.String(), tc.secret)) {
+				t.Fatalf("config check shows the master key:\n%s%s", out.String(), errOut.String())
+			}
 			if len(tc.wantErrs) == 0 {
 				if err != nil || !strings.HasSuffix(out.String(), tc.wantOut) || errOut.Len() != 0 {
 					t.Fatalf("config check = %v, out %q, err %q; want %q", err, out.String(), errOut.String(), tc.wantOut)
@@ -186,6 +205,14 @@ log:
 		})
 	}
 }
+
+// Master keys for TestConfigCheck: base64 of 32 bytes (two of them) and of
+// 16 bytes.
+var (
+	key32  = base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{0x5a}, 32))
+	key32b = base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{0xa5}, 32))
+	key16  = base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{0x3c}, 16))
+)
 
 // freeAddr returns a loopback address with a port free a moment ago.
 func freeAddr(t *testing.T) string {
