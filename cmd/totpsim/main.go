@@ -20,6 +20,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/totpbox/totpbox/configs"
 	"github.com/totpbox/totpbox/sim/clockbench"
 	"github.com/totpbox/totpbox/sim/system"
 )
@@ -43,7 +44,6 @@ func main() {
 type usageError struct{ error }
 
 func newRoot(stdout, stderr io.Writer) *cobra.Command {
-	var sc system.Config
 	root := &cobra.Command{
 		Use:           "totpsim",
 		Short:         "Run totpbox appliances on emulated hardware",
@@ -51,35 +51,44 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Args:          cobra.NoArgs,
-		RunE:          func(cmd *cobra.Command, _ []string) error { return serve(cmd.Context(), sc, stdout) },
 	}
-	serveFlags(root, &sc)
+	load := serveFlags(root)
+	root.RunE = func(cmd *cobra.Command, _ []string) error { return serveWith(cmd, load, stdout) }
 	serveCmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the simulator (the default command)",
 		Args:  cobra.NoArgs,
-		RunE:  func(cmd *cobra.Command, _ []string) error { return serve(cmd.Context(), sc, stdout) },
 	}
-	serveFlags(serveCmd, &sc)
-	root.AddCommand(serveCmd, snapshotCmd(stdout), clockbench.Command())
+	loadServe := serveFlags(serveCmd)
+	serveCmd.RunE = func(cmd *cobra.Command, _ []string) error { return serveWith(cmd, loadServe, stdout) }
+	check := &cobra.Command{
+		Use:   "check FILE",
+		Short: "Report every problem in a configuration file",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c := defaultConfig()
+			if err := errors.Join(configs.Load(args[0], "TOTPSIM", &c), c.validate()); err != nil {
+				return usageError{err}
+			}
+			fmt.Fprintf(stdout, "%s: ok\n", args[0])
+			return nil
+		},
+	}
+	cfgCmd := &cobra.Command{Use: "config", Short: "Configuration commands"}
+	cfgCmd.AddCommand(check)
+	root.AddCommand(serveCmd, snapshotCmd(stdout), clockbench.Command(), cfgCmd)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	return root
 }
 
-func serveFlags(cmd *cobra.Command, sc *system.Config) {
-	f := cmd.Flags()
-	f.StringVar(&sc.Listen, "listen", "127.0.0.1:8460", "address of the page and /sim API")
-	f.StringVar(&sc.ServerListen, "server-listen", "127.0.0.1:8461", "address of the in-process registration server (console, APIs)")
-	f.BoolVar(&sc.NoServer, "no-server", false, "run the appliances standalone, without a registration server")
-	f.StringVar(&sc.DataDir, "data", "totpsim-data", "directory for the appliances' vaults and state")
-	f.IntVar(&sc.Appliances, "appliances", 1, "number of simulated appliances")
-	f.StringVar(&sc.Panel, "panel", "ssd1306-128x64", "display size of every appliance")
-	f.BoolVar(&sc.Hidden, "hidden", false, "hide codes until OK is pressed")
-	f.DurationVar(&sc.BlankAfter, "blank-after", 0, "blank the screen after this long without a press (0: never)")
-	f.IntVar(&sc.NTPServers, "ntp-servers", 3, "number of fake NTP servers on 127.0.0.1")
-	f.DurationVar(&sc.NTPOffset, "ntp-offset", 0, "the fake NTP servers' time minus the host's (the appliances follow it)")
+func serveWith(cmd *cobra.Command, load func() (simConfig, error), stdout io.Writer) error {
+	c, err := load()
+	if err != nil {
+		return usageError{err}
+	}
+	return serve(cmd.Context(), c.system(), stdout)
 }
 
 func serve(ctx context.Context, sc system.Config, stdout io.Writer) error {

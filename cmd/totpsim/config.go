@@ -1,0 +1,132 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/totpbox/totpbox/configs"
+	"github.com/totpbox/totpbox/display"
+	"github.com/totpbox/totpbox/sim/system"
+)
+
+// simConfig is totpsim's configuration; configs/totpsim.yaml documents
+// every key with its default. Flags override the file, which overrides
+// defaultConfig; TOTPSIM_* environment variables override the file too.
+type simConfig struct {
+	Listen       string     `mapstructure:"listen"`
+	ServerListen string     `mapstructure:"server_listen"`
+	NoServer     bool       `mapstructure:"no_server"`
+	Data         string     `mapstructure:"data"`
+	Appliances   int        `mapstructure:"appliances"`
+	Panel        string     `mapstructure:"panel"`
+	Screen       screenConf `mapstructure:"screen"`
+	NTP          ntpConf    `mapstructure:"ntp"`
+}
+
+type screenConf struct {
+	Hidden     bool          `mapstructure:"hidden"`
+	RevealFor  time.Duration `mapstructure:"reveal_for"`
+	BlankAfter time.Duration `mapstructure:"blank_after"`
+}
+
+type ntpConf struct {
+	Servers int           `mapstructure:"servers"`
+	Offset  time.Duration `mapstructure:"offset"`
+}
+
+func defaultConfig() simConfig {
+	return simConfig{
+		Listen: "127.0.0.1:8460", ServerListen: "127.0.0.1:8461", Data: "totpsim-data",
+		Appliances: 1, Panel: "ssd1306-128x64",
+		Screen: screenConf{RevealFor: 20 * time.Second},
+		NTP:    ntpConf{Servers: 3},
+	}
+}
+
+// validate reports every problem, each naming its key.
+func (c simConfig) validate() error {
+	var errs []error
+	for key, addr := range map[string]string{"listen": c.Listen, "server_listen": c.ServerListen} {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %q is not host:port", key, addr))
+		}
+	}
+	if c.Data == "" {
+		errs = append(errs, errors.New("data: must be set"))
+	}
+	if c.Appliances < 1 || c.Appliances > 64 {
+		errs = append(errs, fmt.Errorf("appliances: %d is outside 1..64", c.Appliances))
+	}
+	if _, err := display.SizeByName(c.Panel); err != nil {
+		errs = append(errs, fmt.Errorf("panel: %v", err))
+	}
+	if c.Screen.RevealFor < time.Second || c.Screen.RevealFor > time.Hour {
+		errs = append(errs, fmt.Errorf("screen.reveal_for: %v is outside 1s..1h", c.Screen.RevealFor))
+	}
+	if c.Screen.BlankAfter < 0 {
+		errs = append(errs, fmt.Errorf("screen.blank_after: %v is negative", c.Screen.BlankAfter))
+	}
+	if c.NTP.Servers < 1 || c.NTP.Servers > 16 {
+		errs = append(errs, fmt.Errorf("ntp.servers: %d is outside 1..16", c.NTP.Servers))
+	}
+	return errors.Join(errs...)
+}
+
+func (c simConfig) system() system.Config {
+	return system.Config{
+		Listen: c.Listen, ServerListen: c.ServerListen, NoServer: c.NoServer, DataDir: c.Data,
+		Appliances: c.Appliances, Panel: c.Panel,
+		Hidden: c.Screen.Hidden, RevealFor: c.Screen.RevealFor, BlankAfter: c.Screen.BlankAfter,
+		NTPServers: c.NTP.Servers, NTPOffset: c.NTP.Offset,
+	}
+}
+
+// serveFlags adds the serve flags to cmd, each overriding one key, and
+// returns a function that loads the configuration: defaults, then the file
+// named by --config and TOTPSIM_* variables, then the flags given.
+func serveFlags(cmd *cobra.Command) func() (simConfig, error) {
+	var (
+		path string
+		fl   = defaultConfig()
+	)
+	f := cmd.Flags()
+	f.StringVar(&path, "config", "", "configuration file (see configs/totpsim.yaml); flags override it")
+	f.StringVar(&fl.Listen, "listen", fl.Listen, "address of the page and /sim API")
+	f.StringVar(&fl.ServerListen, "server-listen", fl.ServerListen, "address of the in-process registration server (console, APIs)")
+	f.BoolVar(&fl.NoServer, "no-server", fl.NoServer, "run the appliances standalone, without a registration server")
+	f.StringVar(&fl.Data, "data", fl.Data, "directory for the appliances' vaults and the server's database")
+	f.IntVar(&fl.Appliances, "appliances", fl.Appliances, "number of simulated appliances")
+	f.StringVar(&fl.Panel, "panel", fl.Panel, "display size of every appliance: "+strings.Join(display.SizeNames(), ", "))
+	f.BoolVar(&fl.Screen.Hidden, "hidden", fl.Screen.Hidden, "hide codes until OK is pressed")
+	f.DurationVar(&fl.Screen.BlankAfter, "blank-after", fl.Screen.BlankAfter, "blank the screen after this long without a press (0: never)")
+	f.IntVar(&fl.NTP.Servers, "ntp-servers", fl.NTP.Servers, "number of fake NTP servers on 127.0.0.1")
+	f.DurationVar(&fl.NTP.Offset, "ntp-offset", fl.NTP.Offset, "the fake NTP servers' time minus the host's (the appliances follow it)")
+	override := map[string]func(*simConfig){
+		"listen":        func(c *simConfig) { c.Listen = fl.Listen },
+		"server-listen": func(c *simConfig) { c.ServerListen = fl.ServerListen },
+		"no-server":     func(c *simConfig) { c.NoServer = fl.NoServer },
+		"data":          func(c *simConfig) { c.Data = fl.Data },
+		"appliances":    func(c *simConfig) { c.Appliances = fl.Appliances },
+		"panel":         func(c *simConfig) { c.Panel = fl.Panel },
+		"hidden":        func(c *simConfig) { c.Screen.Hidden = fl.Screen.Hidden },
+		"blank-after":   func(c *simConfig) { c.Screen.BlankAfter = fl.Screen.BlankAfter },
+		"ntp-servers":   func(c *simConfig) { c.NTP.Servers = fl.NTP.Servers },
+		"ntp-offset":    func(c *simConfig) { c.NTP.Offset = fl.NTP.Offset },
+	}
+	return func() (simConfig, error) {
+		c := defaultConfig()
+		err := configs.Load(path, "TOTPSIM", &c)
+		f.Visit(func(fl *pflag.Flag) {
+			if set, ok := override[fl.Name]; ok {
+				set(&c)
+			}
+		})
+		return c, errors.Join(err, c.validate())
+	}
+}
