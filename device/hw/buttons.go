@@ -88,7 +88,7 @@ func OpenButtons(cfg ButtonsConfig, opts ButtonsOptions) (*Buttons, error) {
 	for _, p := range cfg.pins() {
 		pin := gpioreg.ByName(p.name)
 		if pin == nil {
-			return nil, configErr(p.key, "no GPIO pin named %q", p.name)
+			return nil, configErr(p.key, "no GPIO pin named %q; allowed: %s", p.name, knownPins())
 		}
 		pins[p.b] = pin
 	}

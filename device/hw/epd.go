@@ -76,7 +76,7 @@ func openEPD(cfg PanelConfig) (*epdPanel, error) {
 	}
 	port, err := spireg.Open(cfg.Port)
 	if err != nil {
-		return nil, configErr("panel.port", "%v", err)
+		return nil, configErr("panel.port", "no SPI port %q; allowed: %s", cfg.Port, knownSPIPorts())
 	}
 	var drv epdDriver
 	switch cfg.Kind {

@@ -6,6 +6,7 @@ import (
 	"image"
 	"image/draw"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -72,9 +73,38 @@ func pinByName(key, name string, optional bool) (gpio.PinIO, error) {
 	}
 	p := gpioreg.ByName(name)
 	if p == nil {
-		return nil, configErr(key, "no GPIO pin named %q", name)
+		return nil, configErr(key, "no GPIO pin named %q; allowed: %s", name, knownPins())
 	}
 	return p, nil
+}
+
+// knownPins lists the GPIO pin names this machine has, shortened, for
+// errors: "none found" where periph found no GPIO driver.
+func knownPins() string {
+	var names []string
+	for _, p := range gpioreg.All() {
+		names = append(names, p.Name())
+	}
+	return listNames(names, "none found (is this a Raspberry Pi, and is /dev/gpiochip0 there?)")
+}
+
+// knownSPIPorts lists the SPI port names periph registered.
+func knownSPIPorts() string {
+	var names []string
+	for _, r := range spireg.All() {
+		names = append(names, r.Name)
+	}
+	return listNames(names, "none found (is SPI enabled: dtparam=spi=on?)")
+}
+
+func listNames(names []string, none string) string {
+	switch {
+	case len(names) == 0:
+		return none
+	case len(names) > 12:
+		return strings.Join(names[:12], ", ") + fmt.Sprintf(" and %d more", len(names)-12)
+	}
+	return strings.Join(names, ", ")
 }
 
 // OpenPanel opens the panel cfg describes, on ports and pins looked up by
@@ -144,7 +174,7 @@ func (p *oledPanel) init() error {
 		}
 		port, err := spireg.Open(cfg.Port)
 		if err != nil {
-			return configErr("panel.port", "%v", err)
+			return configErr("panel.port", "no SPI port %q; allowed: %s", cfg.Port, knownSPIPorts())
 		}
 		if rst != nil {
 			if err := pulseReset(rst); err != nil {
