@@ -16,10 +16,12 @@ import (
 )
 
 // Load fills dst (a pointer to a struct with mapstructure tags, holding the
-// defaults) from the YAML file at path, when path is non-empty, and from
-// environment variables named PREFIX_SECTION_KEY. Every unknown key in the
-// file is reported at once, each by its full name.
-func Load(path, envPrefix string, dst any) error {
+// defaults) from the YAML file at path, when path is non-empty, from
+// environment variables named PREFIX_SECTION_KEY, and from overrides of
+// the form "section.key=value" (command-line flags), which win over both.
+// Every unknown key in the file or the overrides is reported at once, each
+// by its full name.
+func Load(path, envPrefix string, dst any, overrides ...string) error {
 	v := viper.New()
 	v.SetConfigType("yaml")
 	if err := setDefaults(v, "", reflect.ValueOf(dst).Elem()); err != nil {
@@ -41,6 +43,22 @@ func Load(path, envPrefix string, dst any) error {
 	// Unknown keys are reported together with any value that fails to
 	// decode; dst is still filled with everything that could be read.
 	var errs []error
+	known := map[string]bool{}
+	for _, k := range Keys(dst) {
+		known[k] = true
+	}
+	for _, o := range overrides {
+		k, val, ok := strings.Cut(o, "=")
+		k = strings.ToLower(strings.TrimSpace(k))
+		switch {
+		case !ok:
+			errs = append(errs, fmt.Errorf("--set %q: want key=value", o))
+		case !known[k]:
+			errs = append(errs, fmt.Errorf("--set: unknown key %q", k))
+		default:
+			v.Set(k, val)
+		}
+	}
 	if path != "" {
 		for _, k := range unknownKeys(v, dst) {
 			errs = append(errs, fmt.Errorf("config %s: unknown key %q", path, k))

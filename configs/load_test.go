@@ -105,3 +105,19 @@ func TestKeys(t *testing.T) {
 		t.Errorf("Keys() = %v, want %v", got, want)
 	}
 }
+
+func TestLoadOverrides(t *testing.T) {
+	got := sample{Dir: "/var/lib/x", Inner: section{Name: "n", Timeout: time.Second}}
+	err := Load(write(t, "dir: /from/file\n"), "TEST", &got, "dir=/from/flag", "inner.timeout=3s", "inner.list=a,b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := sample{Dir: "/from/flag", Inner: section{Name: "n", Timeout: 3 * time.Second, List: []string{"a", "b"}}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Load() with overrides = %+v, want %+v", got, want)
+	}
+	err = Load("", "TEST", &got, "nope=1", "dir")
+	if err == nil || !strings.Contains(err.Error(), `unknown key "nope"`) || !strings.Contains(err.Error(), "want key=value") {
+		t.Errorf("bad overrides: %v", err)
+	}
+}

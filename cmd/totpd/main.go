@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -42,8 +43,18 @@ func main() {
 	}
 }
 
+// flagName is the flag for a config key: state_dir → --state-dir,
+// log.level → --log-level.
+func flagName(key string) string {
+	return strings.NewReplacer("_", "-", ".", "-").Replace(key)
+}
+
 func newRoot() *cobra.Command {
-	var path string
+	var (
+		path string
+		sets []string
+		flag = map[string]*string{}
+	)
 	root := &cobra.Command{
 		Use:           "totpd",
 		Short:         "The totpbox appliance daemon",
@@ -52,7 +63,13 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := daemon.Load(path)
+			overrides := append([]string(nil), sets...)
+			for key, v := range flag {
+				if cmd.Flags().Changed(flagName(key)) {
+					overrides = append(overrides, key+"="+*v)
+				}
+			}
+			cfg, err := daemon.Load(path, overrides...)
 			if err != nil {
 				return usageError{err}
 			}
@@ -67,6 +84,17 @@ func newRoot() *cobra.Command {
 		},
 	}
 	root.Flags().StringVar(&path, "config", "/etc/totpbox/totpd.yaml", "configuration file")
+	root.Flags().StringArrayVar(&sets, "set", nil, "override any key of the file: --set panel.kind=ssd1306-i2c (repeatable)")
+	for key, usage := range map[string]string{
+		"state_dir":      "directory of the vault, drift file and socket",
+		"log.level":      "debug, info, warn or error",
+		"log.format":     "text or json",
+		"server.url":     "registration server to pair and sync with",
+		"run_as":         "user to become when started as root",
+		"metrics.listen": "address of /metrics, /healthz and /readyz",
+	} {
+		flag[key] = root.Flags().String(flagName(key), "", usage+" (the key "+key+")")
+	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	check := &cobra.Command{
 		Use:   "check FILE",

@@ -60,3 +60,19 @@ func TestConfigCheck(t *testing.T) {
 		}
 	}
 }
+
+// TestFlagsOverrideKeys: named flags and --set reach the keys they name,
+// and bad ones are bad input naming the key, before any hardware is touched.
+func TestFlagsOverrideKeys(t *testing.T) {
+	root := newRoot()
+	root.SetArgs([]string{"--config", "", "--state-dir", "relative", "--log-level", "loud", "--set", "panel.kind=lcd", "--set", "bogus=1"})
+	err := root.Execute()
+	if !errors.As(err, new(usageError)) {
+		t.Fatalf("totpd with bad flags = %v, want a usage error (exit 2)", err)
+	}
+	for _, w := range []string{"state_dir:", "log.level:", "panel.kind:", `unknown key "bogus"`} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error lacks %q:\n%v", w, err)
+		}
+	}
+}

@@ -121,11 +121,12 @@ func DefaultConfig() Config {
 }
 
 // Load reads the configuration file at path (empty: defaults only) with
-// TOTPD_* environment overrides, and validates it. Every problem found is
+// TOTPD_* environment overrides and "key=value" overrides from flags, and
+// validates it. Every problem found is
 // reported, one per line.
-func Load(path string) (Config, error) {
+func Load(path string, overrides ...string) (Config, error) {
 	cfg := DefaultConfig()
-	err := configs.Load(path, "TOTPD", &cfg)
+	err := configs.Load(path, "TOTPD", &cfg, overrides...)
 	cfg.Panel = cfg.Panel.WithDefaults() // zero values take the kind's wiring
 	return cfg, errors.Join(err, cfg.Validate())
 }

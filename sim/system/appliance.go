@@ -334,6 +334,10 @@ type State struct {
 	Code string `json:"code,omitempty"`
 	// Sync is the pairing and sync state; absent without a server.
 	Sync *client.Status `json:"sync,omitempty"`
+	// ClockStatus is the disciplined clock's status (each NTP server's
+	// offset, delay, reach and role; frequency; bound), when the appliance
+	// runs one.
+	ClockStatus *clock.Status `json:"clock,omitempty"`
 }
 
 // State returns the appliance's state.
@@ -344,6 +348,12 @@ func (a *Appliance) State() State {
 		cs := a.client.Status()
 		st.Sync = &cs
 	}
+	if svc, ok := a.clock.(interface{ Status() clock.Status }); ok {
+		cs := svc.Status()
+		st.ClockStatus = &cs
+	}
+	// The code on the glass is in display.png anyway; the simulator is a
+	// development tool, and its tests read the code as a person would.
 	if st.CodeShown {
 		if acct, err := a.vault.Get(st.AccountID); err == nil {
 			st.Code = enroll.Code(acct.Key, r.Time)

@@ -72,6 +72,9 @@ func TestSimulatorShowsDemoCodesOnTheEmulatedBus(t *testing.T) {
 	if st.View != "code" || !st.CodeShown || st.AccountCount != 3 {
 		t.Fatalf("state = %+v, want the code view of 3 demo accounts", st)
 	}
+	if st.ClockStatus == nil || len(st.ClockStatus.Servers) != 3 || !st.ClockStatus.Servers[0].Selected {
+		t.Fatalf("state's clock = %+v, want the status of 3 selected fake NTP servers", st.ClockStatus)
+	}
 	resp, err := http.Get(ts.URL + "/sim/display.png?scale=2")
 	if err != nil {
 		t.Fatal(err)
