@@ -1,27 +1,29 @@
 package system
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/totpbox/totpbox/enroll"
+	"github.com/totpbox/totpbox/enroll/server"
 	"github.com/totpbox/totpbox/enroll/server/browsertest"
+	"github.com/totpbox/totpbox/enroll/vault"
 )
 
-// TestBrowserSendToAppliance walks the README's flow through the console in
-// chromium: the admin registers an MFA device for a user and sends it to
-// the simulated appliance, OK is pressed on the appliance, and the code the
-// appliance shows is typed into the console, which then lists the device
-// as active.
+// TestBrowserSendToAppliance walks the whole flow through the console in
+// chromium: the admin pairs the simulated appliance with the code it
+// shows, registers an MFA device for a user and sends it to the appliance;
+// OK is pressed on the appliance, and the code it shows is typed into the
+// console, which lists the device as active. An application verifies the
+// next code once (a replay is refused), and deleting the device in the
+// console wipes the account from the appliance.
 func TestBrowserSendToAppliance(t *testing.T) {
 	ctx := browsertest.New(t, 90*time.Second)
-	s, sim := startSystem(t, Config{})
-	waitFor(t, func() bool {
-		st := getState(t, sim.URL+"/sim/state")
-		return st.Sync != nil && st.Sync.Paired && st.TimeState == "SYNCED"
-	})
+	s, sim := startSystem(t, Config{NoAutoPair: true})
 	console := strings.TrimSuffix(s.ConsoleURL(), "/")
 
 	fatal := func(what string, err error) {
@@ -45,6 +47,36 @@ func TestBrowserSendToAppliance(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`form[action="/signin"] button[type=submit]`)),
 		chromedp.WaitVisible(browsertest.ByText("h1", "Users")),
 	)
+	// Appliances → Pair appliance, with the code on the appliance's screen:
+	// the pairing page follows its three demo accounts.
+	var code string
+	waitFor(t, func() bool {
+		st := getState(t, sim.URL+"/sim/state")
+		if st.Sync != nil {
+			code = st.Sync.PairingCode
+		}
+		return code != ""
+	})
+	for range 3 {
+		pressButton(t, sim, "next")
+	}
+	if st := getState(t, sim.URL+"/sim/state"); st.View != "pairing" {
+		t.Fatalf("after the accounts the view is %q, want pairing", st.View)
+	}
+	run("pair appliance",
+		chromedp.Click(browsertest.ByText("a", "Appliances")),
+		chromedp.WaitVisible(chromedp.ID("code")),
+		chromedp.SendKeys(chromedp.ID("code"), code),
+		chromedp.SendKeys(chromedp.ID("name"), "Lobby kiosk 3"),
+		chromedp.Click(browsertest.ByText("button", "Pair appliance")),
+		chromedp.WaitVisible(browsertest.ByText("td", "Lobby kiosk 3")),
+	)
+	waitFor(t, func() bool {
+		st := getState(t, sim.URL+"/sim/state")
+		return st.Sync != nil && st.Sync.Paired && st.Sync.Name == "Lobby kiosk 3" && st.TimeState == "SYNCED"
+	})
+	run("back to users", chromedp.Navigate(console+"/users"), chromedp.WaitVisible(browsertest.ByText("h1", "Users")))
+
 	run("create user",
 		chromedp.Click(browsertest.ByText("a", "Create user")),
 		chromedp.WaitVisible(chromedp.ID("username")),
@@ -97,4 +129,33 @@ func TestBrowserSendToAppliance(t *testing.T) {
 	if !strings.Contains(table, "Kiosk token") || !strings.Contains(table, "Active") || !strings.Contains(table, "Appliance") {
 		t.Fatalf("devices tab after registration: %q, want Kiosk token, appliance, Active", table)
 	}
+
+	// An application verifies the next code once; a replay is refused.
+	app := s.appliances[0]
+	var acct vault.Account
+	for _, a := range app.Vault().List() {
+		if !a.IsLocal() {
+			acct = a
+		}
+	}
+	token, err := server.CreateToken(context.Background(), s.server.store, "browser-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := apiClient{t: t, base: s.server.URL(), token: token}
+	next := enroll.CodeAt(acct.Key, enroll.Step(acct.Key, time.Now())+1)
+	if code := api.do("POST", "/api/v1/verify", map[string]string{"username": "alice", "code": next}, nil); code != 200 {
+		t.Fatalf("verify of the appliance's next code = %d, want 200", code)
+	}
+	if code := api.do("POST", "/api/v1/verify", map[string]string{"username": "alice", "code": next}, nil); code != 401 {
+		t.Fatalf("replayed verify = %d, want 401", code)
+	}
+
+	// Delete in the console: the account leaves the appliance.
+	run("delete the device",
+		chromedp.Click(browsertest.ByText("a", "Delete")),
+		chromedp.Click(browsertest.ByText("button", "Delete")),
+		chromedp.WaitVisible(chromedp.CSS("main")),
+	)
+	waitFor(t, func() bool { _, err := app.Vault().Get(acct.ID); return err != nil })
 }

@@ -19,12 +19,17 @@ import (
 // apiClient calls the registration server's admin API with a bearer token.
 type apiClient struct {
 	t     *testing.T
+	tb    testing.TB // used when t is nil (benchmarks)
 	base  string
 	token string
 }
 
 func (c apiClient) do(method, path string, in any, out any) int {
-	c.t.Helper()
+	var t testing.TB = c.t
+	if c.t == nil {
+		t = c.tb
+	}
+	t.Helper()
 	var body io.Reader
 	if in != nil {
 		b, _ := json.Marshal(in)
@@ -35,13 +40,13 @@ func (c apiClient) do(method, path string, in any, out any) int {
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		c.t.Fatal(err)
+		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	if out != nil && len(b) > 0 {
 		if err := json.Unmarshal(b, out); err != nil {
-			c.t.Fatalf("%s %s: %d %s: %v", method, path, resp.StatusCode, b, err)
+			t.Fatalf("%s %s: %d %s: %v", method, path, resp.StatusCode, b, err)
 		}
 	}
 	return resp.StatusCode

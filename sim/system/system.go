@@ -26,6 +26,9 @@ type Config struct {
 	// means 127.0.0.1:8461. NoServer runs the appliances standalone.
 	ServerListen string
 	NoServer     bool
+	// NoAutoPair leaves pairing to a person: the appliances show their
+	// codes and wait for an admin to enter them on the Appliances page.
+	NoAutoPair bool
 	// Version is reported by the appliances to the server.
 	Version string
 	// DataDir holds every appliance's state; empty means ./totpsim-data.
@@ -224,7 +227,9 @@ func (s *System) Run(ctx context.Context) error {
 	if s.server != nil {
 		wg.Go(func() { serr = s.server.run(ctx) })
 		for i, a := range s.appliances {
-			wg.Go(func() { s.autoPair(ctx, i, a) })
+			if !s.cfg.NoAutoPair {
+				wg.Go(func() { s.autoPair(ctx, i, a) })
+			}
 		}
 	}
 	defer func() {
