@@ -3,61 +3,36 @@ package hw
 import (
 	"fmt"
 	"image"
-	"image/draw"
 	"testing"
+	"time"
 
-	"golang.org/x/image/font"
-	"golang.org/x/image/font/basicfont"
-	"golang.org/x/image/math/fixed"
 	"periph.io/x/devices/v3/ssd1306/image1bit"
 
+	"github.com/totpbox/totpbox/display"
+	"github.com/totpbox/totpbox/enroll"
 	"github.com/totpbox/totpbox/sim/oled"
 )
 
-// codeViewFrame draws a frame shaped like the appliance's code view at
-// second sec of a minute: a label, six digits scaled up 3x that change at
-// each 30 s step, a countdown bar along the bottom that shrinks every
-// second, and during the last 5 s of a step a preview of the next code.
+// codeViewFrame renders the appliance's real code view (display.Render)
+// at second sec of a minute: a 30 s key, its code changing at each step,
+// the countdown bar moving every second and the next code shown in the
+// last 5 s of a step.
 func codeViewFrame(r image.Rectangle, sec int) *image1bit.VerticalLSB {
-	img := image1bit.NewVerticalLSB(r)
-	text := func(dst draw.Image, s string, x, y int) {
-		d := font.Drawer{Dst: dst, Src: image.NewUniform(image1bit.On), Face: basicfont.Face7x13, Dot: fixed.P(x, y)}
-		d.DrawString(s)
+	k := enroll.Key{Issuer: "Example", Account: "alice", Secret: []byte("12345678901234567890"), Digits: 6, Period: 30 * time.Second}
+	at := time.Unix(1_700_000_010, 0).Add(time.Duration(sec) * time.Second) // a step boundary
+	step := enroll.Step(k, at)
+	left := enroll.StepStart(k, step+1).Sub(at)
+	scr := display.Screen{
+		View: display.ViewCode, Issuer: "Example", Label: "alice",
+		Code: enroll.CodeAt(k, step), Remaining: left, Period: k.Period,
+		Index: 0, Count: 3, Time: display.TimeSynced, Link: display.LinkUp,
 	}
-	step := sec / 30
-	left := 30 - sec%30
-	text(img, "Example: alice", 0, 11)
-
-	code := fmt.Sprintf("%03d %03d", (step*7919+123)%1000, (step*104729+456)%1000)
-	small := image1bit.NewVerticalLSB(image.Rect(0, 0, 7*len(code), 13))
-	text(small, code, 0, 10)
-	const scale = 2
-	for y := range 13 * scale {
-		for x := range small.Rect.Dx() * scale {
-			img.SetBit(x+8, y+16, small.BitAt(x/scale, y/scale))
-		}
+	if left <= 5*time.Second {
+		scr.NextCode = enroll.CodeAt(k, step+1)
 	}
-	if left <= 5 {
-		next := fmt.Sprintf("next %03d %03d", ((step+1)*7919+123)%1000, ((step+1)*104729+456)%1000)
-		text(img, next, 0, r.Max.Y-7)
-	}
-	bar := r.Dx() * left / 30
-	for y := r.Max.Y - 4; y < r.Max.Y; y++ {
-		for x := range bar {
-			img.SetBit(x, y, image1bit.On)
-		}
-	}
-	return img
+	return display.Render(scr, r.Size())
 }
 
-// BenchmarkSPIBytesPerMinute measures the bytes a minute of the code view,
-// redrawn once a second, puts on the emulated SPI bus through the product's
-// path (OpenPanel, periph's ssd1306 driver, the emulator):
-//
-//   - partial: Draw, the driver sending only the rectangle that changed;
-//   - refresh: Refresh every second, the controller initialised again and
-//     every page sent;
-//   - unchanged: Draw of the same frame, which must send nothing.
 func BenchmarkSPIBytesPerMinute(b *testing.B) {
 	for _, size := range []image.Point{{128, 64}, {128, 32}} {
 		frames := make([]*image1bit.VerticalLSB, 60)
