@@ -16,6 +16,9 @@ for panel in ssd1306-128x64 ssd1306-128x32 epd-250x122; do
 		/tmp/totpsim-pictures snapshot --panel "$panel" --view "$view" --uri "$u" --at "$at" --scale 3 --out "$out/$panel-$view.png"
 	done
 done
-/tmp/totpsim-pictures snapshot --panel ssd1306-128x64 --view pairing --server totp.example.com --code K7WQM3XP \
-	--scale 3 --out "$out/ssd1306-128x64-pairing.png"
+for panel in ssd1306-128x64 epd-250x122; do
+	/tmp/totpsim-pictures snapshot --panel "$panel" --view pairing --server totp.example.com --code K7WQM3XP \
+		--scale 3 --out "$out/$panel-pairing.png"
+	/tmp/totpsim-pictures snapshot --panel "$panel" --view offer --uri "$uri" --scale 3 --out "$out/$panel-offer.png"
+done
 echo "pictures in $out"
