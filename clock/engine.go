@@ -52,6 +52,7 @@ type server struct {
 	setAside  string        // why it is no longer polled; empty if in use
 	retryAt   time.Duration // when a set-aside name is tried again; 0 never
 	lastErr   string
+	badRounds int // consecutive rounds whose replies were unusable
 	last      Sample
 	have      bool
 }
@@ -265,6 +266,7 @@ func (e *Engine) Round(ctx context.Context) Outcome {
 			continue
 		}
 		s.reach |= 1
+		s.badRounds = 0
 		s.needBurst = false
 		s.setAside, s.retryAt = "", 0
 		if s.lastErr != "" {
@@ -283,6 +285,10 @@ func (e *Engine) Round(ctx context.Context) Outcome {
 	e.adapt(out, now)
 	return out
 }
+
+// badRoundsToSetAside is how many rounds in a row a server may answer with
+// unusable replies before it is set aside.
+const badRoundsToSetAside = 3
 
 // failure records a failed poll of s and logs the reason once.
 func (e *Engine) failure(s *server, err error) {
@@ -305,6 +311,16 @@ func (e *Engine) failure(s *server, err error) {
 		reason = s.setAside
 	case errors.Is(err, errBadAddress):
 		s.setAside = reason
+	case errors.As(err, new(*BadReplyError)):
+		// A server that answers but cannot be used is not polled in bursts
+		// forever: after a few rounds it is set aside and tried again after
+		// the longest polling interval.
+		s.badRounds++
+		if s.badRounds >= badRoundsToSetAside {
+			s.setAside = "replies unusable: " + reason
+			s.retryAt = e.q.timebase.Local() + e.cfg.MaxPoll
+			reason = s.setAside
+		}
 	}
 	if reason != s.lastErr {
 		e.log.Warn("clock: server failed", "server", s.name, "reason", reason)

@@ -277,3 +277,30 @@ func TestConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+// TestEngineUnusableRepliesSetAside: a server that answers with replies
+// failing Validate (here stratum 16, unsynchronised) never moves the time,
+// is set aside after a few rounds instead of being burst at forever, and
+// is logged once per reason.
+func TestEngineUnusableRepliesSetAside(t *testing.T) {
+	bad := lan("unsynced.example:123")
+	bad.Stratum = 16
+	e, n, logs := newSim(t, []ntpsim.Server{lan("a.example:123"), lan("b.example:123"), lan("c.example:123"), bad})
+	runFor(e, n, 2*time.Hour)
+	st := e.Status()
+	if st.State != clock.Synced {
+		t.Fatalf("state %v %q, want SYNCED with the three good servers", st.State, st.Reason)
+	}
+	s := st.Servers[3]
+	if !s.SetAside || !strings.Contains(s.Error, "replies unusable") || s.Selected {
+		t.Errorf("unusable server: %+v, want set aside, not selected", s)
+	}
+	// Three rounds of bursts of 4 before it is set aside; then one query
+	// per max_poll (1024 s) at most: far fewer than bursting every round.
+	if q := n.Queries("unsynced.example:123"); q > 30 {
+		t.Errorf("unusable server got %d queries in 2 h, want it set aside", q)
+	}
+	if c := strings.Count(logs.String(), "unsynced.example"); c > 3 {
+		t.Errorf("unusable server logged %d times, want once per reason:\n%s", c, logs.String())
+	}
+}

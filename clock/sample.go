@@ -3,7 +3,6 @@ package clock
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"time"
 
@@ -47,6 +46,13 @@ type querier struct {
 	timeout  time.Duration
 }
 
+// BadReplyError is a reply that arrived but cannot be used: it failed
+// Validate (unsynchronised, stratum 16, root distance too large...) or
+// carries an absurd time.
+type BadReplyError struct{ Reason string }
+
+func (e *BadReplyError) Error() string { return e.Reason }
+
 // clockTime is the uncorrected clock: Epoch + the timebase. ClockOffset of
 // a reply is UTC minus this.
 func (q *querier) clockTime() time.Time { return q.epoch.Add(q.timebase.Local()) }
@@ -69,11 +75,11 @@ func (q *querier) query(server string) (Sample, *ntp.Response, error) {
 		return Sample{}, r, &KissError{Code: r.KissCode}
 	}
 	if err := r.Validate(); err != nil {
-		return Sample{}, r, fmt.Errorf("invalid reply: %w", err)
+		return Sample{}, r, &BadReplyError{Reason: "invalid reply: " + err.Error()}
 	}
 	ts := r.Timestamps
 	if ts.ServerXmit.Before(earliestPlausible) || ts.ServerXmit.After(latestPlausible) {
-		return Sample{}, r, fmt.Errorf("absurd time %s", ts.ServerXmit.UTC().Format(time.RFC3339))
+		return Sample{}, r, &BadReplyError{Reason: "absurd time " + ts.ServerXmit.UTC().Format(time.RFC3339)}
 	}
 	t1 := ts.ClientXmit.Sub(q.epoch)
 	t4 := ts.ClientRecv.Sub(q.epoch)
