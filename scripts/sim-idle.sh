@@ -13,8 +13,10 @@ args=(serve --listen 127.0.0.1:0 --server-listen 127.0.0.1:0 --data "$data" "${@
 # password with argon2id, 19 MiB); the measured run starts on it, as every
 # run but the first does.
 "$bin" "${args[@]}" >/dev/null 2>&1 &
+first=$!
 sleep 3
-kill $! && wait $! 2>/dev/null || true
+kill "$first"
+wait "$first" 2>/dev/null || true
 "$bin" "${args[@]}" >/dev/null 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$data" "$(dirname "$bin")"' EXIT
