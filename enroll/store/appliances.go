@@ -188,4 +188,14 @@ type ApplianceStore interface {
 	// DeleteAnsweredChanges removes changes answered before before and
 	// returns how many; appliances keep their Rev.
 	DeleteAnsweredChanges(ctx context.Context, before time.Time) (int, error)
+
+	// UseNonce records that the signed request with this key id and
+	// nonce was accepted, remembering it until expires. ErrConflict when
+	// the pair is already recorded: the request is a replay. Of several
+	// concurrent uses of one pair, across every server sharing the
+	// store, exactly one succeeds.
+	UseNonce(ctx context.Context, keyID, nonce string, expires time.Time) error
+	// DeleteExpiredNonces removes nonces whose expires is at or before
+	// now and returns how many.
+	DeleteExpiredNonces(ctx context.Context, now time.Time) (int, error)
 }

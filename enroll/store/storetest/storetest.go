@@ -51,6 +51,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ChangeLog", testChangeLog},
 		{"Unpair", testUnpair},
 		{"ConcurrentAppend", testConcurrentAppend},
+		{"Nonces", testNonces},
+		{"ConcurrentNonce", testConcurrentNonce},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -24,6 +24,7 @@ type MemStore struct {
 	appliances map[string]*store.Appliance
 	changes    map[string][]store.Change // by appliance, in rev order
 	audit      []store.AuditEvent
+	nonces     map[[2]string]time.Time // (key id, nonce) -> expires
 	// Fail, when set, is called at the start of every method with its
 	// name; a non-nil result is returned as the method's error (fault
 	// injection).
