@@ -182,8 +182,8 @@ func (a *API) Handler() http.Handler {
 	return mux
 }
 
-// Run prunes expired pairing codes and old answered changes every minute
-// until ctx is done. One server replica running it is enough.
+// Run prunes expired pairing codes, old answered changes and expired
+// request nonces every minute until ctx is done. One server replica running it is enough.
 func (a *API) Run(ctx context.Context) error {
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
@@ -204,6 +204,9 @@ func (a *API) prune(ctx context.Context) {
 	}
 	if _, err := a.store.DeleteAnsweredChanges(ctx, now.Add(-a.cfg.Retention)); err != nil && ctx.Err() == nil {
 		a.log.Warn("prune answered changes", "err", err)
+	}
+	if _, err := a.store.DeleteExpiredNonces(ctx, now); err != nil && ctx.Err() == nil {
+		a.log.Warn("prune request nonces", "err", err)
 	}
 	a.pairing.Prune(now)
 }

@@ -35,7 +35,16 @@ func (a *API) authenticate(w http.ResponseWriter, r *http.Request) (pub ed25519.
 	now := a.clock.Now()
 	pub, err = a.verifier.Verify(r, body, now)
 	if err == nil {
-		return pub, body, true
+		// The in-memory cache caught replays to this process; the store
+		// catches them across restarts and replicas.
+		err = a.useNonce(r, pub)
+		if err == nil {
+			return pub, body, true
+		}
+		if !errors.Is(err, proto.ErrReplay) {
+			a.internal(w, r, err)
+			return nil, nil, false
+		}
 	}
 	code := proto.CodeBadSignature
 	status := http.StatusUnauthorized

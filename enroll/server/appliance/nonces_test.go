@@ -1,0 +1,104 @@
+package appliance
+
+import (
+	"crypto/ed25519"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/totpbox/totpbox/enroll/proto"
+	"github.com/totpbox/totpbox/enroll/server/appliance/appliancetest"
+	"github.com/totpbox/totpbox/enroll/store"
+)
+
+// replay returns a copy of r with the same headers, as an attacker who
+// captured r would send it.
+func replay(r *http.Request) *http.Request {
+	c := httptest.NewRequest(r.Method, r.URL.String(), nil)
+	c.RemoteAddr = "198.51.100.7:4321"
+	c.Header = r.Header.Clone()
+	return c
+}
+
+func TestReplayToAnotherServer(t *testing.T) {
+	eachStore(t, func(t *testing.T, open func(t *testing.T) Store) {
+		clk := &fakeClock{t: t0}
+		st := open(t)
+		first := newEnvWith(t, clk, st)
+		a := first.newApp()
+		a.pair("A")
+		captured := a.request("GET", proto.ChangesPath(a.id), nil)
+		var out any
+		if code, pe := first.serve(captured, &out); code != 200 {
+			t.Fatalf("first request: %d %v", code, pe)
+		}
+
+		// A replica over the same store, or the server after a restart:
+		// its in-memory replay cache is empty.
+		second := newEnvWith(t, clk, st)
+		a.e = second
+		if code, pe := second.serve(a.request("GET", proto.ChangesPath(a.id), nil), &out); code != 200 {
+			t.Fatalf("fresh request to the second server: %d %v", code, pe)
+		}
+		code, pe := second.serve(replay(captured), &out)
+		if code != http.StatusUnauthorized || pe.Code != proto.CodeReplay {
+			t.Errorf("replay to the second server: %d %q (%s), want 401 %q", code, pe.Code, pe.Message, proto.CodeReplay)
+		}
+		code, pe = first.serve(replay(captured), &out)
+		if code != http.StatusUnauthorized || pe.Code != proto.CodeReplay {
+			t.Errorf("replay to the first server: %d %q (%s), want 401 %q", code, pe.Code, pe.Message, proto.CodeReplay)
+		}
+
+		// At the last instant the timestamp is accepted, pruning must not
+		// have freed the nonce yet.
+		clk.Advance(proto.Window)
+		second.api.prune(t.Context())
+		third := newEnvWith(t, clk, st)
+		code, pe = third.serve(replay(captured), &out)
+		if code != http.StatusUnauthorized || pe.Code != proto.CodeReplay {
+			t.Errorf("replay at the window's end after pruning: %d %q (%s), want 401 %q", code, pe.Code, pe.Message, proto.CodeReplay)
+		}
+
+		// Past the window the timestamp alone refuses the request, and the
+		// janitor forgets the nonce.
+		keyID := proto.KeyID(a.sign.Public().(ed25519.PublicKey))
+		nonce := captured.Header.Get(proto.HeaderNonce)
+		clk.Advance(nonceMargin)
+		code, pe = third.serve(replay(captured), &out)
+		if code != http.StatusUnauthorized || pe.Code != proto.CodeClockSkew {
+			t.Errorf("replay after the window: %d %q (%s), want 401 %q", code, pe.Code, pe.Message, proto.CodeClockSkew)
+		}
+		if err := st.UseNonce(t.Context(), keyID, nonce, clk.Now().Add(time.Minute)); !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("UseNonce before pruning = %v, want ErrConflict", err)
+		}
+		third.api.prune(t.Context())
+		if err := st.UseNonce(t.Context(), keyID, nonce, clk.Now().Add(time.Minute)); err != nil {
+			t.Errorf("UseNonce after pruning = %v, want the nonce forgotten", err)
+		}
+	})
+}
+
+func TestNonceStoreFailure(t *testing.T) {
+	clk := &fakeClock{t: t0}
+	st := appliancetest.NewMemStore()
+	e := newEnvWith(t, clk, st)
+	a := e.newApp()
+	a.pair("A")
+	st.Fail = func(op string) error {
+		if op == "UseNonce" {
+			return errors.New("use nonce: database is down")
+		}
+		return nil
+	}
+	var out any
+	code, pe := e.serve(a.request("GET", proto.ChangesPath(a.id), nil), &out)
+	if code != http.StatusInternalServerError || pe.Code != proto.CodeInternal {
+		t.Errorf("request while the nonce store fails: %d %q (%s), want 500 %q", code, pe.Code, pe.Message, proto.CodeInternal)
+	}
+	st.Fail = nil
+	if code, pe := e.serve(a.request("GET", proto.ChangesPath(a.id), nil), &out); code != 200 {
+		t.Errorf("request after the store recovered: %d %v", code, pe)
+	}
+}
