@@ -117,9 +117,10 @@ const DefaultReplayCacheSize = 1 << 18
 // timestamp window, so a request is accepted at most once. Its zero value
 // is ready to use. It is safe for concurrent use.
 //
-// The replay cache lives in memory: with several server replicas behind
-// one address, a request replayed to another replica is not caught. Every
-// appliance API call is idempotent, which bounds what a replay can do.
+// The replay cache lives in memory, one per process: it is the fast first
+// line. The appliance API also records each nonce in its store for the
+// window (store.UseNonce), so a request replayed to another replica or
+// after a restart is refused too.
 type Verifier struct {
 	// MaxNonces bounds the replay cache; zero means
 	// DefaultReplayCacheSize. When it is full of unexpired nonces, Verify
