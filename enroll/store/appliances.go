@@ -7,7 +7,7 @@ import (
 
 // This file declares what the appliance API (enroll/server/appliance)
 // needs from the store: paired appliances, pairing codes and each
-// appliance's revision log of changes. See REQUESTS.md, section 8.
+// appliance's revision log of changes, and the nonces of signed requests.
 
 // Appliance is a paired appliance: its identity keys and what it last
 // reported.
