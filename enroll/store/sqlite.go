@@ -59,7 +59,11 @@ const SQLiteBusyTimeout = 10 * time.Second
 // database at path and migrates it. The database runs in WAL mode with
 // foreign keys on and synchronous=NORMAL: a commit is atomic and survives
 // a crash of the process; a power cut may lose the last transactions but
-// never corrupts the file.
+// never corrupts the file. The cost is bounded: a lost use of a code could
+// let that code verify once more only if the server is back within the
+// code's window (±1 step, about a minute) of the power cut. synchronous=FULL
+// fsyncs every commit and, measured with the verify benchmark, cuts cold
+// throughput at 64 clients from about 20 600/s to 11 400–13 400/s.
 //
 // Within one process every write goes through one connection, so
 // concurrent writers queue instead of failing with SQLITE_BUSY; reads use
