@@ -228,7 +228,7 @@ func (s *sqlStore) affected(op string, res sql.Result, err error) error {
 
 const userCols = "id, username, display_name, email, password_hash, admin, disabled, created"
 
-func scanUser(row interface{ Scan(...any) error }) (User, error) {
+func scanUser(row rowScanner) (User, error) {
 	var u User
 	err := row.Scan(&u.ID, &u.Username, &u.DisplayName, &u.Email, &u.PasswordHash, &u.Admin, &u.Disabled, nullTime{&u.Created})
 	return u, err
@@ -284,19 +284,7 @@ func (s *sqlStore) ListUsers(ctx context.Context, query string, limit int) ([]Us
 		args = append(args, limit)
 	}
 	rows, err := s.r.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, s.wrap("list users", err)
-	}
-	defer rows.Close()
-	var out []User
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, s.wrap("list users", err)
-		}
-		out = append(out, u)
-	}
-	return out, s.wrap("list users", rows.Err())
+	return collect(s, "list users", rows, err, scanUser)
 }
 
 func (s *sqlStore) UpdateUser(ctx context.Context, u User) error {
@@ -318,7 +306,7 @@ const deviceCols = `id, user_id, uid, name, kind, status, algorithm, digits, per
 	secret_key_id, secret, created, registered, expires_at, last_used_step, last_used,
 	drift_steps, fail_count, locked_until`
 
-func scanDevice(row interface{ Scan(...any) error }) (Device, error) {
+func scanDevice(row rowScanner) (Device, error) {
 	var d Device
 	var kind, status string
 	err := row.Scan(&d.ID, &d.UserID, &d.UID, &d.Name, &kind, &status, &d.Algorithm, &d.Digits, &d.PeriodSec,
@@ -328,18 +316,23 @@ func scanDevice(row interface{ Scan(...any) error }) (Device, error) {
 	return d, err
 }
 
-func (s *sqlStore) scanDevices(op string, rows *sql.Rows, err error) ([]Device, error) {
+// rowScanner is a row of a query, or a single-row query.
+type rowScanner interface{ Scan(...any) error }
+
+// collect scans every row of a query with scan, closing the rows; err is
+// the query's own error. Errors are wrapped as op.
+func collect[T any](s *sqlStore, op string, rows *sql.Rows, err error, scan func(rowScanner) (T, error)) ([]T, error) {
 	if err != nil {
 		return nil, s.wrap(op, err)
 	}
 	defer rows.Close()
-	var out []Device
+	var out []T
 	for rows.Next() {
-		d, err := scanDevice(rows)
+		v, err := scan(rows)
 		if err != nil {
 			return nil, s.wrap(op, err)
 		}
-		out = append(out, d)
+		out = append(out, v)
 	}
 	return out, s.wrap(op, rows.Err())
 }
@@ -394,7 +387,7 @@ func (s *sqlStore) Device(ctx context.Context, id int64) (Device, error) {
 
 func (s *sqlStore) DevicesByUser(ctx context.Context, userID int64) ([]Device, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT `+deviceCols+` FROM mfa_devices WHERE user_id = ? ORDER BY id`, userID)
-	return s.scanDevices("mfa devices of user", rows, err)
+	return collect(s, "mfa devices of user", rows, err, scanDevice)
 }
 
 func (s *sqlStore) RenameDevice(ctx context.Context, id int64, name string) error {
@@ -482,7 +475,7 @@ func (s *sqlStore) ClearExpiredLockouts(ctx context.Context, now time.Time) ([]D
 	rows, err := s.w.QueryContext(ctx, `UPDATE mfa_devices SET fail_count = 0, locked_until = NULL
 		WHERE locked_until IS NOT NULL AND locked_until <= ? RETURNING `+deviceCols,
 		s.d.timeArg(micro(now)))
-	devs, err := s.scanDevices("clear expired lockouts", rows, err)
+	devs, err := collect(s, "clear expired lockouts", rows, err, scanDevice)
 	slices.SortFunc(devs, func(a, b Device) int { return cmp.Compare(a.ID, b.ID) })
 	return devs, err
 }
@@ -491,7 +484,7 @@ func (s *sqlStore) DeleteExpiredPending(ctx context.Context, now time.Time) ([]D
 	rows, err := s.w.QueryContext(ctx, `DELETE FROM mfa_devices
 		WHERE status = 'pending' AND expires_at IS NOT NULL AND expires_at < ? RETURNING `+deviceCols,
 		s.d.timeArg(micro(now)))
-	devs, err := s.scanDevices("delete expired registrations", rows, err)
+	devs, err := collect(s, "delete expired registrations", rows, err, scanDevice)
 	// RETURNING gives no order; callers log them, so make it stable.
 	slices.SortFunc(devs, func(a, b Device) int { return cmp.Compare(a.ID, b.ID) })
 	return devs, err
@@ -555,26 +548,18 @@ func (s *sqlStore) AuditEvents(ctx context.Context, limit int, before int64) ([]
 		args = append(args, limit)
 	}
 	rows, err := s.r.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, s.wrap("audit events", err)
-	}
-	defer rows.Close()
-	var out []AuditEvent
-	for rows.Next() {
+	return collect(s, "audit events", rows, err, func(r rowScanner) (AuditEvent, error) {
 		var e AuditEvent
-		if err := rows.Scan(&e.ID, nullTime{&e.Time}, &e.Actor, &e.Action, &e.Target, &e.Detail, &e.IP); err != nil {
-			return nil, s.wrap("audit events", err)
-		}
-		out = append(out, e)
-	}
-	return out, s.wrap("audit events", rows.Err())
+		err := r.Scan(&e.ID, nullTime{&e.Time}, &e.Actor, &e.Action, &e.Target, &e.Detail, &e.IP)
+		return e, err
+	})
 }
 
 // --- API tokens ---
 
 const tokenCols = "id, name, hash, created, last_used, revoked"
 
-func scanToken(row interface{ Scan(...any) error }) (Token, error) {
+func scanToken(row rowScanner) (Token, error) {
 	var t Token
 	err := row.Scan(&t.ID, &t.Name, &t.Hash, nullTime{&t.Created}, nullTime{&t.LastUsed}, &t.Revoked)
 	return t, err
@@ -606,19 +591,7 @@ func (s *sqlStore) TokenByHash(ctx context.Context, hash []byte) (Token, error) 
 
 func (s *sqlStore) ListTokens(ctx context.Context) ([]Token, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT `+tokenCols+` FROM api_tokens ORDER BY id`)
-	if err != nil {
-		return nil, s.wrap("list api tokens", err)
-	}
-	defer rows.Close()
-	var out []Token
-	for rows.Next() {
-		t, err := scanToken(rows)
-		if err != nil {
-			return nil, s.wrap("list api tokens", err)
-		}
-		out = append(out, t)
-	}
-	return out, s.wrap("list api tokens", rows.Err())
+	return collect(s, "list api tokens", rows, err, scanToken)
 }
 
 func (s *sqlStore) RevokeToken(ctx context.Context, name string) error {

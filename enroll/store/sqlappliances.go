@@ -117,7 +117,7 @@ func (s *sqlStore) DeleteExpiredPairingCodes(ctx context.Context, now time.Time)
 const applianceCols = `id, name, sign_key, box_key, paired, last_seen, version, accounts,
 	clock_time, clock_bound_ns, clock_state, clock_ppm, clock_offset_ns, clock_at, rev, unpairing`
 
-func scanAppliance(row interface{ Scan(...any) error }) (Appliance, error) {
+func scanAppliance(row rowScanner) (Appliance, error) {
 	var a Appliance
 	var bound, offset int64
 	err := row.Scan(&a.ID, &a.Name, &a.SignKey, &a.BoxKey, nullTime{&a.Paired}, nullTime{&a.LastSeen}, &a.Version,
@@ -139,19 +139,7 @@ func (s *sqlStore) ApplianceByKey(ctx context.Context, signKey []byte) (Applianc
 
 func (s *sqlStore) Appliances(ctx context.Context) ([]Appliance, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT `+applianceCols+` FROM appliances ORDER BY name_key, id`)
-	if err != nil {
-		return nil, s.wrap("appliances", err)
-	}
-	defer rows.Close()
-	var out []Appliance
-	for rows.Next() {
-		a, err := scanAppliance(rows)
-		if err != nil {
-			return nil, s.wrap("appliances", err)
-		}
-		out = append(out, a)
-	}
-	return out, s.wrap("appliances", rows.Err())
+	return collect(s, "appliances", rows, err, scanAppliance)
 }
 
 func (s *sqlStore) RenameAppliance(ctx context.Context, id, name string) error {
@@ -228,29 +216,13 @@ func (s *sqlStore) DeleteAppliance(ctx context.Context, id string) error {
 
 const changeCols = `appliance_id, rev, kind, device_uid, payload, state, created, expires, answered`
 
-func scanChange(row interface{ Scan(...any) error }) (Change, error) {
+func scanChange(row rowScanner) (Change, error) {
 	var c Change
 	var kind, state string
 	err := row.Scan(&c.ApplianceID, &c.Rev, &kind, &c.DeviceUID, &c.Payload, &state,
 		nullTime{&c.Created}, nullTime{&c.Expires}, nullTime{&c.Answered})
 	c.Kind, c.State = ChangeKind(kind), ChangeState(state)
 	return c, err
-}
-
-func (s *sqlStore) scanChanges(op string, rows *sql.Rows, err error) ([]Change, error) {
-	if err != nil {
-		return nil, s.wrap(op, err)
-	}
-	defer rows.Close()
-	var out []Change
-	for rows.Next() {
-		c, err := scanChange(rows)
-		if err != nil {
-			return nil, s.wrap(op, err)
-		}
-		out = append(out, c)
-	}
-	return out, s.wrap(op, rows.Err())
 }
 
 func insertChange(ctx context.Context, t *txq, d dialect, c Change) error {
@@ -312,7 +284,7 @@ func (s *sqlStore) Changes(ctx context.Context, applianceID string, after int64,
 	rows, err := s.r.QueryContext(ctx, `SELECT `+changeCols+` FROM appliance_changes
 		WHERE appliance_id = ? AND rev <= ? AND kind = 'offer' AND state = 'pending' AND expires > ?
 		ORDER BY rev`, applianceID, after, s.d.timeArg(micro(now)))
-	open, err := s.scanChanges("changes", rows, err)
+	open, err := collect(s, "changes", rows, err, scanChange)
 	if err != nil {
 		return nil, err
 	}
@@ -323,7 +295,7 @@ func (s *sqlStore) Changes(ctx context.Context, applianceID string, after int64,
 		args = append(args, limit)
 	}
 	rows, err = s.r.QueryContext(ctx, q, args...)
-	newer, err := s.scanChanges("changes", rows, err)
+	newer, err := collect(s, "changes", rows, err, scanChange)
 	if err != nil {
 		return nil, err
 	}
@@ -369,7 +341,7 @@ func (s *sqlStore) AnswerChange(ctx context.Context, applianceID string, rev int
 func (s *sqlStore) OffersByDevice(ctx context.Context, deviceUID string) ([]Change, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT `+changeCols+` FROM appliance_changes
 		WHERE device_uid = ? AND kind = 'offer' ORDER BY created DESC, rev DESC`, deviceUID)
-	return s.scanChanges("offers of mfa device", rows, err)
+	return collect(s, "offers of mfa device", rows, err, scanChange)
 }
 
 func (s *sqlStore) DeleteAnsweredChanges(ctx context.Context, before time.Time) (int, error) {
