@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"time"
 
 	"github.com/totpbox/totpbox/enroll/proto"
 	"github.com/totpbox/totpbox/enroll/store"
@@ -73,14 +72,8 @@ func (a *API) handleChanges(w http.ResponseWriter, r *http.Request) {
 	wait := min(q.Wait, a.cfg.MaxWait)
 	a.held(app.ID, 1)
 	defer a.held(app.ID, -1)
-	timer := time.NewTimer(wait)
-	defer timer.Stop()
-	var poll <-chan time.Time
-	if a.cfg.PollInterval > 0 {
-		t := time.NewTicker(a.cfg.PollInterval)
-		defer t.Stop()
-		poll = t.C
-	}
+	timeout, poll, stop := a.holdTimers(wait)
+	defer stop()
 	expired := wait == 0
 	for {
 		ch, release := a.notify.watch(app.ID)
@@ -111,7 +104,7 @@ func (a *API) handleChanges(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		case <-poll:
-		case <-timer.C:
+		case <-timeout:
 			expired = true
 		case <-r.Context().Done():
 			release()
