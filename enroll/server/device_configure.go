@@ -96,17 +96,25 @@ func (s *Server) deviceConfigureShow(w http.ResponseWriter, r *http.Request, sc 
 		http.Redirect(w, r, sc.list(), http.StatusSeeOther)
 		return
 	}
+	s.renderConfigure(w, r, sc, dev, http.StatusOK, "")
+}
+
+// renderConfigure shows the Device configuration page of dev with status
+// and an error message (empty for none). A registration found expired is
+// removed; a page that would have been 200 answers 410 then.
+func (s *Server) renderConfigure(w http.ResponseWriter, r *http.Request, sc *scope, dev store.Device, status int, msg string) {
 	d, err := s.configData(r, sc, dev)
 	if err != nil {
 		s.errorPage(w, r, sc.a, err)
 		return
 	}
-	status := http.StatusOK
 	if d.Expired {
-		status = http.StatusGone
+		if status == http.StatusOK {
+			status = http.StatusGone
+		}
 		s.removeExpired(r, sc, dev)
 	}
-	s.render(w, r, sc.a, status, "device_configure", page{Title: "Register MFA device", Section: sc.section(), D: d})
+	s.render(w, r, sc.a, status, "device_configure", page{Title: "Register MFA device", Section: sc.section(), Error: msg, D: d})
 }
 
 // removeExpired deletes an expired registration the person just found.
@@ -145,13 +153,5 @@ func (s *Server) deviceConfirm(w http.ResponseWriter, r *http.Request, sc *scope
 		http.Redirect(w, r, sc.list(), http.StatusSeeOther)
 		return
 	}
-	d, derr := s.configData(r, sc, dev)
-	if derr != nil {
-		s.errorPage(w, r, sc.a, derr)
-		return
-	}
-	if d.Expired {
-		s.removeExpired(r, sc, dev)
-	}
-	s.render(w, r, sc.a, status, "device_configure", page{Title: "Register MFA device", Section: sc.section(), Error: msg, D: d})
+	s.renderConfigure(w, r, sc, dev, status, msg)
 }

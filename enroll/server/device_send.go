@@ -37,13 +37,5 @@ func (s *Server) deviceSend(w http.ResponseWriter, r *http.Request, sc *scope) {
 			return
 		}
 	}
-	d, derr := s.configData(r, sc, dev)
-	if derr != nil {
-		s.errorPage(w, r, sc.a, derr)
-		return
-	}
-	if d.Expired {
-		s.removeExpired(r, sc, dev)
-	}
-	s.render(w, r, sc.a, status, "device_configure", page{Title: "Register MFA device", Section: sc.section(), Error: msg, D: d})
+	s.renderConfigure(w, r, sc, dev, status, msg)
 }
