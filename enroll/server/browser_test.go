@@ -12,40 +12,13 @@ import (
 )
 
 func TestBrowserRegisterMFADevice(t *testing.T) {
-	ctx := browsertest.New(t, 90*time.Second)
+	b := browsertest.Start(t, 90*time.Second)
 	h := newHarness(t, storeSQLite(t), nil)
 	h.admin()
 	ts := httptest.NewServer(h.srv.Handler())
 	defer ts.Close()
 
-	fatal := func(what string, err error) {
-		t.Helper()
-		loc, _ := chromedp.Run(ctx, chromedp.Location())
-		body, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("main")))
-		t.Fatalf("%s: %v (at %s)\n%s", what, err, loc, body)
-	}
-	run := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			fatal(what, err)
-		}
-	}
-	text := func(what string, sel chromedp.CSS) string {
-		t.Helper()
-		v, err := chromedp.Run(ctx, chromedp.Text(sel))
-		if err != nil {
-			fatal(what, err)
-		}
-		return v
-	}
-	eval := func(what, js string) any {
-		t.Helper()
-		v, err := chromedp.Run(ctx, chromedp.Evaluate[any](js))
-		if err != nil {
-			fatal(what, err)
-		}
-		return v
-	}
+	run, text, eval := b.Run, b.Text, b.Eval
 	signIn := func(user, password string) {
 		run("sign in as "+user,
 			chromedp.Navigate(ts.URL+"/signin"),
@@ -95,7 +68,7 @@ func TestBrowserRegisterMFADevice(t *testing.T) {
 	}
 	k := enroll.Key{Secret: secret, Algorithm: enroll.SHA1, Digits: 6, Period: 30 * time.Second}
 	// The QR code is a separate request: wait for it to load.
-	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`(() => { const i = document.querySelector("figure.qr img"); return i.complete && i.naturalWidth > 100 })()`,
+	if _, err := chromedp.Run(b.Ctx, chromedp.Poll[bool](`(() => { const i = document.querySelector("figure.qr img"); return i.complete && i.naturalWidth > 100 })()`,
 		chromedp.WithPollingTimeout(15*time.Second))); err != nil {
 		t.Fatalf("the QR code image did not load: %v", err)
 	}

@@ -22,22 +22,11 @@ import (
 // next code once (a replay is refused), and deleting the device in the
 // console wipes the account from the appliance.
 func TestBrowserSendToAppliance(t *testing.T) {
-	ctx := browsertest.New(t, 90*time.Second)
+	b := browsertest.Start(t, 90*time.Second)
 	s, sim := startSystem(t, Config{NoAutoPair: true})
 	console := strings.TrimSuffix(s.ConsoleURL(), "/")
 
-	fatal := func(what string, err error) {
-		t.Helper()
-		loc, _ := chromedp.Run(ctx, chromedp.Location())
-		body, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("main")))
-		t.Fatalf("%s: %v (at %s)\n%s", what, err, loc, body)
-	}
-	run := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			fatal(what, err)
-		}
-	}
+	run := b.Run
 
 	run("sign in",
 		chromedp.Navigate(console+"/signin"),
@@ -122,10 +111,7 @@ func TestBrowserSendToAppliance(t *testing.T) {
 		chromedp.Click(browsertest.ByText("button", "Register MFA device")),
 		chromedp.WaitVisible(chromedp.CSS("table.devices")),
 	)
-	table, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("table.devices")))
-	if err != nil {
-		fatal("devices tab", err)
-	}
+	table := b.Text("devices tab", "table.devices")
 	if !strings.Contains(table, "Kiosk token") || !strings.Contains(table, "Active") || !strings.Contains(table, "Appliance") {
 		t.Fatalf("devices tab after registration: %q, want Kiosk token, appliance, Active", table)
 	}
