@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/totpbox/totpbox/clock"
+	"github.com/totpbox/totpbox/device/hw"
 	"github.com/totpbox/totpbox/display"
 	"github.com/totpbox/totpbox/enroll/vault"
 )
@@ -111,9 +112,6 @@ type Config struct {
 	Clock clock.Clock
 	// Accounts lists the vault's accounts. Required.
 	Accounts Accounts
-	// Buttons delivers presses from hardware; nil means none (Press still
-	// works).
-	Buttons <-chan Button
 	// Pairing, when set, adds the pairing view while the appliance waits
 	// to be paired.
 	Pairing Pairing
@@ -236,6 +234,26 @@ func (a *Appliance) SetSync(p Pairing, link func() display.Link) {
 	a.mu.Unlock()
 }
 
+// FollowButtons delivers the presses of hardware buttons (device/hw, on a
+// Pi or on the simulator's virtual pins) until ctx is done.
+func (a *Appliance) FollowButtons(ctx context.Context, events <-chan hw.Event) {
+	for {
+		select {
+		case ev := <-events:
+			switch ev.Button {
+			case hw.Next:
+				a.Press(Next)
+			case hw.OK:
+				a.Press(OK)
+			case hw.Back:
+				a.Press(Back)
+			}
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
 // Press delivers a button press as if from hardware.
 func (a *Appliance) Press(b Button) {
 	select {
@@ -303,9 +321,6 @@ func (a *Appliance) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case b := <-a.cfg.Buttons:
-			a.handle(b)
-			a.countPress()
 		case b := <-a.presses:
 			a.handle(b)
 			a.countPress()

@@ -115,12 +115,9 @@ type parts struct {
 	metricsLn net.Listener
 }
 
-var buttonMap = map[hw.Button]device.Button{hw.Next: device.Next, hw.OK: device.OK, hw.Back: device.Back}
-
 func run(ctx context.Context, p parts) error {
-	presses := make(chan device.Button, 16)
 	dcfg := device.Config{
-		Panel: p.panel, Clock: p.clock, Accounts: p.vault, Buttons: presses,
+		Panel: p.panel, Clock: p.clock, Accounts: p.vault,
 		Hidden: p.cfg.Screen.Hidden, RevealFor: p.cfg.Screen.RevealFor, BlankAfter: p.cfg.Screen.BlankAfter,
 		Paper:   !isOLED(p.cfg.Panel.Kind),
 		Logger:  p.log,
@@ -193,21 +190,7 @@ func run(ctx context.Context, p parts) error {
 			p.log.Error("clock stopped", "err", err)
 		}
 	})
-	wg.Go(func() {
-		for {
-			select {
-			case ev := <-p.buttons.Events():
-				if b, ok := buttonMap[ev.Button]; ok {
-					select {
-					case presses <- b:
-					default:
-					}
-				}
-			case <-ctx.Done():
-				return
-			}
-		}
-	})
+	wg.Go(func() { app.FollowButtons(ctx, p.buttons.Events()) })
 	server := "none (standalone)"
 	if syncer != nil {
 		server = p.cfg.Server.URL

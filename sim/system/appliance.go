@@ -75,7 +75,6 @@ type Appliance struct {
 
 	buttons *hw.Buttons
 	virtual map[device.Button]*gpiotest.Pin
-	presses chan device.Button
 
 	client *client.Client // nil without a server
 }
@@ -133,7 +132,7 @@ func NewAppliance(cfg ApplianceConfig) (*Appliance, error) {
 		return nil, err
 	}
 	a.app, err = device.New(device.Config{
-		Panel: a.panel, Clock: cfg.Clock, Accounts: v, Buttons: a.presses,
+		Panel: a.panel, Clock: cfg.Clock, Accounts: v,
 		Hidden: cfg.Hidden, RevealFor: cfg.RevealFor, BlankAfter: cfg.BlankAfter,
 		Paper:  !strings.HasPrefix(cfg.Panel, "ssd1306"),
 		Logger: cfg.Logger.With("appliance", cfg.Name),
@@ -183,7 +182,6 @@ func (a *Appliance) openButtons() error {
 		return err
 	}
 	a.buttons = btns
-	a.presses = make(chan device.Button, 16)
 	return nil
 }
 
@@ -234,18 +232,7 @@ func (a *Appliance) Run(ctx context.Context) error {
 	defer cancel()
 	var wg sync.WaitGroup
 	wg.Go(func() { a.buttons.Run(ctx) })
-	wg.Go(func() {
-		for {
-			select {
-			case ev := <-a.buttons.Events():
-				if b, ok := fromHW[ev.Button]; ok {
-					a.presses <- b
-				}
-			case <-ctx.Done():
-				return
-			}
-		}
-	})
+	wg.Go(func() { a.app.FollowButtons(ctx, a.buttons.Events()) })
 	if r, ok := a.panel.(*hw.Resilient); ok {
 		wg.Go(func() { r.Run(ctx) })
 	}
@@ -259,8 +246,6 @@ func (a *Appliance) Run(ctx context.Context) error {
 	a.panel.Close()
 	return errors.Join(err, a.vault.Close())
 }
-
-var fromHW = map[hw.Button]device.Button{hw.Next: device.Next, hw.OK: device.OK, hw.Back: device.Back}
 
 // Press presses virtual button b and waits until the appliance has handled
 // the press (or ctx is done, or pressTimeout passes). The virtual finger
