@@ -53,10 +53,31 @@ func LoadDrift(path string) (Drift, error) {
 	return d, nil
 }
 
+// Storable returns d as the drift file may keep it: what LoadDrift would
+// refuse is left out rather than written. A skew beyond 500 ppm (a slow or
+// busy machine measuring through a noisy path) says no more than "unknown
+// within ±500 ppm", so it is kept as 500; a frequency beyond ±500 ppm or
+// not a number is not kept at all; an implausible last good time is
+// dropped.
+func (d Drift) Storable() Drift {
+	limit := maxFrequency * 1e6
+	if math.IsNaN(d.Frequency) || math.IsInf(d.Frequency, 0) || math.Abs(d.Frequency) > limit {
+		d.Frequency, d.Skew = 0, limit
+	}
+	if math.IsNaN(d.Skew) || d.Skew < 0 || d.Skew > limit {
+		d.Skew = limit
+	}
+	if !d.LastGood.IsZero() && (d.LastGood.Before(earliestPlausible) || d.LastGood.After(latestPlausible)) {
+		d.LastGood = time.Time{}
+	}
+	return d
+}
+
 // SaveDrift writes a drift file atomically: a temporary file, fsynced,
-// renamed over the old one.
+// renamed over the old one. It writes d.Storable(), so what it writes
+// LoadDrift reads.
 func SaveDrift(path string, d Drift) error {
-	b, err := json.MarshalIndent(d, "", "  ")
+	b, err := json.MarshalIndent(d.Storable(), "", "  ")
 	if err != nil {
 		return err
 	}
@@ -90,15 +111,25 @@ func SaveDrift(path string, d Drift) error {
 	return nil
 }
 
-// loadDriftOrSetAside loads the drift file; a corrupt one is renamed to
-// path+".bad" so it is reported once, not on every start.
+// loadDriftOrSetAside loads the drift file. A file that does not parse is
+// renamed to path+".bad" so it is reported once, not on every start, and
+// gives the zero Drift. A file that parses but holds an implausible value
+// is set aside too, but what of it is plausible (the learned frequency, the
+// last good time) is still returned beside the error, so one bad field does
+// not cost the rest.
 func loadDriftOrSetAside(path string) (Drift, error) {
 	d, err := LoadDrift(path)
 	if err == nil || errors.Is(err, fs.ErrNotExist) {
 		return d, err
 	}
-	if rerr := os.Rename(path, path+".bad"); rerr != nil {
-		return Drift{}, fmt.Errorf("%v (and cannot set it aside: %v)", err, rerr)
+	var kept Drift
+	if b, rerr := os.ReadFile(path); rerr == nil && json.Unmarshal(b, &kept) == nil {
+		kept = kept.Storable()
+	} else {
+		kept = Drift{}
 	}
-	return Drift{}, fmt.Errorf("%v; set aside as %s.bad", err, filepath.Base(path))
+	if rerr := os.Rename(path, path+".bad"); rerr != nil {
+		return kept, fmt.Errorf("%v (and cannot set it aside: %v)", err, rerr)
+	}
+	return kept, fmt.Errorf("%v; set aside as %s.bad", err, filepath.Base(path))
 }

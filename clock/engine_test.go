@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -219,7 +220,7 @@ func TestServiceCorruptDriftFileSetAside(t *testing.T) {
 	if _, err := os.Stat(path + ".bad"); err != nil {
 		t.Errorf("corrupt drift file not set aside: %v", err)
 	}
-	if !strings.Contains(logs.String(), "drift file ignored") {
+	if !strings.Contains(logs.String(), "drift file set aside") {
 		t.Errorf("corrupt drift file not logged:\n%s", logs.String())
 	}
 }
@@ -302,5 +303,63 @@ func TestEngineUnusableRepliesSetAside(t *testing.T) {
 	}
 	if c := strings.Count(logs.String(), "unsynced.example"); c > 3 {
 		t.Errorf("unusable server logged %d times, want once per reason:\n%s", c, logs.String())
+	}
+}
+
+// TestSaveDriftWritesWhatLoadDriftReads is the writer's half of the drift
+// file's contract: whatever the discipline measured, a slow or busy machine
+// included (a skew of 755 ppm was written once and then refused), the file
+// written opens.
+func TestSaveDriftWritesWhatLoadDriftReads(t *testing.T) {
+	last := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name string
+		in   clock.Drift
+		want clock.Drift
+	}{
+		{"plausible", clock.Drift{Frequency: 12.5, Skew: 3, LastGood: last}, clock.Drift{Frequency: 12.5, Skew: 3, LastGood: last}},
+		{"skew above 500 ppm", clock.Drift{Frequency: 12.5, Skew: 755, LastGood: last}, clock.Drift{Frequency: 12.5, Skew: 500, LastGood: last}},
+		{"skew not a number", clock.Drift{Frequency: 1, Skew: math.NaN()}, clock.Drift{Frequency: 1, Skew: 500}},
+		{"negative skew", clock.Drift{Frequency: 1, Skew: -2}, clock.Drift{Frequency: 1, Skew: 500}},
+		{"frequency beyond 500 ppm", clock.Drift{Frequency: 5471, Skew: 2, LastGood: last}, clock.Drift{Skew: 500, LastGood: last}},
+		{"frequency infinite", clock.Drift{Frequency: math.Inf(1), Skew: 2}, clock.Drift{Skew: 500}},
+		{"last good time implausible", clock.Drift{Frequency: 1, Skew: 2, LastGood: time.Unix(0, 0).UTC()}, clock.Drift{Frequency: 1, Skew: 2}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "drift")
+			if err := clock.SaveDrift(path, tt.in); err != nil {
+				t.Fatal(err)
+			}
+			got, err := clock.LoadDrift(path)
+			if err != nil {
+				t.Fatalf("LoadDrift after SaveDrift(%+v): %v", tt.in, err)
+			}
+			if got != tt.want {
+				t.Errorf("LoadDrift = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestServiceImplausibleDriftKeepsFrequency: a drift file whose skew is
+// implausible is set aside with a warning, but the learned frequency and the
+// last good time in it are still used.
+func TestServiceImplausibleDriftKeepsFrequency(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "drift")
+	if err := os.WriteFile(path, []byte(`{"frequency_ppm": 12.5, "skew_ppm": 755, "last_good_time": "2026-05-01T00:00:00Z"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	if _, err := clock.New(clock.Config{Servers: []string{"127.0.0.1:1"}, DriftFile: path}, clock.WithLogger(slog.New(slog.NewTextHandler(&logs, nil)))); err != nil {
+		t.Fatalf("New with an implausible drift file: %v", err)
+	}
+	if _, err := os.Stat(path + ".bad"); err != nil {
+		t.Errorf("implausible drift file not set aside: %v", err)
+	}
+	for _, want := range []string{"level=WARN", "drift file set aside", "skew 755 ppm is outside 0..500", "kept_frequency_ppm=12.5"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, logs.String())
+		}
 	}
 }

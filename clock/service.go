@@ -74,7 +74,8 @@ func New(cfg Config, opts ...Option) (*Service, error) {
 			o.logger.Info("clock: drift file read", "frequency_ppm", d.Frequency, "last_good_time", d.LastGood)
 		case errors.Is(err, fs.ErrNotExist):
 		default:
-			o.logger.Warn("clock: drift file ignored", "reason", err.Error())
+			drift = d
+			o.logger.Warn("clock: drift file set aside", "reason", err.Error(), "kept_frequency_ppm", d.Frequency)
 		}
 	}
 	s := &Service{cfg: cfg, log: o.logger, tb: o.timebase}
