@@ -18,7 +18,7 @@ import (
 	"github.com/totpbox/totpbox/clock"
 	"github.com/totpbox/totpbox/device/hw"
 	"github.com/totpbox/totpbox/display"
-	"github.com/totpbox/totpbox/enroll/vault"
+	"github.com/totpbox/totpbox/device/vault"
 )
 
 // Button is one of the appliance's three buttons.

@@ -11,7 +11,7 @@ import (
 
 	"github.com/totpbox/totpbox/clock"
 	"github.com/totpbox/totpbox/enroll"
-	"github.com/totpbox/totpbox/enroll/vault"
+	"github.com/totpbox/totpbox/device/vault"
 )
 
 type fakePanel struct {

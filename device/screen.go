@@ -6,7 +6,7 @@ import (
 	"github.com/totpbox/totpbox/clock"
 	"github.com/totpbox/totpbox/display"
 	"github.com/totpbox/totpbox/enroll"
-	"github.com/totpbox/totpbox/enroll/vault"
+	"github.com/totpbox/totpbox/device/vault"
 )
 
 // idleWait is how often the loop looks again when nothing is scheduled: the

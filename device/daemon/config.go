@@ -16,7 +16,7 @@ import (
 	"github.com/totpbox/totpbox/clock"
 	"github.com/totpbox/totpbox/configs"
 	"github.com/totpbox/totpbox/device/hw"
-	"github.com/totpbox/totpbox/enroll/client"
+	"github.com/totpbox/totpbox/device/uplink"
 )
 
 // Config is totpd's configuration: configs/totpd.yaml documents every key.
@@ -171,11 +171,11 @@ func (c Config) Validate() error {
 		}
 	}
 	if c.Server.URL != "" {
-		if err := client.CheckServer(c.Server.URL); err != nil {
+		if err := uplink.CheckServer(c.Server.URL); err != nil {
 			errs = append(errs, fmt.Errorf("server.url: %v", strings.TrimPrefix(err.Error(), "client: ")))
 		}
 		if c.Server.PinSHA256 != "" {
-			if _, err := client.ParsePin(c.Server.PinSHA256); err != nil {
+			if _, err := uplink.ParsePin(c.Server.PinSHA256); err != nil {
 				errs = append(errs, fmt.Errorf("server.pin_sha256: %v", err))
 			}
 		}

@@ -16,8 +16,8 @@ import (
 	"github.com/totpbox/totpbox/device"
 	"github.com/totpbox/totpbox/device/hw"
 	"github.com/totpbox/totpbox/device/localapi"
-	"github.com/totpbox/totpbox/enroll/client"
-	"github.com/totpbox/totpbox/enroll/vault"
+	"github.com/totpbox/totpbox/device/uplink"
+	"github.com/totpbox/totpbox/device/vault"
 )
 
 // Run runs the appliance until ctx is done: the clock, the panel (re-opened
@@ -127,9 +127,9 @@ func run(ctx context.Context, p parts) error {
 	if err != nil {
 		return err
 	}
-	var syncer *client.Client
+	var syncer *uplink.Client
 	if p.cfg.Server.URL != "" {
-		syncer, err = client.New(client.Config{
+		syncer, err = uplink.New(uplink.Config{
 			Server: p.cfg.Server.URL, CAFile: p.cfg.Server.CAFile, PinSHA256: p.cfg.Server.PinSHA256,
 			StateDir: filepath.Join(p.cfg.StateDir, "sync"), Vault: p.vault, Clock: p.clock,
 			Appliance: app, Version: p.cfg.Version, Logger: p.log, OnSync: p.metrics.sync,

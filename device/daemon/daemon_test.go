@@ -15,7 +15,7 @@ import (
 	"github.com/totpbox/totpbox/configs"
 	"github.com/totpbox/totpbox/device/hw"
 	"github.com/totpbox/totpbox/enroll"
-	"github.com/totpbox/totpbox/enroll/vault"
+	"github.com/totpbox/totpbox/device/vault"
 	"github.com/totpbox/totpbox/sim/ntpsim"
 	"github.com/totpbox/totpbox/sim/oled"
 )

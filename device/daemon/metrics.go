@@ -21,7 +21,7 @@ import (
 	"github.com/totpbox/totpbox/clock"
 	"github.com/totpbox/totpbox/device"
 	"github.com/totpbox/totpbox/device/hw"
-	"github.com/totpbox/totpbox/enroll/client"
+	"github.com/totpbox/totpbox/device/uplink"
 )
 
 // metrics are totpd's Prometheus metrics. Counters are updated by the
@@ -106,7 +106,7 @@ func (m *metrics) frame(st device.Status) {
 	}
 }
 
-// sync records one sync request; it is client.Config.OnSync.
+// sync records one sync request; it is uplink.Config.OnSync.
 func (m *metrics) sync(wait, took time.Duration, err error) {
 	if err != nil {
 		m.syncErrors.Inc()
@@ -116,7 +116,7 @@ func (m *metrics) sync(wait, took time.Duration, err error) {
 }
 
 // watchSync registers the sync client's state, read at each scrape.
-func (m *metrics) watchSync(status func() client.Status) {
+func (m *metrics) watchSync(status func() uplink.Status) {
 	m.reg.MustRegister(m.syncSeconds, m.syncErrors,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "totpd_sync_paired",

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/totpbox/totpbox/enroll/vault"
+	"github.com/totpbox/totpbox/device/vault"
 )
 
 func TestParseRunAs(t *testing.T) {

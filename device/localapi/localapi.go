@@ -24,7 +24,7 @@ import (
 	"time"
 
 	"github.com/totpbox/totpbox/enroll"
-	"github.com/totpbox/totpbox/enroll/vault"
+	"github.com/totpbox/totpbox/device/vault"
 )
 
 // Backend is what the API reads and changes.

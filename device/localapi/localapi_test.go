@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/totpbox/totpbox/enroll"
-	"github.com/totpbox/totpbox/enroll/vault"
+	"github.com/totpbox/totpbox/device/vault"
 )
 
 func startAPI(t *testing.T) (*Client, *vault.Vault, string) {

@@ -22,8 +22,8 @@ import (
 	"github.com/totpbox/totpbox/device/hw"
 	"github.com/totpbox/totpbox/display"
 	"github.com/totpbox/totpbox/enroll"
-	"github.com/totpbox/totpbox/enroll/client"
-	"github.com/totpbox/totpbox/enroll/vault"
+	"github.com/totpbox/totpbox/device/uplink"
+	"github.com/totpbox/totpbox/device/vault"
 	"github.com/totpbox/totpbox/sim/oled"
 
 	"periph.io/x/conn/v3/gpio"
@@ -76,7 +76,7 @@ type Appliance struct {
 	buttons *hw.Buttons
 	virtual map[device.Button]*gpiotest.Pin
 
-	client *client.Client // nil without a server
+	client *uplink.Client // nil without a server
 }
 
 // pressDebounce is the virtual buttons' debounce time, and pressTimeout
@@ -142,7 +142,7 @@ func NewAppliance(cfg ApplianceConfig) (*Appliance, error) {
 		return nil, err
 	}
 	if cfg.Server != "" {
-		a.client, err = client.New(client.Config{
+		a.client, err = uplink.New(uplink.Config{
 			Server: cfg.Server, StateDir: filepath.Join(cfg.Dir, "sync"), Vault: v, Clock: cfg.Clock,
 			Appliance: a.app, Version: cfg.Version, Logger: cfg.Logger.With("appliance", cfg.Name),
 		})
@@ -281,7 +281,7 @@ func (a *Appliance) Size() image.Point { return a.size }
 func (a *Appliance) Loop() *device.Appliance { return a.app }
 
 // Client returns the appliance's sync client, or nil without a server.
-func (a *Appliance) Client() *client.Client { return a.client }
+func (a *Appliance) Client() *uplink.Client { return a.client }
 
 // Vault returns the appliance's vault.
 func (a *Appliance) Vault() *vault.Vault { return a.vault }
@@ -318,7 +318,7 @@ type State struct {
 	// exposes what a person looking at the glass would read.
 	Code string `json:"code,omitempty"`
 	// Sync is the pairing and sync state; absent without a server.
-	Sync *client.Status `json:"sync,omitempty"`
+	Sync *uplink.Status `json:"sync,omitempty"`
 	// ClockStatus is the disciplined clock's status (each NTP server's
 	// offset, delay, reach and role; frequency; bound), when the appliance
 	// runs one.

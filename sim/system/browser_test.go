@@ -11,7 +11,7 @@ import (
 	"github.com/totpbox/totpbox/enroll"
 	"github.com/totpbox/totpbox/enroll/server"
 	"github.com/totpbox/totpbox/enroll/server/browsertest"
-	"github.com/totpbox/totpbox/enroll/vault"
+	"github.com/totpbox/totpbox/device/vault"
 )
 
 // TestBrowserSendToAppliance walks the whole flow through the console in

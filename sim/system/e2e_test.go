@@ -13,7 +13,7 @@ import (
 
 	"github.com/totpbox/totpbox/enroll"
 	"github.com/totpbox/totpbox/enroll/server"
-	"github.com/totpbox/totpbox/enroll/vault"
+	"github.com/totpbox/totpbox/device/vault"
 )
 
 // apiClient calls the registration server's admin API with a bearer token.

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/totpbox/totpbox/enroll/server"
-	"github.com/totpbox/totpbox/enroll/vault"
+	"github.com/totpbox/totpbox/device/vault"
 )
 
 // running is one start of the simulator, stopped by stop.

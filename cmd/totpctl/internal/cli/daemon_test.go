@@ -12,7 +12,7 @@ import (
 	"github.com/boombuler/barcode/qr"
 
 	"github.com/totpbox/totpbox/device/localapi"
-	"github.com/totpbox/totpbox/enroll/vault"
+	"github.com/totpbox/totpbox/device/vault"
 )
 
 // startDaemonAPI serves the local API of a fresh vault on a temp socket.

@@ -1,4 +1,4 @@
-package client
+package uplink
 
 import (
 	"context"
@@ -25,7 +25,7 @@ import (
 	"github.com/totpbox/totpbox/enroll/server/appliance"
 	"github.com/totpbox/totpbox/enroll/store"
 	"github.com/totpbox/totpbox/enroll/store/storetest"
-	"github.com/totpbox/totpbox/enroll/vault"
+	"github.com/totpbox/totpbox/device/vault"
 )
 
 var quiet = slog.New(slog.DiscardHandler)

@@ -1,4 +1,4 @@
-package client
+package uplink
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 	"github.com/totpbox/totpbox/clock"
 	"github.com/totpbox/totpbox/enroll/server/appliance"
 	"github.com/totpbox/totpbox/enroll/server/appliance/appliancetest"
-	"github.com/totpbox/totpbox/enroll/vault"
+	"github.com/totpbox/totpbox/device/vault"
 )
 
 // handlerTransport serves requests with a handler in process, so the

@@ -1,4 +1,4 @@
-package client
+package uplink
 
 import (
 	"errors"
@@ -7,7 +7,7 @@ import (
 
 	"github.com/totpbox/totpbox/device"
 	"github.com/totpbox/totpbox/enroll/proto"
-	"github.com/totpbox/totpbox/enroll/vault"
+	"github.com/totpbox/totpbox/device/vault"
 )
 
 // applyChange applies one change to the vault and the screen, then saves

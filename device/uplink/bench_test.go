@@ -1,4 +1,4 @@
-package client
+package uplink
 
 import (
 	"bufio"
@@ -24,7 +24,7 @@ import (
 	"github.com/totpbox/totpbox/enroll/server/appliance"
 	"github.com/totpbox/totpbox/enroll/store"
 	"github.com/totpbox/totpbox/enroll/store/storetest"
-	"github.com/totpbox/totpbox/enroll/vault"
+	"github.com/totpbox/totpbox/device/vault"
 )
 
 func TestMain(m *testing.M) {

@@ -1,4 +1,4 @@
-package client
+package uplink
 
 import (
 	"crypto/sha256"

@@ -1,4 +1,4 @@
-// Package client is the appliance side of pairing and sync with the
+// Package uplink is the appliance side of pairing and sync with the
 // registration server.
 //
 // On first start it creates the appliance's identity (an Ed25519 signing
@@ -15,7 +15,7 @@
 // server has them, so neither a lost response nor a restart duplicates or
 // drops an account. Offers not yet answered are sent again by the server
 // until they are, so a restart shows them again.
-package client
+package uplink
 
 import (
 	"bytes"
@@ -38,7 +38,7 @@ import (
 	"github.com/totpbox/totpbox/device"
 	"github.com/totpbox/totpbox/display"
 	"github.com/totpbox/totpbox/enroll/proto"
-	"github.com/totpbox/totpbox/enroll/vault"
+	"github.com/totpbox/totpbox/device/vault"
 )
 
 // Hooks is the appliance loop as the client drives it; *device.Appliance
