@@ -12,13 +12,13 @@ import (
 	"errors"
 	"image"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/totpbox/totpbox/clock"
-	"github.com/totpbox/totpbox/device/hw"
-	"github.com/totpbox/totpbox/display"
 	"github.com/totpbox/totpbox/device/vault"
+	"github.com/totpbox/totpbox/display"
 )
 
 // Button is one of the appliance's three buttons.
@@ -88,19 +88,39 @@ type Pairing interface {
 	PairingCode() (server, code string, waiting bool)
 }
 
-// Offer is a registration the server sends to this appliance. The loop
-// shows it and calls Accept or Reject on a press, from the loop goroutine;
-// they must not block for long.
+// ButtonEvent is one debounced press from hardware.
+type ButtonEvent struct {
+	Button Button
+	// At is when the press was recognised.
+	At time.Time
+}
+
+// Buttons is a source of hardware presses: device/hw's GPIO buttons, on a
+// Pi or on the simulator's virtual pins, fit.
+type Buttons interface {
+	// Events returns the channel presses arrive on.
+	Events() <-chan ButtonEvent
+}
+
+// Offer is a registration the server sent to this appliance, waiting for
+// a press: OK accepts it, Back rejects it.
 type Offer struct {
-	// ID identifies the offer to CancelOffers (the server's MFA device id).
+	// ID identifies the offer to Answer (the server's MFA device id). The
+	// account stored on accepting it has it as its Source.
 	ID string
 	// User and DeviceName are shown: "New account for User — DeviceName".
 	User, DeviceName string
-	// Accept stores the account and returns its vault id; the loop then
-	// shows the account's QR code.
-	Accept func() (accountID string, err error)
-	// Reject refuses the offer.
-	Reject func() error
+}
+
+// Offers are the open offers as the loop sees them; the daemon adapts
+// device/uplink's client to it. The loop reads Open for every frame and
+// calls Answer from its own goroutine on a press; neither may block for
+// long.
+type Offers interface {
+	// Open returns the offers waiting for an answer, oldest first.
+	Open() []Offer
+	// Answer accepts (stores the account as pending) or rejects offer id.
+	Answer(id string, accept bool) error
 }
 
 // Config configures an Appliance. The zero value of each optional field
@@ -118,6 +138,16 @@ type Config struct {
 	// Link, when set, reports the server link for the status glyph; nil
 	// means standalone (no glyph).
 	Link func() display.Link
+	// Offers, when set, are shown before anything else; a new one wakes a
+	// blank screen.
+	Offers Offers
+	// Changed, when set, wakes the loop to rebuild its frame at once: the
+	// pairing, the link or the offers changed. Without it they are seen
+	// within a second.
+	Changed <-chan struct{}
+	// Buttons, when set, are followed while Run runs, each press as if
+	// delivered by Press.
+	Buttons Buttons
 	// Hidden keeps codes hidden until OK is pressed (privacy at kiosks).
 	Hidden bool
 	// RevealFor is how long a revealed code stays shown; default 20 s.
@@ -151,7 +181,7 @@ const (
 )
 
 // Appliance is the runtime loop. Create it with New and run it with Run;
-// Press, Refresh, ShowOffer and Status are safe from any goroutine.
+// Press, Refresh and Status are safe from any goroutine.
 type Appliance struct {
 	cfg  Config
 	size image.Point
@@ -167,7 +197,7 @@ type Appliance struct {
 	revealUntil time.Time
 	lastInput   time.Time
 	blank       bool
-	offers      []Offer
+	offers      []Offer // the open offers of the last frame, oldest first
 	message     string // transient message, cleared by a press
 	status      Status
 	pressCount  int
@@ -225,35 +255,6 @@ func New(cfg Config) (*Appliance, error) {
 	return a, nil
 }
 
-// SetSync gives the loop its pairing state and server link after New, for
-// a sync client that is itself made with the Appliance as its hooks. Call
-// it before Run.
-func (a *Appliance) SetSync(p Pairing, link func() display.Link) {
-	a.mu.Lock()
-	a.cfg.Pairing, a.cfg.Link = p, link
-	a.mu.Unlock()
-}
-
-// FollowButtons delivers the presses of hardware buttons (device/hw, on a
-// Pi or on the simulator's virtual pins) until ctx is done.
-func (a *Appliance) FollowButtons(ctx context.Context, events <-chan hw.Event) {
-	for {
-		select {
-		case ev := <-events:
-			switch ev.Button {
-			case hw.Next:
-				a.Press(Next)
-			case hw.OK:
-				a.Press(OK)
-			case hw.Back:
-				a.Press(Back)
-			}
-		case <-ctx.Done():
-			return
-		}
-	}
-}
-
 // Press delivers a button press as if from hardware.
 func (a *Appliance) Press(b Button) {
 	select {
@@ -271,32 +272,6 @@ func (a *Appliance) Refresh() {
 	}
 }
 
-// ShowOffer queues an offer; it is shown before anything else, and wakes
-// a blank screen.
-func (a *Appliance) ShowOffer(o Offer) {
-	a.mu.Lock()
-	a.offers = append(a.offers, o)
-	a.blank = false
-	a.lastInput = a.cfg.Now()
-	a.mu.Unlock()
-	a.Refresh()
-}
-
-// CancelOffers removes queued offers for which drop returns true (an offer
-// cancelled or expired on the server).
-func (a *Appliance) CancelOffers(drop func(Offer) bool) {
-	a.mu.Lock()
-	kept := a.offers[:0]
-	for _, o := range a.offers {
-		if !drop(o) {
-			kept = append(kept, o)
-		}
-	}
-	a.offers = kept
-	a.mu.Unlock()
-	a.Refresh()
-}
-
 // Status returns what the appliance shows now.
 func (a *Appliance) Status() Status {
 	a.mu.Lock()
@@ -309,6 +284,13 @@ func (a *Appliance) Status() Status {
 func (a *Appliance) Run(ctx context.Context) error {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	if a.cfg.Buttons != nil {
+		ctx, cancel := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		wg.Go(func() { a.followButtons(ctx, a.cfg.Buttons.Events()) })
+		defer wg.Wait()
+		defer cancel()
+	}
 	for {
 		wait := a.step()
 		if !timer.Stop() {
@@ -325,7 +307,20 @@ func (a *Appliance) Run(ctx context.Context) error {
 			a.handle(b)
 			a.countPress()
 		case <-a.wake:
+		case <-a.cfg.Changed:
 		case <-timer.C:
+		}
+	}
+}
+
+// followButtons delivers hardware presses until ctx is done.
+func (a *Appliance) followButtons(ctx context.Context, events <-chan ButtonEvent) {
+	for {
+		select {
+		case ev := <-events:
+			a.Press(ev.Button)
+		case <-ctx.Done():
+			return
 		}
 	}
 }
@@ -340,9 +335,14 @@ func (a *Appliance) countPress() {
 func (a *Appliance) step() time.Duration {
 	reading := a.cfg.Clock.Now()
 	accounts := a.cfg.Accounts.List()
+	var offers []Offer
+	if a.cfg.Offers != nil {
+		offers = a.cfg.Offers.Open()
+	}
 
 	a.mu.Lock()
 	now := a.cfg.Now()
+	a.takeOffers(offers, now)
 	scr, st, wait := a.build(reading, accounts, now)
 	changed := !a.drawn || scr != a.lastScreen
 	a.lastScreen, a.drawn = scr, true
@@ -372,4 +372,16 @@ func (a *Appliance) step() time.Duration {
 		a.cfg.OnFrame(st)
 	}
 	return wait
+}
+
+// takeOffers makes offers the ones shown; an offer not shown before wakes
+// a blank screen and counts as input. a.mu is held.
+func (a *Appliance) takeOffers(offers []Offer, now time.Time) {
+	for _, o := range offers {
+		if !slices.ContainsFunc(a.offers, func(p Offer) bool { return p.ID == o.ID }) {
+			a.blank = false
+			a.lastInput = now
+		}
+	}
+	a.offers = offers
 }

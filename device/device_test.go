@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"image"
+	"slices"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -209,20 +210,18 @@ func TestPendingShowsQRAndSecretActiveDoesNot(t *testing.T) {
 
 func TestOfferAcceptAndReject(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		r := start(t, Config{BlankAfter: time.Minute}, account("a", vault.Active))
+		offers := &fakeOffers{}
+		r := start(t, Config{BlankAfter: time.Minute, Offers: offers}, account("a", vault.Active))
 		defer r.stop()
+		offers.mu.Lock()
+		offers.accts = r.accts
+		offers.mu.Unlock()
 		time.Sleep(2 * time.Minute)
 		synctest.Wait()
 		r.want(t, "blank", false)
 
-		var accepted, rejected int
-		r.a.ShowOffer(Offer{User: "alice", DeviceName: "kiosk", Accept: func() (string, error) {
-			accepted++
-			r.accts.mu.Lock()
-			r.accts.accts = append(r.accts.accts, account("new", vault.Pending))
-			r.accts.mu.Unlock()
-			return "new", nil
-		}, Reject: func() error { rejected++; return nil }})
+		offers.add(Offer{ID: "new", User: "alice", DeviceName: "kiosk"})
+		r.a.Refresh()
 		synctest.Wait()
 		if st := r.want(t, "offer", false); !st.OfferPending {
 			t.Fatalf("offer not flagged: %+v", st)
@@ -230,21 +229,82 @@ func TestOfferAcceptAndReject(t *testing.T) {
 		r.press(Next) // ignored on an offer
 		r.want(t, "offer", false)
 		r.press(OK)
-		if st := r.want(t, "qr", false); st.AccountID != "new" || accepted != 1 {
-			t.Fatalf("after accept: %+v, accepted %d", st, accepted)
+		if st := r.want(t, "qr", false); st.AccountID != "acct-new" || offers.accepted != 1 {
+			t.Fatalf("after accept: %+v, accepted %d", st, offers.accepted)
 		}
 		r.press(OK)
 		r.press(OK)
 		r.want(t, "code", true)
 
-		r.a.ShowOffer(Offer{User: "bob", DeviceName: "x", Reject: func() error { rejected++; return nil }})
+		offers.add(Offer{ID: "x", User: "bob", DeviceName: "x"})
+		r.a.Refresh()
 		synctest.Wait()
 		r.press(Back)
-		if rejected != 1 {
-			t.Fatalf("rejected = %d, want 1", rejected)
+		if offers.rejected != 1 {
+			t.Fatalf("rejected = %d, want 1", offers.rejected)
 		}
 		r.want(t, "code", true)
 	})
+}
+
+func TestOfferWakesBlankScreenAndFailedAcceptSaysSo(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		changed := make(chan struct{}, 1)
+		offers := &fakeOffers{fail: errors.New("vault: disk full")}
+		r := start(t, Config{BlankAfter: time.Minute, Offers: offers, Changed: changed}, account("a", vault.Active))
+		defer r.stop()
+		time.Sleep(2 * time.Minute)
+		synctest.Wait()
+		r.want(t, "blank", false)
+		offers.add(Offer{ID: "d1", User: "alice", DeviceName: "kiosk"})
+		changed <- struct{}{}
+		synctest.Wait()
+		r.want(t, "offer", false)
+		r.press(OK)
+		if st := r.want(t, "message", false); st.OfferPending {
+			t.Fatalf("offer still pending after a failed accept: %+v", st)
+		}
+		r.press(OK) // clears the message
+		r.want(t, "code", true)
+	})
+}
+
+// fakeOffers is the sync client as the loop sees it. Accepting stores an
+// account whose Source is the offer's id, as device/uplink does.
+type fakeOffers struct {
+	mu                 sync.Mutex
+	open               []Offer
+	accts              *fakeAccounts
+	fail               error
+	accepted, rejected int
+}
+
+func (f *fakeOffers) add(o Offer) { f.mu.Lock(); f.open = append(f.open, o); f.mu.Unlock() }
+
+func (f *fakeOffers) Open() []Offer {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]Offer(nil), f.open...)
+}
+
+func (f *fakeOffers) Answer(id string, accept bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.open = slices.DeleteFunc(f.open, func(o Offer) bool { return o.ID == id })
+	if !accept {
+		f.rejected++
+		return nil
+	}
+	if f.fail != nil {
+		return f.fail
+	}
+	f.accepted++
+	a := account("acct-"+id, vault.Pending)
+	a.Source = id
+	f.accts.mu.Lock()
+	f.accts.accts = append(f.accts.accts, a)
+	f.accts.mu.Unlock()
+	return nil
 }
 
 func TestBlankingWakesWithoutActing(t *testing.T) {
@@ -325,4 +385,21 @@ func TestParseButton(t *testing.T) {
 	if _, err := ParseButton("reset"); err == nil {
 		t.Error("ParseButton(reset) accepted")
 	}
+}
+
+type fakeButtons chan ButtonEvent
+
+func (b fakeButtons) Events() <-chan ButtonEvent { return b }
+
+func TestRunFollowsButtons(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		btns := make(fakeButtons, 1)
+		r := start(t, Config{Buttons: btns}, account("a", vault.Active), account("b", vault.Active))
+		defer r.stop()
+		btns <- ButtonEvent{Button: Next, At: time.Now()}
+		synctest.Wait()
+		if st := r.want(t, "code", true); st.AccountID != "b" || st.Presses != 1 {
+			t.Fatalf("after a hardware Next: %+v, want account b and 1 press", st)
+		}
+	})
 }

@@ -1,6 +1,7 @@
 package device
 
 import (
+	"errors"
 	"time"
 
 	"github.com/totpbox/totpbox/clock"
@@ -171,7 +172,7 @@ func (a *Appliance) resolveIndex(accts []vault.Account, pages int) {
 	}
 }
 
-// handle applies one press. Offer callbacks run without the lock held.
+// handle applies one press. Offers are answered without the lock held.
 func (a *Appliance) handle(b Button) {
 	a.mu.Lock()
 	now := a.cfg.Now()
@@ -233,19 +234,23 @@ func (a *Appliance) handle(b Button) {
 	}
 }
 
+// answerOffer answers o; an accepted offer's account is then focused with
+// its QR code shown. Called from the loop goroutine without a.mu held.
 func (a *Appliance) answerOffer(o Offer, accept bool) {
+	if a.cfg.Offers == nil {
+		return
+	}
+	err := a.cfg.Offers.Answer(o.ID, accept)
 	if !accept {
-		if o.Reject != nil {
-			if err := o.Reject(); err != nil {
-				a.cfg.Logger.Warn("rejecting offer failed", "err", err)
-			}
+		if err != nil {
+			a.cfg.Logger.Warn("rejecting offer failed", "err", err)
 		}
 		return
 	}
-	if o.Accept == nil {
-		return
+	var id string
+	if err == nil {
+		id, err = a.acceptedAccount(o.ID)
 	}
-	id, err := o.Accept()
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if err != nil {
@@ -255,4 +260,14 @@ func (a *Appliance) answerOffer(o Offer, accept bool) {
 	}
 	a.focusID, a.mode, a.page = id, modeQR, 0
 	a.revealUntil = a.cfg.Now().Add(a.cfg.RevealFor)
+}
+
+// acceptedAccount returns the id of the account stored for offer id.
+func (a *Appliance) acceptedAccount(offerID string) (string, error) {
+	for _, acct := range a.cfg.Accounts.List() {
+		if acct.Source == offerID && !acct.IsLocal() {
+			return acct.ID, nil
+		}
+	}
+	return "", errors.New("the accepted offer's account is not in the vault")
 }

@@ -41,7 +41,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err := hw.Init(); err != nil {
 		return err
 	}
-	panel, err := hw.OpenResilient(cfg.Panel, hw.ResilientOptions{Logger: log, OnEvent: m.panelEvent})
+	panel, err := hw.OpenResilient(cfg.Panel, hw.ResilientConfig{Logger: log, OnEvent: m.panelEvent})
 	if err != nil {
 		return err
 	}

@@ -83,7 +83,7 @@ func newMetrics(version string) *metrics {
 	return m
 }
 
-// panelEvent counts a Resilient panel's event; it is ResilientOptions.OnEvent.
+// panelEvent counts a Resilient panel's event; it is ResilientConfig.OnEvent.
 func (m *metrics) panelEvent(e hw.PanelEvent) {
 	switch e {
 	case hw.PanelFailed:

@@ -10,6 +10,9 @@ import (
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/gpio/gpioreg"
 	"periph.io/x/conn/v3/gpio/gpiotest"
+
+	"github.com/totpbox/totpbox/device"
+	"github.com/totpbox/totpbox/device/hw/hwtest"
 )
 
 const debounce = 30 * time.Millisecond
@@ -65,8 +68,8 @@ func TestButtonsDebounce(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				pin := NewVirtualButton("T")
-				b, err := NewButtons(map[Button]gpio.PinIn{OK: pin}, debounce, ButtonsOptions{Logger: quiet})
+				pin := hwtest.NewButton("T")
+				b, err := NewButtons(map[device.Button]gpio.PinIn{device.OK: pin}, ButtonsConfig{Debounce: debounce, Logger: quiet})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -84,7 +87,7 @@ func TestButtonsDebounce(t *testing.T) {
 				}
 				time.Sleep(time.Second)
 				synctest.Wait()
-				var got []Event
+				var got []device.ButtonEvent
 				for len(b.Events()) > 0 {
 					got = append(got, <-b.Events())
 				}
@@ -92,7 +95,7 @@ func TestButtonsDebounce(t *testing.T) {
 					t.Fatalf("got %d presses %v, want %d", len(got), got, tt.want)
 				}
 				for _, e := range got {
-					if e.Button != OK || e.At.Before(start) {
+					if e.Button != device.OK || e.At.Before(start) {
 						t.Errorf("event %+v, want OK after the start", e)
 					}
 				}
@@ -113,21 +116,21 @@ func TestButtonsDebounce(t *testing.T) {
 
 func TestButtonsPressHelper(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		pins := map[Button]*gpiotest.Pin{}
-		in := map[Button]gpio.PinIn{}
-		for _, btn := range []Button{Next, OK, Back} {
-			pins[btn] = NewVirtualButton(btn.String())
+		pins := map[device.Button]*gpiotest.Pin{}
+		in := map[device.Button]gpio.PinIn{}
+		for _, btn := range []device.Button{device.Next, device.OK, device.Back} {
+			pins[btn] = hwtest.NewButton(btn.String())
 			in[btn] = pins[btn]
 		}
 		now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
-		b, err := NewButtons(in, debounce, ButtonsOptions{Logger: quiet, Now: func() time.Time { return now }})
+		b, err := NewButtons(in, ButtonsConfig{Debounce: debounce, Logger: quiet, Now: func() time.Time { return now }})
 		if err != nil {
 			t.Fatal(err)
 		}
 		stop := runButtons(b)
 		defer stop()
-		for _, btn := range []Button{Back, Next, OK, OK} {
-			if err := Press(pins[btn], 3*debounce); err != nil {
+		for _, btn := range []device.Button{device.Back, device.Next, device.OK, device.OK} {
+			if err := hwtest.Press(pins[btn], 3*debounce); err != nil {
 				t.Fatal(err)
 			}
 			time.Sleep(5 * debounce)
@@ -144,49 +147,36 @@ func TestButtonsPressHelper(t *testing.T) {
 	})
 }
 
-func TestPressFullQueue(t *testing.T) {
-	p := NewVirtualButton("FULL")
-	var err error
-	for range cap(p.EdgesChan) + 1 {
-		err = Press(p, time.Millisecond)
-	}
-	if err == nil {
-		t.Error("Press on a full edge queue = nil, want an error")
-	}
-	if err := Press(&gpiotest.Pin{N: "NOCHAN"}, time.Millisecond); err == nil {
-		t.Error("Press on a pin without edge channel = nil, want an error")
-	}
-}
-
 func TestOpenButtonsByName(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		names := ButtonsConfig{Next: "VBTN_NEXT", OK: "VBTN_OK", Back: NoPin, Debounce: debounce}
 		pins := map[string]*gpiotest.Pin{}
 		for _, n := range []string{names.Next, names.OK} {
-			pins[n] = NewVirtualButton(n)
+			pins[n] = hwtest.NewButton(n)
 			if err := gpioreg.Register(pins[n]); err != nil {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { _ = gpioreg.Unregister(n) })
 		}
-		b, err := OpenButtons(names, ButtonsOptions{Logger: quiet})
+		names.Logger = quiet
+		b, err := OpenButtons(names)
 		if err != nil {
 			t.Fatalf("OpenButtons: %v", err)
 		}
 		stop := runButtons(b)
 		defer stop()
-		if err := Press(pins["VBTN_OK"], 100*time.Millisecond); err != nil {
+		if err := hwtest.Press(pins["VBTN_OK"], 100*time.Millisecond); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(time.Second)
 		synctest.Wait()
-		if e := <-b.Events(); e.Button != OK {
+		if e := <-b.Events(); e.Button != device.OK {
 			t.Errorf("event %v, want OK", e.Button)
 		}
 
 		bad := names
 		bad.Back = "VBTN_MISSING"
-		_, err = OpenButtons(bad, ButtonsOptions{Logger: quiet})
+		_, err = OpenButtons(bad)
 		var cerr *ConfigError
 		if !errors.As(err, &cerr) || cerr.Key != "buttons.back" {
 			t.Errorf("OpenButtons with an unknown pin = %v, want a *ConfigError for buttons.back", err)

@@ -11,9 +11,12 @@ package hw
 import (
 	"fmt"
 	"image"
+	"log/slog"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/totpbox/totpbox/device"
 )
 
 // Panel kinds, the values of the config key panel.kind.
@@ -237,6 +240,16 @@ type ButtonsConfig struct {
 	// Debounce is how long a line must be quiet before its level counts:
 	// 1ms to 500ms.
 	Debounce time.Duration `mapstructure:"debounce"`
+
+	// Logger receives pin setup problems. Nil means slog.Default().
+	Logger *slog.Logger `mapstructure:"-"`
+	// Now stamps events. Nil means time.Now.
+	Now func() time.Time `mapstructure:"-"`
+	// Poll is how long one wait for an edge lasts before Run checks whether
+	// it should stop; it bounds how long Run takes to return. Zero means
+	// 250ms. Never 0 or -1 on the pins themselves: periph's GPIO drivers
+	// disagree on whether those mean "forever" or "don't wait".
+	Poll time.Duration `mapstructure:"-"`
 }
 
 // DefaultButtonsConfig returns the wiring of the three keys of Waveshare's
@@ -249,18 +262,18 @@ func DefaultButtonsConfig() ButtonsConfig {
 func (c ButtonsConfig) pins() []struct {
 	key  string
 	name string
-	b    Button
+	b    device.Button
 } {
 	var out []struct {
 		key  string
 		name string
-		b    Button
+		b    device.Button
 	}
 	for _, p := range []struct {
 		key  string
 		name string
-		b    Button
-	}{{"buttons.next", c.Next, Next}, {"buttons.ok", c.OK, OK}, {"buttons.back", c.Back, Back}} {
+		b    device.Button
+	}{{"buttons.next", c.Next, device.Next}, {"buttons.ok", c.OK, device.OK}, {"buttons.back", c.Back, device.Back}} {
 		if p.name != NoPin {
 			out = append(out, p)
 		}

@@ -112,15 +112,3 @@ func TestButtonsConfigValidate(t *testing.T) {
 		})
 	}
 }
-
-func TestParseButton(t *testing.T) {
-	for _, b := range []Button{Next, OK, Back} {
-		got, err := ParseButton(b.String())
-		if err != nil || got != b {
-			t.Errorf("ParseButton(%q) = %v, %v; want %v", b.String(), got, err, b)
-		}
-	}
-	if _, err := ParseButton("menu"); err == nil {
-		t.Error(`ParseButton("menu") = nil error, want one`)
-	}
-}

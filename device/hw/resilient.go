@@ -18,7 +18,7 @@ import (
 var ErrPanelDown = errors.New("panel down")
 
 // PanelEvent is something that happened to a Resilient panel, reported to
-// ResilientOptions.OnEvent for metrics.
+// ResilientConfig.OnEvent for metrics.
 type PanelEvent int
 
 const (
@@ -43,8 +43,8 @@ func (e PanelEvent) String() string {
 	return "unknown"
 }
 
-// ResilientOptions tunes a Resilient panel; the zero value is ready to use.
-type ResilientOptions struct {
+// ResilientConfig tunes a Resilient panel; the zero value is ready to use.
+type ResilientConfig struct {
 	// Logger receives bus errors and reopen attempts. Nil means
 	// slog.Default().
 	Logger *slog.Logger
@@ -88,7 +88,7 @@ type Resilient struct {
 // NewResilient returns a panel of the given bounds that opens itself with
 // open. It tries once at once; if that fails the panel starts down and Run
 // keeps trying.
-func NewResilient(bounds image.Rectangle, open func() (Panel, error), opts ResilientOptions) *Resilient {
+func NewResilient(bounds image.Rectangle, open func() (Panel, error), opts ResilientConfig) *Resilient {
 	r := newResilient(bounds, open, opts)
 	r.adopt(open())
 	return r
@@ -98,7 +98,7 @@ func NewResilient(bounds image.Rectangle, open func() (Panel, error), opts Resil
 // returns an error only for mistakes in cfg (a *ConfigError, unknown port
 // and pin names included); a panel that does not answer starts down and Run
 // keeps trying.
-func OpenResilient(cfg PanelConfig, opts ResilientOptions) (*Resilient, error) {
+func OpenResilient(cfg PanelConfig, opts ResilientConfig) (*Resilient, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -111,7 +111,7 @@ func OpenResilient(cfg PanelConfig, opts ResilientOptions) (*Resilient, error) {
 	return r, nil
 }
 
-func newResilient(bounds image.Rectangle, open func() (Panel, error), opts ResilientOptions) *Resilient {
+func newResilient(bounds image.Rectangle, open func() (Panel, error), opts ResilientConfig) *Resilient {
 	r := &Resilient{
 		bounds: bounds,
 		open:   open,

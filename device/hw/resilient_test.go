@@ -16,7 +16,7 @@ import (
 func TestResilientSurvivesUnplug(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		d, cfg := simSSD1306(t, 128, 64, 0)
-		r, err := OpenResilient(cfg, ResilientOptions{Logger: quiet})
+		r, err := OpenResilient(cfg, ResilientConfig{Logger: quiet})
 		if err != nil {
 			t.Fatalf("OpenResilient: %v", err)
 		}
@@ -77,7 +77,7 @@ func TestResilientSurvivesUnplug(t *testing.T) {
 func TestOpenResilientConfigErrors(t *testing.T) {
 	_, cfg := simSSD1306(t, 128, 64, 0)
 	cfg.DC = "NOSUCHPIN"
-	_, err := OpenResilient(cfg, ResilientOptions{Logger: quiet})
+	_, err := OpenResilient(cfg, ResilientConfig{Logger: quiet})
 	var cerr *ConfigError
 	if !errors.As(err, &cerr) || cerr.Key != "panel.dc" {
 		t.Fatalf("OpenResilient() = %v, want a *ConfigError for panel.dc", err)
@@ -88,7 +88,7 @@ func TestOpenResilientStartsDown(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		d, cfg := simSSD1306(t, 128, 32, 0)
 		d.Unplug()
-		r, err := OpenResilient(cfg, ResilientOptions{Logger: quiet})
+		r, err := OpenResilient(cfg, ResilientConfig{Logger: quiet})
 		if err != nil {
 			t.Fatalf("OpenResilient with the panel unplugged = %v, want nil: it is not a config error", err)
 		}
@@ -176,7 +176,7 @@ func TestResilientBackoff(t *testing.T) {
 			delays = append(delays, d)
 			return ctx.Err()
 		}
-		r := NewResilient(image.Rect(0, 0, 8, 16), open, ResilientOptions{
+		r := NewResilient(image.Rect(0, 0, 8, 16), open, ResilientConfig{
 			Logger: quiet, MinBackoff: time.Second, MaxBackoff: 4 * time.Second, Sleep: sleep,
 		})
 		ctx, cancel := context.WithCancel(t.Context())
@@ -260,7 +260,7 @@ func TestResilientReportsEvents(t *testing.T) {
 			panel.mu.Unlock()
 			return panel, nil
 		}
-		r := NewResilient(image.Rect(0, 0, 8, 16), open, ResilientOptions{
+		r := NewResilient(image.Rect(0, 0, 8, 16), open, ResilientConfig{
 			Logger: quiet, MinBackoff: time.Second,
 			OnEvent: func(e PanelEvent) {
 				mu.Lock()
