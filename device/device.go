@@ -198,7 +198,7 @@ type Appliance struct {
 	lastInput   time.Time
 	blank       bool
 	offers      []Offer // the open offers of the last frame, oldest first
-	message     string // transient message, cleared by a press
+	message     string  // transient message, cleared by a press
 	status      Status
 	pressCount  int
 	lastScreen  display.Screen

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/totpbox/totpbox/clock"
-	"github.com/totpbox/totpbox/enroll"
 	"github.com/totpbox/totpbox/device/vault"
+	"github.com/totpbox/totpbox/enroll"
 )
 
 type fakePanel struct {

@@ -5,9 +5,9 @@ import (
 	"time"
 
 	"github.com/totpbox/totpbox/clock"
+	"github.com/totpbox/totpbox/device/vault"
 	"github.com/totpbox/totpbox/display"
 	"github.com/totpbox/totpbox/enroll"
-	"github.com/totpbox/totpbox/device/vault"
 )
 
 // idleWait is how often the loop looks again when nothing is scheduled: the

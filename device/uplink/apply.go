@@ -1,16 +1,17 @@
 package uplink
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
-	"github.com/totpbox/totpbox/device"
-	"github.com/totpbox/totpbox/enroll/proto"
 	"github.com/totpbox/totpbox/device/vault"
+	"github.com/totpbox/totpbox/enroll/proto"
 )
 
-// applyChange applies one change to the vault and the screen, then saves
+// applyChange applies one change to the vault and the open offers, then saves
 // the new revision and the change's ack together. Applying a change twice
 // has the effect of applying it once.
 func (c *Client) applyChange(ch proto.Change) error {
@@ -81,7 +82,7 @@ func (c *Client) applyChange(ch proto.Change) error {
 	}
 	c.wakeAcks()
 	if refresh {
-		c.hooks.Refresh()
+		c.notify()
 	}
 	return nil
 }
@@ -126,25 +127,59 @@ func (c *Client) offer(ch proto.Change, st *syncState) {
 		st.addAck(proto.Ack{Rev: ch.Rev, Result: proto.ResultRejected})
 		return
 	}
-	clear(key.Secret)
 	o := &openOffer{rev: ch.Rev, deviceID: ch.DeviceID, user: ch.User, devName: ch.DeviceName,
-		label: labelOf(ch.DeviceName), sealed: ch.Sealed, expires: ch.ExpiresAt}
+		label: labelOf(ch.DeviceName), key: key, expires: ch.ExpiresAt}
 	o.timer = time.AfterFunc(until, func() { c.lapse(o) })
 	c.mu.Lock()
+	c.offerSeq++
+	o.seq = c.offerSeq
 	c.offers[ch.DeviceID] = o
 	c.mu.Unlock()
 	c.log.Info("offer shown", "device", ch.DeviceID, "user", ch.User)
-	c.hooks.ShowOffer(c.deviceOffer(o))
+	c.notify()
 }
 
-func (c *Client) deviceOffer(o *openOffer) device.Offer {
-	return device.Offer{
-		ID:         o.deviceID,
-		User:       o.user,
-		DeviceName: o.devName,
-		Accept:     func() (string, error) { return c.accept(o) },
-		Reject:     func() error { return c.reject(o) },
+// Offer is a registration the server sent to this appliance, waiting for
+// an answer on the appliance.
+type Offer struct {
+	// ID identifies the offer to Answer: the server's MFA device id, and
+	// the Source of the account stored when it is accepted.
+	ID string
+	// User is the user the MFA device is registered for, and DeviceName
+	// its name.
+	User, DeviceName string
+}
+
+// Offers returns the open offers, oldest first.
+func (c *Client) Offers() []Offer {
+	c.mu.Lock()
+	open := make([]*openOffer, 0, len(c.offers))
+	for _, o := range c.offers {
+		open = append(open, o)
 	}
+	c.mu.Unlock()
+	slices.SortFunc(open, func(a, b *openOffer) int { return cmp.Compare(a.seq, b.seq) })
+	out := make([]Offer, len(open))
+	for i, o := range open {
+		out[i] = Offer{ID: o.deviceID, User: o.user, DeviceName: o.devName}
+	}
+	return out
+}
+
+// Answer answers the open offer id: accept stores its account as pending
+// (its Source is id) and queues the accept ack; otherwise the reject ack
+// is queued. It returns ErrWithdrawn when id is no longer open.
+func (c *Client) Answer(id string, accept bool) error {
+	c.mu.Lock()
+	o := c.offers[id]
+	c.mu.Unlock()
+	if o == nil {
+		return ErrWithdrawn
+	}
+	if accept {
+		return c.accept(o)
+	}
+	return c.reject(o)
 }
 
 // take removes o from the open offers if it is still there.
@@ -159,44 +194,46 @@ func (c *Client) take(o *openOffer) bool {
 	return true
 }
 
-// ErrWithdrawn is returned by an offer's Accept or Reject after the server
-// withdrew it or it lapsed.
+// forget clears the offer's opened key once it is no longer needed.
+func (o *openOffer) forget() { clear(o.key.Secret) }
+
+// ErrWithdrawn is returned by Answer after the server withdrew the offer
+// or it lapsed, or when it was answered already.
 var ErrWithdrawn = errors.New("the offer was withdrawn")
 
 // accept stores the offered account as pending and queues the accept ack.
-// Called from the appliance loop on OK.
-func (c *Client) accept(o *openOffer) (string, error) {
+func (c *Client) accept(o *openOffer) error {
 	c.applyMu.Lock()
 	defer c.applyMu.Unlock()
 	if !c.take(o) {
-		return "", ErrWithdrawn
+		return ErrWithdrawn
 	}
+	defer o.forget()
 	a, ok := c.accountOf(o.deviceID)
 	if !ok {
-		key, err := proto.OpenOffer(o.sealed, o.deviceID, c.id.boxPub, c.id.boxPriv)
+		var err error
+		a, err = c.vault.Add(vault.Account{Issuer: o.key.Issuer, Label: o.label, Key: o.key, State: vault.Pending, Source: o.deviceID})
 		if err != nil {
-			return "", err
-		}
-		a, err = c.vault.Add(vault.Account{Issuer: key.Issuer, Label: o.label, Key: key, State: vault.Pending, Source: o.deviceID})
-		clear(key.Secret)
-		if err != nil {
+			c.notify()
 			// Not stored: the server offers it again at the next sync.
-			return "", fmt.Errorf("store offered account: %w", err)
+			return fmt.Errorf("store offered account: %w", err)
 		}
 	}
 	c.log.Info("offer accepted on the appliance", "device", o.deviceID, "account", a.ID)
 	c.queueAck(proto.Ack{Rev: o.rev, Result: proto.ResultAccepted})
-	c.hooks.Refresh()
-	return a.ID, nil
+	c.notify()
+	return nil
 }
 
-// reject queues the reject ack. Called from the appliance loop on BACK.
+// reject queues the reject ack.
 func (c *Client) reject(o *openOffer) error {
 	c.applyMu.Lock()
 	defer c.applyMu.Unlock()
 	if !c.take(o) {
 		return ErrWithdrawn
 	}
+	o.forget()
+	c.notify()
 	c.log.Info("offer rejected on the appliance", "device", o.deviceID)
 	c.queueAck(proto.Ack{Rev: o.rev, Result: proto.ResultRejected})
 	return nil
@@ -217,7 +254,7 @@ func (c *Client) queueAck(a proto.Ack) {
 	c.wakeAcks()
 }
 
-// lapse removes an offer from the screen when it expires.
+// lapse removes an offer from the open offers when it expires.
 func (c *Client) lapse(o *openOffer) {
 	c.applyMu.Lock()
 	defer c.applyMu.Unlock()
@@ -227,7 +264,7 @@ func (c *Client) lapse(o *openOffer) {
 	}
 }
 
-// dropOffer removes the open offer of deviceID from the screen. Called
+// dropOffer removes the open offer of deviceID. Called
 // with applyMu held.
 func (c *Client) dropOffer(deviceID string) {
 	c.mu.Lock()
@@ -238,7 +275,7 @@ func (c *Client) dropOffer(deviceID string) {
 	}
 }
 
-// dropAllOffers removes every open offer from the screen. Called with
+// dropAllOffers removes every open offer. Called with
 // applyMu held.
 func (c *Client) dropAllOffers() {
 	c.mu.Lock()
@@ -254,20 +291,9 @@ func (c *Client) dropAllOffers() {
 	}
 }
 
-// cancelShown removes o, already taken from the open offers, from the
-// screen. device.Offer carries no id, so offers are matched by user and
-// device name; other open offers that look the same are shown again.
+// cancelShown tells the reader of Changed that o, already taken from the
+// open offers, is gone.
 func (c *Client) cancelShown(o *openOffer) {
-	c.hooks.CancelOffers(func(d device.Offer) bool { return d.ID == o.deviceID })
-	c.mu.Lock()
-	var again []*openOffer
-	for _, p := range c.offers {
-		if p.user == o.user && p.devName == o.devName {
-			again = append(again, p)
-		}
-	}
-	c.mu.Unlock()
-	for _, p := range again {
-		c.hooks.ShowOffer(c.deviceOffer(p))
-	}
+	o.forget()
+	c.notify()
 }

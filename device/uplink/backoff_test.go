@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/totpbox/totpbox/clock"
+	"github.com/totpbox/totpbox/device/vault"
 	"github.com/totpbox/totpbox/enroll/server/appliance"
 	"github.com/totpbox/totpbox/enroll/server/appliance/appliancetest"
-	"github.com/totpbox/totpbox/device/vault"
 )
 
 // handlerTransport serves requests with a handler in process, so the
@@ -66,7 +66,7 @@ func TestBackoffSchedule(t *testing.T) {
 		defer v.Close()
 		b := Backoff{Min: time.Second, Max: 8 * time.Second}
 		c, err := New(Config{Server: "http://127.0.0.1:1", StateDir: filepath.Join(dir, "state"), Vault: v,
-			Clock: clock.System{}, Appliance: &fakeHooks{}, Logger: quiet, Backoff: b,
+			Clock: clock.System{}, Logger: quiet, Backoff: b,
 			HTTPClient: &http.Client{Transport: tr}})
 		if err != nil {
 			t.Fatal(err)

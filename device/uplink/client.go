@@ -5,8 +5,8 @@
 // key and an X25519 box key) in the state directory. While unpaired it asks
 // the server for a pairing code and shows it through PairingCode (the
 // device loop's pairing view). Once paired it long-polls the server for
-// changes and applies them to the vault: offers are shown on the
-// appliance and stored as pending accounts when OK is pressed; activations,
+// changes and applies them to the vault: offers are published by Offers
+// and stored as pending accounts when answered with Answer; activations,
 // renames, deletions, cancellations and expiries follow; an unpair wipes
 // every account the server delivered and leaves local ones alone.
 //
@@ -15,6 +15,9 @@
 // server has them, so neither a lost response nor a restart duplicates or
 // drops an account. Offers not yet answered are sent again by the server
 // until they are, so a restart shows them again.
+//
+// The client knows no appliance loop: it publishes its offers, link and
+// pairing state on its own types, and signals on Changed when they change.
 package uplink
 
 import (
@@ -35,24 +38,10 @@ import (
 	"unicode/utf8"
 
 	"github.com/totpbox/totpbox/clock"
-	"github.com/totpbox/totpbox/device"
-	"github.com/totpbox/totpbox/display"
-	"github.com/totpbox/totpbox/enroll/proto"
 	"github.com/totpbox/totpbox/device/vault"
+	"github.com/totpbox/totpbox/enroll"
+	"github.com/totpbox/totpbox/enroll/proto"
 )
-
-// Hooks is the appliance loop as the client drives it; *device.Appliance
-// satisfies it.
-type Hooks interface {
-	// ShowOffer queues an offer on the screen.
-	ShowOffer(device.Offer)
-	// CancelOffers removes queued offers for which drop returns true.
-	CancelOffers(drop func(device.Offer) bool)
-	// Refresh asks for a new frame: accounts, link or pairing changed.
-	Refresh()
-}
-
-var _ Hooks = (*device.Appliance)(nil)
 
 // Vault is the account store as the client uses it; *vault.Vault
 // satisfies it.
@@ -66,8 +55,8 @@ type Vault interface {
 
 var _ Vault = (*vault.Vault)(nil)
 
-// Config configures a Client. Server, StateDir, Vault, Clock and Appliance
-// are required.
+// Config configures a Client. Server, StateDir, Vault and Clock are
+// required.
 type Config struct {
 	// Server is the registration server's URL, https://host[:port]. Plain
 	// http is accepted only to a loopback address.
@@ -86,8 +75,6 @@ type Config struct {
 	// Clock gives the readings reported to the server and the time
 	// requests are signed with.
 	Clock clock.Clock
-	// Appliance is the appliance loop that shows offers.
-	Appliance Hooks
 	// Version is the software version reported to the server.
 	Version string
 	// Logger receives the client's logs; nil means slog.Default(). Keys,
@@ -111,18 +98,18 @@ type Config struct {
 // Client pairs the appliance and keeps its vault in sync. Create it with
 // New and run it with Run; the other methods are safe from any goroutine.
 type Client struct {
-	cfg    Config
-	server *url.URL
-	http   *http.Client
-	id     *identity
-	log    *slog.Logger
-	hooks  Hooks
-	vault  Vault
-	wake   chan struct{} // wakes the ack loop
+	cfg     Config
+	server  *url.URL
+	http    *http.Client
+	id      *identity
+	log     *slog.Logger
+	vault   Vault
+	wake    chan struct{} // wakes the ack loop
+	changed chan struct{} // signals a change of offers, link or pairing
 
 	// applyMu serialises changes to the vault, the open offers and the
 	// saved state between the sync loop, offer answers and the ack loop.
-	// It is taken before mu; hooks are called with it held, never with mu.
+	// It is taken before mu.
 	applyMu sync.Mutex
 
 	mu          sync.Mutex
@@ -134,15 +121,18 @@ type Client struct {
 	lastErr     string
 	skew        time.Duration // added to the clock when signing, learned from the server
 	offers      map[string]*openOffer
+	offerSeq    int64 // numbers open offers in the order they arrived
 	more        bool
 }
 
-// openOffer is an offer shown on the appliance and not answered yet.
+// openOffer is an offer published and not answered yet. Its key is
+// opened once, when the offer arrives, and cleared when the offer leaves.
 type openOffer struct {
+	seq                     int64
 	rev                     int64
 	deviceID, user, devName string
 	label                   string
-	sealed                  []byte
+	key                     enroll.Key
 	expires                 time.Time
 	timer                   *time.Timer
 }
@@ -157,8 +147,6 @@ func New(cfg Config) (*Client, error) {
 		return nil, errors.New("client: no vault")
 	case cfg.Clock == nil:
 		return nil, errors.New("client: no clock")
-	case cfg.Appliance == nil:
-		return nil, errors.New("client: no appliance hooks")
 	}
 	u, err := parseServer(cfg.Server)
 	if err != nil {
@@ -193,8 +181,8 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("client: %w", err)
 	}
-	c := &Client{cfg: cfg, server: u, http: hc, id: id, log: cfg.Logger, hooks: cfg.Appliance, vault: cfg.Vault,
-		wake: make(chan struct{}, 1), offers: make(map[string]*openOffer)}
+	c := &Client{cfg: cfg, server: u, http: hc, id: id, log: cfg.Logger, vault: cfg.Vault,
+		wake: make(chan struct{}, 1), changed: make(chan struct{}, 1), offers: make(map[string]*openOffer)}
 	if st.Server != "" && st.Server != u.String() {
 		c.log.Warn("the configured server changed: pairing again; accounts are kept", "was", st.Server, "now", u.String())
 		st = syncState{}
@@ -209,31 +197,68 @@ func (c *Client) KeyID() string { return proto.KeyID(c.id.signPub()) }
 
 // PairingCode returns the server's address and the code to type in the
 // console, and whether the appliance waits to be paired. The code is
-// empty while it is being fetched. It satisfies device.Pairing.
+// empty while it is being fetched.
 func (c *Client) PairingCode() (server, code string, waiting bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.server.Host, c.code, !c.st.paired()
 }
 
-var _ device.Pairing = (*Client)(nil)
+// Changed returns a channel that receives when the offers, the link or the
+// pairing change. It holds one signal at most: a reader that was busy sees
+// several changes as one, and then reads the current state.
+func (c *Client) Changed() <-chan struct{} { return c.changed }
 
-// Link returns the link state for the screen's glyph: none while
-// unpaired, up while syncs succeed, down while the server is unreachable.
-func (c *Client) Link() display.Link {
+// notify signals a change on Changed without waiting for a reader.
+func (c *Client) notify() {
+	select {
+	case c.changed <- struct{}{}:
+	default:
+	}
+}
+
+// Link is the state of the appliance's link with the server.
+type Link int
+
+// The link states.
+const (
+	// LinkNone: not paired (or standalone).
+	LinkNone Link = iota
+	// LinkUp: the last request reached the server.
+	LinkUp
+	// LinkDown: the server is unreachable.
+	LinkDown
+)
+
+// String returns "none", "up" or "down".
+func (l Link) String() string {
+	switch l {
+	case LinkNone:
+		return "none"
+	case LinkUp:
+		return "up"
+	case LinkDown:
+		return "down"
+	}
+	return fmt.Sprintf("Link(%d)", int(l))
+}
+
+// Link returns the link state: none while unpaired, up while syncs
+// succeed, down while the server is unreachable.
+func (c *Client) Link() Link {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.linkLocked()
 }
 
-func (c *Client) linkLocked() display.Link {
+func (c *Client) linkLocked() Link {
 	switch {
 	case !c.st.paired():
-		return display.LinkNone
+		return LinkNone
 	case c.fails == 0 && !c.lastSync.IsZero():
-		return display.LinkUp
+		return LinkUp
 	}
-	return display.LinkDown
+	return LinkDown
 }
 
 // Status is the client's state for totpctl status.
@@ -351,7 +376,7 @@ func (c *Client) failed(err error) {
 	c.mu.Unlock()
 	if first {
 		c.log.Warn("server unreachable; retrying with backoff", "err", err)
-		c.hooks.Refresh()
+		c.notify()
 	} else {
 		c.log.Debug("server still unreachable", "err", err)
 	}
@@ -368,7 +393,7 @@ func (c *Client) succeeded() {
 		c.log.Info("server reachable again")
 	}
 	if was != now {
-		c.hooks.Refresh()
+		c.notify()
 	}
 }
 
@@ -492,7 +517,7 @@ func (c *Client) pairingAnswer(p proto.Pairing) error {
 		c.code, c.codeExpires = "", time.Time{}
 		c.mu.Unlock()
 		c.log.Info("paired with the server", "appliance", p.ApplianceID, "name", p.Name)
-		c.hooks.Refresh()
+		c.notify()
 	case proto.PairingWaiting:
 		c.mu.Lock()
 		changed := c.code != p.Code
@@ -500,7 +525,7 @@ func (c *Client) pairingAnswer(p proto.Pairing) error {
 		c.mu.Unlock()
 		if changed {
 			c.log.Info("waiting to be paired; the pairing code is on the screen", "expires", p.ExpiresAt)
-			c.hooks.Refresh()
+			c.notify()
 		}
 	default:
 		c.mu.Lock()
@@ -559,7 +584,7 @@ func (c *Client) lostPairing() error {
 	if err := c.commit(syncState{Server: c.server.String()}); err != nil {
 		return err
 	}
-	c.hooks.Refresh()
+	c.notify()
 	return nil
 }
 
@@ -629,7 +654,7 @@ func (c *Client) acked(batch []proto.Ack, resp proto.AckResponse) error {
 				c.log.Info("unpaired from the server", "appliance", st.ApplianceID)
 				c.dropAllOffers()
 				err := c.commit(syncState{Server: c.server.String()})
-				c.hooks.Refresh()
+				c.notify()
 				return err
 			}
 		}

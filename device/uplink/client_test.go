@@ -18,70 +18,84 @@ import (
 	"time"
 
 	"github.com/totpbox/totpbox/clock"
-	"github.com/totpbox/totpbox/device"
-	"github.com/totpbox/totpbox/display"
+	"github.com/totpbox/totpbox/device/vault"
 	"github.com/totpbox/totpbox/enroll"
 	"github.com/totpbox/totpbox/enroll/proto"
 	"github.com/totpbox/totpbox/enroll/server/appliance"
 	"github.com/totpbox/totpbox/enroll/store"
 	"github.com/totpbox/totpbox/enroll/store/storetest"
-	"github.com/totpbox/totpbox/device/vault"
 )
 
 var quiet = slog.New(slog.DiscardHandler)
 
-// fakeHooks stands in for the appliance loop.
-type fakeHooks struct {
-	mu     sync.Mutex
-	queue  []device.Offer // offers on screen
-	shown  int            // ShowOffer calls
-	onShow func(device.Offer)
+// screen stands in for the appliance loop: it reads the client's offers
+// on every signal of Changed, and answers them as a press does.
+type screen struct {
+	c     *Client
+	v     *vault.Vault
+	mu    sync.Mutex
+	seen  map[string]bool
+	shown int // distinct offers seen open
 }
 
-func (h *fakeHooks) ShowOffer(o device.Offer) {
-	h.mu.Lock()
-	h.queue = append(h.queue, o)
-	h.shown++
-	f := h.onShow
-	h.mu.Unlock()
-	if f != nil {
-		f(o)
-	}
-}
-
-func (h *fakeHooks) CancelOffers(drop func(device.Offer) bool) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	kept := h.queue[:0]
-	for _, o := range h.queue {
-		if !drop(o) {
-			kept = append(kept, o)
+// watch follows Changed until ctx is done.
+func (h *screen) watch(ctx context.Context) {
+	for {
+		select {
+		case <-h.c.Changed():
+			for _, o := range h.c.Offers() {
+				h.mu.Lock()
+				if !h.seen[o.ID] {
+					h.seen[o.ID] = true
+					h.shown++
+				}
+				h.mu.Unlock()
+			}
+		case <-ctx.Done():
+			return
 		}
 	}
-	h.queue = kept
 }
 
-func (h *fakeHooks) Refresh() {}
+// shownOffer is an offer on the screen, answered as a press does.
+type shownOffer struct {
+	Offer
+	h *screen
+}
+
+// Accept answers OK and returns the stored account's id.
+func (o shownOffer) Accept() (string, error) {
+	if err := o.h.c.Answer(o.ID, true); err != nil {
+		return "", err
+	}
+	for _, a := range o.h.v.List() {
+		if a.Source == o.ID {
+			return a.ID, nil
+		}
+	}
+	return "", errors.New("accepted offer's account not in the vault")
+}
+
+// Reject answers Back.
+func (o shownOffer) Reject() error { return o.h.c.Answer(o.ID, false) }
 
 // offers returns the offers on screen.
-func (h *fakeHooks) offers() []device.Offer {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return append([]device.Offer(nil), h.queue...)
+func (h *screen) offers() []shownOffer {
+	var out []shownOffer
+	for _, o := range h.c.Offers() {
+		out = append(out, shownOffer{o, h})
+	}
+	return out
 }
 
-// take removes and returns the first offer on screen, as a press does.
-func (h *fakeHooks) take(t *testing.T) device.Offer {
+// take waits for an offer on screen and returns the first.
+func (h *screen) take(t *testing.T) shownOffer {
 	t.Helper()
 	waitFor(t, "an offer on the screen", func() bool { return len(h.offers()) > 0 })
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	o := h.queue[0]
-	h.queue = h.queue[1:]
-	return o
+	return h.offers()[0]
 }
 
-func (h *fakeHooks) showCount() int {
+func (h *screen) showCount() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.shown
@@ -152,20 +166,20 @@ func newServer(t *testing.T, tls bool) *server {
 	return s
 }
 
-// app is an appliance: a real vault, a client and fake hooks, in dir.
+// app is an appliance: a real vault, a client and a fake screen, in dir.
 type app struct {
 	t      *testing.T
 	dir    string
 	vault  *vault.Vault
 	c      *Client
-	hooks  *fakeHooks
+	hooks  *screen
 	cancel context.CancelFunc
 	done   chan struct{}
 }
 
-func testConfig(s *server, dir string, v *vault.Vault, h Hooks) Config {
+func testConfig(s *server, dir string, v *vault.Vault) Config {
 	return Config{Server: s.ts.URL, StateDir: filepath.Join(dir, "state"), Vault: v, Clock: clock.System{},
-		Appliance: h, Version: "test", Logger: quiet, Backoff: Backoff{Min: 5 * time.Millisecond, Max: 50 * time.Millisecond}}
+		Version: "test", Logger: quiet, Backoff: Backoff{Min: 5 * time.Millisecond, Max: 50 * time.Millisecond}}
 }
 
 func startApp(t *testing.T, s *server, dir string) *app {
@@ -174,15 +188,19 @@ func startApp(t *testing.T, s *server, dir string) *app {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := &app{t: t, dir: dir, vault: v, hooks: &fakeHooks{}, done: make(chan struct{})}
-	a.c, err = New(testConfig(s, dir, v, a.hooks))
+	a := &app{t: t, dir: dir, vault: v, done: make(chan struct{})}
+	a.c, err = New(testConfig(s, dir, v))
 	if err != nil {
 		t.Fatal(err)
 	}
+	a.hooks = &screen{c: a.c, v: v, seen: map[string]bool{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
 	go func() {
+		var wg sync.WaitGroup
+		wg.Go(func() { a.hooks.watch(ctx) })
 		a.c.Run(ctx)
+		wg.Wait()
 		close(a.done)
 	}()
 	t.Cleanup(a.stop)
@@ -253,14 +271,14 @@ func sendOffer(t *testing.T, s *server, id, dev, user, name string) enroll.Key {
 func TestPairAndOfferLifecycle(t *testing.T) {
 	s := newServer(t, false)
 	a := startApp(t, s, t.TempDir())
-	if _, _, waiting := a.c.PairingCode(); !waiting || a.c.Link() != display.LinkNone {
+	if _, _, waiting := a.c.PairingCode(); !waiting || a.c.Link() != LinkNone {
 		t.Fatalf("a new appliance is not waiting to pair (link %v)", a.c.Link())
 	}
 	id := a.pair(s, "Lobby kiosk 3")
 	if _, _, waiting := a.c.PairingCode(); waiting {
 		t.Error("paired appliance still waiting")
 	}
-	waitFor(t, "link up", func() bool { return a.c.Link() == display.LinkUp })
+	waitFor(t, "link up", func() bool { return a.c.Link() == LinkUp })
 	ctx := context.Background()
 	key := sendOffer(t, s, id, "dev1", "alice", "Alice's token")
 	o := a.hooks.take(t)
@@ -378,7 +396,7 @@ func TestUnpairKeepsLocalAccounts(t *testing.T) {
 	if list, _ := s.api.Appliances(context.Background()); len(list) != 0 {
 		t.Errorf("server still lists %v", list)
 	}
-	if a.c.Link() != display.LinkNone {
+	if a.c.Link() != LinkNone {
 		t.Errorf("Link = %v after unpair, want none", a.c.Link())
 	}
 }
@@ -396,7 +414,7 @@ func TestServerDownBetweenOfferAndAck(t *testing.T) {
 	if _, err := o.Accept(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the link to go down", func() bool { return a.c.Link() == display.LinkDown })
+	waitFor(t, "the link to go down", func() bool { return a.c.Link() == LinkDown })
 	if st := a.c.Status(); st.PendingAcks != 1 || st.LastError == "" {
 		t.Errorf("Status while down = %+v, want one pending ack and an error", st)
 	}
@@ -406,7 +424,7 @@ func TestServerDownBetweenOfferAndAck(t *testing.T) {
 	s.down.Store(false)
 	waitFor(t, "the accept to arrive", func() bool { return offerState(t, s, "dev1") == proto.StateAccepted })
 	waitFor(t, "the outbox to empty", func() bool { return a.c.Status().PendingAcks == 0 })
-	waitFor(t, "link up", func() bool { return a.c.Link() == display.LinkUp })
+	waitFor(t, "link up", func() bool { return a.c.Link() == LinkUp })
 	if n := s.acksDelivered.Load(); n != 1 {
 		t.Errorf("%d ack requests delivered, want 1", n)
 	}
@@ -526,8 +544,7 @@ func TestDuplicateDelivery(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer v.Close()
-	h := &fakeHooks{}
-	c, err := New(testConfig(s, dir, v, h))
+	c, err := New(testConfig(s, dir, v))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -553,8 +570,8 @@ func TestDuplicateDelivery(t *testing.T) {
 	if len(acc) != 1 || acc[0].State != vault.Active || acc[0].Label != "renamed" {
 		t.Errorf("accounts = %v, want one, active, renamed", acc)
 	}
-	if h.showCount() != 0 {
-		t.Error("an offer already in the vault was shown")
+	if open := c.Offers(); len(open) != 0 {
+		t.Errorf("an offer already in the vault is open: %v", open)
 	}
 	if st := c.state(); st.Rev != rev+3 || len(st.Outbox) != 4 {
 		t.Errorf("state = rev %d, outbox %v; want rev %d and 4 acks", st.Rev, st.Outbox, rev+3)
@@ -614,7 +631,7 @@ func TestServerURL(t *testing.T) {
 	dir := t.TempDir()
 	v, _ := vault.Open(filepath.Join(dir, "vault"), vault.Options{})
 	defer v.Close()
-	_, err := New(Config{Server: "http://192.0.2.10", StateDir: filepath.Join(dir, "state"), Vault: v, Clock: clock.System{}, Appliance: &fakeHooks{}})
+	_, err := New(Config{Server: "http://192.0.2.10", StateDir: filepath.Join(dir, "state"), Vault: v, Clock: clock.System{}})
 	if err == nil || !strings.Contains(err.Error(), "plain http is allowed only to loopback") {
 		t.Errorf("New with plain http to a remote host = %v", err)
 	}
@@ -645,7 +662,7 @@ func TestTLS(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer v.Close()
-			cfg := testConfig(s, dir, v, &fakeHooks{})
+			cfg := testConfig(s, dir, v)
 			cfg.PinSHA256, cfg.CAFile = tt.pin, tt.ca
 			c, err := New(cfg)
 			if err != nil {
@@ -675,11 +692,11 @@ func TestIdentity(t *testing.T) {
 	dir := t.TempDir()
 	v, _ := vault.Open(filepath.Join(dir, "vault"), vault.Options{})
 	defer v.Close()
-	c1, err := New(testConfig(s, dir, v, &fakeHooks{}))
+	c1, err := New(testConfig(s, dir, v))
 	if err != nil {
 		t.Fatal(err)
 	}
-	c2, err := New(testConfig(s, dir, v, &fakeHooks{}))
+	c2, err := New(testConfig(s, dir, v))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -696,7 +713,7 @@ func TestIdentity(t *testing.T) {
 		}
 	}
 	os.WriteFile(filepath.Join(dir, "state", IdentityFile), []byte("{"), 0o600)
-	if _, err := New(testConfig(s, dir, v, &fakeHooks{})); err == nil || !strings.Contains(err.Error(), "damaged") {
+	if _, err := New(testConfig(s, dir, v)); err == nil || !strings.Contains(err.Error(), "damaged") {
 		t.Errorf("New with a damaged identity = %v", err)
 	}
 }

@@ -20,4 +20,3 @@ func TestPressFullQueue(t *testing.T) {
 		t.Error("Press on a pin without edge channel = nil, want an error")
 	}
 }
-
