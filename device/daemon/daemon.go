@@ -2,8 +2,6 @@ package daemon
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -13,10 +11,7 @@ import (
 	"sync/atomic"
 
 	"github.com/totpbox/totpbox/clock"
-	"github.com/totpbox/totpbox/device"
 	"github.com/totpbox/totpbox/device/hw"
-	"github.com/totpbox/totpbox/device/localapi"
-	"github.com/totpbox/totpbox/device/uplink"
 	"github.com/totpbox/totpbox/device/vault"
 )
 
@@ -46,7 +41,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	defer panel.Close()
-	buttons, err := hw.OpenButtons(cfg.Buttons, hw.ButtonsOptions{Logger: log})
+	bcfg := cfg.Buttons
+	bcfg.Logger = log
+	buttons, err := hw.OpenButtons(bcfg)
 	if err != nil {
 		return err
 	}
@@ -116,44 +113,16 @@ type parts struct {
 }
 
 func run(ctx context.Context, p parts) error {
-	dcfg := device.Config{
-		Panel: p.panel, Clock: p.clock, Accounts: p.vault,
-		Hidden: p.cfg.Screen.Hidden, RevealFor: p.cfg.Screen.RevealFor, BlankAfter: p.cfg.Screen.BlankAfter,
-		Paper:   !isOLED(p.cfg.Panel.Kind),
-		Logger:  p.log,
-		OnFrame: p.metrics.frame,
-	}
-	app, err := device.New(dcfg)
+	app, err := Assemble(Parts{Panel: p.panel, Buttons: p.buttons, Vault: p.vault, Clock: p.clock}, ApplianceConfig{
+		Screen: p.cfg.Screen, Paper: !isOLED(p.cfg.Panel.Kind),
+		Server: p.cfg.Server, SyncDir: filepath.Join(p.cfg.StateDir, "sync"), Socket: p.cfg.socket(),
+		Version: p.cfg.Version, Logger: p.log, OnFrame: p.metrics.frame, OnSync: p.metrics.sync,
+	})
 	if err != nil {
 		return err
 	}
-	var syncer *uplink.Client
-	if p.cfg.Server.URL != "" {
-		syncer, err = uplink.New(uplink.Config{
-			Server: p.cfg.Server.URL, CAFile: p.cfg.Server.CAFile, PinSHA256: p.cfg.Server.PinSHA256,
-			StateDir: filepath.Join(p.cfg.StateDir, "sync"), Vault: p.vault, Clock: p.clock,
-			Appliance: app, Version: p.cfg.Version, Logger: p.log, OnSync: p.metrics.sync,
-		})
-		if err != nil {
-			return err
-		}
-		app.SetSync(syncer, syncer.Link)
-		p.metrics.watchSync(syncer.Status)
-	}
-	apiLn, err := localapi.Listen(p.cfg.socket())
-	if err != nil {
-		return err
-	}
-	api := &localapi.Backend{Vault: p.vault, Logger: p.log, Changed: app.Refresh,
-		Status: func() any {
-			st := map[string]any{"clock": p.clock.Status(), "appliance": app.Status(), "version": p.cfg.Version}
-			if syncer != nil {
-				st["sync"] = syncer.Status()
-			}
-			return st
-		}}
-	if syncer != nil {
-		api.Pairing = func() any { return syncer.Status() }
+	if c := app.Uplink(); c != nil {
+		p.metrics.watchSync(c.Status)
 	}
 	var vaultOpen atomic.Bool
 	vaultOpen.Store(true)
@@ -175,24 +144,13 @@ func run(ctx context.Context, p parts) error {
 		})
 		wg.Go(func() { serveMetrics(ctx, p.metricsLn, h, p.log) })
 	}
-	wg.Go(func() { p.panel.Run(ctx) })
-	wg.Go(func() { p.buttons.Run(ctx) })
-	wg.Go(func() {
-		if err := localapi.Serve(ctx, apiLn, api.Handler()); err != nil {
-			p.log.Error("local API stopped", "err", err)
-		}
-	})
-	if syncer != nil {
-		wg.Go(func() { syncer.Run(ctx) })
-	}
 	wg.Go(func() {
 		if err := p.clock.Run(ctx); err != nil {
 			p.log.Error("clock stopped", "err", err)
 		}
 	})
-	wg.Go(func() { app.FollowButtons(ctx, p.buttons.Events()) })
 	server := "none (standalone)"
-	if syncer != nil {
+	if app.Uplink() != nil {
 		server = p.cfg.Server.URL
 	}
 	p.log.Info("totpd running", "panel", p.panel.String(), "accounts", p.vault.Len(), "vault", p.vault.Path(),
@@ -200,14 +158,8 @@ func run(ctx context.Context, p parts) error {
 	err = app.Run(ctx)
 	cancel()
 	wg.Wait()
-	if herr := p.panel.Halt(); herr != nil && !errors.Is(herr, hw.ErrPanelDown) {
-		p.log.Warn("halting panel", "err", herr)
-	}
 	p.log.Info("totpd stopped")
-	if err != nil {
-		return fmt.Errorf("appliance loop: %w", err)
-	}
-	return nil
+	return err
 }
 
 func isOLED(kind string) bool {

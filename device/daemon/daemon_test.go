@@ -13,9 +13,9 @@ import (
 	"periph.io/x/conn/v3/gpio/gpiotest"
 
 	"github.com/totpbox/totpbox/configs"
-	"github.com/totpbox/totpbox/device/hw"
-	"github.com/totpbox/totpbox/enroll"
+	"github.com/totpbox/totpbox/device/hw/hwtest"
 	"github.com/totpbox/totpbox/device/vault"
+	"github.com/totpbox/totpbox/enroll"
 	"github.com/totpbox/totpbox/sim/ntpsim"
 	"github.com/totpbox/totpbox/sim/oled"
 )
@@ -39,7 +39,7 @@ func newEmulated(t *testing.T, prefix string) *emulated {
 	}
 	e := &emulated{panel: em, buttons: map[string]*gpiotest.Pin{}, state: t.TempDir()}
 	for _, b := range []string{"NEXT", "OK", "BACK"} {
-		p := hw.NewVirtualButton(prefix + "_" + b)
+		p := hwtest.NewButton(prefix + "_" + b)
 		if err := gpioreg.Register(p); err != nil {
 			t.Fatal(err)
 		}

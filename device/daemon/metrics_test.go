@@ -15,7 +15,7 @@ import (
 
 	"github.com/totpbox/totpbox/clock"
 	"github.com/totpbox/totpbox/device"
-	"github.com/totpbox/totpbox/device/hw"
+	"github.com/totpbox/totpbox/device/hw/hwtest"
 )
 
 // freePort returns a loopback address nothing listens on.
@@ -116,7 +116,7 @@ func TestMetricsAndHealth(t *testing.T) {
 
 	// OK reveals the hidden code.
 	waitFor(t, 5*time.Second, "frames drawn", func() bool { return metric("totpd_frames_total") >= 2 })
-	if err := hw.Press(e.buttons["OK"], 80*time.Millisecond); err != nil {
+	if err := hwtest.Press(e.buttons["OK"], 80*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 5*time.Second, "totpd_code_reveals_total = 1", func() bool { return metric("totpd_code_reveals_total") == 1 })
