@@ -19,11 +19,13 @@ import (
 
 	"github.com/totpbox/totpbox/clock"
 	"github.com/totpbox/totpbox/device"
+	"github.com/totpbox/totpbox/device/daemon"
 	"github.com/totpbox/totpbox/device/hw"
-	"github.com/totpbox/totpbox/display"
-	"github.com/totpbox/totpbox/enroll"
+	"github.com/totpbox/totpbox/device/hw/hwtest"
 	"github.com/totpbox/totpbox/device/uplink"
 	"github.com/totpbox/totpbox/device/vault"
+	"github.com/totpbox/totpbox/display"
+	"github.com/totpbox/totpbox/enroll"
 	"github.com/totpbox/totpbox/sim/oled"
 
 	"periph.io/x/conn/v3/gpio"
@@ -70,8 +72,9 @@ type Appliance struct {
 	mem   *memPanel    // set when oled is nil
 	panel hw.Panel
 	vault *vault.Vault
-	app   *device.Appliance
 	clock clock.Clock
+	asm   *daemon.Appliance // the parts wired as totpd wires them
+	app   *device.Appliance
 
 	buttons *hw.Buttons
 	virtual map[device.Button]*gpiotest.Pin
@@ -131,27 +134,17 @@ func NewAppliance(cfg ApplianceConfig) (*Appliance, error) {
 		v.Close()
 		return nil, err
 	}
-	a.app, err = device.New(device.Config{
-		Panel: a.panel, Clock: cfg.Clock, Accounts: v,
-		Hidden: cfg.Hidden, RevealFor: cfg.RevealFor, BlankAfter: cfg.BlankAfter,
+	a.asm, err = daemon.Assemble(daemon.Parts{Panel: a.panel, Buttons: a.buttons, Vault: v, Clock: cfg.Clock}, daemon.ApplianceConfig{
+		Screen: daemon.ScreenConfig{Hidden: cfg.Hidden, RevealFor: cfg.RevealFor, BlankAfter: cfg.BlankAfter},
 		Paper:  !strings.HasPrefix(cfg.Panel, "ssd1306"),
-		Logger: cfg.Logger.With("appliance", cfg.Name),
+		Server: daemon.ServerConfig{URL: cfg.Server}, SyncDir: filepath.Join(cfg.Dir, "sync"),
+		Version: cfg.Version, Logger: cfg.Logger.With("appliance", cfg.Name),
 	})
 	if err != nil {
 		v.Close()
 		return nil, err
 	}
-	if cfg.Server != "" {
-		a.client, err = uplink.New(uplink.Config{
-			Server: cfg.Server, StateDir: filepath.Join(cfg.Dir, "sync"), Vault: v, Clock: cfg.Clock,
-			Appliance: a.app, Version: cfg.Version, Logger: cfg.Logger.With("appliance", cfg.Name),
-		})
-		if err != nil {
-			v.Close()
-			return nil, err
-		}
-		a.app.SetSync(a.client, a.client.Link)
-	}
+	a.app, a.client = a.asm.Loop(), a.asm.Uplink()
 	return a, nil
 }
 
@@ -163,7 +156,7 @@ func (a *Appliance) openButtons() error {
 	cfg := hw.ButtonsConfig{Debounce: pressDebounce}
 	a.virtual = map[device.Button]*gpiotest.Pin{}
 	for _, b := range []device.Button{device.Next, device.OK, device.Back} {
-		pin := hw.NewVirtualButton(prefix + "_" + strings.ToUpper(b.String()))
+		pin := hwtest.NewButton(prefix + "_" + strings.ToUpper(b.String()))
 		if err := gpioreg.Register(pin); err != nil {
 			return fmt.Errorf("simulator: registering button pin: %w", err)
 		}
@@ -177,7 +170,8 @@ func (a *Appliance) openButtons() error {
 			cfg.Back = pin.Name()
 		}
 	}
-	btns, err := hw.OpenButtons(cfg, hw.ButtonsOptions{Poll: 100 * time.Millisecond})
+	cfg.Poll = 100 * time.Millisecond
+	btns, err := hw.OpenButtons(cfg)
 	if err != nil {
 		return err
 	}
@@ -225,24 +219,10 @@ func addDemoAccounts(v *vault.Vault) error {
 	return nil
 }
 
-// Run runs the appliance loop until ctx is done, then halts the panel and
-// closes the vault.
+// Run runs the appliance until ctx is done, then halts the panel and
+// closes it and the vault.
 func (a *Appliance) Run(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	wg.Go(func() { a.buttons.Run(ctx) })
-	wg.Go(func() { a.app.FollowButtons(ctx, a.buttons.Events()) })
-	if r, ok := a.panel.(*hw.Resilient); ok {
-		wg.Go(func() { r.Run(ctx) })
-	}
-	if a.client != nil {
-		wg.Go(func() { a.client.Run(ctx) })
-	}
-	err := a.app.Run(ctx)
-	cancel()
-	wg.Wait()
-	a.panel.Halt()
+	err := a.asm.Run(ctx)
 	a.panel.Close()
 	return errors.Join(err, a.vault.Close())
 }
