@@ -27,44 +27,94 @@ func timeState(s clock.State) display.TimeState {
 	return display.TimeUntrusted
 }
 
+// frame is a Screen being built, with its Status and how long it stays
+// right.
+type frame struct {
+	scr  display.Screen
+	st   Status
+	wait time.Duration
+	now  time.Time
+}
+
+// until shortens the frame's wait to end at t, when t is sooner.
+func (f *frame) until(t time.Time) {
+	if d := t.Sub(f.now); d > 0 && d < f.wait {
+		f.wait = d
+	}
+}
+
+// show sets the frame's view and the Status naming it.
+func (f *frame) show(v display.View) {
+	f.scr.View = v
+	f.st.View = v.String()
+}
+
 // build turns the loop's state into a Screen, the Status that describes
-// it, and how long the frame stays right. a.mu is held.
+// it, and how long the frame stays right. a.mu is held. Each step either
+// decides the frame or leaves it to the next: blank, offer or message,
+// no accounts or pairing, the pending account's QR code or secret, the
+// untrusted clock or hidden code, and last the code.
 func (a *Appliance) build(r clock.Reading, accts []vault.Account, now time.Time) (display.Screen, Status, time.Duration) {
-	st := Status{TimeState: r.State.String(), AccountCount: len(accts), OfferPending: len(a.offers) > 0}
-	scr := display.Screen{Time: timeState(r.State), Paper: a.cfg.Paper}
+	f := &frame{
+		scr:  display.Screen{Time: timeState(r.State), Paper: a.cfg.Paper},
+		st:   Status{TimeState: r.State.String(), AccountCount: len(accts), OfferPending: len(a.offers) > 0},
+		wait: idleWait,
+		now:  now,
+	}
 	if a.cfg.Link != nil {
-		scr.Link = a.cfg.Link()
+		f.scr.Link = a.cfg.Link()
 	}
-	wait := idleWait
-	until := func(t time.Time) {
-		if d := t.Sub(now); d > 0 && d < wait {
-			wait = d
-		}
+	if a.blanked(f) {
+		f.st.View, f.st.Blank = "blank", true
+		return display.Screen{}, f.st, time.Minute
 	}
+	if a.buildNotice(f) || a.buildPairing(f, accts) {
+		return f.scr, f.st, f.wait
+	}
+	acct := accts[a.index]
+	a.buildAccount(f, acct)
+	if !a.buildSecret(f, acct) && !a.buildWithheld(f, r) {
+		a.buildCode(f, acct, r)
+	}
+	return f.scr, f.st, f.wait
+}
 
-	if a.cfg.BlankAfter > 0 && len(a.offers) == 0 {
-		if now.Sub(a.lastInput) >= a.cfg.BlankAfter {
-			a.blank = true
-		}
-		if a.blank {
-			st.View, st.Blank = "blank", true
-			return display.Screen{}, st, time.Minute
-		}
-		until(a.lastInput.Add(a.cfg.BlankAfter))
+// blanked reports whether the screen is blank: no press for BlankAfter
+// and no offer waiting. Otherwise the frame wakes when it would blank.
+func (a *Appliance) blanked(f *frame) bool {
+	if a.cfg.BlankAfter <= 0 || len(a.offers) > 0 {
+		return false
 	}
+	if f.now.Sub(a.lastInput) >= a.cfg.BlankAfter {
+		a.blank = true
+	}
+	if a.blank {
+		return true
+	}
+	f.until(a.lastInput.Add(a.cfg.BlankAfter))
+	return false
+}
 
-	if len(a.offers) > 0 {
+// buildNotice shows the oldest offer, or else the transient message.
+func (a *Appliance) buildNotice(f *frame) bool {
+	switch {
+	case len(a.offers) > 0:
 		o := a.offers[0]
-		scr.View, scr.User, scr.DeviceName = display.ViewOffer, o.User, o.DeviceName
-		st.View = scr.View.String()
-		return scr, st, wait
+		f.scr.User, f.scr.DeviceName = o.User, o.DeviceName
+		f.show(display.ViewOffer)
+	case a.message != "":
+		f.scr.Message = a.message
+		f.show(display.ViewMessage)
+	default:
+		return false
 	}
-	if a.message != "" {
-		scr.View, scr.Message = display.ViewMessage, a.message
-		st.View = scr.View.String()
-		return scr, st, wait
-	}
+	return true
+}
 
+// buildPairing shows "No accounts", or the pairing page (the page after
+// the last account while the appliance waits to be paired); otherwise it
+// settles the index on an account.
+func (a *Appliance) buildPairing(f *frame, accts []vault.Account) bool {
 	server, pairCode, waiting := "", "", false
 	if a.cfg.Pairing != nil {
 		server, pairCode, waiting = a.cfg.Pairing.PairingCode()
@@ -74,81 +124,95 @@ func (a *Appliance) build(r clock.Reading, accts []vault.Account, now time.Time)
 		pages++
 	}
 	if pages == 0 {
-		scr.View, scr.Title, scr.Message = display.ViewMessage, "No accounts", "Add one in the console or with totpctl"
-		st.View = scr.View.String()
-		return scr, st, wait
+		f.scr.Title, f.scr.Message = "No accounts", "Add one in the console or with totpctl"
+		f.show(display.ViewMessage)
+		return true
 	}
 	a.resolveIndex(accts, pages)
-	st.AccountIndex = a.index
-	if a.index >= len(accts) {
-		a.mode = modeCode
-		scr.View, scr.Server, scr.PairingCode = display.ViewPairing, server, pairCode
-		st.View = scr.View.String()
-		return scr, st, wait
+	f.st.AccountIndex = a.index
+	if a.index < len(accts) {
+		return false
 	}
+	a.mode = modeCode
+	f.scr.Server, f.scr.PairingCode = server, pairCode
+	f.show(display.ViewPairing)
+	return true
+}
 
-	acct := accts[a.index]
-	st.AccountID, st.Label = acct.ID, acct.Name()
-	scr.Issuer, scr.Label = acct.Issuer, acct.Label
-	if scr.Label == "" {
-		scr.Label = acct.Key.Account
+// buildAccount names the account in the frame.
+func (a *Appliance) buildAccount(f *frame, acct vault.Account) {
+	f.st.AccountID, f.st.Label = acct.ID, acct.Name()
+	f.scr.Issuer, f.scr.Label = acct.Issuer, acct.Label
+	if f.scr.Label == "" {
+		f.scr.Label = acct.Key.Account
 	}
-	scr.Index, scr.Count = a.index, len(accts)
+	f.scr.Index, f.scr.Count = a.index, f.st.AccountCount
+}
+
+// buildSecret shows a pending account's QR code or secret when asked for.
+// The secret of an active account is never shown.
+func (a *Appliance) buildSecret(f *frame, acct vault.Account) bool {
 	if acct.State != vault.Pending && (a.mode == modeQR || a.mode == modeSecret) {
-		a.mode = modeCode // the secret of an active account is never shown
+		a.mode = modeCode
 	}
 	switch a.mode {
 	case modeQR:
-		scr.View, scr.URI = display.ViewQR, acct.Key.URI()
-		st.View = scr.View.String()
-		return scr, st, wait
+		f.scr.URI = acct.Key.URI()
+		f.show(display.ViewQR)
+		return true
 	case modeSecret:
-		scr.View, scr.Secret = display.ViewSecret, acct.Key.SecretBase32()
-		n := display.SecretPages(scr.Secret, a.size)
-		if n > 0 {
+		f.scr.Secret = acct.Key.SecretBase32()
+		if n := display.SecretPages(f.scr.Secret, a.size); n > 0 {
 			a.page = ((a.page % n) + n) % n
 		}
-		scr.Page = a.page
-		st.View = scr.View.String()
-		return scr, st, wait
+		f.scr.Page = a.page
+		f.show(display.ViewSecret)
+		return true
 	}
+	return false
+}
 
+// buildWithheld withholds the code while the clock is not trusted, or
+// while it is hidden and not revealed.
+func (a *Appliance) buildWithheld(f *frame, r clock.Reading) bool {
 	if !r.State.Trusted() {
-		scr.View, scr.Reason = display.ViewUntrusted, r.Reason
-		st.View = scr.View.String()
-		return scr, st, wait
+		f.scr.Reason = r.Reason
+		f.show(display.ViewUntrusted)
+		return true
 	}
-	if a.cfg.Hidden && !now.Before(a.revealUntil) {
-		scr.View = display.ViewHidden
-		st.View = scr.View.String()
-		return scr, st, wait
+	if a.cfg.Hidden && !f.now.Before(a.revealUntil) {
+		f.show(display.ViewHidden)
+		return true
 	}
 	if a.cfg.Hidden {
-		until(a.revealUntil)
+		f.until(a.revealUntil)
 	}
+	return false
+}
 
+// buildCode shows the account's code, its countdown and, near the step's
+// end, the next code; the frame wakes just after the shown second changes.
+func (a *Appliance) buildCode(f *frame, acct vault.Account, r clock.Reading) {
 	k := acct.Key
 	step := enroll.Step(k, r.Time)
 	end := enroll.StepStart(k, step+1)
 	left := end.Sub(r.Time)
 	// Whole seconds, rounded up: the frame changes once a second.
 	secs := (left + time.Second - 1) / time.Second
-	scr.View = display.ViewCode
-	scr.Code = enroll.CodeAt(k, step)
-	scr.Remaining, scr.Period = secs*time.Second, k.Period
+	f.scr.Code = enroll.CodeAt(k, step)
+	f.scr.Remaining, f.scr.Period = secs*time.Second, k.Period
 	if left <= a.cfg.Preview {
-		scr.NextCode = enroll.CodeAt(k, step+1)
+		f.scr.NextCode = enroll.CodeAt(k, step+1)
 	}
-	st.View, st.CodeShown = scr.View.String(), true
-	// Wake just after the displayed second changes.
+	f.show(display.ViewCode)
+	f.st.CodeShown = true
 	tick := left - (secs-1)*time.Second
 	if tick <= 0 {
 		tick = time.Second
 	}
-	if d := tick + time.Millisecond; d < wait {
-		wait = d
+	if d := tick + time.Millisecond; d < f.wait {
+		f.wait = d
 	}
-	return scr, st, wait
 }
 
 // resolveIndex keeps the focus on the same account across list changes,
