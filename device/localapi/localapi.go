@@ -23,8 +23,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/totpbox/totpbox/enroll"
 	"github.com/totpbox/totpbox/device/vault"
+	"github.com/totpbox/totpbox/enroll"
 )
 
 // Backend is what the API reads and changes.

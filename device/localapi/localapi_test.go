@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/totpbox/totpbox/enroll"
 	"github.com/totpbox/totpbox/device/vault"
+	"github.com/totpbox/totpbox/enroll"
 )
 
 func startAPI(t *testing.T) (*Client, *vault.Vault, string) {

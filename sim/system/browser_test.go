@@ -8,10 +8,10 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/totpbox/totpbox/device/vault"
 	"github.com/totpbox/totpbox/enroll"
 	"github.com/totpbox/totpbox/enroll/server"
 	"github.com/totpbox/totpbox/enroll/server/browsertest"
-	"github.com/totpbox/totpbox/device/vault"
 )
 
 // TestBrowserSendToAppliance walks the whole flow through the console in

@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/totpbox/totpbox/device/vault"
 	"github.com/totpbox/totpbox/enroll"
 	"github.com/totpbox/totpbox/enroll/server"
-	"github.com/totpbox/totpbox/device/vault"
 )
 
 // apiClient calls the registration server's admin API with a bearer token.

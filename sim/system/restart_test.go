@@ -8,8 +8,8 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/totpbox/totpbox/enroll/server"
 	"github.com/totpbox/totpbox/device/vault"
+	"github.com/totpbox/totpbox/enroll/server"
 )
 
 // running is one start of the simulator, stopped by stop.
