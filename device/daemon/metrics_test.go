@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"github.com/totpbox/totpbox/internal/testkit"
 	"io"
 	"math"
 	"net"
@@ -83,7 +84,7 @@ func TestMetricsAndHealth(t *testing.T) {
 		}
 		return v
 	}
-	waitFor(t, 10*time.Second, "GET /readyz = 200", func() bool { c, _ := get(base + "/readyz"); return c == http.StatusOK })
+	testkit.WaitFor(t, 10*time.Second, "GET /readyz = 200", func() bool { c, _ := get(base + "/readyz"); return c == http.StatusOK })
 	if c, body := get(base + "/healthz"); c != http.StatusOK || body != "ok\n" {
 		t.Errorf("GET /healthz = %d %q, want 200 ok", c, body)
 	}
@@ -101,7 +102,7 @@ func TestMetricsAndHealth(t *testing.T) {
 	}
 
 	// The clock syncs with the fake NTP servers.
-	waitFor(t, 30*time.Second, `totpd_clock_state{state="SYNCED"} = 1`, func() bool { return metric(`totpd_clock_state{state="SYNCED"}`) == 1 })
+	testkit.WaitFor(t, 30*time.Second, `totpd_clock_state{state="SYNCED"} = 1`, func() bool { return metric(`totpd_clock_state{state="SYNCED"}`) == 1 })
 	if got := metric(`totpd_clock_state{state="UNSYNCED"}`); got != 0 {
 		t.Errorf(`totpd_clock_state{state="UNSYNCED"} = %v once synced, want 0`, got)
 	}
@@ -115,25 +116,25 @@ func TestMetricsAndHealth(t *testing.T) {
 	}
 
 	// OK reveals the hidden code.
-	waitFor(t, 5*time.Second, "frames drawn", func() bool { return metric("totpd_frames_total") >= 2 })
+	testkit.WaitFor(t, 5*time.Second, "frames drawn", func() bool { return metric("totpd_frames_total") >= 2 })
 	if err := hwtest.Press(e.buttons["OK"], 80*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "totpd_code_reveals_total = 1", func() bool { return metric("totpd_code_reveals_total") == 1 })
+	testkit.WaitFor(t, 5*time.Second, "totpd_code_reveals_total = 1", func() bool { return metric("totpd_code_reveals_total") == 1 })
 
 	// The panel is unplugged: a bus error, the panel down, not ready.
 	e.panel.Unplug()
-	waitFor(t, 5*time.Second, `totpd_panel_errors_total{kind="bus"} = 1`, func() bool { return metric(`totpd_panel_errors_total{kind="bus"}`) == 1 })
+	testkit.WaitFor(t, 5*time.Second, `totpd_panel_errors_total{kind="bus"} = 1`, func() bool { return metric(`totpd_panel_errors_total{kind="bus"}`) == 1 })
 	if got := metric("totpd_panel_up"); got != 0 {
 		t.Errorf("totpd_panel_up = %v while unplugged, want 0", got)
 	}
 	if c, body := get(base + "/readyz"); c != http.StatusServiceUnavailable || !strings.Contains(body, "panel down") {
 		t.Errorf("GET /readyz while unplugged = %d %q, want 503 naming the panel", c, body)
 	}
-	waitFor(t, 5*time.Second, `totpd_panel_errors_total{kind="open"} >= 1`, func() bool { return metric(`totpd_panel_errors_total{kind="open"}`) >= 1 })
+	testkit.WaitFor(t, 5*time.Second, `totpd_panel_errors_total{kind="open"} >= 1`, func() bool { return metric(`totpd_panel_errors_total{kind="open"}`) >= 1 })
 	e.panel.Plug()
-	waitFor(t, 10*time.Second, "totpd_panel_reopens_total = 1", func() bool { return metric("totpd_panel_reopens_total") == 1 })
-	waitFor(t, 5*time.Second, "GET /readyz = 200 after replug", func() bool { c, _ := get(base + "/readyz"); return c == http.StatusOK })
+	testkit.WaitFor(t, 10*time.Second, "totpd_panel_reopens_total = 1", func() bool { return metric("totpd_panel_reopens_total") == 1 })
+	testkit.WaitFor(t, 5*time.Second, "GET /readyz = 200 after replug", func() bool { c, _ := get(base + "/readyz"); return c == http.StatusOK })
 
 	cancel()
 	select {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/totpbox/totpbox/internal/testkit"
 	"os"
 	"os/exec"
 	"os/user"
@@ -306,10 +307,10 @@ func runDropChild(t *testing.T) {
 	// Run drops privileges on its own goroutine, after opening the
 	// hardware: wait for the drop itself rather than for something that
 	// happens near it, so a slow machine cannot look too early.
-	waitFor(t, 20*time.Second, "privileges dropped to "+id.String(), func() bool {
+	testkit.WaitFor(t, 20*time.Second, "privileges dropped to "+id.String(), func() bool {
 		return os.Geteuid() == id.UID && os.Getegid() == id.GID
 	})
-	waitFor(t, 20*time.Second, "a frame on the panel", func() bool { return e.panel.State().DisplayOn && litPixels(e.panel) >= 400 })
+	testkit.WaitFor(t, 20*time.Second, "a frame on the panel", func() bool { return e.panel.State().DisplayOn && litPixels(e.panel) >= 400 })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("Run() = %v", err)

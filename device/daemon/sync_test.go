@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"github.com/totpbox/totpbox/internal/testkit"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -65,20 +66,20 @@ func TestRunPairsAndServesLocalAPI(t *testing.T) {
 		PairingCode string `json:"pairing_code"`
 		Name        string `json:"name"`
 	}
-	waitFor(t, 20*time.Second, "pairing code on the local API", func() bool {
+	testkit.WaitFor(t, 20*time.Second, "pairing code on the local API", func() bool {
 		return api.Do(ctx, "GET", "/v1/pairing", nil, &pairing) == nil && pairing.PairingCode != ""
 	})
 	if _, err := srv.Appliances().Pair(ctx, pairing.PairingCode, "Lobby kiosk 3"); err != nil {
 		t.Fatalf("Pair(code from the appliance) = %v", err)
 	}
-	waitFor(t, 20*time.Second, "appliance paired", func() bool {
+	testkit.WaitFor(t, 20*time.Second, "appliance paired", func() bool {
 		return api.Do(ctx, "GET", "/v1/pairing", nil, &pairing) == nil && pairing.Paired
 	})
 	if pairing.Name != "Lobby kiosk 3" {
 		t.Errorf("appliance knows itself as %q, want Lobby kiosk 3", pairing.Name)
 	}
 	// The server records the appliance's version and clock report.
-	waitFor(t, 20*time.Second, "clock report on the server", func() bool {
+	testkit.WaitFor(t, 20*time.Second, "clock report on the server", func() bool {
 		infos, err := srv.Appliances().Appliances(ctx)
 		return err == nil && len(infos) == 1 && infos[0].Version == "test-1" && infos[0].Clock != nil
 	})

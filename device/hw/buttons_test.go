@@ -3,6 +3,7 @@ package hw
 import (
 	"context"
 	"errors"
+	"github.com/totpbox/totpbox/internal/testkit"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -69,7 +70,7 @@ func TestButtonsDebounce(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				pin := hwtest.NewButton("T")
-				b, err := NewButtons(map[device.Button]gpio.PinIn{device.OK: pin}, ButtonsConfig{Debounce: debounce, Logger: quiet})
+				b, err := NewButtons(map[device.Button]gpio.PinIn{device.OK: pin}, ButtonsConfig{Debounce: debounce, Logger: testkit.Quiet()})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -123,7 +124,7 @@ func TestButtonsPressHelper(t *testing.T) {
 			in[btn] = pins[btn]
 		}
 		now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
-		b, err := NewButtons(in, ButtonsConfig{Debounce: debounce, Logger: quiet, Now: func() time.Time { return now }})
+		b, err := NewButtons(in, ButtonsConfig{Debounce: debounce, Logger: testkit.Quiet(), Now: func() time.Time { return now }})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -158,7 +159,7 @@ func TestOpenButtonsByName(t *testing.T) {
 			}
 			t.Cleanup(func() { _ = gpioreg.Unregister(n) })
 		}
-		names.Logger = quiet
+		names.Logger = testkit.Quiet()
 		b, err := OpenButtons(names)
 		if err != nil {
 			t.Fatalf("OpenButtons: %v", err)

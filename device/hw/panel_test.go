@@ -3,9 +3,8 @@ package hw
 import (
 	"errors"
 	"fmt"
+	"github.com/totpbox/totpbox/internal/testkit"
 	"image"
-	"io"
-	"log/slog"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -18,8 +17,6 @@ import (
 	"github.com/totpbox/totpbox/sim/oled"
 )
 
-var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
-
 var simCount atomic.Int32
 
 // simSSD1306 registers an emulated SSD1306 on a fresh SPI port and I²C bus
@@ -27,7 +24,7 @@ var simCount atomic.Int32
 func simSSD1306(t testing.TB, w, h int, i2cAddr uint16) (*oled.Device, PanelConfig) {
 	t.Helper()
 	name := fmt.Sprintf("HWSIM%d", simCount.Add(1))
-	d := oled.New(oled.Options{W: w, H: h, Name: name, I2CAddress: i2cAddr, Logger: quiet})
+	d := oled.New(oled.Options{W: w, H: h, Name: name, I2CAddress: i2cAddr, Logger: testkit.Quiet()})
 	if err := d.Register(name); err != nil {
 		t.Fatal(err)
 	}

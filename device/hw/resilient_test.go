@@ -3,6 +3,7 @@ package hw
 import (
 	"context"
 	"errors"
+	"github.com/totpbox/totpbox/internal/testkit"
 	"image"
 	"slices"
 	"sync"
@@ -16,7 +17,7 @@ import (
 func TestResilientSurvivesUnplug(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		d, cfg := simSSD1306(t, 128, 64, 0)
-		r, err := OpenResilient(cfg, ResilientConfig{Logger: quiet})
+		r, err := OpenResilient(cfg, ResilientConfig{Logger: testkit.Quiet()})
 		if err != nil {
 			t.Fatalf("OpenResilient: %v", err)
 		}
@@ -77,7 +78,7 @@ func TestResilientSurvivesUnplug(t *testing.T) {
 func TestOpenResilientConfigErrors(t *testing.T) {
 	_, cfg := simSSD1306(t, 128, 64, 0)
 	cfg.DC = "NOSUCHPIN"
-	_, err := OpenResilient(cfg, ResilientConfig{Logger: quiet})
+	_, err := OpenResilient(cfg, ResilientConfig{Logger: testkit.Quiet()})
 	var cerr *ConfigError
 	if !errors.As(err, &cerr) || cerr.Key != "panel.dc" {
 		t.Fatalf("OpenResilient() = %v, want a *ConfigError for panel.dc", err)
@@ -88,7 +89,7 @@ func TestOpenResilientStartsDown(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		d, cfg := simSSD1306(t, 128, 32, 0)
 		d.Unplug()
-		r, err := OpenResilient(cfg, ResilientConfig{Logger: quiet})
+		r, err := OpenResilient(cfg, ResilientConfig{Logger: testkit.Quiet()})
 		if err != nil {
 			t.Fatalf("OpenResilient with the panel unplugged = %v, want nil: it is not a config error", err)
 		}
@@ -177,7 +178,7 @@ func TestResilientBackoff(t *testing.T) {
 			return ctx.Err()
 		}
 		r := NewResilient(image.Rect(0, 0, 8, 16), open, ResilientConfig{
-			Logger: quiet, MinBackoff: time.Second, MaxBackoff: 4 * time.Second, Sleep: sleep,
+			Logger: testkit.Quiet(), MinBackoff: time.Second, MaxBackoff: 4 * time.Second, Sleep: sleep,
 		})
 		ctx, cancel := context.WithCancel(t.Context())
 		done := make(chan struct{})
@@ -261,7 +262,7 @@ func TestResilientReportsEvents(t *testing.T) {
 			return panel, nil
 		}
 		r := NewResilient(image.Rect(0, 0, 8, 16), open, ResilientConfig{
-			Logger: quiet, MinBackoff: time.Second,
+			Logger: testkit.Quiet(), MinBackoff: time.Second,
 			OnEvent: func(e PanelEvent) {
 				mu.Lock()
 				events = append(events, e)

@@ -3,6 +3,7 @@ package uplink
 import (
 	"context"
 	"errors"
+	"github.com/totpbox/totpbox/internal/testkit"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -56,7 +57,7 @@ func (t *handlerTransport) times() []time.Time {
 // Max, and the first request after the server is back succeeds.
 func TestBackoffSchedule(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		api := appliance.New(appliance.Config{Store: appliancetest.NewMemStore(), Logger: quiet})
+		api := appliance.New(appliance.Config{Store: appliancetest.NewMemStore(), Logger: testkit.Quiet()})
 		tr := &handlerTransport{h: api.Handler(), down: true}
 		dir := t.TempDir()
 		v, err := vault.Open(filepath.Join(dir, "vault"), vault.Options{})
@@ -66,7 +67,7 @@ func TestBackoffSchedule(t *testing.T) {
 		defer v.Close()
 		b := Backoff{Min: time.Second, Max: 8 * time.Second}
 		c, err := New(Config{Server: "http://127.0.0.1:1", StateDir: filepath.Join(dir, "state"), Vault: v,
-			Clock: clock.System{}, Logger: quiet, Backoff: b,
+			Clock: clock.System{}, Logger: testkit.Quiet(), Backoff: b,
 			HTTPClient: &http.Client{Transport: tr}})
 		if err != nil {
 			t.Fatal(err)

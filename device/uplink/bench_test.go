@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/totpbox/totpbox/internal/testkit"
 	"net"
 	"net/http"
 	"os"
@@ -48,7 +49,7 @@ func runBenchServer() {
 		panic(err)
 	}
 	defer st.Close()
-	api := appliance.New(appliance.Config{Store: st, Logger: quiet, PairingRate: appliance.Rate{PerSecond: -1}})
+	api := appliance.New(appliance.Config{Store: st, Logger: testkit.Quiet(), PairingRate: appliance.Rate{PerSecond: -1}})
 	mux := http.NewServeMux()
 	mux.Handle("/api/v1/appliance/", api.Handler())
 	mux.HandleFunc("POST /bench/pair", func(w http.ResponseWriter, r *http.Request) {
@@ -118,7 +119,7 @@ func startBenchApp(b *testing.B, ctx context.Context, server, dir string, wg *sy
 	}
 	a := &benchApp{v: v}
 	a.c, err = New(Config{Server: server, StateDir: filepath.Join(dir, "state"), Vault: v, Clock: clock.System{},
-		Logger: quiet, Backoff: Backoff{Min: 100 * time.Millisecond, Max: time.Second}})
+		Logger: testkit.Quiet(), Backoff: Backoff{Min: 100 * time.Millisecond, Max: time.Second}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -146,7 +147,7 @@ func report(b *testing.B, lat []time.Duration) {
 // the time from SendOffer to the offer published to the appliance loop. Run it with
 // -benchtime=100x for the 100 runs of docs/BENCHMARKS.md.
 func BenchmarkOfferLatency(b *testing.B) {
-	api := appliance.New(appliance.Config{Store: storetest.OpenSQLite(b), Logger: quiet})
+	api := appliance.New(appliance.Config{Store: storetest.OpenSQLite(b), Logger: testkit.Quiet()})
 	srv := &http.Server{Handler: api.Handler()}
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	go srv.Serve(ln)

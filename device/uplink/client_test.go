@@ -4,9 +4,9 @@ import (
 	"context"
 	"encoding/pem"
 	"errors"
+	"github.com/totpbox/totpbox/internal/testkit"
 	"io"
 	"log"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -25,8 +25,6 @@ import (
 	"github.com/totpbox/totpbox/enroll/store"
 	"github.com/totpbox/totpbox/enroll/store/storetest"
 )
-
-var quiet = slog.New(slog.DiscardHandler)
 
 // screen stands in for the appliance loop: it reads the client's offers
 // on every signal of Changed, and answers them as a press does.
@@ -91,7 +89,7 @@ func (h *screen) offers() []shownOffer {
 // take waits for an offer on screen and returns the first.
 func (h *screen) take(t *testing.T) shownOffer {
 	t.Helper()
-	waitFor(t, "an offer on the screen", func() bool { return len(h.offers()) > 0 })
+	testkit.WaitFor(t, 10*time.Second, "an offer on the screen", func() bool { return len(h.offers()) > 0 })
 	return h.offers()[0]
 }
 
@@ -99,18 +97,6 @@ func (h *screen) showCount() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.shown
-}
-
-// waitFor polls cond until it holds, failing after 10 s.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }
 
 // server is the registration server's appliance API on loopback, with
@@ -154,7 +140,7 @@ func (r *statusRecorder) WriteHeader(code int) {
 
 func newServer(t *testing.T, tls bool) *server {
 	s := &server{store: storetest.OpenSQLite(t)}
-	s.api = appliance.New(appliance.Config{Store: s.store, Logger: quiet})
+	s.api = appliance.New(appliance.Config{Store: s.store, Logger: testkit.Quiet()})
 	s.ts = httptest.NewUnstartedServer(s)
 	s.ts.Config.ErrorLog = log.New(io.Discard, "", 0)
 	if tls {
@@ -179,7 +165,7 @@ type app struct {
 
 func testConfig(s *server, dir string, v *vault.Vault) Config {
 	return Config{Server: s.ts.URL, StateDir: filepath.Join(dir, "state"), Vault: v, Clock: clock.System{},
-		Version: "test", Logger: quiet, Backoff: Backoff{Min: 5 * time.Millisecond, Max: 50 * time.Millisecond}}
+		Version: "test", Logger: testkit.Quiet(), Backoff: Backoff{Min: 5 * time.Millisecond, Max: 50 * time.Millisecond}}
 }
 
 func startApp(t *testing.T, s *server, dir string) *app {
@@ -217,7 +203,7 @@ func (a *app) stop() {
 func (a *app) pair(s *server, name string) string {
 	a.t.Helper()
 	var code string
-	waitFor(a.t, "a pairing code", func() bool {
+	testkit.WaitFor(a.t, 10*time.Second, "a pairing code", func() bool {
 		_, code, _ = a.c.PairingCode()
 		return code != ""
 	})
@@ -225,7 +211,7 @@ func (a *app) pair(s *server, name string) string {
 	if err != nil {
 		a.t.Fatal(err)
 	}
-	waitFor(a.t, "the appliance to learn it is paired", func() bool { return a.c.Status().Paired })
+	testkit.WaitFor(a.t, 10*time.Second, "the appliance to learn it is paired", func() bool { return a.c.Status().Paired })
 	if st := a.c.Status(); st.ApplianceID != in.ID || st.Name != name {
 		a.t.Fatalf("Status = %+v, want paired as %s", st, in.ID)
 	}
@@ -278,7 +264,7 @@ func TestPairAndOfferLifecycle(t *testing.T) {
 	if _, _, waiting := a.c.PairingCode(); waiting {
 		t.Error("paired appliance still waiting")
 	}
-	waitFor(t, "link up", func() bool { return a.c.Link() == LinkUp })
+	testkit.WaitFor(t, 10*time.Second, "link up", func() bool { return a.c.Link() == LinkUp })
 	ctx := context.Background()
 	key := sendOffer(t, s, id, "dev1", "alice", "Alice's token")
 	o := a.hooks.take(t)
@@ -293,20 +279,20 @@ func TestPairAndOfferLifecycle(t *testing.T) {
 	if !ok || acc.ID != accID || acc.State != vault.Pending || acc.Label != "Alice's token" || string(acc.Key.Secret) != string(key.Secret) || acc.Issuer != "Example" {
 		t.Fatalf("account = %v, want the offered key, pending, id %s", acc, accID)
 	}
-	waitFor(t, "the server to see the accept", func() bool { return offerState(t, s, "dev1") == proto.StateAccepted })
+	testkit.WaitFor(t, 10*time.Second, "the server to see the accept", func() bool { return offerState(t, s, "dev1") == proto.StateAccepted })
 	if err := s.api.DeviceActivated(ctx, "dev1"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the account to become active", func() bool { acc, _ := a.account("dev1"); return acc.State == vault.Active })
+	testkit.WaitFor(t, 10*time.Second, "the account to become active", func() bool { acc, _ := a.account("dev1"); return acc.State == vault.Active })
 	if err := s.api.DeviceRenamed(ctx, "dev1", "Front desk"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the rename", func() bool { acc, _ := a.account("dev1"); return acc.Label == "Front desk" })
+	testkit.WaitFor(t, 10*time.Second, "the rename", func() bool { acc, _ := a.account("dev1"); return acc.Label == "Front desk" })
 	if err := s.api.DeviceDeleted(ctx, "dev1"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the account to be wiped", func() bool { _, ok := a.account("dev1"); return !ok })
-	waitFor(t, "every change acked", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "the account to be wiped", func() bool { _, ok := a.account("dev1"); return !ok })
+	testkit.WaitFor(t, 10*time.Second, "every change acked", func() bool {
 		cs, _ := s.store.Changes(ctx, id, 0, time.Now(), 0)
 		for _, c := range cs {
 			if c.State == store.ChangePending {
@@ -330,19 +316,19 @@ func TestRejectAndCancel(t *testing.T) {
 	if err := a.hooks.take(t).Reject(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "rejected on the appliance", func() bool { return offerState(t, s, "dev1") == proto.StateRejected })
+	testkit.WaitFor(t, 10*time.Second, "rejected on the appliance", func() bool { return offerState(t, s, "dev1") == proto.StateRejected })
 	if len(a.accounts()) != 0 {
 		t.Errorf("a rejected offer left accounts %v", a.accounts())
 	}
 	// Withdrawn while on screen: it leaves the screen, and a late press
 	// stores nothing.
 	sendOffer(t, s, id, "dev2", "bob", "two")
-	waitFor(t, "the offer on screen", func() bool { return len(a.hooks.offers()) == 1 })
+	testkit.WaitFor(t, 10*time.Second, "the offer on screen", func() bool { return len(a.hooks.offers()) == 1 })
 	stale := a.hooks.offers()[0]
 	if err := s.api.CancelOffer(ctx, "dev2"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the offer to leave the screen", func() bool { return len(a.hooks.offers()) == 0 })
+	testkit.WaitFor(t, 10*time.Second, "the offer to leave the screen", func() bool { return len(a.hooks.offers()) == 0 })
 	if _, err := stale.Accept(); !errors.Is(err, ErrWithdrawn) {
 		t.Errorf("Accept of a withdrawn offer = %v, want ErrWithdrawn", err)
 	}
@@ -354,11 +340,11 @@ func TestRejectAndCancel(t *testing.T) {
 	if _, err := a.hooks.take(t).Accept(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "accepted", func() bool { return offerState(t, s, "dev3") == proto.StateAccepted })
+	testkit.WaitFor(t, 10*time.Second, "accepted", func() bool { return offerState(t, s, "dev3") == proto.StateAccepted })
 	if err := s.api.DeviceExpired(ctx, "dev3"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the expired account to be wiped", func() bool { return len(a.accounts()) == 0 })
+	testkit.WaitFor(t, 10*time.Second, "the expired account to be wiped", func() bool { return len(a.accounts()) == 0 })
 }
 
 func TestUnpairKeepsLocalAccounts(t *testing.T) {
@@ -375,14 +361,14 @@ func TestUnpairKeepsLocalAccounts(t *testing.T) {
 		}
 	}
 	sendOffer(t, s, id, "dev3", "u3", "open")
-	waitFor(t, "the third offer on screen", func() bool { return len(a.hooks.offers()) == 1 })
+	testkit.WaitFor(t, 10*time.Second, "the third offer on screen", func() bool { return len(a.hooks.offers()) == 1 })
 	if len(a.accounts()) != 3 {
 		t.Fatalf("accounts = %v, want 3", a.accounts())
 	}
 	if err := s.api.Unpair(context.Background(), id); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "a new pairing code after the unpair", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "a new pairing code after the unpair", func() bool {
 		_, code, waiting := a.c.PairingCode()
 		return waiting && code != ""
 	})
@@ -414,7 +400,7 @@ func TestServerDownBetweenOfferAndAck(t *testing.T) {
 	if _, err := o.Accept(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the link to go down", func() bool { return a.c.Link() == LinkDown })
+	testkit.WaitFor(t, 10*time.Second, "the link to go down", func() bool { return a.c.Link() == LinkDown })
 	if st := a.c.Status(); st.PendingAcks != 1 || st.LastError == "" {
 		t.Errorf("Status while down = %+v, want one pending ack and an error", st)
 	}
@@ -422,9 +408,9 @@ func TestServerDownBetweenOfferAndAck(t *testing.T) {
 		t.Errorf("offer state while down = %s", got)
 	}
 	s.down.Store(false)
-	waitFor(t, "the accept to arrive", func() bool { return offerState(t, s, "dev1") == proto.StateAccepted })
-	waitFor(t, "the outbox to empty", func() bool { return a.c.Status().PendingAcks == 0 })
-	waitFor(t, "link up", func() bool { return a.c.Link() == LinkUp })
+	testkit.WaitFor(t, 10*time.Second, "the accept to arrive", func() bool { return offerState(t, s, "dev1") == proto.StateAccepted })
+	testkit.WaitFor(t, 10*time.Second, "the outbox to empty", func() bool { return a.c.Status().PendingAcks == 0 })
+	testkit.WaitFor(t, 10*time.Second, "link up", func() bool { return a.c.Link() == LinkUp })
 	if n := s.acksDelivered.Load(); n != 1 {
 		t.Errorf("%d ack requests delivered, want 1", n)
 	}
@@ -444,12 +430,12 @@ func TestLostAckAnswer(t *testing.T) {
 	if _, err := a.hooks.take(t).Accept(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the accept to be applied", func() bool { return offerState(t, s, "dev1") == proto.StateAccepted })
+	testkit.WaitFor(t, 10*time.Second, "the accept to be applied", func() bool { return offerState(t, s, "dev1") == proto.StateAccepted })
 	if a.c.Status().PendingAcks != 1 {
 		t.Error("the ack left the outbox though its answer was lost")
 	}
 	s.loseAcks.Store(false)
-	waitFor(t, "the outbox to empty", func() bool { return a.c.Status().PendingAcks == 0 })
+	testkit.WaitFor(t, 10*time.Second, "the outbox to empty", func() bool { return a.c.Status().PendingAcks == 0 })
 	if n := len(a.accounts()); n != 1 || offerState(t, s, "dev1") != proto.StateAccepted {
 		t.Errorf("%d accounts, offer %s", n, offerState(t, s, "dev1"))
 	}
@@ -489,7 +475,7 @@ func TestRestartBetweenOKAndConfirm(t *testing.T) {
 			}
 			s.acksDown.Store(false)
 			b := startApp(t, s, dir)
-			waitFor(t, "the accept to arrive", func() bool { return offerState(t, s, "dev1") == proto.StateAccepted })
+			testkit.WaitFor(t, 10*time.Second, "the accept to arrive", func() bool { return offerState(t, s, "dev1") == proto.StateAccepted })
 			if n := b.hooks.showCount(); n != 0 {
 				t.Errorf("the accepted offer was shown again %d times", n)
 			}
@@ -500,7 +486,7 @@ func TestRestartBetweenOKAndConfirm(t *testing.T) {
 			if err := s.api.DeviceActivated(context.Background(), "dev1"); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, "active", func() bool { acc, _ := b.account("dev1"); return acc.State == vault.Active })
+			testkit.WaitFor(t, 10*time.Second, "active", func() bool { acc, _ := b.account("dev1"); return acc.State == vault.Active })
 			if n := len(b.accounts()); n != 1 {
 				t.Errorf("%d accounts, want 1", n)
 			}
@@ -516,13 +502,13 @@ func TestRestartShowsOpenOffer(t *testing.T) {
 	a := startApp(t, s, dir)
 	id := a.pair(s, "A")
 	sendOffer(t, s, id, "dev1", "alice", "one")
-	waitFor(t, "the offer", func() bool { return len(a.hooks.offers()) == 1 })
+	testkit.WaitFor(t, 10*time.Second, "the offer", func() bool { return len(a.hooks.offers()) == 1 })
 	a.stop()
 	b := startApp(t, s, dir)
 	if _, err := b.hooks.take(t).Accept(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "accepted", func() bool { return offerState(t, s, "dev1") == proto.StateAccepted })
+	testkit.WaitFor(t, 10*time.Second, "accepted", func() bool { return offerState(t, s, "dev1") == proto.StateAccepted })
 }
 
 // TestDuplicateDelivery: every change applied twice has the effect of
@@ -536,7 +522,7 @@ func TestDuplicateDelivery(t *testing.T) {
 	if _, err := a.hooks.take(t).Accept(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "accepted", func() bool { return offerState(t, s, "dev1") == proto.StateAccepted })
+	testkit.WaitFor(t, 10*time.Second, "accepted", func() bool { return offerState(t, s, "dev1") == proto.StateAccepted })
 	a.stop()
 
 	v, err := vault.Open(filepath.Join(dir, "vault"), vault.Options{})
@@ -592,11 +578,11 @@ func TestForgotten(t *testing.T) {
 	if _, err := a.hooks.take(t).Accept(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "accepted", func() bool { return offerState(t, s, "dev1") == proto.StateAccepted })
+	testkit.WaitFor(t, 10*time.Second, "accepted", func() bool { return offerState(t, s, "dev1") == proto.StateAccepted })
 	if err := s.api.Forget(context.Background(), id); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "a pairing code", func() bool { _, code, w := a.c.PairingCode(); return w && code != "" })
+	testkit.WaitFor(t, 10*time.Second, "a pairing code", func() bool { _, code, w := a.c.PairingCode(); return w && code != "" })
 	if len(a.accounts()) != 1 {
 		t.Errorf("accounts = %v, want the one kept", a.accounts())
 	}
@@ -673,10 +659,10 @@ func TestTLS(t *testing.T) {
 			go func() { c.Run(ctx); close(done) }()
 			defer func() { cancel(); <-done }()
 			if tt.wantError == "" {
-				waitFor(t, "a pairing code over TLS", func() bool { _, code, _ := c.PairingCode(); return code != "" })
+				testkit.WaitFor(t, 10*time.Second, "a pairing code over TLS", func() bool { _, code, _ := c.PairingCode(); return code != "" })
 				return
 			}
-			waitFor(t, "a TLS failure", func() bool { return c.Status().LastError != "" })
+			testkit.WaitFor(t, 10*time.Second, "a TLS failure", func() bool { return c.Status().LastError != "" })
 			if st := c.Status(); !strings.Contains(st.LastError, tt.wantError) || st.PairingCode != "" {
 				t.Errorf("Status = %+v, want error containing %q and no code", st, tt.wantError)
 			}

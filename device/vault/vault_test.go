@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/totpbox/totpbox/internal/testkit"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -21,28 +22,6 @@ import (
 // testKDF keeps argon2id cheap in tests; the stored parameters are what
 // opening uses, so the code paths are the same as with DefaultKDF.
 var testKDF = KDFParams{Time: 1, MemoryKiB: 64, Threads: 1}
-
-// fakeClock is a manual clock for Options.Now.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 func testKey(t testing.TB, issuer, account string) enroll.Key {
 	t.Helper()
@@ -149,7 +128,7 @@ func TestOpenTightensModes(t *testing.T) {
 }
 
 func TestAddAssignsIDTimesAndDefaults(t *testing.T) {
-	clk := newFakeClock()
+	clk := testkit.NewClock(time.Time{})
 	v := openT(t, t.TempDir(), Options{Now: clk.Now})
 	key := testKey(t, "Example", "alice@example.com")
 	a := addT(t, v, Account{ID: "ignored", Key: key, State: Active})
@@ -218,7 +197,7 @@ func TestAddRejectsInvalid(t *testing.T) {
 
 func TestPersistsAcrossReopen(t *testing.T) {
 	dir := t.TempDir()
-	clk := newFakeClock()
+	clk := testkit.NewClock(time.Time{})
 	v := openT(t, dir, Options{Now: clk.Now})
 	var want []Account
 	for i, alg := range []enroll.Algorithm{enroll.SHA1, enroll.SHA256, enroll.SHA512} {
@@ -269,7 +248,7 @@ func TestListKeepsAddOrder(t *testing.T) {
 
 func TestUpdate(t *testing.T) {
 	dir := t.TempDir()
-	clk := newFakeClock()
+	clk := testkit.NewClock(time.Time{})
 	v := openT(t, dir, Options{Now: clk.Now})
 	a := addT(t, v, Account{Key: testKey(t, "Example", "alice"), Source: "reg-1"})
 	b := addT(t, v, Account{Key: testKey(t, "Example", "bob"), Source: "reg-2"})

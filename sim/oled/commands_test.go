@@ -1,6 +1,7 @@
 package oled
 
 import (
+	"github.com/totpbox/totpbox/internal/testkit"
 	"reflect"
 	"testing"
 
@@ -19,7 +20,7 @@ type bus struct {
 
 func newBus(t *testing.T, opts Options) *bus {
 	t.Helper()
-	opts.Logger = quiet
+	opts.Logger = testkit.Quiet()
 	d := New(opts)
 	c, err := d.Port().Connect(3300*physic.KiloHertz, spi.Mode0, 8)
 	if err != nil {

@@ -2,6 +2,7 @@ package system
 
 import (
 	"context"
+	"github.com/totpbox/totpbox/internal/testkit"
 	"strings"
 	"testing"
 	"time"
@@ -39,7 +40,7 @@ func TestBrowserSendToAppliance(t *testing.T) {
 	// Appliances → Pair appliance, with the code on the appliance's screen:
 	// the pairing page follows its three demo accounts.
 	var code string
-	waitFor(t, func() bool {
+	testkit.WaitFor(t, 10*time.Second, "the simulator to get there", func() bool {
 		st := getState(t, sim.URL+"/sim/state")
 		if st.Sync != nil {
 			code = st.Sync.PairingCode
@@ -60,7 +61,7 @@ func TestBrowserSendToAppliance(t *testing.T) {
 		chromedp.Click(browsertest.ByText("button", "Pair appliance")),
 		chromedp.WaitVisible(browsertest.ByText("td", "Lobby kiosk 3")),
 	)
-	waitFor(t, func() bool {
+	testkit.WaitFor(t, 10*time.Second, "the simulator to get there", func() bool {
 		st := getState(t, sim.URL+"/sim/state")
 		return st.Sync != nil && st.Sync.Paired && st.Sync.Name == "Lobby kiosk 3" && st.TimeState == "SYNCED"
 	})
@@ -91,7 +92,7 @@ func TestBrowserSendToAppliance(t *testing.T) {
 	)
 
 	// On the appliance: the offer, OK, then QR → secret → code.
-	waitFor(t, func() bool { return getState(t, sim.URL+"/sim/state").View == "offer" })
+	testkit.WaitFor(t, 10*time.Second, "the simulator to get there", func() bool { return getState(t, sim.URL+"/sim/state").View == "offer" })
 	for _, want := range []string{"qr", "secret", "code"} {
 		if st := pressButton(t, sim, "ok"); st.View != want {
 			t.Fatalf("view %q after OK, want %q", st.View, want)
@@ -143,5 +144,5 @@ func TestBrowserSendToAppliance(t *testing.T) {
 		chromedp.Click(browsertest.ByText("button", "Delete")),
 		chromedp.WaitVisible(chromedp.CSS("main")),
 	)
-	waitFor(t, func() bool { _, err := app.Vault().Get(acct.ID); return err != nil })
+	testkit.WaitFor(t, 10*time.Second, "the simulator to get there", func() bool { _, err := app.Vault().Get(acct.ID); return err != nil })
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/totpbox/totpbox/internal/testkit"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -78,7 +79,7 @@ func TestEndToEnd(t *testing.T) {
 
 	// Pairing: the appliance shows a code; the simulator enters it as an
 	// admin would (autoPair), and the appliance learns it on its next sync.
-	waitFor(t, func() bool { st := getState(t, sim.URL+"/sim/state"); return st.Sync != nil && st.Sync.Paired })
+	testkit.WaitFor(t, 10*time.Second, "the simulator to get there", func() bool { st := getState(t, sim.URL+"/sim/state"); return st.Sync != nil && st.Sync.Paired })
 	infos, err := s.server.srv.Appliances().Appliances(context.Background())
 	if err != nil || len(infos) != 1 {
 		t.Fatalf("server lists %d appliances (%v), want 1", len(infos), err)
@@ -104,12 +105,12 @@ func TestEndToEnd(t *testing.T) {
 
 	// The offer reaches the appliance; OK (physical presence) stores it as
 	// pending and shows its QR code, then the secret, then the code.
-	waitFor(t, func() bool { return getState(t, sim.URL+"/sim/state").View == "offer" })
+	testkit.WaitFor(t, 10*time.Second, "the simulator to get there", func() bool { return getState(t, sim.URL+"/sim/state").View == "offer" })
 	if st := pressButton(t, sim, "ok"); st.View != "qr" {
 		t.Fatalf("after OK on the offer the view is %q, want qr", st.View)
 	}
 	var acct vault.Account
-	waitFor(t, func() bool {
+	testkit.WaitFor(t, 10*time.Second, "the simulator to get there", func() bool {
 		for _, a := range app.Vault().List() {
 			if !a.IsLocal() {
 				acct = a
@@ -125,7 +126,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("view %q, want secret", st.View)
 	}
 	// The appliance shows codes only once its clock trusts itself.
-	waitFor(t, func() bool { return getState(t, sim.URL+"/sim/state").TimeState == "SYNCED" })
+	testkit.WaitFor(t, 10*time.Second, "the simulator to get there", func() bool { return getState(t, sim.URL+"/sim/state").TimeState == "SYNCED" })
 	st := pressButton(t, sim, "ok")
 	if st.View != "code" || !st.CodeShown || st.AccountID != acct.ID {
 		t.Fatalf("after the secret: %+v, want the new account's code", st.Status)
@@ -139,7 +140,7 @@ func TestEndToEnd(t *testing.T) {
 	if code := api.do("POST", devPath+"/confirm", map[string]any{"codes": []string{shown}}, nil); code != 200 {
 		t.Fatalf("confirm with the appliance's code = %d", code)
 	}
-	waitFor(t, func() bool { a, err := app.Vault().Get(acct.ID); return err == nil && a.State == vault.Active })
+	testkit.WaitFor(t, 10*time.Second, "the simulator to get there", func() bool { a, err := app.Vault().Get(acct.ID); return err == nil && a.State == vault.Active })
 
 	// An application verifies the next code once; a replay is refused.
 	k, err := enroll.ParseURI(created.OTPAuthURI)
@@ -161,7 +162,7 @@ func TestEndToEnd(t *testing.T) {
 	if code := api.do("DELETE", devPath, nil, nil); code != 204 && code != 200 {
 		t.Fatalf("delete = %d", code)
 	}
-	waitFor(t, func() bool { _, err := app.Vault().Get(acct.ID); return err != nil })
+	testkit.WaitFor(t, 10*time.Second, "the simulator to get there", func() bool { _, err := app.Vault().Get(acct.ID); return err != nil })
 	if n := app.Vault().Len(); n != 3 {
 		t.Errorf("appliance holds %d accounts after the delete, want its 3 local ones", n)
 	}

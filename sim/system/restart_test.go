@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/totpbox/totpbox/internal/testkit"
 	"net"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/totpbox/totpbox/device/vault"
 	"github.com/totpbox/totpbox/enroll/server"
@@ -65,7 +67,7 @@ func serverAccounts(v *vault.Vault) []vault.Account {
 func TestRestartsLoseNothing(t *testing.T) {
 	cfg := Config{Listen: "127.0.0.1:0", ServerListen: freeAddr(t), DataDir: t.TempDir()}
 	r := boot(t, cfg)
-	waitFor(t, func() bool { st := getState(t, r.sim.URL+"/sim/state"); return st.Sync != nil && st.Sync.Paired })
+	testkit.WaitFor(t, 10*time.Second, "the simulator to get there", func() bool { st := getState(t, r.sim.URL+"/sim/state"); return st.Sync != nil && st.Sync.Paired })
 	token, err := server.CreateToken(context.Background(), r.s.server.store, "restart-test")
 	if err != nil {
 		t.Fatal(err)
@@ -80,22 +82,22 @@ func TestRestartsLoseNothing(t *testing.T) {
 	if code := api.do("POST", "/api/v1/users/bob/mfa-devices", map[string]string{"name": "Till 2", "appliance": "Simulated appliance 0"}, &created); code != 201 {
 		t.Fatalf("register with appliance = %d", code)
 	}
-	waitFor(t, func() bool { return getState(t, r.sim.URL+"/sim/state").View == "offer" })
+	testkit.WaitFor(t, 10*time.Second, "the simulator to get there", func() bool { return getState(t, r.sim.URL+"/sim/state").View == "offer" })
 
 	// Restart between the offer and OK: the offer comes back.
 	r.stop()
 	r = boot(t, cfg)
-	waitFor(t, func() bool { return getState(t, r.sim.URL+"/sim/state").View == "offer" })
+	testkit.WaitFor(t, 10*time.Second, "the simulator to get there", func() bool { return getState(t, r.sim.URL+"/sim/state").View == "offer" })
 	if st := pressButton(t, r.sim, "ok"); st.View != "qr" {
 		t.Fatalf("after OK the view is %q, want qr", st.View)
 	}
-	waitFor(t, func() bool { return len(serverAccounts(r.s.appliances[0].Vault())) == 1 })
+	testkit.WaitFor(t, 10*time.Second, "the simulator to get there", func() bool { return len(serverAccounts(r.s.appliances[0].Vault())) == 1 })
 
 	// Restart between OK and the code: still one pending account, no offer.
 	r.stop()
 	r = boot(t, cfg)
 	defer func() { r.stop() }()
-	waitFor(t, func() bool { return getState(t, r.sim.URL+"/sim/state").TimeState == "SYNCED" })
+	testkit.WaitFor(t, 10*time.Second, "the simulator to get there", func() bool { return getState(t, r.sim.URL+"/sim/state").TimeState == "SYNCED" })
 	accts := serverAccounts(r.s.appliances[0].Vault())
 	if len(accts) != 1 || accts[0].State != vault.Pending {
 		t.Fatalf("after the restart the appliance holds %v, want one pending account", accts)
@@ -116,7 +118,7 @@ func TestRestartsLoseNothing(t *testing.T) {
 	if code := api.do("POST", path, map[string]any{"codes": []string{st.Code}}, nil); code != 200 {
 		t.Fatalf("confirm with the appliance's code after two restarts = %d", code)
 	}
-	waitFor(t, func() bool {
+	testkit.WaitFor(t, 10*time.Second, "the simulator to get there", func() bool {
 		a, err := r.s.appliances[0].Vault().Get(accts[0].ID)
 		return err == nil && a.State == vault.Active
 	})

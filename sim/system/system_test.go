@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/totpbox/totpbox/internal/testkit"
 	"image/png"
 	"net/http"
 	"net/http/httptest"
@@ -31,19 +32,8 @@ func startSystem(t *testing.T, cfg Config) (*System, *httptest.Server) {
 	})
 	ts := httptest.NewServer(s.Handler())
 	t.Cleanup(ts.Close)
-	waitFor(t, func() bool { return s.appliances[0].State().Frames > 0 })
+	testkit.WaitFor(t, 10*time.Second, "the simulator to get there", func() bool { return s.appliances[0].State().Frames > 0 })
 	return s, ts
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 10 s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func getState(t *testing.T, url string) State {
@@ -67,7 +57,7 @@ func TestSimulatorShowsDemoCodesOnTheEmulatedBus(t *testing.T) {
 	if st := getState(t, ts.URL+"/sim/state"); st.CodeShown && st.TimeState != "SYNCED" {
 		t.Fatalf("code shown while time is %s", st.TimeState)
 	}
-	waitFor(t, func() bool { return getState(t, ts.URL+"/sim/state").CodeShown })
+	testkit.WaitFor(t, 10*time.Second, "the simulator to get there", func() bool { return getState(t, ts.URL+"/sim/state").CodeShown })
 	st := getState(t, ts.URL+"/sim/state")
 	if st.View != "code" || !st.CodeShown || st.AccountCount != 3 {
 		t.Fatalf("state = %+v, want the code view of 3 demo accounts", st)
@@ -114,7 +104,7 @@ func TestSimulatorShowsDemoCodesOnTheEmulatedBus(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("POST next = %d", resp.StatusCode)
 	}
-	waitFor(t, func() bool { return getState(t, ts.URL+"/sim/state").AccountIndex == 1 })
+	testkit.WaitFor(t, 10*time.Second, "the simulator to get there", func() bool { return getState(t, ts.URL+"/sim/state").AccountIndex == 1 })
 }
 
 func TestSimulatorAPIErrors(t *testing.T) {
