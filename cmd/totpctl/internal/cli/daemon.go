@@ -139,44 +139,64 @@ func newAccountCmd(e *env) *cobra.Command {
 			"never sees or removes them, and its accounts can't be changed from here.",
 	}
 	client := daemonFlags(cmd)
+	cmd.AddCommand(newAccountAddCmd(e, client), newAccountListCmd(e, client), newAccountRenameCmd(e, client), newAccountRemoveCmd(e, client))
+	return cmd
+}
 
-	var secret, issuer, name, label, algorithm, qr string
-	var digits, period int
+// accountAddFlags are account add's flags: one of a URI argument, --secret
+// (with its parameters) or --qr.
+type accountAddFlags struct {
+	secret, issuer, name, label, algorithm, qr string
+	digits, period                             int
+}
+
+// request builds the local API's add request from the argument and flags,
+// reading the URI or secret from stdin when given as -.
+func (f *accountAddFlags) request(e *env, args []string) (localapi.AddRequest, error) {
+	var req localapi.AddRequest
+	sources := 0
+	if len(args) == 1 {
+		sources++
+		u, err := readValue(e, "uri", args[0])
+		if err != nil {
+			return req, err
+		}
+		req.URI = u
+	}
+	if f.qr != "" {
+		sources++
+		u, err := decodeQR(f.qr)
+		if err != nil {
+			return req, err
+		}
+		req.URI = u
+	}
+	if f.secret != "" {
+		sources++
+		s, err := readValue(e, "secret", f.secret)
+		if err != nil {
+			return req, err
+		}
+		req.Secret, req.Issuer, req.Name, req.Algorithm, req.Digits, req.Period = s, f.issuer, f.name, f.algorithm, f.digits, f.period
+	}
+	if sources != 1 {
+		return req, errors.New("give exactly one of a URI, --secret or --qr")
+	}
+	req.Label = f.label
+	return req, nil
+}
+
+func newAccountAddCmd(e *env, client func() *localapi.Client) *cobra.Command {
+	var flags accountAddFlags
 	add := &cobra.Command{
 		Use:   "add [otpauth://...] | --secret S --issuer I --name N | --qr IMAGE.png",
 		Short: "Add an account from a URI, a secret or a QR code picture",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var req localapi.AddRequest
-			sources := 0
-			if len(args) == 1 {
-				sources++
-				u, err := readValue(e, "uri", args[0])
-				if err != nil {
-					return err
-				}
-				req.URI = u
+			req, err := flags.request(e, args)
+			if err != nil {
+				return err
 			}
-			if qr != "" {
-				sources++
-				u, err := decodeQR(qr)
-				if err != nil {
-					return err
-				}
-				req.URI = u
-			}
-			if secret != "" {
-				sources++
-				s, err := readValue(e, "secret", secret)
-				if err != nil {
-					return err
-				}
-				req.Secret, req.Issuer, req.Name, req.Algorithm, req.Digits, req.Period = s, issuer, name, algorithm, digits, period
-			}
-			if sources != 1 {
-				return errors.New("give exactly one of a URI, --secret or --qr")
-			}
-			req.Label = label
 			var a localapi.Account
 			if err := call(client(), "POST", "/v1/accounts", req, &a); err != nil {
 				return err
@@ -185,15 +205,18 @@ func newAccountCmd(e *env) *cobra.Command {
 		},
 	}
 	f := add.Flags()
-	f.StringVar(&secret, "secret", "", "base32 secret, or - to read it from stdin")
-	f.StringVar(&issuer, "issuer", "", "issuer, with --secret")
-	f.StringVar(&name, "name", "", "account name, with --secret")
-	f.StringVar(&algorithm, "algorithm", "", "SHA1, SHA256 or SHA512, with --secret")
-	f.IntVar(&digits, "digits", 0, "6 or 8, with --secret")
-	f.IntVar(&period, "period", 0, "seconds per code, 15 to 120, with --secret")
-	f.StringVar(&qr, "qr", "", "PNG or JPEG picture of an otpauth QR code")
-	f.StringVar(&label, "label", "", "friendly name shown on the appliance")
+	f.StringVar(&flags.secret, "secret", "", "base32 secret, or - to read it from stdin")
+	f.StringVar(&flags.issuer, "issuer", "", "issuer, with --secret")
+	f.StringVar(&flags.name, "name", "", "account name, with --secret")
+	f.StringVar(&flags.algorithm, "algorithm", "", "SHA1, SHA256 or SHA512, with --secret")
+	f.IntVar(&flags.digits, "digits", 0, "6 or 8, with --secret")
+	f.IntVar(&flags.period, "period", 0, "seconds per code, 15 to 120, with --secret")
+	f.StringVar(&flags.qr, "qr", "", "PNG or JPEG picture of an otpauth QR code")
+	f.StringVar(&flags.label, "label", "", "friendly name shown on the appliance")
+	return add
+}
 
+func newAccountListCmd(e *env, client func() *localapi.Client) *cobra.Command {
 	var asJSON bool
 	list := &cobra.Command{
 		Use:   "list",
@@ -207,24 +230,33 @@ func newAccountCmd(e *env) *cobra.Command {
 			if asJSON {
 				return writeJSON(e, accts)
 			}
-			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tNAME\tSTATE\tSOURCE")
-			for _, a := range accts {
-				src := "local"
-				if a.Source != "local" {
-					src = "server"
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", a.ID, a.Name, a.State, src)
-			}
-			if err := tw.Flush(); err != nil {
-				return failure(err)
-			}
-			return nil
+			return writeAccountTable(e, accts)
 		},
 	}
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return list
+}
 
-	rename := &cobra.Command{
+// writeAccountTable prints accounts as a table, each marked local or
+// server by where it came from.
+func writeAccountTable(e *env, accts []localapi.Account) error {
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tSTATE\tSOURCE")
+	for _, a := range accts {
+		src := "local"
+		if a.Source != "local" {
+			src = "server"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", a.ID, a.Name, a.State, src)
+	}
+	if err := tw.Flush(); err != nil {
+		return failure(err)
+	}
+	return nil
+}
+
+func newAccountRenameCmd(e *env, client func() *localapi.Client) *cobra.Command {
+	return &cobra.Command{
 		Use:   "rename ID LABEL",
 		Short: "Rename a local account",
 		Args:  cobra.ExactArgs(2),
@@ -236,7 +268,10 @@ func newAccountCmd(e *env) *cobra.Command {
 			return println(e.stdout, fmt.Sprintf("renamed %s to %s", a.ID, a.Name))
 		},
 	}
-	remove := &cobra.Command{
+}
+
+func newAccountRemoveCmd(e *env, client func() *localapi.Client) *cobra.Command {
+	return &cobra.Command{
 		Use:   "remove ID",
 		Short: "Remove a local account",
 		Args:  cobra.ExactArgs(1),
@@ -247,8 +282,6 @@ func newAccountCmd(e *env) *cobra.Command {
 			return println(e.stdout, "removed "+args[0])
 		},
 	}
-	cmd.AddCommand(add, list, rename, remove)
-	return cmd
 }
 
 func newPairCmd(e *env) *cobra.Command {
