@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/totpbox/totpbox/enroll/server/core"
+
 	"bufio"
 	"context"
 	"errors"
@@ -10,7 +12,6 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	"github.com/totpbox/totpbox/enroll/server"
 	"github.com/totpbox/totpbox/enroll/store"
 )
 
@@ -30,7 +31,7 @@ func adminCommand() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				u, err := server.CreateAdmin(ctx, st, username, pw)
+				u, err := core.CreateAdmin(ctx, st, username, pw)
 				if err != nil {
 					return err
 				}

@@ -272,21 +272,20 @@ func (c config) logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, opts))
 }
 
-// applianceAPI builds the appliance API the server mounts.
-func (c config) applianceAPI(st appliance.Store, log *slog.Logger) *appliance.API {
+// applianceConfig configures the appliance API the server mounts; its
+// store, clock and logger are the server's.
+func (c config) applianceConfig() appliance.Config {
 	poll := c.Appliances.PollInterval
 	if poll == 0 && c.Database.DSN != "" {
 		// Replicas sharing PostgreSQL see each other's changes by polling.
 		poll = defaultReplicaPoll
 	}
-	return appliance.New(appliance.Config{
-		Store:          st,
-		Logger:         log,
+	return appliance.Config{
 		PairingCodeTTL: c.Appliances.PairingCodeTTL,
 		PairingRate:    appliance.Rate{PerSecond: c.Appliances.PairingPerIP.PerSecond, Burst: c.Appliances.PairingPerIP.Burst},
 		PollInterval:   max(poll, 0),
 		Retention:      c.Appliances.Retention,
-	})
+	}
 }
 
 // defaultReplicaPoll is appliances.poll_interval's default with PostgreSQL.

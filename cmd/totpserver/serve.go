@@ -62,7 +62,7 @@ func serve(cmd *cobra.Command, c config) error {
 		CacheTTL:            c.CacheTTL,
 		JanitorInterval:     c.JanitorInterval,
 		Limits:              c.limits(),
-		Appliances:          c.applianceAPI(st, log),
+		Appliance:           c.applianceConfig(),
 	})
 	if err != nil {
 		return err

@@ -1,12 +1,13 @@
 package main
 
 import (
+	"github.com/totpbox/totpbox/enroll/server/api"
+
 	"context"
 	"fmt"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
-	"github.com/totpbox/totpbox/enroll/server"
 	"github.com/totpbox/totpbox/enroll/store"
 )
 
@@ -18,7 +19,7 @@ func tokenCommand() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withStore(cmd, func(ctx context.Context, c config, st store.Store) error {
-				v, err := server.CreateToken(ctx, st, args[0])
+				v, err := api.CreateToken(ctx, st, args[0])
 				if err != nil {
 					return err
 				}
@@ -58,7 +59,7 @@ func tokenCommand() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withStore(cmd, func(ctx context.Context, c config, st store.Store) error {
-				if err := server.RevokeToken(ctx, st, args[0]); err != nil {
+				if err := api.RevokeToken(ctx, st, args[0]); err != nil {
 					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "Token %s revoked.\n", args[0])

@@ -1,6 +1,8 @@
 package uplink
 
 import (
+	"github.com/totpbox/totpbox/enroll/store/storetest"
+
 	"context"
 	"errors"
 	"github.com/totpbox/totpbox/internal/testkit"
@@ -15,7 +17,6 @@ import (
 	"github.com/totpbox/totpbox/clock"
 	"github.com/totpbox/totpbox/device/vault"
 	"github.com/totpbox/totpbox/enroll/server/appliance"
-	"github.com/totpbox/totpbox/enroll/server/appliance/appliancetest"
 )
 
 // handlerTransport serves requests with a handler in process, so the
@@ -57,7 +58,10 @@ func (t *handlerTransport) times() []time.Time {
 // Max, and the first request after the server is back succeeds.
 func TestBackoffSchedule(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		api := appliance.New(appliance.Config{Store: appliancetest.NewMemStore(), Logger: testkit.Quiet()})
+		api, err := appliance.New(appliance.Config{Store: storetest.OpenSQLite(t), Logger: testkit.Quiet()})
+		if err != nil {
+			t.Fatal(err)
+		}
 		tr := &handlerTransport{h: api.Handler(), down: true}
 		dir := t.TempDir()
 		v, err := vault.Open(filepath.Join(dir, "vault"), vault.Options{})

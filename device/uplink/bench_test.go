@@ -49,7 +49,10 @@ func runBenchServer() {
 		panic(err)
 	}
 	defer st.Close()
-	api := appliance.New(appliance.Config{Store: st, Logger: testkit.Quiet(), PairingRate: appliance.Rate{PerSecond: -1}})
+	api, err := appliance.New(appliance.Config{Store: st, Logger: testkit.Quiet(), PairingRate: appliance.Rate{PerSecond: -1}})
+	if err != nil {
+		panic(err)
+	}
 	mux := http.NewServeMux()
 	mux.Handle("/api/v1/appliance/", api.Handler())
 	mux.HandleFunc("POST /bench/pair", func(w http.ResponseWriter, r *http.Request) {
@@ -147,7 +150,10 @@ func report(b *testing.B, lat []time.Duration) {
 // the time from SendOffer to the offer published to the appliance loop. Run it with
 // -benchtime=100x for the 100 runs of docs/BENCHMARKS.md.
 func BenchmarkOfferLatency(b *testing.B) {
-	api := appliance.New(appliance.Config{Store: storetest.OpenSQLite(b), Logger: testkit.Quiet()})
+	api, err := appliance.New(appliance.Config{Store: storetest.OpenSQLite(b), Logger: testkit.Quiet()})
+	if err != nil {
+		b.Fatal(err)
+	}
 	srv := &http.Server{Handler: api.Handler()}
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	go srv.Serve(ln)

@@ -140,7 +140,11 @@ func (r *statusRecorder) WriteHeader(code int) {
 
 func newServer(t *testing.T, tls bool) *server {
 	s := &server{store: storetest.OpenSQLite(t)}
-	s.api = appliance.New(appliance.Config{Store: s.store, Logger: testkit.Quiet()})
+	api, err := appliance.New(appliance.Config{Store: s.store, Logger: testkit.Quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.api = api
 	s.ts = httptest.NewUnstartedServer(s)
 	s.ts.Config.ErrorLog = log.New(io.Discard, "", 0)
 	if tls {
@@ -280,15 +284,15 @@ func TestPairAndOfferLifecycle(t *testing.T) {
 		t.Fatalf("account = %v, want the offered key, pending, id %s", acc, accID)
 	}
 	testkit.WaitFor(t, 10*time.Second, "the server to see the accept", func() bool { return offerState(t, s, "dev1") == proto.StateAccepted })
-	if err := s.api.DeviceActivated(ctx, "dev1"); err != nil {
+	if err := s.api.DeviceChanged(ctx, appliance.DeviceChange{Kind: store.ChangeActivate, DeviceUID: "dev1"}); err != nil {
 		t.Fatal(err)
 	}
 	testkit.WaitFor(t, 10*time.Second, "the account to become active", func() bool { acc, _ := a.account("dev1"); return acc.State == vault.Active })
-	if err := s.api.DeviceRenamed(ctx, "dev1", "Front desk"); err != nil {
+	if err := s.api.DeviceChanged(ctx, appliance.DeviceChange{Kind: store.ChangeRename, DeviceUID: "dev1", Name: "Front desk"}); err != nil {
 		t.Fatal(err)
 	}
 	testkit.WaitFor(t, 10*time.Second, "the rename", func() bool { acc, _ := a.account("dev1"); return acc.Label == "Front desk" })
-	if err := s.api.DeviceDeleted(ctx, "dev1"); err != nil {
+	if err := s.api.DeviceChanged(ctx, appliance.DeviceChange{Kind: store.ChangeDelete, DeviceUID: "dev1"}); err != nil {
 		t.Fatal(err)
 	}
 	testkit.WaitFor(t, 10*time.Second, "the account to be wiped", func() bool { _, ok := a.account("dev1"); return !ok })
@@ -341,7 +345,7 @@ func TestRejectAndCancel(t *testing.T) {
 		t.Fatal(err)
 	}
 	testkit.WaitFor(t, 10*time.Second, "accepted", func() bool { return offerState(t, s, "dev3") == proto.StateAccepted })
-	if err := s.api.DeviceExpired(ctx, "dev3"); err != nil {
+	if err := s.api.DeviceChanged(ctx, appliance.DeviceChange{Kind: store.ChangeExpire, DeviceUID: "dev3"}); err != nil {
 		t.Fatal(err)
 	}
 	testkit.WaitFor(t, 10*time.Second, "the expired account to be wiped", func() bool { return len(a.accounts()) == 0 })
@@ -483,7 +487,7 @@ func TestRestartBetweenOKAndConfirm(t *testing.T) {
 			if len(acc) != 1 || acc[0].State != vault.Pending {
 				t.Fatalf("accounts after restart = %v, want one pending", acc)
 			}
-			if err := s.api.DeviceActivated(context.Background(), "dev1"); err != nil {
+			if err := s.api.DeviceChanged(context.Background(), appliance.DeviceChange{Kind: store.ChangeActivate, DeviceUID: "dev1"}); err != nil {
 				t.Fatal(err)
 			}
 			testkit.WaitFor(t, 10*time.Second, "active", func() bool { acc, _ := b.account("dev1"); return acc.State == vault.Active })

@@ -1,6 +1,10 @@
 package server
 
 import (
+	"github.com/totpbox/totpbox/enroll/server/api"
+
+	"github.com/totpbox/totpbox/enroll/server/core"
+
 	"context"
 	"encoding/json"
 	"net/http"
@@ -60,8 +64,8 @@ func TestAPIRegistrationAndVerify(t *testing.T) {
 
 		// The registration code cannot be replayed at verify.
 		status, v := h.call("POST", "/api/v1/verify", map[string]any{"username": "alice", "code": code})
-		if status != 401 || v["ok"] != false || v["reason"] != reasonReplay {
-			t.Fatalf("verify of the registration code = %d %v, want 401 %q", status, v, reasonReplay)
+		if status != 401 || v["ok"] != false || v["reason"] != core.ReasonReplay {
+			t.Fatalf("verify of the registration code = %d %v, want 401 %q", status, v, core.ReasonReplay)
 		}
 		h.clock.Advance(30 * time.Second)
 		next := enroll.Code(k, h.clock.Now())
@@ -70,16 +74,16 @@ func TestAPIRegistrationAndVerify(t *testing.T) {
 			t.Fatalf("verify = %v, want ok with device %d", v, id)
 		}
 		status, v = h.call("POST", "/api/v1/verify", map[string]any{"username": "alice", "code": next})
-		if status != 401 || v["reason"] != reasonReplay {
-			t.Fatalf("replayed verify = %d %v, want 401 %q", status, v, reasonReplay)
+		if status != 401 || v["reason"] != core.ReasonReplay {
+			t.Fatalf("replayed verify = %d %v, want 401 %q", status, v, core.ReasonReplay)
 		}
 
 		h.mustCall(204, "DELETE", devPath("alice", id), nil)
 		h.mustCall(404, "DELETE", devPath("alice", id), nil)
 		h.clock.Advance(30 * time.Second)
 		status, v = h.call("POST", "/api/v1/verify", map[string]any{"username": "alice", "code": enroll.Code(k, h.clock.Now())})
-		if status != 401 || v["reason"] != reasonNoDevice {
-			t.Fatalf("verify after delete = %d %v, want 401 %q", status, v, reasonNoDevice)
+		if status != 401 || v["reason"] != core.ReasonNoDevice {
+			t.Fatalf("verify after delete = %d %v, want 401 %q", status, v, core.ReasonNoDevice)
 		}
 
 		// Neither the secret nor any code reached the logs.
@@ -116,9 +120,9 @@ func TestVerifyConcurrentSameCode(t *testing.T) {
 			switch {
 			case s == 200:
 				ok++
-			case s == 401 && reasons[i] == reasonReplay:
+			case s == 401 && reasons[i] == core.ReasonReplay:
 			default:
-				t.Errorf("request %d = %d %v, want 200 or 401 %q", i, s, reasons[i], reasonReplay)
+				t.Errorf("request %d = %d %v, want 200 or 401 %q", i, s, reasons[i], core.ReasonReplay)
 			}
 		}
 		if ok != 1 {
@@ -137,8 +141,8 @@ func TestVerifyConcurrentSameCode(t *testing.T) {
 func TestLockoutAndAutoClear(t *testing.T) {
 	eachStore(t, func(t *testing.T, open func(testing.TB) store.Store) {
 		h := newHarness(t, open(t), func(c *Config) { c.Limits.VerifyPerUser = Rate{PerSecond: -1} })
-		if err := h.srv.settings.save(context.Background(), func() Settings {
-			st := DefaultSettings()
+		if err := h.srv.Core().SaveSettings(context.Background(), func() core.Settings {
+			st := core.DefaultSettings()
 			st.LockoutThreshold = 3
 			st.LockoutClear = 5 * time.Minute
 			return st
@@ -149,13 +153,13 @@ func TestLockoutAndAutoClear(t *testing.T) {
 		bad := enroll.CodeAt(k, enroll.Step(k, h.clock.Now())+100)
 		for i := range 3 {
 			status, v := h.call("POST", "/api/v1/verify", map[string]any{"username": "carol", "code": bad})
-			if status != 401 || v["reason"] != reasonInvalid {
-				t.Fatalf("wrong code %d = %d %v, want 401 %q", i+1, status, v, reasonInvalid)
+			if status != 401 || v["reason"] != core.ReasonInvalid {
+				t.Fatalf("wrong code %d = %d %v, want 401 %q", i+1, status, v, core.ReasonInvalid)
 			}
 		}
 		good := enroll.Code(k, h.clock.Now())
 		status, v := h.call("POST", "/api/v1/verify", map[string]any{"username": "carol", "code": good})
-		if status != 401 || !strings.HasPrefix(v["reason"].(string), reasonLocked) {
+		if status != 401 || !strings.HasPrefix(v["reason"].(string), core.ReasonLocked) {
 			t.Fatalf("right code while locked = %d %v, want 401 locked", status, v)
 		}
 		list := h.mustCall(200, "GET", "/api/v1/users/carol/mfa-devices", nil)
@@ -177,7 +181,7 @@ func TestLockoutAndAutoClear(t *testing.T) {
 			h.call("POST", "/api/v1/verify", map[string]any{"username": "carol", "code": bad})
 		}
 		h.clock.Advance(5*time.Minute + time.Second)
-		h.srv.sweep(context.Background())
+		h.srv.Sweep(context.Background())
 		d, err := h.st.Device(context.Background(), id)
 		if err != nil {
 			t.Fatal(err)
@@ -209,8 +213,8 @@ func TestResyncMovesDrift(t *testing.T) {
 		// The device's clock runs 10 minutes fast: 20 steps.
 		ahead := func() time.Time { return h.clock.Now().Add(10 * time.Minute) }
 		status, v := h.call("POST", "/api/v1/verify", map[string]any{"username": "dave", "code": enroll.Code(k, ahead())})
-		if status != 401 || v["reason"] != reasonInvalid {
-			t.Fatalf("verify of a drifted device = %d %v, want 401 %q", status, v, reasonInvalid)
+		if status != 401 || v["reason"] != core.ReasonInvalid {
+			t.Fatalf("verify of a drifted device = %d %v, want 401 %q", status, v, core.ReasonInvalid)
 		}
 		s := enroll.Step(k, ahead())
 		codes := []string{enroll.CodeAt(k, s-1), enroll.CodeAt(k, s)}
@@ -248,7 +252,7 @@ func TestPendingRegistrationExpires(t *testing.T) {
 		if status != http.StatusGone || !strings.Contains(e["error"].(string), "expired") {
 			t.Fatalf("confirm after expiry = %d %v, want 410 expired", status, e)
 		}
-		h.srv.sweep(context.Background())
+		h.srv.Sweep(context.Background())
 		list := h.mustCall(200, "GET", "/api/v1/users/erin/mfa-devices", nil)
 		if n := len(list["mfa_devices"].([]any)); n != 0 {
 			t.Fatalf("after the janitor %d devices, want the expired registration removed", n)
@@ -272,7 +276,7 @@ func TestTokens(t *testing.T) {
 				t.Errorf("%s token: %d %s, want 401 naming the token", tc.name, status, raw)
 			}
 		}
-		if err := RevokeToken(context.Background(), h.st, "test"); err != nil {
+		if err := api.RevokeToken(context.Background(), h.st, "test"); err != nil {
 			t.Fatal(err)
 		}
 		// Running servers refuse it within the cache TTL.
@@ -281,7 +285,7 @@ func TestTokens(t *testing.T) {
 		if status != 401 || !strings.Contains(string(raw), "revoked") {
 			t.Fatalf("revoked token: %d %s, want 401 revoked", status, raw)
 		}
-		if err := RevokeToken(context.Background(), h.st, "test"); err == nil {
+		if err := api.RevokeToken(context.Background(), h.st, "test"); err == nil {
 			t.Fatalf("revoking a revoked token again succeeded")
 		}
 	})
@@ -363,9 +367,9 @@ func TestAPIBadInput(t *testing.T) {
 func TestDeviceLimit(t *testing.T) {
 	eachStore(t, func(t *testing.T, open func(testing.TB) store.Store) {
 		h := newHarness(t, open(t), nil)
-		st := DefaultSettings()
+		st := core.DefaultSettings()
 		st.MaxDevices = 2
-		if err := h.srv.settings.save(context.Background(), st); err != nil {
+		if err := h.srv.Core().SaveSettings(context.Background(), st); err != nil {
 			t.Fatal(err)
 		}
 		h.mustCall(201, "POST", "/api/v1/users", map[string]any{"username": "ivy"})
@@ -399,7 +403,7 @@ func TestVerifyRateLimits(t *testing.T) {
 			}
 		}
 		status, raw := h.callRaw("POST", "/api/v1/verify", body("jack", "198.51.100.2"), h.token)
-		if status != 429 || !strings.Contains(string(raw), reasonRateLimited) {
+		if status != 429 || !strings.Contains(string(raw), core.ReasonRateLimited) {
 			t.Fatalf("4th attempt for one user = %d %s, want 429", status, raw)
 		}
 		// Per address: kate from the address that already tried 3 times.

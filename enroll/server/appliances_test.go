@@ -1,6 +1,8 @@
 package server
 
 import (
+	"github.com/totpbox/totpbox/enroll/server/core"
+
 	"bufio"
 	"bytes"
 	"context"
@@ -268,7 +270,7 @@ func TestAppliancesPage(t *testing.T) {
 		}
 
 		// Admins only.
-		if _, err := h.srv.createUser(context.Background(), system, newUser{Username: "bob", Password: "bob password 1"}); err != nil {
+		if _, err := h.srv.Core().CreateUser(context.Background(), core.System, core.NewUser{Username: "bob", Password: "bob password 1"}); err != nil {
 			t.Fatal(err)
 		}
 		ub := h.browser()
@@ -399,7 +401,7 @@ func TestSendToAppliance(t *testing.T) {
 			t.Fatalf("changes after sending again = %s, want offer", kinds(cs))
 		}
 		h.clock.Advance(11 * time.Minute)
-		h.srv.sweep(context.Background())
+		h.srv.Sweep(context.Background())
 		if cs = kiosk.sync(nil); kinds(cs) != proto.KindExpire {
 			t.Fatalf("changes after expiry = %s, want expire", kinds(cs))
 		}
@@ -428,9 +430,9 @@ func TestSendToAppliance(t *testing.T) {
 		}
 
 		// The portal never offers appliances.
-		st := DefaultSettings()
+		st := core.DefaultSettings()
 		st.SelfService = true
-		if err := h.srv.settings.save(context.Background(), st); err != nil {
+		if err := h.srv.Core().SaveSettings(context.Background(), st); err != nil {
 			t.Fatal(err)
 		}
 		if status, _, _ := b.post("/portal/mfa-devices/1/send", url.Values{"appliance": {kiosk.id}}, csrf(t, page)); status != 404 && status != 405 {
@@ -495,7 +497,7 @@ func (f failingAppliances) OffersByDevice(ctx context.Context, uid string) ([]st
 func TestApplianceHookFailureIsLogged(t *testing.T) {
 	st := storeSQLite(t)
 	h := newHarness(t, st, func(c *Config) {
-		c.Appliances = appliance.New(appliance.Config{Store: failingAppliances{st}, Clock: c.Clock, Logger: c.Logger})
+		c.Appliance.Store = failingAppliances{st}
 	})
 	_, id := h.registered("alice", "Phone")
 	h.mustCall(204, "DELETE", devPath("alice", id), nil)

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"github.com/totpbox/totpbox/enroll/server/api"
+
 	"bytes"
 	"context"
 	"fmt"
@@ -82,7 +84,7 @@ func newBenchEnv(b *testing.B, st store.Store, cacheTTL time.Duration) *benchEnv
 		env.users = append(env.users, u.Username)
 		env.keys = append(env.keys, k)
 	}
-	tok, err := CreateToken(ctx, st, "bench")
+	tok, err := api.CreateToken(ctx, st, "bench")
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"github.com/totpbox/totpbox/enroll/server/core"
+
 	"bytes"
 	"context"
 	"html"
@@ -23,7 +25,7 @@ const adminPassword = "correct horse battery"
 
 func (h *harness) admin() {
 	h.t.Helper()
-	if _, err := CreateAdmin(context.Background(), h.st, "root", adminPassword); err != nil {
+	if _, err := core.CreateAdmin(context.Background(), h.st, "root", adminPassword); err != nil {
 		h.t.Fatal(err)
 	}
 }
@@ -57,10 +59,10 @@ func TestConsoleRegisterWizard(t *testing.T) {
 		t.Run(map[int]string{1: "one code", 2: "two codes"}[codes], func(t *testing.T) {
 			h := newHarness(t, storeSQLite(t), nil)
 			h.admin()
-			st := DefaultSettings()
+			st := core.DefaultSettings()
 			st.RegistrationCodes = codes
 			st.Issuer = "Example Corp"
-			if err := h.srv.settings.save(context.Background(), st); err != nil {
+			if err := h.srv.Core().SaveSettings(context.Background(), st); err != nil {
 				t.Fatal(err)
 			}
 			b := h.browser()
@@ -145,7 +147,7 @@ func TestPortal(t *testing.T) {
 		h.admin()
 		ctx := context.Background()
 		for _, name := range []string{"mia", "ned"} {
-			if _, err := h.srv.createUser(ctx, system, newUser{Username: name, Password: name + " password"}); err != nil {
+			if _, err := h.srv.Core().CreateUser(ctx, core.System, core.NewUser{Username: name, Password: name + " password"}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -181,9 +183,9 @@ func TestPortal(t *testing.T) {
 			t.Fatalf("console for a user: %d, want 403", status)
 		}
 
-		st := DefaultSettings()
+		st := core.DefaultSettings()
 		st.SelfService = true
-		if err := h.srv.settings.save(ctx, st); err != nil {
+		if err := h.srv.Core().SaveSettings(ctx, st); err != nil {
 			t.Fatal(err)
 		}
 		_, _, page = b.get("/portal")
@@ -293,7 +295,7 @@ func TestConsolePages(t *testing.T) {
 	if !strings.Contains(page, "Settings saved.") {
 		t.Fatalf("settings not saved:\n%s", page)
 	}
-	if st, _ := h.srv.settings.get(context.Background()); !st.SelfService || st.RegistrationCodes != 2 || st.Issuer != "Acme" {
+	if st, _ := h.srv.Core().Settings(context.Background()); !st.SelfService || st.RegistrationCodes != 2 || st.Issuer != "Acme" {
 		t.Fatalf("stored settings = %+v", st)
 	}
 	// Users list with search; disable; delete.
@@ -307,7 +309,7 @@ func TestConsolePages(t *testing.T) {
 		t.Fatalf("after disable:\n%s", page)
 	}
 	h.clock.Advance(30 * time.Second)
-	if st, v := h.call("POST", "/api/v1/verify", map[string]any{"username": "olga", "code": enroll.Code(k, h.clock.Now().Add(-2*time.Minute))}); st != 401 || v["reason"] != reasonDisabled {
+	if st, v := h.call("POST", "/api/v1/verify", map[string]any{"username": "olga", "code": enroll.Code(k, h.clock.Now().Add(-2*time.Minute))}); st != 401 || v["reason"] != core.ReasonDisabled {
 		t.Fatalf("verify for a disabled user = %d %v", st, v)
 	}
 	_, _, page = b.get(base + "/delete")

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"github.com/totpbox/totpbox/enroll/server/api"
+
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -104,7 +106,7 @@ func newHarness(t testing.TB, st store.Store, mod func(*Config)) *harness {
 		t.Fatalf("New: %v", err)
 	}
 	h.srv = srv
-	tok, err := CreateToken(context.Background(), st, "test")
+	tok, err := api.CreateToken(context.Background(), st, "test")
 	if err != nil {
 		t.Fatalf("CreateToken: %v", err)
 	}

@@ -24,7 +24,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
 	defer cancel()
-	if _, err := s.store.Settings(ctx); err != nil {
+	if err := s.core.Ready(ctx); err != nil {
 		s.log.Warn("not ready: store unreachable", "err", err)
 		w.WriteHeader(http.StatusServiceUnavailable)
 		w.Write([]byte("not ready: the store does not answer\n"))

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"github.com/totpbox/totpbox/enroll/server/core"
+
 	"context"
 	"net/http/httptest"
 	"strings"
@@ -18,9 +20,9 @@ func TestMetrics(t *testing.T) {
 		// A second server in the same process has metrics of its own.
 		other := newHarness(t, open(t), nil)
 
-		st := DefaultSettings()
+		st := core.DefaultSettings()
 		st.LockoutThreshold = 3
-		if err := h.srv.settings.save(context.Background(), st); err != nil {
+		if err := h.srv.Core().SaveSettings(context.Background(), st); err != nil {
 			t.Fatal(err)
 		}
 		k, _ := h.registered("alice", "Phone")

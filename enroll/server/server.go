@@ -1,36 +1,48 @@
-// Package server is totpbox's registration server over HTTP: the admin
-// console (users, MFA devices, the "Register MFA device" wizard, settings,
-// audit log), the user portal, the admin JSON API and the verify API that
-// applications call at sign-in, and the appliance API
-// (enroll/server/appliance) that paired appliances sync with.
+// Package server assembles totpbox's registration server: it builds the
+// core (enroll/server/core) and the layers over it, each serving one
+// audience, and mounts them on one handler:
+//
+//   - enroll/server/console: the admin console and the user portal (HTML,
+//     sessions);
+//   - enroll/server/api: the admin JSON API and the verify API (bearer
+//     tokens);
+//   - enroll/server/appliance: the appliance API (signed requests).
 //
 // The server keeps no state of its own beyond short-lived caches and rate
-// limiters: everything lives in a store.Store, so several replicas can share
+// limiters: everything lives in the store, so several replicas can share
 // one PostgreSQL database. Build one with New, serve its Handler, and run
-// its janitor with Run.
+// its janitor with Run. totpserver and the simulator both build it here.
 package server
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/totpbox/totpbox/enroll/server/api"
+	"github.com/totpbox/totpbox/enroll/server/console"
+	"github.com/totpbox/totpbox/enroll/server/core"
 	"log/slog"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/totpbox/totpbox/enroll/server/appliance"
 	"github.com/totpbox/totpbox/enroll/server/ratelimit"
-	"github.com/totpbox/totpbox/enroll/store"
 )
 
 // Sealer encrypts MFA devices' TOTP secrets at rest, bound to their
 // device. *store.Sealer implements it.
-type Sealer interface {
-	// SealDevice seals secret into d.Secret; d.UserID must be set.
-	SealDevice(d *store.Device, secret []byte) error
-	// OpenDevice returns the secret sealed by SealDevice.
-	OpenDevice(d store.Device) ([]byte, error)
+type Sealer = core.Sealer
+
+// Clock tells the server the time; nil in Config means the real clock.
+type Clock = core.Clock
+
+// Store is every role of the store the server's parts use. The SQLite
+// and PostgreSQL stores (store.Store) satisfy it.
+type Store interface {
+	core.Store
+	console.Store
+	api.Store
+	appliance.Store
 }
 
 // Rate is a token-bucket limit: Burst events at once, refilled at
@@ -64,7 +76,7 @@ var DefaultLimits = Limits{
 // field has a default used when it is zero.
 type Config struct {
 	// Store holds all persistent state.
-	Store store.Store
+	Store Store
 	// Sealer encrypts and decrypts TOTP secrets.
 	Sealer Sealer
 	// Clock tells the time; nil means the real clock.
@@ -98,46 +110,91 @@ type Config struct {
 	JanitorInterval time.Duration
 	// Limits are the rate limits.
 	Limits Limits
-	// Appliances is the appliance API: the server serves it under
+	// Appliance configures the appliance API: the server serves it under
 	// /api/v1/appliance/, pairs and lists appliances on the console's
 	// Appliances page, sends offers from the wizard and tells appliances
-	// about confirmed, renamed, deleted and expired MFA devices. Nil means
-	// one built on Store, Clock and Logger with the package's defaults.
-	Appliances *appliance.API
+	// about confirmed, renamed, deleted and expired MFA devices. Its
+	// Store, Clock and Logger, when nil, are the server's.
+	Appliance appliance.Config
 }
 
 // Server is the registration server. It is safe for concurrent use.
 type Server struct {
-	cfg     Config
-	store   store.Store
-	sealer  Sealer
-	clock   Clock
-	log     *slog.Logger
-	views   *views
-	handler http.Handler
-
-	signinIP, signinUser *ratelimit.Limiter
-	verifyIP, verifyUser *ratelimit.Limiter
-
-	cache    *deviceCache
-	uses     *store.UseBatcher // group commit of accepted codes
-	settings *settingsCache
-	tokens   *tokenCache
-
+	cfg        Config
+	log        *slog.Logger
+	core       *core.Core
+	console    *console.Console
+	api        *api.API
 	appliances *appliance.API
-	metrics    *metrics
-	sent       *sentOffers
-
-	runOnce sync.Once
+	handler    http.Handler
 }
 
 // New returns a server for cfg, or an error naming the missing or bad field.
 func New(cfg Config) (*Server, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	ac := cfg.Appliance
+	if ac.Store == nil {
+		ac.Store = cfg.Store
+	}
+	if ac.Clock == nil {
+		ac.Clock = cfg.Clock
+	}
+	if ac.Logger == nil {
+		ac.Logger = cfg.Logger
+	}
+	apps, err := appliance.New(ac)
+	if err != nil {
+		return nil, err
+	}
+	c, err := core.New(core.Config{
+		Store:               cfg.Store,
+		Sealer:              cfg.Sealer,
+		Appliances:          apps,
+		Clock:               cfg.Clock,
+		Logger:              cfg.Logger,
+		RegistrationTimeout: cfg.RegistrationTimeout,
+		ResyncWindow:        cfg.ResyncWindow,
+		MaxDevicesPerUser:   cfg.MaxDevicesPerUser,
+		CacheTTL:            cfg.CacheTTL,
+		VerifyPerUser:       cfg.Limits.VerifyPerUser,
+		VerifyPerIP:         cfg.Limits.VerifyPerIP,
+	})
+	if err != nil {
+		return nil, err
+	}
+	con, err := console.New(console.Config{
+		Core:            c,
+		Store:           cfg.Store,
+		Clock:           cfg.Clock,
+		Logger:          cfg.Logger,
+		SecureCookies:   cfg.SecureCookies,
+		SessionLifetime: cfg.SessionLifetime,
+		SignInPerIP:     cfg.Limits.SignInPerIP,
+		SignInPerUser:   cfg.Limits.SignInPerUser,
+	})
+	if err != nil {
+		return nil, err
+	}
+	a, err := api.New(api.Config{Core: c, Store: cfg.Store, Clock: cfg.Clock, Logger: cfg.Logger, TokenTTL: cfg.CacheTTL})
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, core: c, console: con, api: a, appliances: apps}
+	s.handler = s.routes()
+	return s, nil
+}
+
+// withDefaults returns cfg with defaults for its zero fields, or an error
+// naming the missing or bad field.
+func (cfg Config) withDefaults() (Config, error) {
 	if cfg.Store == nil {
-		return nil, errors.New("server: Config.Store is required")
+		return cfg, errors.New("server: Config.Store is required")
 	}
 	if cfg.Sealer == nil {
-		return nil, errors.New("server: Config.Sealer is required")
+		return cfg, errors.New("server: Config.Sealer is required")
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = realClock{}
@@ -165,54 +222,40 @@ func New(cfg Config) (*Server, error) {
 	}
 	switch {
 	case cfg.RegistrationTimeout < 0:
-		return nil, fmt.Errorf("server: RegistrationTimeout %v is negative", cfg.RegistrationTimeout)
+		return cfg, fmt.Errorf("server: RegistrationTimeout %v is negative", cfg.RegistrationTimeout)
 	case cfg.SessionLifetime < 0:
-		return nil, fmt.Errorf("server: SessionLifetime %v is negative", cfg.SessionLifetime)
+		return cfg, fmt.Errorf("server: SessionLifetime %v is negative", cfg.SessionLifetime)
 	case cfg.ResyncWindow < 0 || cfg.ResyncWindow > 100000:
-		return nil, fmt.Errorf("server: ResyncWindow %d is outside 0..100000", cfg.ResyncWindow)
+		return cfg, fmt.Errorf("server: ResyncWindow %d is outside 0..100000", cfg.ResyncWindow)
 	case cfg.MaxDevicesPerUser < 0:
-		return nil, fmt.Errorf("server: MaxDevicesPerUser %d is negative", cfg.MaxDevicesPerUser)
+		return cfg, fmt.Errorf("server: MaxDevicesPerUser %d is negative", cfg.MaxDevicesPerUser)
 	case cfg.JanitorInterval < 0:
-		return nil, fmt.Errorf("server: JanitorInterval %v is negative", cfg.JanitorInterval)
+		return cfg, fmt.Errorf("server: JanitorInterval %v is negative", cfg.JanitorInterval)
 	}
 	cfg.Limits = cfg.Limits.withDefaults()
-	if cfg.Appliances == nil {
-		cfg.Appliances = appliance.New(appliance.Config{Store: cfg.Store, Clock: cfg.Clock, Logger: cfg.Logger})
-	}
-	v, err := loadViews()
-	if err != nil {
-		return nil, err
-	}
-	s := &Server{
-		cfg:        cfg,
-		store:      cfg.Store,
-		sealer:     cfg.Sealer,
-		clock:      cfg.Clock,
-		log:        cfg.Logger,
-		views:      v,
-		signinIP:   ratelimit.New(cfg.Limits.SignInPerIP),
-		signinUser: ratelimit.New(cfg.Limits.SignInPerUser),
-		verifyIP:   ratelimit.New(cfg.Limits.VerifyPerIP),
-		verifyUser: ratelimit.New(cfg.Limits.VerifyPerUser),
-		cache:      newDeviceCache(cfg.CacheTTL),
-		uses:       store.NewUseBatcher(cfg.Store),
-		tokens:     newTokenCache(cfg.CacheTTL),
-		appliances: cfg.Appliances,
-		sent:       newSentOffers(),
-	}
-	s.settings = &settingsCache{s: s}
-	s.metrics = newMetrics(s)
-	s.handler = s.routes()
-	return s, nil
+	return cfg, nil
 }
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
 
 // Handler returns the server's HTTP handler: console, portal, admin and
 // verify APIs, the appliance API, /healthz and /readyz. It does not serve
 // /metrics: see MetricsHandler.
 func (s *Server) Handler() http.Handler { return s.handler }
 
+// MetricsHandler serves the server's Prometheus metrics. Handler does not
+// include it, so metrics are never public by accident: serve it on a
+// separate listener (totpserver's metrics.listen).
+func (s *Server) MetricsHandler() http.Handler { return s.core.MetricsHandler() }
+
 // Appliances returns the appliance API the server mounts and drives.
 func (s *Server) Appliances() *appliance.API { return s.appliances }
+
+// Core returns the server's operations, for programs and tests that act
+// without going through HTTP.
+func (s *Server) Core() *core.Core { return s.core }
 
 // Run runs the janitor until ctx is done: every JanitorInterval it removes
 // expired pending registrations (telling the appliances they were offered
@@ -229,13 +272,20 @@ func (s *Server) Run(ctx context.Context) error {
 	t := time.NewTicker(s.cfg.JanitorInterval)
 	defer t.Stop()
 	for {
-		s.sweep(ctx)
+		s.Sweep(ctx)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-t.C:
 		}
 	}
+}
+
+// Sweep is one pass of the janitor over every part; Run calls it.
+func (s *Server) Sweep(ctx context.Context) {
+	s.core.Sweep(ctx)
+	s.console.Sweep(ctx)
+	s.api.Sweep(ctx)
 }
 
 func (l Limits) withDefaults() Limits {

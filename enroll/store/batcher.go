@@ -21,7 +21,7 @@ import (
 // UseBatcher is safe for concurrent use. The zero value is not usable; see
 // NewUseBatcher.
 type UseBatcher struct {
-	st       Store
+	st       UseRecorder
 	max      int
 	inFlight int
 
@@ -38,6 +38,13 @@ type useCall struct {
 	done  chan struct{}
 }
 
+// UseRecorder records accepted codes in groups: what a UseBatcher
+// writes to. Every Store is one.
+type UseRecorder interface {
+	// RecordUses is Store.RecordUses.
+	RecordUses(ctx context.Context, us []UseStep) (errs []error)
+}
+
 // UseBatchTimeout bounds the time a batch of uses may take. A batch does
 // not stop when one caller gives up: others wait for the same transaction.
 const UseBatchTimeout = 30 * time.Second
@@ -46,7 +53,7 @@ const UseBatchTimeout = 30 * time.Second
 // its batches are written one at a time (up to 256 uses each); PostgreSQL
 // takes several batches at once (8, of up to 64 uses each), so its
 // connections keep working while one batch commits.
-func NewUseBatcher(st Store) *UseBatcher {
+func NewUseBatcher(st UseRecorder) *UseBatcher {
 	b := &UseBatcher{st: st, max: 64, inFlight: 8}
 	if s, ok := st.(*sqlStore); ok {
 		if _, ok := s.d.(sqliteDialect); ok {

@@ -1,6 +1,8 @@
 package system
 
 import (
+	"github.com/totpbox/totpbox/enroll/server/api"
+
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,7 +11,6 @@ import (
 	"time"
 
 	"github.com/totpbox/totpbox/device"
-	"github.com/totpbox/totpbox/enroll/server"
 )
 
 // BenchmarkOfferToScreen times a registration sent to an appliance, from
@@ -38,7 +39,7 @@ func BenchmarkOfferToScreen(b *testing.B) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	token, err := server.CreateToken(ctx, s.server.store, "bench")
+	token, err := api.CreateToken(ctx, s.server.store, "bench")
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,6 +1,8 @@
 package system
 
 import (
+	"github.com/totpbox/totpbox/enroll/server/api"
+
 	"context"
 	"github.com/totpbox/totpbox/internal/testkit"
 	"strings"
@@ -11,7 +13,6 @@ import (
 
 	"github.com/totpbox/totpbox/device/vault"
 	"github.com/totpbox/totpbox/enroll"
-	"github.com/totpbox/totpbox/enroll/server"
 	"github.com/totpbox/totpbox/enroll/server/browsertest"
 )
 
@@ -125,7 +126,7 @@ func TestBrowserSendToAppliance(t *testing.T) {
 			acct = a
 		}
 	}
-	token, err := server.CreateToken(context.Background(), s.server.store, "browser-test")
+	token, err := api.CreateToken(context.Background(), s.server.store, "browser-test")
 	if err != nil {
 		t.Fatal(err)
 	}

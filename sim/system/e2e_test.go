@@ -1,6 +1,8 @@
 package system
 
 import (
+	"github.com/totpbox/totpbox/enroll/server/api"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -14,7 +16,6 @@ import (
 
 	"github.com/totpbox/totpbox/device/vault"
 	"github.com/totpbox/totpbox/enroll"
-	"github.com/totpbox/totpbox/enroll/server"
 )
 
 // apiClient calls the registration server's admin API with a bearer token.
@@ -85,7 +86,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("server lists %d appliances (%v), want 1", len(infos), err)
 	}
 
-	token, err := server.CreateToken(context.Background(), s.server.store, "e2e")
+	token, err := api.CreateToken(context.Background(), s.server.store, "e2e")
 	if err != nil {
 		t.Fatal(err)
 	}

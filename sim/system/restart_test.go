@@ -1,6 +1,8 @@
 package system
 
 import (
+	"github.com/totpbox/totpbox/enroll/server/api"
+
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,7 +13,6 @@ import (
 	"time"
 
 	"github.com/totpbox/totpbox/device/vault"
-	"github.com/totpbox/totpbox/enroll/server"
 )
 
 // running is one start of the simulator, stopped by stop.
@@ -68,7 +69,7 @@ func TestRestartsLoseNothing(t *testing.T) {
 	cfg := Config{Listen: "127.0.0.1:0", ServerListen: freeAddr(t), DataDir: t.TempDir()}
 	r := boot(t, cfg)
 	testkit.WaitFor(t, 10*time.Second, "the simulator to get there", func() bool { st := getState(t, r.sim.URL+"/sim/state"); return st.Sync != nil && st.Sync.Paired })
-	token, err := server.CreateToken(context.Background(), r.s.server.store, "restart-test")
+	token, err := api.CreateToken(context.Background(), r.s.server.store, "restart-test")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,8 @@
 package system
 
 import (
+	"github.com/totpbox/totpbox/enroll/server/core"
+
 	"context"
 	"crypto/rand"
 	"errors"
@@ -77,7 +79,7 @@ func ensureAdmin(ctx context.Context, st store.Store, pwFile string) (string, er
 		return "", fmt.Errorf("the simulator's admin exists but %s is missing; set a password with totpserver, or remove the data directory", pwFile)
 	}
 	pw := rand.Text()[:16]
-	if _, err := server.CreateAdmin(ctx, st, AdminUser, pw); err != nil {
+	if _, err := core.CreateAdmin(ctx, st, AdminUser, pw); err != nil {
 		return "", err
 	}
 	if err := os.WriteFile(pwFile, []byte(pw+"\n"), 0o600); err != nil {

@@ -116,10 +116,10 @@ type API struct {
 	online map[string]int // appliance id -> held long-polls
 }
 
-// New returns an API for cfg. It panics when cfg.Store is nil.
-func New(cfg Config) *API {
+// New returns an API for cfg, or an error naming what is missing.
+func New(cfg Config) (*API, error) {
 	if cfg.Store == nil {
-		panic("appliance.New: no store")
+		return nil, errors.New("appliance: Config.Store is required")
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = realClock{}
@@ -157,7 +157,7 @@ func New(cfg Config) *API {
 		online:  make(map[string]int),
 	}
 	a.verifier.MaxNonces = cfg.ReplayCacheSize
-	return a
+	return a, nil
 }
 
 func remoteHost(r *http.Request) string {

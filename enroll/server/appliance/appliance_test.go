@@ -21,7 +21,6 @@ import (
 
 	"github.com/totpbox/totpbox/enroll"
 	"github.com/totpbox/totpbox/enroll/proto"
-	"github.com/totpbox/totpbox/enroll/server/appliance/appliancetest"
 	"github.com/totpbox/totpbox/enroll/store"
 	"github.com/totpbox/totpbox/enroll/store/storetest"
 )
@@ -54,13 +53,11 @@ type env struct {
 	h     http.Handler
 }
 
-// stores are the stores the tests run against: the in-memory one, SQLite,
-// and PostgreSQL when TOTPBOX_TEST_POSTGRES_DSN is set (required in CI).
+// stores are the stores the tests run against: SQLite, and PostgreSQL when TOTPBOX_TEST_POSTGRES_DSN is set (required in CI).
 var stores = []struct {
 	name string
 	open func(t *testing.T) Store
 }{
-	{"mem", func(*testing.T) Store { return appliancetest.NewMemStore() }},
 	{"sqlite", func(t *testing.T) Store { return storetest.OpenSQLite(t) }},
 	{"postgres", func(t *testing.T) Store { return storetest.OpenPostgres(t) }},
 }
@@ -72,15 +69,18 @@ func eachStore(t *testing.T, test func(t *testing.T, open func(t *testing.T) Sto
 	}
 }
 
-// newEnv returns an API on an in-memory store. A nil clock means the real
+// newEnv returns an API on a fresh SQLite store. A nil clock means the real
 // one (the fake one of a synctest bubble).
 func newEnv(t *testing.T, clk Clock) *env {
-	return newEnvWith(t, clk, appliancetest.NewMemStore())
+	return newEnvWith(t, clk, storetest.OpenSQLite(t))
 }
 
 // newEnvWith returns an API on st.
 func newEnvWith(t *testing.T, clk Clock, st Store) *env {
-	api := New(Config{Store: st, Clock: clk, Logger: slog.New(slog.DiscardHandler), PairingRate: Rate{PerSecond: -1}})
+	api, err := New(Config{Store: st, Clock: clk, Logger: slog.New(slog.DiscardHandler), PairingRate: Rate{PerSecond: -1}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if clk == nil {
 		clk = realClock{}
 	}
@@ -259,7 +259,11 @@ func TestPairing(t *testing.T) {
 
 func TestPairingRequestChecks(t *testing.T) {
 	e := newEnv(t, &fakeClock{t: t0})
-	e.api = New(Config{Store: e.store, Clock: e.clock, Logger: slog.New(slog.DiscardHandler), PairingRate: Rate{PerSecond: 0.1, Burst: 2}})
+	api, err := New(Config{Store: e.store, Clock: e.clock, Logger: slog.New(slog.DiscardHandler), PairingRate: Rate{PerSecond: 0.1, Burst: 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.api = api
 	e.h = e.api.Handler()
 	a := e.newApp()
 	var p proto.Pairing
@@ -388,10 +392,10 @@ func TestOfferAcceptActivateRenameDelete(t *testing.T) {
 			t.Errorf("OfferState = %+v, want accepted", st)
 		}
 		for _, err := range []error{
-			e.api.DeviceActivated(ctx, "dev1"),
-			e.api.DeviceRenamed(ctx, "dev1", "Front desk"),
-			e.api.DeviceDeleted(ctx, "dev1"),
-			e.api.DeviceActivated(ctx, "not-on-an-appliance"),
+			e.api.DeviceChanged(ctx, DeviceChange{Kind: store.ChangeActivate, DeviceUID: "dev1"}),
+			e.api.DeviceChanged(ctx, DeviceChange{Kind: store.ChangeRename, DeviceUID: "dev1", Name: "Front desk"}),
+			e.api.DeviceChanged(ctx, DeviceChange{Kind: store.ChangeDelete, DeviceUID: "dev1"}),
+			e.api.DeviceChanged(ctx, DeviceChange{Kind: store.ChangeActivate, DeviceUID: "not-on-an-appliance"}),
 		} {
 			if err != nil {
 				t.Fatal(err)
@@ -528,13 +532,7 @@ func TestUnpair(t *testing.T) {
 			t.Errorf("code request after unpair = %+v, want a new code", p)
 		}
 		var audited bool
-		var events []store.AuditEvent
-		switch st := e.store.(type) {
-		case *appliancetest.MemStore:
-			events = st.AuditEvents()
-		case store.Store:
-			events, _ = st.AuditEvents(ctx, 0, 0)
-		}
+		events, _ := e.store.(store.Store).AuditEvents(ctx, 0, 0)
 		for _, ev := range events {
 			audited = audited || ev.Action == "appliance.unpaired" && ev.Actor == "appliance:A"
 		}

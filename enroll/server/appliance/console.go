@@ -371,35 +371,38 @@ func (a *API) queue(ctx context.Context, kind store.ChangeKind, deviceID string,
 	return nil
 }
 
-// DeviceActivated tells the appliance holding deviceID that its
-// registration was confirmed: the account becomes active there. It does
-// nothing for a device on no appliance, so it may be called for every
-// registration.
-func (a *API) DeviceActivated(ctx context.Context, deviceID string) error {
-	return a.queue(ctx, store.ChangeActivate, deviceID, nil, false)
+// DeviceChange is a change of an MFA device that the appliances holding
+// it (or offered it) must hear about.
+type DeviceChange struct {
+	// Kind is store.ChangeActivate (the registration was confirmed: the
+	// account becomes active), store.ChangeRename (Name becomes the
+	// account's label), store.ChangeDelete (the MFA device was deleted:
+	// the account is wiped, or the offer withdrawn) or store.ChangeExpire
+	// (the registration expired unconfirmed: the pending account is
+	// wiped, or the offer withdrawn).
+	Kind store.ChangeKind
+	// DeviceUID is the MFA device's UID.
+	DeviceUID string
+	// Name is the new friendly name, for store.ChangeRename.
+	Name string
 }
 
-// DeviceRenamed tells the appliance holding deviceID its new name, which
-// becomes the account's label.
-func (a *API) DeviceRenamed(ctx context.Context, deviceID, name string) error {
-	payload, err := json.Marshal(renamePayload{Name: name})
-	if err != nil {
-		return err
+// DeviceChanged queues c for the appliances holding the MFA device. It
+// does nothing for a device on no appliance, so it may be called for
+// every change. Another Kind is an error naming it.
+func (a *API) DeviceChanged(ctx context.Context, c DeviceChange) error {
+	var payload []byte
+	switch c.Kind {
+	case store.ChangeActivate, store.ChangeDelete, store.ChangeExpire:
+	case store.ChangeRename:
+		var err error
+		if payload, err = json.Marshal(renamePayload{Name: c.Name}); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("device change: kind %q is not activate, rename, delete or expire", c.Kind)
 	}
-	return a.queue(ctx, store.ChangeRename, deviceID, payload, false)
-}
-
-// DeviceDeleted tells the appliance holding deviceID that the MFA device
-// was deleted: the account is wiped, or the offer withdrawn.
-func (a *API) DeviceDeleted(ctx context.Context, deviceID string) error {
-	return a.queue(ctx, store.ChangeDelete, deviceID, nil, false)
-}
-
-// DeviceExpired tells the appliance holding deviceID that its
-// registration expired unconfirmed: the pending account is wiped, or the
-// offer withdrawn.
-func (a *API) DeviceExpired(ctx context.Context, deviceID string) error {
-	return a.queue(ctx, store.ChangeExpire, deviceID, nil, false)
+	return a.queue(ctx, c.Kind, c.DeviceUID, payload, false)
 }
 
 // CancelOffer withdraws an offer of deviceID that was not answered yet

@@ -1,15 +1,17 @@
 package appliance
 
 import (
+	"context"
 	"crypto/ed25519"
 	"errors"
+	"github.com/totpbox/totpbox/enroll/store/storetest"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/totpbox/totpbox/enroll/proto"
-	"github.com/totpbox/totpbox/enroll/server/appliance/appliancetest"
 	"github.com/totpbox/totpbox/enroll/store"
 )
 
@@ -82,23 +84,31 @@ func TestReplayToAnotherServer(t *testing.T) {
 
 func TestNonceStoreFailure(t *testing.T) {
 	clk := &fakeClock{t: t0}
-	st := appliancetest.NewMemStore()
+	st := &failingNonces{Store: storetest.OpenSQLite(t)}
 	e := newEnvWith(t, clk, st)
 	a := e.newApp()
 	a.pair("A")
-	st.Fail = func(op string) error {
-		if op == "UseNonce" {
-			return errors.New("use nonce: database is down")
-		}
-		return nil
-	}
+	st.down.Store(true)
 	var out any
 	code, pe := e.serve(a.request("GET", proto.ChangesPath(a.id), nil), &out)
 	if code != http.StatusInternalServerError || pe.Code != proto.CodeInternal {
 		t.Errorf("request while the nonce store fails: %d %q (%s), want 500 %q", code, pe.Code, pe.Message, proto.CodeInternal)
 	}
-	st.Fail = nil
+	st.down.Store(false)
 	if code, pe := e.serve(a.request("GET", proto.ChangesPath(a.id), nil), &out); code != 200 {
 		t.Errorf("request after the store recovered: %d %v", code, pe)
 	}
+}
+
+// failingNonces is a store whose UseNonce fails while down is set.
+type failingNonces struct {
+	Store
+	down atomic.Bool
+}
+
+func (f *failingNonces) UseNonce(ctx context.Context, keyID, nonce string, expires time.Time) error {
+	if f.down.Load() {
+		return errors.New("use nonce: database is down")
+	}
+	return f.Store.UseNonce(ctx, keyID, nonce, expires)
 }

@@ -1,0 +1,207 @@
+package api
+
+import (
+	"github.com/totpbox/totpbox/enroll/server/core"
+
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/totpbox/totpbox/enroll/store"
+)
+
+// maxBody bounds API request bodies.
+const maxBody = 64 << 10
+
+// apiHandler is an admin API endpoint; it returns the status and the value
+// to encode, or an error.
+type apiHandler func(w http.ResponseWriter, r *http.Request, a core.Actor) (int, any, error)
+
+type apiError struct {
+	Error string `json:"error"`
+}
+
+// api wraps h with bearer-token authentication and JSON encoding.
+func (s *API) api(h apiHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		authz := r.Header.Get("Authorization")
+		value, ok := strings.CutPrefix(authz, "Bearer ")
+		if !ok || strings.TrimSpace(value) == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="totpserver"`)
+			writeJSON(w, http.StatusUnauthorized, apiError{"missing bearer token: send Authorization: Bearer <token>"})
+			return
+		}
+		t, err := s.token(r.Context(), strings.TrimSpace(value))
+		if err != nil {
+			s.apiFail(w, r, err)
+			return
+		}
+		status, v, err := h(w, r, core.Actor{Name: "token:" + t.Name, IP: core.ClientIP(r)})
+		if err != nil {
+			s.apiFail(w, r, err)
+			return
+		}
+		if status == http.StatusNoContent {
+			w.WriteHeader(status)
+			return
+		}
+		writeJSON(w, status, v)
+	}
+}
+
+func (s *API) apiFail(w http.ResponseWriter, r *http.Request, err error) {
+	status, msg := core.Explain(err)
+	if status == http.StatusInternalServerError {
+		s.log.Error("API request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="totpserver", error="invalid_token"`)
+	}
+	writeJSON(w, status, apiError{msg})
+}
+
+func (s *API) apiNotFound(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusNotFound, apiError{fmt.Sprintf("no API endpoint %s %s", r.Method, r.URL.Path)})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"error":"internal error"}`)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
+
+// decode reads one JSON object from the body into dst, refusing unknown
+// fields, trailing data and bodies over maxBody, with a 400 naming the
+// problem.
+func decode(r *http.Request, dst any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || mt != "application/json" {
+			return core.Fail(http.StatusUnsupportedMediaType, "Content-Type must be application/json, not %q", ct)
+		}
+	}
+	dec := json.NewDecoder(io.LimitReader(r.Body, maxBody+1))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		return core.Fail(400, "malformed JSON: %s", describeJSONError(err))
+	}
+	if dec.InputOffset() > maxBody {
+		return core.Fail(http.StatusRequestEntityTooLarge, "request body is over %d bytes", maxBody)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return core.Fail(400, "malformed JSON: data after the object")
+	}
+	return nil
+}
+
+func describeJSONError(err error) string {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.Is(err, io.EOF):
+		return "empty body, want a JSON object"
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "body ends in the middle of the object"
+	case errors.As(err, &syn):
+		return fmt.Sprintf("%v at byte %d", syn, syn.Offset)
+	case errors.As(err, &typ):
+		if typ.Field == "" {
+			return fmt.Sprintf("want a JSON object, not %s", typ.Value)
+		}
+		return fmt.Sprintf("field %q must be %s, not %s", typ.Field, jsonKind(typ.Type.Kind().String()), typ.Value)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return "unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field ")
+	}
+	return err.Error()
+}
+
+func jsonKind(k string) string {
+	switch k {
+	case "string":
+		return "a string"
+	case "slice", "array":
+		return "an array"
+	case "bool":
+		return "true or false"
+	case "struct", "map":
+		return "an object"
+	}
+	return "a number"
+}
+
+// apiUser is a user as the API shows it.
+type apiUser struct {
+	Username    string    `json:"username"`
+	DisplayName string    `json:"display_name"`
+	Email       string    `json:"email,omitempty"`
+	Admin       bool      `json:"admin"`
+	Disabled    bool      `json:"disabled"`
+	Created     time.Time `json:"created"`
+}
+
+func toAPIUser(u store.User) apiUser {
+	return apiUser{Username: u.Username, DisplayName: u.DisplayName, Email: u.Email, Admin: u.Admin, Disabled: u.Disabled, Created: u.Created.UTC()}
+}
+
+// apiDevice is an MFA device as the API shows it: never its secret.
+type apiDevice struct {
+	ID           int64      `json:"id"`
+	Name         string     `json:"name"`
+	Kind         string     `json:"kind"`
+	Status       string     `json:"status"`
+	Algorithm    string     `json:"algorithm"`
+	Digits       int        `json:"digits"`
+	Period       int        `json:"period"`
+	Created      time.Time  `json:"created"`
+	Registered   *time.Time `json:"registered,omitempty"`
+	ExpiresAt    *time.Time `json:"expires_at,omitempty"`
+	LastUsed     *time.Time `json:"last_used,omitempty"`
+	DriftSeconds int64      `json:"drift_seconds"`
+	FailCount    int        `json:"fail_count"`
+	LockedUntil  *time.Time `json:"locked_until,omitempty"`
+	// Offer is where the registration's offer to an appliance stands,
+	// for a pending device sent to one.
+	Offer *apiOfferState `json:"offer,omitempty"`
+}
+
+func optTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+func toAPIDevice(d store.Device, now time.Time) apiDevice {
+	a := apiDevice{
+		ID: d.ID, Name: d.Name, Kind: string(d.Kind), Status: string(d.Status),
+		Algorithm: d.Algorithm, Digits: d.Digits, Period: d.PeriodSec,
+		Created: d.Created.UTC(), Registered: optTime(d.Registered), LastUsed: optTime(d.LastUsed),
+		DriftSeconds: d.DriftSteps * int64(d.PeriodSec), FailCount: d.FailCount,
+	}
+	if d.Status == store.StatusPending {
+		a.ExpiresAt = optTime(d.ExpiresAt)
+	}
+	if d.LockedUntil.After(now) {
+		a.LockedUntil = optTime(d.LockedUntil)
+	}
+	return a
+}
+
+// retryAfter sets Retry-After in whole seconds.
+func retryAfter(w http.ResponseWriter, d time.Duration) {
+	w.Header().Set("Retry-After", fmt.Sprint(int(math.Ceil(d.Seconds()))))
+}

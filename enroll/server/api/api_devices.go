@@ -1,0 +1,176 @@
+package api
+
+import (
+	"github.com/totpbox/totpbox/enroll/server/core"
+
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/totpbox/totpbox/enroll/server/appliance"
+	"github.com/totpbox/totpbox/enroll/store"
+)
+
+type apiDeviceCreateRequest struct {
+	Name string `json:"name"`
+	Kind string `json:"kind"`
+	// Appliance, when set, is the id or name of a paired appliance to
+	// send the registration to; Kind then defaults to "appliance".
+	Appliance string `json:"appliance"`
+}
+
+// apiDeviceCreated is the one response that carries a device's secret:
+// the registration is pending until its code is confirmed.
+type apiDeviceCreated struct {
+	apiDevice
+	Secret     string `json:"secret"`
+	OTPAuthURI string `json:"otpauth_uri"`
+}
+
+// apiDeviceCreate is POST /api/v1/users/{username}/mfa-devices.
+func (s *API) apiDeviceCreate(w http.ResponseWriter, r *http.Request, a core.Actor) (int, any, error) {
+	u, err := s.apiUserByPath(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	var req apiDeviceCreateRequest
+	if err := decode(r, &req); err != nil {
+		return 0, nil, err
+	}
+	ctx := r.Context()
+	var app appliance.Info
+	if req.Appliance != "" {
+		// Find the appliance first, so a wrong one leaves nothing behind.
+		if app, err = s.core.FindAppliance(ctx, req.Appliance); err != nil {
+			return 0, nil, core.ApplianceFailure(err)
+		}
+		if app.Unpairing {
+			return 0, nil, core.ApplianceFailure(appliance.ErrUnpairing)
+		}
+		if req.Kind == "" {
+			req.Kind = string(store.KindAppliance)
+		}
+	}
+	d, k, err := s.core.StartRegistration(ctx, a, u, req.Name, store.DeviceKind(req.Kind))
+	if err != nil {
+		return 0, nil, err
+	}
+	out := apiDeviceCreated{apiDevice: toAPIDevice(d, s.clock.Now()), Secret: k.SecretBase32(), OTPAuthURI: k.URI()}
+	if req.Appliance != "" {
+		if err := s.core.SendOffer(ctx, a, u, d, app); err != nil {
+			// Undo the registration: the caller asked for both or neither.
+			if derr := s.core.DeleteDevice(context.WithoutCancel(ctx), a, u, d.ID); derr != nil {
+				s.log.Error("remove a registration whose offer failed", "device", d.ID, "err", derr)
+			}
+			return 0, nil, err
+		}
+		if out.Offer, err = s.apiOffer(ctx, d); err != nil {
+			return 0, nil, err
+		}
+	}
+	w.Header().Set("Location", fmt.Sprintf("/api/v1/users/%s/mfa-devices/%d", u.Username, d.ID))
+	return http.StatusCreated, out, nil
+}
+
+// apiOfferState is where the offer of a registration to an appliance
+// stands.
+type apiOfferState struct {
+	ApplianceID   string     `json:"appliance_id"`
+	ApplianceName string     `json:"appliance_name,omitempty"`
+	State         string     `json:"state"`
+	Sent          time.Time  `json:"sent"`
+	Answered      *time.Time `json:"answered,omitempty"`
+}
+
+// apiOffer returns the offer state of d, or nil when it was never sent to
+// an appliance.
+func (s *API) apiOffer(ctx context.Context, d store.Device) (*apiOfferState, error) {
+	o, err := s.core.OfferState(ctx, d)
+	if err != nil || o == nil {
+		return nil, err
+	}
+	return &apiOfferState{ApplianceID: o.ApplianceID, ApplianceName: o.ApplianceName, State: o.State,
+		Sent: o.Sent.UTC(), Answered: optTime(o.Answered)}, nil
+}
+
+type apiDeviceList struct {
+	MFADevices []apiDevice `json:"mfa_devices"`
+}
+
+// apiDeviceList is GET /api/v1/users/{username}/mfa-devices.
+func (s *API) apiDeviceList(w http.ResponseWriter, r *http.Request, a core.Actor) (int, any, error) {
+	u, err := s.apiUserByPath(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	devs, err := s.store.DevicesByUser(r.Context(), u.ID)
+	if err != nil {
+		return 0, nil, err
+	}
+	now := s.clock.Now()
+	out := apiDeviceList{MFADevices: make([]apiDevice, 0, len(devs))}
+	for _, d := range devs {
+		ad := toAPIDevice(d, now)
+		if d.Status == store.StatusPending {
+			if ad.Offer, err = s.apiOffer(r.Context(), d); err != nil {
+				return 0, nil, err
+			}
+		}
+		out.MFADevices = append(out.MFADevices, ad)
+	}
+	return http.StatusOK, out, nil
+}
+
+// apiDeviceDelete is DELETE /api/v1/users/{username}/mfa-devices/{id}.
+func (s *API) apiDeviceDelete(w http.ResponseWriter, r *http.Request, a core.Actor) (int, any, error) {
+	u, err := s.apiUserByPath(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	id, err := core.PathID(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	if err := s.core.DeleteDevice(r.Context(), a, u, id); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusNoContent, nil, nil
+}
+
+type apiCodesRequest struct {
+	Codes []string `json:"codes"`
+}
+
+// apiDeviceConfirm is POST .../mfa-devices/{id}/confirm.
+func (s *API) apiDeviceConfirm(w http.ResponseWriter, r *http.Request, a core.Actor) (int, any, error) {
+	return s.apiCodes(r, a, s.core.ConfirmRegistration)
+}
+
+// apiDeviceResync is POST .../mfa-devices/{id}/resync.
+func (s *API) apiDeviceResync(w http.ResponseWriter, r *http.Request, a core.Actor) (int, any, error) {
+	return s.apiCodes(r, a, s.core.ResyncDevice)
+}
+
+func (s *API) apiCodes(r *http.Request, a core.Actor, op func(ctx context.Context, a core.Actor, u store.User, id int64, codes []string) (store.Device, error)) (int, any, error) {
+	u, err := s.apiUserByPath(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	id, err := core.PathID(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	var req apiCodesRequest
+	if err := decode(r, &req); err != nil {
+		return 0, nil, err
+	}
+	if req.Codes == nil {
+		return 0, nil, core.Fail(400, "missing field \"codes\"")
+	}
+	d, err := op(r.Context(), a, u, id, req.Codes)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, toAPIDevice(d, s.clock.Now()), nil
+}

@@ -1,0 +1,87 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/totpbox/totpbox/enroll/server/core"
+	"github.com/totpbox/totpbox/enroll/store"
+)
+
+// Store is what the JSON APIs read themselves: users and their MFA
+// devices to show, and the bearer tokens that authenticate callers. Every
+// change goes through the core. The SQLite and PostgreSQL stores satisfy
+// it.
+type Store interface {
+	UserByName(ctx context.Context, username string) (store.User, error)
+	DevicesByUser(ctx context.Context, userID int64) ([]store.Device, error)
+	TokenByHash(ctx context.Context, hash []byte) (store.Token, error)
+	TouchToken(ctx context.Context, id int64, at time.Time) error
+}
+
+// Config configures an API. Core and Store are required.
+type Config struct {
+	// Core does the operations the requests ask for.
+	Core *core.Core
+	// Store is read for the answers and holds the tokens.
+	Store Store
+	// Clock tells the time; nil means the real clock.
+	Clock core.Clock
+	// Logger receives the API's logs; nil means slog.Default().
+	Logger *slog.Logger
+	// TokenTTL is how long a checked token is trusted before the store is
+	// read again; zero or negative reads the store every time.
+	TokenTTL time.Duration
+}
+
+// API serves the admin JSON API and the verify API under /api/v1/, for
+// callers holding a bearer token.
+type API struct {
+	core   *core.Core
+	store  Store
+	clock  core.Clock
+	log    *slog.Logger
+	tokens *tokenCache
+}
+
+// New returns an API for cfg, or an error naming what is missing.
+func New(cfg Config) (*API, error) {
+	switch {
+	case cfg.Core == nil:
+		return nil, errors.New("api: Config.Core is required")
+	case cfg.Store == nil:
+		return nil, errors.New("api: Config.Store is required")
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = realClock{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &API{core: cfg.Core, store: cfg.Store, clock: cfg.Clock, log: cfg.Logger, tokens: newTokenCache(cfg.TokenTTL)}, nil
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+
+// Register adds the API's routes to mux, and a JSON 404 for any other
+// path under /api/.
+func (s *API) Register(mux *http.ServeMux) {
+	mux.HandleFunc("POST /api/v1/users", s.api(s.apiUserCreate))
+	mux.HandleFunc("GET /api/v1/users/{username}", s.api(s.apiUserGet))
+	mux.HandleFunc("POST /api/v1/users/{username}/mfa-devices", s.api(s.apiDeviceCreate))
+	mux.HandleFunc("GET /api/v1/users/{username}/mfa-devices", s.api(s.apiDeviceList))
+	mux.HandleFunc("DELETE /api/v1/users/{username}/mfa-devices/{id}", s.api(s.apiDeviceDelete))
+	mux.HandleFunc("POST /api/v1/users/{username}/mfa-devices/{id}/confirm", s.api(s.apiDeviceConfirm))
+	mux.HandleFunc("POST /api/v1/users/{username}/mfa-devices/{id}/resync", s.api(s.apiDeviceResync))
+	mux.HandleFunc("POST /api/v1/verify", s.api(s.apiVerify))
+	mux.HandleFunc("/api/", s.apiNotFound)
+}
+
+// Sweep is the API's pass of the janitor: it forgets tokens not checked
+// within their TTL.
+func (s *API) Sweep(ctx context.Context) { s.tokens.prune(s.clock.Now()) }

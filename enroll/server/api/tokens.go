@@ -1,0 +1,132 @@
+package api
+
+import (
+	"github.com/totpbox/totpbox/enroll/server/core"
+
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/totpbox/totpbox/enroll/store"
+)
+
+// tokenPrefix marks totpserver API tokens so they are easy to spot in
+// secret scanners.
+const tokenPrefix = "tbx_"
+
+// TokenStore is what creating and revoking tokens (totpserver token)
+// needs. The SQLite and PostgreSQL stores satisfy it.
+type TokenStore interface {
+	CreateToken(ctx context.Context, t *store.Token) error
+	RevokeToken(ctx context.Context, name string) error
+	Audit(ctx context.Context, e store.AuditEvent) error
+}
+
+// CreateToken makes a new admin API token named name and returns the
+// bearer value, which is shown once: only its SHA-256 hash is stored.
+func CreateToken(ctx context.Context, st TokenStore, name string) (string, error) {
+	name = strings.TrimSpace(name)
+	if name == "" || len(name) > 64 {
+		return "", errors.New("token name must be 1 to 64 characters")
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._-", r)) {
+			return "", fmt.Errorf("token name may hold only letters, digits and ._-, not %q", r)
+		}
+	}
+	value := tokenPrefix + core.RandomToken()
+	t := store.Token{Name: name, Hash: core.HashToken(value), Created: time.Now().UTC()}
+	if err := st.CreateToken(ctx, &t); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return "", fmt.Errorf("a token named %q already exists", name)
+		}
+		return "", fmt.Errorf("create token: %w", err)
+	}
+	if err := st.Audit(ctx, store.AuditEvent{Time: t.Created, Actor: "cli", Action: "token.create", Target: "token:" + name}); err != nil {
+		return "", fmt.Errorf("create token: %w", err)
+	}
+	return value, nil
+}
+
+// RevokeToken revokes the token named name; it is refused from then on.
+func RevokeToken(ctx context.Context, st TokenStore, name string) error {
+	if err := st.RevokeToken(ctx, name); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("no token named %q", name)
+		}
+		return fmt.Errorf("revoke token: %w", err)
+	}
+	if err := st.Audit(ctx, store.AuditEvent{Time: time.Now().UTC(), Actor: "cli", Action: "token.revoke", Target: "token:" + name}); err != nil {
+		return fmt.Errorf("revoke token: %w", err)
+	}
+	return nil
+}
+
+// tokenCache remembers valid tokens by hash for a short while, so the
+// verify path does not read the store for each call. A token revoked with
+// `totpserver token revoke` is refused by running servers within ttl.
+type tokenCache struct {
+	ttl time.Duration
+	mu  sync.Mutex
+	m   map[string]cachedToken
+}
+
+type cachedToken struct {
+	tok     store.Token
+	checked time.Time
+	touched time.Time
+}
+
+func newTokenCache(ttl time.Duration) *tokenCache {
+	return &tokenCache{ttl: ttl, m: make(map[string]cachedToken)}
+}
+
+// token returns the valid token with the hash of value.
+func (s *API) token(ctx context.Context, value string) (store.Token, error) {
+	h := core.HashToken(value)
+	now := s.clock.Now()
+	c := s.tokens
+	c.mu.Lock()
+	ct, ok := c.m[string(h)]
+	c.mu.Unlock()
+	if ok && c.ttl > 0 && now.Sub(ct.checked) < c.ttl && now.Sub(ct.checked) >= 0 {
+		return ct.tok, nil
+	}
+	t, err := s.store.TokenByHash(ctx, h)
+	if errors.Is(err, store.ErrNotFound) || err == nil && t.Revoked {
+		c.mu.Lock()
+		delete(c.m, string(h))
+		c.mu.Unlock()
+		return store.Token{}, core.Fail(401, "invalid or revoked token")
+	}
+	if err != nil {
+		return store.Token{}, err
+	}
+	// Record use at most once a minute per token: a write per verify
+	// would halve throughput.
+	if now.Sub(ct.touched) >= time.Minute || now.Sub(t.LastUsed) >= time.Minute {
+		if err := s.store.TouchToken(ctx, t.ID, now.UTC()); err != nil {
+			s.log.Error("touch token", "token", t.Name, "err", err)
+		}
+		ct.touched = now
+	}
+	if c.ttl > 0 {
+		c.mu.Lock()
+		c.m[string(h)] = cachedToken{tok: t, checked: now, touched: ct.touched}
+		c.mu.Unlock()
+	}
+	return t, nil
+}
+
+func (c *tokenCache) prune(now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, t := range c.m {
+		if now.Sub(t.checked) >= c.ttl {
+			delete(c.m, k)
+		}
+	}
+}

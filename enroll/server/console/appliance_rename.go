@@ -1,0 +1,59 @@
+package console
+
+import (
+	"github.com/totpbox/totpbox/enroll/server/core"
+
+	"fmt"
+	"net/http"
+
+	"github.com/totpbox/totpbox/enroll/server/appliance"
+)
+
+// applianceFormData is what the Rename, Unpair and Forget pages of an
+// appliance show.
+type applianceFormData struct {
+	Appliance appliance.Info
+	Name      string
+}
+
+// applianceForm loads the appliance of the path, or shows why it cannot.
+func (s *Console) applianceForm(w http.ResponseWriter, r *http.Request, a *auth) (applianceFormData, bool) {
+	in, err := s.core.Appliances().Appliance(r.Context(), r.PathValue("appliance"))
+	if err != nil {
+		s.errorPage(w, r, a, core.ApplianceFailure(err))
+		return applianceFormData{}, false
+	}
+	return applianceFormData{Appliance: in, Name: in.Name}, true
+}
+
+func (s *Console) applianceRenameShow(w http.ResponseWriter, r *http.Request, a *auth) {
+	if d, ok := s.applianceForm(w, r, a); ok {
+		s.render(w, r, a, http.StatusOK, "appliance_rename", page{Title: "Rename appliance", Section: "appliances", D: d})
+	}
+}
+
+func (s *Console) applianceRenameSubmit(w http.ResponseWriter, r *http.Request, a *auth) {
+	d, ok := s.applianceForm(w, r, a)
+	if !ok {
+		return
+	}
+	d.Name = r.PostFormValue("name")
+	name, err := core.CleanApplianceName(d.Name)
+	if err == nil && name != d.Appliance.Name {
+		err = core.ApplianceFailure(s.core.Appliances().RenameAppliance(r.Context(), d.Appliance.ID, name))
+	}
+	if err != nil {
+		status, msg := core.Explain(err)
+		if status == http.StatusInternalServerError || status == http.StatusNotFound {
+			s.errorPage(w, r, a, err)
+			return
+		}
+		s.render(w, r, a, status, "appliance_rename", page{Title: "Rename appliance", Section: "appliances", Error: msg, D: d})
+		return
+	}
+	if name != d.Appliance.Name {
+		s.core.Audit(r.Context(), a.actor(r), "appliance.rename", "appliance:"+d.Appliance.ID, fmt.Sprintf("%q to %q", d.Appliance.Name, name))
+	}
+	s.setFlash(w, r, fmt.Sprintf("Appliance renamed to %q.", name))
+	http.Redirect(w, r, "/appliances", http.StatusSeeOther)
+}

@@ -1,0 +1,57 @@
+package console
+
+import (
+	"github.com/totpbox/totpbox/enroll/server/core"
+
+	"fmt"
+	"net/http"
+
+	"github.com/totpbox/totpbox/enroll/server/appliance"
+)
+
+// appliancesData is the Appliances page: the paired appliances and the
+// "Pair appliance" form, with what was typed when it failed.
+type appliancesData struct {
+	Appliances []appliance.Info
+	Code       string
+	Name       string
+}
+
+func (s *Console) appliancesPage(w http.ResponseWriter, r *http.Request, a *auth, status int, d appliancesData, msg string) {
+	list, err := s.core.Appliances().Appliances(r.Context())
+	if err != nil {
+		s.errorPage(w, r, a, err)
+		return
+	}
+	d.Appliances = list
+	s.render(w, r, a, status, "appliances", page{Title: "Appliances", Section: "appliances", Error: msg, D: d})
+}
+
+// appliancesShow lists the paired appliances.
+func (s *Console) appliancesShow(w http.ResponseWriter, r *http.Request, a *auth) {
+	s.appliancesPage(w, r, a, http.StatusOK, appliancesData{}, "")
+}
+
+// appliancePair pairs the appliance showing the typed code under the
+// typed name.
+func (s *Console) appliancePair(w http.ResponseWriter, r *http.Request, a *auth) {
+	d := appliancesData{Code: r.PostFormValue("code"), Name: r.PostFormValue("name")}
+	name, err := core.CleanApplianceName(d.Name)
+	if err == nil {
+		var in appliance.Info
+		in, err = s.core.Appliances().Pair(r.Context(), d.Code, name)
+		if err == nil {
+			s.core.Audit(r.Context(), a.actor(r), "appliance.pair", "appliance:"+in.ID, fmt.Sprintf("paired %q (version %s)", in.Name, in.Version))
+			s.setFlash(w, r, fmt.Sprintf("Appliance %q paired. It shows that it is paired at its next sync.", in.Name))
+			http.Redirect(w, r, "/appliances", http.StatusSeeOther)
+			return
+		}
+		err = core.ApplianceFailure(err)
+	}
+	status, msg := core.Explain(err)
+	if status == http.StatusInternalServerError {
+		s.errorPage(w, r, a, err)
+		return
+	}
+	s.appliancesPage(w, r, a, status, d, msg)
+}

@@ -1,0 +1,175 @@
+package console
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/totpbox/totpbox/enroll/server/core"
+	"github.com/totpbox/totpbox/enroll/server/ratelimit"
+	"github.com/totpbox/totpbox/enroll/store"
+)
+
+// Store is what the console and portal read themselves: users to list
+// and show, MFA devices, the audit log and sessions. Every change goes
+// through the core. The SQLite and PostgreSQL stores satisfy it.
+type Store interface {
+	UserByName(ctx context.Context, username string) (store.User, error)
+	UserByID(ctx context.Context, id int64) (store.User, error)
+	ListUsers(ctx context.Context, query string, limit int) ([]store.User, error)
+	DevicesByUser(ctx context.Context, userID int64) ([]store.Device, error)
+	AuditEvents(ctx context.Context, limit int, before int64) ([]store.AuditEvent, error)
+
+	CreateSession(ctx context.Context, s store.Session) error
+	SessionByHash(ctx context.Context, hash []byte) (store.Session, error)
+	UpdateSession(ctx context.Context, s store.Session) error
+	DeleteSession(ctx context.Context, hash []byte) error
+	DeleteExpiredSessions(ctx context.Context, now time.Time) error
+}
+
+// Config configures a Console. Core and Store are required.
+type Config struct {
+	// Core does the operations the pages ask for.
+	Core *core.Core
+	// Store is read for the pages and holds sessions.
+	Store Store
+	// Clock tells the time; nil means the real clock.
+	Clock core.Clock
+	// Logger receives the console's logs; nil means slog.Default().
+	Logger *slog.Logger
+	// SecureCookies marks session cookies Secure even on plain HTTP.
+	SecureCookies bool
+	// SessionLifetime is how long a browser session lasts; it must be
+	// positive.
+	SessionLifetime time.Duration
+	// SignInPerIP and SignInPerUser limit sign-in attempts (password and
+	// code steps) per client address and per username.
+	SignInPerIP, SignInPerUser core.Rate
+}
+
+// Console serves the admin console and the user portal.
+type Console struct {
+	cfg   Config
+	core  *core.Core
+	store Store
+	clock core.Clock
+	log   *slog.Logger
+	views *views
+
+	signinIP, signinUser *ratelimit.Limiter
+}
+
+// New returns a console for cfg, or an error naming what is missing or
+// wrong.
+func New(cfg Config) (*Console, error) {
+	switch {
+	case cfg.Core == nil:
+		return nil, errors.New("console: Config.Core is required")
+	case cfg.Store == nil:
+		return nil, errors.New("console: Config.Store is required")
+	case cfg.SessionLifetime <= 0:
+		return nil, errors.New("console: Config.SessionLifetime must be positive")
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = realClock{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	v, err := loadViews()
+	if err != nil {
+		return nil, err
+	}
+	return &Console{
+		cfg:        cfg,
+		core:       cfg.Core,
+		store:      cfg.Store,
+		clock:      cfg.Clock,
+		log:        cfg.Logger,
+		views:      v,
+		signinIP:   ratelimit.New(cfg.SignInPerIP),
+		signinUser: ratelimit.New(cfg.SignInPerUser),
+	}, nil
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+
+// Sweep is the console's pass of the janitor: it removes expired sessions
+// and forgets idle sign-in rate-limit state.
+func (s *Console) Sweep(ctx context.Context) {
+	now := s.clock.Now()
+	if err := s.store.DeleteExpiredSessions(ctx, now.UTC()); err != nil {
+		s.log.Error("janitor: remove expired sessions", "err", err)
+	}
+	s.signinIP.Prune(now)
+	s.signinUser.Prune(now)
+}
+
+// ErrorPage answers err as the console's error page: a Failure's status
+// and message, or 500 "internal error" (logged) for any other error.
+func (s *Console) ErrorPage(w http.ResponseWriter, r *http.Request, err error) {
+	s.errorPage(w, r, nil, err)
+}
+
+// Register adds the console's and the portal's routes to mux: pages and
+// actions live one per file; the device pages serve both the console
+// (/users/{username}/...) and the portal (/portal/...), told apart by
+// their scope.
+func (s *Console) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /static/{file}", s.serveStatic)
+	mux.HandleFunc("GET /{$}", s.home)
+
+	mux.HandleFunc("GET /signin", s.signinShow)
+	mux.HandleFunc("POST /signin", s.signinSubmit)
+	mux.HandleFunc("GET /signin/code", s.signinCodeShow)
+	mux.HandleFunc("POST /signin/code", s.signinCodeSubmit)
+	mux.HandleFunc("POST /signout", s.signout)
+
+	mux.HandleFunc("GET /users", s.admin(s.usersList))
+	mux.HandleFunc("GET /users/new", s.admin(s.userNew))
+	mux.HandleFunc("POST /users", s.admin(s.userCreate))
+	mux.HandleFunc("GET /users/{username}", s.admin(s.userShow))
+	mux.HandleFunc("POST /users/{username}/disable", s.admin(s.userDisable))
+	mux.HandleFunc("POST /users/{username}/enable", s.admin(s.userEnable))
+	mux.HandleFunc("POST /users/{username}/password", s.admin(s.userPassword))
+	mux.HandleFunc("GET /users/{username}/mfa-devices", s.console(s.devicesTab))
+	mux.HandleFunc("POST /users/{username}/mfa-devices/{id}/unlock", s.console(s.deviceUnlock))
+	mux.HandleFunc("POST /users/{username}/mfa-devices/{id}/send", s.console(s.deviceSend))
+
+	mux.HandleFunc("GET /settings", s.admin(s.settingsShow))
+	mux.HandleFunc("POST /settings", s.admin(s.settingsSave))
+	mux.HandleFunc("GET /audit", s.admin(s.auditShow))
+
+	mux.HandleFunc("GET /appliances", s.admin(s.appliancesShow))
+	mux.HandleFunc("POST /appliances", s.admin(s.appliancePair))
+	mux.HandleFunc("GET /appliances/{appliance}/rename", s.admin(s.applianceRenameShow))
+	mux.HandleFunc("POST /appliances/{appliance}/rename", s.admin(s.applianceRenameSubmit))
+	mux.HandleFunc("GET /appliances/{appliance}/unpair", s.admin(s.applianceUnpairShow))
+	mux.HandleFunc("POST /appliances/{appliance}/unpair", s.admin(s.applianceUnpairSubmit))
+	mux.HandleFunc("GET /appliances/{appliance}/forget", s.admin(s.applianceForgetShow))
+	mux.HandleFunc("POST /appliances/{appliance}/forget", s.admin(s.applianceForgetSubmit))
+
+	mux.HandleFunc("GET /portal", s.signedIn(s.portalShow))
+
+	// The MFA device pages, for admins and for users managing their own.
+	for prefix, wrap := range map[string]func(scoped) http.HandlerFunc{
+		"/users/{username}": s.console,
+		"/portal":           s.portal,
+	} {
+		mux.HandleFunc("GET "+prefix+"/mfa-devices/new", wrap(s.deviceNameShow))
+		mux.HandleFunc("POST "+prefix+"/mfa-devices", wrap(s.deviceNameSubmit))
+		mux.HandleFunc("GET "+prefix+"/mfa-devices/{id}/configure", wrap(s.deviceConfigureShow))
+		mux.HandleFunc("POST "+prefix+"/mfa-devices/{id}/confirm", wrap(s.deviceConfirm))
+		mux.HandleFunc("GET "+prefix+"/mfa-devices/{id}/qr.png", wrap(s.deviceQR))
+		mux.HandleFunc("GET "+prefix+"/mfa-devices/{id}/rename", wrap(s.deviceRenameShow))
+		mux.HandleFunc("POST "+prefix+"/mfa-devices/{id}/rename", wrap(s.deviceRenameSubmit))
+		mux.HandleFunc("GET "+prefix+"/mfa-devices/{id}/resync", wrap(s.deviceResyncShow))
+		mux.HandleFunc("POST "+prefix+"/mfa-devices/{id}/resync", wrap(s.deviceResyncSubmit))
+		mux.HandleFunc("GET "+prefix+"/mfa-devices/{id}/delete", wrap(s.deviceDeleteShow))
+		mux.HandleFunc("POST "+prefix+"/mfa-devices/{id}/delete", wrap(s.deviceDeleteSubmit))
+	}
+}

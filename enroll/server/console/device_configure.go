@@ -1,0 +1,150 @@
+package console
+
+import (
+	"github.com/totpbox/totpbox/enroll/server/core"
+
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/totpbox/totpbox/enroll/server/appliance"
+	"github.com/totpbox/totpbox/enroll/store"
+)
+
+// deviceConfigData is the Device configuration page: the QR code, the
+// secret key behind "Show secret key", "Send to appliance" with where the
+// offer stands, and the form for the codes.
+type deviceConfigData struct {
+	User      store.User
+	Base      string
+	List      string
+	Portal    bool
+	Device    store.Device
+	Secret    string // base32, while pending only
+	URI       string
+	Codes     int
+	Expires   string
+	Minutes   int
+	Expired   bool
+	NewDevice string // URL to start again after expiry
+	// CanSend: the console offers "Send to appliance" (the portal does
+	// not: appliances are the admins').
+	CanSend bool
+	// Appliances are those a registration can be sent to.
+	Appliances []appliance.Info
+	// Offer is where the latest offer of the registration stands; nil
+	// when it was not sent to an appliance.
+	Offer *appliance.OfferStatus
+}
+
+// pendingDevice loads the device of the path for the wizard, showing the
+// right page when it is no longer pending.
+func (s *Console) pendingDevice(w http.ResponseWriter, r *http.Request, sc *scope) (store.Device, bool) {
+	id, err := core.PathID(r)
+	if err == nil {
+		var d store.Device
+		if d, err = s.core.UserDevice(r.Context(), sc.user, id); err == nil {
+			return d, true
+		}
+	}
+	s.errorPage(w, r, sc.a, err)
+	return store.Device{}, false
+}
+
+func (s *Console) configData(r *http.Request, sc *scope, dev store.Device) (deviceConfigData, error) {
+	d := deviceConfigData{User: sc.user, Base: sc.base, List: sc.list(), Portal: sc.portal, Device: dev, NewDevice: sc.base + "/mfa-devices/new"}
+	k, err := s.core.PendingKey(r.Context(), sc.user, dev)
+	var f *core.Failure
+	if errors.As(err, &f) && f.Status == http.StatusGone {
+		d.Expired = true
+		return d, nil
+	}
+	if err != nil {
+		return d, err
+	}
+	st, err := s.core.Settings(r.Context())
+	if err != nil {
+		return d, err
+	}
+	d.Secret, d.URI, d.Codes = k.SecretBase32(), k.URI(), st.RegistrationCodes
+	d.Expires = dev.ExpiresAt.UTC().Format(core.TimeLayout)
+	d.Minutes = int(s.core.RegistrationTimeout().Minutes())
+	if !sc.portal {
+		d.CanSend = true
+		if d.Offer, err = s.core.OfferState(r.Context(), dev); err != nil {
+			return d, err
+		}
+		all, err := s.core.Appliances().Appliances(r.Context())
+		if err != nil {
+			return d, err
+		}
+		for _, a := range all {
+			if !a.Unpairing {
+				d.Appliances = append(d.Appliances, a)
+			}
+		}
+	}
+	return d, nil
+}
+
+// deviceConfigureShow is step 2 and 3 of the wizard.
+func (s *Console) deviceConfigureShow(w http.ResponseWriter, r *http.Request, sc *scope) {
+	dev, ok := s.pendingDevice(w, r, sc)
+	if !ok {
+		return
+	}
+	if dev.Status == store.StatusActive {
+		s.setFlash(w, r, fmt.Sprintf("MFA device %q is already registered.", dev.Name))
+		http.Redirect(w, r, sc.list(), http.StatusSeeOther)
+		return
+	}
+	s.renderConfigure(w, r, sc, dev, http.StatusOK, "")
+}
+
+// renderConfigure shows the Device configuration page of dev with status
+// and an error message (empty for none). A registration found expired is
+// removed; a page that would have been 200 answers 410 then.
+func (s *Console) renderConfigure(w http.ResponseWriter, r *http.Request, sc *scope, dev store.Device, status int, msg string) {
+	d, err := s.configData(r, sc, dev)
+	if err != nil {
+		s.errorPage(w, r, sc.a, err)
+		return
+	}
+	if d.Expired {
+		if status == http.StatusOK {
+			status = http.StatusGone
+		}
+		s.core.ExpireRegistration(r.Context(), sc.user, dev)
+	}
+	s.render(w, r, sc.a, status, "device_configure", page{Title: "Register MFA device", Section: sc.section(), Error: msg, D: d})
+}
+
+// deviceConfirm is "Register MFA device": the typed codes make the device
+// active.
+func (s *Console) deviceConfirm(w http.ResponseWriter, r *http.Request, sc *scope) {
+	dev, ok := s.pendingDevice(w, r, sc)
+	if !ok {
+		return
+	}
+	codes := []string{r.PostFormValue("code1")}
+	if c := r.PostFormValue("code2"); r.Form.Has("code2") {
+		codes = append(codes, c)
+	}
+	active, err := s.core.ConfirmRegistration(r.Context(), sc.a.actor(r), sc.user, dev.ID, codes)
+	if err == nil {
+		s.setFlash(w, r, fmt.Sprintf("MFA device %q registered. It is ready for use.", active.Name))
+		http.Redirect(w, r, sc.list(), http.StatusSeeOther)
+		return
+	}
+	status, msg := core.Explain(err)
+	switch status {
+	case http.StatusInternalServerError, http.StatusNotFound:
+		s.errorPage(w, r, sc.a, err)
+		return
+	case http.StatusConflict:
+		s.setFlash(w, r, msg)
+		http.Redirect(w, r, sc.list(), http.StatusSeeOther)
+		return
+	}
+	s.renderConfigure(w, r, sc, dev, status, msg)
+}

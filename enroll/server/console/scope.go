@@ -1,0 +1,73 @@
+package console
+
+import (
+	"github.com/totpbox/totpbox/enroll/server/core"
+
+	"errors"
+	"net/http"
+	"net/url"
+
+	"github.com/totpbox/totpbox/enroll/store"
+)
+
+// scope is whose MFA devices a device page works on, and from where: an
+// admin in the console working on any user, or a user in the portal
+// working on their own.
+type scope struct {
+	a      *auth
+	user   store.User // the owner of the devices
+	base   string     // "/users/alice" or "/portal"
+	portal bool
+}
+
+// list is the URL of the page listing the devices.
+func (sc *scope) list() string {
+	if sc.portal {
+		return sc.base
+	}
+	return sc.base + "/mfa-devices"
+}
+
+func (sc *scope) section() string {
+	if sc.portal {
+		return "portal"
+	}
+	return "users"
+}
+
+// scoped is a device page or action.
+type scoped func(w http.ResponseWriter, r *http.Request, sc *scope)
+
+// console runs h for an admin, on the user named in the path.
+func (s *Console) console(h scoped) http.HandlerFunc {
+	return s.admin(func(w http.ResponseWriter, r *http.Request, a *auth) {
+		name := r.PathValue("username")
+		u, err := s.store.UserByName(r.Context(), name)
+		if errors.Is(err, store.ErrNotFound) {
+			s.errorPage(w, r, a, core.Fail(404, "no user %q", name))
+			return
+		}
+		if err != nil {
+			s.errorPage(w, r, a, err)
+			return
+		}
+		h(w, r, &scope{a: a, user: u, base: "/users/" + url.PathEscape(u.Username)})
+	})
+}
+
+// portal runs h for a signed-in user on their own devices, only while the
+// setting lets users manage their own MFA devices.
+func (s *Console) portal(h scoped) http.HandlerFunc {
+	return s.signedIn(func(w http.ResponseWriter, r *http.Request, a *auth) {
+		st, err := s.core.Settings(r.Context())
+		if err != nil {
+			s.errorPage(w, r, a, err)
+			return
+		}
+		if !st.SelfService {
+			s.errorPage(w, r, a, core.Fail(403, "managing your own MFA devices is turned off; ask an admin"))
+			return
+		}
+		h(w, r, &scope{a: a, user: a.user, base: "/portal", portal: true})
+	})
+}

@@ -1,0 +1,16 @@
+package console
+
+import (
+	"net/http"
+)
+
+// signout ends the session. It needs no CSRF token: signing someone out
+// from another site is harmless, and http.CrossOriginProtection refuses it
+// anyway.
+func (s *Console) signout(w http.ResponseWriter, r *http.Request) {
+	if a, err := s.session(r); err == nil && a != nil {
+		s.core.Audit(r.Context(), a.actor(r), "signout", "user:"+a.user.Username, "")
+	}
+	s.endSession(w, r)
+	http.Redirect(w, r, "/signin", http.StatusSeeOther)
+}

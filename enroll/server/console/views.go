@@ -1,0 +1,198 @@
+package console
+
+import (
+	"github.com/totpbox/totpbox/enroll/server/core"
+
+	"bytes"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/totpbox/totpbox/enroll/proto"
+	"github.com/totpbox/totpbox/enroll/server/appliance"
+	"github.com/totpbox/totpbox/enroll/store"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static/*
+var staticFS embed.FS
+
+// onlineWithin is how recent an appliance's last sync must be for it to
+// count as online: a held long-poll is renewed at least this often.
+const onlineWithin = proto.MaxWait + 30*time.Second
+
+// views holds one template set per page (the layout with the page's
+// "content") and the checksums that version static URLs.
+type views struct {
+	pages  map[string]*template.Template
+	static map[string]string // file name -> short checksum
+}
+
+var funcs = template.FuncMap{
+	"when": func(t time.Time) string {
+		if t.IsZero() {
+			return "—"
+		}
+		return t.UTC().Format(core.TimeLayout)
+	},
+	// driftSeconds shows a device's learned drift in seconds.
+	"driftSeconds": func(d store.Device) string {
+		return fmt.Sprintf("%+d s", d.DriftSteps*int64(d.PeriodSec))
+	},
+	// groupSecret splits a base32 secret in groups of four for typing.
+	"groupSecret": func(s string) string {
+		var b strings.Builder
+		for i, r := range s {
+			if i > 0 && i%4 == 0 {
+				b.WriteByte(' ')
+			}
+			b.WriteRune(r)
+		}
+		return b.String()
+	},
+	"locked": func(d store.Device, now time.Time) bool { return d.LockedUntil.After(now) },
+	// online reports whether an appliance holds a sync on this server or
+	// synced recently enough to be holding one on another replica.
+	"online": func(a appliance.Info, now time.Time) bool {
+		return a.Online || !a.LastSeen.IsZero() && now.Sub(a.LastSeen) < onlineWithin
+	},
+	// offset shows a clock offset in seconds with its sign.
+	"offset": func(d time.Duration) string { return fmt.Sprintf("%+.3f s", d.Seconds()) },
+	// seconds shows a duration in seconds.
+	"seconds": func(d time.Duration) string { return fmt.Sprintf("%.3f s", d.Seconds()) },
+	"seq": func(n int) []int {
+		out := make([]int, n)
+		for i := range out {
+			out[i] = i + 1
+		}
+		return out
+	},
+}
+
+func loadViews() (*views, error) {
+	v := &views{pages: make(map[string]*template.Template), static: make(map[string]string)}
+	files, err := fs.Glob(staticFS, "static/*")
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range files {
+		b, err := staticFS.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		sum := sha256.Sum256(b)
+		v.static[path.Base(f)] = hex.EncodeToString(sum[:6])
+	}
+	f := template.FuncMap{"static": func(name string) (string, error) {
+		sum, ok := v.static[name]
+		if !ok {
+			return "", fmt.Errorf("no static file %q", name)
+		}
+		return "/static/" + name + "?v=" + sum, nil
+	}}
+	pages, err := fs.Glob(templateFS, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range pages {
+		name := strings.TrimSuffix(path.Base(p), ".html")
+		if name == "layout" {
+			continue
+		}
+		t, err := template.New(name).Funcs(funcs).Funcs(f).ParseFS(templateFS, "templates/layout.html", p)
+		if err != nil {
+			return nil, fmt.Errorf("template %s: %w", name, err)
+		}
+		v.pages[name] = t
+	}
+	return v, nil
+}
+
+// page is what every template gets: the common fields and the page's own
+// data in D.
+type page struct {
+	Title string
+	Me    *store.User
+	CSRF  string
+	Flash string
+	Error string
+	// Section is the navigation entry to highlight.
+	Section string
+	Now     time.Time
+	D       any
+}
+
+// render writes page name with status. Render errors after the first byte
+// cannot change the status, so the page is made in memory first.
+func (s *Console) render(w http.ResponseWriter, r *http.Request, a *auth, status int, name string, p page) {
+	t, ok := s.views.pages[name]
+	if !ok {
+		s.log.Error("no template", "name", name)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	if a != nil {
+		u := a.user
+		p.Me = &u
+		p.CSRF = a.sess.CSRF
+	}
+	p.Now = s.clock.Now()
+	if f := s.takeFlash(w, r); f != "" && p.Flash == "" {
+		p.Flash = f
+	}
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout", p); err != nil {
+		s.log.Error("render page", "name", name, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "same-origin")
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}
+
+// errorPage shows err as a page: its message when it is a failure, or
+// "internal error" (and a log line) otherwise.
+func (s *Console) errorPage(w http.ResponseWriter, r *http.Request, a *auth, err error) {
+	status, msg := core.Explain(err)
+	if status == http.StatusInternalServerError {
+		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	s.render(w, r, a, status, "error", page{Title: http.StatusText(status), Error: msg})
+}
+
+// serveStatic serves the embedded assets; versioned URLs are cached for
+// long.
+func (s *Console) serveStatic(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("file")
+	b, err := staticFS.ReadFile("static/" + name)
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	switch path.Ext(name) {
+	case ".css":
+		w.Header().Set("Content-Type", "text/css; charset=utf-8")
+	case ".svg":
+		w.Header().Set("Content-Type", "image/svg+xml")
+	}
+	if r.URL.Query().Get("v") == s.views.static[name] {
+		w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+	}
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Write(b)
+}

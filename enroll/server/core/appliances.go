@@ -1,0 +1,129 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/totpbox/totpbox/enroll/server/appliance"
+	"github.com/totpbox/totpbox/enroll/store"
+)
+
+// tell queues the change kind of MFA device d for the appliances holding
+// it; kind is the value of the "hook" label of
+// totpserver_appliance_hook_errors_total. The person's action has already
+// happened, so a failure is logged and counted, never returned; the
+// request's cancellation does not stop it.
+func (s *Core) tell(ctx context.Context, kind store.ChangeKind, d store.Device) {
+	ctx = context.WithoutCancel(ctx)
+	err := s.appliances.DeviceChanged(ctx, appliance.DeviceChange{Kind: kind, DeviceUID: d.UID, Name: d.Name})
+	if err != nil {
+		s.metrics.hookErrors.WithLabelValues(string(kind)).Inc()
+		s.log.Error("appliances not told about an MFA device change", "change", kind, "device", d.ID, "err", err)
+	}
+}
+
+// ApplianceFailure turns the appliance API's errors into failures to show
+// to the admin; other errors stay internal.
+func ApplianceFailure(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, appliance.ErrBadCode):
+		return Fail(http.StatusBadRequest, "no appliance is waiting with this pairing code: check the code on the appliance's screen (codes expire after 10 minutes)")
+	case errors.Is(err, appliance.ErrNameTaken):
+		return Fail(http.StatusConflict, "another appliance has this name; choose another")
+	case errors.Is(err, appliance.ErrNoAppliance):
+		return Fail(http.StatusNotFound, "no such appliance; it may have been unpaired meanwhile")
+	case errors.Is(err, appliance.ErrUnpairing):
+		return Fail(http.StatusConflict, "this appliance is being unpaired; pair it again to send it registrations")
+	case errors.Is(err, appliance.ErrOnAnother):
+		return Fail(http.StatusConflict, "this MFA device was already accepted on another appliance")
+	case errors.Is(err, appliance.ErrAlreadyExpired):
+		return Fail(http.StatusGone, "this registration has expired; start again")
+	case errors.Is(err, appliance.ErrBadOffer):
+		return Fail(http.StatusBadRequest, "%v", err)
+	case errors.Is(err, appliance.ErrNoOffer):
+		return Fail(http.StatusNotFound, "this MFA device was never sent to an appliance")
+	}
+	return err
+}
+
+// CleanApplianceName checks a friendly appliance name as the appliance API
+// does, so that a bad one gets a clear message, and returns it trimmed.
+func CleanApplianceName(name string) (string, error) {
+	name = strings.TrimSpace(name)
+	switch {
+	case name == "":
+		return "", Fail(http.StatusBadRequest, "type a name for the appliance, such as “Lobby kiosk 3”")
+	case !utf8.ValidString(name):
+		return "", Fail(http.StatusBadRequest, "the appliance name is not valid UTF-8")
+	case utf8.RuneCountInString(name) > appliance.MaxNameLen:
+		return "", Fail(http.StatusBadRequest, "the appliance name is over %d characters", appliance.MaxNameLen)
+	case strings.IndexFunc(name, unicode.IsControl) >= 0:
+		return "", Fail(http.StatusBadRequest, "the appliance name contains a control character")
+	}
+	return name, nil
+}
+
+// FindAppliance returns the appliance with id or, failing that, the one
+// named so (regardless of case).
+func (s *Core) FindAppliance(ctx context.Context, idOrName string) (appliance.Info, error) {
+	idOrName = strings.TrimSpace(idOrName)
+	if idOrName == "" {
+		return appliance.Info{}, Fail(http.StatusBadRequest, "no appliance given")
+	}
+	in, err := s.appliances.Appliance(ctx, idOrName)
+	if err == nil {
+		return in, nil
+	}
+	if !errors.Is(err, appliance.ErrNoAppliance) {
+		return in, err
+	}
+	all, err := s.appliances.Appliances(ctx)
+	if err != nil {
+		return appliance.Info{}, err
+	}
+	for _, a := range all {
+		if strings.EqualFold(a.Name, idOrName) {
+			return a, nil
+		}
+	}
+	return appliance.Info{}, Fail(http.StatusNotFound, "no paired appliance with id or name %q", idOrName)
+}
+
+// SendOffer sends the pending registration d of u to the appliance app.
+// The offer lapses with the registration.
+func (s *Core) SendOffer(ctx context.Context, a Actor, u store.User, d store.Device, app appliance.Info) error {
+	if app.Unpairing {
+		return ApplianceFailure(appliance.ErrUnpairing)
+	}
+	k, err := s.PendingKey(ctx, u, d)
+	if err != nil {
+		return err
+	}
+	if err := s.appliances.SendOffer(ctx, app.ID, d.UID, u.Username, d.Name, k, d.ExpiresAt); err != nil {
+		return ApplianceFailure(err)
+	}
+	s.sent.add(d.UID, app.ID, s.clock.Now())
+	s.metrics.offersSent.Inc()
+	s.Audit(ctx, a, "offer.send", deviceTarget(u, d), fmt.Sprintf("sent %q to appliance %q (%s)", d.Name, app.Name, app.ID))
+	return nil
+}
+
+// offerState returns where the latest offer of d stands, or nil when it
+// was never sent to an appliance.
+func (s *Core) OfferState(ctx context.Context, d store.Device) (*appliance.OfferStatus, error) {
+	st, err := s.appliances.OfferState(ctx, d.UID)
+	if errors.Is(err, appliance.ErrNoOffer) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &st, nil
+}

@@ -1,0 +1,177 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/totpbox/totpbox/enroll/server/appliance"
+	"github.com/totpbox/totpbox/enroll/server/ratelimit"
+	"github.com/totpbox/totpbox/enroll/store"
+)
+
+// Store is what the core reads and writes: users, MFA devices, settings
+// and the audit log. The SQLite and PostgreSQL stores satisfy it.
+type Store interface {
+	store.UseRecorder
+
+	UserByID(ctx context.Context, id int64) (store.User, error)
+	CreateUser(ctx context.Context, u *store.User) error
+	UpdateUser(ctx context.Context, u store.User) error
+	CountAdmins(ctx context.Context) (int, error)
+	// DeleteUserSessions ends a user's sessions when they are disabled or
+	// their password changes.
+	DeleteUserSessions(ctx context.Context, userID int64) error
+
+	CreateDevice(ctx context.Context, d *store.Device) error
+	Device(ctx context.Context, id int64) (store.Device, error)
+	DevicesByUser(ctx context.Context, userID int64) ([]store.Device, error)
+	UserDevices(ctx context.Context, username string) (store.User, []store.Device, error)
+	RenameDevice(ctx context.Context, id int64, name string) error
+	DeleteDevice(ctx context.Context, id int64) error
+	ActivateDevice(ctx context.Context, id int64, u store.UseStep) error
+	RecordFailure(ctx context.Context, id int64, threshold int, lockUntil time.Time) (int, error)
+	SetDrift(ctx context.Context, u store.UseStep) error
+	UnlockDevice(ctx context.Context, id int64) error
+	ClearExpiredLockouts(ctx context.Context, now time.Time) ([]store.Device, error)
+	DeleteExpiredPending(ctx context.Context, now time.Time) ([]store.Device, error)
+	CountPending(ctx context.Context) (int, error)
+
+	Settings(ctx context.Context) (map[string]string, error)
+	SetSetting(ctx context.Context, name, value string) error
+
+	Audit(ctx context.Context, e store.AuditEvent) error
+}
+
+// Sealer encrypts MFA devices' TOTP secrets at rest, bound to their
+// device. *store.Sealer implements it.
+type Sealer interface {
+	// SealDevice seals secret into d.Secret; d.UserID must be set.
+	SealDevice(d *store.Device, secret []byte) error
+	// OpenDevice returns the secret sealed by SealDevice.
+	OpenDevice(d store.Device) ([]byte, error)
+}
+
+// Clock tells the time. Every decision that depends on time (code steps,
+// expiry, lockouts, sessions, rate limits) reads it, so tests and the
+// simulator can run the server in virtual time.
+type Clock interface {
+	Now() time.Time
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+
+// Rate is a token-bucket limit: Burst events at once, refilled at
+// PerSecond; a negative PerSecond means no limit.
+type Rate = ratelimit.Rate
+
+// Config configures a Core. Store, Sealer and Appliances are required;
+// Clock and Logger default to the real clock and slog.Default(). The
+// durations and counts are taken as given: enroll/server fills their
+// defaults and checks their ranges.
+type Config struct {
+	// Store holds users, MFA devices, settings and the audit log.
+	Store Store
+	// Sealer encrypts and decrypts TOTP secrets.
+	Sealer Sealer
+	// Appliances is the appliance API the core sends offers through and
+	// tells about MFA device changes.
+	Appliances *appliance.API
+	// Clock tells the time; nil means the real clock.
+	Clock Clock
+	// Logger receives the core's logs; nil means slog.Default(). Secrets
+	// and codes are never logged.
+	Logger *slog.Logger
+	// RegistrationTimeout is how long a pending registration waits for
+	// its code.
+	RegistrationTimeout time.Duration
+	// ResyncWindow is how many steps either side of the learned drift a
+	// resync searches.
+	ResyncWindow int
+	// MaxDevicesPerUser is the per-user limit of MFA devices until the
+	// setting is changed.
+	MaxDevicesPerUser int
+	// CacheTTL is how long the verify path trusts a cached user with its
+	// devices; negative disables the cache.
+	CacheTTL time.Duration
+	// VerifyPerUser and VerifyPerIP limit verifies per user and per end
+	// user address.
+	VerifyPerUser, VerifyPerIP Rate
+}
+
+// Core is the registration server's operations, whoever asks for them:
+// the console and portal (enroll/server/console) and the JSON APIs
+// (enroll/server/api) call the same methods. It is safe for concurrent
+// use.
+type Core struct {
+	cfg    Config
+	store  Store
+	sealer Sealer
+	clock  Clock
+	log    *slog.Logger
+
+	verifyIP, verifyUser *ratelimit.Limiter
+
+	cache    *deviceCache
+	uses     *store.UseBatcher // group commit of accepted codes
+	settings *settingsCache
+
+	appliances *appliance.API
+	metrics    *metrics
+	sent       *sentOffers
+}
+
+// New returns a core for cfg, or an error naming the missing field.
+func New(cfg Config) (*Core, error) {
+	switch {
+	case cfg.Store == nil:
+		return nil, errors.New("server: Config.Store is required")
+	case cfg.Sealer == nil:
+		return nil, errors.New("server: Config.Sealer is required")
+	case cfg.Appliances == nil:
+		return nil, errors.New("server core: Config.Appliances is required")
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = realClock{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Core{
+		cfg:        cfg,
+		store:      cfg.Store,
+		sealer:     cfg.Sealer,
+		clock:      cfg.Clock,
+		log:        cfg.Logger,
+		verifyIP:   ratelimit.New(cfg.VerifyPerIP),
+		verifyUser: ratelimit.New(cfg.VerifyPerUser),
+		cache:      newDeviceCache(cfg.CacheTTL),
+		uses:       store.NewUseBatcher(cfg.Store),
+		appliances: cfg.Appliances,
+		sent:       newSentOffers(),
+	}
+	s.settings = &settingsCache{s: s}
+	s.metrics = newMetrics(s)
+	return s, nil
+}
+
+// Appliances returns the appliance API the core drives.
+func (s *Core) Appliances() *appliance.API { return s.appliances }
+
+// RegistrationTimeout is how long a pending registration waits for its
+// code.
+func (s *Core) RegistrationTimeout() time.Duration { return s.cfg.RegistrationTimeout }
+
+// ResyncWindow is how many steps either side of the learned drift a
+// resync searches.
+func (s *Core) ResyncWindow() int { return s.cfg.ResyncWindow }
+
+// Ready reports whether the store answers a cheap query (the settings)
+// before ctx ends.
+func (s *Core) Ready(ctx context.Context) error {
+	_, err := s.store.Settings(ctx)
+	return err
+}

@@ -1,0 +1,320 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/totpbox/totpbox/enroll"
+	"github.com/totpbox/totpbox/enroll/store"
+)
+
+// openKey decrypts d's secret into a key with d's parameters. The account
+// and issuer are left empty: they matter only for URIs.
+func (s *Core) openKey(d store.Device) (enroll.Key, error) {
+	secret, err := s.sealer.OpenDevice(d)
+	if err != nil {
+		return enroll.Key{}, fmt.Errorf("open secret: %w", err)
+	}
+	alg, err := enroll.ParseAlgorithm(d.Algorithm)
+	if err != nil {
+		return enroll.Key{}, fmt.Errorf("MFA device %d: %w", d.ID, err)
+	}
+	return enroll.Key{Secret: secret, Algorithm: alg, Digits: d.Digits, Period: time.Duration(d.PeriodSec) * time.Second}, nil
+}
+
+// UserDevice returns the device id of user u, or 404: a device of another
+// user is as absent as one that does not exist.
+func (s *Core) UserDevice(ctx context.Context, u store.User, id int64) (store.Device, error) {
+	d, err := s.store.Device(ctx, id)
+	if errors.Is(err, store.ErrNotFound) || err == nil && d.UserID != u.ID {
+		return store.Device{}, Fail(404, "no MFA device %d for user %q", id, u.Username)
+	}
+	return d, err
+}
+
+func deviceTarget(u store.User, d store.Device) string {
+	return fmt.Sprintf("user:%s device:%d", u.Username, d.ID)
+}
+
+// StartRegistration creates a pending MFA device for u with a fresh key.
+// It returns the device and its key; the key is shown once, while the
+// registration is pending.
+func (s *Core) StartRegistration(ctx context.Context, a Actor, u store.User, name string, kind store.DeviceKind) (store.Device, enroll.Key, error) {
+	name, err := cleanDeviceName(name)
+	if err != nil {
+		return store.Device{}, enroll.Key{}, Fail(400, "%v", err)
+	}
+	switch kind {
+	case "":
+		kind = store.KindAuthenticatorApp
+	case store.KindAuthenticatorApp, store.KindAppliance:
+	default:
+		return store.Device{}, enroll.Key{}, Fail(400, "kind must be %q or %q, not %q", store.KindAuthenticatorApp, store.KindAppliance, kind)
+	}
+	if u.Disabled {
+		return store.Device{}, enroll.Key{}, Fail(409, "user %q is disabled", u.Username)
+	}
+	st, err := s.settings.get(ctx)
+	if err != nil {
+		return store.Device{}, enroll.Key{}, err
+	}
+	existing, err := s.store.DevicesByUser(ctx, u.ID)
+	if err != nil {
+		return store.Device{}, enroll.Key{}, err
+	}
+	now := s.clock.Now()
+	count := 0
+	for _, d := range existing {
+		if d.Name == name {
+			return store.Device{}, enroll.Key{}, Fail(409, "user %q already has an MFA device named %q", u.Username, name)
+		}
+		if d.Status == store.StatusActive || d.ExpiresAt.After(now) {
+			count++
+		}
+	}
+	if count >= st.MaxDevices {
+		return store.Device{}, enroll.Key{}, Fail(409, "user %q already has %d MFA devices, the most allowed; delete one first", u.Username, count)
+	}
+	k, err := enroll.NewKey(st.Issuer, u.Username)
+	if err != nil {
+		return store.Device{}, enroll.Key{}, err
+	}
+	d := store.Device{
+		UserID:    u.ID,
+		Name:      name,
+		Kind:      kind,
+		Status:    store.StatusPending,
+		Algorithm: k.Algorithm.String(),
+		Digits:    k.Digits,
+		PeriodSec: int(k.Period / time.Second),
+		ExpiresAt: now.Add(s.cfg.RegistrationTimeout).UTC(),
+	}
+	if err := s.sealer.SealDevice(&d, k.Secret); err != nil {
+		return store.Device{}, enroll.Key{}, fmt.Errorf("seal secret: %w", err)
+	}
+	if err := s.store.CreateDevice(ctx, &d); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return store.Device{}, enroll.Key{}, Fail(409, "user %q already has an MFA device named %q", u.Username, name)
+		}
+		return store.Device{}, enroll.Key{}, err
+	}
+	s.Audit(ctx, a, "device.create", deviceTarget(u, d), fmt.Sprintf("pending registration of %q (%s)", d.Name, d.Kind))
+	return d, k, nil
+}
+
+// PendingKey returns the key of a pending registration for its
+// configuration page, with issuer and account for the URI.
+func (s *Core) PendingKey(ctx context.Context, u store.User, d store.Device) (enroll.Key, error) {
+	if err := s.CheckPending(d); err != nil {
+		return enroll.Key{}, err
+	}
+	k, err := s.openKey(d)
+	if err != nil {
+		return enroll.Key{}, err
+	}
+	st, err := s.settings.get(ctx)
+	if err != nil {
+		return enroll.Key{}, err
+	}
+	k.Issuer, k.Account = st.Issuer, u.Username
+	return k, nil
+}
+
+// Registration states reported to the console and the API.
+var (
+	ErrAlreadyActive = Fail(409, "this MFA device is already registered")
+)
+
+func (s *Core) CheckPending(d store.Device) error {
+	if d.Status == store.StatusActive {
+		return ErrAlreadyActive
+	}
+	if !d.ExpiresAt.After(s.clock.Now()) {
+		return Fail(410, "this registration expired at %s; start again", d.ExpiresAt.UTC().Format(TimeLayout))
+	}
+	return nil
+}
+
+// ConfirmRegistration checks the codes typed for a pending device and,
+// when they are right, makes it active with the drift they show.
+func (s *Core) ConfirmRegistration(ctx context.Context, a Actor, u store.User, id int64, codes []string) (store.Device, error) {
+	st, err := s.settings.get(ctx)
+	if err != nil {
+		return store.Device{}, err
+	}
+	clean, err := cleanCodes(codes, st.RegistrationCodes)
+	if err != nil {
+		return store.Device{}, err
+	}
+	d, err := s.UserDevice(ctx, u, id)
+	if err != nil {
+		return store.Device{}, err
+	}
+	if err := s.CheckPending(d); err != nil {
+		return store.Device{}, err
+	}
+	k, err := s.openKey(d)
+	if err != nil {
+		return store.Device{}, err
+	}
+	now := s.clock.Now()
+	var step int64
+	var ok bool
+	if len(clean) == 1 {
+		step, ok = enroll.Verify(k, clean[0], now, enroll.VerifyOptions{Window: st.VerifyWindow})
+	} else {
+		step, ok = enroll.Resync(k, clean[0], clean[1], now, 0, st.VerifyWindow, 0)
+	}
+	if !ok {
+		s.Audit(ctx, a, "device.register.fail", deviceTarget(u, d), "codes did not match")
+		if len(clean) == 1 {
+			return store.Device{}, Fail(400, "the code does not match; type the code the app shows now")
+		}
+		return store.Device{}, Fail(400, "the codes do not match; type two consecutive codes the app shows now")
+	}
+	use := store.UseStep{DeviceID: d.ID, Step: step, Drift: step - enroll.Step(k, now), At: now.UTC()}
+	if err := s.store.ActivateDevice(ctx, d.ID, use); err != nil {
+		if errors.Is(err, store.ErrStale) {
+			// Lost a race: re-read to say why.
+			if cur, err := s.store.Device(ctx, d.ID); err == nil {
+				if err := s.CheckPending(cur); err != nil {
+					return store.Device{}, err
+				}
+			}
+			return store.Device{}, Fail(409, "this registration changed meanwhile; reload and try again")
+		}
+		if errors.Is(err, store.ErrNotFound) {
+			return store.Device{}, Fail(404, "no MFA device %d for user %q", id, u.Username)
+		}
+		return store.Device{}, err
+	}
+	s.cache.invalidate(u.Username)
+	s.Audit(ctx, a, "device.register", deviceTarget(u, d), fmt.Sprintf("registered %q, drift %+ds", d.Name, use.Drift*int64(d.PeriodSec)))
+	s.tell(ctx, store.ChangeActivate, d)
+	return s.store.Device(ctx, d.ID)
+}
+
+// cleanCodes checks that exactly want codes were typed, each 6 or 8 digits.
+func cleanCodes(codes []string, want int) ([]string, error) {
+	if len(codes) != want {
+		if want == 1 {
+			return nil, Fail(400, "type 1 code, not %d", len(codes))
+		}
+		return nil, Fail(400, "type %d consecutive codes, not %d", want, len(codes))
+	}
+	out := make([]string, len(codes))
+	for i, c := range codes {
+		cc, err := CleanCode(c)
+		if err != nil {
+			if want == 1 {
+				return nil, Fail(400, "%v", err)
+			}
+			return nil, Fail(400, "code %d: %v", i+1, err)
+		}
+		out[i] = cc
+	}
+	return out, nil
+}
+
+// ResyncDevice searches a wide window for two consecutive codes and stores
+// the drift they show.
+func (s *Core) ResyncDevice(ctx context.Context, a Actor, u store.User, id int64, codes []string) (store.Device, error) {
+	clean, err := cleanCodes(codes, 2)
+	if err != nil {
+		return store.Device{}, err
+	}
+	d, err := s.UserDevice(ctx, u, id)
+	if err != nil {
+		return store.Device{}, err
+	}
+	if d.Status != store.StatusActive {
+		return store.Device{}, Fail(409, "this MFA device is not registered yet; finish its registration instead")
+	}
+	k, err := s.openKey(d)
+	if err != nil {
+		return store.Device{}, err
+	}
+	now := s.clock.Now()
+	step, ok := enroll.Resync(k, clean[0], clean[1], now, d.DriftSteps, s.cfg.ResyncWindow, d.LastUsedStep)
+	if !ok {
+		s.Audit(ctx, a, "device.resync.fail", deviceTarget(u, d), "codes did not match")
+		return store.Device{}, Fail(400, "the codes do not match two consecutive codes of this MFA device; type two codes in a row, as the app shows them")
+	}
+	use := store.UseStep{DeviceID: d.ID, Step: step, Drift: step - enroll.Step(k, now), At: now.UTC()}
+	if err := s.store.SetDrift(ctx, use); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return store.Device{}, Fail(404, "no MFA device %d for user %q", id, u.Username)
+		}
+		if errors.Is(err, store.ErrStale) {
+			return store.Device{}, Fail(409, "these codes were already used; wait for new ones")
+		}
+		return store.Device{}, err
+	}
+	s.cache.invalidate(u.Username)
+	s.Audit(ctx, a, "device.resync", deviceTarget(u, d), fmt.Sprintf("drift %+ds", use.Drift*int64(d.PeriodSec)))
+	return s.store.Device(ctx, d.ID)
+}
+
+func (s *Core) RenameDevice(ctx context.Context, a Actor, u store.User, id int64, name string) (store.Device, error) {
+	name, err := cleanDeviceName(name)
+	if err != nil {
+		return store.Device{}, Fail(400, "%v", err)
+	}
+	d, err := s.UserDevice(ctx, u, id)
+	if err != nil {
+		return store.Device{}, err
+	}
+	if d.Name == name {
+		return d, nil
+	}
+	if err := s.store.RenameDevice(ctx, id, name); err != nil {
+		switch {
+		case errors.Is(err, store.ErrConflict):
+			return store.Device{}, Fail(409, "user %q already has an MFA device named %q", u.Username, name)
+		case errors.Is(err, store.ErrNotFound):
+			return store.Device{}, Fail(404, "no MFA device %d for user %q", id, u.Username)
+		}
+		return store.Device{}, err
+	}
+	s.cache.invalidate(u.Username)
+	s.Audit(ctx, a, "device.rename", deviceTarget(u, d), fmt.Sprintf("%q to %q", d.Name, name))
+	d.Name = name
+	s.tell(ctx, store.ChangeRename, d)
+	return d, nil
+}
+
+func (s *Core) DeleteDevice(ctx context.Context, a Actor, u store.User, id int64) error {
+	d, err := s.UserDevice(ctx, u, id)
+	if err != nil {
+		return err
+	}
+	if err := s.store.DeleteDevice(ctx, id); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return Fail(404, "no MFA device %d for user %q", id, u.Username)
+		}
+		return err
+	}
+	s.cache.invalidate(u.Username)
+	s.cache.forgetKey(id)
+	s.Audit(ctx, a, "device.delete", deviceTarget(u, d), fmt.Sprintf("deleted %q (%s)", d.Name, d.Status))
+	s.tell(ctx, store.ChangeDelete, d)
+	return nil
+}
+
+func (s *Core) UnlockDevice(ctx context.Context, a Actor, u store.User, id int64) error {
+	d, err := s.UserDevice(ctx, u, id)
+	if err != nil {
+		return err
+	}
+	if err := s.store.UnlockDevice(ctx, id); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return Fail(404, "no MFA device %d for user %q", id, u.Username)
+		}
+		return err
+	}
+	s.cache.invalidate(u.Username)
+	s.Audit(ctx, a, "device.unlock", deviceTarget(u, d), "fail count cleared")
+	return nil
+}
