@@ -34,6 +34,9 @@ func serveCommand() *cobra.Command {
 	return cmd
 }
 
+// serve runs the server until SIGINT or SIGTERM: open the store and the
+// sealer, build the server, listen, serve (and the metrics listener), and
+// shut down gracefully.
 func serve(cmd *cobra.Command, c config) error {
 	log := c.logger()
 	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
@@ -43,14 +46,46 @@ func serve(cmd *cobra.Command, c config) error {
 		return err
 	}
 	defer st.Close()
-	sealer, err := store.LoadSealer(c.MasterKeyFile, c.MasterKey)
+	srv, err := newServer(ctx, c, st, log)
 	if err != nil {
 		return err
+	}
+	ln, err := net.Listen("tcp", c.Listen)
+	if err != nil {
+		return err
+	}
+	// Requests' contexts end shortly after shutdown begins, so held
+	// long-polls return instead of holding the shutdown for a minute.
+	reqCtx, endRequests := context.WithCancel(context.Background())
+	defer endRequests()
+	hs := httpServer(reqCtx, srv.Handler(), log)
+	go srv.Run(ctx)
+	errc := make(chan error, 2)
+	ms, err := serveMetrics(c, srv, log, errc)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	go func() { errc <- serveMain(c, hs, ln, log) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	return shutdown(hs, ms, endRequests, log)
+}
+
+// newServer loads the sealer and builds the server on st with c's
+// settings, warning when there is no admin yet.
+func newServer(ctx context.Context, c config, st store.Store, log *slog.Logger) (*server.Server, error) {
+	sealer, err := store.LoadSealer(c.MasterKeyFile, c.MasterKey)
+	if err != nil {
+		return nil, err
 	}
 	if n, err := st.CountAdmins(ctx); err == nil && n == 0 {
 		log.Warn("no admin yet; create one with: totpserver admin create --data " + c.Data + " --username NAME")
 	}
-	srv, err := server.New(server.Config{
+	return server.New(server.Config{
 		Store:               st,
 		Sealer:              sealer,
 		Logger:              log,
@@ -64,20 +99,14 @@ func serve(cmd *cobra.Command, c config) error {
 		Limits:              c.limits(),
 		Appliance:           c.applianceConfig(),
 	})
-	if err != nil {
-		return err
-	}
-	ln, err := net.Listen("tcp", c.Listen)
-	if err != nil {
-		return err
-	}
-	// Requests' contexts end shortly after shutdown begins, so held
-	// long-polls return instead of holding the shutdown for a minute.
-	reqCtx, endRequests := context.WithCancel(context.Background())
-	defer endRequests()
-	hs := &http.Server{
+}
+
+// httpServer is the main listener's HTTP server for h; requests' contexts
+// derive from reqCtx.
+func httpServer(reqCtx context.Context, h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
 		BaseContext:       func(net.Listener) context.Context { return reqCtx },
-		Handler:           srv.Handler(),
+		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		// Appliances' long-polls are held up to proto.MaxWait.
@@ -85,43 +114,47 @@ func serve(cmd *cobra.Command, c config) error {
 		IdleTimeout:  120 * time.Second,
 		ErrorLog:     slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	go srv.Run(ctx)
-	errc := make(chan error, 2)
-	var ms *http.Server
-	if c.Metrics.Listen != "" {
-		mln, err := net.Listen("tcp", c.Metrics.Listen)
-		if err != nil {
-			ln.Close()
-			return fmt.Errorf("metrics.listen: %w", err)
-		}
-		mux := http.NewServeMux()
-		mux.Handle("GET /metrics", srv.MetricsHandler())
-		mux.Handle("GET /healthz", srv.Handler())
-		mux.Handle("GET /readyz", srv.Handler())
-		ms = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second,
-			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-		go func() {
-			log.Info("metrics listening", "url", "http://"+mln.Addr().String()+"/metrics")
-			errc <- ms.Serve(mln)
-		}()
+}
+
+// serveMetrics starts the metrics listener when metrics.listen is set,
+// sending its end to errc; it returns nil when there is none.
+func serveMetrics(c config, srv *server.Server, log *slog.Logger, errc chan<- error) (*http.Server, error) {
+	if c.Metrics.Listen == "" {
+		return nil, nil
 	}
+	mln, err := net.Listen("tcp", c.Metrics.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("metrics.listen: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", srv.MetricsHandler())
+	mux.Handle("GET /healthz", srv.Handler())
+	mux.Handle("GET /readyz", srv.Handler())
+	ms := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	go func() {
-		scheme := "http"
-		if c.TLS.Cert != "" {
-			scheme = "https"
-		}
-		log.Info("totpserver listening", "url", scheme+"://"+ln.Addr().String(), "store", storeName(c))
-		if c.TLS.Cert != "" {
-			errc <- hs.ServeTLS(ln, c.TLS.Cert, c.TLS.Key)
-		} else {
-			errc <- hs.Serve(ln)
-		}
+		log.Info("metrics listening", "url", "http://"+mln.Addr().String()+"/metrics")
+		errc <- ms.Serve(mln)
 	}()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
+	return ms, nil
+}
+
+// serveMain serves hs on ln, over TLS when c has a certificate.
+func serveMain(c config, hs *http.Server, ln net.Listener, log *slog.Logger) error {
+	scheme := "http"
+	if c.TLS.Cert != "" {
+		scheme = "https"
 	}
+	log.Info("totpserver listening", "url", scheme+"://"+ln.Addr().String(), "store", storeName(c))
+	if c.TLS.Cert != "" {
+		return hs.ServeTLS(ln, c.TLS.Cert, c.TLS.Key)
+	}
+	return hs.Serve(ln)
+}
+
+// shutdown stops the listeners, letting requests in flight finish for
+// shutdownGrace before endRequests cancels them.
+func shutdown(hs, ms *http.Server, endRequests func(), log *slog.Logger) error {
 	log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

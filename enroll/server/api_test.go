@@ -1,6 +1,8 @@
 package server
 
 import (
+	"github.com/totpbox/totpbox/enroll/store/storetest"
+
 	"github.com/totpbox/totpbox/enroll/server/api"
 
 	"github.com/totpbox/totpbox/enroll/server/core"
@@ -18,7 +20,7 @@ import (
 )
 
 func TestAPIRegistrationAndVerify(t *testing.T) {
-	eachStore(t, func(t *testing.T, open func(testing.TB) store.Store) {
+	storetest.Each(t, func(t *testing.T, open func(testing.TB) store.Store) {
 		h := newHarness(t, open(t), nil)
 		u := h.mustCall(201, "POST", "/api/v1/users", map[string]any{"username": "alice", "display_name": "Alice A."})
 		if u["username"] != "alice" || u["display_name"] != "Alice A." {
@@ -97,7 +99,7 @@ func TestAPIRegistrationAndVerify(t *testing.T) {
 }
 
 func TestVerifyConcurrentSameCode(t *testing.T) {
-	eachStore(t, func(t *testing.T, open func(testing.TB) store.Store) {
+	storetest.Each(t, func(t *testing.T, open func(testing.TB) store.Store) {
 		h := newHarness(t, open(t), func(c *Config) {
 			c.Limits.VerifyPerUser = Rate{PerSecond: -1}
 			c.Limits.VerifyPerIP = Rate{PerSecond: -1}
@@ -139,7 +141,7 @@ func TestVerifyConcurrentSameCode(t *testing.T) {
 }
 
 func TestLockoutAndAutoClear(t *testing.T) {
-	eachStore(t, func(t *testing.T, open func(testing.TB) store.Store) {
+	storetest.Each(t, func(t *testing.T, open func(testing.TB) store.Store) {
 		h := newHarness(t, open(t), func(c *Config) { c.Limits.VerifyPerUser = Rate{PerSecond: -1} })
 		if err := h.srv.Core().SaveSettings(context.Background(), func() core.Settings {
 			st := core.DefaultSettings()
@@ -207,7 +209,7 @@ func TestLockoutAndAutoClear(t *testing.T) {
 }
 
 func TestResyncMovesDrift(t *testing.T) {
-	eachStore(t, func(t *testing.T, open func(testing.TB) store.Store) {
+	storetest.Each(t, func(t *testing.T, open func(testing.TB) store.Store) {
 		h := newHarness(t, open(t), nil)
 		k, id := h.registered("dave", "Old phone")
 		// The device's clock runs 10 minutes fast: 20 steps.
@@ -241,7 +243,7 @@ func TestResyncMovesDrift(t *testing.T) {
 }
 
 func TestPendingRegistrationExpires(t *testing.T) {
-	eachStore(t, func(t *testing.T, open func(testing.TB) store.Store) {
+	storetest.Each(t, func(t *testing.T, open func(testing.TB) store.Store) {
 		h := newHarness(t, open(t), nil)
 		h.mustCall(201, "POST", "/api/v1/users", map[string]any{"username": "erin"})
 		m := h.mustCall(201, "POST", "/api/v1/users/erin/mfa-devices", map[string]any{"name": "Phone"})
@@ -264,7 +266,7 @@ func TestPendingRegistrationExpires(t *testing.T) {
 }
 
 func TestTokens(t *testing.T) {
-	eachStore(t, func(t *testing.T, open func(testing.TB) store.Store) {
+	storetest.Each(t, func(t *testing.T, open func(testing.TB) store.Store) {
 		h := newHarness(t, open(t), nil)
 		h.mustCall(201, "POST", "/api/v1/users", map[string]any{"username": "frank"})
 		for _, tc := range []struct{ name, token string }{
@@ -292,7 +294,7 @@ func TestTokens(t *testing.T) {
 }
 
 func TestAPIBadInput(t *testing.T) {
-	eachStore(t, func(t *testing.T, open func(testing.TB) store.Store) {
+	storetest.Each(t, func(t *testing.T, open func(testing.TB) store.Store) {
 		h := newHarness(t, open(t), nil)
 		h.mustCall(201, "POST", "/api/v1/users", map[string]any{"username": "gina"})
 		h.mustCall(201, "POST", "/api/v1/users", map[string]any{"username": "hank"})
@@ -365,7 +367,7 @@ func TestAPIBadInput(t *testing.T) {
 }
 
 func TestDeviceLimit(t *testing.T) {
-	eachStore(t, func(t *testing.T, open func(testing.TB) store.Store) {
+	storetest.Each(t, func(t *testing.T, open func(testing.TB) store.Store) {
 		h := newHarness(t, open(t), nil)
 		st := core.DefaultSettings()
 		st.MaxDevices = 2
@@ -386,7 +388,7 @@ func TestDeviceLimit(t *testing.T) {
 }
 
 func TestVerifyRateLimits(t *testing.T) {
-	eachStore(t, func(t *testing.T, open func(testing.TB) store.Store) {
+	storetest.Each(t, func(t *testing.T, open func(testing.TB) store.Store) {
 		h := newHarness(t, open(t), func(c *Config) {
 			c.Limits.VerifyPerUser = Rate{PerSecond: 0.5, Burst: 3}
 			c.Limits.VerifyPerIP = Rate{PerSecond: 0.5, Burst: 5}

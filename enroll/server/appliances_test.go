@@ -1,6 +1,8 @@
 package server
 
 import (
+	"github.com/totpbox/totpbox/enroll/store/storetest"
+
 	"github.com/totpbox/totpbox/enroll/server/core"
 
 	"bufio"
@@ -147,7 +149,7 @@ func auditActions(t *testing.T, st store.Store) string {
 }
 
 func TestAppliancesPage(t *testing.T) {
-	eachStore(t, func(t *testing.T, open func(testing.TB) store.Store) {
+	storetest.Each(t, func(t *testing.T, open func(testing.TB) store.Store) {
 		h := newHarness(t, open(t), nil)
 		h.admin()
 		b := h.browser()
@@ -294,7 +296,7 @@ func offerText(t *testing.T, page string) string {
 }
 
 func TestSendToAppliance(t *testing.T) {
-	eachStore(t, func(t *testing.T, open func(testing.TB) store.Store) {
+	storetest.Each(t, func(t *testing.T, open func(testing.TB) store.Store) {
 		h := newHarness(t, open(t), nil)
 		h.admin()
 		b := h.browser()
@@ -442,7 +444,7 @@ func TestSendToAppliance(t *testing.T) {
 }
 
 func TestAPISendToAppliance(t *testing.T) {
-	eachStore(t, func(t *testing.T, open func(testing.TB) store.Store) {
+	storetest.Each(t, func(t *testing.T, open func(testing.TB) store.Store) {
 		h := newHarness(t, open(t), nil)
 		kiosk := h.newAppliance()
 		in, err := h.srv.Appliances().Pair(context.Background(), kiosk.pairingCode(), "Lobby kiosk 3")

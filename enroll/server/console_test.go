@@ -1,6 +1,8 @@
 package server
 
 import (
+	"github.com/totpbox/totpbox/enroll/store/storetest"
+
 	"github.com/totpbox/totpbox/enroll/server/core"
 
 	"bytes"
@@ -142,7 +144,7 @@ func TestConsoleRegisterWizard(t *testing.T) {
 }
 
 func TestPortal(t *testing.T) {
-	eachStore(t, func(t *testing.T, open func(testing.TB) store.Store) {
+	storetest.Each(t, func(t *testing.T, open func(testing.TB) store.Store) {
 		h := newHarness(t, open(t), nil)
 		h.admin()
 		ctx := context.Background()

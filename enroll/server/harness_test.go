@@ -43,12 +43,6 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// eachStore runs f against SQLite and, when configured, PostgreSQL.
-func eachStore(t *testing.T, f func(t *testing.T, open func(testing.TB) store.Store)) {
-	t.Run("sqlite", func(t *testing.T) { f(t, storetest.OpenSQLite) })
-	t.Run("postgres", func(t *testing.T) { f(t, storetest.OpenPostgres) })
-}
-
 func testSealer(t testing.TB) *store.Sealer {
 	key := make([]byte, store.KeySize)
 	rand.Read(key)

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"github.com/totpbox/totpbox/enroll/store/storetest"
+
 	"github.com/totpbox/totpbox/enroll/server/core"
 
 	"context"
@@ -15,7 +17,7 @@ import (
 )
 
 func TestMetrics(t *testing.T) {
-	eachStore(t, func(t *testing.T, open func(testing.TB) store.Store) {
+	storetest.Each(t, func(t *testing.T, open func(testing.TB) store.Store) {
 		h := newHarness(t, open(t), nil)
 		// A second server in the same process has metrics of its own.
 		other := newHarness(t, open(t), nil)
@@ -104,7 +106,7 @@ func TestMetricsNotOnMainHandler(t *testing.T) {
 }
 
 func TestReadyz(t *testing.T) {
-	eachStore(t, func(t *testing.T, open func(testing.TB) store.Store) {
+	storetest.Each(t, func(t *testing.T, open func(testing.TB) store.Store) {
 		st := open(t)
 		h := newHarness(t, st, nil)
 		get := func(path string) (int, string) {

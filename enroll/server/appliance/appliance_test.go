@@ -53,22 +53,6 @@ type env struct {
 	h     http.Handler
 }
 
-// stores are the stores the tests run against: SQLite, and PostgreSQL when TOTPBOX_TEST_POSTGRES_DSN is set (required in CI).
-var stores = []struct {
-	name string
-	open func(t *testing.T) Store
-}{
-	{"sqlite", func(t *testing.T) Store { return storetest.OpenSQLite(t) }},
-	{"postgres", func(t *testing.T) Store { return storetest.OpenPostgres(t) }},
-}
-
-// eachStore runs test once per store.
-func eachStore(t *testing.T, test func(t *testing.T, open func(t *testing.T) Store)) {
-	for _, s := range stores {
-		t.Run(s.name, func(t *testing.T) { test(t, s.open) })
-	}
-}
-
 // newEnv returns an API on a fresh SQLite store. A nil clock means the real
 // one (the fake one of a synctest bubble).
 func newEnv(t *testing.T, clk Clock) *env {
@@ -191,7 +175,7 @@ func testKey(t *testing.T) enroll.Key {
 }
 
 func TestPairing(t *testing.T) {
-	eachStore(t, func(t *testing.T, open func(t *testing.T) Store) {
+	storetest.Each(t, func(t *testing.T, open func(testing.TB) store.Store) {
 		clk := &fakeClock{t: t0}
 		e := newEnvWith(t, clk, open(t))
 		a := e.newApp()
@@ -280,7 +264,7 @@ func TestPairingRequestChecks(t *testing.T) {
 }
 
 func TestAuth(t *testing.T) {
-	eachStore(t, func(t *testing.T, open func(t *testing.T) Store) {
+	storetest.Each(t, func(t *testing.T, open func(testing.TB) store.Store) {
 		clk := &fakeClock{t: t0}
 		e := newEnvWith(t, clk, open(t))
 		a, b, stranger := e.newApp(), e.newApp(), e.newApp()
@@ -343,7 +327,7 @@ func TestAuth(t *testing.T) {
 }
 
 func TestOfferAcceptActivateRenameDelete(t *testing.T) {
-	eachStore(t, func(t *testing.T, open func(t *testing.T) Store) {
+	storetest.Each(t, func(t *testing.T, open func(testing.TB) store.Store) {
 		clk := &fakeClock{t: t0}
 		e := newEnvWith(t, clk, open(t))
 		ctx := context.Background()
@@ -422,7 +406,7 @@ func TestOfferAcceptActivateRenameDelete(t *testing.T) {
 }
 
 func TestOfferRejectCancelExpire(t *testing.T) {
-	eachStore(t, func(t *testing.T, open func(t *testing.T) Store) {
+	storetest.Each(t, func(t *testing.T, open func(testing.TB) store.Store) {
 		clk := &fakeClock{t: t0}
 		e := newEnvWith(t, clk, open(t))
 		ctx := context.Background()
@@ -496,7 +480,7 @@ func TestOfferRejectCancelExpire(t *testing.T) {
 }
 
 func TestUnpair(t *testing.T) {
-	eachStore(t, func(t *testing.T, open func(t *testing.T) Store) {
+	storetest.Each(t, func(t *testing.T, open func(testing.TB) store.Store) {
 		clk := &fakeClock{t: t0}
 		e := newEnvWith(t, clk, open(t))
 		ctx := context.Background()
@@ -546,7 +530,7 @@ func TestUnpair(t *testing.T) {
 }
 
 func TestClockReport(t *testing.T) {
-	eachStore(t, func(t *testing.T, open func(t *testing.T) Store) {
+	storetest.Each(t, func(t *testing.T, open func(testing.TB) store.Store) {
 		clk := &fakeClock{t: t0}
 		e := newEnvWith(t, clk, open(t))
 		a := e.newApp()
@@ -684,7 +668,7 @@ func TestPairingStatusLongPoll(t *testing.T) {
 }
 
 func TestChangesLimit(t *testing.T) {
-	eachStore(t, func(t *testing.T, open func(t *testing.T) Store) {
+	storetest.Each(t, func(t *testing.T, open func(testing.TB) store.Store) {
 		e := newEnvWith(t, &fakeClock{t: t0}, open(t))
 		e.api.cfg.ChangesLimit = 2
 		a := e.newApp()

@@ -25,7 +25,7 @@ func replay(r *http.Request) *http.Request {
 }
 
 func TestReplayToAnotherServer(t *testing.T) {
-	eachStore(t, func(t *testing.T, open func(t *testing.T) Store) {
+	storetest.Each(t, func(t *testing.T, open func(testing.TB) store.Store) {
 		clk := &fakeClock{t: t0}
 		st := open(t)
 		first := newEnvWith(t, clk, st)

@@ -25,6 +25,7 @@ type deviceCache struct {
 }
 
 type cachedUser struct {
+	key    string // the username it is cached under, as asked for
 	user   store.User
 	loaded time.Time
 
@@ -91,7 +92,7 @@ func (s *Core) userDevices(ctx context.Context, username string) (*cachedUser, e
 	if err != nil {
 		return nil, err
 	}
-	cu := &cachedUser{user: u, loaded: now}
+	cu := &cachedUser{key: username, user: u, loaded: now}
 	for _, d := range all {
 		if d.Status != store.StatusActive {
 			continue

@@ -34,9 +34,10 @@ const (
 // clock's now. A match is recorded with one conditional update, written in
 // one transaction with those of concurrent verifies (store.UseBatcher), so
 // a code is accepted at most once however many requests carry it; the
-// learned drift follows the match. A miss counts a failure on each device tried
-// and locks a device at the threshold. ip is the end user's address for
-// the per-address limit. It returns a failure (404) for an unknown user.
+// learned drift follows the match. A miss counts a failure on each device
+// tried and locks a device at the threshold. ip is the end user's address
+// for the per-address limit. It returns a Failure (404) for an unknown
+// user.
 func (s *Core) Verify(ctx context.Context, a Actor, username, code, ip string) (res VerifyResult, err error) {
 	defer func() { s.metrics.verified(res, err) }()
 	now := s.clock.Now()
@@ -60,14 +61,38 @@ func (s *Core) Verify(ctx context.Context, a Actor, username, code, ip string) (
 	if err != nil {
 		return VerifyResult{}, err
 	}
-
-	// Take a snapshot of the devices that are not locked, clearing lockouts
-	// whose time is up.
-	type candidate struct {
-		i   int
-		dev store.Device
-		key enroll.Key
+	cands, lockedUntil, err := s.unlockedDevices(ctx, cu, now)
+	if err != nil {
+		return VerifyResult{}, err
 	}
+	if len(cands) == 0 {
+		return VerifyResult{Reason: fmt.Sprintf("%s; try again after %s", ReasonLocked, lockedUntil.UTC().Format(TimeLayout))}, nil
+	}
+	if res, matched, err := s.acceptMatch(ctx, a, cu, cands, code, now, st); matched || err != nil {
+		return res, err
+	}
+	if s.isReplay(ctx, a, cu, cands, code, now, st) {
+		return VerifyResult{Reason: ReasonReplay}, nil
+	}
+	if err := s.countFailure(ctx, a, cu, cands, now, st); err != nil {
+		return VerifyResult{}, err
+	}
+	s.Audit(ctx, a, "verify.fail", "user:"+cu.user.Username, ReasonInvalid)
+	return VerifyResult{Reason: ReasonInvalid}, nil
+}
+
+// candidate is an MFA device a code is tried against: the i-th of the
+// cached user's devices, with its key.
+type candidate struct {
+	i   int
+	dev store.Device
+	key enroll.Key
+}
+
+// unlockedDevices takes a snapshot of cu's devices that are not locked at
+// now, clearing lockouts whose time is up; when every device is locked it
+// returns none and the earliest end of a lockout.
+func (s *Core) unlockedDevices(ctx context.Context, cu *cachedUser, now time.Time) ([]candidate, time.Time, error) {
 	var cands []candidate
 	var lockedUntil time.Time
 	cu.mu.Lock()
@@ -83,7 +108,7 @@ func (s *Core) Verify(ctx context.Context, a Actor, username, code, ip string) (
 				continue
 			}
 			if err := s.store.UnlockDevice(ctx, d.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
-				return VerifyResult{}, err
+				return nil, time.Time{}, err
 			}
 			s.Audit(ctx, System, "device.unlock", deviceTarget(cu.user, d), "lockout expired")
 			d.LockedUntil, d.FailCount = time.Time{}, 0
@@ -91,10 +116,13 @@ func (s *Core) Verify(ctx context.Context, a Actor, username, code, ip string) (
 		}
 		cands = append(cands, candidate{i, d, keys[i]})
 	}
-	if len(cands) == 0 {
-		return VerifyResult{Reason: fmt.Sprintf("%s; try again after %s", ReasonLocked, lockedUntil.UTC().Format(TimeLayout))}, nil
-	}
+	return cands, lockedUntil, nil
+}
 
+// acceptMatch records the first candidate code matches, if any: matched
+// is false when none does. A match that loses the conditional update is a
+// replay.
+func (s *Core) acceptMatch(ctx context.Context, a Actor, cu *cachedUser, cands []candidate, code string, now time.Time, st Settings) (VerifyResult, bool, error) {
 	for _, c := range cands {
 		opts := enroll.VerifyOptions{Window: st.VerifyWindow, Drift: c.dev.DriftSteps, LastUsed: c.dev.LastUsedStep}
 		step, ok := enroll.Verify(c.key, code, now, opts)
@@ -108,37 +136,45 @@ func (s *Core) Verify(ctx context.Context, a Actor, username, code, ip string) (
 			d := c.dev
 			d.LastUsedStep, d.DriftSteps, d.LastUsed, d.FailCount = use.Step, use.Drift, use.At, 0
 			cu.setDevice(c.i, d)
-			return VerifyResult{OK: true, DeviceID: c.dev.ID}, nil
+			return VerifyResult{OK: true, DeviceID: c.dev.ID}, true, nil
 		case errors.Is(err, store.ErrStale), errors.Is(err, store.ErrNotFound):
 			// Used meanwhile by another request, or the device changed:
 			// read it again next time.
-			s.cache.invalidate(username)
+			s.cache.invalidate(cu.key)
 			s.Audit(ctx, a, "verify.replay", deviceTarget(cu.user, c.dev), ReasonReplay)
-			return VerifyResult{Reason: ReasonReplay}, nil
+			return VerifyResult{Reason: ReasonReplay}, true, nil
 		default:
-			return VerifyResult{}, err
+			return VerifyResult{}, true, err
 		}
 	}
+	return VerifyResult{}, false, nil
+}
 
-	// A code already accepted is a replay, not a guess: refuse it without
-	// counting a failure.
+// isReplay reports whether code was already accepted on a candidate: a
+// replay, not a guess, refused without counting a failure.
+func (s *Core) isReplay(ctx context.Context, a Actor, cu *cachedUser, cands []candidate, code string, now time.Time, st Settings) bool {
 	for _, c := range cands {
 		opts := enroll.VerifyOptions{Window: st.VerifyWindow, Drift: c.dev.DriftSteps, LastUsed: -1}
 		if step, ok := enroll.Verify(c.key, code, now, opts); ok && step <= c.dev.LastUsedStep {
 			s.Audit(ctx, a, "verify.replay", deviceTarget(cu.user, c.dev), ReasonReplay)
-			return VerifyResult{Reason: ReasonReplay}, nil
+			return true
 		}
 	}
+	return false
+}
 
+// countFailure counts a failed code on every candidate, locking those
+// that reach the threshold.
+func (s *Core) countFailure(ctx context.Context, a Actor, cu *cachedUser, cands []candidate, now time.Time, st Settings) error {
 	lockAt := now.Add(st.LockoutClear).UTC()
 	for _, c := range cands {
 		n, err := s.store.RecordFailure(ctx, c.dev.ID, st.LockoutThreshold, lockAt)
 		if errors.Is(err, store.ErrNotFound) {
-			s.cache.invalidate(username)
+			s.cache.invalidate(cu.key)
 			continue
 		}
 		if err != nil {
-			return VerifyResult{}, err
+			return err
 		}
 		d := c.dev
 		d.FailCount = n
@@ -152,8 +188,7 @@ func (s *Core) Verify(ctx context.Context, a Actor, username, code, ip string) (
 		}
 		cu.setDevice(c.i, d)
 	}
-	s.Audit(ctx, a, "verify.fail", "user:"+cu.user.Username, ReasonInvalid)
-	return VerifyResult{Reason: ReasonInvalid}, nil
+	return nil
 }
 
 // setDevice replaces the cached copy of device i after a change the server

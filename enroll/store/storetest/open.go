@@ -117,3 +117,11 @@ func WithSearchPath(dsn, schema string) string {
 	}
 	return dsn + " search_path=" + schema
 }
+
+// Each runs f once per database as a subtest: "sqlite", and "postgres"
+// (skipped, or failed when RequirePartsEnv is 1, without PostgresDSNEnv).
+// open returns a fresh store of that database.
+func Each(t *testing.T, f func(t *testing.T, open func(testing.TB) store.Store)) {
+	t.Run("sqlite", func(t *testing.T) { f(t, OpenSQLite) })
+	t.Run("postgres", func(t *testing.T) { f(t, OpenPostgres) })
+}
