@@ -1,12 +1,13 @@
 package server
 
 import (
+	"github.com/totpbox/totpbox/internal/testkit"
+
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -43,7 +44,7 @@ func BenchmarkConsoleOffer(b *testing.B) {
 }
 
 func benchConsoleOffer(b *testing.B, st store.Store) {
-	h := newHarness(b, st, func(c *Config) { c.Logger = slog.New(slog.DiscardHandler) })
+	h := newHarness(b, st, func(c *Config) { c.Logger = testkit.Quiet() })
 	h.admin()
 	ctx := context.Background()
 	kiosk := h.newAppliance()

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"github.com/totpbox/totpbox/internal/testkit"
+
 	"github.com/totpbox/totpbox/enroll/server/api"
 
 	"bytes"
@@ -35,7 +37,7 @@ var benchClients = []int{64, 16, 8}
 type benchEnv struct {
 	srv   *Server
 	url   string
-	clock *fakeClock
+	clock *testkit.Clock
 	base  time.Time
 	round int64
 	users []string
@@ -45,7 +47,7 @@ type benchEnv struct {
 func newBenchEnv(b *testing.B, st store.Store, cacheTTL time.Duration) *benchEnv {
 	b.Helper()
 	ctx := context.Background()
-	env := &benchEnv{clock: &fakeClock{t: start}, base: start}
+	env := &benchEnv{clock: testkit.NewClock(start), base: start}
 	sealer := testSealer(b)
 	srv, err := New(Config{
 		Store:  st,
@@ -116,9 +118,7 @@ func (env *benchEnv) run(b *testing.B, n, clients int) {
 	for range rounds {
 		env.round++
 		now := env.base.Add(time.Duration(env.round) * 30 * time.Second)
-		env.clock.mu.Lock()
-		env.clock.t = now
-		env.clock.mu.Unlock()
+		env.clock.Set(now)
 		var wg sync.WaitGroup
 		for w := range clients {
 			wg.Go(func() {

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"github.com/totpbox/totpbox/internal/testkit"
+
 	"github.com/totpbox/totpbox/enroll/server/api"
 
 	"bytes"
@@ -24,24 +26,6 @@ import (
 	"github.com/totpbox/totpbox/enroll/store"
 	"github.com/totpbox/totpbox/enroll/store/storetest"
 )
-
-// fakeClock is a Clock that moves only when told.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 func testSealer(t testing.TB) *store.Sealer {
 	key := make([]byte, store.KeySize)
@@ -75,7 +59,7 @@ type harness struct {
 	t     testing.TB
 	st    store.Store
 	srv   *Server
-	clock *fakeClock
+	clock *testkit.Clock
 	token string
 	logs  *lockedBuffer
 }
@@ -85,7 +69,7 @@ var start = time.Date(2026, 3, 1, 12, 0, 15, 0, time.UTC)
 
 func newHarness(t testing.TB, st store.Store, mod func(*Config)) *harness {
 	t.Helper()
-	h := &harness{t: t, st: st, clock: &fakeClock{t: start}, logs: &lockedBuffer{}}
+	h := &harness{t: t, st: st, clock: testkit.NewClock(start), logs: &lockedBuffer{}}
 	cfg := Config{
 		Store:  st,
 		Sealer: testSealer(t),

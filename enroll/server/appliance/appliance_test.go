@@ -1,6 +1,8 @@
 package appliance
 
 import (
+	"github.com/totpbox/totpbox/internal/testkit"
+
 	"bytes"
 	"context"
 	"crypto/ed25519"
@@ -8,11 +10,9 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -24,24 +24,6 @@ import (
 	"github.com/totpbox/totpbox/enroll/store"
 	"github.com/totpbox/totpbox/enroll/store/storetest"
 )
-
-// fakeClock is a settable clock.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
@@ -61,7 +43,7 @@ func newEnv(t *testing.T, clk Clock) *env {
 
 // newEnvWith returns an API on st.
 func newEnvWith(t *testing.T, clk Clock, st Store) *env {
-	api, err := New(Config{Store: st, Clock: clk, Logger: slog.New(slog.DiscardHandler), PairingRate: Rate{PerSecond: -1}})
+	api, err := New(Config{Store: st, Clock: clk, Logger: testkit.Quiet(), PairingRate: Rate{PerSecond: -1}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +158,7 @@ func testKey(t *testing.T) enroll.Key {
 
 func TestPairing(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, open func(testing.TB) store.Store) {
-		clk := &fakeClock{t: t0}
+		clk := testkit.NewClock(t0)
 		e := newEnvWith(t, clk, open(t))
 		a := e.newApp()
 		p := a.requestCode()
@@ -242,8 +224,8 @@ func TestPairing(t *testing.T) {
 }
 
 func TestPairingRequestChecks(t *testing.T) {
-	e := newEnv(t, &fakeClock{t: t0})
-	api, err := New(Config{Store: e.store, Clock: e.clock, Logger: slog.New(slog.DiscardHandler), PairingRate: Rate{PerSecond: 0.1, Burst: 2}})
+	e := newEnv(t, testkit.NewClock(t0))
+	api, err := New(Config{Store: e.store, Clock: e.clock, Logger: testkit.Quiet(), PairingRate: Rate{PerSecond: 0.1, Burst: 2}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +247,7 @@ func TestPairingRequestChecks(t *testing.T) {
 
 func TestAuth(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, open func(testing.TB) store.Store) {
-		clk := &fakeClock{t: t0}
+		clk := testkit.NewClock(t0)
 		e := newEnvWith(t, clk, open(t))
 		a, b, stranger := e.newApp(), e.newApp(), e.newApp()
 		a.pair("A")
@@ -328,7 +310,7 @@ func TestAuth(t *testing.T) {
 
 func TestOfferAcceptActivateRenameDelete(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, open func(testing.TB) store.Store) {
-		clk := &fakeClock{t: t0}
+		clk := testkit.NewClock(t0)
 		e := newEnvWith(t, clk, open(t))
 		ctx := context.Background()
 		a := e.newApp()
@@ -407,7 +389,7 @@ func TestOfferAcceptActivateRenameDelete(t *testing.T) {
 
 func TestOfferRejectCancelExpire(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, open func(testing.TB) store.Store) {
-		clk := &fakeClock{t: t0}
+		clk := testkit.NewClock(t0)
 		e := newEnvWith(t, clk, open(t))
 		ctx := context.Background()
 		a, b := e.newApp(), e.newApp()
@@ -481,7 +463,7 @@ func TestOfferRejectCancelExpire(t *testing.T) {
 
 func TestUnpair(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, open func(testing.TB) store.Store) {
-		clk := &fakeClock{t: t0}
+		clk := testkit.NewClock(t0)
 		e := newEnvWith(t, clk, open(t))
 		ctx := context.Background()
 		a := e.newApp()
@@ -531,7 +513,7 @@ func TestUnpair(t *testing.T) {
 
 func TestClockReport(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, open func(testing.TB) store.Store) {
-		clk := &fakeClock{t: t0}
+		clk := testkit.NewClock(t0)
 		e := newEnvWith(t, clk, open(t))
 		a := e.newApp()
 		a.pair("A")
@@ -669,7 +651,7 @@ func TestPairingStatusLongPoll(t *testing.T) {
 
 func TestChangesLimit(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, open func(testing.TB) store.Store) {
-		e := newEnvWith(t, &fakeClock{t: t0}, open(t))
+		e := newEnvWith(t, testkit.NewClock(t0), open(t))
 		e.api.cfg.ChangesLimit = 2
 		a := e.newApp()
 		a.pair("A")

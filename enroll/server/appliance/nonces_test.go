@@ -1,6 +1,8 @@
 package appliance
 
 import (
+	"github.com/totpbox/totpbox/internal/testkit"
+
 	"context"
 	"crypto/ed25519"
 	"errors"
@@ -26,7 +28,7 @@ func replay(r *http.Request) *http.Request {
 
 func TestReplayToAnotherServer(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, open func(testing.TB) store.Store) {
-		clk := &fakeClock{t: t0}
+		clk := testkit.NewClock(t0)
 		st := open(t)
 		first := newEnvWith(t, clk, st)
 		a := first.newApp()
@@ -83,7 +85,7 @@ func TestReplayToAnotherServer(t *testing.T) {
 }
 
 func TestNonceStoreFailure(t *testing.T) {
-	clk := &fakeClock{t: t0}
+	clk := testkit.NewClock(t0)
 	st := &failingNonces{Store: storetest.OpenSQLite(t)}
 	e := newEnvWith(t, clk, st)
 	a := e.newApp()
