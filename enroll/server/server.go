@@ -15,6 +15,8 @@
 package server
 
 import (
+	"github.com/totpbox/totpbox/enroll/store"
+
 	"context"
 	"errors"
 	"fmt"
@@ -304,3 +306,6 @@ func (l Limits) withDefaults() Limits {
 	l.VerifyPerIP = def(l.VerifyPerIP, DefaultLimits.VerifyPerIP)
 	return l
 }
+
+// Every store the server opens is every role its parts ask for.
+var _ Store = store.Store(nil)

@@ -1,7 +1,10 @@
 // Package store persists the registration server's state: users, MFA
-// devices, settings, audit events, API tokens and sessions. One interface,
-// two implementations: SQLite (the embedded default) and PostgreSQL. The
-// conformance suite in storetest runs against both.
+// devices, settings, audit events, API tokens and sessions. Two
+// implementations, SQLite (the embedded default) and PostgreSQL, each the
+// whole of Store; the conformance suite in storetest runs against both.
+// The server's parts do not take Store: each defines the role it needs
+// (core.Store, console.Store, api.Store, api.TokenStore,
+// appliance.Store) and the SQL stores satisfy them all.
 //
 // Secrets of MFA devices are stored encrypted (see Sealer); the store never
 // sees a TOTP secret in the clear.
