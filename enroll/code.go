@@ -30,10 +30,15 @@ func HOTP(k Key, counter uint64) string {
 	binary.BigEndian.PutUint64(buf[:], counter)
 	m := hmac.New(k.Algorithm.hash(), k.Secret)
 	m.Write(buf[:])
-	sum := m.Sum(nil)
+	return Truncate(m.Sum(nil), k.Digits)
+}
+
+// Truncate turns an HOTP HMAC into its code: RFC 4226's dynamic
+// truncation to digits (8, else 6) decimal digits. It lets an HMAC
+// computed elsewhere (inside a TPM) give the same code as HOTP.
+func Truncate(sum []byte, digits int) string {
 	off := sum[len(sum)-1] & 0x0f
 	bin := binary.BigEndian.Uint32(sum[off:off+4]) & 0x7fffffff
-	digits := k.Digits
 	if digits != 8 {
 		digits = 6
 	}

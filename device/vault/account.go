@@ -96,6 +96,13 @@ type Account struct {
 	Source string
 	// Created and Updated are set by the vault from its clock.
 	Created, Updated time.Time
+	// InTPM reports that the secret lives in the TPM as a keyed-hash
+	// object: Key.Secret is empty, and CodeAt asks the TPM. Set by the
+	// vault in TPM mode when the account is active.
+	InTPM bool
+
+	tpmBlob []byte // the TPM's wrapped keyed-hash object, with InTPM
+	codes   *codes // computes codes in the TPM, set on copies the vault hands out
 }
 
 // Name returns the name to show for the account: its label, or else
@@ -132,19 +139,33 @@ func (a Account) LogValue() slog.Value {
 		slog.String("name", a.Name()),
 		slog.String("state", a.State.String()),
 		slog.String("source", a.Source),
+		slog.Bool("in_tpm", a.InTPM),
 	)
 }
 
 // clone returns a deep copy, so callers never share the vault's secret
 // bytes.
 func (a Account) clone() Account {
-	a.Key.Secret = append([]byte(nil), a.Key.Secret...)
+	if a.Key.Secret != nil {
+		a.Key.Secret = append([]byte(nil), a.Key.Secret...)
+	}
+	a.tpmBlob = append([]byte(nil), a.tpmBlob...)
 	return a
 }
 
 // validate reports the first problem with a, without mentioning the secret.
 func (a Account) validate() error {
-	if err := a.Key.Validate(); err != nil {
+	k := a.Key
+	if a.InTPM {
+		if len(a.tpmBlob) == 0 || len(k.Secret) != 0 {
+			return errors.New("account key: held in the TPM, but without its blob or with a secret")
+		}
+		if _, ok := tpmHash(k.Algorithm); !ok {
+			return fmt.Errorf("account key: %v cannot be held in the TPM", k.Algorithm)
+		}
+		k.Secret = make([]byte, enroll.MinSecretLen) // the parameters are checked; the secret is the TPM's
+	}
+	if err := k.Validate(); err != nil {
 		return fmt.Errorf("account key: %w", err)
 	}
 	if err := validateLabel(a.Label); err != nil {

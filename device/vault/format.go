@@ -56,12 +56,15 @@ type accountJSON struct {
 	Source  string    `json:"source"`
 	Created time.Time `json:"created"`
 	Updated time.Time `json:"updated"`
+	// TPM is the TPM's wrapped keyed-hash object holding the secret,
+	// when the account is held in the TPM (Key.Secret is then empty).
+	TPM []byte `json:"tpm,omitempty"`
 }
 
 type keyJSON struct {
 	Issuer    string `json:"issuer,omitempty"`
 	Account   string `json:"account,omitempty"`
-	Secret    []byte `json:"secret"`
+	Secret    []byte `json:"secret,omitempty"`
 	Algorithm string `json:"algorithm"`
 	Digits    int    `json:"digits"`
 	Period    int64  `json:"period"`
@@ -73,7 +76,7 @@ func (v *Vault) seal(accounts []Account) ([]byte, error) {
 	for i, a := range accounts {
 		d.Accounts[i] = accountJSON{
 			ID: a.ID, Issuer: a.Issuer, Label: a.Label, State: a.State, Source: a.Source,
-			Created: a.Created, Updated: a.Updated,
+			Created: a.Created, Updated: a.Updated, TPM: a.tpmBlob,
 			Key: keyJSON{
 				Issuer: a.Key.Issuer, Account: a.Key.Account, Secret: a.Key.Secret,
 				Algorithm: a.Key.Algorithm.String(), Digits: a.Key.Digits,
@@ -144,7 +147,7 @@ func (v *Vault) unseal(path string, b []byte) ([]Account, error) {
 		}
 		a := Account{
 			ID: r.ID, Issuer: r.Issuer, Label: r.Label, State: r.State, Source: r.Source,
-			Created: r.Created, Updated: r.Updated,
+			Created: r.Created, Updated: r.Updated, InTPM: r.TPM != nil, tpmBlob: r.TPM,
 			Key: enroll.Key{
 				Issuer: r.Key.Issuer, Account: r.Key.Account, Secret: r.Key.Secret,
 				Algorithm: alg, Digits: r.Key.Digits, Period: time.Duration(r.Key.Period) * time.Second,

@@ -122,3 +122,20 @@ func ensurePrivateFile(path string) error {
 	}
 	return nil
 }
+
+// renameDurable replaces path with from, after overwriting path's old
+// contents with zeros in place (best effort: flash storage may keep old
+// blocks elsewhere), and fsyncs the directory.
+func renameDurable(from, path string) error {
+	if f, err := os.OpenFile(path, os.O_WRONLY, 0); err == nil {
+		if fi, err := f.Stat(); err == nil {
+			f.Write(make([]byte, fi.Size()))
+			f.Sync()
+		}
+		f.Close()
+	}
+	if err := os.Rename(from, path); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}

@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"golang.org/x/crypto/argon2"
+
+	"github.com/totpbox/totpbox/device/tpm"
 )
 
 // KeySize is the length of the vault's data key: AES-256.
@@ -48,15 +50,16 @@ const (
 )
 
 // keyFile is the JSON layout of a key file. Exactly one of Key (a plain
-// data key) and Wrapped (the data key sealed with a passphrase-derived key)
-// is set.
+// data key), Wrapped (the data key sealed with a passphrase-derived key)
+// and TPMSealed (the data key sealed to the appliance's TPM) is set.
 type keyFile struct {
-	Format  string   `json:"format"`
-	Version int      `json:"version"`
-	Key     []byte   `json:"key,omitempty"`
-	KDF     *kdfJSON `json:"kdf,omitempty"`
-	Nonce   []byte   `json:"nonce,omitempty"`
-	Wrapped []byte   `json:"wrapped_key,omitempty"`
+	Format    string   `json:"format"`
+	Version   int      `json:"version"`
+	Key       []byte   `json:"key,omitempty"`
+	KDF       *kdfJSON `json:"kdf,omitempty"`
+	Nonce     []byte   `json:"nonce,omitempty"`
+	Wrapped   []byte   `json:"wrapped_key,omitempty"`
+	TPMSealed []byte   `json:"tpm_sealed_key,omitempty"`
 }
 
 type kdfJSON struct {
@@ -130,13 +133,13 @@ func (o *Options) passphrase() ([]byte, error) {
 	return p, nil
 }
 
-// loadKey reads the data key from path, unwrapping it with pass when the
-// file is passphrase-protected.
-func loadKey(path string, pass []byte) ([]byte, error) {
+// readKeyFile reads and checks the key file at path.
+func readKeyFile(path string) (*keyFile, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("vault key file: %w", err)
 	}
+	defer clear(b)
 	var kf keyFile
 	if err := json.Unmarshal(b, &kf); err != nil || kf.Format != keyFileFormat {
 		return nil, fmt.Errorf("vault key file %s: %w", path, ErrCorruptKey)
@@ -144,7 +147,73 @@ func loadKey(path string, pass []byte) ([]byte, error) {
 	if kf.Version != keyFileVersion {
 		return nil, fmt.Errorf("vault key file %s has format version %d; this build reads version %d", path, kf.Version, keyFileVersion)
 	}
+	return &kf, nil
+}
+
+// KeyKind says how a vault's data key is protected.
+type KeyKind string
+
+// The kinds of key file.
+const (
+	// KeyNone: there is no key file yet.
+	KeyNone KeyKind = "none"
+	// KeySoftware: the key file holds the data key itself.
+	KeySoftware KeyKind = "software"
+	// KeyPassphrase: the data key is wrapped by a passphrase.
+	KeyPassphrase KeyKind = "passphrase"
+	// KeyTPM: the data key is sealed to the appliance's TPM.
+	KeyTPM KeyKind = "tpm"
+)
+
+// KeyFileKind reports how the key file at path protects the data key,
+// or KeyNone when there is no such file.
+func KeyFileKind(path string) (KeyKind, error) {
+	if ok, err := exists(path); err != nil {
+		return "", err
+	} else if !ok {
+		return KeyNone, nil
+	}
+	kf, err := readKeyFile(path)
+	if err != nil {
+		return "", err
+	}
+	clear(kf.Key)
 	switch {
+	case kf.TPMSealed != nil:
+		return KeyTPM, nil
+	case kf.KDF != nil:
+		return KeyPassphrase, nil
+	}
+	return KeySoftware, nil
+}
+
+// loadKey reads the data key from path, unwrapping it with pass when the
+// file is passphrase-protected, or unsealing it with t when it is sealed
+// to a TPM.
+func loadKey(path string, pass []byte, t TPM) ([]byte, error) {
+	kf, err := readKeyFile(path)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case kf.TPMSealed != nil:
+		if t == nil {
+			return nil, fmt.Errorf("vault key file %s: %w", path, ErrTPMRequired)
+		}
+		if pass != nil {
+			return nil, fmt.Errorf("vault key file %s is sealed to the TPM, but a passphrase was given", path)
+		}
+		key, err := t.Unseal(kf.TPMSealed)
+		if errors.Is(err, tpm.ErrOtherTPM) {
+			return nil, fmt.Errorf("%w (key file %s): this is a copy from another board; pair this appliance again and re-register its accounts, or put the SD card back in the original board", ErrOtherTPM, path)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("vault key file %s: %w", path, err)
+		}
+		return key, nil
+	case t != nil:
+		clear(kf.Key)
+		return nil, fmt.Errorf("vault key file %s: %w", path, ErrSoftwareKey)
 	case kf.KDF == nil:
 		if len(kf.Key) != KeySize {
 			return nil, fmt.Errorf("vault key file %s: %w", path, ErrCorruptKey)
@@ -174,11 +243,21 @@ func loadKey(path string, pass []byte) ([]byte, error) {
 	return key, nil
 }
 
-// marshalKeyFile returns the key file contents for key, wrapped with a key
-// derived from pass when pass is not nil.
-func marshalKeyFile(key, pass []byte, p KDFParams) ([]byte, error) {
+// marshalKeyFile returns the key file contents for key: sealed to t when
+// t is not nil, else wrapped with a key derived from pass when pass is
+// not nil, else plain.
+func marshalKeyFile(key, pass []byte, p KDFParams, t TPM) ([]byte, error) {
 	kf := keyFile{Format: keyFileFormat, Version: keyFileVersion}
-	if pass == nil {
+	if t != nil {
+		if pass != nil {
+			return nil, errors.New("vault options: a key sealed to the TPM takes no passphrase")
+		}
+		blob, err := t.Seal(key)
+		if err != nil {
+			return nil, fmt.Errorf("vault key file: %w", err)
+		}
+		kf.TPMSealed = blob
+	} else if pass == nil {
 		kf.Key = key
 	} else {
 		if err := p.validate(); err != nil {
@@ -201,10 +280,10 @@ func marshalKeyFile(key, pass []byte, p KDFParams) ([]byte, error) {
 
 // createKey makes a new random data key and writes it to path, failing if
 // path already exists.
-func createKey(path string, pass []byte, p KDFParams) ([]byte, error) {
+func createKey(path string, pass []byte, p KDFParams, t TPM) ([]byte, error) {
 	key := make([]byte, KeySize)
 	rand.Read(key)
-	b, err := marshalKeyFile(key, pass, p)
+	b, err := marshalKeyFile(key, pass, p, t)
 	if err != nil {
 		return nil, err
 	}
@@ -234,11 +313,12 @@ func ChangePassphrase(keyFile string, opts Options, newPass []byte, kdf KDFParam
 	if err != nil {
 		return err
 	}
-	key, err := loadKey(keyFile, pass)
+	key, err := loadKey(keyFile, pass, nil)
 	if err != nil {
 		return err
 	}
-	b, err := marshalKeyFile(key, newPass, kdf)
+	defer clear(key)
+	b, err := marshalKeyFile(key, newPass, kdf, nil)
 	if err != nil {
 		return err
 	}

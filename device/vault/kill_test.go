@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/totpbox/totpbox/device/tpm"
+	"github.com/totpbox/totpbox/device/tpm/tpmtest"
 	"github.com/totpbox/totpbox/enroll"
 )
 
@@ -25,6 +27,10 @@ import (
 // directory until it is killed.
 const killChildEnv = "TOTPBOX_VAULT_KILL_CHILD"
 
+// killTPMEnv, when set with killChildEnv, is the address of the TPM the
+// child opens the vault with.
+const killTPMEnv = "TOTPBOX_VAULT_KILL_TPM"
+
 func TestMain(m *testing.M) {
 	if dir := os.Getenv(killChildEnv); dir != "" {
 		os.Exit(killChild(dir))
@@ -32,11 +38,19 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// digest fingerprints everything stored for an account, secret included.
+// digest fingerprints everything stored for an account that a
+// confirmation leaves as it is, the secret included through codes at a
+// few steps (so an account held in the TPM has the same digest as
+// before it moved there).
 func digest(a Account) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%q %q %q %q %v %q %d %d", a.ID, a.Issuer, a.Label, a.Key.URI(), a.State, a.Source,
-		a.Created.UnixNano(), a.Updated.UnixNano())
+	k := a.Key
+	fmt.Fprintf(h, "%q %q %q %q %q %v %d %v %q %d", a.ID, a.Issuer, a.Label, k.Issuer, k.Account, k.Algorithm, k.Digits, k.Period,
+		a.Source, a.Created.UnixNano())
+	for _, step := range []int64{1, 2, 1_000_000_007} {
+		c, err := a.CodeAt(step)
+		fmt.Fprintf(h, " %s %v", c, err)
+	}
 	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
@@ -44,7 +58,16 @@ func digest(a Account) string {
 // loop, printing "ID DIGEST" after each Add has returned. Each line is one
 // write to an unbuffered stdout, so the parent never sees half a line.
 func killChild(dir string) int {
-	v, err := Open(dir, Options{})
+	var opts Options
+	if addr := os.Getenv(killTPMEnv); addr != "" {
+		t, err := tpm.Open(addr)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "child:", err)
+			return 3
+		}
+		opts.TPM = t
+	}
+	v, err := Open(dir, opts)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		return 3
@@ -70,14 +93,30 @@ func killChild(dir string) int {
 			return 3
 		}
 		os.Stdout.WriteString(a.ID + " " + digest(a) + "\n")
+		if opts.TPM != nil && a.State == Pending && i%4 == 0 {
+			// Confirm it: in TPM mode its secret moves into the TPM.
+			a, err = v.Update(a.ID, func(a *Account) error { a.State = Active; return nil })
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "child:", err)
+				return 3
+			}
+			os.Stdout.WriteString(a.ID + " " + digest(a) + "\n")
+		}
 	}
 }
 
 // TestKillDuringAdd kills a child that is adding accounts, at random
 // moments, and checks after every kill that the vault opens and holds
 // every account whose Add had returned, intact.
-func TestKillDuringAdd(t *testing.T) {
-	const rounds = 200
+func TestKillDuringAdd(t *testing.T) { killDuringAdd(t, 200, "") }
+
+// TestKillDuringAddTPM is TestKillDuringAdd in TPM mode on swtpm, where
+// adds of active accounts and confirmations move secrets into the TPM.
+func TestKillDuringAddTPM(t *testing.T) {
+	killDuringAdd(t, 60, tpmtest.Start(t, ""))
+}
+
+func killDuringAdd(t *testing.T, rounds int, tpmAddr string) {
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -91,7 +130,7 @@ func TestKillDuringAdd(t *testing.T) {
 	var confirmed, killedMidRun int
 	for round := range rounds {
 		cmd := exec.Command(exe, "-test.run=^$")
-		cmd.Env = append(os.Environ(), killChildEnv+"="+dir)
+		cmd.Env = append(os.Environ(), killChildEnv+"="+dir, killTPMEnv+"="+tpmAddr)
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		out, err := cmd.StdoutPipe()
@@ -163,7 +202,15 @@ func TestKillDuringAdd(t *testing.T) {
 			killedMidRun++
 		}
 
-		v, err := Open(dir, Options{})
+		var opts Options
+		if tpmAddr != "" {
+			d, err := tpm.Open(tpmAddr)
+			if err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+			opts.TPM = d
+		}
+		v, err := Open(dir, opts)
 		if err != nil {
 			t.Fatalf("round %d: after kill: %v", round, err)
 		}
@@ -174,6 +221,9 @@ func TestKillDuringAdd(t *testing.T) {
 			}
 			if d := digest(a); d != sum {
 				t.Fatalf("round %d: account %s changed: digest %s, want %s", round, id, d, sum)
+			}
+			if opts.TPM != nil && movable(a) {
+				t.Fatalf("round %d: account %s is active but its secret is not in the TPM", round, id)
 			}
 		}
 		// Open cleared what an interrupted write left behind.
@@ -189,6 +239,9 @@ func TestKillDuringAdd(t *testing.T) {
 		}
 		if err := v.Close(); err != nil {
 			t.Fatal(err)
+		}
+		if opts.TPM != nil {
+			opts.TPM.(*tpm.TPM).Close() // swtpm serves one connection at a time
 		}
 	}
 	t.Logf("%d kills, %d after at least one Add returned, %d Adds confirmed", rounds, killedMidRun, confirmed)

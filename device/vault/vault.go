@@ -81,6 +81,13 @@ type Options struct {
 	// Now returns the current time for Created and Updated; nil means
 	// time.Now.
 	Now func() time.Time
+
+	// TPM, when set, is the appliance's TPM: a new key file is sealed to
+	// it, an existing one must be, and each active SHA-1 or SHA-256
+	// account's secret moves into it, the vault keeping only the TPM's
+	// wrapped blob. Nil is software mode: a copy of the key file and the
+	// vault file copies every account. It excludes a passphrase.
+	TPM TPM
 }
 
 // Vault is an open vault. Its methods are safe for concurrent use. Account
@@ -91,6 +98,8 @@ type Vault struct {
 	now     func() time.Time
 	keyID   [keyIDSize]byte
 	aead    cipher.AEAD
+	tpm     TPM    // nil in software mode
+	codes   *codes // with tpm
 
 	mu       sync.RWMutex
 	lock     *os.File // nil once closed
@@ -127,10 +136,17 @@ func Open(dir string, opts Options) (*Vault, error) {
 			return nil, fmt.Errorf("vault options: %w", err)
 		}
 	}
+	if pass != nil && opts.TPM != nil {
+		return nil, errors.New("vault options: a key sealed to the TPM takes no passphrase")
+	}
 	v := &Vault{
 		path:    filepath.Join(dir, VaultFileName),
 		keyPath: opts.KeyFile,
 		now:     opts.Now,
+		tpm:     opts.TPM,
+	}
+	if v.tpm != nil {
+		v.codes = &codes{tpm: v.tpm}
 	}
 	if v.keyPath == "" {
 		v.keyPath = filepath.Join(dir, KeyFileName)
@@ -153,6 +169,14 @@ func Open(dir string, opts Options) (*Vault, error) {
 		return nil, err
 	}
 	v.lock = lock
+	if slices.ContainsFunc(v.accounts, movable) {
+		// A crash between an activation and its move into the TPM, or a
+		// migration: finish it now.
+		if err := v.commit(slices.Clone(v.accounts)); err != nil {
+			v.Close()
+			return nil, fmt.Errorf("open vault: %w", err)
+		}
+	}
 	return v, nil
 }
 
@@ -165,6 +189,9 @@ func (v *Vault) load(pass []byte, kdf KDFParams) error {
 	if err != nil {
 		return fmt.Errorf("open vault: %w", err)
 	}
+	if err := v.finishMigration(vaultExists); err != nil {
+		return err
+	}
 	keyExists, err := exists(v.keyPath)
 	if err != nil {
 		return fmt.Errorf("open vault: %w", err)
@@ -175,7 +202,7 @@ func (v *Vault) load(pass []byte, kdf KDFParams) error {
 		if err := ensurePrivateFile(v.keyPath); err != nil {
 			return fmt.Errorf("open vault: %w", err)
 		}
-		if key, err = loadKey(v.keyPath, pass); err != nil {
+		if key, err = loadKey(v.keyPath, pass, v.tpm); err != nil {
 			return err
 		}
 	case vaultExists:
@@ -189,7 +216,7 @@ func (v *Vault) load(pass []byte, kdf KDFParams) error {
 		if err := removeStaleTemps(v.keyPath); err != nil {
 			return fmt.Errorf("open vault: %w", err)
 		}
-		if key, err = createKey(v.keyPath, pass, kdf); err != nil {
+		if key, err = createKey(v.keyPath, pass, kdf, v.tpm); err != nil {
 			return err
 		}
 	}
@@ -211,6 +238,40 @@ func (v *Vault) load(pass []byte, kdf KDFParams) error {
 	}
 	v.accounts, err = v.unseal(v.path, b)
 	return err
+}
+
+// finishMigration settles a MigrateToTPM cut short: if the vault file was
+// written with the new key, the new key file replaces the old one;
+// otherwise the new key file is dropped and the old key stays.
+func (v *Vault) finishMigration(vaultExists bool) error {
+	pending := v.keyPath + pendingKeySuffix
+	if ok, err := exists(pending); err != nil || !ok {
+		return err
+	}
+	useNew := false
+	if vaultExists && v.tpm != nil {
+		if key, err := loadKey(pending, nil, v.tpm); err == nil {
+			id := keyID(key)
+			clear(key)
+			b, err := os.ReadFile(v.path)
+			useNew = err == nil && len(b) >= headerSize && string(b[len(magic)+2:len(magic)+2+keyIDSize]) == string(id[:])
+		}
+	}
+	if useNew {
+		if err := renameDurable(pending, v.keyPath); err != nil {
+			return fmt.Errorf("open vault: finishing the move to the TPM: %w", err)
+		}
+		return nil
+	}
+	if v.tpm == nil {
+		// Without the TPM the new key cannot be checked: leave it for an
+		// Open with the TPM.
+		return nil
+	}
+	if err := os.Remove(pending); err != nil {
+		return fmt.Errorf("open vault: %w", err)
+	}
+	return nil
 }
 
 func exists(path string) (bool, error) {
@@ -256,7 +317,14 @@ func (v *Vault) Get(id string) (Account, error) {
 	if i < 0 {
 		return Account{}, notFound(id)
 	}
-	return v.accounts[i].clone(), nil
+	return v.out(v.accounts[i]), nil
+}
+
+// out returns a copy of a for a caller, able to compute its codes.
+func (v *Vault) out(a Account) Account {
+	a = a.clone()
+	a.codes = v.codes
+	return a
 }
 
 // List returns every account, in the order they were added.
@@ -268,7 +336,7 @@ func (v *Vault) List() []Account {
 	}
 	out := make([]Account, 0, len(v.accounts))
 	for _, a := range v.accounts {
-		out = append(out, a.clone())
+		out = append(out, v.out(a))
 	}
 	return out
 }
@@ -291,6 +359,7 @@ func (v *Vault) Add(a Account) (Account, error) {
 		return Account{}, ErrClosed
 	}
 	a = a.clone()
+	a.InTPM, a.tpmBlob = false, nil // only the vault moves secrets into the TPM
 	if a.Issuer == "" {
 		a.Issuer = a.Key.Issuer
 	}
@@ -309,7 +378,7 @@ func (v *Vault) Add(a Account) (Account, error) {
 	if err := v.commit(append(slices.Clip(v.accounts), a)); err != nil {
 		return Account{}, fmt.Errorf("add account: %w", err)
 	}
-	return a.clone(), nil
+	return v.out(v.accounts[len(v.accounts)-1]), nil
 }
 
 // Update calls fn with a copy of the account with the given id and stores
@@ -336,6 +405,11 @@ func (v *Vault) Update(id string, fn func(*Account) error) (Account, error) {
 	}
 	a = a.clone() // fn may have kept a reference to the secret
 	a.Created = old.Created
+	a.InTPM, a.tpmBlob = old.InTPM, old.tpmBlob
+	if a.InTPM {
+		clear(a.Key.Secret) // the TPM holds it already
+		a.Key.Secret = nil
+	}
 	a.Updated = v.timeNow()
 	if err := a.validate(); err != nil {
 		return Account{}, fmt.Errorf("update account %s: %w", id, err)
@@ -348,7 +422,7 @@ func (v *Vault) Update(id string, fn func(*Account) error) (Account, error) {
 	if err := v.commit(next); err != nil {
 		return Account{}, fmt.Errorf("update account %s: %w", id, err)
 	}
-	return a.clone(), nil
+	return v.out(v.accounts[i]), nil
 }
 
 // Rename sets the label of the account with the given id.
@@ -409,8 +483,14 @@ func (v *Vault) RemoveWhere(match func(Account) bool) (int, error) {
 }
 
 // commit writes next to disk and, once it is durable, makes it the
-// vault's state. On error the state is unchanged.
+// vault's state. In TPM mode it first moves every active SHA-1 and
+// SHA-256 account into the TPM, and clears their secrets once the vault
+// file without them is durable. On error the state is unchanged.
 func (v *Vault) commit(next []Account) error {
+	next, moved, err := v.intoTPM(next)
+	if err != nil {
+		return err
+	}
 	b, err := v.seal(next)
 	if err != nil {
 		return err
@@ -419,6 +499,9 @@ func (v *Vault) commit(next []Account) error {
 		return fmt.Errorf("write vault: %w", err)
 	}
 	v.accounts = next
+	for _, s := range moved {
+		clear(s)
+	}
 	return nil
 }
 
