@@ -199,10 +199,17 @@ func (a *Appliance) buildCode(f *frame, acct vault.Account, r clock.Reading) {
 	left := end.Sub(r.Time)
 	// Whole seconds, rounded up: the frame changes once a second.
 	secs := (left + time.Second - 1) / time.Second
-	f.scr.Code = enroll.CodeAt(k, step)
+	code, err := acct.CodeAt(step) // inside the TPM for an account held there
+	if err != nil {
+		a.cfg.Logger.Error("computing a code", "account", acct.ID, "err", err)
+		f.scr.Reason = "secrets: TPM error"
+		f.show(display.ViewUntrusted)
+		return
+	}
+	f.scr.Code = code
 	f.scr.Remaining, f.scr.Period = secs*time.Second, k.Period
 	if left <= a.cfg.Preview {
-		f.scr.NextCode = enroll.CodeAt(k, step+1)
+		f.scr.NextCode, _ = acct.CodeAt(step + 1)
 	}
 	f.show(display.ViewCode)
 	f.st.CodeShown = true

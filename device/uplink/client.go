@@ -72,6 +72,12 @@ type Config struct {
 	StateDir string
 	// Vault holds the accounts.
 	Vault Vault
+	// Sealer, when set (TPM mode), keeps the identity's private keys
+	// sealed to the appliance's TPM; nil keeps them in a plain 0600 file.
+	Sealer Sealer
+	// Secrets is the appliance's secrets mode ("tpm" or "software"),
+	// reported to the server with each clock report.
+	Secrets string
 	// Clock gives the readings reported to the server and the time
 	// requests are signed with.
 	Clock clock.Clock
@@ -173,7 +179,7 @@ func New(cfg Config) (*Client, error) {
 	if err := os.Chmod(cfg.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("client: state directory: %w", err)
 	}
-	id, err := loadIdentity(cfg.StateDir)
+	id, err := loadIdentity(cfg.StateDir, cfg.Sealer)
 	if err != nil {
 		return nil, fmt.Errorf("client: %w", err)
 	}
@@ -541,6 +547,7 @@ func (c *Client) sync(ctx context.Context, wait time.Duration) error {
 	q := proto.SyncQuery{After: st.Rev, Wait: wait, Version: c.cfg.Version, Accounts: len(c.vault.List())}
 	r := c.cfg.Clock.Now()
 	q.Clock = &proto.ClockReport{Time: r.Time, Bound: r.Bound, State: r.State.String(), Frequency: r.Frequency}
+	q.Secrets = c.cfg.Secrets
 	var resp proto.Changes
 	start := time.Now()
 	err := c.do(ctx, http.MethodGet, proto.ChangesPath(st.ApplianceID), q.Encode(), nil, &resp, wait+requestTimeout)

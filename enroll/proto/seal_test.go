@@ -70,6 +70,8 @@ func TestSyncQuery(t *testing.T) {
 		{"clock", SyncQuery{After: 0, Wait: 0, Accounts: 0, Clock: &ClockReport{
 			Time: time.Date(2026, 3, 1, 12, 0, 0, 123456789, time.UTC), Bound: 1500 * time.Microsecond,
 			State: "SYNCED", Frequency: -12.25}}},
+		{"secrets tpm", SyncQuery{After: 3, Accounts: 1, Secrets: SecretsTPM}},
+		{"secrets software", SyncQuery{After: 3, Accounts: 1, Secrets: SecretsSoftware}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -85,7 +87,8 @@ func TestSyncQuery(t *testing.T) {
 	bad := []string{"after=-1", "after=x", "wait=x", "accounts=-2",
 		"clock_time=yesterday", "clock_time=2026-03-01T12:00:00Z&clock_bound=x&clock_state=SYNCED&clock_ppm=1",
 		"clock_time=2026-03-01T12:00:00Z&clock_bound=1&clock_ppm=1",
-		"clock_time=2026-03-01T12:00:00Z&clock_bound=1&clock_state=SYNCED&clock_ppm=fast"}
+		"clock_time=2026-03-01T12:00:00Z&clock_bound=1&clock_state=SYNCED&clock_ppm=fast",
+		"secrets=hsm"}
 	for _, s := range bad {
 		v, _ := url.ParseQuery(s)
 		if _, err := ParseSyncQuery(v); err == nil {

@@ -34,7 +34,20 @@ type SyncQuery struct {
 	Accounts int
 	// Clock is the appliance's clock reading; nil when it has none.
 	Clock *ClockReport
+	// Secrets is how the appliance keeps its secrets: SecretsTPM,
+	// SecretsSoftware, or empty from an appliance that does not say.
+	Secrets string
 }
+
+// The appliance's secrets modes, as SyncQuery.Secrets reports them.
+const (
+	// SecretsTPM: the vault key is sealed to a TPM, which computes the
+	// codes of active SHA-1 and SHA-256 accounts.
+	SecretsTPM = "tpm"
+	// SecretsSoftware: the vault key is a file on the SD card; a copy of
+	// the card copies every account.
+	SecretsSoftware = "software"
+)
 
 // Encode returns q as URL query values.
 func (q SyncQuery) Encode() url.Values {
@@ -50,6 +63,9 @@ func (q SyncQuery) Encode() url.Values {
 		v.Set("clock_bound", strconv.FormatInt(int64(c.Bound), 10))
 		v.Set("clock_state", c.State)
 		v.Set("clock_ppm", strconv.FormatFloat(c.Frequency, 'g', -1, 64))
+	}
+	if q.Secrets != "" {
+		v.Set("secrets", q.Secrets)
 	}
 	return v
 }
@@ -98,6 +114,11 @@ func ParseSyncQuery(v url.Values) (SyncQuery, error) {
 			return q, fmt.Errorf("clock_ppm must be a number")
 		}
 		q.Clock = c
+	}
+	switch q.Secrets = v.Get("secrets"); q.Secrets {
+	case "", SecretsTPM, SecretsSoftware:
+	default:
+		return q, errors.New("secrets must be tpm or software")
 	}
 	return q, nil
 }
