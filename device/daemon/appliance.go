@@ -35,6 +35,9 @@ type Parts struct {
 	// owner runs it; a clock with a Status() clock.Status method (a
 	// *clock.Service) reports it on the local API.
 	Clock clock.Clock
+	// Secrets is the secrets mode the vault was opened in, and the TPM;
+	// nil means software mode without a TPM.
+	Secrets *Secrets
 }
 
 // ApplianceConfig configures Assemble. The zero value of each field has the
@@ -104,6 +107,7 @@ func Assemble(p Parts, cfg ApplianceConfig) (*Appliance, error) {
 		c, err := uplink.New(uplink.Config{
 			Server: cfg.Server.URL, CAFile: cfg.Server.CAFile, PinSHA256: cfg.Server.PinSHA256,
 			StateDir: cfg.SyncDir, Vault: p.Vault, Clock: p.Clock,
+			Sealer: p.Secrets.sealer(), Secrets: p.Secrets.Mode,
 			Version: cfg.Version, Logger: cfg.Logger, OnSync: cfg.OnSync,
 		})
 		if err != nil {
@@ -122,16 +126,17 @@ func Assemble(p Parts, cfg ApplianceConfig) (*Appliance, error) {
 		if a.apiLn, err = localapi.Listen(cfg.Socket); err != nil {
 			return nil, err
 		}
-		a.api = a.backend(cfg.Version).Handler()
+		a.api = a.backend(cfg.Version, cfg.SyncDir).Handler()
 	}
 	return a, nil
 }
 
 // backend is the local API over the assembled parts.
-func (a *Appliance) backend(version string) *localapi.Backend {
+func (a *Appliance) backend(version, syncDir string) *localapi.Backend {
 	b := &localapi.Backend{Vault: a.parts.Vault, Logger: a.log, Changed: a.loop.Refresh,
 		Status: func() any {
-			st := map[string]any{"appliance": a.loop.Status(), "version": version}
+			st := map[string]any{"appliance": a.loop.Status(), "version": version,
+				"secrets": a.parts.Secrets.status(a.parts.Vault)}
 			if c, ok := a.parts.Clock.(interface{ Status() clock.Status }); ok {
 				st["clock"] = c.Status()
 			}
@@ -142,6 +147,13 @@ func (a *Appliance) backend(version string) *localapi.Backend {
 		}}
 	if a.uplink != nil {
 		b.Pairing = func() any { return a.uplink.Status() }
+	}
+	b.MigrateSecrets = func() (any, error) {
+		st, err := a.parts.Secrets.migrate(a.parts.Vault, syncDir)
+		if err == nil {
+			a.log.Info("secrets: moved into the TPM")
+		}
+		return st, err
 	}
 	return b
 }

@@ -34,6 +34,13 @@ type Config struct {
 	Clock clock.Config `mapstructure:"clock"`
 	// Vault says where the accounts live and how their key is protected.
 	Vault VaultConfig `mapstructure:"vault"`
+	// Secrets is where the vault key and the active accounts' secrets
+	// live: "tpm" (sealed to the TPM, codes computed inside it),
+	// "software" (a key file on the SD card) or "auto" (the TPM when one
+	// is present).
+	Secrets string `mapstructure:"secrets"`
+	// TPM is the TPM 2.0 used in tpm and auto modes.
+	TPM TPMConfig `mapstructure:"tpm"`
 	// RunAs is who totpd becomes once the hardware is open, when started
 	// as root (gokrazy, a plain init script): "user", "user:group", "uid" or
 	// "uid:gid". Empty means it stays as started. Ignored when not root.
@@ -107,6 +114,20 @@ type VaultConfig struct {
 	PassphraseEnv  string `mapstructure:"passphrase_env"`
 }
 
+// TPMConfig is the appliance's TPM.
+type TPMConfig struct {
+	// Device is /dev/tpmrm0 (the SPI module through the kernel's resource
+	// manager), or an emulator's socket: "unix:/path" or "tcp:host:port".
+	Device string `mapstructure:"device"`
+}
+
+// The secrets modes.
+const (
+	SecretsTPM      = "tpm"
+	SecretsSoftware = "software"
+	SecretsAuto     = "auto"
+)
+
 // DefaultConfig returns the configuration used for keys a file leaves out.
 func DefaultConfig() Config {
 	c := Config{
@@ -116,6 +137,8 @@ func DefaultConfig() Config {
 		Buttons:  hw.DefaultButtonsConfig(),
 		Screen:   ScreenConfig{RevealFor: 20 * time.Second},
 		Clock:    clock.DefaultConfig(),
+		Secrets:  SecretsAuto,
+		TPM:      TPMConfig{Device: "/dev/tpmrm0"},
 	}
 	return c
 }
@@ -164,6 +187,17 @@ func (c Config) Validate() error {
 	}
 	if c.Vault.PassphraseFile != "" && c.Vault.PassphraseEnv != "" {
 		errs = append(errs, errors.New("vault.passphrase_file: set only one of passphrase_file and passphrase_env"))
+	}
+	switch c.Secrets {
+	case SecretsTPM, SecretsSoftware, SecretsAuto:
+	default:
+		errs = append(errs, fmt.Errorf("secrets: %q is not one of tpm, software, auto", c.Secrets))
+	}
+	if c.Secrets == SecretsTPM && (c.Vault.PassphraseFile != "" || c.Vault.PassphraseEnv != "") {
+		errs = append(errs, errors.New("secrets: tpm seals the vault key to the TPM; remove vault.passphrase_file and vault.passphrase_env"))
+	}
+	if c.Secrets != SecretsSoftware && c.TPM.Device == "" {
+		errs = append(errs, errors.New("tpm.device: must be set unless secrets is software"))
 	}
 	if c.RunAs != "" {
 		if _, err := parseRunAs(c.RunAs); err != nil {
@@ -228,6 +262,13 @@ func (c Config) vaultDir() string {
 		return c.Vault.Dir
 	}
 	return filepath.Join(c.StateDir, "vault")
+}
+
+func (c Config) keyFile() string {
+	if c.Vault.KeyFile != "" {
+		return c.Vault.KeyFile
+	}
+	return filepath.Join(c.vaultDir(), "vault.key")
 }
 
 func (c Config) socket() string {

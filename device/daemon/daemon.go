@@ -47,6 +47,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	sec, err := OpenSecrets(cfg.Secrets, cfg.TPM.Device, log) // before dropping privileges: /dev/tpmrm0 is root:tss 0660
+	if err != nil {
+		return err
+	}
+	defer sec.Close()
 	var ln net.Listener
 	if cfg.Metrics.Listen != "" {
 		if ln, err = listenMetrics(cfg.Metrics.Listen); err != nil {
@@ -65,20 +70,25 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 		log.Info("dropped privileges", "uid", plan.ID.UID, "gid", plan.ID.GID, "groups", plan.ID.Groups)
 	}
-	v, err := vault.Open(cfg.vaultDir(), vault.Options{
+	vopts, err := sec.VaultOptions(vault.Options{
 		KeyFile: cfg.Vault.KeyFile, PassphraseFile: cfg.Vault.PassphraseFile, PassphraseEnv: cfg.Vault.PassphraseEnv,
-	})
+	}, cfg.keyFile())
+	if err != nil {
+		return err
+	}
+	v, err := vault.Open(cfg.vaultDir(), vopts)
 	if err != nil {
 		return err
 	}
 	defer v.Close()
+	sec.LogMode()
 	clkCfg := cfg.Clock
 	clkCfg.DriftFile = cfg.driftFile()
 	clk, err := clock.New(clkCfg, clock.WithLogger(log))
 	if err != nil {
 		return err
 	}
-	return run(ctx, parts{cfg: cfg, log: log, panel: panel, buttons: buttons, vault: v, clock: clk, metrics: m, metricsLn: ln})
+	return run(ctx, parts{cfg: cfg, log: log, panel: panel, buttons: buttons, vault: v, clock: clk, metrics: m, metricsLn: ln, secrets: sec})
 }
 
 // stateDirs lists the directories totpd writes: the state directory, and
@@ -110,10 +120,12 @@ type parts struct {
 	metrics *metrics
 	// metricsLn, when set, serves the metrics and health endpoint.
 	metricsLn net.Listener
+	// secrets is the secrets mode and the TPM; nil means software.
+	secrets *Secrets
 }
 
 func run(ctx context.Context, p parts) error {
-	app, err := Assemble(Parts{Panel: p.panel, Buttons: p.buttons, Vault: p.vault, Clock: p.clock}, ApplianceConfig{
+	app, err := Assemble(Parts{Panel: p.panel, Buttons: p.buttons, Vault: p.vault, Clock: p.clock, Secrets: p.secrets}, ApplianceConfig{
 		Screen: p.cfg.Screen, Paper: !isOLED(p.cfg.Panel.Kind),
 		Server: p.cfg.Server, SyncDir: filepath.Join(p.cfg.StateDir, "sync"), Socket: p.cfg.socket(),
 		Version: p.cfg.Version, Logger: p.log, OnFrame: p.metrics.frame, OnSync: p.metrics.sync,
@@ -154,7 +166,7 @@ func run(ctx context.Context, p parts) error {
 		server = p.cfg.Server.URL
 	}
 	p.log.Info("totpd running", "panel", p.panel.String(), "accounts", p.vault.Len(), "vault", p.vault.Path(),
-		"socket", p.cfg.socket(), "server", server)
+		"socket", p.cfg.socket(), "server", server, "secrets", p.secrets.Mode())
 	err = app.Run(ctx)
 	cancel()
 	wg.Wait()

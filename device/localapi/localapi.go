@@ -39,6 +39,10 @@ type Backend struct {
 	Pairing func() any
 	// Changed is called after the accounts change, so the screen redraws.
 	Changed func()
+	// MigrateSecrets moves a software-mode vault into the TPM and returns
+	// the new secrets status; its error is shown to the caller as it is.
+	// Nil means the appliance cannot (404).
+	MigrateSecrets func() (any, error)
 	// Logger receives one line per change; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -56,6 +60,8 @@ type Account struct {
 	Digits    int       `json:"digits"`
 	Period    int       `json:"period"`
 	Created   time.Time `json:"created"`
+	// InTPM: the secret is held in the TPM, which computes the codes.
+	InTPM bool `json:"in_tpm"`
 }
 
 func fromVault(a vault.Account) Account {
@@ -63,6 +69,7 @@ func fromVault(a vault.Account) Account {
 		ID: a.ID, Issuer: a.Issuer, Label: a.Label, Account: a.Key.Account, Name: a.Name(),
 		State: a.State.String(), Source: a.Source, Algorithm: a.Key.Algorithm.String(),
 		Digits: a.Key.Digits, Period: int(a.Key.Period / time.Second), Created: a.Created,
+		InTPM: a.InTPM,
 	}
 }
 
@@ -125,6 +132,7 @@ type RenameRequest struct {
 //	POST   /v1/accounts          AddRequest -> 201 Account
 //	PATCH  /v1/accounts/{id}     RenameRequest -> Account
 //	DELETE /v1/accounts/{id}     local accounts only
+//	POST   /v1/secrets/migrate   move a software-mode vault into the TPM
 func (b *Backend) Handler() http.Handler {
 	if b.Logger == nil {
 		b.Logger = slog.Default()
@@ -148,6 +156,20 @@ func (b *Backend) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/accounts", b.add)
 	mux.HandleFunc("PATCH /v1/accounts/{id}", b.rename)
 	mux.HandleFunc("DELETE /v1/accounts/{id}", b.remove)
+	mux.HandleFunc("POST /v1/secrets/migrate", func(w http.ResponseWriter, r *http.Request) {
+		if b.MigrateSecrets == nil {
+			writeError(w, http.StatusNotFound, "this appliance cannot move its secrets")
+			return
+		}
+		st, err := b.MigrateSecrets()
+		if err != nil {
+			writeError(w, http.StatusConflict, oneLine(err.Error()))
+			return
+		}
+		b.Logger.Info("secrets moved into the TPM")
+		b.changed()
+		writeJSON(w, http.StatusOK, st)
+	})
 	return mux
 }
 

@@ -75,9 +75,9 @@ type Config struct {
 	// Sealer, when set (TPM mode), keeps the identity's private keys
 	// sealed to the appliance's TPM; nil keeps them in a plain 0600 file.
 	Sealer Sealer
-	// Secrets is the appliance's secrets mode ("tpm" or "software"),
-	// reported to the server with each clock report.
-	Secrets string
+	// Secrets, when set, returns the appliance's secrets mode ("tpm" or
+	// "software"), reported to the server with each clock report.
+	Secrets func() string
 	// Clock gives the readings reported to the server and the time
 	// requests are signed with.
 	Clock clock.Clock
@@ -547,7 +547,9 @@ func (c *Client) sync(ctx context.Context, wait time.Duration) error {
 	q := proto.SyncQuery{After: st.Rev, Wait: wait, Version: c.cfg.Version, Accounts: len(c.vault.List())}
 	r := c.cfg.Clock.Now()
 	q.Clock = &proto.ClockReport{Time: r.Time, Bound: r.Bound, State: r.State.String(), Frequency: r.Frequency}
-	q.Secrets = c.cfg.Secrets
+	if c.cfg.Secrets != nil {
+		q.Secrets = c.cfg.Secrets()
+	}
 	var resp proto.Changes
 	start := time.Now()
 	err := c.do(ctx, http.MethodGet, proto.ChangesPath(st.ApplianceID), q.Encode(), nil, &resp, wait+requestTimeout)

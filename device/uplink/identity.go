@@ -183,3 +183,13 @@ func writeFileAtomic(path string, b []byte) error {
 	defer d.Close()
 	return d.Sync()
 }
+
+// SealIdentity seals the identity file in dir to the TPM in place, for a
+// move to TPM mode; without an identity file it does nothing.
+func SealIdentity(dir string, s Sealer) error {
+	if _, err := os.Stat(filepath.Join(dir, IdentityFile)); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	_, err := loadIdentity(dir, s)
+	return err
+}

@@ -65,6 +65,7 @@ func newRoot(e *env) *cobra.Command {
 		newCodeCmd(e),
 		newURICmd(e),
 		newStatusCmd(e),
+		newSecretsCmd(e),
 		newAccountCmd(e),
 		newPairCmd(e),
 	)

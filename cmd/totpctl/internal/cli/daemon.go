@@ -113,6 +113,7 @@ func printStatus(e *env, st map[string]any) error {
 		line("screen", a["view"])
 		line("accounts", a["account_count"])
 	}
+	printSecrets(line, st["secrets"])
 	if b.Len() == 0 {
 		return writeJSON(e, st)
 	}
@@ -325,4 +326,59 @@ func decodeQR(path string) (string, error) {
 		return "", fmt.Errorf("--qr %s: the QR code holds no otpauth URI", path)
 	}
 	return s, nil
+}
+
+// printSecrets prints the secrets mode and which accounts the TPM holds.
+func printSecrets(line func(string, any), v any) {
+	s, ok := v.(map[string]any)
+	if !ok {
+		return
+	}
+	if w, ok := s["warning"].(string); ok {
+		line("secrets", strings.TrimPrefix(w, "secrets: "))
+	} else {
+		line("secrets", fmt.Sprintf("%v (%v): the vault key is sealed to it", s["mode"], s["tpm"]))
+	}
+	if s["mode"] == "software" {
+		line("tpm", s["tpm"])
+	}
+	names := func(v any) string {
+		l, _ := v.([]any)
+		out := make([]string, 0, len(l))
+		for _, n := range l {
+			out = append(out, fmt.Sprint(n))
+		}
+		return strings.Join(out, ", ")
+	}
+	line("in TPM", names(s["in_tpm"]))
+	line("not in TPM", names(s["not_in_tpm"]))
+}
+
+func newSecretsCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "secrets",
+		Short: "Where the appliance keeps its secrets",
+	}
+	migrate := &cobra.Command{
+		Use:   "migrate",
+		Short: "Move a software-mode appliance to the TPM: seal the vault key and the identity to it, and move active accounts' secrets into it",
+		Args:  cobra.NoArgs,
+	}
+	client := daemonFlags(migrate)
+	migrate.RunE = func(cmd *cobra.Command, _ []string) error {
+		var st map[string]any
+		if err := call(client(), "POST", "/v1/secrets/migrate", nil, &st); err != nil {
+			return err
+		}
+		var b strings.Builder
+		printSecrets(func(k string, v any) {
+			if v != nil && v != "" {
+				fmt.Fprintf(&b, "%-10s %v\n", k+":", v)
+			}
+		}, st)
+		_, err := fmt.Fprint(e.stdout, b.String())
+		return err
+	}
+	cmd.AddCommand(migrate)
+	return cmd
 }
