@@ -35,6 +35,9 @@ func TestMain(m *testing.M) {
 	if dir := os.Getenv(killChildEnv); dir != "" {
 		os.Exit(killChild(dir))
 	}
+	if dir := os.Getenv(memChildEnv); dir != "" {
+		os.Exit(memChild(dir, os.Getenv(killTPMEnv)))
+	}
 	os.Exit(m.Run())
 }
 

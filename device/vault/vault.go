@@ -382,7 +382,8 @@ func (v *Vault) Add(a Account) (Account, error) {
 }
 
 // Update calls fn with a copy of the account with the given id and stores
-// the result, with Updated set to now. fn must not change the ID and must
+// the result, with Updated set to now. The secret of the copy fn gets is
+// wiped when Update returns. fn must not change the ID and must
 // not call v; Created is kept as it was. If fn returns an error, or the
 // result is invalid, nothing changes. Update returns the account as stored.
 func (v *Vault) Update(id string, fn func(*Account) error) (Account, error) {
@@ -403,7 +404,9 @@ func (v *Vault) Update(id string, fn func(*Account) error) (Account, error) {
 	if a.ID != old.ID {
 		return Account{}, fmt.Errorf("update account %s: the id cannot change", id)
 	}
+	mine := a.Key.Secret
 	a = a.clone() // fn may have kept a reference to the secret
+	clear(mine)   // the copy handed to fn is wiped (documented)
 	a.Created = old.Created
 	a.InTPM, a.tpmBlob = old.InTPM, old.tpmBlob
 	if a.InTPM {
@@ -498,11 +501,29 @@ func (v *Vault) commit(next []Account) error {
 	if err := writeFileAtomic(v.path, b, true); err != nil {
 		return fmt.Errorf("write vault: %w", err)
 	}
+	prev := v.accounts
 	v.accounts = next
 	for _, s := range moved {
 		clear(s)
 	}
+	wipeDropped(prev, next)
 	return nil
+}
+
+// wipeDropped clears the secrets of prev that no account of next shares:
+// those of removed accounts, and those an update replaced.
+func wipeDropped(prev, next []Account) {
+	kept := make(map[*byte]bool, len(next))
+	for _, a := range next {
+		if len(a.Key.Secret) > 0 {
+			kept[&a.Key.Secret[0]] = true
+		}
+	}
+	for _, a := range prev {
+		if len(a.Key.Secret) > 0 && !kept[&a.Key.Secret[0]] {
+			clear(a.Key.Secret)
+		}
+	}
 }
 
 func (v *Vault) index(id string) int {
