@@ -31,6 +31,7 @@ const exitUsage = 2
 type usageError struct{ error }
 
 func main() {
+	clobberFree()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := newRoot().ExecuteContext(ctx)
 	stop()
@@ -41,6 +42,28 @@ func main() {
 		}
 		os.Exit(1)
 	}
+}
+
+// clobberFree re-executes totpd with GODEBUG=clobberfree=1 added, so
+// that the garbage collector overwrites every object it frees: copies of
+// a secret made on its way into the TPM (go-tpm marshals it through
+// buffers of its own) do not linger in freed memory. The setting cannot
+// be built in (//go:debug does not know it). If the re-execution fails,
+// totpd goes on as it is.
+func clobberFree() {
+	g := os.Getenv("GODEBUG")
+	if strings.Contains(g, "clobberfree=1") {
+		return
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return
+	}
+	if g != "" {
+		g += ","
+	}
+	os.Setenv("GODEBUG", g+"clobberfree=1")
+	syscall.Exec(exe, os.Args, os.Environ())
 }
 
 // flagName is the flag for a config key: state_dir → --state-dir,
