@@ -3,9 +3,9 @@
 package vault
 
 import (
-	"crypto/rand"
 	"bufio"
 	"bytes"
+	"crypto/rand"
 	"encoding/base32"
 	"encoding/base64"
 	"fmt"
