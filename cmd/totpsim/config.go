@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -23,6 +24,8 @@ type simConfig struct {
 	ServerListen string     `mapstructure:"server_listen"`
 	NoServer     bool       `mapstructure:"no_server"`
 	Data         string     `mapstructure:"data"`
+	TPM          string     `mapstructure:"tpm"`
+	TPMState     string     `mapstructure:"tpm_state"`
 	Appliances   int        `mapstructure:"appliances"`
 	Panel        string     `mapstructure:"panel"`
 	Screen       screenConf `mapstructure:"screen"`
@@ -42,7 +45,7 @@ type ntpConf struct {
 
 func defaultConfig() simConfig {
 	return simConfig{
-		Listen: "127.0.0.1:8460", ServerListen: "127.0.0.1:8461", Data: "totpsim-data",
+		Listen: "127.0.0.1:8460", ServerListen: "127.0.0.1:8461", Data: "totpsim-data", TPM: "swtpm",
 		Appliances: 1, Panel: "ssd1306-128x64",
 		Screen: screenConf{RevealFor: 20 * time.Second},
 		NTP:    ntpConf{Servers: 3},
@@ -59,6 +62,9 @@ func (c simConfig) validate() error {
 	}
 	if c.Data == "" {
 		errs = append(errs, errors.New("data: must be set"))
+	}
+	if c.TPM != "swtpm" && c.TPM != "none" {
+		errs = append(errs, fmt.Errorf("tpm: %q is not one of swtpm, none", c.TPM))
 	}
 	if c.Appliances < 1 || c.Appliances > 64 {
 		errs = append(errs, fmt.Errorf("appliances: %d is outside 1..64", c.Appliances))
@@ -78,9 +84,21 @@ func (c simConfig) validate() error {
 	return errors.Join(errs...)
 }
 
+// tpmState returns the simulated TPMs' state directory: tpm_state, or
+// the data directory's sibling "<data>-tpm"; "" with tpm none.
+func (c simConfig) tpmState() string {
+	switch {
+	case c.TPM == "none":
+		return ""
+	case c.TPMState != "":
+		return c.TPMState
+	}
+	return filepath.Clean(c.Data) + "-tpm"
+}
+
 func (c simConfig) system() system.Config {
 	return system.Config{
-		Listen: c.Listen, ServerListen: c.ServerListen, NoServer: c.NoServer, DataDir: c.Data,
+		Listen: c.Listen, ServerListen: c.ServerListen, NoServer: c.NoServer, DataDir: c.Data, TPMDir: c.tpmState(),
 		Appliances: c.Appliances, Panel: c.Panel,
 		Hidden: c.Screen.Hidden, RevealFor: c.Screen.RevealFor, BlankAfter: c.Screen.BlankAfter,
 		NTPServers: c.NTP.Servers, NTPOffset: c.NTP.Offset,
@@ -101,6 +119,8 @@ func serveFlags(cmd *cobra.Command) func() (simConfig, error) {
 	f.StringVar(&fl.ServerListen, "server-listen", fl.ServerListen, "address of the in-process registration server (console, APIs)")
 	f.BoolVar(&fl.NoServer, "no-server", fl.NoServer, "run the appliances standalone, without a registration server")
 	f.StringVar(&fl.Data, "data", fl.Data, "directory for the appliances' vaults and the server's database")
+	f.StringVar(&fl.TPM, "tpm", fl.TPM, "each appliance's TPM: swtpm (started per appliance when installed; else software mode) or none (software mode)")
+	f.StringVar(&fl.TPMState, "tpm-state", fl.TPMState, "directory for the simulated TPMs' state, apart from --data (default: <data>-tpm)")
 	f.IntVar(&fl.Appliances, "appliances", fl.Appliances, "number of simulated appliances")
 	f.StringVar(&fl.Panel, "panel", fl.Panel, "display size of every appliance: "+strings.Join(display.SizeNames(), ", "))
 	f.BoolVar(&fl.Screen.Hidden, "hidden", fl.Screen.Hidden, "hide codes until OK is pressed")
@@ -113,6 +133,8 @@ func serveFlags(cmd *cobra.Command) func() (simConfig, error) {
 		"no-server":     func(c *simConfig) { c.NoServer = fl.NoServer },
 		"data":          func(c *simConfig) { c.Data = fl.Data },
 		"appliances":    func(c *simConfig) { c.Appliances = fl.Appliances },
+		"tpm":           func(c *simConfig) { c.TPM = fl.TPM },
+		"tpm-state":     func(c *simConfig) { c.TPMState = fl.TPMState },
 		"panel":         func(c *simConfig) { c.Panel = fl.Panel },
 		"hidden":        func(c *simConfig) { c.Screen.Hidden = fl.Screen.Hidden },
 		"blank-after":   func(c *simConfig) { c.Screen.BlankAfter = fl.Screen.BlankAfter },

@@ -12,6 +12,7 @@ import (
 	"image/png"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -27,6 +28,7 @@ import (
 	"github.com/totpbox/totpbox/display"
 	"github.com/totpbox/totpbox/enroll"
 	"github.com/totpbox/totpbox/sim/oled"
+	"github.com/totpbox/totpbox/sim/swtpm"
 
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/gpio/gpioreg"
@@ -59,6 +61,12 @@ type ApplianceConfig struct {
 	Version string
 	// Logger receives the appliance's logs.
 	Logger *slog.Logger
+	// TPMDir, when set, holds the appliance's simulated TPM: a swtpm is
+	// started with its state there and the appliance runs with secrets
+	// auto, as totpd does on a Pi with the module fitted. Empty runs
+	// software mode. Keeping it apart from Dir makes a copy of Dir alone
+	// the SD-card copy.
+	TPMDir string
 }
 
 // Appliance is one simulated appliance: the real device loop on an
@@ -74,7 +82,12 @@ type Appliance struct {
 	vault *vault.Vault
 	clock clock.Clock
 	asm   *daemon.Appliance // the parts wired as totpd wires them
-	app   *device.Appliance
+	// secrets is the appliance's secrets mode; swtpm and tpmSock its simulated
+	// TPM, when it has one.
+	secrets *daemon.Secrets
+	swtpm   *swtpm.Emulator
+	tpmSock string
+	app     *device.Appliance
 
 	buttons *hw.Buttons
 	virtual map[device.Button]*gpiotest.Pin
@@ -119,22 +132,35 @@ func NewAppliance(cfg ApplianceConfig) (*Appliance, error) {
 	if a.panel, a.oled, a.mem, err = openPanel(cfg.Panel, size); err != nil {
 		return nil, err
 	}
-	v, err := vault.Open(filepath.Join(cfg.Dir, "vault"), vault.Options{})
-	if err != nil {
+	if err := a.openTPM(cfg); err != nil {
 		return nil, err
 	}
+	vaultDir := filepath.Join(cfg.Dir, "vault")
+	vopts, err := a.secrets.VaultOptions(vault.Options{}, filepath.Join(vaultDir, vault.KeyFileName))
+	if err != nil {
+		a.closeTPM()
+		return nil, err
+	}
+	v, err := vault.Open(vaultDir, vopts)
+	if err != nil {
+		a.closeTPM()
+		return nil, err
+	}
+	a.secrets.LogMode()
 	a.vault = v
 	if cfg.Demo && v.Len() == 0 {
 		if err := addDemoAccounts(v); err != nil {
 			v.Close()
+			a.closeTPM()
 			return nil, err
 		}
 	}
 	if err := a.openButtons(); err != nil {
 		v.Close()
+		a.closeTPM()
 		return nil, err
 	}
-	a.asm, err = daemon.Assemble(daemon.Parts{Panel: a.panel, Buttons: a.buttons, Vault: v, Clock: cfg.Clock}, daemon.ApplianceConfig{
+	a.asm, err = daemon.Assemble(daemon.Parts{Panel: a.panel, Buttons: a.buttons, Vault: v, Clock: cfg.Clock, Secrets: a.secrets}, daemon.ApplianceConfig{
 		Screen: daemon.ScreenConfig{Hidden: cfg.Hidden, RevealFor: cfg.RevealFor, BlankAfter: cfg.BlankAfter},
 		Paper:  !strings.HasPrefix(cfg.Panel, "ssd1306"),
 		Server: daemon.ServerConfig{URL: cfg.Server}, SyncDir: filepath.Join(cfg.Dir, "sync"),
@@ -142,6 +168,7 @@ func NewAppliance(cfg ApplianceConfig) (*Appliance, error) {
 	})
 	if err != nil {
 		v.Close()
+		a.closeTPM()
 		return nil, err
 	}
 	a.app, a.client = a.asm.Loop(), a.asm.Uplink()
@@ -224,8 +251,49 @@ func addDemoAccounts(v *vault.Vault) error {
 func (a *Appliance) Run(ctx context.Context) error {
 	err := a.asm.Run(ctx)
 	a.panel.Close()
-	return errors.Join(err, a.vault.Close())
+	err = errors.Join(err, a.vault.Close())
+	a.closeTPM()
+	return err
 }
+
+// openTPM starts the appliance's swtpm when cfg.TPMDir is set and swtpm
+// is installed, and opens it with secrets auto.
+func (a *Appliance) openTPM(cfg ApplianceConfig) error {
+	if cfg.TPMDir == "" {
+		return nil
+	}
+	if !swtpm.Available() {
+		cfg.Logger.Warn("swtpm is not installed: the appliance runs in software mode", "appliance", cfg.Name)
+		return nil
+	}
+	sock, err := os.MkdirTemp("", "totpsim-tpm") // short: unix socket paths are limited
+	if err != nil {
+		return err
+	}
+	a.tpmSock = sock
+	if a.swtpm, err = swtpm.Start(cfg.TPMDir, sock); err != nil {
+		a.closeTPM()
+		return err
+	}
+	if a.secrets, err = daemon.OpenSecrets(daemon.SecretsAuto, a.swtpm.Addr, cfg.Logger.With("appliance", cfg.Name)); err != nil {
+		a.closeTPM()
+		return err
+	}
+	return nil
+}
+
+func (a *Appliance) closeTPM() {
+	a.secrets.Close()
+	if a.swtpm != nil {
+		a.swtpm.Stop()
+	}
+	if a.tpmSock != "" {
+		os.RemoveAll(a.tpmSock)
+	}
+}
+
+// Secrets returns the appliance's secrets mode: "tpm" or "software".
+func (a *Appliance) Secrets() string { return a.secrets.Mode() }
 
 // Press presses virtual button b and waits until the appliance has handled
 // the press (or ctx is done, or pressTimeout passes). The virtual finger

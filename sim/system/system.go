@@ -33,6 +33,10 @@ type Config struct {
 	Version string
 	// DataDir holds every appliance's state; empty means ./totpsim-data.
 	DataDir string
+	// TPMDir, when set, holds each appliance's simulated TPM (a swtpm
+	// state directory per appliance, started when swtpm is installed);
+	// empty runs every appliance in software mode.
+	TPMDir string
 	// Appliances is how many appliances to run; zero means 1.
 	Appliances int
 	// Panel is the appliances' display size name; empty means
@@ -53,6 +57,14 @@ type Config struct {
 	Logger *slog.Logger
 	// Ready, when set, is called with the page's URL once it listens.
 	Ready func(url string)
+}
+
+// tpmDir is appliance n's TPM state directory under dir, or "" for none.
+func tpmDir(dir string, n int) string {
+	if dir == "" {
+		return ""
+	}
+	return filepath.Join(dir, fmt.Sprintf("appliance-%d", n))
 }
 
 // System is a running simulator.
@@ -118,6 +130,7 @@ func New(cfg Config) (*System, error) {
 			Panel: cfg.Panel, Dir: filepath.Join(cfg.DataDir, fmt.Sprintf("appliance-%d", n)),
 			Clock: clk, Hidden: cfg.Hidden, RevealFor: cfg.RevealFor, BlankAfter: cfg.BlankAfter,
 			Demo: true, Logger: cfg.Logger, Server: s.serverURL(), Version: cfg.Version,
+			TPMDir: tpmDir(cfg.TPMDir, n),
 		})
 		if err != nil {
 			s.close()
