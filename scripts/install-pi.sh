@@ -4,25 +4,33 @@
 # server, and starts the service. Safe to run again: each step checks
 # first and does only what is missing.
 #
-# Usage: sudo scripts/install-pi.sh [--dry-run] [--deb FILE] [--server URL] [--no-start]
+# Usage: sudo scripts/install-pi.sh [--dry-run] [--deb FILE] [--server URL] [--tpm] [--no-start]
 #   --dry-run     print every action instead of doing it (no root needed)
 #   --deb FILE    the package to install; default: the newest
 #                 dist/totpbox-appliance_*_<this machine's architecture>.deb
 #   --server URL  the registration server totpd syncs with, written to
 #                 /etc/totpbox/totpd.yaml as server.url (checked with
 #                 totpd config check before it is kept)
+#   --tpm         an SLB9670 TPM module is fitted on SPI0 CE1 (docs/hardware.md):
+#                 enable dtoverlay=tpm-slb9670 so /dev/tpmrm0 appears (after a
+#                 reboot), and totpd (secrets: auto) seals its secrets to it.
+#                 Without --tpm the overlay is still enabled when the kernel
+#                 already shows a TPM (TOTPBOX_TPM_DEVICE, /dev/tpmrm0); an SPI
+#                 module cannot be seen before its overlay is loaded.
 #   --no-start    install and enable, but do not start totpd now
 #
 # The environment may move the files it touches (for tests):
 # TOTPBOX_BOOT_CONFIG (default /boot/firmware/config.txt, or
 # /boot/config.txt on older releases), TOTPBOX_CONFIG
-# (/etc/totpbox/totpd.yaml), TOTPBOX_SPIDEV (/dev/spidev0.0).
+# (/etc/totpbox/totpd.yaml), TOTPBOX_SPIDEV (/dev/spidev0.0),
+# TOTPBOX_TPM_DEVICE (/dev/tpmrm0).
 set -euo pipefail
 
 dry_run=0
 deb=""
 server=""
 start=1
+tpm=0
 need_reboot=0
 while (($#)); do
 	case $1 in
@@ -36,6 +44,7 @@ while (($#)); do
 		shift
 		;;
 	--no-start) start=0 ;;
+	--tpm) tpm=1 ;;
 	-h | --help)
 		sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"
 		exit 0
@@ -101,6 +110,26 @@ else
 	if ((!dry_run)) && [[ ! -e $spidev ]]; then
 		need_reboot=1
 	fi
+fi
+
+# 1b. The TPM module (Infineon SLB9670 on SPI0 CE1).
+tpm_device=${TOTPBOX_TPM_DEVICE:-/dev/tpmrm0}
+if [[ -e $tpm_device ]]; then
+	say "TPM is present ($tpm_device): totpd seals its secrets to it"
+elif ((tpm)); then
+	if grep -qE '^[[:space:]]*dtoverlay=tpm-slb9670' "$boot_config" 2>/dev/null; then
+		say "the TPM overlay is enabled in $boot_config (active after a reboot)"
+	else
+		say "enabling the TPM overlay in $boot_config"
+		if ((dry_run)); then
+			echo "would append: dtoverlay=tpm-slb9670 >> $boot_config"
+		else
+			printf '\n# totpbox: the SLB9670 TPM module on SPI0 CE1\ndtoverlay=tpm-slb9670\n' >>"$boot_config"
+		fi
+	fi
+	((dry_run)) || need_reboot=1
+else
+	say "no TPM ($tpm_device): totpd keeps its secrets in a software key file; with a module fitted, run again with --tpm"
 fi
 
 # 2. The package.

@@ -173,11 +173,12 @@ chmod -R a+rX "$work"
 before=$(cd "$d" && find . -printf '%p %s %T@\n' | sort && sha256sum ./*)
 out=$(setpriv --reuid=65534 --regid=65534 --clear-groups env -i PATH="$PATH" HOME=/nonexistent \
 	TOTPBOX_BOOT_CONFIG="$d/config.txt" TOTPBOX_CONFIG="$d/totpd.yaml" TOTPBOX_SPIDEV="$d/spidev0.0" \
-	bash scripts/install-pi.sh --dry-run --deb "$appliance" --server https://totp.example.com 2>&1) ||
+	TOTPBOX_TPM_DEVICE="$d/tpmrm0" \
+	bash scripts/install-pi.sh --dry-run --deb "$appliance" --server https://totp.example.com --tpm 2>&1) ||
 	fail "install-pi.sh --dry-run: $out"
 after=$(cd "$d" && find . -printf '%p %s %T@\n' | sort && sha256sum ./*)
 [[ $before == "$after" ]] || fail "install-pi.sh --dry-run changed files"
-for want in "dtparam=spi=on" "apt-get install" "server.url" "systemctl enable --now totpd.service"; do
+for want in "dtparam=spi=on" "dtoverlay=tpm-slb9670" "apt-get install" "server.url" "systemctl enable --now totpd.service"; do
 	grep -qF -- "$want" <<<"$out" || fail "install-pi.sh --dry-run does not mention $want:"$'\n'"$out"
 done
-ok "runs unprivileged, prints SPI, package, server and service steps, changes nothing"
+ok "runs unprivileged, prints SPI, TPM overlay, package, server and service steps, changes nothing"
