@@ -6,7 +6,7 @@
 #   2. the appliance .deb installed into a scratch root with dpkg --root
 #      (maintainer scripts run chrootless with DPKG_ROOT, as Debian's
 #      bootstrap tools do): binaries for the right CPU, units, conffiles,
-#      the user totpbox in spi, gpio and i2c, the state directory, the
+#      the user totpbox in spi, gpio, i2c and tss, the state directory, the
 #      service enabled; then a reinstall keeps an edited conffile and adds
 #      nobody twice, and a purge removes the state but keeps the user;
 #   3. the server .deb likewise: user totpserver, its data directory, its
@@ -93,12 +93,12 @@ IFS=: read -r _ _ uid gid _ home shell <<<"$pw"
 ((uid < 1000)) || fail "totpbox is not a system user (uid $uid)"
 [[ $home == /var/lib/totpbox && $shell == /usr/sbin/nologin ]] || fail "totpbox: home $home, shell $shell"
 [[ $(grep -c '^totpbox:' "$r/etc/group") == 1 ]] || fail "no group totpbox"
-for g in spi gpio i2c; do
+for g in spi gpio i2c tss; do
 	line=$(grep "^$g:" "$r/etc/group") || fail "no group $g"
 	[[ ,$(cut -d: -f4 <<<"$line"), == *,totpbox,* ]] || fail "totpbox not in group $g: $line"
 done
 [[ $(grep '^gpio:' "$r/etc/group" | cut -d: -f3) == 997 ]] || fail "the existing group gpio was changed"
-ok "system user totpbox ($uid:$gid) in spi, gpio and i2c; existing gpio kept"
+ok "system user totpbox ($uid:$gid) in spi, gpio, i2c and tss; existing gpio kept"
 [[ $(owner_mode "$r/var/lib/totpbox") == "$uid:$gid 700" ]] || fail "/var/lib/totpbox: $(owner_mode "$r/var/lib/totpbox")"
 ok "/var/lib/totpbox, totpbox's, 0700"
 link=$(readlink "$r/etc/systemd/system/multi-user.target.wants/totpd.service") || fail "totpd.service not enabled"
@@ -110,7 +110,7 @@ echo "# edited by the admin" >>"$r/etc/totpbox/totpd.yaml"
 dpkg_root "$r" --force-confold -i "$appliance"
 grep -q '^# edited by the admin' "$r/etc/totpbox/totpd.yaml" || fail "reinstall replaced the edited conffile"
 [[ $(grep -c '^totpbox:' "$r/etc/passwd") == 1 ]] || fail "reinstall added totpbox twice"
-for g in spi gpio i2c; do
+for g in spi gpio i2c tss; do
 	[[ $(grep "^$g:" "$r/etc/group" | cut -d: -f4 | tr ',' '\n' | grep -cx totpbox) == 1 ]] || fail "totpbox listed twice in $g"
 done
 ok "edited conffile kept; user and groups not duplicated"
