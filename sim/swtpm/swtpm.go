@@ -7,6 +7,7 @@ package swtpm
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,7 +35,7 @@ type Emulator struct {
 }
 
 // Start starts swtpm with its state in stateDir (created 0700) and its
-// command socket in sockDir, and waits until the socket exists. The same
+// command socket in sockDir, and waits until it accepts connections. The same
 // stateDir gives the same TPM (the same seeds) at every start.
 func Start(stateDir, sockDir string) (*Emulator, error) {
 	bin, err := exec.LookPath(Path)
@@ -67,7 +68,10 @@ func Start(stateDir, sockDir string) (*Emulator, error) {
 	go func() { e.done <- cmd.Wait(); out.Close() }()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if _, err := os.Stat(sock); err == nil {
+		// The socket file appears at bind, before swtpm listens: wait
+		// until a connection is accepted.
+		if c, err := net.Dial("unix", sock); err == nil {
+			c.Close()
 			return e, nil
 		}
 		select {
