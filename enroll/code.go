@@ -90,6 +90,19 @@ type VerifyOptions struct {
 	// LastUsed is the highest step already accepted; steps at or below it
 	// are refused (RFC 6238 §5.2). Zero or negative means none.
 	LastUsed int64
+	// UsedFrom..UsedTo is a further range of steps already accepted and
+	// refused (steps a device whose clock runs fast used ahead of the
+	// verifier's clock); UsedTo zero means none.
+	UsedFrom, UsedTo int64
+	// AlsoZero also searches Window steps either side of the verifier's
+	// own step, after the search around Drift: a device whose clock was
+	// set right again is not refused because of a drift learned before.
+	AlsoZero bool
+}
+
+// used reports whether step is refused as already accepted.
+func (o VerifyOptions) used(step int64) bool {
+	return step <= o.LastUsed || o.UsedTo != 0 && step >= o.UsedFrom && step <= o.UsedTo
 }
 
 // Verify reports whether code is valid for key at time t and, when it is,
@@ -99,17 +112,40 @@ func Verify(k Key, code string, t time.Time, o VerifyOptions) (step int64, ok bo
 	if len(code) != k.digits() {
 		return 0, false
 	}
-	center := Step(k, t) + o.Drift
 	match := func(s int64) bool {
-		return s > o.LastUsed && s >= 0 &&
+		return !o.used(s) && s >= 0 &&
 			subtle.ConstantTimeCompare([]byte(CodeAt(k, s)), []byte(code)) == 1
 	}
-	for d := int64(0); d <= int64(o.Window); d++ {
-		if match(center + d) {
-			return center + d, true
+	now := Step(k, t)
+	centers := []int64{now + o.Drift}
+	if o.AlsoZero && o.Drift != 0 {
+		centers = append(centers, now)
+	}
+	for _, center := range centers {
+		for d := int64(0); d <= int64(o.Window); d++ {
+			if match(center + d) {
+				return center + d, true
+			}
+			if d > 0 && match(center-d) {
+				return center - d, true
+			}
 		}
-		if d > 0 && match(center-d) {
-			return center - d, true
+	}
+	return 0, false
+}
+
+// VerifyLate reports whether code is the code of a step from 1 to late
+// steps before t's step less window (a code typed too late for Verify's
+// window), not before step notBefore; the nearest match wins. It returns
+// the matched step.
+func VerifyLate(k Key, code string, t time.Time, window, late int, notBefore int64) (step int64, ok bool) {
+	if len(code) != k.digits() {
+		return 0, false
+	}
+	edge := Step(k, t) - int64(window)
+	for s := edge - 1; s >= edge-int64(late) && s >= notBefore && s >= 0; s-- {
+		if subtle.ConstantTimeCompare([]byte(CodeAt(k, s)), []byte(code)) == 1 {
+			return s, true
 		}
 	}
 	return 0, false

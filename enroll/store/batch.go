@@ -14,18 +14,24 @@ import (
 // transaction (RecordUses, for group commit), and a user read with their
 // MFA devices in one query (UserDevices).
 
-// recordUseQuery is RecordUse's conditional update. Arguments: step, at,
-// drift, device id.
+// recordUseQuery is RecordUse's conditional update, with numbered
+// parameters (see recordUseArgs): step, at, drift, device id, ahead,
+// steps before the step used with it (0), drift votes.
 const recordUseQuery = `UPDATE mfa_devices
-	SET last_used_step = ?, last_used = ?, drift_steps = ?, fail_count = 0, locked_until = NULL
-	WHERE id = ? AND status = 'active' AND last_used_step < ? AND (locked_until IS NULL OR locked_until <= ?)`
+	SET ` + recordStep + `, last_used = $2, drift_steps = $3, drift_votes = $7,
+		fail_count = 0, lockouts = 0, locked_until = NULL
+	WHERE id = $4 AND status = 'active' AND ` + stepUnused + `
+		AND (locked_until IS NULL OR locked_until <= $2) AND ` + userEnabled
+
+// recordUseArgs returns recordUseQuery's arguments for u.
+func recordUseArgs(s *sqlStore, u UseStep) []any {
+	return []any{u.Step, s.d.timeArg(micro(u.At)), u.Drift, u.DeviceID, u.Ahead, 0, u.DriftVotes}
+}
 
 // recordUsePGQuery is recordUseQuery for PostgreSQL, which also says
 // whether the device exists, so a refused use needs no second round trip:
 // it returns the number of rows updated (0 or 1) and the existence.
-const recordUsePGQuery = `WITH u AS (UPDATE mfa_devices
-	SET last_used_step = $1, last_used = $2, drift_steps = $3, fail_count = 0, locked_until = NULL
-	WHERE id = $4 AND status = 'active' AND last_used_step < $1 AND (locked_until IS NULL OR locked_until <= $2)
+const recordUsePGQuery = `WITH u AS (` + recordUseQuery + `
 	RETURNING 1)
 SELECT (SELECT count(*) FROM u), EXISTS (SELECT 1 FROM mfa_devices WHERE id = $4)`
 
@@ -80,7 +86,7 @@ func (s *sqlStore) RecordUses(ctx context.Context, us []UseStep) []error {
 // recordUsesTx runs the updates as prepared statements in one write
 // transaction (SQLite: BEGIN IMMEDIATE on the one write connection).
 func (s *sqlStore) recordUsesTx(ctx context.Context, us []UseStep, order []int, errs []error) error {
-	upd, _, err := s.w.stmt(ctx, recordUseQuery)
+	upd, _, err := s.w.stmt(ctx, s.numbered(recordUseQuery))
 	if err != nil {
 		return err
 	}
@@ -97,8 +103,7 @@ func (s *sqlStore) recordUsesTx(ctx context.Context, us []UseStep, order []int, 
 	var texists *sql.Stmt
 	for _, i := range order {
 		u := us[i]
-		at := s.d.timeArg(micro(u.At))
-		res, err := tupd.ExecContext(ctx, u.Step, at, u.Drift, u.DeviceID, u.Step, at)
+		res, err := tupd.ExecContext(ctx, recordUseArgs(s, u)...)
 		if err != nil {
 			return err
 		}
@@ -141,7 +146,7 @@ func (s *sqlStore) recordUsesPG(ctx context.Context, us []UseStep, order []int, 
 		b := &pgx.Batch{}
 		for _, i := range order {
 			u := us[i]
-			b.Queue(recordUsePGQuery, u.Step, s.d.timeArg(micro(u.At)), u.Drift, u.DeviceID)
+			b.Queue(recordUsePGQuery, recordUseArgs(s, u)...)
 		}
 		br := c.Conn().SendBatch(ctx, b)
 		for _, i := range order {
@@ -171,7 +176,8 @@ const userDevicesQuery = `SELECT u.id, u.username, u.display_name, u.email, u.pa
 	COALESCE(d.id, 0), COALESCE(d.user_id, 0), COALESCE(d.uid, ''), COALESCE(d.name, ''), COALESCE(d.kind, ''),
 	COALESCE(d.status, ''), COALESCE(d.algorithm, ''), COALESCE(d.digits, 0), COALESCE(d.period_sec, 0),
 	COALESCE(d.secret_key_id, ''), d.secret, d.created, d.registered, d.expires_at,
-	COALESCE(d.last_used_step, 0), d.last_used, COALESCE(d.drift_steps, 0), COALESCE(d.fail_count, 0), d.locked_until
+	COALESCE(d.last_used_step, 0), d.last_used, COALESCE(d.drift_steps, 0), COALESCE(d.fail_count, 0), d.locked_until,
+	COALESCE(d.lockouts, 0), COALESCE(d.out_of_sync, FALSE), COALESCE(d.drift_votes, 0), COALESCE(d.ahead_from, 0), COALESCE(d.ahead_to, 0)
 	FROM users u LEFT JOIN mfa_devices d ON d.user_id = u.id
 	WHERE u.username_key = ? ORDER BY d.id`
 

@@ -304,14 +304,15 @@ func (s *sqlStore) CountAdmins(ctx context.Context) (int, error) {
 
 const deviceCols = `id, user_id, uid, name, kind, status, algorithm, digits, period_sec,
 	secret_key_id, secret, created, registered, expires_at, last_used_step, last_used,
-	drift_steps, fail_count, locked_until`
+	drift_steps, fail_count, locked_until, lockouts, out_of_sync, drift_votes, ahead_from, ahead_to`
 
 func scanDevice(row rowScanner) (Device, error) {
 	var d Device
 	var kind, status string
 	err := row.Scan(&d.ID, &d.UserID, &d.UID, &d.Name, &kind, &status, &d.Algorithm, &d.Digits, &d.PeriodSec,
 		&d.Secret.KeyID, &d.Secret.Ciphertext, nullTime{&d.Created}, nullTime{&d.Registered}, nullTime{&d.ExpiresAt},
-		&d.LastUsedStep, nullTime{&d.LastUsed}, &d.DriftSteps, &d.FailCount, nullTime{&d.LockedUntil})
+		&d.LastUsedStep, nullTime{&d.LastUsed}, &d.DriftSteps, &d.FailCount, nullTime{&d.LockedUntil},
+		&d.Lockouts, &d.OutOfSync, &d.DriftVotes, &d.AheadFrom, &d.AheadTo)
 	d.Kind, d.Status = DeviceKind(kind), DeviceStatus(status)
 	return d, err
 }
@@ -367,11 +368,13 @@ func (s *sqlStore) CreateDevice(ctx context.Context, d *Device) error {
 	t := s.d.timeArg
 	err := s.w.QueryRowContext(ctx, `INSERT INTO mfa_devices
 		(user_id, uid, name, name_key, kind, status, algorithm, digits, period_sec, secret_key_id, secret,
-		 created, registered, expires_at, last_used_step, last_used, drift_steps, fail_count, locked_until)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		 created, registered, expires_at, last_used_step, last_used, drift_steps, fail_count, locked_until,
+		 lockouts, out_of_sync, drift_votes, ahead_from, ahead_to)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		c.UserID, c.UID, c.Name, fold(c.Name), string(c.Kind), string(c.Status), c.Algorithm, c.Digits, c.PeriodSec,
 		c.Secret.KeyID, c.Secret.Ciphertext, t(c.Created), t(c.Registered), t(c.ExpiresAt), c.LastUsedStep,
 		t(c.LastUsed), c.DriftSteps, c.FailCount, t(c.LockedUntil),
+		c.Lockouts, c.OutOfSync, c.DriftVotes, c.AheadFrom, c.AheadTo,
 	).Scan(&c.ID)
 	if err != nil {
 		return s.wrap("create mfa device", err)
@@ -430,45 +433,109 @@ func (s *sqlStore) conditional(ctx context.Context, op string, id int64, query s
 	return nil
 }
 
+// userEnabled is the condition, in an UPDATE of mfa_devices, that the
+// device's user is not disabled: checked in the statement that accepts a
+// code, so disabling a user on one server takes effect on every other at
+// once.
+const userEnabled = `EXISTS (SELECT 1 FROM users WHERE users.id = mfa_devices.user_id AND NOT users.disabled)`
+
+// firstStep is the first step a use takes: $1 (the step) less $6 (how
+// many steps before it were used with it: 1 for a resync's two codes).
+const firstStep = `(CAST($1 AS BIGINT) - CAST($6 AS BIGINT))`
+
+// stepUnused is the condition, in an UPDATE of mfa_devices, that the steps
+// from firstStep to $1 are not used (see Device.Used).
+const stepUnused = `last_used_step < ` + firstStep + ` AND NOT (ahead_to <> 0 AND $1 >= ahead_from AND ` + firstStep + ` <= ahead_to)`
+
+// recordStep is the SET part that records the steps firstStep to $1,
+// ahead of the server when $5 (see UseStep.Ahead).
+const recordStep = `last_used_step = CASE WHEN $5 THEN last_used_step ELSE $1 END,
+	ahead_from = CASE WHEN $5 AND (ahead_to = 0 OR ` + firstStep + ` < ahead_from) THEN ` + firstStep + ` ELSE ahead_from END,
+	ahead_to = CASE WHEN $5 AND $1 > ahead_to THEN $1 ELSE ahead_to END`
+
+// numbered returns q, written with PostgreSQL's numbered $n parameters,
+// for the store's dialect (SQLite spells them ?n).
+func (s *sqlStore) numbered(q string) string {
+	if _, ok := s.d.(sqliteDialect); ok {
+		return strings.ReplaceAll(q, "$", "?")
+	}
+	return q
+}
+
 func (s *sqlStore) ActivateDevice(ctx context.Context, id int64, u UseStep) error {
 	at := s.d.timeArg(micro(u.At))
-	return s.conditional(ctx, "activate mfa device", id, `UPDATE mfa_devices
-		SET status = 'active', registered = ?, expires_at = NULL, last_used_step = ?, last_used = ?,
-			drift_steps = ?, fail_count = 0, locked_until = NULL
-		WHERE id = ? AND status = 'pending' AND (expires_at IS NULL OR expires_at > ?) AND last_used_step < ?`,
-		at, u.Step, at, u.Drift, id, at, u.Step)
+	return s.conditional(ctx, "activate mfa device", id, s.numbered(`UPDATE mfa_devices
+		SET status = 'active', registered = $2, expires_at = NULL, last_used_step = $1, last_used = $2,
+			drift_steps = $3, drift_votes = 0, out_of_sync = $5, fail_count = 0, lockouts = 0, locked_until = NULL
+		WHERE id = $4 AND status = 'pending' AND (expires_at IS NULL OR expires_at > $2) AND last_used_step < $1
+			AND `+userEnabled),
+		u.Step, at, u.Drift, id, u.OutOfSync)
 }
 
 func (s *sqlStore) RecordUse(ctx context.Context, u UseStep) error {
-	at := s.d.timeArg(micro(u.At))
-	return s.conditional(ctx, "record mfa device use", u.DeviceID, `UPDATE mfa_devices
-		SET last_used_step = ?, last_used = ?, drift_steps = ?, fail_count = 0, locked_until = NULL
-		WHERE id = ? AND status = 'active' AND last_used_step < ? AND (locked_until IS NULL OR locked_until <= ?)`,
-		u.Step, at, u.Drift, u.DeviceID, u.Step, at)
+	return s.conditional(ctx, recordUseOp, u.DeviceID, s.numbered(recordUseQuery), recordUseArgs(s, u)...)
 }
 
-func (s *sqlStore) RecordFailure(ctx context.Context, id int64, threshold int, lockUntil time.Time) (int, error) {
-	var n int
-	err := s.w.QueryRowContext(ctx, `UPDATE mfa_devices
-		SET fail_count = fail_count + 1,
-			locked_until = CASE WHEN ? > 0 AND fail_count + 1 >= ? THEN ? ELSE locked_until END
-		WHERE id = ? RETURNING fail_count`,
-		threshold, threshold, s.d.timeArg(micro(lockUntil)), id).Scan(&n)
-	return n, s.wrap("record mfa device failure", err)
+func (s *sqlStore) RecordFailure(ctx context.Context, id int64, rule Lockout, now time.Time) (Failure, error) {
+	const op = "record mfa device failure"
+	now = micro(now)
+	tx, err := s.w.db.BeginTx(ctx, nil)
+	if err != nil {
+		return Failure{}, s.wrap(op, err)
+	}
+	defer tx.Rollback()
+	q := `SELECT fail_count, lockouts, locked_until FROM mfa_devices WHERE id = ?`
+	if _, ok := s.d.(postgresDialect); ok {
+		q += ` FOR UPDATE`
+	}
+	var f Failure
+	if err := tx.QueryRowContext(ctx, s.d.rebind(q), id).Scan(&f.Count, &f.Lockouts, nullTime{&f.LockedUntil}); err != nil {
+		return Failure{}, s.wrap(op, err)
+	}
+	if f.LockedUntil.After(now) {
+		f.WasLocked = true
+		return f, s.wrap(op, tx.Commit())
+	}
+	if !f.LockedUntil.IsZero() {
+		f.Count, f.LockedUntil = 0, time.Time{} // the lock ran out: count afresh
+	}
+	f.Count++
+	if rule.Threshold > 0 && f.Count >= rule.Threshold {
+		f.Lockouts++
+		f.Locked = true
+		if d, forever := rule.LockFor(f.Lockouts); forever {
+			f.LockedUntil = Indefinitely
+		} else {
+			f.LockedUntil = micro(now.Add(d))
+		}
+	}
+	if _, err := tx.ExecContext(ctx, s.d.rebind(`UPDATE mfa_devices SET fail_count = ?, lockouts = ?, locked_until = ? WHERE id = ?`),
+		f.Count, f.Lockouts, s.d.timeArg(f.LockedUntil), id); err != nil {
+		return Failure{}, s.wrap(op, err)
+	}
+	return f, s.wrap(op, tx.Commit())
 }
 
 func (s *sqlStore) SetDrift(ctx context.Context, u UseStep) error {
-	res, err := s.exec(ctx, `UPDATE mfa_devices
-		SET last_used_step = CASE WHEN last_used_step < ? THEN ? ELSE last_used_step END,
-			last_used = ?, drift_steps = ?, fail_count = 0, locked_until = NULL
-		WHERE id = ?`,
-		u.Step, u.Step, s.d.timeArg(micro(u.At)), u.Drift, u.DeviceID)
-	return s.affected("set mfa device drift", res, err)
+	return s.conditional(ctx, "set mfa device drift", u.DeviceID, s.numbered(`UPDATE mfa_devices
+		SET `+recordStep+`, last_used = $2, drift_steps = $3, drift_votes = 0, out_of_sync = FALSE,
+			fail_count = 0, lockouts = 0, locked_until = NULL
+		WHERE id = $4 AND `+stepUnused),
+		u.Step, s.d.timeArg(micro(u.At)), u.Drift, u.DeviceID, u.Ahead, 1)
 }
 
-func (s *sqlStore) UnlockDevice(ctx context.Context, id int64) error {
-	res, err := s.exec(ctx, `UPDATE mfa_devices SET fail_count = 0, locked_until = NULL WHERE id = ?`, id)
-	return s.affected("unlock mfa device", res, err)
+func (s *sqlStore) UnlockDevice(ctx context.Context, id int64, lockedUntil time.Time) error {
+	const op = "unlock mfa device"
+	q := `UPDATE mfa_devices SET fail_count = 0, lockouts = 0, locked_until = NULL WHERE id = ? AND `
+	if lockedUntil.IsZero() {
+		return s.conditional(ctx, op, id, q+`locked_until IS NULL`, id)
+	}
+	return s.conditional(ctx, op, id, q+`locked_until = ?`, id, s.d.timeArg(micro(lockedUntil)))
+}
+
+func (s *sqlStore) ClearExpiredLockout(ctx context.Context, id int64, now time.Time) error {
+	return s.conditional(ctx, "clear expired lockout", id, `UPDATE mfa_devices SET fail_count = 0, locked_until = NULL
+		WHERE id = ? AND locked_until IS NOT NULL AND locked_until <= ?`, id, s.d.timeArg(micro(now)))
 }
 
 func (s *sqlStore) ClearExpiredLockouts(ctx context.Context, now time.Time) ([]Device, error) {

@@ -82,7 +82,32 @@ type Device struct {
 	LastUsed     time.Time // zero when never used
 	DriftSteps   int64
 	FailCount    int
-	LockedUntil  time.Time // zero when not locked
+	LockedUntil  time.Time // zero when not locked; Indefinitely until unlocked
+	// Lockouts counts lockouts in a row without an accepted code.
+	Lockouts int
+	// OutOfSync marks a device registered with a late code: a resync
+	// clears it.
+	OutOfSync bool
+	// DriftVotes counts verifies in a row matched at one side of the
+	// learned drift: positive later, negative earlier.
+	DriftVotes int
+	// AheadFrom..AheadTo are steps used ahead of the server's clock (a
+	// device whose clock runs fast), kept apart from LastUsedStep; both
+	// zero when none.
+	AheadFrom, AheadTo int64
+}
+
+// Indefinitely is the LockedUntil of a device locked until someone
+// unlocks it: no lock time runs out.
+var Indefinitely = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
+
+// LockedIndefinitely reports whether d stays locked until unlocked.
+func (d Device) LockedIndefinitely() bool { return !d.LockedUntil.Before(Indefinitely) }
+
+// Used reports whether step was already accepted for d: at or below
+// LastUsedStep, or within the steps used ahead.
+func (d Device) Used(step int64) bool {
+	return step <= d.LastUsedStep || d.AheadTo != 0 && step >= d.AheadFrom && step <= d.AheadTo
 }
 
 // NewDeviceUID returns a random identifier for Device.UID: 32 hex digits.
@@ -148,6 +173,55 @@ type UseStep struct {
 	Step  int64
 	Drift int64
 	At    time.Time
+	// DriftVotes is the device's DriftVotes after this use.
+	DriftVotes int
+	// Ahead says Step is ahead of the server's clock (beyond its step
+	// plus the window): it is recorded in AheadFrom..AheadTo, never in
+	// LastUsedStep, so LastUsedStep never runs ahead of the server.
+	Ahead bool
+	// OutOfSync is the mark ActivateDevice sets (a late code).
+	OutOfSync bool
+}
+
+// Lockout is how failed codes lock an MFA device.
+type Lockout struct {
+	// Threshold is how many failed codes in a row lock the device.
+	Threshold int
+	// Base is how long the first lock lasts; each further lockout
+	// without an accepted code in between doubles it (at most MaxLock).
+	Base time.Duration
+	// MaxLockouts is the lockout, counted in a row, that lasts until
+	// someone unlocks the device (LockedUntil Indefinitely); 0: never.
+	MaxLockouts int
+}
+
+// MaxLock bounds one timed lock, however many lockouts came before.
+const MaxLock = 365 * 24 * time.Hour
+
+// LockFor returns how long the n-th lockout in a row lasts (n >= 1), and
+// whether it lasts until someone unlocks the device.
+func (l Lockout) LockFor(n int) (time.Duration, bool) {
+	if l.MaxLockouts > 0 && n >= l.MaxLockouts {
+		return 0, true
+	}
+	d := l.Base
+	for i := 1; i < n && d < MaxLock; i++ {
+		d *= 2
+	}
+	return min(d, MaxLock), false
+}
+
+// Failure is what RecordFailure did.
+type Failure struct {
+	// WasLocked: the device was already locked at the time given; the
+	// failure was not counted.
+	WasLocked bool
+	// Locked: this failure locked the device.
+	Locked bool
+	// Count and Lockouts are the device's counts afterwards.
+	Count, Lockouts int
+	// LockedUntil is the device's lock afterwards (zero when none).
+	LockedUntil time.Time
 }
 
 // Store is the server's persistence. Implementations are safe for
@@ -184,17 +258,22 @@ type Store interface {
 	RenameDevice(ctx context.Context, id int64, name string) error // ErrNotFound, ErrConflict
 	DeleteDevice(ctx context.Context, id int64) error              // ErrNotFound
 	// ActivateDevice turns a pending device active if it is still pending
-	// and unexpired at u.At (ExpiresAt zero or after u.At): Registered and
-	// LastUsed become u.At, LastUsedStep u.Step, DriftSteps u.Drift,
-	// ExpiresAt zero, FailCount 0. ErrStale otherwise; ErrNotFound when
-	// there is no such device.
+	// and unexpired at u.At (ExpiresAt zero or after u.At) and its user
+	// is not disabled: Registered and LastUsed become u.At, LastUsedStep
+	// u.Step, DriftSteps u.Drift, OutOfSync u.OutOfSync, ExpiresAt zero,
+	// FailCount 0. ErrStale otherwise; ErrNotFound when there is no such
+	// device.
 	ActivateDevice(ctx context.Context, id int64, u UseStep) error
-	// RecordUse moves LastUsedStep to u.Step with one conditional update,
-	// only while the device is active, LastUsedStep is below u.Step and it
-	// is not locked at u.At (LockedUntil zero or <= u.At); it sets drift
-	// and last-used time and clears the fail count and lock. ErrStale when
-	// the condition fails (a replay, a concurrent verify, a pending or
-	// locked device); ErrNotFound when there is no such device.
+	// RecordUse accepts a code with one conditional update, only while
+	// the device is active, u.Step is not used (see Device.Used), the
+	// device is not locked at u.At (LockedUntil zero or <= u.At) and its
+	// user is not disabled: all in the same statement, so a change made
+	// by another server process takes effect at once. It moves
+	// LastUsedStep to u.Step (or, when u.Ahead, widens AheadFrom..AheadTo
+	// to it), sets drift, drift votes and last-used time, and clears the
+	// fail count, lockout count and lock. ErrStale when the condition
+	// fails (a replay, a concurrent verify, a pending or locked device, a
+	// disabled user); ErrNotFound when there is no such device.
 	RecordUse(ctx context.Context, u UseStep) error
 	// RecordUses records several uses in one transaction (group commit;
 	// see UseBatcher): errs[i] is what RecordUse would return for us[i],
@@ -202,20 +281,32 @@ type Store interface {
 	// the given order for one device. When the transaction fails, every
 	// use gets its error and none is recorded.
 	RecordUses(ctx context.Context, us []UseStep) (errs []error)
-	// RecordFailure increments the fail count and, when it reaches
-	// threshold (> 0), sets LockedUntil to lockUntil. It returns the new
-	// count.
-	RecordFailure(ctx context.Context, id int64, threshold int, lockUntil time.Time) (int, error)
-	// SetDrift stores a drift learned by resync: DriftSteps = u.Drift,
-	// LastUsedStep = max(LastUsedStep, u.Step), LastUsed = u.At; it clears
-	// the fail count and lock. ErrNotFound when there is no such device.
+	// RecordFailure counts a failed code at now, in one transaction. A
+	// device locked at now is left as it is (WasLocked). A lock that has
+	// run out counts from zero again. When the count reaches
+	// rule.Threshold the device locks for rule.LockFor(Lockouts+1) and
+	// Lockouts grows by one.
+	RecordFailure(ctx context.Context, id int64, rule Lockout, now time.Time) (Failure, error)
+	// SetDrift stores a drift learned by resync, whose codes are the steps
+	// u.Step-1 and u.Step: only while neither is used (see Device.Used),
+	// else ErrStale. It records u.Step as RecordUse does (LastUsedStep, or
+	// AheadFrom..AheadTo when u.Ahead), sets DriftSteps = u.Drift and
+	// LastUsed = u.At, and clears the drift votes, the out-of-sync mark,
+	// the fail count, lockout count and lock. ErrNotFound when there is no
+	// such device.
 	SetDrift(ctx context.Context, u UseStep) error
-	// UnlockDevice clears the fail count and lock; ErrNotFound when there
-	// is no such device.
-	UnlockDevice(ctx context.Context, id int64) error
+	// UnlockDevice clears the fail count, lockout count and lock of a
+	// device while its lock is still lockedUntil, the one the caller saw
+	// (zero: none), so a stale reader cannot undo a lock just set:
+	// ErrStale otherwise, ErrNotFound when there is no such device.
+	UnlockDevice(ctx context.Context, id int64, lockedUntil time.Time) error
+	// ClearExpiredLockout clears the fail count and lock of a device
+	// whose lock has run out at now (LockedUntil set and <= now), keeping
+	// its lockout count; ErrStale when it is not so locked.
+	ClearExpiredLockout(ctx context.Context, id int64, now time.Time) error
 	// ClearExpiredLockouts clears the fail count and lock of every device
-	// whose LockedUntil is set and <= now, and returns those devices as
-	// they are after the reset, by ID.
+	// whose LockedUntil is set and <= now, keeping their lockout counts,
+	// and returns those devices as they are after the reset, by ID.
 	ClearExpiredLockouts(ctx context.Context, now time.Time) ([]Device, error)
 	// DeleteExpiredPending removes pending devices whose ExpiresAt is before
 	// now and returns them, by ID.

@@ -31,9 +31,10 @@ type Store interface {
 	RenameDevice(ctx context.Context, id int64, name string) error
 	DeleteDevice(ctx context.Context, id int64) error
 	ActivateDevice(ctx context.Context, id int64, u store.UseStep) error
-	RecordFailure(ctx context.Context, id int64, threshold int, lockUntil time.Time) (int, error)
+	RecordFailure(ctx context.Context, id int64, rule store.Lockout, now time.Time) (store.Failure, error)
 	SetDrift(ctx context.Context, u store.UseStep) error
-	UnlockDevice(ctx context.Context, id int64) error
+	UnlockDevice(ctx context.Context, id int64, lockedUntil time.Time) error
+	ClearExpiredLockout(ctx context.Context, id int64, now time.Time) error
 	ClearExpiredLockouts(ctx context.Context, now time.Time) ([]store.Device, error)
 	DeleteExpiredPending(ctx context.Context, now time.Time) ([]store.Device, error)
 	CountPending(ctx context.Context) (int, error)

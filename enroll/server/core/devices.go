@@ -138,7 +138,13 @@ func (s *Core) CheckPending(d store.Device) error {
 }
 
 // ConfirmRegistration checks the codes typed for a pending device and,
-// when they are right, makes it active with the drift they show.
+// when they are right, makes it active. A code within the verify window
+// registers it in sync. A code up to LateSteps steps older (typed late),
+// but of a step that began after the registration did, registers it too,
+// marked out of sync (the seed: "the MFA device is successfully
+// associated with the user. But the MFA device is out of sync"): a
+// resync clears the mark. Either way the drift stays zero: typing late
+// is not a clock that drifts.
 func (s *Core) ConfirmRegistration(ctx context.Context, a Actor, u store.User, id int64, codes []string) (store.Device, error) {
 	st, err := s.settings.get(ctx)
 	if err != nil {
@@ -160,13 +166,7 @@ func (s *Core) ConfirmRegistration(ctx context.Context, a Actor, u store.User, i
 		return store.Device{}, err
 	}
 	now := s.clock.Now()
-	var step int64
-	var ok bool
-	if len(clean) == 1 {
-		step, ok = enroll.Verify(k, clean[0], now, enroll.VerifyOptions{Window: st.VerifyWindow})
-	} else {
-		step, ok = enroll.Resync(k, clean[0], clean[1], now, 0, st.VerifyWindow, 0)
-	}
+	step, late, ok := matchRegistration(k, clean, now, st.VerifyWindow, enroll.Step(k, d.Created))
 	if !ok {
 		s.Audit(ctx, a, "device.register.fail", deviceTarget(u, d), "codes did not match")
 		if len(clean) == 1 {
@@ -174,7 +174,7 @@ func (s *Core) ConfirmRegistration(ctx context.Context, a Actor, u store.User, i
 		}
 		return store.Device{}, Fail(400, "the codes do not match; type two consecutive codes the app shows now")
 	}
-	use := store.UseStep{DeviceID: d.ID, Step: step, Drift: step - enroll.Step(k, now), At: now.UTC()}
+	use := store.UseStep{DeviceID: d.ID, Step: step, At: now.UTC(), OutOfSync: late}
 	if err := s.store.ActivateDevice(ctx, d.ID, use); err != nil {
 		if errors.Is(err, store.ErrStale) {
 			// Lost a race: re-read to say why.
@@ -182,6 +182,9 @@ func (s *Core) ConfirmRegistration(ctx context.Context, a Actor, u store.User, i
 				if err := s.CheckPending(cur); err != nil {
 					return store.Device{}, err
 				}
+			}
+			if cur, err := s.store.UserByID(ctx, u.ID); err == nil && cur.Disabled {
+				return store.Device{}, Fail(409, "user %q is disabled", u.Username)
 			}
 			return store.Device{}, Fail(409, "this registration changed meanwhile; reload and try again")
 		}
@@ -191,9 +194,34 @@ func (s *Core) ConfirmRegistration(ctx context.Context, a Actor, u store.User, i
 		return store.Device{}, err
 	}
 	s.cache.invalidate(u.Username)
-	s.Audit(ctx, a, "device.register", deviceTarget(u, d), fmt.Sprintf("registered %q, drift %+ds", d.Name, use.Drift*int64(d.PeriodSec)))
+	detail := fmt.Sprintf("registered %q", d.Name)
+	if late {
+		detail += fmt.Sprintf(", out of sync: code %d s late", (enroll.Step(k, now)-step)*int64(d.PeriodSec))
+	}
+	s.Audit(ctx, a, "device.register", deviceTarget(u, d), detail)
 	s.tell(ctx, store.ChangeActivate, d)
 	return s.store.Device(ctx, d.ID)
+}
+
+// matchRegistration finds the step of the last of the codes typed at
+// registration: within window steps of now, or else late (up to
+// LateSteps steps before the window, not before step notBefore).
+func matchRegistration(k enroll.Key, codes []string, now time.Time, window int, notBefore int64) (step int64, late, ok bool) {
+	if len(codes) == 1 {
+		if step, ok := enroll.Verify(k, codes[0], now, enroll.VerifyOptions{Window: window}); ok {
+			return step, false, true
+		}
+		step, ok := enroll.VerifyLate(k, codes[0], now, window, LateSteps, notBefore)
+		return step, ok, ok
+	}
+	if step, ok := enroll.Resync(k, codes[0], codes[1], now, 0, window, 0); ok {
+		return step, false, true
+	}
+	second, ok := enroll.VerifyLate(k, codes[1], now, window, LateSteps, notBefore+1)
+	if ok && enroll.CodeAt(k, second-1) == codes[0] {
+		return second, true, true
+	}
+	return 0, false, false
 }
 
 // cleanCodes checks that exactly want codes were typed, each 6 or 8 digits.
@@ -218,8 +246,13 @@ func cleanCodes(codes []string, want int) ([]string, error) {
 	return out, nil
 }
 
-// ResyncDevice searches a wide window for two consecutive codes and stores
-// the drift they show.
+// ResyncDevice searches the resync window around the learned drift for
+// two consecutive codes and stores the drift they show, clearing the
+// out-of-sync mark. Codes already used are refused with a message that
+// says so; steps ahead of the server's clock are recorded apart from the
+// last-used step (store.UseStep.Ahead), so a resync to a wrong clock can
+// be undone by a resync with the right one, and no used code is ever
+// accepted again.
 func (s *Core) ResyncDevice(ctx context.Context, a Actor, u store.User, id int64, codes []string) (store.Device, error) {
 	clean, err := cleanCodes(codes, 2)
 	if err != nil {
@@ -232,23 +265,37 @@ func (s *Core) ResyncDevice(ctx context.Context, a Actor, u store.User, id int64
 	if d.Status != store.StatusActive {
 		return store.Device{}, Fail(409, "this MFA device is not registered yet; finish its registration instead")
 	}
+	st, err := s.settings.get(ctx)
+	if err != nil {
+		return store.Device{}, err
+	}
 	k, err := s.openKey(d)
 	if err != nil {
 		return store.Device{}, err
 	}
 	now := s.clock.Now()
-	step, ok := enroll.Resync(k, clean[0], clean[1], now, d.DriftSteps, s.cfg.ResyncWindow, d.LastUsedStep)
+	nowStep := enroll.Step(k, now)
+	step, ok := enroll.Resync(k, clean[0], clean[1], now, d.DriftSteps, s.cfg.ResyncWindow, -1)
+	if !ok && d.DriftSteps != 0 {
+		step, ok = enroll.Resync(k, clean[0], clean[1], now, 0, s.cfg.ResyncWindow, -1)
+	}
+	usedErr := Fail(409, "those codes were already used; wait for the next two codes and type them")
 	if !ok {
 		s.Audit(ctx, a, "device.resync.fail", deviceTarget(u, d), "codes did not match")
-		return store.Device{}, Fail(400, "the codes do not match two consecutive codes of this MFA device; type two codes in a row, as the app shows them")
+		return store.Device{}, Fail(400, "no two consecutive codes match within ±%d steps; type two codes in a row, as the device shows them", s.cfg.ResyncWindow)
 	}
-	use := store.UseStep{DeviceID: d.ID, Step: step, Drift: step - enroll.Step(k, now), At: now.UTC()}
+	if d.Used(step-1) || d.Used(step) {
+		s.Audit(ctx, a, "device.resync.fail", deviceTarget(u, d), "codes already used")
+		return store.Device{}, usedErr
+	}
+	use := store.UseStep{DeviceID: d.ID, Step: step, Drift: step - nowStep, At: now.UTC(),
+		Ahead: step > nowStep+int64(st.VerifyWindow)}
 	if err := s.store.SetDrift(ctx, use); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return store.Device{}, Fail(404, "no MFA device %d for user %q", id, u.Username)
 		}
 		if errors.Is(err, store.ErrStale) {
-			return store.Device{}, Fail(409, "these codes were already used; wait for new ones")
+			return store.Device{}, usedErr
 		}
 		return store.Device{}, err
 	}
@@ -303,18 +350,23 @@ func (s *Core) DeleteDevice(ctx context.Context, a Actor, u store.User, id int64
 	return nil
 }
 
+// UnlockDevice clears the fail count, lockouts and lock of device id of
+// u, the lock it reads now: a lock set after that read stays.
 func (s *Core) UnlockDevice(ctx context.Context, a Actor, u store.User, id int64) error {
 	d, err := s.UserDevice(ctx, u, id)
 	if err != nil {
 		return err
 	}
-	if err := s.store.UnlockDevice(ctx, id); err != nil {
+	if err := s.store.UnlockDevice(ctx, id, d.LockedUntil); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return Fail(404, "no MFA device %d for user %q", id, u.Username)
+		}
+		if errors.Is(err, store.ErrStale) {
+			return Fail(409, "the lock of this MFA device changed meanwhile; reload and try again")
 		}
 		return err
 	}
 	s.cache.invalidate(u.Username)
-	s.Audit(ctx, a, "device.unlock", deviceTarget(u, d), "fail count cleared")
+	s.Audit(ctx, a, "device.unlock", deviceTarget(u, d), "fail count and lockouts cleared")
 	return nil
 }

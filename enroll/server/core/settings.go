@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/totpbox/totpbox/enroll/store"
 )
 
 // Settings are what an admin changes on the Settings page. They are stored
@@ -25,8 +27,14 @@ type Settings struct {
 	VerifyWindow int `json:"verify_window"`
 	// LockoutThreshold is how many failed codes in a row lock an MFA device.
 	LockoutThreshold int `json:"lockout_threshold"`
-	// LockoutClear is how long a lockout lasts before it clears by itself.
+	// LockoutClear is how long a first lockout lasts before it clears by
+	// itself; each further lockout without an accepted code in between
+	// lasts twice as long as the one before.
 	LockoutClear time.Duration `json:"lockout_clear"`
+	// LockoutMax is the lockout, counted in a row without an accepted
+	// code, that lasts until an admin (or the user, in the portal) unlocks
+	// the device.
+	LockoutMax int `json:"lockout_max"`
 	// MaxDevices is the most MFA devices one user may have.
 	MaxDevices int `json:"max_devices"`
 }
@@ -39,6 +47,7 @@ func DefaultSettings() Settings {
 		VerifyWindow:      1,
 		LockoutThreshold:  10,
 		LockoutClear:      10 * time.Minute,
+		LockoutMax:        3,
 		MaxDevices:        8,
 	}
 }
@@ -60,6 +69,8 @@ func (st Settings) Validate() error {
 		return fmt.Errorf("lockout threshold must be 1 to 1000, not %d", st.LockoutThreshold)
 	case st.LockoutClear < time.Minute || st.LockoutClear > 7*24*time.Hour:
 		return fmt.Errorf("lockout auto-clear must be from 1m to 168h, not %v", st.LockoutClear)
+	case st.LockoutMax < 1 || st.LockoutMax > 20:
+		return fmt.Errorf("lockouts before a lock until unlocked must be 1 to 20, not %d", st.LockoutMax)
 	case st.MaxDevices < 1 || st.MaxDevices > 100:
 		return fmt.Errorf("MFA devices per user must be 1 to 100, not %d", st.MaxDevices)
 	}
@@ -95,6 +106,7 @@ func settingsFromMap(m map[string]string, def Settings) (Settings, error) {
 	atoi("verify_window", &st.VerifyWindow)
 	atoi("lockout_threshold", &st.LockoutThreshold)
 	atoi("max_devices", &st.MaxDevices)
+	atoi("lockout_max", &st.LockoutMax)
 	if v, ok := m["lockout_clear"]; ok && err == nil {
 		d, e := time.ParseDuration(v)
 		if e != nil {
@@ -114,8 +126,14 @@ func (st Settings) Map() map[string]string {
 		"verify_window":      strconv.Itoa(st.VerifyWindow),
 		"lockout_threshold":  strconv.Itoa(st.LockoutThreshold),
 		"lockout_clear":      st.LockoutClear.String(),
+		"lockout_max":        strconv.Itoa(st.LockoutMax),
 		"max_devices":        strconv.Itoa(st.MaxDevices),
 	}
+}
+
+// Lockout returns the lockout rule the settings make.
+func (st Settings) Lockout() store.Lockout {
+	return store.Lockout{Threshold: st.LockoutThreshold, Base: st.LockoutClear, MaxLockouts: st.LockoutMax}
 }
 
 // settingsCache keeps the settings for a few seconds, so replicas sharing a

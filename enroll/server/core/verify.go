@@ -30,14 +30,72 @@ const (
 	ReasonRateLimited = "too many attempts; retry later"
 )
 
+// The drift rule. A verify moves a device's learned drift only when codes
+// keep matching on one side of it: DriftVotes verifies in a row, then one
+// step, and never beyond DriftWalkLimit steps from zero (a drift beyond
+// it, set by a resync, may only walk back toward zero). A single code at
+// the window's edge is accepted and moves nothing. A resync sets the
+// drift at once, within the resync window.
+const (
+	DriftVotes     = 3
+	DriftWalkLimit = 10
+)
+
+// LateSteps is how many steps before the window a registration code may
+// be (5 minutes at 30 s) and still register the device, marked out of
+// sync.
+const LateSteps = 10
+
+// nextDrift returns the drift and drift votes after a verify of device d
+// matched step at offset steps from the server's step.
+func nextDrift(d store.Device, offset int64) (drift int64, votes int) {
+	e := offset - d.DriftSteps
+	if e == 0 {
+		return d.DriftSteps, 0
+	}
+	sign := 1
+	if e < 0 {
+		sign = -1
+	}
+	votes = sign
+	if d.DriftVotes*sign > 0 {
+		votes = d.DriftVotes + sign
+	}
+	if votes*sign < DriftVotes {
+		return d.DriftSteps, votes
+	}
+	next := d.DriftSteps + int64(sign)
+	if abs(next) > DriftWalkLimit && abs(next) >= abs(d.DriftSteps) {
+		return d.DriftSteps, 0
+	}
+	return next, 0
+}
+
+func abs(n int64) int64 {
+	if n < 0 {
+		return -n
+	}
+	return n
+}
+
+// verifyOptions returns how a code is searched for on d: around its
+// drift and around zero, refusing its used steps.
+func verifyOptions(d store.Device, window int) enroll.VerifyOptions {
+	return enroll.VerifyOptions{Window: window, Drift: d.DriftSteps, LastUsed: d.LastUsedStep,
+		UsedFrom: d.AheadFrom, UsedTo: d.AheadTo, AlsoZero: true}
+}
+
 // Verify checks code against the active MFA devices of username at the
 // clock's now. A match is recorded with one conditional update, written in
-// one transaction with those of concurrent verifies (store.UseBatcher), so
-// a code is accepted at most once however many requests carry it; the
-// learned drift follows the match. A miss counts a failure on each device
-// tried and locks a device at the threshold. ip is the end user's address
-// for the per-address limit. It returns a Failure (404) for an unknown
-// user.
+// one transaction with those of concurrent verifies (store.UseBatcher),
+// which also checks that the user is enabled and the device active and
+// not locked, so a code is accepted at most once however many requests
+// carry it and a change made by another server counts at once. The
+// learned drift follows the drift rule (DriftVotes). A miss counts a
+// failure on each device tried and locks a device at the threshold. A
+// code refused because the device is locked is answered as locked,
+// whatever the code. ip is the end user's address for the per-address
+// limit. It returns a Failure (404) for an unknown user.
 func (s *Core) Verify(ctx context.Context, a Actor, username, code, ip string) (res VerifyResult, err error) {
 	defer func() { s.metrics.verified(res, err) }()
 	now := s.clock.Now()
@@ -66,19 +124,34 @@ func (s *Core) Verify(ctx context.Context, a Actor, username, code, ip string) (
 		return VerifyResult{}, err
 	}
 	if len(cands) == 0 {
-		return VerifyResult{Reason: fmt.Sprintf("%s; try again after %s", ReasonLocked, lockedUntil.UTC().Format(TimeLayout))}, nil
+		return lockedResult(lockedUntil), nil
 	}
 	if res, matched, err := s.acceptMatch(ctx, a, cu, cands, code, now, st); matched || err != nil {
 		return res, err
 	}
-	if s.isReplay(ctx, a, cu, cands, code, now, st) {
-		return VerifyResult{Reason: ReasonReplay}, nil
+	if res, replay := s.isReplay(ctx, a, cu, cands, code, now, st); replay {
+		return res, nil
 	}
-	if err := s.countFailure(ctx, a, cu, cands, now, st); err != nil {
+	allLocked, lockedUntil, err := s.countFailure(ctx, a, cu, cands, now, st)
+	if err != nil {
 		return VerifyResult{}, err
+	}
+	if allLocked {
+		// Locked by another server meanwhile: answered as locked, as a
+		// right code would be.
+		return lockedResult(lockedUntil), nil
 	}
 	s.Audit(ctx, a, "verify.fail", "user:"+cu.user.Username, ReasonInvalid)
 	return VerifyResult{Reason: ReasonInvalid}, nil
+}
+
+// lockedResult is the answer to a code tried while every device is
+// locked, the earliest lock ending at until.
+func lockedResult(until time.Time) VerifyResult {
+	if !until.Before(store.Indefinitely) {
+		return VerifyResult{Reason: ReasonLocked + "; ask an admin to unlock it"}
+	}
+	return VerifyResult{Reason: fmt.Sprintf("%s; try again after %s", ReasonLocked, until.UTC().Format(TimeLayout))}
 }
 
 // candidate is an MFA device a code is tried against: the i-th of the
@@ -90,11 +163,17 @@ type candidate struct {
 }
 
 // unlockedDevices takes a snapshot of cu's devices that are not locked at
-// now, clearing lockouts whose time is up; when every device is locked it
-// returns none and the earliest end of a lockout.
+// now, clearing lockouts whose time is up (only while the lock is the one
+// the snapshot saw run out); when every device is locked it returns none
+// and the earliest end of a lockout.
 func (s *Core) unlockedDevices(ctx context.Context, cu *cachedUser, now time.Time) ([]candidate, time.Time, error) {
 	var cands []candidate
 	var lockedUntil time.Time
+	locked := func(until time.Time) {
+		if lockedUntil.IsZero() || until.Before(lockedUntil) {
+			lockedUntil = until
+		}
+	}
 	cu.mu.Lock()
 	devs := append([]store.Device(nil), cu.devices...)
 	keys := cu.keys
@@ -102,17 +181,36 @@ func (s *Core) unlockedDevices(ctx context.Context, cu *cachedUser, now time.Tim
 	for i, d := range devs {
 		if !d.LockedUntil.IsZero() {
 			if d.LockedUntil.After(now) {
-				if lockedUntil.IsZero() || d.LockedUntil.Before(lockedUntil) {
-					lockedUntil = d.LockedUntil
-				}
+				locked(d.LockedUntil)
 				continue
 			}
-			if err := s.store.UnlockDevice(ctx, d.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			err := s.store.ClearExpiredLockout(ctx, d.ID, now)
+			switch {
+			case err == nil:
+				s.Audit(ctx, System, "device.unlock", deviceTarget(cu.user, d), "lockout expired")
+				d.LockedUntil, d.FailCount = time.Time{}, 0
+				cu.setDevice(i, d)
+			case errors.Is(err, store.ErrStale):
+				// Cleared meanwhile, or locked again by another server.
+				s.cache.invalidate(cu.key)
+				cur, err := s.store.Device(ctx, d.ID)
+				if err != nil && !errors.Is(err, store.ErrNotFound) {
+					return nil, time.Time{}, err
+				}
+				if err != nil || cur.Status != store.StatusActive {
+					continue
+				}
+				if cur.LockedUntil.After(now) {
+					locked(cur.LockedUntil)
+					continue
+				}
+				d = cur
+			case errors.Is(err, store.ErrNotFound):
+				s.cache.invalidate(cu.key)
+				continue
+			default:
 				return nil, time.Time{}, err
 			}
-			s.Audit(ctx, System, "device.unlock", deviceTarget(cu.user, d), "lockout expired")
-			d.LockedUntil, d.FailCount = time.Time{}, 0
-			cu.setDevice(i, d)
 		}
 		cands = append(cands, candidate{i, d, keys[i]})
 	}
@@ -120,29 +218,39 @@ func (s *Core) unlockedDevices(ctx context.Context, cu *cachedUser, now time.Tim
 }
 
 // acceptMatch records the first candidate code matches, if any: matched
-// is false when none does. A match that loses the conditional update is a
-// replay.
+// is false when none does. A match that loses the conditional update is
+// answered by what the store holds now (see refusedUse).
 func (s *Core) acceptMatch(ctx context.Context, a Actor, cu *cachedUser, cands []candidate, code string, now time.Time, st Settings) (VerifyResult, bool, error) {
 	for _, c := range cands {
-		opts := enroll.VerifyOptions{Window: st.VerifyWindow, Drift: c.dev.DriftSteps, LastUsed: c.dev.LastUsedStep}
-		step, ok := enroll.Verify(c.key, code, now, opts)
+		step, ok := enroll.Verify(c.key, code, now, verifyOptions(c.dev, st.VerifyWindow))
 		if !ok {
 			continue
 		}
-		use := store.UseStep{DeviceID: c.dev.ID, Step: step, Drift: step - enroll.Step(c.key, now), At: now.UTC()}
+		nowStep := enroll.Step(c.key, now)
+		drift, votes := nextDrift(c.dev, step-nowStep)
+		use := store.UseStep{DeviceID: c.dev.ID, Step: step, Drift: drift, DriftVotes: votes, At: now.UTC(),
+			Ahead: step > nowStep+int64(st.VerifyWindow)}
 		err := s.uses.RecordUse(ctx, use)
 		switch {
 		case err == nil:
 			d := c.dev
-			d.LastUsedStep, d.DriftSteps, d.LastUsed, d.FailCount = use.Step, use.Drift, use.At, 0
+			if use.Ahead {
+				if d.AheadTo == 0 || step < d.AheadFrom {
+					d.AheadFrom = step
+				}
+				d.AheadTo = max(d.AheadTo, step)
+			} else {
+				d.LastUsedStep = step
+			}
+			d.DriftSteps, d.DriftVotes, d.LastUsed, d.FailCount, d.Lockouts = use.Drift, use.DriftVotes, use.At, 0, 0
 			cu.setDevice(c.i, d)
+			if drift != c.dev.DriftSteps {
+				s.Audit(ctx, a, "device.drift", deviceTarget(cu.user, c.dev), fmt.Sprintf("drift %+ds after %d codes in a row on one side", drift*int64(c.dev.PeriodSec), DriftVotes))
+			}
 			return VerifyResult{OK: true, DeviceID: c.dev.ID}, true, nil
 		case errors.Is(err, store.ErrStale), errors.Is(err, store.ErrNotFound):
-			// Used meanwhile by another request, or the device changed:
-			// read it again next time.
-			s.cache.invalidate(cu.key)
-			s.Audit(ctx, a, "verify.replay", deviceTarget(cu.user, c.dev), ReasonReplay)
-			return VerifyResult{Reason: ReasonReplay}, true, nil
+			res, err := s.refusedUse(ctx, a, cu, c.dev.ID, step, now)
+			return res, true, err
 		default:
 			return VerifyResult{}, true, err
 		}
@@ -150,52 +258,99 @@ func (s *Core) acceptMatch(ctx context.Context, a Actor, cu *cachedUser, cands [
 	return VerifyResult{}, false, nil
 }
 
-// isReplay reports whether code was already accepted on a candidate: a
-// replay, not a guess, refused without counting a failure.
-func (s *Core) isReplay(ctx context.Context, a Actor, cu *cachedUser, cands []candidate, code string, now time.Time, st Settings) bool {
-	for _, c := range cands {
-		opts := enroll.VerifyOptions{Window: st.VerifyWindow, Drift: c.dev.DriftSteps, LastUsed: -1}
-		if step, ok := enroll.Verify(c.key, code, now, opts); ok && step <= c.dev.LastUsedStep {
-			s.Audit(ctx, a, "verify.replay", deviceTarget(cu.user, c.dev), ReasonReplay)
-			return true
+// refusedUse says why the store refused to accept step on device id, from
+// what it holds now: the user disabled, the device gone or locked (a
+// change made meanwhile, maybe by another server), or the step used (a
+// replay). A locked device is answered as locked, never as a replay.
+func (s *Core) refusedUse(ctx context.Context, a Actor, cu *cachedUser, id, step int64, now time.Time) (VerifyResult, error) {
+	s.cache.invalidate(cu.key)
+	u, devs, err := s.store.UserDevices(ctx, cu.user.Username)
+	if errors.Is(err, store.ErrNotFound) {
+		return VerifyResult{Reason: ReasonNoDevice}, nil
+	}
+	if err != nil {
+		return VerifyResult{}, err
+	}
+	if u.Disabled {
+		return VerifyResult{Reason: ReasonDisabled}, nil
+	}
+	for _, d := range devs {
+		if d.ID != id {
+			continue
+		}
+		if d.LockedUntil.After(now) {
+			return lockedResult(d.LockedUntil), nil
+		}
+		if d.Status == store.StatusActive && d.Used(step) {
+			s.Audit(ctx, a, "verify.replay", deviceTarget(cu.user, d), ReasonReplay)
+			return VerifyResult{Reason: ReasonReplay}, nil
 		}
 	}
-	return false
+	return VerifyResult{Reason: ReasonNoDevice}, nil
+}
+
+// isReplay reports whether code was already accepted on a candidate: a
+// replay, not a guess, refused without counting a failure. The device is
+// read again first, so one locked meanwhile is answered as locked.
+func (s *Core) isReplay(ctx context.Context, a Actor, cu *cachedUser, cands []candidate, code string, now time.Time, st Settings) (VerifyResult, bool) {
+	for _, c := range cands {
+		opts := verifyOptions(c.dev, st.VerifyWindow)
+		opts.LastUsed, opts.UsedTo = -1, 0
+		if step, ok := enroll.Verify(c.key, code, now, opts); ok && c.dev.Used(step) {
+			res, err := s.refusedUse(ctx, a, cu, c.dev.ID, step, now)
+			if err != nil {
+				s.log.Error("verify: read device state", "err", err)
+				return VerifyResult{Reason: ReasonReplay}, true
+			}
+			return res, true
+		}
+	}
+	return VerifyResult{}, false
 }
 
 // countFailure counts a failed code on every candidate, locking those
-// that reach the threshold.
-func (s *Core) countFailure(ctx context.Context, a Actor, cu *cachedUser, cands []candidate, now time.Time, st Settings) error {
-	lockAt := now.Add(st.LockoutClear).UTC()
+// that reach the threshold. allLocked reports that every candidate was
+// already locked in the store (by another server meanwhile), the
+// earliest lock ending at until.
+func (s *Core) countFailure(ctx context.Context, a Actor, cu *cachedUser, cands []candidate, now time.Time, st Settings) (allLocked bool, until time.Time, err error) {
+	allLocked = true
 	for _, c := range cands {
-		n, err := s.store.RecordFailure(ctx, c.dev.ID, st.LockoutThreshold, lockAt)
+		f, err := s.store.RecordFailure(ctx, c.dev.ID, st.Lockout(), now.UTC())
 		if errors.Is(err, store.ErrNotFound) {
 			s.cache.invalidate(cu.key)
 			continue
 		}
 		if err != nil {
-			return err
+			return false, time.Time{}, err
 		}
 		d := c.dev
-		d.FailCount = n
-		if n >= st.LockoutThreshold {
-			d.LockedUntil = lockAt
-			if c.dev.FailCount < st.LockoutThreshold {
-				s.metrics.lockouts.Inc()
-				s.Audit(ctx, a, "device.lock", deviceTarget(cu.user, c.dev), fmt.Sprintf("locked after %d failed codes until %s", n, lockAt.Format(TimeLayout)))
-				s.log.Warn("MFA device locked", "user", cu.user.Username, "device", c.dev.ID, "failures", n)
+		d.FailCount, d.Lockouts, d.LockedUntil = f.Count, f.Lockouts, f.LockedUntil
+		if f.WasLocked {
+			if until.IsZero() || f.LockedUntil.Before(until) {
+				until = f.LockedUntil
 			}
+		} else {
+			allLocked = false
+		}
+		if f.Locked {
+			s.metrics.lockouts.Inc()
+			lock := "until unlocked"
+			if !f.LockedUntil.Equal(store.Indefinitely) {
+				lock = "until " + f.LockedUntil.Format(TimeLayout)
+			}
+			s.Audit(ctx, a, "device.lock", deviceTarget(cu.user, c.dev), fmt.Sprintf("locked after %d failed codes (lockout %d in a row) %s", f.Count, f.Lockouts, lock))
+			s.log.Warn("MFA device locked", "user", cu.user.Username, "device", c.dev.ID, "failures", f.Count, "lockouts", f.Lockouts)
 		}
 		cu.setDevice(c.i, d)
 	}
-	return nil
+	return allLocked && !until.IsZero(), until, nil
 }
 
 // setDevice replaces the cached copy of device i after a change the server
 // made itself.
 func (cu *cachedUser) setDevice(i int, d store.Device) {
 	cu.mu.Lock()
-	if i < len(cu.devices) && cu.devices[i].ID == d.ID && d.LastUsedStep >= cu.devices[i].LastUsedStep {
+	if i < len(cu.devices) && cu.devices[i].ID == d.ID && d.LastUsedStep >= cu.devices[i].LastUsedStep && d.AheadTo >= cu.devices[i].AheadTo {
 		cu.devices[i] = d
 	}
 	cu.mu.Unlock()

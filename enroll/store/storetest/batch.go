@@ -33,11 +33,9 @@ func testRecordUses(t *testing.T, s store.Store) {
 	p := mkDevice(t, s, pending(alice.ID, "Pending", t0.Add(time.Hour)))
 	lockEnd := t0.Add(time.Hour)
 	for range 3 {
-		_, err := s.RecordFailure(ctx, locked.ID, 3, lockEnd)
-		must(t, "RecordFailure", err)
+		fail(t, s, locked.ID, 3, lockEnd)
 	}
-	_, err := s.RecordFailure(ctx, c.ID, 10, time.Time{})
-	must(t, "RecordFailure", err)
+	fail(t, s, c.ID, 10, t0.Add(time.Hour))
 
 	if errs := s.RecordUses(ctx, nil); len(errs) != 0 {
 		t.Errorf("RecordUses(nil) = %v, want no results", errs)
@@ -237,8 +235,7 @@ func testUserDevices(t *testing.T, s store.Store) {
 	phone := mkActive(t, s, alice.ID, "Phone")
 	p := mkDevice(t, s, pending(alice.ID, "Tablet", t0.Add(time.Hour)))
 	mkActive(t, s, bob.ID, "Bob's phone")
-	_, err := s.RecordFailure(ctx, phone.ID, 1, t0.Add(time.Minute))
-	must(t, "RecordFailure", err)
+	fail(t, s, phone.ID, 1, t0.Add(time.Minute))
 	phone = getDevice(t, s, phone.ID)
 	p = getDevice(t, s, p.ID)
 

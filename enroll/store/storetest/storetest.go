@@ -40,6 +40,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"UseBatcher", testUseBatcher},
 		{"UserDevices", testUserDevices},
 		{"Lockout", testLockout},
+		{"LockoutEscalates", testLockoutEscalates},
+		{"AcceptChecksState", testAcceptChecksState},
 		{"SetDrift", testSetDrift},
 		{"ExpiredPending", testExpiredPending},
 		{"Settings", testSettings},
@@ -435,8 +437,7 @@ func testRecordUse(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	alice := mkUser(t, s, "alice")
 	d := mkActive(t, s, alice.ID, "Phone")
-	_, err := s.RecordFailure(ctx, d.ID, 10, t0.Add(time.Hour))
-	must(t, "RecordFailure", err)
+	fail(t, s, d.ID, 10, t0.Add(time.Hour))
 
 	at := t0.Add(30 * time.Second)
 	must(t, "RecordUse", s.RecordUse(ctx, store.UseStep{DeviceID: d.ID, Step: step0, Drift: -1, At: at}))
@@ -469,8 +470,7 @@ func testRecordUse(t *testing.T, s store.Store) {
 	// A locked device refuses until its lock ends, and a use clears it.
 	lockEnd := at.Add(5 * time.Minute)
 	for range 3 {
-		_, err := s.RecordFailure(ctx, d.ID, 3, lockEnd)
-		must(t, "RecordFailure", err)
+		fail(t, s, d.ID, 3, lockEnd)
 	}
 	wantErr(t, "RecordUse(locked)", s.RecordUse(ctx, store.UseStep{DeviceID: d.ID, Step: step0 + 2, At: lockEnd.Add(-time.Second)}), store.ErrStale)
 	must(t, "RecordUse(at lock end)", s.RecordUse(ctx, store.UseStep{DeviceID: d.ID, Step: step0 + 2, At: lockEnd}))
@@ -519,6 +519,15 @@ func testConcurrentRecordUse(t *testing.T, s store.Store) {
 	}
 }
 
+// fail records a failed code at t0 on device id with threshold, a first
+// lock ending at until, and no lock that lasts until unlocked.
+func fail(t *testing.T, s store.Store, id int64, threshold int, until time.Time) store.Failure {
+	t.Helper()
+	f, err := s.RecordFailure(t.Context(), id, store.Lockout{Threshold: threshold, Base: until.Sub(t0)}, t0)
+	must(t, "RecordFailure", err)
+	return f
+}
+
 func testLockout(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	alice := mkUser(t, s, "alice")
@@ -526,16 +535,17 @@ func testLockout(t *testing.T, s store.Store) {
 	other := mkActive(t, s, alice.ID, "Tablet")
 	lock := t0.Add(15 * time.Minute)
 	for i := 1; i <= 4; i++ {
-		n, err := s.RecordFailure(ctx, d.ID, 3, lock)
-		must(t, "RecordFailure", err)
-		if n != i {
-			t.Errorf("RecordFailure #%d = %d, want %d", i, n, i)
+		f := fail(t, s, d.ID, 3, lock)
+		want := store.Failure{Count: min(i, 3), Locked: i == 3, WasLocked: i == 4}
+		if i >= 3 {
+			want.Lockouts, want.LockedUntil = 1, lock
+		}
+		if f != want {
+			t.Errorf("RecordFailure #%d = %+v, want %+v", i, f, want)
 		}
 		got := getDevice(t, s, d.ID)
-		if locked := !got.LockedUntil.IsZero(); locked != (i >= 3) {
-			t.Errorf("after %d failures (threshold 3): LockedUntil %v", i, got.LockedUntil)
-		} else if locked && !got.LockedUntil.Equal(lock) {
-			t.Errorf("LockedUntil = %v, want %v", got.LockedUntil, lock)
+		if got.FailCount != want.Count || !sameTime(got.LockedUntil, want.LockedUntil) || got.Lockouts != want.Lockouts {
+			t.Errorf("after %d failures (threshold 3): count %d locked until %v lockouts %d", i, got.FailCount, got.LockedUntil, got.Lockouts)
 		}
 	}
 	if got := getDevice(t, s, other.ID); got.FailCount != 0 || !got.LockedUntil.IsZero() {
@@ -543,16 +553,16 @@ func testLockout(t *testing.T, s store.Store) {
 	}
 	// Threshold 0 counts but never locks.
 	for range 5 {
-		_, err := s.RecordFailure(ctx, other.ID, 0, lock)
-		must(t, "RecordFailure", err)
+		fail(t, s, other.ID, 0, lock)
 	}
 	if got := getDevice(t, s, other.ID); got.FailCount != 5 || !got.LockedUntil.IsZero() {
 		t.Errorf("threshold 0: fails %d locked until %v, want 5 and none", got.FailCount, got.LockedUntil)
 	}
-	_, err := s.RecordFailure(ctx, d.ID+100, 3, lock)
+	_, err := s.RecordFailure(ctx, d.ID+100, store.Lockout{Threshold: 3, Base: time.Minute}, t0)
 	wantErr(t, "RecordFailure(missing)", err, store.ErrNotFound)
 
-	// ClearExpiredLockouts clears only locks that have ended.
+	// ClearExpiredLockouts clears only locks that have ended, and keeps
+	// the count of lockouts.
 	cleared, err := s.ClearExpiredLockouts(ctx, lock.Add(-time.Second))
 	must(t, "ClearExpiredLockouts(before)", err)
 	if len(cleared) != 0 {
@@ -560,30 +570,116 @@ func testLockout(t *testing.T, s store.Store) {
 	}
 	cleared, err = s.ClearExpiredLockouts(ctx, lock)
 	must(t, "ClearExpiredLockouts", err)
-	if len(cleared) != 1 || cleared[0].ID != d.ID || cleared[0].FailCount != 0 || !cleared[0].LockedUntil.IsZero() {
-		t.Errorf("ClearExpiredLockouts = %+v, want device %d reset", cleared, d.ID)
+	if len(cleared) != 1 || cleared[0].ID != d.ID || cleared[0].FailCount != 0 || !cleared[0].LockedUntil.IsZero() || cleared[0].Lockouts != 1 {
+		t.Errorf("ClearExpiredLockouts = %+v, want device %d reset with 1 lockout", cleared, d.ID)
 	}
-	if got := getDevice(t, s, d.ID); got.FailCount != 0 || !got.LockedUntil.IsZero() {
-		t.Errorf("after ClearExpiredLockouts: fails %d locked until %v", got.FailCount, got.LockedUntil)
-	}
-	// UnlockDevice clears at once.
+
+	// UnlockDevice clears at once, but only the lock the caller saw.
 	for range 3 {
-		_, err := s.RecordFailure(ctx, d.ID, 3, lock)
-		must(t, "RecordFailure", err)
+		fail(t, s, d.ID, 3, lock)
 	}
-	must(t, "UnlockDevice", s.UnlockDevice(ctx, d.ID))
-	if got := getDevice(t, s, d.ID); got.FailCount != 0 || !got.LockedUntil.IsZero() {
-		t.Errorf("after UnlockDevice: fails %d locked until %v", got.FailCount, got.LockedUntil)
+	seen := getDevice(t, s, d.ID).LockedUntil
+	wantErr(t, "UnlockDevice(another lock)", s.UnlockDevice(ctx, d.ID, seen.Add(-time.Minute)), store.ErrStale)
+	wantErr(t, "UnlockDevice(no lock seen)", s.UnlockDevice(ctx, d.ID, time.Time{}), store.ErrStale)
+	if got := getDevice(t, s, d.ID); !got.LockedUntil.Equal(seen) {
+		t.Errorf("a stale UnlockDevice cleared the lock: locked until %v, want %v", got.LockedUntil, seen)
 	}
-	wantErr(t, "UnlockDevice(missing)", s.UnlockDevice(ctx, d.ID+100), store.ErrNotFound)
+	must(t, "UnlockDevice", s.UnlockDevice(ctx, d.ID, seen))
+	if got := getDevice(t, s, d.ID); got.FailCount != 0 || !got.LockedUntil.IsZero() || got.Lockouts != 0 {
+		t.Errorf("after UnlockDevice: fails %d locked until %v lockouts %d", got.FailCount, got.LockedUntil, got.Lockouts)
+	}
+	wantErr(t, "UnlockDevice(missing)", s.UnlockDevice(ctx, d.ID+100, time.Time{}), store.ErrNotFound)
 
 	// Concurrent failures are all counted.
 	concurrent(t, 20, func() error {
-		_, err := s.RecordFailure(context.Background(), d.ID, 100, lock)
+		_, err := s.RecordFailure(context.Background(), d.ID, store.Lockout{Threshold: 100, Base: time.Minute}, t0)
 		return err
 	})
 	if got := getDevice(t, s, d.ID); got.FailCount != 20 {
 		t.Errorf("20 concurrent RecordFailure: count %d, want 20", got.FailCount)
+	}
+}
+
+// testLockoutEscalates checks that each lockout in a row doubles the lock,
+// that the last one lasts until unlocked, that a run-out lock counts
+// afresh, and that only an accepted code or an unlock forgives lockouts.
+func testLockoutEscalates(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	alice := mkUser(t, s, "alice")
+	d := mkActive(t, s, alice.ID, "Phone")
+	rule := store.Lockout{Threshold: 2, Base: 10 * time.Minute, MaxLockouts: 3}
+	now := t0
+	var f store.Failure
+	for n, want := range []time.Duration{10 * time.Minute, 20 * time.Minute} {
+		for range 2 {
+			var err error
+			f, err = s.RecordFailure(ctx, d.ID, rule, now)
+			must(t, "RecordFailure", err)
+		}
+		if !f.Locked || f.Lockouts != n+1 || !f.LockedUntil.Equal(now.Add(want)) {
+			t.Fatalf("lockout %d = %+v, want locked %v from %v", n+1, f, want, now)
+		}
+		// Past the lock's end a failure counts from one again.
+		now = f.LockedUntil
+		if _, err := s.ClearExpiredLockouts(ctx, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 2 {
+		var err error
+		f, err = s.RecordFailure(ctx, d.ID, rule, now)
+		must(t, "RecordFailure", err)
+	}
+	if !f.LockedUntil.Equal(store.Indefinitely) || !getDevice(t, s, d.ID).LockedIndefinitely() {
+		t.Fatalf("third lockout = %+v, want locked until unlocked", f)
+	}
+	cleared, err := s.ClearExpiredLockouts(ctx, now.AddDate(50, 0, 0))
+	must(t, "ClearExpiredLockouts", err)
+	if len(cleared) != 0 {
+		t.Fatalf("a lock until unlocked ran out: %v", ids(cleared))
+	}
+	wantErr(t, "RecordUse(locked until unlocked)", s.RecordUse(ctx, store.UseStep{DeviceID: d.ID, Step: step0, At: now.AddDate(50, 0, 0)}), store.ErrStale)
+	must(t, "UnlockDevice", s.UnlockDevice(ctx, d.ID, store.Indefinitely))
+
+	// An accepted code forgives the lockouts: the next lock is the first.
+	for range 2 {
+		fail(t, s, d.ID, 2, t0.Add(10*time.Minute))
+	}
+	must(t, "RecordUse", s.RecordUse(ctx, store.UseStep{DeviceID: d.ID, Step: step0, At: t0.Add(10 * time.Minute)}))
+	if got := getDevice(t, s, d.ID); got.Lockouts != 0 || got.FailCount != 0 {
+		t.Fatalf("after an accepted code: lockouts %d fails %d, want 0 0", got.Lockouts, got.FailCount)
+	}
+	for _, tc := range []struct {
+		n    int
+		want time.Duration
+	}{{1, time.Minute}, {2, 2 * time.Minute}, {5, 16 * time.Minute}, {60, store.MaxLock}} {
+		if got, forever := (store.Lockout{Base: time.Minute}).LockFor(tc.n); got != tc.want || forever {
+			t.Errorf("LockFor(%d) = %v %v, want %v", tc.n, got, forever, tc.want)
+		}
+	}
+}
+
+// testAcceptChecksState checks that the statement accepting a code
+// refuses a disabled user and a locked device itself, whatever a caller
+// read before.
+func testAcceptChecksState(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	alice := mkUser(t, s, "alice")
+	d := mkActive(t, s, alice.ID, "Phone")
+	p := mkDevice(t, s, pending(alice.ID, "Tablet", t0.Add(time.Hour)))
+	alice.Disabled = true
+	must(t, "UpdateUser", s.UpdateUser(ctx, alice))
+	wantErr(t, "RecordUse(disabled user)", s.RecordUse(ctx, store.UseStep{DeviceID: d.ID, Step: step0, At: t0}), store.ErrStale)
+	for _, e := range s.RecordUses(ctx, []store.UseStep{{DeviceID: d.ID, Step: step0, At: t0}, {DeviceID: d.ID, Step: step0 + 1, At: t0}}) {
+		wantErr(t, "RecordUses(disabled user)", e, store.ErrStale)
+	}
+	wantErr(t, "ActivateDevice(disabled user)", s.ActivateDevice(ctx, p.ID, store.UseStep{DeviceID: p.ID, Step: step0, At: t0}), store.ErrStale)
+	alice.Disabled = false
+	must(t, "UpdateUser", s.UpdateUser(ctx, alice))
+	must(t, "RecordUse(enabled again)", s.RecordUse(ctx, store.UseStep{DeviceID: d.ID, Step: step0, At: t0}))
+	must(t, "ActivateDevice(enabled again)", s.ActivateDevice(ctx, p.ID, store.UseStep{DeviceID: p.ID, Step: step0, At: t0, OutOfSync: true}))
+	if got := getDevice(t, s, p.ID); !got.OutOfSync || got.Status != store.StatusActive {
+		t.Errorf("after ActivateDevice(late code): %+v, want active and out of sync", got)
 	}
 }
 
@@ -592,24 +688,44 @@ func testSetDrift(t *testing.T, s store.Store) {
 	alice := mkUser(t, s, "alice")
 	d := mkActive(t, s, alice.ID, "Phone")
 	must(t, "RecordUse", s.RecordUse(ctx, store.UseStep{DeviceID: d.ID, Step: step0, At: t0}))
-	_, err := s.RecordFailure(ctx, d.ID, 2, t0.Add(time.Hour))
-	must(t, "RecordFailure", err)
-	_, err = s.RecordFailure(ctx, d.ID, 2, t0.Add(time.Hour))
-	must(t, "RecordFailure", err)
+	fail(t, s, d.ID, 2, t0.Add(time.Hour))
+	fail(t, s, d.ID, 2, t0.Add(time.Hour))
 
 	at := t0.Add(time.Minute)
-	must(t, "SetDrift", s.SetDrift(ctx, store.UseStep{DeviceID: d.ID, Step: step0 + 40, Drift: 38, At: at}))
+	must(t, "SetDrift", s.SetDrift(ctx, store.UseStep{DeviceID: d.ID, Step: step0 + 4, Drift: 2, At: at}))
 	got := getDevice(t, s, d.ID)
-	if got.DriftSteps != 38 || got.LastUsedStep != step0+40 || !got.LastUsed.Equal(at) || got.FailCount != 0 || !got.LockedUntil.IsZero() {
-		t.Errorf("after SetDrift: drift %d step %d used %v fails %d lock %v", got.DriftSteps, got.LastUsedStep, got.LastUsed, got.FailCount, got.LockedUntil)
+	if got.DriftSteps != 2 || got.LastUsedStep != step0+4 || !got.LastUsed.Equal(at) || got.FailCount != 0 || !got.LockedUntil.IsZero() || got.Lockouts != 0 {
+		t.Errorf("after SetDrift: %+v", got)
 	}
-	// An older step keeps the high-water mark.
-	must(t, "SetDrift(older)", s.SetDrift(ctx, store.UseStep{DeviceID: d.ID, Step: step0 - 10, Drift: -12, At: at}))
-	if got := getDevice(t, s, d.ID); got.DriftSteps != -12 || got.LastUsedStep != step0+40 {
-		t.Errorf("after SetDrift(older): drift %d step %d, want -12 %d", got.DriftSteps, got.LastUsedStep, step0+40)
+	// Codes already used are refused, the first of the two as well.
+	wantErr(t, "SetDrift(older)", s.SetDrift(ctx, store.UseStep{DeviceID: d.ID, Step: step0 - 10, Drift: -12, At: at}), store.ErrStale)
+	wantErr(t, "SetDrift(first code used)", s.SetDrift(ctx, store.UseStep{DeviceID: d.ID, Step: step0 + 5, Drift: 3, At: at}), store.ErrStale)
+
+	// A resync ahead of the server's clock records its steps apart, so
+	// LastUsedStep stays and a resync back to the right clock works;
+	// the steps used ahead stay used.
+	must(t, "SetDrift(ahead)", s.SetDrift(ctx, store.UseStep{DeviceID: d.ID, Step: step0 + 960, Drift: 958, At: at, Ahead: true}))
+	got = getDevice(t, s, d.ID)
+	if got.LastUsedStep != step0+4 || got.AheadFrom != step0+959 || got.AheadTo != step0+960 || got.DriftSteps != 958 {
+		t.Errorf("after SetDrift(ahead): last used %d ahead %d..%d drift %d, want %d %d..%d 958",
+			got.LastUsedStep, got.AheadFrom, got.AheadTo, got.DriftSteps, step0+4, step0+959, step0+960)
 	}
-	wantErr(t, "RecordUse(step before resync)", s.RecordUse(ctx, store.UseStep{DeviceID: d.ID, Step: step0 + 40, At: at}), store.ErrStale)
-	wantErr(t, "SetDrift(missing)", s.SetDrift(ctx, store.UseStep{DeviceID: d.ID + 100, Step: step0, At: at}), store.ErrNotFound)
+	for _, step := range []int64{step0 + 959, step0 + 960} {
+		wantErr(t, "RecordUse(step used ahead)", s.RecordUse(ctx, store.UseStep{DeviceID: d.ID, Step: step, At: at, Ahead: true}), store.ErrStale)
+		wantErr(t, "SetDrift(step used ahead)", s.SetDrift(ctx, store.UseStep{DeviceID: d.ID, Step: step, At: at, Ahead: true}), store.ErrStale)
+	}
+	must(t, "RecordUse(next step ahead)", s.RecordUse(ctx, store.UseStep{DeviceID: d.ID, Step: step0 + 962, Drift: 958, At: at, Ahead: true}))
+	must(t, "SetDrift(back)", s.SetDrift(ctx, store.UseStep{DeviceID: d.ID, Step: step0 + 6, Drift: 0, At: at}))
+	got = getDevice(t, s, d.ID)
+	if got.LastUsedStep != step0+6 || got.AheadFrom != step0+959 || got.AheadTo != step0+962 || got.DriftSteps != 0 {
+		t.Errorf("after SetDrift(back): last used %d ahead %d..%d drift %d", got.LastUsedStep, got.AheadFrom, got.AheadTo, got.DriftSteps)
+	}
+	for s0, want := range map[int64]bool{step0 + 6: true, step0 + 7: false, step0 + 958: false, step0 + 959: true, step0 + 961: true, step0 + 963: false} {
+		if got.Used(s0) != want {
+			t.Errorf("Used(step0%+d) = %v, want %v", s0-step0, !want, want)
+		}
+	}
+	wantErr(t, "SetDrift(missing)", s.SetDrift(ctx, store.UseStep{DeviceID: d.ID + 100, Step: step0 + 100, At: at}), store.ErrNotFound)
 }
 
 func testExpiredPending(t *testing.T, s store.Store) {
