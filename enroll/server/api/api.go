@@ -171,7 +171,17 @@ type apiDevice struct {
 	LastUsed     *time.Time `json:"last_used,omitempty"`
 	DriftSeconds int64      `json:"drift_seconds"`
 	FailCount    int        `json:"fail_count"`
-	LockedUntil  *time.Time `json:"locked_until,omitempty"`
+	// LockedUntil is when a lock ends; LockedUntilUnlocked says the
+	// lock lasts until an admin (or the user, in the portal) unlocks it,
+	// and then LockedUntil is absent.
+	LockedUntil         *time.Time `json:"locked_until,omitempty"`
+	LockedUntilUnlocked bool       `json:"locked_until_unlocked"`
+	// Lockouts counts lockouts in a row without an accepted code: each
+	// doubles the next lock.
+	Lockouts int `json:"lockouts"`
+	// OutOfSync says the device was registered with a late code: resync
+	// it (POST .../resync with two consecutive codes) to clear the mark.
+	OutOfSync bool `json:"out_of_sync"`
 	// Offer is where the registration's offer to an appliance stands,
 	// for a pending device sent to one.
 	Offer *apiOfferState `json:"offer,omitempty"`
@@ -191,11 +201,15 @@ func toAPIDevice(d store.Device, now time.Time) apiDevice {
 		Algorithm: d.Algorithm, Digits: d.Digits, Period: d.PeriodSec,
 		Created: d.Created.UTC(), Registered: optTime(d.Registered), LastUsed: optTime(d.LastUsed),
 		DriftSeconds: d.DriftSteps * int64(d.PeriodSec), FailCount: d.FailCount,
+		Lockouts: d.Lockouts, OutOfSync: d.OutOfSync,
 	}
 	if d.Status == store.StatusPending {
 		a.ExpiresAt = optTime(d.ExpiresAt)
 	}
-	if d.LockedUntil.After(now) {
+	switch {
+	case d.LockedIndefinitely():
+		a.LockedUntilUnlocked = true
+	case d.LockedUntil.After(now):
 		a.LockedUntil = optTime(d.LockedUntil)
 	}
 	return a

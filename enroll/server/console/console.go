@@ -137,7 +137,6 @@ func (s *Console) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /users/{username}/enable", s.admin(s.userEnable))
 	mux.HandleFunc("POST /users/{username}/password", s.admin(s.userPassword))
 	mux.HandleFunc("GET /users/{username}/mfa-devices", s.console(s.devicesTab))
-	mux.HandleFunc("POST /users/{username}/mfa-devices/{id}/unlock", s.console(s.deviceUnlock))
 	mux.HandleFunc("POST /users/{username}/mfa-devices/{id}/send", s.console(s.deviceSend))
 
 	mux.HandleFunc("GET /settings", s.admin(s.settingsShow))
@@ -169,6 +168,7 @@ func (s *Console) Register(mux *http.ServeMux) {
 		mux.HandleFunc("POST "+prefix+"/mfa-devices/{id}/rename", wrap(s.deviceRenameSubmit))
 		mux.HandleFunc("GET "+prefix+"/mfa-devices/{id}/resync", wrap(s.deviceResyncShow))
 		mux.HandleFunc("POST "+prefix+"/mfa-devices/{id}/resync", wrap(s.deviceResyncSubmit))
+		mux.HandleFunc("POST "+prefix+"/mfa-devices/{id}/unlock", wrap(s.deviceUnlock))
 		mux.HandleFunc("GET "+prefix+"/mfa-devices/{id}/delete", wrap(s.deviceDeleteShow))
 		mux.HandleFunc("POST "+prefix+"/mfa-devices/{id}/delete", wrap(s.deviceDeleteSubmit))
 	}

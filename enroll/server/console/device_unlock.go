@@ -5,7 +5,9 @@ import (
 	"net/http"
 )
 
-// deviceUnlock clears a device's lockout before its time (console only).
+// deviceUnlock clears a device's lockout before its time: an admin in
+// the console, or the user in the portal, signed in with their password
+// and a code of another device (one not locked).
 func (s *Console) deviceUnlock(w http.ResponseWriter, r *http.Request, sc *scope) {
 	d, ok := s.deviceForm(w, r, sc)
 	if !ok {

@@ -89,6 +89,7 @@ func (s *Core) StartRegistration(ctx context.Context, a Actor, u store.User, nam
 		Algorithm: k.Algorithm.String(),
 		Digits:    k.Digits,
 		PeriodSec: int(k.Period / time.Second),
+		Created:   now.UTC(),
 		ExpiresAt: now.Add(s.cfg.RegistrationTimeout).UTC(),
 	}
 	if err := s.sealer.SealDevice(&d, k.Secret); err != nil {
