@@ -47,6 +47,9 @@ func (s *Console) settingsSave(w http.ResponseWriter, r *http.Request, a *auth) 
 	num("verify_window", "verification window", &st.VerifyWindow)
 	num("lockout_threshold", "lockout threshold", &st.LockoutThreshold)
 	num("max_devices", "MFA devices per user", &st.MaxDevices)
+	if r.PostForm.Has("lockout_max") {
+		num("lockout_max", "lockouts before a lock until unlocked", &st.LockoutMax)
+	}
 	var minutes int
 	num("lockout_clear_minutes", "lockout auto-clear", &minutes)
 	st.LockoutClear = time.Duration(minutes) * time.Minute
@@ -73,7 +76,7 @@ func (s *Console) settingsSave(w http.ResponseWriter, r *http.Request, a *auth) 
 func describeSettingsChange(old, cur core.Settings) string {
 	o, c := old.Map(), cur.Map()
 	var parts []string
-	for _, k := range []string{"issuer", "self_service", "registration_codes", "verify_window", "lockout_threshold", "lockout_clear", "max_devices"} {
+	for _, k := range []string{"issuer", "self_service", "registration_codes", "verify_window", "lockout_threshold", "lockout_clear", "lockout_max", "max_devices"} {
 		if o[k] != c[k] {
 			parts = append(parts, k+"="+c[k])
 		}
