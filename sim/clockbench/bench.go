@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/beevik/ntp"
@@ -45,6 +46,13 @@ type Figures struct {
 	// reply, trusted readings only for the disciplined clock.
 	MaxAbsError float64 `json:"max_abs_error_s"`
 	RMSError    float64 `json:"rms_error_s"`
+	// SettledMaxAbsError and SettledRMSError are the same over the
+	// readings from 5 min after start (the clock has settled).
+	SettledMaxAbsError float64 `json:"settled_max_abs_error_s"`
+	SettledRMSError    float64 `json:"settled_rms_error_s"`
+	// MedianBound is the median of the claimed bound over the readings
+	// counted in RMSError.
+	MedianBound float64 `json:"median_bound_s"`
 	// BoundViolations counts readings whose true error exceeded the
 	// claimed bound (trusted readings of the disciplined clock; for a
 	// baseline the root distance of the reply it follows).
@@ -94,26 +102,46 @@ func (t simTimebase) Local() time.Duration {
 
 func (t simTimebase) Suspended() time.Duration { return t.osc.Suspended() }
 
+// settleAfter is when, from start, the settled figures begin.
+const settleAfter = 5 * time.Minute
+
 // tally accumulates one clock's figures.
 type tally struct {
-	f     Figures
-	sumSq float64
-	n     int
+	f       Figures
+	sumSq   float64
+	n       int
+	settled struct {
+		sumSq float64
+		n     int
+	}
+	bounds []float64
 }
 
 func newTally() *tally {
 	return &tally{f: Figures{TimeToSynced: -1, HoldoverError: make(map[string]float64)}}
 }
 
-func (t *tally) add(err float64) {
+// add counts one reading's error and claimed bound, elapsed after start.
+func (t *tally) add(err, bound float64, elapsed time.Duration) {
 	t.f.MaxAbsError = max(t.f.MaxAbsError, math.Abs(err))
 	t.sumSq += err * err
 	t.n++
+	t.bounds = append(t.bounds, bound)
+	if elapsed >= settleAfter {
+		t.f.SettledMaxAbsError = max(t.f.SettledMaxAbsError, math.Abs(err))
+		t.settled.sumSq += err * err
+		t.settled.n++
+	}
 }
 
 func (t *tally) figures() Figures {
 	if t.n > 0 {
 		t.f.RMSError = math.Sqrt(t.sumSq / float64(t.n))
+		slices.Sort(t.bounds)
+		t.f.MedianBound = t.bounds[len(t.bounds)/2]
+	}
+	if t.settled.n > 0 {
+		t.f.SettledRMSError = math.Sqrt(t.settled.sumSq / float64(t.settled.n))
 	}
 	return t.f
 }
@@ -143,11 +171,102 @@ func (b *baseline) reply(s clock.Sample, r *ntp.Response) {
 
 // Run runs one scenario and returns its figures.
 func Run(opts Options) (Result, error) {
-	sc, err := lookup(opts.Scenario)
+	b, err := newBench(opts)
 	if err != nil {
 		return Result{}, err
 	}
-	ppm, wander, hours := sc.ppm, sc.wander, sc.hours
+	if err := b.loop(); err != nil {
+		return Result{}, err
+	}
+	b.res.Figures = b.disc.figures()
+	b.res.Baselines = map[string]Figures{
+		"naive_sntp":   b.tNaive.figures(),
+		"free_running": b.tFree.figures(),
+	}
+	return b.res, nil
+}
+
+// bench is one run in progress: the simulated world, the clock under test,
+// its baselines and their tallies.
+type bench struct {
+	sc      scenario
+	step    time.Duration
+	network *ntpsim.Network
+	tb      simTimebase
+	epoch   time.Time
+	servers []string
+	eng     *clock.Engine
+	naive   *baseline
+	free    *baseline
+	res     Result
+
+	disc, tNaive, tFree *tally
+
+	synced      time.Duration // end of the synchronised part
+	suspendAt   time.Duration // -1 once done or when none
+	outageStart time.Time     // zero until the servers go
+	lastReply   time.Time
+	replies     int
+	rounds      int
+	nextCheck   int // index into checkpoints
+}
+
+// newBench checks the options and builds the world of a run.
+func newBench(opts Options) (*bench, error) {
+	sc, err := lookup(opts.Scenario)
+	if err != nil {
+		return nil, err
+	}
+	ppm, wander, hours, err := sc.oscillatorFigures(opts)
+	if err != nil {
+		return nil, err
+	}
+	b := &bench{sc: sc, step: opts.Step, suspendAt: -1}
+	if b.step <= 0 {
+		b.step = time.Second
+	}
+	r := rand.New(rand.NewPCG(opts.Seed, 0xc10c))
+	start := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(r.Int64N(int64(24 * time.Hour))))
+	b.network = ntpsim.NewNetwork(start, opts.Seed)
+	b.network.Timeout = time.Second
+	cfg := clock.DefaultConfig()
+	cfg.Servers = nil
+	for _, s := range sc.servers(r) {
+		b.network.Add(s)
+		cfg.Servers = append(cfg.Servers, s.Address)
+	}
+	b.servers = cfg.Servers
+	b.tb = simTimebase{net: b.network, osc: sc.oscillator(ppm, wander, opts.Seed, r)}
+	// The appliance boots with its clock some seconds off.
+	b.epoch = start.Add(time.Duration((r.Float64()*2 - 1) * float64(10*time.Second)))
+	b.naive, b.free = &baseline{follow: true}, &baseline{}
+	b.eng = clock.NewEngine(cfg, clock.EngineOptions{
+		Epoch:    b.epoch,
+		Timebase: b.tb,
+		Dialer:   b.network.Dial,
+		Sleep:    b.network.Sleep,
+		Timeout:  b.network.Timeout,
+		OnReply:  b.onReply,
+	})
+	b.res = Result{
+		Scenario:       sc.name,
+		Seed:           opts.Seed,
+		States:         make(map[clock.State]int),
+		HoldoverStates: make(map[string]clock.State),
+		PPM:            ppm, Wander: wander, Hours: hours,
+	}
+	b.disc, b.tNaive, b.tFree = newTally(), newTally(), newTally()
+	b.synced = time.Duration(hours * float64(time.Hour))
+	if sc.suspend > 0 {
+		b.suspendAt = b.synced / 2
+	}
+	return b, nil
+}
+
+// oscillatorFigures returns the run's oscillator and length: the
+// scenario's, overridden by the options, checked.
+func (s scenario) oscillatorFigures(opts Options) (ppm, wander, hours float64, err error) {
+	ppm, wander, hours = s.ppm, s.wander, s.hours
 	if opts.PPM != nil {
 		ppm = *opts.PPM
 	}
@@ -159,167 +278,151 @@ func Run(opts Options) (Result, error) {
 	}
 	switch {
 	case math.IsNaN(ppm) || math.Abs(ppm) > 500:
-		return Result{}, fmt.Errorf("clockbench: --ppm %g is outside -500..500", ppm)
+		err = fmt.Errorf("clockbench: --ppm %g is outside -500..500", ppm)
 	case math.IsNaN(wander) || wander < 0 || wander > 1e-6:
-		return Result{}, fmt.Errorf("clockbench: --wander %g is outside 0..1e-6", wander)
+		err = fmt.Errorf("clockbench: --wander %g is outside 0..1e-6", wander)
 	case math.IsNaN(hours) || hours < 0.1 || hours > 24*30:
-		return Result{}, fmt.Errorf("clockbench: --hours %g is outside 0.1..720", hours)
+		err = fmt.Errorf("clockbench: --hours %g is outside 0.1..720", hours)
 	}
-	step := opts.Step
-	if step <= 0 {
-		step = time.Second
-	}
+	return ppm, wander, hours, err
+}
 
-	r := rand.New(rand.NewPCG(opts.Seed, 0xc10c))
-	start := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(r.Int64N(int64(24 * time.Hour))))
-	network := ntpsim.NewNetwork(start, opts.Seed)
-	network.Timeout = time.Second
-	servers := sc.servers(r)
-	cfg := clock.DefaultConfig()
-	cfg.Servers = nil
-	for _, s := range servers {
-		network.Add(s)
-		cfg.Servers = append(cfg.Servers, s.Address)
-	}
-	tb := simTimebase{net: network, osc: sc.oscillator(ppm, wander, opts.Seed, r)}
-	// The appliance boots with its clock some seconds off.
-	epoch := start.Add(time.Duration((r.Float64()*2 - 1) * float64(10*time.Second)))
-	naive := &baseline{follow: true}
-	free := &baseline{}
-	var lastReply time.Time
-	var replies int
-	eng := clock.NewEngine(cfg, clock.EngineOptions{
-		Epoch:    epoch,
-		Timebase: tb,
-		Dialer:   network.Dial,
-		Sleep:    network.Sleep,
-		Timeout:  network.Timeout,
-		OnReply: func(s clock.Sample, resp *ntp.Response) {
-			naive.reply(s, resp)
-			free.reply(s, resp)
-			lastReply = network.Now()
-			replies++
-		},
-	})
+// onReply feeds every valid reply to the baselines.
+func (b *bench) onReply(s clock.Sample, resp *ntp.Response) {
+	b.naive.reply(s, resp)
+	b.free.reply(s, resp)
+	b.lastReply = b.network.Now()
+	b.replies++
+}
 
-	res := Result{
-		Scenario:       sc.name,
-		Seed:           opts.Seed,
-		States:         make(map[clock.State]int),
-		HoldoverStates: make(map[string]clock.State),
-		PPM:            ppm, Wander: wander, Hours: hours,
-	}
-	disc, tNaive, tFree := newTally(), newTally(), newTally()
-	synced := time.Duration(hours * float64(time.Hour))
-	suspendAt := time.Duration(-1)
-	if sc.suspend > 0 {
-		suspendAt = synced / 2
-	}
-	var outageStart time.Time // zero until the servers go
-	rounds := 0
-	nextCheck := 0
+// loop runs rounds as they fall due and reads the clock between them until
+// the last holdover checkpoint.
+func (b *bench) loop() error {
 	ctx := context.Background()
-
-	read := func(checkpoint string) {
-		now := network.Now()
-		local := tb.Local()
-		rd := eng.Reading()
-		res.Readings++
-		res.States[rd.State]++
-		el := network.Elapsed().Seconds()
-		inSynced := outageStart.IsZero()
-		errD := rd.Time.Sub(now).Seconds()
-		if rd.State == clock.Synced && disc.f.TimeToSynced < 0 {
-			disc.f.TimeToSynced = el
-		}
-		if rd.State.Trusted() {
-			if inSynced && disc.f.TimeToSynced >= 0 {
-				disc.add(errD)
-			}
-			if math.Abs(errD) > rd.Bound.Seconds() {
-				disc.f.BoundViolations++
-			}
-		}
-		for _, b := range []struct {
-			t *tally
-			b *baseline
-		}{{tNaive, naive}, {tFree, free}} {
-			if !b.b.have {
-				continue
-			}
-			e := epoch.Add(local).Add(b.b.offset).Sub(now).Seconds()
-			if b.t.f.TimeToSynced < 0 {
-				b.t.f.TimeToSynced = el
-			}
-			if inSynced {
-				b.t.add(e)
-			}
-			if math.Abs(e) > b.b.bound.Seconds() {
-				b.t.f.BoundViolations++
-			}
-			if checkpoint != "" {
-				b.t.f.HoldoverError[checkpoint] = math.Abs(e)
-			}
-		}
-		if checkpoint != "" {
-			disc.f.HoldoverError[checkpoint] = math.Abs(errD)
-			res.HoldoverStates[checkpoint] = rd.State
-		}
-	}
-
 	for {
-		el := network.Elapsed()
-		if outageStart.IsZero() && el >= synced {
-			network.SetDown(true)
-			outageStart = network.Now()
-			res.Falsetickers = falsetickers(eng)
-			if replies == 0 {
-				return Result{}, errors.New("clockbench: no server ever replied")
+		el := b.network.Elapsed()
+		if b.outageStart.IsZero() && el >= b.synced {
+			if err := b.startOutage(); err != nil {
+				return err
 			}
 		}
-		if !outageStart.IsZero() && nextCheck >= len(checkpoints) {
-			break
+		if !b.outageStart.IsZero() && b.nextCheck >= len(checkpoints) {
+			return nil
 		}
-		if suspendAt >= 0 && el >= suspendAt {
-			tb.osc.AdvanceTo(el)
-			tb.osc.Suspend(sc.suspend)
-			network.Advance(sc.suspend)
-			suspendAt = -1
+		if b.suspendAt >= 0 && el >= b.suspendAt {
+			b.suspend(el)
 		}
-		local, next := tb.Local(), eng.NextRound()
+		local, next := b.tb.Local(), b.eng.NextRound()
 		if local >= next {
-			naive.want = cfg.Servers[rounds%len(cfg.Servers)]
-			rounds++
-			eng.Round(ctx)
-			read("")
+			b.naive.want = b.servers[b.rounds%len(b.servers)]
+			b.rounds++
+			b.eng.Round(ctx)
+			b.read("")
 			continue
 		}
-		// Step to the next reading, round, checkpoint or phase change.
-		d := step
-		d = min(d, next-local+time.Microsecond)
-		if outageStart.IsZero() {
-			d = min(d, synced-el)
-			if suspendAt >= 0 {
-				d = min(d, suspendAt-el)
-			}
-		} else {
-			at := lastReply.Add(checkpoints[nextCheck].after)
-			if !network.Now().Before(at) {
-				read(checkpoints[nextCheck].name)
-				nextCheck++
-				continue
-			}
-			d = min(d, at.Sub(network.Now()))
+		if b.checkpointDue() {
+			b.read(checkpoints[b.nextCheck].name)
+			b.nextCheck++
+			continue
 		}
-		network.Advance(max(d, time.Nanosecond))
-		read("")
+		b.network.Advance(max(b.nextStep(el, next-local), time.Nanosecond))
+		b.read("")
 	}
-	res.Figures = disc.figures()
-	res.Baselines = map[string]Figures{
-		"naive_sntp":   tNaive.figures(),
-		"free_running": tFree.figures(),
+}
+
+// startOutage cuts the servers off at the end of the synchronised part.
+func (b *bench) startOutage() error {
+	b.network.SetDown(true)
+	b.outageStart = b.network.Now()
+	b.res.Falsetickers = falsetickers(b.eng)
+	if b.replies == 0 {
+		return errors.New("clockbench: no server ever replied")
 	}
-	return res, nil
+	return nil
+}
+
+// suspend stops the oscillator for the scenario's suspend while true time
+// goes on.
+func (b *bench) suspend(el time.Duration) {
+	b.tb.osc.AdvanceTo(el)
+	b.tb.osc.Suspend(b.sc.suspend)
+	b.network.Advance(b.sc.suspend)
+	b.suspendAt = -1
+}
+
+// checkpointDue reports whether the next holdover checkpoint has come.
+func (b *bench) checkpointDue() bool {
+	if b.outageStart.IsZero() {
+		return false
+	}
+	at := b.lastReply.Add(checkpoints[b.nextCheck].after)
+	return !b.network.Now().Before(at)
+}
+
+// nextStep returns how far to advance: to the next reading, round,
+// checkpoint or phase change, whichever is first. toRound is the timebase
+// left until the next round.
+func (b *bench) nextStep(el, toRound time.Duration) time.Duration {
+	d := min(b.step, toRound+time.Microsecond)
+	if !b.outageStart.IsZero() {
+		at := b.lastReply.Add(checkpoints[b.nextCheck].after)
+		return min(d, at.Sub(b.network.Now()))
+	}
+	d = min(d, b.synced-el)
+	if b.suspendAt >= 0 {
+		d = min(d, b.suspendAt-el)
+	}
+	return d
+}
+
+// read takes one reading of the clock and of the baselines and counts
+// them; at a holdover checkpoint it also records the error there.
+func (b *bench) read(checkpoint string) {
+	now := b.network.Now()
+	local := b.tb.Local()
+	rd := b.eng.Reading()
+	b.res.Readings++
+	b.res.States[rd.State]++
+	el := b.network.Elapsed()
+	inSynced := b.outageStart.IsZero()
+	errD := rd.Time.Sub(now).Seconds()
+	if rd.State == clock.Synced && b.disc.f.TimeToSynced < 0 {
+		b.disc.f.TimeToSynced = el.Seconds()
+	}
+	if rd.State.Trusted() {
+		if inSynced && b.disc.f.TimeToSynced >= 0 {
+			b.disc.add(errD, rd.Bound.Seconds(), el)
+		}
+		if math.Abs(errD) > rd.Bound.Seconds() {
+			b.disc.f.BoundViolations++
+		}
+	}
+	b.readBaseline(b.tNaive, b.naive, local, now, el, checkpoint)
+	b.readBaseline(b.tFree, b.free, local, now, el, checkpoint)
+	if checkpoint != "" {
+		b.disc.f.HoldoverError[checkpoint] = math.Abs(errD)
+		b.res.HoldoverStates[checkpoint] = rd.State
+	}
+}
+
+// readBaseline counts one reading of a baseline clock.
+func (b *bench) readBaseline(t *tally, bl *baseline, local time.Duration, now time.Time, el time.Duration, checkpoint string) {
+	if !bl.have {
+		return
+	}
+	e := b.epoch.Add(local).Add(bl.offset).Sub(now).Seconds()
+	if t.f.TimeToSynced < 0 {
+		t.f.TimeToSynced = el.Seconds()
+	}
+	if b.outageStart.IsZero() {
+		t.add(e, bl.bound.Seconds(), el)
+	}
+	if math.Abs(e) > bl.bound.Seconds() {
+		t.f.BoundViolations++
+	}
+	if checkpoint != "" {
+		t.f.HoldoverError[checkpoint] = math.Abs(e)
+	}
 }
 
 func falsetickers(e *clock.Engine) []string {

@@ -32,13 +32,17 @@ func TestScenarios(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			results := runSeeds(t, name)
-			var hold24 []float64
-			var worstMax, worstRMS, worstSync float64
+			var hold24, ratios []float64
+			var worstMax, worstRMS, worstSync, worstSettledMax, worstSettledRMS, worstMedianBound float64
 			var naiveMax, freeHold float64
 			for _, r := range results {
 				worstMax = max(worstMax, r.MaxAbsError)
 				worstRMS = max(worstRMS, r.RMSError)
 				worstSync = max(worstSync, r.TimeToSynced)
+				worstSettledMax = max(worstSettledMax, r.SettledMaxAbsError)
+				worstSettledRMS = max(worstSettledRMS, r.SettledRMSError)
+				worstMedianBound = max(worstMedianBound, r.MedianBound)
+				ratios = append(ratios, r.MedianBound/r.RMSError)
 				naiveMax = max(naiveMax, r.Baselines["naive_sntp"].MaxAbsError)
 				freeHold = max(freeHold, r.Baselines["free_running"].HoldoverError["24h"])
 				if r.BoundViolations != 0 {
@@ -54,8 +58,9 @@ func TestScenarios(t *testing.T) {
 				check(t, name, r)
 			}
 			slices.Sort(hold24)
-			t.Logf("%s over %d seeds: worst time to SYNCED %.1f s, worst max|err| %.6f s, worst RMS %.6f s; holdover 24h median %.4f s, p95 %.4f s; naive SNTP worst max|err| %.4f s, free-running worst 24h %.3f s",
-				name, seeds, worstSync, worstMax, worstRMS, hold24[seeds/2], hold24[seeds*95/100], naiveMax, freeHold)
+			slices.Sort(ratios)
+			t.Logf("%s over %d seeds: worst time to SYNCED %.1f s, worst max|err| %.6f s, worst RMS %.6f s; after 5 min worst max|err| %.6f s, worst RMS %.6f s; worst median bound %.6f s, median bound / RMS median %.1f worst %.1f; holdover 24h median %.4f s, p95 %.4f s; naive SNTP worst max|err| %.4f s, free-running worst 24h %.3f s",
+				name, seeds, worstSync, worstMax, worstRMS, worstSettledMax, worstSettledRMS, worstMedianBound, ratios[seeds/2], ratios[seeds-1], hold24[seeds/2], hold24[seeds*95/100], naiveMax, freeHold)
 			if name == "outage" && hold24[seeds/2] > 0.050 {
 				t.Errorf("outage: median error after 24 h holdover = %.4f s, want ≤ 0.050", hold24[seeds/2])
 			}

@@ -86,6 +86,9 @@ func WriteText(w io.Writer, r Result) error {
 	})
 	row("max |error|", func(f Figures) string { return human(f.MaxAbsError) })
 	row("RMS error", func(f Figures) string { return human(f.RMSError) })
+	row("median bound", func(f Figures) string { return human(f.MedianBound) })
+	row("max |error| after 5m", func(f Figures) string { return human(f.SettledMaxAbsError) })
+	row("RMS error after 5m", func(f Figures) string { return human(f.SettledRMSError) })
 	row("bound violations", func(f Figures) string { return fmt.Sprint(f.BoundViolations) })
 	for _, c := range checkpoints {
 		row("holdover "+c.name, func(f Figures) string { return human(f.HoldoverError[c.name]) })

@@ -19,13 +19,14 @@ func TestCommandJSON(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
 		t.Fatalf("output is not JSON: %v\n%s", err, out.String())
 	}
-	for _, k := range []string{"scenario", "seed", "time_to_synced_s", "max_abs_error_s", "rms_error_s", "bound_violations", "holdover_error_s", "baselines"} {
+	for _, k := range []string{"scenario", "seed", "time_to_synced_s", "max_abs_error_s", "rms_error_s", "bound_violations", "holdover_error_s", "baselines",
+		"median_bound_s", "settled_max_abs_error_s", "settled_rms_error_s"} {
 		if _, ok := got[k]; !ok {
 			t.Errorf("JSON lacks %q: %s", k, out.String())
 		}
 	}
-	if len(got) != 8 {
-		t.Errorf("JSON has %d fields, want 8: %s", len(got), out.String())
+	if len(got) != 11 {
+		t.Errorf("JSON has %d fields, want 11: %s", len(got), out.String())
 	}
 	bl := got["baselines"].(map[string]any)
 	for _, k := range []string{"naive_sntp", "free_running"} {

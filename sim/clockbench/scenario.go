@@ -34,6 +34,21 @@ func lanServer(i int, r *rand.Rand) ntpsim.Server {
 	}
 }
 
+// jitterPath is a server behind a loaded path: 3 ms ± 1 ms each way, and
+// one packet in ten, each way on its own, waiting in a queue for an
+// exponential extra delay of mean 15 ms. The real-time test beside chronyd
+// in package clock puts the same path in front of a real server.
+func jitterPath(addr string) ntpsim.Server {
+	return ntpsim.Server{
+		Address:        addr,
+		BaseDelay:      3 * time.Millisecond,
+		Spread:         time.Millisecond,
+		SpikeRate:      0.1,
+		SpikeMean:      15 * time.Millisecond,
+		RootDispersion: 10 * time.Microsecond,
+	}
+}
+
 func lanServers(n int) func(r *rand.Rand) []ntpsim.Server {
 	return func(r *rand.Rand) []ntpsim.Server {
 		s := make([]ntpsim.Server, n)
@@ -124,6 +139,17 @@ var scenarios = map[string]scenario{
 			s[0].Kiss, s[0].KissInterval = "RATE", time.Minute
 			s[1].Kiss = "DENY"
 			return s
+		},
+	},
+	"jitter": {
+		name: "jitter",
+		about: "1 server, 3 ms ± 1 ms each way, 10% of packets each way queued " +
+			"for an exponential spike of mean 15 ms; 12 min",
+		ppm:    30,
+		wander: 1e-9,
+		hours:  0.2,
+		servers: func(r *rand.Rand) []ntpsim.Server {
+			return []ntpsim.Server{jitterPath("ntp1.lan:123")}
 		},
 	},
 	"suspend": {

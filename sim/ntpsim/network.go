@@ -19,6 +19,13 @@ type Server struct {
 	BaseDelay time.Duration
 	// Jitter is the mean of the exponential extra delay on each way.
 	Jitter time.Duration
+	// Spread adds a uniform delay in ±Spread on each way (a path of
+	// 3 ms ± 1 ms has BaseDelay 3 ms and Spread 1 ms).
+	Spread time.Duration
+	// SpikeRate is the probability that a packet, each way on its own,
+	// waits in a queue for an extra exponential delay of mean SpikeMean.
+	SpikeRate float64
+	SpikeMean time.Duration
 	// Asymmetry is extra delay on the request path (negative: on the
 	// reply path); the offset a client measures is off by half of it.
 	Asymmetry time.Duration
@@ -137,6 +144,20 @@ func (n *Network) exp(mean time.Duration) time.Duration {
 	return time.Duration(n.rng.ExpFloat64() * float64(mean))
 }
 
+// path returns the spread and queueing spike of one packet's way to or
+// from s. It draws nothing for a server without them, so the runs of the
+// older scenarios stay the same for a seed.
+func (n *Network) path(s *simServer) time.Duration {
+	var d time.Duration
+	if s.Spread > 0 {
+		d += time.Duration((n.rng.Float64()*2 - 1) * float64(s.Spread))
+	}
+	if s.SpikeRate > 0 && n.rng.Float64() < s.SpikeRate {
+		d += n.exp(s.SpikeMean)
+	}
+	return d
+}
+
 // answers reports whether s answers a query sent now.
 func (n *Network) answers(s *simServer) bool {
 	if n.down {
@@ -182,10 +203,10 @@ func (c *conn) Write(b []byte) (int, error) {
 		kiss = s.Kiss
 	}
 	s.lastQuery = n.now
-	out := s.BaseDelay + max(s.Asymmetry, 0) + n.exp(s.Jitter)
+	out := s.BaseDelay + max(s.Asymmetry, 0) + n.exp(s.Jitter) + n.path(s)
 	recv := n.now.Add(out)
 	xmit := recv.Add(5 * time.Microsecond)
-	back := s.BaseDelay + max(-s.Asymmetry, 0) + n.exp(s.Jitter)
+	back := s.BaseDelay + max(-s.Asymmetry, 0) + n.exp(s.Jitter) + n.path(s)
 	resp, err := reply(b, replyParams{
 		stratum:        s.Stratum,
 		kiss:           kiss,

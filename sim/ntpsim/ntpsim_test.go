@@ -114,3 +114,39 @@ func TestUDPServer(t *testing.T) {
 		t.Errorf("after SetKiss: %v %+v", err, r)
 	}
 }
+
+// TestPathSpreadAndSpikes queries a path of 3 ms ± 1 ms each way with 10%
+// of packets delayed by an exponential spike of mean 15 ms: the round
+// trips stay within 4–8 ms except for the spikes, about one query in five
+// meets a spike on one of its two ways, and the offset errors stay within
+// half the round trip.
+func TestPathSpreadAndSpikes(t *testing.T) {
+	n := NewNetwork(start, 7)
+	n.Add(Server{Address: "j:123", BaseDelay: 3 * time.Millisecond, Spread: time.Millisecond,
+		SpikeRate: 0.1, SpikeMean: 15 * time.Millisecond})
+	const queries = 4000
+	var spiked, under4 int
+	for range queries {
+		r, err := query(n, "j", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.RTT < 4*time.Millisecond {
+			under4++
+		}
+		if r.RTT > 8*time.Millisecond+10*time.Microsecond {
+			spiked++
+		}
+		if r.ClockOffset.Abs() > r.RTT/2 {
+			t.Fatalf("offset %v beyond half the round trip %v", r.ClockOffset, r.RTT)
+		}
+	}
+	if under4 != 0 {
+		t.Errorf("%d round trips under 4 ms, want none", under4)
+	}
+	// P(a spike on either way) = 1 - 0.9² = 19%; a spike short enough to
+	// hide in the spread is rare.
+	if f := float64(spiked) / queries; f < 0.14 || f > 0.22 {
+		t.Errorf("%.1f%% of round trips over 8 ms, want about 18%%", 100*f)
+	}
+}

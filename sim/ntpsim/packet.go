@@ -1,8 +1,8 @@
 // Package ntpsim provides NTP servers for tests, the simulator and the
 // clock bench: simulated servers reached through beevik/ntp's Dialer hook,
-// living in virtual time with configurable delay, jitter, asymmetry, loss,
-// outages, fixed errors and kiss-of-death; and a real UDP server on
-// 127.0.0.1 serving the host's time plus an offset.
+// living in virtual time with configurable delay, jitter, spread, queueing
+// spikes, asymmetry, loss, outages, fixed errors and kiss-of-death; and a
+// real UDP server on 127.0.0.1 serving the host's time plus an offset.
 package ntpsim
 
 import (
