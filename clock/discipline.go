@@ -82,8 +82,10 @@ type DisciplineConfig struct {
 
 // serverState is what the discipline remembers of one server.
 type serverState struct {
-	last        Sample
+	latest      Sample // the last sample, which votes in the selection
+	last        Sample // the last sample the filter accepted
 	have        bool
+	reg         register
 	selected    bool
 	falseticker bool
 }
@@ -107,18 +109,23 @@ type Discipline struct {
 	haveFit bool // at least 3 points: a frequency estimate exists
 
 	// Prior frequency knowledge used while fewer than 3 points exist.
-	priorFreq  float64
-	priorSkew  float64
-	havePrior  bool // priorSkew may be trusted for the bound
-	anchors    []point
-	longFreq   float64
-	haveLong   bool
-	lastX      float64 // x of the last update
-	lastEst    float64 // estimated offset at lastX
-	lastBound  float64 // bound at lastX, seconds
-	synced     bool    // updated since start or the last reset
-	untrusted  string  // reason the clock is untrusted until the next update
-	lastReason string  // why the last round did not update
+	priorFreq float64
+	priorSkew float64
+	havePrior bool // priorSkew may be trusted for the bound
+	anchors   []point
+	longFreq  float64
+	haveLong  bool
+	lastX     float64 // x of the last update
+	lastEst   float64 // estimated offset at lastX
+	lastBound float64 // bound at lastX, seconds
+	// The reading is slewed, not stepped, to each new estimate: it shows
+	// predict(x) + the correction, which shrinks linearly from corr at
+	// lastX to zero at lastX+corrTime. The bound covers it.
+	corr       float64
+	corrTime   float64
+	synced     bool   // updated since start or the last reset
+	untrusted  string // reason the clock is untrusted until the next update
+	lastReason string // why the last round did not update
 	updates    int
 	guess      time.Duration // last estimated offset, for unsynced readings
 }
@@ -196,10 +203,33 @@ func (d *Discipline) predict(x float64) float64 {
 	return d.lastEst + d.longFreq*dt + (fs-d.longFreq)*blendTime*(1-math.Exp(-dt/blendTime))
 }
 
-// boundAt returns the error bound at x in seconds.
+// correction returns what the reading still differs from the prediction
+// at x while it slews to the last estimate.
+func (d *Discipline) correction(x float64) float64 {
+	dt := x - d.lastX
+	if d.corr == 0 || dt >= d.corrTime {
+		return 0
+	}
+	if dt <= 0 {
+		return d.corr
+	}
+	return d.corr * (1 - dt/d.corrTime)
+}
+
+// display returns the offset the reading shows at x: the prediction plus
+// what is left of the slew.
+func (d *Discipline) display(x float64) float64 { return d.predict(x) + d.correction(x) }
+
+// boundAt returns the error bound of the prediction at x in seconds.
 func (d *Discipline) boundAt(x float64) float64 {
 	dt := math.Abs(x - d.lastX)
 	return d.lastBound + (d.freqError()+d.mce)*dt
+}
+
+// displayBound returns the error bound of what the reading shows at x: the
+// prediction's, plus the slew still to come.
+func (d *Discipline) displayBound(x float64) float64 {
+	return d.boundAt(x) + math.Abs(d.correction(x))
 }
 
 func (d *Discipline) x(local time.Duration) float64 { return (local - d.refLocal).Seconds() }
@@ -218,9 +248,8 @@ func (d *Discipline) Reading(local time.Duration) Reading {
 		return r
 	}
 	x := d.x(local)
-	r.Time = base.Add(d.refOffset).Add(seconds(d.predict(x)))
-	b := d.boundAt(x)
-	r.Bound = seconds(b)
+	r.Time = base.Add(d.refOffset).Add(seconds(d.display(x)))
+	r.Bound = seconds(d.displayBound(x))
 	switch {
 	case d.untrusted != "":
 		r.State, r.Reason = Untrusted, d.untrusted
@@ -261,65 +290,132 @@ type Outcome struct {
 	Offset, Distance time.Duration
 	// Reason says why the clock was not updated.
 	Reason string
+	// Filtered names the servers whose fresh sample the clock filter held
+	// back (a delay spike).
+	Filtered []string
 }
 
 // Update feeds the samples of one polling round, taken up to timebase value
-// now, and updates the clock if a majority of servers agree.
+// now, and updates the clock if a majority of servers agree. The steps:
+// the clock filter takes or holds back each sample; the servers' last
+// accepted samples, projected to now, go through the selection; the fresh
+// survivors are combined; the result is checked against what the clock
+// already knows and put into the regression.
 func (d *Discipline) Update(now time.Duration, fresh []Sample) Outcome {
-	freshSet := make(map[string]bool, len(fresh))
+	accepted := d.record(fresh)
+	var filtered []string
+	for _, s := range fresh {
+		if !accepted[s.Server] {
+			filtered = append(filtered, s.Server)
+		}
+	}
+	if !d.haveRef {
+		d.lastReason = "no NTP reply yet"
+		return Outcome{Reason: d.lastReason}
+	}
+	names, iv := d.candidates(now)
+	if reason := d.quorum(len(iv)); reason != "" {
+		d.lastReason = reason
+		return Outcome{Reason: reason, Filtered: filtered}
+	}
+	sel, out := d.selectServers(names, iv)
+	out.Filtered = filtered
+	if !agreed(sel.count, len(iv), d.cfg.Servers) {
+		out := d.disagreement(names)
+		out.Filtered = filtered
+		return out
+	}
+	m, ok := d.combine(now, names, iv, sel, accepted)
+	if !ok {
+		d.lastReason = "no fresh sample from an agreeing server"
+		if len(fresh) > 0 && len(accepted) == 0 {
+			d.lastReason = "samples held back by the delay filter"
+		}
+		out.Reason = d.lastReason
+		return out
+	}
+	out.Offset = seconds(m.y) + d.refOffset
+	out.Distance = seconds(m.common + m.random)
+	if reason := d.contradiction(now, m); reason != "" {
+		d.reset(reason, false)
+		out.Reason = d.untrusted
+		return out
+	}
+	d.add(m)
+	out.Updated = true
+	d.lastReason = ""
+	return out
+}
+
+// record passes the fresh samples through each server's clock filter and
+// returns the servers whose sample it accepted. The first sample ever
+// sets the reference, so offsets stay small numbers in float64 even when
+// Epoch is years off.
+func (d *Discipline) record(fresh []Sample) map[string]bool {
+	accepted := make(map[string]bool, len(fresh))
 	for _, s := range fresh {
 		st := d.servers[s.Server]
 		if st == nil {
 			st = &serverState{}
 			d.servers[s.Server] = st
 		}
-		st.last, st.have = s, true
-		freshSet[s.Server] = true
+		st.latest, st.have = s, true
+		if st.reg.push(s) {
+			st.last = s
+			accepted[s.Server] = true
+		}
 	}
 	if !d.haveRef && len(fresh) > 0 {
-		// The first sample sets the reference so offsets stay small
-		// numbers in float64 even when Epoch is years off.
 		d.haveRef, d.refLocal, d.refOffset = true, fresh[0].Local, fresh[0].Offset
 	}
-	if !d.haveRef {
-		d.lastReason = "no NTP reply yet"
-		return Outcome{Reason: d.lastReason}
-	}
+	return accepted
+}
 
-	// Project each usable sample to now.
+// candidates returns the servers whose last sample is recent enough,
+// sorted, and their intervals projected to now. A sample the filter held
+// back still votes: its interval is honest, only too wide to be combined.
+func (d *Discipline) candidates(now time.Duration) ([]string, []interval) {
 	names := make([]string, 0, len(d.servers))
 	for name, st := range d.servers {
 		st.selected, st.falseticker = false, false
-		if st.have && now-st.last.Local <= d.sampleMaxAge() {
+		if st.have && now-st.latest.Local <= d.sampleMaxAge() {
 			names = append(names, name)
 		}
 	}
 	sort.Strings(names)
 	rate := d.freqError() + d.mce
-	xNow := d.x(now)
 	fs := d.shortFreq()
 	iv := make([]interval, len(names))
 	for i, name := range names {
-		s := d.servers[name].last
+		s := d.servers[name].latest
 		age := (now - s.Local).Seconds()
 		y := (s.Offset - d.refOffset).Seconds() + fs*age
 		iv[i] = interval{mid: y, half: s.distance().Seconds() + rate*math.Abs(age)}
 	}
+	return names, iv
+}
+
+// quorum returns why usable servers are too few to vote, or "".
+func (d *Discipline) quorum(usable int) string {
 	need := 1
 	if d.cfg.Servers >= 2 {
 		need = 2
 	}
-	if len(iv) < need {
-		if len(iv) == 0 {
-			d.lastReason = "no reply from any server"
-		} else {
-			d.lastReason = "too few servers reachable"
-		}
-		if !d.synced && d.untrusted == "" && d.updates == 0 && len(d.servers) > 0 {
-			d.lastReason = "no agreeing servers"
-		}
-		return Outcome{Reason: d.lastReason}
+	switch {
+	case usable >= need:
+		return ""
+	case !d.synced && d.untrusted == "" && d.updates == 0 && len(d.servers) > 0:
+		return "no agreeing servers"
+	case usable == 0:
+		return "no reply from any server"
+	default:
+		return "too few servers reachable"
 	}
+}
+
+// selectServers runs the intersection and marks each server selected or a
+// falseticker.
+func (d *Discipline) selectServers(names []string, iv []interval) (selection, Outcome) {
 	sel := intersect(iv)
 	var out Outcome
 	for i, name := range names {
@@ -332,68 +428,89 @@ func (d *Discipline) Update(now time.Duration, fresh []Sample) Outcome {
 			out.Falsetickers = append(out.Falsetickers, name)
 		}
 	}
-	if !agreed(sel.count, len(iv), d.cfg.Servers) {
-		for _, name := range names {
-			d.servers[name].selected, d.servers[name].falseticker = false, false
-		}
-		out.Selected, out.Falsetickers = nil, nil
-		d.lastReason = "no agreeing servers"
-		if d.synced {
-			d.untrusted = d.lastReason
-		}
-		out.Reason = d.lastReason
-		return out
-	}
+	return sel, out
+}
 
-	// Combine the fresh survivors weighted by 1/λ². Stale samples vote but
-	// are not counted twice.
-	var sw, swy, swl float64
+// disagreement records that no majority agreed: nobody is selected or
+// named, and a synced clock becomes untrusted.
+func (d *Discipline) disagreement(names []string) Outcome {
+	for _, name := range names {
+		d.servers[name].selected, d.servers[name].falseticker = false, false
+	}
+	d.lastReason = "no agreeing servers"
+	if d.synced {
+		d.untrusted = d.lastReason
+	}
+	return Outcome{Reason: d.lastReason}
+}
+
+// measurement is one round's combined offset: y (seconds from the
+// reference) at x, with the two parts of its distance (see spread) and
+// its weight in the regression.
+type measurement struct {
+	x, y, w        float64
+	common, random float64
+}
+
+// combine merges the fresh accepted survivors, each weighted by 1/r² for
+// its random part r. Stale samples vote but are not counted twice.
+func (d *Discipline) combine(now time.Duration, names []string, iv []interval, sel selection, accepted map[string]bool) (measurement, bool) {
+	rate := d.freqError() + d.mce
+	var sw, swy, swc, swr float64
 	for i, name := range names {
-		if !sel.survivor[i] || !freshSet[name] {
+		if !sel.survivor[i] || !accepted[name] {
 			continue
 		}
-		w := 1 / (iv[i].half * iv[i].half)
+		st := d.servers[name]
+		common, random := spread(st.last, st.reg.minDelay())
+		random += rate * math.Abs((now - st.last.Local).Seconds())
+		w := 1 / (random * random)
 		sw += w
 		swy += w * iv[i].mid
-		swl += w * iv[i].half
+		swc += w * common
+		swr += w * random
 	}
 	if sw == 0 {
-		d.lastReason = "no fresh sample from an agreeing server"
-		out.Reason = d.lastReason
-		return out
+		return measurement{}, false
 	}
-	y, lam := swy/sw, swl/sw
-	out.Offset = seconds(y) + d.refOffset
-	out.Distance = seconds(lam)
+	return measurement{x: d.x(now), y: swy / sw, w: sw, common: swc / sw, random: swr / sw}, true
+}
 
+// contradiction returns why the measurement cannot be believed, or "": the
+// servers claim a time before the last known good one, or the measurement
+// and the prediction cannot both be right (the timebase was disturbed).
+func (d *Discipline) contradiction(now time.Duration, m measurement) string {
+	lam := m.common + m.random
 	if !d.cfg.NotBefore.IsZero() {
-		latest := d.cfg.Epoch.Add(now).Add(d.refOffset).Add(seconds(y + lam))
+		latest := d.cfg.Epoch.Add(now).Add(d.refOffset).Add(seconds(m.y + lam))
 		if latest.Before(d.cfg.NotBefore) {
-			d.reset("servers report a time before the last known good time", false)
-			out.Reason = d.untrusted
-			return out
+			return "servers report a time before the last known good time"
 		}
 	}
 	if d.synced {
-		pred, b := d.predict(xNow), d.boundAt(xNow)
-		if math.Abs(y-pred) > b+lam {
-			// The measurement and the prediction cannot both be right: the
-			// timebase was disturbed. Start over, frequency unknown.
-			d.reset(fmt.Sprintf("measurement contradicts prediction by %v", seconds(y-pred)), false)
-			out.Reason = d.untrusted
-			return out
+		pred, b := d.predict(m.x), d.boundAt(m.x)
+		if math.Abs(m.y-pred) > b+lam {
+			return fmt.Sprintf("measurement contradicts prediction by %v", seconds(m.y-pred))
 		}
 	}
-	d.add(point{x: xNow, y: y, w: 1 / (lam * lam)}, lam)
-	out.Updated = true
-	d.lastReason = ""
-	return out
+	return ""
 }
 
+// Slewing: a new estimate within maxSlewed of what the reading shows is
+// reached by changing the reading's rate, by at most maxSlewRate and over
+// the polling interval, or maxSlewTime if shorter; a larger difference (the first update,
+// or a clock far off) is stepped.
+const (
+	maxSlewRate = 500e-6
+	maxSlewed   = 0.1
+	maxSlewTime = 64.0
+)
+
 // add puts one combined measurement into the regression and moves the
-// clock's estimate.
-func (d *Discipline) add(p point, lam float64) {
-	d.pts = append(d.pts, p)
+// clock's estimate, slewing the reading to it.
+func (d *Discipline) add(m measurement) {
+	shown, wasSynced := d.display(m.x), d.synced
+	d.pts = append(d.pts, point{x: m.x, y: m.y, w: m.w})
 	if len(d.pts) > maxPoints {
 		d.pts = d.pts[len(d.pts)-maxPoints:]
 	}
@@ -407,17 +524,25 @@ func (d *Discipline) add(p point, lam float64) {
 			d.fit.slope = math.Copysign(maxFrequency, d.fit.slope)
 		}
 	}
-	est, resid := p.y, 0.0
+	est, random := m.y, m.random
 	if d.haveFit {
-		est = d.fit.at(p.x)
-		resid = max(math.Abs(p.y-est), d.fit.sigma())
+		// The fitted line is off at m.x by its points' random errors, and
+		// by what no line can follow (the frequency moving), which shows as
+		// the new point straying from the line: that is counted whole,
+		// since the point alone cannot tell which of the two it is.
+		est = d.fit.at(m.x)
+		random = d.fit.randomError(m.x) + math.Abs(m.y-est)
 	}
-	d.lastX, d.lastEst, d.lastBound = p.x, est, lam+resid
+	d.corr, d.corrTime = 0, 0
+	if c := shown - est; wasSynced && math.Abs(c) <= maxSlewed {
+		d.corr, d.corrTime = c, max(math.Abs(c)/maxSlewRate, min(d.poll.Seconds(), maxSlewTime))
+	}
+	d.lastX, d.lastEst, d.lastBound = m.x, est, m.common+random
 	d.guess = d.refOffset + seconds(est)
 	d.synced = true
 	d.untrusted = ""
 	d.updates++
-	d.addAnchor(point{x: p.x, y: est})
+	d.addAnchor(point{x: m.x, y: est})
 }
 
 // addAnchor remembers the estimated offset for the long-term frequency.
@@ -462,6 +587,7 @@ func (d *Discipline) reset(reason string, keepFreq bool) {
 	}
 	d.haveRef, d.haveFit, d.synced = false, false, false
 	d.pts, d.anchors, d.haveLong = nil, nil, false
+	d.corr, d.corrTime = 0, 0
 	for _, st := range d.servers {
 		st.have, st.selected, st.falseticker = false, false, false
 	}
@@ -473,6 +599,18 @@ func (d *Discipline) reset(reason string, keepFreq bool) {
 // stopped while UTC went on, so the phase is lost until the next update.
 func (d *Discipline) Suspended() {
 	d.reset("suspend detected", true)
+}
+
+// steadyShare: the frequency's uncertainty may move the reading by at most
+// this share of the bound over a polling interval before it is raised.
+const steadyShare = 8
+
+// steadyFor reports whether the frequency is known well enough to poll
+// every p: over p its uncertainty moves the reading by at most an eighth
+// of the bound at the last update. A noisy path keeps short polls until
+// the regression has the points to pin the frequency down.
+func (d *Discipline) steadyFor(p time.Duration) bool {
+	return d.haveFit && d.fit.skew()*p.Seconds() <= d.lastBound/steadyShare
 }
 
 // Frequency returns the frequency estimate and its skew in ppm, and whether
@@ -498,7 +636,7 @@ func (d *Discipline) estimate(local time.Duration) time.Duration {
 	if !d.synced {
 		return d.guess
 	}
-	return d.refOffset + seconds(d.predict(d.x(local)))
+	return d.refOffset + seconds(d.display(d.x(local)))
 }
 
 // Samples returns how many measurements the regression holds.

@@ -40,6 +40,8 @@ type Engine struct {
 	lastUpdate time.Duration
 	lastRound  time.Duration
 	lastOut    Outcome
+	quickLeft  int // quick rounds still to come since the clock was set
+	retries    int // rounds in a row whose samples the filter held back
 }
 
 // server is the engine's view of one configured server.
@@ -168,7 +170,7 @@ func (e *Engine) checkSuspend() bool {
 
 // restart goes back to acquiring: short polls, bursts.
 func (e *Engine) restart() {
-	e.poll, e.good = e.cfg.MinPoll, 0
+	e.poll, e.good, e.quickLeft = e.cfg.MinPoll, 0, 0
 	e.disc.SetPollInterval(e.poll)
 	for _, s := range e.servers {
 		s.needBurst, s.nextPoll = true, math.MinInt64
@@ -177,11 +179,14 @@ func (e *Engine) restart() {
 }
 
 // quickPoll is the interval between the first rounds after the clock is
-// set, until the regression has a frequency (like chrony's iburst).
+// set, so the regression has a frequency soon (like chrony's iburst).
 const quickPoll = 2 * time.Second
 
-// quickRounds is how many points the regression gets at quickPoll.
-const quickRounds = 4
+// quickRounds is how many rounds follow the first update at quickPoll,
+// whether or not the clock filter takes their samples: on a path with
+// queueing spikes a few will not count, and a frequency from 4 points 2 s
+// apart is off by a hundred ppm on a path with a millisecond of jitter.
+const quickRounds = 8
 
 // Local returns the timebase's reading.
 func (e *Engine) Local() time.Duration { return e.q.timebase.Local() }
@@ -190,7 +195,7 @@ func (e *Engine) Local() time.Duration { return e.q.timebase.Local() }
 func (e *Engine) NextRound() time.Duration {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.lastOut.Updated && e.disc.Samples() < quickRounds {
+	if e.quickLeft > 0 || e.retryFiltered() {
 		return e.lastRound + min(quickPoll, e.poll)
 	}
 	return e.lastRound + e.poll
@@ -283,7 +288,35 @@ func (e *Engine) Round(ctx context.Context) Outcome {
 	out := e.disc.Update(now, fresh)
 	e.lastOut = out
 	e.adapt(out, now)
+	e.countQuick(out)
+	if !out.Updated && len(out.Filtered) > 0 {
+		e.retries++
+	} else {
+		e.retries = 0
+	}
 	return out
+}
+
+// maxFilteredRetries is how many rounds in a row come early because the
+// clock filter held every fresh sample back.
+const maxFilteredRetries = 2
+
+// retryFiltered reports whether the next round comes early: the last one
+// updated nothing because its samples met a delay spike, and a sample a
+// moment later most likely will not.
+func (e *Engine) retryFiltered() bool {
+	return !e.lastOut.Updated && len(e.lastOut.Filtered) > 0 && e.retries <= maxFilteredRetries
+}
+
+// countQuick starts the quick rounds at the first update since the clock
+// was set and counts them down.
+func (e *Engine) countQuick(out Outcome) {
+	switch {
+	case e.quickLeft > 0:
+		e.quickLeft--
+	case out.Updated && e.disc.Samples() == 1:
+		e.quickLeft = quickRounds
+	}
 }
 
 // badRoundsToSetAside is how many rounds in a row a server may answer with
@@ -334,13 +367,16 @@ func (e *Engine) adapt(out Outcome, now time.Duration) {
 	case out.Updated:
 		e.failed = 0
 		e.lastUpdate = now
+		if e.quickLeft > 0 {
+			break // quick rounds say nothing of the interval
+		}
 		e.good++
 		limit := min(acquiringPoll, e.cfg.MaxPoll)
 		if _, skew, ok := e.disc.Frequency(); ok && e.disc.Samples() >= 8 && skew < 1 {
 			limit = e.cfg.MaxPoll
 		}
-		if e.good >= 4 && e.poll < limit {
-			e.poll, e.good = min(2*e.poll, limit), 0
+		if next := min(2*e.poll, limit); e.good >= 4 && e.poll < limit && e.disc.steadyFor(next) {
+			e.poll, e.good = next, 0
 		}
 		e.poll = min(e.poll, max(limit, e.cfg.MinPoll))
 	case e.disc.untrusted != "" && !e.disc.synced:

@@ -7,8 +7,8 @@ import "math"
 // show the line no longer fits (the oscillator's frequency has moved).
 
 // point is one sample in the regression: x is local time and y the offset,
-// both in seconds from the discipline's reference; w is the weight, larger
-// for more precise samples.
+// both in seconds from the discipline's reference; w is the weight, 1/r²
+// for a point whose random part of the error is r (see spread).
 type point struct{ x, y, w float64 }
 
 // fit is the result of a regression over n points.
@@ -19,9 +19,13 @@ type fit struct {
 	slope    float64 // d offset / d local
 	varUnit  float64 // variance of a point of mean weight about the line
 	varSlope float64 // variance of slope
-	// slopeBound is the worst-case slope error if every point's error is
-	// within its distance λ = 1/√w: Σ √w·|x−x̄| / Σ w·(x−x̄)².
+	// slopeBound is the worst-case slope error if every point's random
+	// error is within 1/√w: Σ √w·|x−x̄| / Σ w·(x−x̄)².
 	slopeBound float64
+	// sw and sxx are Σw and Σw·(x−x̄)² with the weights as given, and s2
+	// the residuals' variance for a point of weight 1 (1 when the points
+	// scatter as their weights claim).
+	sw, sxx, s2 float64
 }
 
 // at returns the fitted offset at x.
@@ -35,8 +39,18 @@ func (f fit) skew() float64 {
 	return max(tCoef(f.n-2)*math.Sqrt(f.varSlope), f.slopeBound)
 }
 
-// sigma returns the standard deviation of a mean-weight point about the line.
-func (f fit) sigma() float64 { return math.Sqrt(f.varUnit) }
+// randomError returns how far the fitted line at x may be off from the
+// points' random errors: one standard deviation as the points' weights
+// claim it, or the t-scaled one the residuals show if that is larger.
+// The error every point shares (the path's unknown asymmetry) is not in it.
+func (f fit) randomError(x float64) float64 {
+	g := 1 / f.sw
+	if f.sxx > 0 {
+		dx := x - f.xMean
+		g += dx * dx / f.sxx
+	}
+	return max(math.Sqrt(g), tCoef(f.n-2)*math.Sqrt(f.s2*g))
+}
 
 // regress fits a line through pts (at least 3) by weighted least squares.
 func regress(pts []point) fit {
@@ -55,7 +69,7 @@ func regress(pts []point) fit {
 		sxy += p.w * dx * (p.y - ym)
 		sab += math.Sqrt(p.w) * math.Abs(dx)
 	}
-	f := fit{n: n, xMean: xm, yMean: ym}
+	f := fit{n: n, xMean: xm, yMean: ym, sw: sw, sxx: sxx}
 	if sxx > 0 {
 		f.slope = sxy / sxx
 	}
@@ -67,7 +81,8 @@ func regress(pts []point) fit {
 	// Normalise the weights to a mean of 1 so varUnit is in seconds².
 	scale := float64(n) / sw
 	if n > 2 {
-		f.varUnit = ssr * scale / float64(n-2)
+		f.s2 = ssr / float64(n-2)
+		f.varUnit = f.s2 * scale
 	}
 	if sxx > 0 {
 		f.varSlope = f.varUnit / (sxx * scale)
