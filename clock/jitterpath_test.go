@@ -176,6 +176,7 @@ type pathFigures struct {
 	bounds                      []float64
 	violations                  int
 	settledRMS, settledMax, max float64
+	rms                         float64
 	medianBound                 float64
 }
 
@@ -197,8 +198,13 @@ func (f *pathFigures) add(el time.Duration, synced bool, err, bound float64) {
 }
 
 func (f *pathFigures) finish() {
+	var sa float64
 	for _, e := range f.all {
 		f.max = max(f.max, math.Abs(e))
+		sa += e * e
+	}
+	if len(f.all) > 0 {
+		f.rms = math.Sqrt(sa / float64(len(f.all)))
 	}
 	var ss float64
 	for _, e := range f.settled {
@@ -215,9 +221,9 @@ func (f *pathFigures) finish() {
 }
 
 func (f *pathFigures) String() string {
-	return fmt.Sprintf("first SYNCED after %v; from then max |error| %.0f µs; after %v RMS %.0f µs, max %.0f µs; median bound %.0f µs (%.1f× the RMS); %d of %d readings outside the bound",
-		f.firstSynced.Round(time.Second), f.max*1e6, jitterSettle, f.settledRMS*1e6, f.settledMax*1e6,
-		f.medianBound*1e6, f.medianBound/f.settledRMS, f.violations, len(f.all))
+	return fmt.Sprintf("first SYNCED after %v; from then RMS error %.0f µs, max |error| %.0f µs; after %v RMS %.0f µs, max %.0f µs; median bound %.0f µs; %d of %d readings outside the bound",
+		f.firstSynced.Round(time.Second), f.rms*1e6, f.max*1e6, jitterSettle, f.settledRMS*1e6, f.settledMax*1e6,
+		f.medianBound*1e6, f.violations, len(f.all))
 }
 
 // jitterSettle is when, from start, the settled figures begin.
