@@ -462,7 +462,7 @@ func (d *Discipline) combine(now time.Duration, names []string, iv []interval, s
 			continue
 		}
 		st := d.servers[name]
-		common, random := spread(st.last, st.reg.minDelay())
+		common, random := spread(st.last, st.reg.minDelay(), len(st.reg.samples))
 		random += rate * math.Abs((now - st.last.Local).Seconds())
 		w := 1 / (random * random)
 		sw += w

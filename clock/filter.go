@@ -66,10 +66,16 @@ func (r *register) push(s Sample) bool {
 // precisions) and no averaging can shrink, since the path's asymmetry is
 // unknown; and random, what differs from sample to sample (half the
 // excess delay, plus a floor for the minimum's own wander), which
-// averaging over samples reduces. common + random ≥ λ.
-func spread(s Sample, minDelay time.Duration) (common, random float64) {
+// averaging over samples reduces. common + random ≥ λ. held is how many
+// samples the register holds.
+//
+// The floor is wide while the register holds few samples (its minimum may
+// still be well above the path's) and narrows to 1/32 of the minimum as
+// it fills.
+func spread(s Sample, minDelay time.Duration, held int) (common, random float64) {
 	minDelay = min(minDelay, s.Delay)
 	common = (minDelay/2 + s.RootDelay/2 + s.RootDispersion + s.Precision + localPrecision).Seconds()
-	random = ((s.Delay-minDelay)/2 + minDelay/32 + localPrecision).Seconds()
+	floor := minDelay / time.Duration(min(32, 2*max(held, 1)))
+	random = ((s.Delay-minDelay)/2 + floor + localPrecision).Seconds()
 	return common, random
 }

@@ -32,7 +32,7 @@ func TestRegisterRejectsDelaySpikes(t *testing.T) {
 
 func TestSpreadCoversDistance(t *testing.T) {
 	s := Sample{Delay: 9 * time.Millisecond, RootDelay: time.Millisecond, RootDispersion: 50 * time.Microsecond}
-	common, random := spread(s, 4*time.Millisecond)
+	common, random := spread(s, 4*time.Millisecond, registerSize)
 	if got, want := common+random, s.distance().Seconds(); got < want {
 		t.Errorf("spread: common %g + random %g = %g, under the distance %g", common, random, got, want)
 	}
