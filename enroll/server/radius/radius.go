@@ -51,6 +51,10 @@ const (
 	ModePasswordCode Mode = "password+code"
 )
 
+// Rate is a token-bucket limit: Burst events at once, refilled at
+// PerSecond; a negative PerSecond means no limit.
+type Rate = ratelimit.Rate
+
 // Client is a RADIUS client (a NAS) allowed to ask.
 type Client struct {
 	// Name names the client in audit rows, logs and metrics; the CIDR
@@ -90,7 +94,7 @@ type Config struct {
 	// PasswordPerUser and PasswordPerIP limit password checks per
 	// username and per end user address (ModePasswordCode); zero
 	// PerSecond means no limit.
-	PasswordPerUser, PasswordPerIP ratelimit.Rate
+	PasswordPerUser, PasswordPerIP Rate
 	// Clock tells the time; nil means the real clock.
 	Clock core.Clock
 	// Logger receives the listener's logs; nil means slog.Default().
@@ -137,9 +141,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	noLimit := func(r ratelimit.Rate) ratelimit.Rate {
+	noLimit := func(r Rate) Rate {
 		if r.PerSecond == 0 {
-			return ratelimit.Rate{PerSecond: -1}
+			return Rate{PerSecond: -1}
 		}
 		return r
 	}
