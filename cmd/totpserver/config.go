@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -15,6 +16,7 @@ import (
 	"github.com/totpbox/totpbox/configs"
 	"github.com/totpbox/totpbox/enroll/server"
 	"github.com/totpbox/totpbox/enroll/server/appliance"
+	"github.com/totpbox/totpbox/enroll/server/radius"
 	"github.com/totpbox/totpbox/enroll/store"
 )
 
@@ -60,10 +62,27 @@ type config struct {
 	Metrics struct {
 		Listen string `mapstructure:"listen"`
 	} `mapstructure:"metrics"`
+	RADIUS struct {
+		Listen           string         `mapstructure:"listen"`
+		ChallengeTimeout time.Duration  `mapstructure:"challenge_timeout"`
+		ReplyCacheTTL    time.Duration  `mapstructure:"reply_cache_ttl"`
+		Clients          []radiusClient `mapstructure:"clients"`
+	} `mapstructure:"radius"`
 	Log struct {
 		Format string `mapstructure:"format"`
 		Level  string `mapstructure:"level"`
 	} `mapstructure:"log"`
+}
+
+// radiusClient is one entry of radius.clients.
+type radiusClient struct {
+	Name                             string `mapstructure:"name"`
+	CIDR                             string `mapstructure:"cidr"`
+	SecretFile                       string `mapstructure:"secret_file"`
+	SecretCredential                 string `mapstructure:"secret_credential"`
+	Mode                             string `mapstructure:"mode"`
+	TrustStationID                   bool   `mapstructure:"trust_station_id"`
+	AllowMissingMessageAuthenticator bool   `mapstructure:"allow_missing_message_authenticator"`
 }
 
 func defaultConfig() config {
@@ -84,6 +103,8 @@ func defaultConfig() config {
 	c.Appliances.PairingCodeTTL = appliance.DefaultPairingCodeTTL
 	c.Appliances.PairingPerIP = rate{appliance.DefaultPairingRate.PerSecond, appliance.DefaultPairingRate.Burst}
 	c.Appliances.Retention = appliance.DefaultRetention
+	c.RADIUS.ChallengeTimeout = 2 * time.Minute
+	c.RADIUS.ReplyCacheTTL = 30 * time.Second
 	c.Log.Format = "text"
 	c.Log.Level = "info"
 	return c
@@ -187,6 +208,7 @@ func (c config) problems() []error {
 			bad("metrics.listen must differ from listen: metrics are served on their own address")
 		}
 	}
+	p = append(p, c.radiusProblems()...)
 	if strings.TrimSpace(c.MasterKey) != "" {
 		// As the sealer will read it; the errors name a key's position,
 		// never its text.
@@ -299,4 +321,77 @@ func (c config) limits() server.Limits {
 		VerifyPerUser: r(c.Limits.VerifyPerUser),
 		VerifyPerIP:   r(c.Limits.VerifyPerIP),
 	}
+}
+
+// radiusProblems checks the radius section.
+func (c config) radiusProblems() []error {
+	var p []error
+	bad := func(format string, args ...any) { p = append(p, fmt.Errorf("config: "+format, args...)) }
+	r := c.RADIUS
+	if r.Listen != "" {
+		if _, _, err := net.SplitHostPort(r.Listen); err != nil {
+			bad("radius.listen %q is not host:port", r.Listen)
+		}
+		if len(r.Clients) == 0 {
+			bad("radius.clients is empty: radius.listen needs at least one client")
+		}
+	}
+	if r.ChallengeTimeout <= 0 {
+		bad("radius.challenge_timeout must be positive, not %v", r.ChallengeTimeout)
+	}
+	if r.ReplyCacheTTL <= 0 {
+		bad("radius.reply_cache_ttl must be positive, not %v", r.ReplyCacheTTL)
+	}
+	for i, rc := range r.Clients {
+		at := fmt.Sprintf("radius.clients[%d]", i)
+		if _, err := parseCIDR(rc.CIDR); err != nil {
+			bad("%s.cidr %q is not an address or CIDR range", at, rc.CIDR)
+		}
+		if (rc.SecretFile == "") == (rc.SecretCredential == "") {
+			bad("%s: give one of secret_file and secret_credential", at)
+		}
+		if rc.SecretCredential != "" && strings.ContainsAny(rc.SecretCredential, "/") {
+			bad("%s.secret_credential %q is a credential name, not a path", at, rc.SecretCredential)
+		}
+		if m := radius.Mode(rc.Mode); m != radius.ModeCode && m != radius.ModePasswordCode {
+			bad("%s.mode must be %q or %q, not %q", at, radius.ModeCode, radius.ModePasswordCode, rc.Mode)
+		}
+	}
+	return p
+}
+
+// parseCIDR reads a CIDR range, or a single address as a range of one.
+func parseCIDR(s string) (netip.Prefix, error) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
+	}
+	return netip.ParsePrefix(s)
+}
+
+// radiusConfig is the RADIUS listener's configuration, its clients'
+// secrets read from their files or systemd credentials.
+func (c config) radiusConfig() (radius.Config, error) {
+	rc := radius.Config{ChallengeTimeout: c.RADIUS.ChallengeTimeout, ReplyCacheTTL: c.RADIUS.ReplyCacheTTL}
+	if c.RADIUS.Listen == "" {
+		return rc, nil
+	}
+	for i, cl := range c.RADIUS.Clients {
+		prefix, err := parseCIDR(cl.CIDR)
+		if err != nil {
+			return rc, fmt.Errorf("radius.clients[%d].cidr: %v", i, err)
+		}
+		secret, err := radius.ReadSecret(cl.SecretFile, cl.SecretCredential)
+		if err != nil {
+			return rc, fmt.Errorf("radius.clients[%d]: %w", i, err)
+		}
+		rc.Clients = append(rc.Clients, radius.Client{
+			Name:                             cl.Name,
+			Prefix:                           prefix,
+			Secret:                           secret,
+			Mode:                             radius.Mode(cl.Mode),
+			TrustStationID:                   cl.TrustStationID,
+			AllowMissingMessageAuthenticator: cl.AllowMissingMessageAuthenticator,
+		})
+	}
+	return rc, nil
 }

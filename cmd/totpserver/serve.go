@@ -60,8 +60,13 @@ func serve(cmd *cobra.Command, c config) error {
 	defer endRequests()
 	hs := httpServer(reqCtx, srv.Handler(), log)
 	go srv.Run(ctx)
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	ms, err := serveMetrics(c, srv, log, errc)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	radiusDone, err := serveRADIUS(ctx, c, srv, log, errc)
 	if err != nil {
 		ln.Close()
 		return err
@@ -72,13 +77,43 @@ func serve(cmd *cobra.Command, c config) error {
 		return err
 	case <-ctx.Done():
 	}
-	return shutdown(hs, ms, endRequests, log)
+	err = shutdown(hs, ms, endRequests, log)
+	<-radiusDone
+	return err
+}
+
+// serveRADIUS starts the RADIUS listener when radius.listen is set,
+// sending a failure to errc. The channel it returns is closed once the
+// listener has stopped after ctx ended (at once when there is none).
+func serveRADIUS(ctx context.Context, c config, srv *server.Server, log *slog.Logger, errc chan<- error) (<-chan struct{}, error) {
+	done := make(chan struct{})
+	if c.RADIUS.Listen == "" {
+		close(done)
+		return done, nil
+	}
+	pc, err := net.ListenPacket("udp", c.RADIUS.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("radius.listen: %w", err)
+	}
+	log.Info("RADIUS listening", "addr", pc.LocalAddr().String(), "clients", len(c.RADIUS.Clients))
+	go func() {
+		defer close(done)
+		defer pc.Close()
+		if err := srv.ServeRADIUS(ctx, pc); err != nil {
+			errc <- err
+		}
+	}()
+	return done, nil
 }
 
 // newServer loads the sealer and builds the server on st with c's
 // settings, warning when there is no admin yet.
 func newServer(ctx context.Context, c config, st store.Store, log *slog.Logger) (*server.Server, error) {
 	sealer, err := store.LoadSealer(c.MasterKeyFile, c.MasterKey)
+	if err != nil {
+		return nil, err
+	}
+	rc, err := c.radiusConfig()
 	if err != nil {
 		return nil, err
 	}
@@ -98,6 +133,7 @@ func newServer(ctx context.Context, c config, st store.Store, log *slog.Logger) 
 		JanitorInterval:     c.JanitorInterval,
 		Limits:              c.limits(),
 		Appliance:           c.applianceConfig(),
+		RADIUS:              rc,
 	})
 }
 

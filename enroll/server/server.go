@@ -6,7 +6,9 @@
 //     sessions);
 //   - enroll/server/api: the admin JSON API and the verify API (bearer
 //     tokens);
-//   - enroll/server/appliance: the appliance API (signed requests).
+//   - enroll/server/appliance: the appliance API (signed requests);
+//   - enroll/server/radius: the RADIUS listener (UDP), for VPNs, Wi-Fi
+//     and PAM, served by ServeRADIUS.
 //
 // The server keeps no state of its own beyond short-lived caches and rate
 // limiters: everything lives in the store, so several replicas can share
@@ -24,10 +26,12 @@ import (
 	"github.com/totpbox/totpbox/enroll/server/console"
 	"github.com/totpbox/totpbox/enroll/server/core"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 
 	"github.com/totpbox/totpbox/enroll/server/appliance"
+	"github.com/totpbox/totpbox/enroll/server/radius"
 	"github.com/totpbox/totpbox/enroll/server/ratelimit"
 )
 
@@ -118,6 +122,11 @@ type Config struct {
 	// about confirmed, renamed, deleted and expired MFA devices. Its
 	// Store, Clock and Logger, when nil, are the server's.
 	Appliance appliance.Config
+	// RADIUS configures the RADIUS listener (enroll/server/radius); it is
+	// built only when RADIUS.Clients is not empty, and served by
+	// ServeRADIUS. Its Core, Clock and Logger are the server's; zero
+	// password limits are the sign-in limits.
+	RADIUS radius.Config
 }
 
 // Server is the registration server. It is safe for concurrent use.
@@ -128,6 +137,7 @@ type Server struct {
 	console    *console.Console
 	api        *api.API
 	appliances *appliance.API
+	radius     *radius.Server
 	handler    http.Handler
 }
 
@@ -185,6 +195,19 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, core: c, console: con, api: a, appliances: apps}
+	if len(cfg.RADIUS.Clients) > 0 {
+		rc := cfg.RADIUS
+		rc.Core, rc.Clock, rc.Logger = c, cfg.Clock, cfg.Logger
+		if rc.PasswordPerUser.PerSecond == 0 {
+			rc.PasswordPerUser = cfg.Limits.SignInPerUser
+		}
+		if rc.PasswordPerIP.PerSecond == 0 {
+			rc.PasswordPerIP = cfg.Limits.SignInPerIP
+		}
+		if s.radius, err = radius.New(rc); err != nil {
+			return nil, err
+		}
+	}
 	s.handler = s.routes()
 	return s, nil
 }
@@ -251,6 +274,16 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // include it, so metrics are never public by accident: serve it on a
 // separate listener (totpserver's metrics.listen).
 func (s *Server) MetricsHandler() http.Handler { return s.core.MetricsHandler() }
+
+// ServeRADIUS answers RADIUS Access-Requests on pc until ctx ends, then
+// lets the requests in flight answer and returns nil. It is an error when
+// Config.RADIUS has no clients.
+func (s *Server) ServeRADIUS(ctx context.Context, pc net.PacketConn) error {
+	if s.radius == nil {
+		return errors.New("server: RADIUS has no clients")
+	}
+	return s.radius.Serve(ctx, pc)
+}
 
 // Appliances returns the appliance API the server mounts and drives.
 func (s *Server) Appliances() *appliance.API { return s.appliances }

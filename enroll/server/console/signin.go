@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"sync"
 
 	"github.com/totpbox/totpbox/enroll/store"
 )
@@ -23,22 +22,6 @@ func (s *Console) signinShow(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.render(w, r, nil, http.StatusOK, "signin", page{Title: "Sign in", D: signinData{}})
-}
-
-var (
-	dummyHashOnce sync.Once
-	dummyHash     string
-)
-
-// checkUserPassword checks a password, spending the same time whether or
-// not the user exists.
-func checkUserPassword(u store.User, found bool, password string) bool {
-	if !found || u.PasswordHash == "" {
-		dummyHashOnce.Do(func() { dummyHash, _ = store.HashPassword("not a real password") })
-		store.CheckPassword(dummyHash, password)
-		return false
-	}
-	return store.CheckPassword(u.PasswordHash, password)
 }
 
 func (s *Console) signinSubmit(w http.ResponseWriter, r *http.Request) {
@@ -68,7 +51,7 @@ func (s *Console) signinSubmit(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, nil, err)
 		return
 	}
-	if !checkUserPassword(u, err == nil, password) || u.Disabled {
+	if !core.CheckUserPassword(u, err == nil, password) || u.Disabled {
 		s.core.Audit(r.Context(), core.Actor{Name: name, IP: ip}, "signin.fail", "user:"+name, "wrong username or password, or user disabled")
 		retry(http.StatusUnauthorized, "Wrong username or password.")
 		return

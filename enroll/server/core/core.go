@@ -17,6 +17,7 @@ type Store interface {
 	store.UseRecorder
 
 	UserByID(ctx context.Context, id int64) (store.User, error)
+	UserByName(ctx context.Context, username string) (store.User, error)
 	CreateUser(ctx context.Context, u *store.User) error
 	UpdateUser(ctx context.Context, u store.User) error
 	CountAdmins(ctx context.Context) (int, error)

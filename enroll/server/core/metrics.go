@@ -96,6 +96,17 @@ func (s *Core) MetricsHandler() http.Handler {
 	return promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{ErrorLog: slogPrinter{s}})
 }
 
+// RegisterMetrics adds the metrics of a layer over the core (the RADIUS
+// listener) to the registry MetricsHandler serves.
+func (s *Core) RegisterMetrics(cs ...prometheus.Collector) error {
+	for _, c := range cs {
+		if err := s.metrics.reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // slogPrinter logs the metrics handler's errors.
 type slogPrinter struct{ s *Core }
 

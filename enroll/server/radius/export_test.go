@@ -1,0 +1,4 @@
+package radius
+
+// SignRequest is signRequest for the external tests' client.
+var SignRequest = signRequest
