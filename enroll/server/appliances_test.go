@@ -40,6 +40,8 @@ type tappliance struct {
 	boxPriv *[32]byte
 	id      string
 	rev     int64
+	// secrets is the secrets mode its syncs report; empty: none.
+	secrets string
 }
 
 func (h *harness) newAppliance() *tappliance {
@@ -97,7 +99,7 @@ func (a *tappliance) learnID() {
 // without waiting.
 func (a *tappliance) sync(clock *proto.ClockReport) []proto.Change {
 	a.h.t.Helper()
-	q := proto.SyncQuery{After: a.rev, Version: "1.2.3", Accounts: 2, Clock: clock}
+	q := proto.SyncQuery{After: a.rev, Version: "1.2.3", Accounts: 2, Clock: clock, Secrets: a.secrets}
 	var c proto.Changes
 	if code, b := a.do("GET", proto.ChangesPath(a.id)+"?"+q.Encode().Encode(), nil, &c); code != 200 {
 		a.h.t.Fatalf("sync = %d %s", code, b)
@@ -146,6 +148,56 @@ func auditActions(t *testing.T, st store.Store) string {
 		out = append(out, e.Action)
 	}
 	return strings.Join(out, " ")
+}
+
+// TestAppliancesPageSecrets checks that the Appliances page says how each
+// appliance keeps its secrets, as its last sync reported.
+func TestAppliancesPageSecrets(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, open func(testing.TB) store.Store) {
+		h := newHarness(t, open(t), nil)
+		h.admin()
+		b := h.browser()
+		b.signIn("root", adminPassword, nil, h.clock)
+		const (
+			tpm      = "Secrets: TPM"
+			software = "Secrets: software key file — a copy of the SD card copies every account"
+			unknown  = "Secrets: unknown (not reported)"
+		)
+		sealed, card, silent := h.newAppliance(), h.newAppliance(), h.newAppliance()
+		pairThroughConsole(t, b, sealed, "A sealed")
+		pairThroughConsole(t, b, card, "B card")
+		pairThroughConsole(t, b, silent, "C silent")
+		sealed.secrets, card.secrets = proto.SecretsTPM, proto.SecretsSoftware
+		sealed.sync(nil)
+		card.sync(nil)
+		silent.sync(nil)
+
+		// Each row, in name order, says its own mode.
+		_, _, page := b.get("/appliances")
+		rows := regexp.MustCompile(`(?s)<tr>.*?</tr>`).FindAllString(html.UnescapeString(page), -1)
+		want := []struct{ name, says string }{{"A sealed", tpm}, {"B card", software}, {"C silent", unknown}}
+		if len(rows) != 1+len(want) {
+			t.Fatalf("Appliances page has %d rows, want a header and %d:\n%s", len(rows), len(want), page)
+		}
+		for i, w := range want {
+			row := rows[i+1]
+			if !strings.Contains(row, w.name) || !strings.Contains(row, w.says) {
+				t.Errorf("row of %q lacks %q:\n%s", w.name, w.says, row)
+			}
+			for _, other := range []string{tpm, software, unknown} {
+				if other != w.says && strings.Contains(row, other) {
+					t.Errorf("row of %q also says %q:\n%s", w.name, other, row)
+				}
+			}
+		}
+
+		// Moved to TPM mode: the next sync says so, and the warning goes.
+		card.secrets = proto.SecretsTPM
+		card.sync(nil)
+		if _, _, page = b.get("/appliances"); strings.Contains(html.UnescapeString(page), software) {
+			t.Errorf("an appliance that now reports tpm still shows the software warning:\n%s", page)
+		}
+	})
 }
 
 func TestAppliancesPage(t *testing.T) {

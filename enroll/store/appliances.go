@@ -31,6 +31,9 @@ type Appliance struct {
 	Accounts int
 	// Clock is its last clock report; Clock.At is zero when none.
 	Clock ClockReport
+	// Secrets is how it keeps its secrets, as its last sync said:
+	// SecretsTPM, SecretsSoftware, or empty when it did not say.
+	Secrets string
 	// Rev is the latest revision of its change log; 0 while empty.
 	Rev int64
 	// Unpairing is set by UnpairAppliance: an admin unpaired it, and the
@@ -61,7 +64,20 @@ type ApplianceSeen struct {
 	Accounts int
 	// Clock replaces the stored report unless Clock.At is zero.
 	Clock ClockReport
+	// Secrets replaces the stored mode: SecretsTPM, SecretsSoftware, or
+	// empty when the appliance did not say (the mode becomes unknown).
+	Secrets string
 }
+
+// An appliance's secrets modes, as ApplianceSeen.Secrets reports them (the
+// values of the wire protocol's SyncQuery.Secrets).
+const (
+	// SecretsTPM: the vault key is sealed to a TPM, which computes codes.
+	SecretsTPM = "tpm"
+	// SecretsSoftware: the vault key is a file on the SD card; a copy of
+	// the card copies every account.
+	SecretsSoftware = "software"
+)
 
 // PairingCode is a one-time code an unpaired appliance shows, to be typed
 // in the console.
@@ -150,7 +166,9 @@ type ApplianceStore interface {
 	// RenameAppliance sets the friendly name; ErrNotFound, ErrConflict.
 	RenameAppliance(ctx context.Context, id, name string) error
 	// SeenAppliance records a sync: LastSeen = s.At, Version, Accounts,
-	// and Clock unless s.Clock.At is zero. ErrNotFound when missing.
+	// Secrets, and Clock unless s.Clock.At is zero. ErrNotFound when
+	// missing; an error naming the mode when s.Secrets is not one of
+	// "", SecretsTPM and SecretsSoftware.
 	SeenAppliance(ctx context.Context, id string, s ApplianceSeen) error
 	// UnpairAppliance, in one transaction, sets Unpairing, cancels the
 	// appliance's pending offers (State cancelled, Answered at) and

@@ -98,7 +98,7 @@ func (s *sqlStore) PairAppliance(ctx context.Context, code string, now time.Time
 	if err != nil {
 		return err
 	}
-	c.LastSeen, c.Accounts, c.Clock, c.Rev, c.Unpairing = time.Time{}, 0, ClockReport{}, 0, false
+	c.LastSeen, c.Accounts, c.Clock, c.Rev, c.Unpairing, c.Secrets = time.Time{}, 0, ClockReport{}, 0, false, ""
 	*a = c
 	return nil
 }
@@ -115,14 +115,14 @@ func (s *sqlStore) DeleteExpiredPairingCodes(ctx context.Context, now time.Time)
 // --- Appliances ---
 
 const applianceCols = `id, name, sign_key, box_key, paired, last_seen, version, accounts,
-	clock_time, clock_bound_ns, clock_state, clock_ppm, clock_offset_ns, clock_at, rev, unpairing`
+	clock_time, clock_bound_ns, clock_state, clock_ppm, clock_offset_ns, clock_at, rev, unpairing, secrets`
 
 func scanAppliance(row rowScanner) (Appliance, error) {
 	var a Appliance
 	var bound, offset int64
 	err := row.Scan(&a.ID, &a.Name, &a.SignKey, &a.BoxKey, nullTime{&a.Paired}, nullTime{&a.LastSeen}, &a.Version,
 		&a.Accounts, nullTime{&a.Clock.ApplianceTime}, &bound, &a.Clock.State, &a.Clock.Frequency, &offset,
-		nullTime{&a.Clock.At}, &a.Rev, &a.Unpairing)
+		nullTime{&a.Clock.At}, &a.Rev, &a.Unpairing, &a.Secrets)
 	a.Clock.Bound, a.Clock.Offset = time.Duration(bound), time.Duration(offset)
 	return a, err
 }
@@ -151,18 +151,23 @@ func (s *sqlStore) RenameAppliance(ctx context.Context, id, name string) error {
 }
 
 func (s *sqlStore) SeenAppliance(ctx context.Context, id string, seen ApplianceSeen) error {
+	switch seen.Secrets {
+	case "", SecretsTPM, SecretsSoftware:
+	default:
+		return fmt.Errorf("seen appliance: unknown secrets mode %q", seen.Secrets)
+	}
 	t := s.d.timeArg
 	var res sql.Result
 	var err error
 	if seen.Clock.At.IsZero() {
-		res, err = s.exec(ctx, `UPDATE appliances SET last_seen = ?, version = ?, accounts = ? WHERE id = ?`,
-			t(micro(seen.At)), seen.Version, seen.Accounts, id)
+		res, err = s.exec(ctx, `UPDATE appliances SET last_seen = ?, version = ?, accounts = ?, secrets = ? WHERE id = ?`,
+			t(micro(seen.At)), seen.Version, seen.Accounts, seen.Secrets, id)
 	} else {
 		c := seen.Clock
-		res, err = s.exec(ctx, `UPDATE appliances SET last_seen = ?, version = ?, accounts = ?,
+		res, err = s.exec(ctx, `UPDATE appliances SET last_seen = ?, version = ?, accounts = ?, secrets = ?,
 			clock_time = ?, clock_bound_ns = ?, clock_state = ?, clock_ppm = ?, clock_offset_ns = ?, clock_at = ?
 			WHERE id = ?`,
-			t(micro(seen.At)), seen.Version, seen.Accounts, t(micro(c.ApplianceTime)), int64(c.Bound), c.State,
+			t(micro(seen.At)), seen.Version, seen.Accounts, seen.Secrets, t(micro(c.ApplianceTime)), int64(c.Bound), c.State,
 			c.Frequency, int64(c.Offset), t(micro(c.At)), id)
 	}
 	return s.affected("seen appliance", res, err)

@@ -533,6 +533,48 @@ func TestClockReport(t *testing.T) {
 	})
 }
 
+func TestSecretsReport(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, open func(testing.TB) store.Store) {
+		clk := testkit.NewClock(t0)
+		e := newEnvWith(t, clk, open(t))
+		a := e.newApp()
+		a.pair("A")
+		secrets := func() string {
+			t.Helper()
+			in, err := e.api.Appliance(context.Background(), a.id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return in.Secrets
+		}
+		if got := secrets(); got != "" {
+			t.Errorf("secrets before any sync = %q, want empty (unknown)", got)
+		}
+		// Each sync replaces the mode with what it says; one that says
+		// nothing leaves it unknown.
+		for _, mode := range []string{proto.SecretsSoftware, proto.SecretsTPM, "", proto.SecretsSoftware} {
+			if _, code, pe := a.changes(proto.SyncQuery{Version: "2.0", Secrets: mode}); code != 200 {
+				t.Fatalf("sync with secrets=%q: %d %v", mode, code, pe)
+			}
+			if got := secrets(); got != mode {
+				t.Errorf("after a sync with secrets=%q: Appliance().Secrets = %q", mode, got)
+			}
+		}
+		list, err := e.api.Appliances(context.Background())
+		if err != nil || len(list) != 1 || list[0].Secrets != SecretsSoftware {
+			t.Errorf("Appliances() = %+v, %v; want one with Secrets %q", list, err, SecretsSoftware)
+		}
+		// A mode the protocol does not know is refused and stores nothing.
+		req := a.request("GET", proto.ChangesPath(a.id)+"?secrets=hsm", nil)
+		if code, pe := e.serve(req, nil); code != 400 || pe.Code != proto.CodeBadRequest || !strings.Contains(pe.Message, "secrets") {
+			t.Errorf("sync with secrets=hsm: %d %+v, want 400 bad_request naming secrets", code, pe)
+		}
+		if got := secrets(); got != proto.SecretsSoftware {
+			t.Errorf("after a refused sync: Secrets = %q, want %q kept", got, proto.SecretsSoftware)
+		}
+	})
+}
+
 func TestClockWarning(t *testing.T) {
 	tests := []struct {
 		c    ClockReport

@@ -23,6 +23,9 @@ type Info struct {
 	Accounts int
 	// Clock is the last clock report; nil when none arrived yet.
 	Clock *ClockReport
+	// Secrets is how the appliance keeps its secrets, as its last sync
+	// said: SecretsTPM, SecretsSoftware, or empty when unknown.
+	Secrets string
 	// Unpairing: unpaired in the console, waiting for the appliance to
 	// wipe its server accounts and say so.
 	Unpairing bool
@@ -31,6 +34,15 @@ type Info struct {
 	// Warning is a one-line warning about the appliance's clock, or empty.
 	Warning string
 }
+
+// An appliance's secrets modes, as Info.Secrets holds them.
+const (
+	// SecretsTPM: its vault key is sealed to a TPM, which computes codes.
+	SecretsTPM = proto.SecretsTPM
+	// SecretsSoftware: its vault key is a file on the SD card; a copy of
+	// the card copies every account.
+	SecretsSoftware = proto.SecretsSoftware
+)
 
 // ClockReport is an appliance's last clock report, as the server saw it.
 type ClockReport struct {
@@ -52,7 +64,7 @@ const WarnFraction = 0.8
 
 func (a *API) info(app store.Appliance) Info {
 	in := Info{ID: app.ID, Name: app.Name, Paired: app.Paired, LastSeen: app.LastSeen, Version: app.Version,
-		Accounts: app.Accounts, Unpairing: app.Unpairing, Online: a.isOnline(app.ID)}
+		Accounts: app.Accounts, Secrets: app.Secrets, Unpairing: app.Unpairing, Online: a.isOnline(app.ID)}
 	if c := app.Clock; !c.At.IsZero() {
 		in.Clock = &ClockReport{ApplianceTime: c.ApplianceTime, Bound: c.Bound, State: c.State,
 			Frequency: c.Frequency, Offset: c.Offset, At: c.At}

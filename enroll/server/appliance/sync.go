@@ -48,7 +48,7 @@ func wireChange(c store.Change) (proto.Change, error) {
 
 // handleChanges answers GET {id}/changes: the changes after a revision,
 // held up to the requested wait while there is nothing new. Each request
-// records the appliance as seen, with its clock report.
+// records the appliance as seen, with its clock report and secrets mode.
 func (a *API) handleChanges(w http.ResponseWriter, r *http.Request) {
 	app, _, ok := a.paired(w, r)
 	if !ok {
@@ -60,7 +60,7 @@ func (a *API) handleChanges(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := a.clock.Now()
-	seen := store.ApplianceSeen{At: now, Version: q.Version, Accounts: q.Accounts}
+	seen := store.ApplianceSeen{At: now, Version: q.Version, Accounts: q.Accounts, Secrets: q.Secrets}
 	if c := q.Clock; c != nil {
 		seen.Clock = store.ClockReport{ApplianceTime: c.Time, Bound: c.Bound, State: c.State,
 			Frequency: c.Frequency, Offset: now.Sub(c.Time), At: now}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -37,7 +38,8 @@ func equalAppliance(a, b store.Appliance) bool {
 		sameTime(a.Paired, b.Paired) && sameTime(a.LastSeen, b.LastSeen) && a.Version == b.Version &&
 		a.Accounts == b.Accounts && sameTime(a.Clock.ApplianceTime, b.Clock.ApplianceTime) &&
 		a.Clock.Bound == b.Clock.Bound && a.Clock.State == b.Clock.State && a.Clock.Frequency == b.Clock.Frequency &&
-		a.Clock.Offset == b.Clock.Offset && sameTime(a.Clock.At, b.Clock.At) && a.Rev == b.Rev && a.Unpairing == b.Unpairing
+		a.Clock.Offset == b.Clock.Offset && sameTime(a.Clock.At, b.Clock.At) && a.Rev == b.Rev && a.Unpairing == b.Unpairing &&
+		a.Secrets == b.Secrets
 }
 
 func equalChange(a, b store.Change) bool {
@@ -148,18 +150,43 @@ func testAppliances(t *testing.T, s store.Store) {
 
 	clock := store.ClockReport{ApplianceTime: t0.Add(-2 * time.Second), Bound: 35 * time.Millisecond, State: "SYNCED",
 		Frequency: -12.5, Offset: 2*time.Second + 3*time.Microsecond, At: t0}
-	must(t, "SeenAppliance", s.SeenAppliance(ctx, a.ID, store.ApplianceSeen{At: t0, Version: "1.1", Accounts: 4, Clock: clock}))
+	if got, _ := s.Appliance(ctx, a.ID); got.Secrets != "" {
+		t.Errorf("secrets mode before any sync = %q, want empty", got.Secrets)
+	}
+	must(t, "SeenAppliance", s.SeenAppliance(ctx, a.ID, store.ApplianceSeen{At: t0, Version: "1.1", Accounts: 4, Clock: clock,
+		Secrets: store.SecretsSoftware}))
 	want := a
-	want.LastSeen, want.Version, want.Accounts, want.Clock = t0, "1.1", 4, clock
+	want.LastSeen, want.Version, want.Accounts, want.Clock, want.Secrets = t0, "1.1", 4, clock, store.SecretsSoftware
 	if got, _ := s.Appliance(ctx, a.ID); !equalAppliance(got, want) {
 		t.Errorf("after SeenAppliance: %+v\nwant %+v", got, want)
 	}
 	// No clock report: the last one stays.
 	later := t0.Add(time.Minute)
-	must(t, "SeenAppliance(no clock)", s.SeenAppliance(ctx, a.ID, store.ApplianceSeen{At: later, Version: "1.2", Accounts: 5}))
-	want.LastSeen, want.Version, want.Accounts = later, "1.2", 5
+	must(t, "SeenAppliance(no clock)", s.SeenAppliance(ctx, a.ID, store.ApplianceSeen{At: later, Version: "1.2", Accounts: 5,
+		Secrets: store.SecretsTPM}))
+	want.LastSeen, want.Version, want.Accounts, want.Secrets = later, "1.2", 5, store.SecretsTPM
 	if got, _ := s.Appliance(ctx, a.ID); !equalAppliance(got, want) {
 		t.Errorf("after SeenAppliance(no clock): %+v\nwant %+v", got, want)
+	}
+	// The mode is what the last sync said: one that says nothing makes it
+	// unknown again rather than keeping an old claim.
+	must(t, "SeenAppliance(no secrets)", s.SeenAppliance(ctx, a.ID, store.ApplianceSeen{At: later, Version: "1.2", Accounts: 5}))
+	want.Secrets = ""
+	if got, _ := s.Appliance(ctx, a.ID); !equalAppliance(got, want) {
+		t.Errorf("after SeenAppliance(no secrets): %+v\nwant %+v", got, want)
+	}
+	// An unknown mode is refused and changes nothing.
+	if err := s.SeenAppliance(ctx, a.ID, store.ApplianceSeen{At: later.Add(time.Minute), Version: "9", Secrets: "hsm"}); err == nil ||
+		!strings.Contains(err.Error(), `"hsm"`) {
+		t.Errorf("SeenAppliance(secrets hsm) = %v, want an error naming the mode", err)
+	}
+	if got, _ := s.Appliance(ctx, a.ID); !equalAppliance(got, want) {
+		t.Errorf("after SeenAppliance(secrets hsm): %+v\nwant %+v", got, want)
+	}
+	list, err = s.Appliances(ctx)
+	must(t, "Appliances", err)
+	if i := slices.IndexFunc(list, func(x store.Appliance) bool { return x.ID == a.ID }); i < 0 || !equalAppliance(list[i], want) {
+		t.Errorf("Appliances after SeenAppliance = %+v, want %+v among them", list, want)
 	}
 	wantErr(t, "SeenAppliance(unknown)", s.SeenAppliance(ctx, "nope", store.ApplianceSeen{At: t0}), store.ErrNotFound)
 
