@@ -20,12 +20,21 @@ func configCommand() *cobra.Command {
 		Long: `Check reads FILE as serve would (defaults, then the file, then TOTPSERVER_*
 variables) and reports every problem, one a line: unknown keys and
 variables, values that do not parse, values out of range. It prints
-"FILE: ok" and exits 0 when there is none, and exits 2 otherwise.`,
+"FILE: ok" and exits 0 when there is none, and exits 2 otherwise.
+
+It also warns, without failing, when the master key sits in the data
+directory beside the SQLite database, where a copy of the disk holds the
+secrets and their key: keep it in the systemd credential master.key
+(systemd-creds encrypt; the packaged unit loads
+/etc/credstore.encrypted/totpserver-master.key).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			path := args[0]
-			_, problems := readConfig(path, nil)
+			c, problems := readConfig(path, nil)
 			if len(problems) == 0 {
+				for _, w := range c.masterKeyWarnings() {
+					fmt.Fprintf(cmd.ErrOrStderr(), "%s: %s\n", path, w)
+				}
 				fmt.Fprintf(cmd.OutOrStdout(), "%s: ok\n", path)
 				return nil
 			}

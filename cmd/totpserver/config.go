@@ -133,8 +133,8 @@ func loadConfig(cmd *cobra.Command) (config, error) {
 		}
 		c.Data = abs
 	}
-	if c.MasterKeyFile == "" && c.Data != "" {
-		c.MasterKeyFile = filepath.Join(c.Data, "master.key")
+	if k := c.masterKey(); k.kind == keyFile {
+		c.MasterKeyFile = k.path // <data>/master.key unless a credential is there
 	}
 	return c, nil
 }

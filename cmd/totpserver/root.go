@@ -53,10 +53,10 @@ func initCommand() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withStore(cmd, func(ctx context.Context, c config, st store.Store) error {
-				if _, err := store.LoadSealer(c.MasterKeyFile, c.MasterKey); err != nil {
+				if _, err := c.loadSealer(); err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "Data directory %s is ready (master key %s).\n", c.Data, c.MasterKeyFile)
+				fmt.Fprintf(cmd.OutOrStdout(), "Data directory %s is ready (master key from %s).\n", c.Data, c.masterKey())
 				return adminHint(ctx, cmd, c, st)
 			})
 		},

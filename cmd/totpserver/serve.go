@@ -109,10 +109,11 @@ func serveRADIUS(ctx context.Context, c config, srv *server.Server, log *slog.Lo
 // newServer loads the sealer and builds the server on st with c's
 // settings, warning when there is no admin yet.
 func newServer(ctx context.Context, c config, st store.Store, log *slog.Logger) (*server.Server, error) {
-	sealer, err := store.LoadSealer(c.MasterKeyFile, c.MasterKey)
+	sealer, err := c.loadSealer()
 	if err != nil {
 		return nil, err
 	}
+	log.Info("master key", "from", c.masterKey().String())
 	rc, err := c.radiusConfig()
 	if err != nil {
 		return nil, err

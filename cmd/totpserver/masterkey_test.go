@@ -1,0 +1,217 @@
+package main
+
+import (
+	"bytes"
+	"encoding/base64"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/totpbox/totpbox/enroll/store"
+)
+
+// isolateCredentials clears the systemd credential variable and points
+// credStoreDirs at an empty temporary directory, which it returns.
+func isolateCredentials(t *testing.T) string {
+	t.Helper()
+	t.Setenv("CREDENTIALS_DIRECTORY", "")
+	store := t.TempDir()
+	old := credStoreDirs
+	credStoreDirs = []string{store}
+	t.Cleanup(func() { credStoreDirs = old })
+	return store
+}
+
+func writeFile(t *testing.T, path, text string, mode os.FileMode) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(text), mode); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, mode); err != nil { // past the umask
+		t.Fatal(err)
+	}
+}
+
+// TestMasterKeyLookupOrder checks where the server reads its master key:
+// master_key, then master_key_file, then $CREDENTIALS_DIRECTORY/master.key,
+// then <data>/master.key.
+func TestMasterKeyLookupOrder(t *testing.T) {
+	idOf := func(b byte) string { return store.KeyID(bytes.Repeat([]byte{b}, 32)) }
+	variable, file, cred := key32, key32b, base64Key(0x11)
+	tests := []struct {
+		name     string
+		key      string // master_key
+		keyFile  bool   // master_key_file set (holding key32b)
+		credDir  bool   // CREDENTIALS_DIRECTORY set
+		credFile bool   // ... holding master.key
+		wantKind keyKind
+		wantID   string // primary key id of the loaded sealer; "" for a new random key
+	}{
+		{name: "variable wins over everything", key: variable, keyFile: true, credDir: true, credFile: true, wantKind: keyVariable, wantID: idOf(0x5a)},
+		{name: "master_key_file wins over the credential", keyFile: true, credDir: true, credFile: true, wantKind: keyFile, wantID: idOf(0xa5)},
+		{name: "credential wins over the data directory", credDir: true, credFile: true, wantKind: keyCredential, wantID: idOf(0x11)},
+		{name: "credentials directory without master.key", credDir: true, wantKind: keyFile},
+		{name: "no credentials at all", wantKind: keyFile},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			isolateCredentials(t)
+			dir := t.TempDir()
+			c := defaultConfig()
+			c.Data = filepath.Join(dir, "data")
+			c.MasterKey = tc.key
+			if tc.keyFile {
+				c.MasterKeyFile = filepath.Join(dir, "elsewhere", "master.key")
+				writeFile(t, c.MasterKeyFile, file+"\n", 0o600)
+			}
+			credDir := filepath.Join(dir, "creds")
+			if tc.credDir {
+				if err := os.MkdirAll(credDir, 0o700); err != nil {
+					t.Fatal(err)
+				}
+				t.Setenv("CREDENTIALS_DIRECTORY", credDir)
+			}
+			if tc.credFile {
+				// systemd makes it 0400 and grants the service user read
+				// through an ACL, whose mask shows in the group bits.
+				writeFile(t, filepath.Join(credDir, credentialName), "# comment\n"+cred+"\n", 0o440)
+			}
+			if err := os.MkdirAll(c.Data, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			k := c.masterKey()
+			if k.kind != tc.wantKind {
+				t.Fatalf("masterKey() = %v, want kind %d", k, tc.wantKind)
+			}
+			s, err := c.loadSealer()
+			if err != nil {
+				t.Fatalf("loadSealer: %v", err)
+			}
+			if tc.wantID != "" && s.PrimaryKeyID() != tc.wantID {
+				t.Errorf("loaded key %s, want %s (from %v)", s.PrimaryKeyID(), tc.wantID, k)
+			}
+			_, err = os.Stat(filepath.Join(c.Data, "master.key"))
+			if created := err == nil; created != (tc.wantID == "") {
+				t.Errorf("<data>/master.key created = %v, want %v", created, tc.wantID == "")
+			}
+		})
+	}
+}
+
+// TestLoadConfigTakesTheCredential checks that loadConfig leaves
+// master_key_file empty when the credential is there, so serve reads it.
+func TestLoadConfigTakesTheCredential(t *testing.T) {
+	isolateCredentials(t)
+	credDir := t.TempDir()
+	writeFile(t, filepath.Join(credDir, credentialName), key32+"\n", 0o400)
+	t.Setenv("CREDENTIALS_DIRECTORY", credDir)
+	cmd := serveCommand()
+	root := rootCommand()
+	root.AddCommand(cmd)
+	cmd.Flags().AddFlagSet(root.PersistentFlags())
+	if err := cmd.ParseFlags([]string{"--data", t.TempDir()}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := loadConfig(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k := c.masterKey(); c.MasterKeyFile != "" || k.kind != keyCredential {
+		t.Errorf("master_key_file = %q, source %v; want empty and the credential", c.MasterKeyFile, k)
+	}
+}
+
+func TestCredentialErrors(t *testing.T) {
+	isolateCredentials(t)
+	credDir := t.TempDir()
+	t.Setenv("CREDENTIALS_DIRECTORY", credDir)
+	c := defaultConfig()
+	c.Data = t.TempDir()
+	for _, tc := range []struct{ name, text, want string }{
+		{"not base64", "s3cret-not-base64!\n", "systemd credential master.key: master key 1: not base64"},
+		{"short", key16, "systemd credential master.key: master key 1: 16 bytes, want 32"},
+		{"empty", "# nothing\n", "systemd credential master.key: no master key"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			writeFile(t, filepath.Join(credDir, credentialName), tc.text, 0o400)
+			_, err := c.loadSealer()
+			if err == nil || err.Error() != tc.want {
+				t.Fatalf("loadSealer = %v, want %q", err, tc.want)
+			}
+			if _, err := os.Stat(filepath.Join(c.Data, "master.key")); err == nil {
+				t.Errorf("a bad credential fell back to a new key file in the data directory")
+			}
+		})
+	}
+}
+
+func TestMasterKeyWarnings(t *testing.T) {
+	inData := "sits in the data directory beside the database"
+	stale := "still sits in the data directory"
+	tests := []struct {
+		name string
+		set  func(t *testing.T, c *config, credStore string)
+		want string // "" for no warning
+	}{
+		{name: "default: key file in the data directory", want: inData},
+		{name: "master_key_file pointed into the data directory", set: func(t *testing.T, c *config, _ string) {
+			c.MasterKeyFile = filepath.Join(c.Data, "keys", "k")
+		}, want: inData},
+		{name: "master_key_file elsewhere", set: func(t *testing.T, c *config, _ string) {
+			c.MasterKeyFile = "/etc/totpbox/master.key"
+		}},
+		{name: "data directory spelled differently", set: func(t *testing.T, c *config, _ string) {
+			c.MasterKeyFile = c.Data + "/./sub/../master.key"
+		}, want: inData},
+		{name: "sibling directory with a common prefix", set: func(t *testing.T, c *config, _ string) {
+			c.MasterKeyFile = c.Data + "-keys/master.key"
+		}},
+		{name: "master key in a variable", set: func(t *testing.T, c *config, _ string) { c.MasterKey = key32 }},
+		{name: "PostgreSQL: the database is elsewhere", set: func(t *testing.T, c *config, _ string) {
+			c.Database.DSN = "postgres://db/totp"
+		}},
+		{name: "credential in the service's environment", set: func(t *testing.T, c *config, _ string) {
+			d := t.TempDir()
+			writeFile(t, filepath.Join(d, credentialName), key32, 0o400)
+			t.Setenv("CREDENTIALS_DIRECTORY", d)
+		}},
+		{name: "credential in the store for the packaged unit", set: func(t *testing.T, c *config, credStore string) {
+			writeFile(t, filepath.Join(credStore, credStoreName), "encrypted", 0o600)
+		}},
+		{name: "credential, and the old key file left behind", set: func(t *testing.T, c *config, credStore string) {
+			writeFile(t, filepath.Join(credStore, credStoreName), "encrypted", 0o600)
+			writeFile(t, filepath.Join(c.Data, "master.key"), key32, 0o600)
+		}, want: stale},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			credStore := isolateCredentials(t)
+			c := defaultConfig()
+			c.Data = t.TempDir()
+			if tc.set != nil {
+				tc.set(t, &c, credStore)
+			}
+			got := c.masterKeyWarnings()
+			switch {
+			case tc.want == "" && len(got) != 0:
+				t.Errorf("masterKeyWarnings() = %q, want none", got)
+			case tc.want != "" && (len(got) != 1 || !strings.Contains(got[0], tc.want)):
+				t.Errorf("masterKeyWarnings() = %q, want one with %q", got, tc.want)
+			}
+			for _, w := range got {
+				if strings.Contains(w, key32) || strings.Contains(w, "\n") {
+					t.Errorf("warning %q shows a key or spans lines", w)
+				}
+			}
+		})
+	}
+}
+
+// base64Key returns the base64 of a 32-byte key filled with b.
+func base64Key(b byte) string {
+	return base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{b}, 32))
+}
