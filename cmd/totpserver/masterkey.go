@@ -180,7 +180,7 @@ func (c config) masterKeyWarnings() []string {
 	case k.kind == keyFile && inDir(c.Data, k.path):
 		return []string{fmt.Sprintf("warning: master key file %s sits in the data directory beside the database, "+
 			"so a copy of the disk holds the secrets and their key; move it into a systemd credential: "+
-			"systemd-creds encrypt --name=%s %s /etc/credstore.encrypted/%s (docs/deploy.md)",
+			"systemd-creds encrypt --name=%s %s /etc/credstore.encrypted/%s (see totpserver(8))",
 			k.path, credentialName, k.path, credStoreName)}
 	case k.kind == keyCredential:
 		if _, err := os.Stat(stale); err == nil {
