@@ -170,7 +170,8 @@ log:
 			wantErrs: []string{"metrics.listen must differ from listen"}},
 		{name: "unknown variable", file: write("ok.yaml", "listen: 127.0.0.1:1\n"), env: map[string]string{"TOTPSERVER_METRICS_LISTN": "x"},
 			wantErrs: []string{"unknown environment variable TOTPSERVER_METRICS_LISTN"}},
-		{name: "radius", file: write("radius.yaml", "radius:\n  listen: 127.0.0.1:1812\n  clients:\n    - {cidr: 10.0.0.0/24, secret_file: /etc/x, mode: code}\n    - {cidr: 10.0.0.9, secret_credential: vpn, mode: password+code, trust_station_id: true}\n"), wantOut: ": ok\n"},
+		{name: "radius", file: write("radius.yaml", "radius:\n  listen: 127.0.0.1:1812\n  clients:\n    - {cidr: 10.0.0.0/24, secret_file: /etc/x, mode: code}\n    - {cidr: 10.0.0.9, secret_credential: vpn, mode: password+code, trust_station_id: true}\n"), wantOut: ": ok\n",
+			wantWarn: "sits in the data directory beside the database"},
 		{name: "radius problems", file: write("radius-bad.yaml", "radius:\n  listen: nope\n  challenge_timeout: 0s\n  clients:\n    - {cidr: 10.0.0.0/33, mode: otp}\n    - {cidr: 10.0.0.1, secret_file: /a, secret_credential: b, mode: code}\n    - {cidr: 10.0.0.2, secret_credential: /etc/b, mode: code}\n"),
 			wantErrs: []string{
 				`radius.listen "nope" is not host:port`,
