@@ -119,7 +119,7 @@ func serve(ctx context.Context, sc system.Config, stdout io.Writer) error {
 
 func snapshotCmd(stdout io.Writer) *cobra.Command {
 	var (
-		o   system.SnapshotOptions
+		o   system.SnapshotConfig
 		at  string
 		out string
 	)

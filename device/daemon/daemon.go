@@ -70,7 +70,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 		log.Info("dropped privileges", "uid", plan.ID.UID, "gid", plan.ID.GID, "groups", plan.ID.Groups)
 	}
-	vopts, err := sec.VaultOptions(vault.Options{
+	vopts, err := sec.VaultOptions(vault.Config{
 		KeyFile: cfg.Vault.KeyFile, PassphraseFile: cfg.Vault.PassphraseFile, PassphraseEnv: cfg.Vault.PassphraseEnv,
 	}, cfg.keyFile())
 	if err != nil {

@@ -54,7 +54,7 @@ func newEmulated(t *testing.T, prefix string) *emulated {
 		t.Cleanup(func() { s.Close() })
 		servers = append(servers, s.Addr())
 	}
-	v, err := vault.Open(filepath.Join(e.state, "vault"), vault.Options{})
+	v, err := vault.Open(filepath.Join(e.state, "vault"), vault.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +137,7 @@ func TestRunOnEmulatedHardware(t *testing.T) {
 		t.Error("panel still on after shutdown; want it halted")
 	}
 	// The vault was closed: it opens again, with its account.
-	v, err := vault.Open(filepath.Join(state, "vault"), vault.Options{})
+	v, err := vault.Open(filepath.Join(state, "vault"), vault.Config{})
 	if err != nil {
 		t.Fatalf("vault after shutdown: %v", err)
 	}

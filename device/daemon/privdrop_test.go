@@ -332,7 +332,7 @@ func runDropChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The vault, opened after the drop, opens again as run_as.
-	v, err := vault.Open(filepath.Join(e.state, "vault"), vault.Options{})
+	v, err := vault.Open(filepath.Join(e.state, "vault"), vault.Config{})
 	if err != nil {
 		t.Fatalf("vault after the run, as run_as: %v", err)
 	}

@@ -58,7 +58,7 @@ func OpenSecrets(mode, device string, log *slog.Logger) (*Secrets, error) {
 // VaultOptions returns opts for the vault whose key file is keyFile, with
 // the TPM when the key file is sealed to it, or not made yet and no
 // passphrase is set.
-func (s *Secrets) VaultOptions(opts vault.Options, keyFile string) (vault.Options, error) {
+func (s *Secrets) VaultOptions(opts vault.Config, keyFile string) (vault.Config, error) {
 	if s == nil || s.tpm == nil {
 		return opts, nil
 	}

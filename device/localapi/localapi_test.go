@@ -15,7 +15,7 @@ import (
 func startAPI(t *testing.T) (*Client, *vault.Vault, string) {
 	t.Helper()
 	dir := t.TempDir()
-	v, err := vault.Open(filepath.Join(dir, "vault"), vault.Options{})
+	v, err := vault.Open(filepath.Join(dir, "vault"), vault.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -64,7 +64,7 @@ func TestBackoffSchedule(t *testing.T) {
 		}
 		tr := &handlerTransport{h: api.Handler(), down: true}
 		dir := t.TempDir()
-		v, err := vault.Open(filepath.Join(dir, "vault"), vault.Options{})
+		v, err := vault.Open(filepath.Join(dir, "vault"), vault.Config{})
 		if err != nil {
 			t.Fatal(err)
 		}

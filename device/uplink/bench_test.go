@@ -116,7 +116,7 @@ func (a *benchApp) next() Offer {
 }
 
 func startBenchApp(b *testing.B, ctx context.Context, server, dir string, wg *sync.WaitGroup) *benchApp {
-	v, err := vault.Open(filepath.Join(dir, "vault"), vault.Options{})
+	v, err := vault.Open(filepath.Join(dir, "vault"), vault.Config{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -174,7 +174,7 @@ func testConfig(s *server, dir string, v *vault.Vault) Config {
 
 func startApp(t *testing.T, s *server, dir string) *app {
 	t.Helper()
-	v, err := vault.Open(filepath.Join(dir, "vault"), vault.Options{})
+	v, err := vault.Open(filepath.Join(dir, "vault"), vault.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -529,7 +529,7 @@ func TestDuplicateDelivery(t *testing.T) {
 	testkit.WaitFor(t, 10*time.Second, "accepted", func() bool { return offerState(t, s, "dev1") == proto.StateAccepted })
 	a.stop()
 
-	v, err := vault.Open(filepath.Join(dir, "vault"), vault.Options{})
+	v, err := vault.Open(filepath.Join(dir, "vault"), vault.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -619,7 +619,7 @@ func TestServerURL(t *testing.T) {
 	}
 	// New refuses it too, before touching the state dir.
 	dir := t.TempDir()
-	v, _ := vault.Open(filepath.Join(dir, "vault"), vault.Options{})
+	v, _ := vault.Open(filepath.Join(dir, "vault"), vault.Config{})
 	defer v.Close()
 	_, err := New(Config{Server: "http://192.0.2.10", StateDir: filepath.Join(dir, "state"), Vault: v, Clock: clock.System{}})
 	if err == nil || !strings.Contains(err.Error(), "plain http is allowed only to loopback") {
@@ -647,7 +647,7 @@ func TestTLS(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			v, err := vault.Open(filepath.Join(dir, "vault"), vault.Options{})
+			v, err := vault.Open(filepath.Join(dir, "vault"), vault.Config{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -680,7 +680,7 @@ func TestTLS(t *testing.T) {
 func TestIdentity(t *testing.T) {
 	s := newServer(t, false)
 	dir := t.TempDir()
-	v, _ := vault.Open(filepath.Join(dir, "vault"), vault.Options{})
+	v, _ := vault.Open(filepath.Join(dir, "vault"), vault.Config{})
 	defer v.Close()
 	c1, err := New(testConfig(s, dir, v))
 	if err != nil {

@@ -6,7 +6,7 @@ import (
 )
 
 // benchVault returns the directory of a closed vault holding n accounts.
-func benchVault(b *testing.B, n int, opts Options) string {
+func benchVault(b *testing.B, n int, opts Config) string {
 	b.Helper()
 	dir := b.TempDir()
 	v, err := Open(dir, opts)
@@ -37,7 +37,7 @@ var benchSizes = []int{0, 10, 100, 1000}
 func BenchmarkAdd(b *testing.B) {
 	for _, n := range benchSizes {
 		b.Run(fmt.Sprintf("accounts=%d", n), func(b *testing.B) {
-			v, err := Open(benchVault(b, n, Options{}), Options{})
+			v, err := Open(benchVault(b, n, Config{}), Config{})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -63,7 +63,7 @@ func BenchmarkAdd(b *testing.B) {
 func BenchmarkSeal(b *testing.B) {
 	for _, n := range benchSizes[1:] {
 		b.Run(fmt.Sprintf("accounts=%d", n), func(b *testing.B) {
-			v, err := Open(benchVault(b, n, Options{}), Options{})
+			v, err := Open(benchVault(b, n, Config{}), Config{})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -83,10 +83,10 @@ func BenchmarkSeal(b *testing.B) {
 func BenchmarkOpen(b *testing.B) {
 	for _, n := range benchSizes {
 		b.Run(fmt.Sprintf("accounts=%d", n), func(b *testing.B) {
-			dir := benchVault(b, n, Options{})
+			dir := benchVault(b, n, Config{})
 			b.ReportAllocs()
 			for b.Loop() {
-				v, err := Open(dir, Options{})
+				v, err := Open(dir, Config{})
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -99,7 +99,7 @@ func BenchmarkOpen(b *testing.B) {
 // BenchmarkOpenPassphrase measures opening a vault of 10 accounts whose key
 // file is wrapped with DefaultKDF: the argon2id cost paid at every start.
 func BenchmarkOpenPassphrase(b *testing.B) {
-	opts := Options{Passphrase: []byte("correct horse battery staple")}
+	opts := Config{Passphrase: []byte("correct horse battery staple")}
 	dir := benchVault(b, 10, opts)
 	b.ReportAllocs()
 	for b.Loop() {

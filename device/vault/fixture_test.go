@@ -28,7 +28,7 @@ func TestOpensVersion1Fixture(t *testing.T) {
 	src := filepath.Join("testdata", "v1")
 	if *writeFixture {
 		os.RemoveAll(src)
-		v, err := Open(src, Options{Now: func() time.Time { return time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC) }})
+		v, err := Open(src, Config{Now: func() time.Time { return time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC) }})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -51,7 +51,7 @@ func TestOpensVersion1Fixture(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	v, err := Open(dir, Options{})
+	v, err := Open(dir, Config{})
 	if err != nil {
 		t.Fatalf("Open(version 1 vault) = %v", err)
 	}

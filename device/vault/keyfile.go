@@ -93,7 +93,7 @@ func newGCM(key []byte) cipher.AEAD {
 }
 
 // passphrase returns the passphrase chosen by o, or nil for none.
-func (o *Options) passphrase() ([]byte, error) {
+func (o *Config) passphrase() ([]byte, error) {
 	n := 0
 	for _, set := range []bool{o.Passphrase != nil, o.PassphraseFile != "", o.PassphraseEnv != ""} {
 		if set {
@@ -302,7 +302,7 @@ func createKey(path string, pass []byte, p KDFParams, t TPM) ([]byte, error) {
 // vault itself is unchanged. kdf sets the argon2id cost for newPass; the
 // zero value means DefaultKDF. The key file is replaced atomically; the
 // data key does not change, so a vault may stay open meanwhile.
-func ChangePassphrase(keyFile string, opts Options, newPass []byte, kdf KDFParams) error {
+func ChangePassphrase(keyFile string, opts Config, newPass []byte, kdf KDFParams) error {
 	if newPass != nil && len(newPass) == 0 {
 		return errors.New("new vault passphrase is empty")
 	}

@@ -61,7 +61,7 @@ func digest(a Account) string {
 // loop, printing "ID DIGEST" after each Add has returned. Each line is one
 // write to an unbuffered stdout, so the parent never sees half a line.
 func killChild(dir string) int {
-	var opts Options
+	var opts Config
 	if addr := os.Getenv(killTPMEnv); addr != "" {
 		t, err := tpm.Open(addr)
 		if err != nil {
@@ -205,7 +205,7 @@ func killDuringAdd(t *testing.T, rounds int, tpmAddr string) {
 			killedMidRun++
 		}
 
-		var opts Options
+		var opts Config
 		if tpmAddr != "" {
 			d, err := tpm.Open(tpmAddr)
 			if err != nil {

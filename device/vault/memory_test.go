@@ -37,7 +37,7 @@ func memChild(dir, addr string) int {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		return 3
 	}
-	v, err := Open(dir, Options{TPM: d})
+	v, err := Open(dir, Config{TPM: d})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		return 3

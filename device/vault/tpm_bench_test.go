@@ -20,7 +20,7 @@ func BenchmarkCode(b *testing.B) {
 	for _, alg := range []enroll.Algorithm{enroll.SHA1, enroll.SHA256} {
 		for _, mode := range []string{"tpm", "software"} {
 			b.Run(fmt.Sprintf("%v/%s", alg, mode), func(b *testing.B) {
-				opts := Options{}
+				opts := Config{}
 				if mode == "tpm" {
 					opts.TPM = d
 				}
@@ -60,7 +60,7 @@ func BenchmarkOpenTPM(b *testing.B) {
 	for _, n := range []int{0, 10, 100} {
 		b.Run(fmt.Sprintf("accounts=%d", n), func(b *testing.B) {
 			dir := b.TempDir()
-			v, err := Open(dir, Options{TPM: d})
+			v, err := Open(dir, Config{TPM: d})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -72,7 +72,7 @@ func BenchmarkOpenTPM(b *testing.B) {
 			v.Close()
 			b.ResetTimer()
 			for range b.N {
-				v, err := Open(dir, Options{TPM: d})
+				v, err := Open(dir, Config{TPM: d})
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -97,7 +97,7 @@ func BenchmarkOpenTPM(b *testing.B) {
 // encrypted session) and rewrites the vault.
 func BenchmarkMoveIntoTPM(b *testing.B) {
 	d := tpmtest.Open(b, "")
-	v, err := Open(b.TempDir(), Options{TPM: d})
+	v, err := Open(b.TempDir(), Config{TPM: d})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -24,7 +24,7 @@ import (
 
 func openTPMVault(t *testing.T, dir string, d *tpm.TPM) *Vault {
 	t.Helper()
-	v, err := Open(dir, Options{TPM: d})
+	v, err := Open(dir, Config{TPM: d})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +84,7 @@ func TestTPMCodesRFC6238(t *testing.T) {
 func TestTPMCodesAgainstPquerna(t *testing.T) {
 	dir := t.TempDir()
 	d := tpmtest.Open(t, "")
-	v, err := Open(dir, Options{TPM: d})
+	v, err := Open(dir, Config{TPM: d})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +233,7 @@ func decryptVault(t *testing.T, dir string, d TPM) []byte {
 func TestTPMCopyRefused(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "vault")
 	d := tpmtest.Open(t, "")
-	v, err := Open(dir, Options{TPM: d})
+	v, err := Open(dir, Config{TPM: d})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,7 +246,7 @@ func TestTPMCopyRefused(t *testing.T) {
 	cp := filepath.Join(t.TempDir(), "copy")
 	copyDir(t, dir, cp)
 	other := tpmtest.Open(t, "")
-	_, err = Open(cp, Options{TPM: other})
+	_, err = Open(cp, Config{TPM: other})
 	if !errors.Is(err, ErrOtherTPM) {
 		t.Fatalf("Open(copy, another TPM) = %v, want ErrOtherTPM", err)
 	}
@@ -259,7 +259,7 @@ func TestTPMCopyRefused(t *testing.T) {
 	if strings.Contains(msg, "\n") {
 		t.Errorf("error is not one line: %q", msg)
 	}
-	if _, err := Open(cp, Options{}); !errors.Is(err, ErrTPMRequired) {
+	if _, err := Open(cp, Config{}); !errors.Is(err, ErrTPMRequired) {
 		t.Errorf("Open(copy, software) = %v, want ErrTPMRequired", err)
 	}
 
@@ -284,20 +284,20 @@ func copyDir(t *testing.T, from, to string) {
 // passphrase with a TPM, is refused and changes nothing.
 func TestTPMModeMismatch(t *testing.T) {
 	dir := t.TempDir()
-	v, err := Open(dir, Options{})
+	v, err := Open(dir, Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	v.Close()
 	before, _ := os.ReadFile(filepath.Join(dir, KeyFileName))
 	d := tpmtest.Open(t, "")
-	if _, err := Open(dir, Options{TPM: d}); !errors.Is(err, ErrSoftwareKey) || !strings.Contains(err.Error(), "totpctl secrets migrate") {
+	if _, err := Open(dir, Config{TPM: d}); !errors.Is(err, ErrSoftwareKey) || !strings.Contains(err.Error(), "totpctl secrets migrate") {
 		t.Errorf("Open(software key, TPM) = %v, want ErrSoftwareKey naming totpctl secrets migrate", err)
 	}
 	if after, _ := os.ReadFile(filepath.Join(dir, KeyFileName)); !bytes.Equal(before, after) {
 		t.Error("the refused open changed the key file")
 	}
-	if _, err := Open(t.TempDir(), Options{TPM: d, Passphrase: []byte("pw")}); err == nil {
+	if _, err := Open(t.TempDir(), Config{TPM: d, Passphrase: []byte("pw")}); err == nil {
 		t.Error("Open(TPM and passphrase) succeeded")
 	}
 	if k, err := KeyFileKind(filepath.Join(dir, KeyFileName)); err != nil || k != KeySoftware {
@@ -311,7 +311,7 @@ func TestTPMModeMismatch(t *testing.T) {
 // no longer opening the vault.
 func TestMigrateToTPM(t *testing.T) {
 	dir := t.TempDir()
-	v, err := Open(dir, Options{})
+	v, err := Open(dir, Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -361,7 +361,7 @@ func TestMigrateToTPM(t *testing.T) {
 	os.WriteFile(filepath.Join(old, KeyFileName), oldKey, 0o600)
 	b, _ := os.ReadFile(filepath.Join(dir, VaultFileName))
 	os.WriteFile(filepath.Join(old, VaultFileName), b, 0o600)
-	if _, err := Open(old, Options{}); !errors.Is(err, ErrWrongKey) {
+	if _, err := Open(old, Config{}); !errors.Is(err, ErrWrongKey) {
 		t.Errorf("old key on the migrated vault: %v, want ErrWrongKey", err)
 	}
 }
@@ -373,7 +373,7 @@ func TestMigrateInterrupted(t *testing.T) {
 	d := tpmtest.Open(t, "")
 	for _, rewritten := range []bool{false, true} {
 		dir := t.TempDir()
-		v, err := Open(dir, Options{})
+		v, err := Open(dir, Config{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -396,7 +396,7 @@ func TestMigrateInterrupted(t *testing.T) {
 		if !rewritten {
 			sw := t.TempDir()
 			os.WriteFile(filepath.Join(sw, KeyFileName), oldKey, 0o600)
-			v2, err := Open(sw, Options{})
+			v2, err := Open(sw, Config{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -407,7 +407,7 @@ func TestMigrateInterrupted(t *testing.T) {
 			b, _ := os.ReadFile(filepath.Join(sw, VaultFileName))
 			os.WriteFile(filepath.Join(dir, VaultFileName), b, 0o600)
 		}
-		var opts Options
+		var opts Config
 		if rewritten {
 			opts.TPM = d
 		}
@@ -422,7 +422,7 @@ func TestMigrateInterrupted(t *testing.T) {
 		}
 		if !rewritten {
 			// The software vault still works; the migration is run again.
-			v, _ = Open(dir, Options{})
+			v, _ = Open(dir, Config{})
 			if err := v.MigrateToTPM(d); err != nil {
 				t.Fatalf("migrating again: %v", err)
 			}

@@ -12,7 +12,7 @@
 // Layout of the vault directory (0700):
 //
 //	accounts.vault   the sealed accounts (0600)
-//	vault.key        the data key, unless Options.KeyFile puts it elsewhere (0600)
+//	vault.key        the data key, unless Config.KeyFile puts it elsewhere (0600)
 //	vault.lock       flock held by the process that has the vault open
 package vault
 
@@ -53,9 +53,9 @@ var (
 	ErrPassphraseRequired = errors.New("key file is protected by a passphrase, but none was given")
 )
 
-// Options configure Open. The zero value keeps the key file beside the
+// Config configure Open. The zero value keeps the key file beside the
 // vault, unwrapped, and uses the real clock.
-type Options struct {
+type Config struct {
 	// KeyFile is the path of the data key file; empty means KeyFileName in
 	// the vault directory. Keeping it on other storage lets the vault file
 	// be backed up without the key.
@@ -118,7 +118,7 @@ type Vault struct {
 //
 // Open tightens the modes of an existing dir, vault file and key file to
 // 0700 and 0600.
-func Open(dir string, opts Options) (*Vault, error) {
+func Open(dir string, opts Config) (*Vault, error) {
 	if dir == "" {
 		return nil, errors.New("open vault: no directory given")
 	}

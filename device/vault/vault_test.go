@@ -32,7 +32,7 @@ func testKey(t testing.TB, issuer, account string) enroll.Key {
 	return k
 }
 
-func openT(t testing.TB, dir string, opts Options) *Vault {
+func openT(t testing.TB, dir string, opts Config) *Vault {
 	t.Helper()
 	v, err := Open(dir, opts)
 	if err != nil {
@@ -90,7 +90,7 @@ func TestOpenCreatesPrivateFiles(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "vault")
 			tc.prepare(dir)
-			v := openT(t, dir, Options{})
+			v := openT(t, dir, Config{})
 			addT(t, v, Account{Key: testKey(t, "Example", "alice")})
 			for path, want := range map[string]os.FileMode{
 				dir:                               0o700,
@@ -108,14 +108,14 @@ func TestOpenCreatesPrivateFiles(t *testing.T) {
 
 func TestOpenTightensModes(t *testing.T) {
 	dir := t.TempDir()
-	v := openT(t, dir, Options{})
+	v := openT(t, dir, Config{})
 	addT(t, v, Account{Key: testKey(t, "Example", "alice")})
 	v.Close()
 	for _, p := range []string{filepath.Join(dir, VaultFileName), filepath.Join(dir, KeyFileName)} {
 		os.Chmod(p, 0o644)
 	}
 	os.Chmod(dir, 0o755)
-	openT(t, dir, Options{}).Close()
+	openT(t, dir, Config{}).Close()
 	for path, want := range map[string]os.FileMode{
 		dir:                               0o700,
 		filepath.Join(dir, VaultFileName): 0o600,
@@ -129,7 +129,7 @@ func TestOpenTightensModes(t *testing.T) {
 
 func TestAddAssignsIDTimesAndDefaults(t *testing.T) {
 	clk := testkit.NewClock(time.Time{})
-	v := openT(t, t.TempDir(), Options{Now: clk.Now})
+	v := openT(t, t.TempDir(), Config{Now: clk.Now})
 	key := testKey(t, "Example", "alice@example.com")
 	a := addT(t, v, Account{ID: "ignored", Key: key, State: Active})
 	if a.ID == "" || a.ID == "ignored" {
@@ -161,7 +161,7 @@ func TestAddAssignsIDTimesAndDefaults(t *testing.T) {
 }
 
 func TestAddRejectsInvalid(t *testing.T) {
-	v := openT(t, t.TempDir(), Options{})
+	v := openT(t, t.TempDir(), Config{})
 	good := testKey(t, "Example", "alice")
 	addT(t, v, Account{Key: good, Source: "reg-1"})
 	short := good
@@ -198,7 +198,7 @@ func TestAddRejectsInvalid(t *testing.T) {
 func TestPersistsAcrossReopen(t *testing.T) {
 	dir := t.TempDir()
 	clk := testkit.NewClock(time.Time{})
-	v := openT(t, dir, Options{Now: clk.Now})
+	v := openT(t, dir, Config{Now: clk.Now})
 	var want []Account
 	for i, alg := range []enroll.Algorithm{enroll.SHA1, enroll.SHA256, enroll.SHA512} {
 		k := testKey(t, fmt.Sprintf("Issuer %d", i), fmt.Sprintf("user%d@example.com", i))
@@ -219,7 +219,7 @@ func TestPersistsAcrossReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	v2 := openT(t, dir, Options{Now: clk.Now})
+	v2 := openT(t, dir, Config{Now: clk.Now})
 	if got := v2.List(); !reflect.DeepEqual(got, want) {
 		t.Errorf("after reopen List() =\n%v\nwant\n%v", got, want)
 	}
@@ -231,7 +231,7 @@ func TestPersistsAcrossReopen(t *testing.T) {
 }
 
 func TestListKeepsAddOrder(t *testing.T) {
-	v := openT(t, t.TempDir(), Options{})
+	v := openT(t, t.TempDir(), Config{})
 	var ids []string
 	for i := range 20 {
 		ids = append(ids, addT(t, v, Account{Key: testKey(t, "X", fmt.Sprint(i))}).ID)
@@ -249,7 +249,7 @@ func TestListKeepsAddOrder(t *testing.T) {
 func TestUpdate(t *testing.T) {
 	dir := t.TempDir()
 	clk := testkit.NewClock(time.Time{})
-	v := openT(t, dir, Options{Now: clk.Now})
+	v := openT(t, dir, Config{Now: clk.Now})
 	a := addT(t, v, Account{Key: testKey(t, "Example", "alice"), Source: "reg-1"})
 	b := addT(t, v, Account{Key: testKey(t, "Example", "bob"), Source: "reg-2"})
 	clk.Advance(time.Hour)
@@ -294,7 +294,7 @@ func TestUpdate(t *testing.T) {
 		t.Errorf("Update(nope) = %v, want ErrNotFound", err)
 	}
 	v.Close()
-	v = openT(t, dir, Options{})
+	v = openT(t, dir, Config{})
 	if stored, _ := v.Get(a.ID); !reflect.DeepEqual(stored, got) {
 		t.Errorf("after reopen Get = %v, want %v", stored, got)
 	}
@@ -304,7 +304,7 @@ func TestUpdate(t *testing.T) {
 }
 
 func TestRenameRemoveNotFound(t *testing.T) {
-	v := openT(t, t.TempDir(), Options{})
+	v := openT(t, t.TempDir(), Config{})
 	a := addT(t, v, Account{Key: testKey(t, "Example", "alice")})
 	if _, err := v.Rename(a.ID, strings.Repeat("é", MaxLabelLen+1)); err == nil {
 		t.Error("Rename with a long label succeeded")
@@ -331,7 +331,7 @@ func TestRenameRemoveNotFound(t *testing.T) {
 
 func TestRemoveWhere(t *testing.T) {
 	dir := t.TempDir()
-	v := openT(t, dir, Options{})
+	v := openT(t, dir, Config{})
 	local := addT(t, v, Account{Key: testKey(t, "Local", "me")})
 	for i := range 3 {
 		addT(t, v, Account{Key: testKey(t, "Srv", fmt.Sprint(i)), Source: fmt.Sprintf("reg-%d", i)})
@@ -345,14 +345,14 @@ func TestRemoveWhere(t *testing.T) {
 		t.Errorf("second RemoveWhere = %d, %v; want 0, nil", n, err)
 	}
 	v.Close()
-	v = openT(t, dir, Options{})
+	v = openT(t, dir, Config{})
 	if got, want := v.List(), []Account{local, local2}; !reflect.DeepEqual(got, want) {
 		t.Errorf("after RemoveWhere and reopen List = %v, want %v", got, want)
 	}
 }
 
 func TestClosed(t *testing.T) {
-	v, err := Open(t.TempDir(), Options{})
+	v, err := Open(t.TempDir(), Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -381,16 +381,16 @@ func TestClosed(t *testing.T) {
 
 func TestSecondOpenIsLocked(t *testing.T) {
 	dir := t.TempDir()
-	v := openT(t, dir, Options{})
-	_, err := Open(dir, Options{})
+	v := openT(t, dir, Config{})
+	_, err := Open(dir, Config{})
 	checkErr(t, err, ErrLocked)
 	v.Close()
-	openT(t, dir, Options{})
+	openT(t, dir, Config{})
 }
 
 // vaultWith makes a vault in a new directory holding one account and
 // returns the directory, the account and the vault file's bytes.
-func vaultWith(t *testing.T, opts Options) (string, Account, []byte) {
+func vaultWith(t *testing.T, opts Config) (string, Account, []byte) {
 	t.Helper()
 	dir := t.TempDir()
 	v := openT(t, dir, opts)
@@ -446,14 +446,14 @@ func TestBadVaultFileIsKept(t *testing.T) {
 		{"other key id", flip(len(magic) + 2), ErrWrongKey, "different key"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir, a, good := vaultWith(t, Options{})
+			dir, a, good := vaultWith(t, Config{})
 			path := filepath.Join(dir, VaultFileName)
 			bad := tc.damage(bytes.Clone(good))
 			if err := os.WriteFile(path, bad, 0o600); err != nil {
 				t.Fatal(err)
 			}
 			for range 2 { // a second attempt must find the same file
-				_, err := Open(dir, Options{})
+				_, err := Open(dir, Config{})
 				checkErr(t, err, tc.want, a.Key)
 				if !strings.Contains(err.Error(), tc.text) || !strings.Contains(err.Error(), path) {
 					t.Errorf("Open error %q does not name the path and %q", err, tc.text)
@@ -467,15 +467,15 @@ func TestBadVaultFileIsKept(t *testing.T) {
 }
 
 func TestWrongKeyFile(t *testing.T) {
-	dir, a, good := vaultWith(t, Options{})
+	dir, a, good := vaultWith(t, Config{})
 	otherDir := t.TempDir()
-	openT(t, otherDir, Options{}).Close()
-	_, err := Open(dir, Options{KeyFile: filepath.Join(otherDir, KeyFileName)})
+	openT(t, otherDir, Config{}).Close()
+	_, err := Open(dir, Config{KeyFile: filepath.Join(otherDir, KeyFileName)})
 	checkErr(t, err, ErrWrongKey, a.Key)
 	// Replacing the key file itself is caught the same way.
 	kb, _ := os.ReadFile(filepath.Join(otherDir, KeyFileName))
 	os.WriteFile(filepath.Join(dir, KeyFileName), kb, 0o600)
-	_, err = Open(dir, Options{})
+	_, err = Open(dir, Config{})
 	checkErr(t, err, ErrWrongKey, a.Key)
 	if got, _ := os.ReadFile(filepath.Join(dir, VaultFileName)); !bytes.Equal(got, good) {
 		t.Error("Open with the wrong key changed the vault file")
@@ -483,10 +483,10 @@ func TestWrongKeyFile(t *testing.T) {
 }
 
 func TestMissingKeyWithVaultIsAnError(t *testing.T) {
-	dir, a, good := vaultWith(t, Options{})
+	dir, a, good := vaultWith(t, Config{})
 	keyPath := filepath.Join(dir, KeyFileName)
 	os.Remove(keyPath)
-	_, err := Open(dir, Options{})
+	_, err := Open(dir, Config{})
 	checkErr(t, err, ErrKeyMissing, a.Key)
 	if _, serr := os.Stat(keyPath); serr == nil {
 		t.Error("Open made a new key for an existing vault")
@@ -497,10 +497,10 @@ func TestMissingKeyWithVaultIsAnError(t *testing.T) {
 }
 
 func TestMissingVaultWithKeyIsEmpty(t *testing.T) {
-	dir, _, _ := vaultWith(t, Options{})
+	dir, _, _ := vaultWith(t, Config{})
 	key, _ := os.ReadFile(filepath.Join(dir, KeyFileName))
 	os.Remove(filepath.Join(dir, VaultFileName))
-	v := openT(t, dir, Options{})
+	v := openT(t, dir, Config{})
 	if n := v.Len(); n != 0 {
 		t.Errorf("Len = %d, want 0", n)
 	}
@@ -512,18 +512,18 @@ func TestMissingVaultWithKeyIsEmpty(t *testing.T) {
 
 func TestCorruptKeyFile(t *testing.T) {
 	for _, content := range []string{"", "{", `{"format":"other","version":1}`, `{"format":"totpbox-vault-key","version":1,"key":"AAAA"}`} {
-		dir, a, _ := vaultWith(t, Options{})
+		dir, a, _ := vaultWith(t, Config{})
 		os.WriteFile(filepath.Join(dir, KeyFileName), []byte(content), 0o600)
-		_, err := Open(dir, Options{})
+		_, err := Open(dir, Config{})
 		checkErr(t, err, ErrCorruptKey, a.Key)
 	}
 }
 
 func TestStaleTempFilesAreRemoved(t *testing.T) {
-	dir, a, _ := vaultWith(t, Options{})
+	dir, a, _ := vaultWith(t, Config{})
 	stale := filepath.Join(dir, tempPrefix(filepath.Join(dir, VaultFileName))+"123")
 	os.WriteFile(stale, []byte("half a write"), 0o600)
-	v := openT(t, dir, Options{})
+	v := openT(t, dir, Config{})
 	if _, err := os.Stat(stale); err == nil {
 		t.Error("stale temporary file is still there")
 	}
@@ -535,7 +535,7 @@ func TestStaleTempFilesAreRemoved(t *testing.T) {
 func TestFailedWriteChangesNothing(t *testing.T) {
 	parent := t.TempDir()
 	dir := filepath.Join(parent, "v")
-	v := openT(t, dir, Options{})
+	v := openT(t, dir, Config{})
 	a := addT(t, v, Account{Key: testKey(t, "Example", "alice")})
 	// With the directory gone, every write fails.
 	moved := filepath.Join(parent, "moved")
@@ -561,7 +561,7 @@ func TestFailedWriteChangesNothing(t *testing.T) {
 func TestPassphrase(t *testing.T) {
 	pass := []byte("correct horse battery staple")
 	dir := t.TempDir()
-	v := openT(t, dir, Options{Passphrase: pass, KDF: testKDF})
+	v := openT(t, dir, Config{Passphrase: pass, KDF: testKDF})
 	a := addT(t, v, Account{Key: testKey(t, "Example", "alice")})
 	v.Close()
 	kf, _ := os.ReadFile(filepath.Join(dir, KeyFileName))
@@ -578,21 +578,21 @@ func TestPassphrase(t *testing.T) {
 
 	for _, tc := range []struct {
 		name string
-		opts Options
+		opts Config
 		want error  // nil: opens
 		text string // part of the error
 	}{
-		{"passphrase", Options{Passphrase: pass}, nil, ""},
-		{"file", Options{PassphraseFile: passFile}, nil, ""},
-		{"env", Options{PassphraseEnv: "TEST_VAULT_PASS"}, nil, ""},
-		{"wrong", Options{Passphrase: []byte("wrong")}, ErrWrongPassphrase, "wrong passphrase"},
-		{"none", Options{}, ErrPassphraseRequired, "protected by a passphrase"},
-		{"unset env", Options{PassphraseEnv: "TEST_VAULT_UNSET"}, nil, "is not set"},
-		{"empty env", Options{PassphraseEnv: "TEST_VAULT_EMPTY"}, nil, "is empty"},
-		{"empty file", Options{PassphraseFile: emptyFile}, nil, "is empty"},
-		{"missing file", Options{PassphraseFile: filepath.Join(dir, "nope")}, nil, "no such file"},
-		{"empty", Options{Passphrase: []byte{}}, nil, "is empty"},
-		{"two sources", Options{Passphrase: pass, PassphraseEnv: "TEST_VAULT_PASS"}, nil, "at most one"},
+		{"passphrase", Config{Passphrase: pass}, nil, ""},
+		{"file", Config{PassphraseFile: passFile}, nil, ""},
+		{"env", Config{PassphraseEnv: "TEST_VAULT_PASS"}, nil, ""},
+		{"wrong", Config{Passphrase: []byte("wrong")}, ErrWrongPassphrase, "wrong passphrase"},
+		{"none", Config{}, ErrPassphraseRequired, "protected by a passphrase"},
+		{"unset env", Config{PassphraseEnv: "TEST_VAULT_UNSET"}, nil, "is not set"},
+		{"empty env", Config{PassphraseEnv: "TEST_VAULT_EMPTY"}, nil, "is empty"},
+		{"empty file", Config{PassphraseFile: emptyFile}, nil, "is empty"},
+		{"missing file", Config{PassphraseFile: filepath.Join(dir, "nope")}, nil, "no such file"},
+		{"empty", Config{Passphrase: []byte{}}, nil, "is empty"},
+		{"two sources", Config{Passphrase: pass, PassphraseEnv: "TEST_VAULT_PASS"}, nil, "at most one"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			v, err := Open(dir, tc.opts)
@@ -621,15 +621,15 @@ func TestPassphrase(t *testing.T) {
 }
 
 func TestPassphraseGivenForPlainKey(t *testing.T) {
-	dir, _, _ := vaultWith(t, Options{})
-	_, err := Open(dir, Options{Passphrase: []byte("secret")})
+	dir, _, _ := vaultWith(t, Config{})
+	_, err := Open(dir, Config{Passphrase: []byte("secret")})
 	if err == nil || !strings.Contains(err.Error(), "not protected by a passphrase") {
 		t.Errorf("Open = %v, want an error about an unprotected key file", err)
 	}
 }
 
 func TestChangePassphrase(t *testing.T) {
-	dir, a, _ := vaultWith(t, Options{})
+	dir, a, _ := vaultWith(t, Config{})
 	keyPath := filepath.Join(dir, KeyFileName)
 	steps := []struct {
 		old, new []byte
@@ -639,13 +639,13 @@ func TestChangePassphrase(t *testing.T) {
 		{[]byte("second"), nil},
 	}
 	for _, s := range steps {
-		if err := ChangePassphrase(keyPath, Options{Passphrase: s.old}, s.new, testKDF); err != nil {
+		if err := ChangePassphrase(keyPath, Config{Passphrase: s.old}, s.new, testKDF); err != nil {
 			t.Fatalf("ChangePassphrase(%q -> %q) = %v", s.old, s.new, err)
 		}
 		if mode(t, keyPath) != 0o600 {
 			t.Errorf("key file mode = %v", mode(t, keyPath))
 		}
-		v, err := Open(dir, Options{Passphrase: s.new})
+		v, err := Open(dir, Config{Passphrase: s.new})
 		if err != nil {
 			t.Fatalf("Open after change = %v", err)
 		}
@@ -654,17 +654,17 @@ func TestChangePassphrase(t *testing.T) {
 		}
 		v.Close()
 	}
-	err := ChangePassphrase(keyPath, Options{Passphrase: []byte("wrong")}, []byte("x"), testKDF)
+	err := ChangePassphrase(keyPath, Config{Passphrase: []byte("wrong")}, []byte("x"), testKDF)
 	if err == nil {
 		t.Error("ChangePassphrase with a plain key and a passphrase succeeded")
 	}
-	ChangePassphrase(keyPath, Options{}, []byte("third"), testKDF)
-	err = ChangePassphrase(keyPath, Options{Passphrase: []byte("wrong")}, nil, testKDF)
+	ChangePassphrase(keyPath, Config{}, []byte("third"), testKDF)
+	err = ChangePassphrase(keyPath, Config{Passphrase: []byte("wrong")}, nil, testKDF)
 	checkErr(t, err, ErrWrongPassphrase)
 }
 
 func TestSecretNeverPrinted(t *testing.T) {
-	v := openT(t, t.TempDir(), Options{})
+	v := openT(t, t.TempDir(), Config{})
 	a := addT(t, v, Account{Key: testKey(t, "Example", "alice"), Label: "Front desk"})
 	var logBuf bytes.Buffer
 	slog.New(slog.NewTextHandler(&logBuf, nil)).Info("added", "account", a)
@@ -721,7 +721,7 @@ func TestStateText(t *testing.T) {
 
 func TestConcurrentUse(t *testing.T) {
 	dir := t.TempDir()
-	v := openT(t, dir, Options{})
+	v := openT(t, dir, Config{})
 	const workers, each = 4, 10
 	var wg sync.WaitGroup
 	errs := make(chan error, workers*each*3)
@@ -755,7 +755,7 @@ func TestConcurrentUse(t *testing.T) {
 		t.Errorf("Len = %d, want %d", len(want), workers*each/2)
 	}
 	v.Close()
-	if got := openT(t, dir, Options{}).List(); !reflect.DeepEqual(got, want) {
+	if got := openT(t, dir, Config{}).List(); !reflect.DeepEqual(got, want) {
 		t.Errorf("after reopen %d accounts, want %d", len(got), len(want))
 	}
 }

@@ -136,7 +136,7 @@ func NewAppliance(cfg ApplianceConfig) (*Appliance, error) {
 		return nil, err
 	}
 	vaultDir := filepath.Join(cfg.Dir, "vault")
-	vopts, err := a.secrets.VaultOptions(vault.Options{}, filepath.Join(vaultDir, vault.KeyFileName))
+	vopts, err := a.secrets.VaultOptions(vault.Config{}, filepath.Join(vaultDir, vault.KeyFileName))
 	if err != nil {
 		a.closeTPM()
 		return nil, err

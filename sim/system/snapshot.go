@@ -10,8 +10,8 @@ import (
 	"github.com/totpbox/totpbox/enroll"
 )
 
-// SnapshotOptions describes one frame to render.
-type SnapshotOptions struct {
+// SnapshotConfig describes one frame to render.
+type SnapshotConfig struct {
 	// Panel is a display size name.
 	Panel string
 	// View is code, qr or secret (or any display view name).
@@ -30,7 +30,7 @@ type SnapshotOptions struct {
 // appliance uses — display.Render, then for SSD1306 sizes periph's ssd1306
 // driver on the emulated SPI bus — and writes the frame read back from the
 // emulated GDDRAM as PNG.
-func Snapshot(w io.Writer, o SnapshotOptions) error {
+func Snapshot(w io.Writer, o SnapshotConfig) error {
 	size, err := display.SizeByName(o.Panel)
 	if err != nil {
 		return err

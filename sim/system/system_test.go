@@ -139,7 +139,7 @@ func TestSnapshotEveryPanel(t *testing.T) {
 	for _, panel := range []string{"ssd1306-128x64", "ssd1306-128x32", "epd-250x122", "epd-296x128"} {
 		for _, view := range []string{"code", "qr", "secret"} {
 			var buf bytes.Buffer
-			err := Snapshot(&buf, SnapshotOptions{Panel: panel, View: view, URI: uri, At: time.Unix(1_700_000_000, 0), Scale: 1})
+			err := Snapshot(&buf, SnapshotConfig{Panel: panel, View: view, URI: uri, At: time.Unix(1_700_000_000, 0), Scale: 1})
 			if err != nil {
 				t.Fatalf("Snapshot(%s, %s) = %v", panel, view, err)
 			}
@@ -148,7 +148,7 @@ func TestSnapshotEveryPanel(t *testing.T) {
 			}
 		}
 	}
-	for _, bad := range []SnapshotOptions{
+	for _, bad := range []SnapshotConfig{
 		{Panel: "lcd-1x1", View: "code", URI: uri, Scale: 1},
 		{Panel: "ssd1306-128x64", View: "menu", URI: uri, Scale: 1},
 		{Panel: "ssd1306-128x64", View: "code", URI: "otpauth://hotp/x?secret=JBSWY3DPEHPK3PXP", Scale: 1},

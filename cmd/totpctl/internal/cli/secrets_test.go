@@ -19,7 +19,7 @@ import (
 func TestSecretsMigrate(t *testing.T) {
 	d := tpmtest.Open(t, "")
 	dir := t.TempDir()
-	v, err := vault.Open(filepath.Join(dir, "vault"), vault.Options{})
+	v, err := vault.Open(filepath.Join(dir, "vault"), vault.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
