@@ -6,8 +6,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/totpbox/totpbox/internal/testkit"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -247,20 +247,9 @@ var (
 	key16  = base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{0x3c}, 16))
 )
 
-// freeAddr returns a loopback address with a port free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 func TestServeMountsApplianceAPIAndMetrics(t *testing.T) {
 	dir := t.TempDir()
-	addr, maddr := freeAddr(t), freeAddr(t)
+	addr, maddr := testkit.FreeAddr(t), testkit.FreeAddr(t)
 	t.Setenv("TOTPSERVER_METRICS_LISTEN", maddr)
 	t.Setenv("TOTPSERVER_LOG_LEVEL", "error")
 	ctx, cancel := context.WithCancel(context.Background())

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"github.com/totpbox/totpbox/internal/testkit"
 	"net"
 	"os"
 	"path/filepath"
@@ -28,7 +29,7 @@ func TestServeRADIUS(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	root := rootCommand()
-	root.SetArgs([]string{"serve", "--config", cfg, "--data", filepath.Join(dir, "data"), "--listen", freeAddr(t)})
+	root.SetArgs([]string{"serve", "--config", cfg, "--data", filepath.Join(dir, "data"), "--listen", testkit.FreeAddr(t)})
 	done := make(chan error, 1)
 	go func() { done <- root.ExecuteContext(ctx) }()
 

@@ -19,18 +19,6 @@ import (
 	"github.com/totpbox/totpbox/device/hw/hwtest"
 )
 
-// freePort returns a loopback address nothing listens on.
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 // get fetches url and returns its status and body; status 0 when nothing
 // answered.
 func get(url string) (int, string) {
@@ -62,7 +50,7 @@ func sample(body, series string) (float64, bool) {
 // panel is unplugged and plugged back.
 func TestMetricsAndHealth(t *testing.T) {
 	e := newEmulated(t, "TOTPDMETRICS")
-	addr := freePort(t)
+	addr := testkit.FreeAddr(t)
 	cfg := e.config(t, "metrics:\n  listen: "+addr+"\nscreen:\n  hidden: true\n")
 	cfg.Version = "1.2.3-test"
 	base := "http://" + addr

@@ -8,6 +8,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -103,4 +104,17 @@ func Run(t testing.TB, run func(ctx context.Context) error) {
 			t.Errorf("run: %v", err)
 		}
 	})
+}
+
+// FreeAddr returns a loopback TCP address nothing listens on, for a
+// component under test that must be given an address rather than a
+// listener.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"github.com/totpbox/totpbox/internal/testkit"
-	"net"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -41,16 +40,6 @@ func boot(t *testing.T, cfg Config) running {
 	}}
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 func serverAccounts(v *vault.Vault) []vault.Account {
 	var out []vault.Account
 	for _, a := range v.List() {
@@ -66,7 +55,7 @@ func serverAccounts(v *vault.Vault) []vault.Account {
 // each time it comes back with the offer, then the pending account, exactly
 // once, and the registration completes.
 func TestRestartsLoseNothing(t *testing.T) {
-	cfg := Config{Listen: "127.0.0.1:0", ServerListen: freeAddr(t), DataDir: t.TempDir()}
+	cfg := Config{Listen: "127.0.0.1:0", ServerListen: testkit.FreeAddr(t), DataDir: t.TempDir()}
 	r := boot(t, cfg)
 	testkit.WaitFor(t, 10*time.Second, "the simulator to get there", func() bool { st := getState(t, r.sim.URL+"/sim/state"); return st.Sync != nil && st.Sync.Paired })
 	token, err := api.CreateToken(context.Background(), r.s.server.store, "restart-test")
