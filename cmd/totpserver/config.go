@@ -299,7 +299,8 @@ func (c config) logger() *slog.Logger {
 func (c config) applianceConfig() appliance.Config {
 	poll := c.Appliances.PollInterval
 	if poll == 0 && c.Database.DSN != "" {
-		// Replicas sharing PostgreSQL see each other's changes by polling.
+		// Replicas sharing PostgreSQL hear each other's changes through
+		// LISTEN/NOTIFY; held long-polls poll only while that is down.
 		poll = defaultReplicaPoll
 	}
 	return appliance.Config{
@@ -310,7 +311,9 @@ func (c config) applianceConfig() appliance.Config {
 	}
 }
 
-// defaultReplicaPoll is appliances.poll_interval's default with PostgreSQL.
+// defaultReplicaPoll is appliances.poll_interval's default with PostgreSQL:
+// how often held long-polls re-read the store while the replica cannot
+// hear the others' notices.
 const defaultReplicaPoll = 5 * time.Second
 
 func (c config) limits() server.Limits {

@@ -12,7 +12,8 @@
 //
 // The server keeps no state of its own beyond short-lived caches and rate
 // limiters: everything lives in the store, so several replicas can share
-// one PostgreSQL database. Build one with New, serve its Handler, and run
+// one PostgreSQL database; the fleet bus (enroll/server/fleet, LISTEN/
+// NOTIFY) tells them of each other's changes at once. Build one with New, serve its Handler, and run
 // its janitor with Run. totpserver and the simulator both build it here.
 package server
 
@@ -28,9 +29,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/totpbox/totpbox/enroll/server/appliance"
+	"github.com/totpbox/totpbox/enroll/server/fleet"
 	"github.com/totpbox/totpbox/enroll/server/radius"
 	"github.com/totpbox/totpbox/enroll/server/ratelimit"
 )
@@ -138,6 +141,7 @@ type Server struct {
 	api        *api.API
 	appliances *appliance.API
 	radius     *radius.Server
+	bus        *fleet.Bus
 	handler    http.Handler
 }
 
@@ -147,7 +151,11 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	bus := fleet.New(cfg.Store, cfg.Logger)
 	ac := cfg.Appliance
+	if ac.Bus == nil {
+		ac.Bus = bus
+	}
 	if ac.Store == nil {
 		ac.Store = cfg.Store
 	}
@@ -173,6 +181,7 @@ func New(cfg Config) (*Server, error) {
 		CacheTTL:            cfg.CacheTTL,
 		VerifyPerUser:       cfg.Limits.VerifyPerUser,
 		VerifyPerIP:         cfg.Limits.VerifyPerIP,
+		Bus:                 bus,
 	})
 	if err != nil {
 		return nil, err
@@ -190,11 +199,11 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	a, err := api.New(api.Config{Core: c, Store: cfg.Store, Clock: cfg.Clock, Logger: cfg.Logger, TokenTTL: cfg.CacheTTL})
+	a, err := api.New(api.Config{Core: c, Store: cfg.Store, Clock: cfg.Clock, Logger: cfg.Logger, TokenTTL: cfg.CacheTTL, Bus: bus})
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, core: c, console: con, api: a, appliances: apps}
+	s := &Server{cfg: cfg, log: cfg.Logger, core: c, console: con, api: a, appliances: apps, bus: bus}
 	if len(cfg.RADIUS.Clients) > 0 {
 		rc := cfg.RADIUS
 		rc.Core, rc.Clock, rc.Logger = c, cfg.Clock, cfg.Logger
@@ -288,6 +297,10 @@ func (s *Server) ServeRADIUS(ctx context.Context, pc net.PacketConn) error {
 // Appliances returns the appliance API the server mounts and drives.
 func (s *Server) Appliances() *appliance.API { return s.appliances }
 
+// Bus returns the fleet bus that carries the server's notices to the
+// other replicas sharing its store.
+func (s *Server) Bus() *fleet.Bus { return s.bus }
+
 // Core returns the server's operations, for programs and tests that act
 // without going through HTTP.
 func (s *Server) Core() *core.Core { return s.core }
@@ -295,15 +308,14 @@ func (s *Server) Core() *core.Core { return s.core }
 // Run runs the janitor until ctx is done: every JanitorInterval it removes
 // expired pending registrations (telling the appliances they were offered
 // to) and sessions, clears expired lockouts and forgets idle rate-limit
-// state. It runs the appliance API's janitor too. It sweeps once at start
-// and returns ctx.Err().
+// state. It runs the appliance API's janitor too, and the fleet bus that
+// hears the other replicas sharing a PostgreSQL store. It sweeps once at
+// start and returns ctx.Err().
 func (s *Server) Run(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		s.appliances.Run(ctx)
-	}()
-	defer func() { <-done }()
+	var wg sync.WaitGroup
+	wg.Go(func() { s.appliances.Run(ctx) })
+	wg.Go(func() { s.bus.Run(ctx) })
+	defer wg.Wait()
 	t := time.NewTicker(s.cfg.JanitorInterval)
 	defer t.Stop()
 	for {

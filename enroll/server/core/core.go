@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/totpbox/totpbox/enroll/server/appliance"
+	"github.com/totpbox/totpbox/enroll/server/fleet"
 	"github.com/totpbox/totpbox/enroll/server/ratelimit"
 	"github.com/totpbox/totpbox/enroll/store"
 )
@@ -102,6 +103,10 @@ type Config struct {
 	// VerifyPerUser and VerifyPerIP limit verifies per user and per end
 	// user address.
 	VerifyPerUser, VerifyPerIP Rate
+	// Bus tells the other replicas sharing the store which users and
+	// settings changed, so they drop what they cache at once; nil means
+	// an in-process bus, right for a single server.
+	Bus *fleet.Bus
 }
 
 // Core is the registration server's operations, whoever asks for them:
@@ -124,7 +129,17 @@ type Core struct {
 	appliances *appliance.API
 	metrics    *metrics
 	sent       *sentOffers
+	bus        *fleet.Bus
 }
+
+// Kinds of the core's notices on the fleet bus.
+const (
+	noticeUser     = "user"     // arg: a username whose cached entry is stale
+	noticeSettings = "settings" // the settings changed
+)
+
+// userChanged drops the cached entry of username on every replica.
+func (s *Core) userChanged(username string) { s.bus.Publish(noticeUser, username) }
 
 // New returns a core for cfg, or an error naming the missing field.
 func New(cfg Config) (*Core, error) {
@@ -157,6 +172,13 @@ func New(cfg Config) (*Core, error) {
 	}
 	s.settings = &settingsCache{s: s}
 	s.metrics = newMetrics(s)
+	s.bus = cfg.Bus
+	if s.bus == nil {
+		s.bus = fleet.New(nil, cfg.Logger)
+	}
+	s.bus.Handle(noticeUser, s.cache.invalidate)
+	s.bus.Handle(noticeSettings, func(string) { s.settings.drop() })
+	s.bus.OnResync(func() { s.cache.invalidateAll(); s.settings.drop() })
 	return s, nil
 }
 
