@@ -6,12 +6,14 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/totpbox/totpbox/enroll"
 	"github.com/totpbox/totpbox/enroll/proto"
 	"github.com/totpbox/totpbox/enroll/server/api"
+	"github.com/totpbox/totpbox/enroll/server/core"
 	"github.com/totpbox/totpbox/enroll/store"
 	"github.com/totpbox/totpbox/enroll/store/storetest"
 	"github.com/totpbox/totpbox/internal/testkit"
@@ -135,5 +137,53 @@ func TestFleetCacheInvalidation(t *testing.T) {
 	heard(t, a, before)
 	if status, v := a.call("POST", "/api/v1/verify", map[string]any{"username": "alice", "code": code(k2)}); status == 200 && v["ok"] == true {
 		t.Fatalf("verify on A with the device deleted through B = %d %v, want refused", status, v)
+	}
+}
+
+// TestFleetSharedLimits: three replicas on one database give an attacker
+// one replica's budget. 16 parallel verifies of one user on each replica
+// (48, with VerifyPerUser's burst of 10 and a clock that does not move):
+// exactly 10 get past the limit; pairing code requests from one address
+// spread over the replicas get PairingRate's burst, not three times it.
+func TestFleetSharedLimits(t *testing.T) {
+	hs := replicas(t, 3, func(c *Config) {
+		c.Appliance.PairingRate = Rate{PerSecond: 0.5, Burst: 4}
+	})
+	k, _ := hs[0].registered("alice", "Phone")
+	code := enroll.Code(k, hs[0].clock.Now())
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	past := 0
+	for _, h := range hs {
+		for range 16 {
+			wg.Go(func() {
+				status, raw := h.callRaw("POST", "/api/v1/verify", map[string]any{"username": "alice", "code": code}, h.token)
+				var v map[string]any
+				json.Unmarshal(raw, &v)
+				if v["reason"] != core.ReasonRateLimited {
+					mu.Lock()
+					past++
+					mu.Unlock()
+				} else if status != http.StatusTooManyRequests {
+					t.Errorf("rate-limited verify answered %d", status)
+				}
+			})
+		}
+	}
+	wg.Wait()
+	if past != DefaultLimits.VerifyPerUser.Burst {
+		t.Errorf("%d of 48 verifies got past the per-user limit on 3 replicas, want %d", past, DefaultLimits.VerifyPerUser.Burst)
+	}
+
+	granted := 0
+	for i := range 12 {
+		kiosk := hs[i%3].newAppliance()
+		body, _ := json.Marshal(proto.PairingRequest{BoxKey: kiosk.boxPub[:], Version: "1"})
+		if status, _ := kiosk.do("POST", proto.PairingPath, body, nil); status == http.StatusOK {
+			granted++
+		}
+	}
+	if granted != 4 {
+		t.Errorf("%d of 12 pairing requests from one address granted on 3 replicas, want 4", granted)
 	}
 }

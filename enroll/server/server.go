@@ -152,7 +152,11 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	bus := fleet.New(cfg.Store, cfg.Logger)
+	limits := sharedLimits(cfg.Store, cfg.Logger)
 	ac := cfg.Appliance
+	if ac.Limits == nil {
+		ac.Limits = limits
+	}
 	if ac.Bus == nil {
 		ac.Bus = bus
 	}
@@ -182,6 +186,7 @@ func New(cfg Config) (*Server, error) {
 		VerifyPerUser:       cfg.Limits.VerifyPerUser,
 		VerifyPerIP:         cfg.Limits.VerifyPerIP,
 		Bus:                 bus,
+		Limits:              limits,
 	})
 	if err != nil {
 		return nil, err
@@ -195,6 +200,7 @@ func New(cfg Config) (*Server, error) {
 		SessionLifetime: cfg.SessionLifetime,
 		SignInPerIP:     cfg.Limits.SignInPerIP,
 		SignInPerUser:   cfg.Limits.SignInPerUser,
+		Limits:          limits,
 	})
 	if err != nil {
 		return nil, err
@@ -350,6 +356,18 @@ func (l Limits) withDefaults() Limits {
 	l.VerifyPerUser = def(l.VerifyPerUser, DefaultLimits.VerifyPerUser)
 	l.VerifyPerIP = def(l.VerifyPerIP, DefaultLimits.VerifyPerIP)
 	return l
+}
+
+// sharedLimits returns the factory of the limits that protect against
+// guessing: kept in the store when it is shared (PostgreSQL implements
+// store.RateBuckets), so the budget does not grow with the replicas; nil
+// (in process) otherwise.
+func sharedLimits(st Store, log *slog.Logger) ratelimit.Factory {
+	b, ok := st.(store.RateBuckets)
+	if !ok {
+		return nil
+	}
+	return func(name string, r Rate) ratelimit.Limit { return ratelimit.NewShared(b, name, r, log) }
 }
 
 // Every store the server opens is every role its parts ask for.

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -65,5 +66,55 @@ func TestPostgresNotices(t *testing.T) {
 	}
 	if err := a.Notify(t.Context(), string(make([]byte, 8000))); err == nil {
 		t.Error("Notify of 8000 bytes: no error")
+	}
+}
+
+// TestPostgresTakeToken: the shared bucket starts full, refuses when
+// empty, refills with time, never beyond its burst, and counts takes of
+// two stores (two replicas) as one.
+func TestPostgresTakeToken(t *testing.T) {
+	dsn := storetest.PostgresDSN(t)
+	schema := storetest.CreateSchema(t, dsn)
+	var bs []store.RateBuckets
+	for range 2 {
+		s, err := store.OpenPostgres(t.Context(), storetest.WithSearchPath(dsn, schema))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		bs = append(bs, s.(store.RateBuckets))
+	}
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	take := func(i int, at time.Time) bool {
+		ok, _, err := bs[i%2].TakeToken(t.Context(), "verify-user", "alice", 1, 3, at)
+		if err != nil {
+			t.Fatalf("TakeToken: %v", err)
+		}
+		return ok
+	}
+	var got []bool
+	for i := range 5 {
+		got = append(got, take(i, now))
+	}
+	if want := []bool{true, true, true, false, false}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("takes at once from two stores = %v, want %v", got, want)
+	}
+	if !take(0, now.Add(1500*time.Millisecond)) || take(1, now.Add(1500*time.Millisecond)) {
+		t.Error("after 1.5 s at 1/s: want one token, then none")
+	}
+	// An hour idle refills to the burst, not beyond.
+	later := now.Add(time.Hour)
+	got = got[:0]
+	for i := range 4 {
+		got = append(got, take(i, later))
+	}
+	if want := []bool{true, true, true, false}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("takes after an hour = %v, want %v", got, want)
+	}
+	if ok, _, _ := bs[0].TakeToken(t.Context(), "signin-user", "alice", 1, 3, later); !ok {
+		t.Error("another scope shares alice's bucket")
+	}
+	if n, err := bs[0].DeleteIdleBuckets(t.Context(), later.Add(time.Second)); err != nil || n != 2 {
+		t.Errorf("DeleteIdleBuckets = %d, %v, want 2", n, err)
 	}
 }

@@ -61,6 +61,9 @@ const (
 	DefaultPeriod         = 30 * time.Second
 )
 
+// LimitPairingIP names the per-address pairing limit for Config.Limits.
+const LimitPairingIP = "pairing-ip"
+
 // DefaultPairingRate limits pairing code requests per client address.
 var DefaultPairingRate = Rate{PerSecond: 0.5, Burst: 20}
 
@@ -84,6 +87,9 @@ type Config struct {
 	ClientIP func(*http.Request) string
 	// MaxWait caps how long a long-poll is held; default proto.MaxWait.
 	MaxWait time.Duration
+	// Limits makes the per-address pairing limit (LimitPairingIP), shared
+	// by every replica on PostgreSQL; nil keeps it in this process.
+	Limits ratelimit.Factory
 	// Bus wakes the long-polls other replicas hold when this one writes a
 	// change, and theirs this one; nil means an in-process bus, right for
 	// a single server.
@@ -116,7 +122,7 @@ type API struct {
 	verifier proto.Verifier
 	notify   notifier
 	bus      *fleet.Bus
-	pairing  *ratelimit.Limiter
+	pairing  ratelimit.Limit
 
 	mu     sync.Mutex
 	online map[string]int // appliance id -> held long-polls
@@ -159,7 +165,7 @@ func New(cfg Config) (*API, error) {
 		store:   cfg.Store,
 		clock:   cfg.Clock,
 		log:     cfg.Logger,
-		pairing: ratelimit.New(cfg.PairingRate),
+		pairing: cfg.Limits.New(LimitPairingIP, cfg.PairingRate),
 		online:  make(map[string]int),
 	}
 	a.verifier.MaxNonces = cfg.ReplayCacheSize

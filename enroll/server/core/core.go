@@ -103,6 +103,12 @@ type Config struct {
 	// VerifyPerUser and VerifyPerIP limit verifies per user and per end
 	// user address.
 	VerifyPerUser, VerifyPerIP Rate
+	// Limits makes the limits that protect against guessing
+	// (LimitVerifyUser), shared by every replica on PostgreSQL; nil keeps
+	// them in this process. The per-address verify limit always stays in
+	// the process: it bounds load, not guessing, which the per-user limit
+	// and lockouts bound.
+	Limits ratelimit.Factory
 	// Bus tells the other replicas sharing the store which users and
 	// settings changed, so they drop what they cache at once; nil means
 	// an in-process bus, right for a single server.
@@ -120,7 +126,7 @@ type Core struct {
 	clock  Clock
 	log    *slog.Logger
 
-	verifyIP, verifyUser *ratelimit.Limiter
+	verifyIP, verifyUser ratelimit.Limit
 
 	cache    *deviceCache
 	uses     *store.UseBatcher // group commit of accepted codes
@@ -131,6 +137,9 @@ type Core struct {
 	sent       *sentOffers
 	bus        *fleet.Bus
 }
+
+// LimitVerifyUser names the per-user verify limit for Config.Limits.
+const LimitVerifyUser = "verify-user"
 
 // Kinds of the core's notices on the fleet bus.
 const (
@@ -164,7 +173,7 @@ func New(cfg Config) (*Core, error) {
 		clock:      cfg.Clock,
 		log:        cfg.Logger,
 		verifyIP:   ratelimit.New(cfg.VerifyPerIP),
-		verifyUser: ratelimit.New(cfg.VerifyPerUser),
+		verifyUser: cfg.Limits.New(LimitVerifyUser, cfg.VerifyPerUser),
 		cache:      newDeviceCache(cfg.CacheTTL),
 		uses:       store.NewUseBatcher(cfg.Store),
 		appliances: cfg.Appliances,
