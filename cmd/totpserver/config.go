@@ -41,6 +41,7 @@ type config struct {
 		Key  string `mapstructure:"key"`
 	} `mapstructure:"tls"`
 	SecureCookies       bool          `mapstructure:"secure_cookies"`
+	TrustedProxies      []string      `mapstructure:"trusted_proxies"`
 	RegistrationTimeout time.Duration `mapstructure:"registration_timeout"`
 	SessionLifetime     time.Duration `mapstructure:"session_lifetime"`
 	ResyncWindow        int           `mapstructure:"resync_window"`
@@ -219,6 +220,9 @@ func (c config) problems() []error {
 		if err != nil {
 			bad("master_key: %v", err)
 		}
+	}
+	if _, err := server.ParseTrustedProxies(c.TrustedProxies); err != nil {
+		bad("trusted_proxies: %v", err)
 	}
 	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
 		bad("tls.cert and tls.key must be set together")

@@ -29,6 +29,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -119,6 +120,10 @@ type Config struct {
 	JanitorInterval time.Duration
 	// Limits are the rate limits.
 	Limits Limits
+	// TrustedProxies are the reverse proxies (load balancers) in front of
+	// the server: only from these peers is X-Forwarded-For believed, for
+	// rate limits, the audit log and logs. Empty: the peer is the client.
+	TrustedProxies []netip.Prefix
 	// Appliance configures the appliance API: the server serves it under
 	// /api/v1/appliance/, pairs and lists appliances on the console's
 	// Appliances page, sends offers from the wizard and tells appliances
