@@ -23,7 +23,7 @@ import (
 // schema, the master key and the API token, each running (janitor and
 // fleet bus) until the test ends, all listening for each other's notices.
 // Their clocks are one.
-func replicas(t *testing.T, n int, mod func(*Config)) []*harness {
+func replicas(t testing.TB, n int, mod func(*Config)) []*harness {
 	t.Helper()
 	dsn := storetest.PostgresDSN(t)
 	schema := storetest.CreateSchema(t, dsn)
@@ -63,7 +63,7 @@ func replicas(t *testing.T, n int, mod func(*Config)) []*harness {
 }
 
 // heard waits until h's bus has heard more than before notices.
-func heard(t *testing.T, h *harness, before int64) {
+func heard(t testing.TB, h *harness, before int64) {
 	t.Helper()
 	testkit.WaitFor(t, 30*time.Second, "notice heard", func() bool { return h.srv.Bus().Stats().Heard > before })
 }
