@@ -41,6 +41,7 @@ type config struct {
 		Key  string `mapstructure:"key"`
 	} `mapstructure:"tls"`
 	SecureCookies       bool          `mapstructure:"secure_cookies"`
+	TrustedProxies      []string      `mapstructure:"trusted_proxies"`
 	RegistrationTimeout time.Duration `mapstructure:"registration_timeout"`
 	SessionLifetime     time.Duration `mapstructure:"session_lifetime"`
 	ResyncWindow        int           `mapstructure:"resync_window"`
@@ -220,6 +221,9 @@ func (c config) problems() []error {
 			bad("master_key: %v", err)
 		}
 	}
+	if _, err := server.ParseTrustedProxies(c.TrustedProxies); err != nil {
+		bad("trusted_proxies: %v", err)
+	}
 	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
 		bad("tls.cert and tls.key must be set together")
 	}
@@ -299,7 +303,8 @@ func (c config) logger() *slog.Logger {
 func (c config) applianceConfig() appliance.Config {
 	poll := c.Appliances.PollInterval
 	if poll == 0 && c.Database.DSN != "" {
-		// Replicas sharing PostgreSQL see each other's changes by polling.
+		// Replicas sharing PostgreSQL hear each other's changes through
+		// LISTEN/NOTIFY; held long-polls poll only while that is down.
 		poll = defaultReplicaPoll
 	}
 	return appliance.Config{
@@ -310,7 +315,9 @@ func (c config) applianceConfig() appliance.Config {
 	}
 }
 
-// defaultReplicaPoll is appliances.poll_interval's default with PostgreSQL.
+// defaultReplicaPoll is appliances.poll_interval's default with PostgreSQL:
+// how often held long-polls re-read the store while the replica cannot
+// hear the others' notices.
 const defaultReplicaPoll = 5 * time.Second
 
 func (c config) limits() server.Limits {

@@ -121,7 +121,12 @@ func newServer(ctx context.Context, c config, st store.Store, log *slog.Logger) 
 	if n, err := st.CountAdmins(ctx); err == nil && n == 0 {
 		log.Warn("no admin yet; create one with: totpserver admin create --data " + c.Data + " --username NAME")
 	}
+	proxies, err := server.ParseTrustedProxies(c.TrustedProxies)
+	if err != nil {
+		return nil, err
+	}
 	return server.New(server.Config{
+		TrustedProxies:      proxies,
 		Store:               st,
 		Sealer:              sealer,
 		Logger:              log,

@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"os"
@@ -329,7 +330,7 @@ func (c *Client) Run(ctx context.Context) error {
 		fails++
 		c.failed(err)
 		wait = 0
-		if !sleep(ctx, c.cfg.Backoff.Delay(fails, nil)) {
+		if !sleep(ctx, c.retryDelay(err, fails)) {
 			break
 		}
 	}
@@ -416,6 +417,9 @@ func (c *Client) now() time.Time {
 type StatusError struct {
 	StatusCode int
 	Err        *proto.Error
+	// RetryAfter is the wait the server asked for in its Retry-After
+	// header; zero when it sent none.
+	RetryAfter time.Duration
 }
 
 func (e *StatusError) Error() string { return fmt.Sprintf("server: %d: %v", e.StatusCode, e.Err) }
@@ -483,8 +487,48 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 			c.mu.Unlock()
 			continue
 		}
-		return &StatusError{StatusCode: resp.StatusCode, Err: pe}
+		return &StatusError{StatusCode: resp.StatusCode, Err: pe, RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
 	}
+}
+
+// maxRetryAfter caps the wait a server's Retry-After may ask for.
+const maxRetryAfter = time.Minute
+
+// parseRetryAfter reads a Retry-After header: seconds or an HTTP date,
+// capped at maxRetryAfter; zero when absent or unreadable.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.Atoi(v); err == nil {
+		return min(time.Duration(max(n, 0))*time.Second, maxRetryAfter)
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return min(max(t.Sub(now), 0), maxRetryAfter)
+	}
+	return 0
+}
+
+// retryDelay is the wait before retrying after the fails-th failure in a
+// row. A server that is up but cannot serve for now (503 from a replica
+// cut off from its database, 502 or 504 from a load balancer whose
+// replica went away) is retried after its Retry-After, or after the
+// backoff's first step, without growing the backoff: the appliance is
+// back within seconds of the server. Anything else (no answer at all)
+// backs off exponentially.
+func (c *Client) retryDelay(err error, fails int) time.Duration {
+	var se *StatusError
+	if errors.As(err, &se) {
+		switch se.StatusCode {
+		case http.StatusServiceUnavailable, http.StatusBadGateway, http.StatusGatewayTimeout, http.StatusTooManyRequests:
+			if se.RetryAfter > 0 {
+				// A little jitter, so a fleet does not come back at once.
+				return se.RetryAfter + time.Duration(rand.Int64N(int64(se.RetryAfter/4)+1))
+			}
+			return c.cfg.Backoff.Delay(1, nil)
+		}
+	}
+	return c.cfg.Backoff.Delay(fails, nil)
 }
 
 const requestTimeout = 30 * time.Second
@@ -644,7 +688,7 @@ func (c *Client) ackLoop(ctx context.Context) {
 		}
 		fails++
 		c.failed(fmt.Errorf("deliver acks: %w", err))
-		if !sleep(ctx, c.cfg.Backoff.Delay(fails, nil)) {
+		if !sleep(ctx, c.retryDelay(err, fails)) {
 			return
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"github.com/totpbox/totpbox/internal/testkit"
 	"io"
 	"log"
@@ -109,6 +110,7 @@ type server struct {
 	// loseAcks processes acks but drops the answer.
 	down, acksDown, loseAcks atomic.Bool
 	acksDelivered            atomic.Int64 // ack requests answered 200
+	unavailable              atomic.Int64 // requests the API answered 503
 }
 
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -126,6 +128,9 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if isAck && rec.status == 200 {
 		s.acksDelivered.Add(1)
 	}
+	if rec.status == http.StatusServiceUnavailable {
+		s.unavailable.Add(1)
+	}
 }
 
 type statusRecorder struct {
@@ -139,7 +144,11 @@ func (r *statusRecorder) WriteHeader(code int) {
 }
 
 func newServer(t *testing.T, tls bool) *server {
-	s := &server{store: storetest.OpenSQLite(t)}
+	return newServerOn(t, storetest.OpenSQLite(t), tls)
+}
+
+func newServerOn(t *testing.T, st appliance.Store, tls bool) *server {
+	s := &server{store: st}
 	api, err := appliance.New(appliance.Config{Store: s.store, Logger: testkit.Quiet()})
 	if err != nil {
 		t.Fatal(err)
@@ -729,5 +738,101 @@ func TestBackoffDelay(t *testing.T) {
 		if d := got - tt.want; d > time.Millisecond || d < -time.Millisecond {
 			t.Errorf("Delay(%d, %v) = %v, want %v", tt.n, tt.rnd, got, tt.want)
 		}
+	}
+}
+
+func TestRetryDelay(t *testing.T) {
+	c := &Client{cfg: Config{Backoff: Backoff{Min: time.Second, Max: 5 * time.Minute}}}
+	status := func(code int, after time.Duration) error {
+		return fmt.Errorf("sync: %w", &StatusError{StatusCode: code, Err: &proto.Error{Code: proto.CodeBusy}, RetryAfter: after})
+	}
+	tests := []struct {
+		name     string
+		err      error
+		fails    int
+		min, max time.Duration
+	}{
+		{"503 with Retry-After, tenth failure", status(503, 5*time.Second), 10, 5 * time.Second, 6250 * time.Millisecond},
+		{"503 without Retry-After, tenth failure", status(503, 0), 10, 500 * time.Millisecond, time.Second},
+		{"502 from the balancer", status(502, 0), 10, 500 * time.Millisecond, time.Second},
+		{"429 with Retry-After", status(429, 3*time.Second), 10, 3 * time.Second, 3750 * time.Millisecond},
+		{"500, tenth failure", status(500, 5*time.Second), 10, 150 * time.Second, 5 * time.Minute},
+		{"no answer, tenth failure", errors.New("connection refused"), 10, 150 * time.Second, 5 * time.Minute},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for range 20 {
+				if got := c.retryDelay(tt.err, tt.fails); got < tt.min || got > tt.max {
+					t.Fatalf("retryDelay(%v, %d) = %v, want %v..%v", tt.err, tt.fails, got, tt.min, tt.max)
+				}
+			}
+		})
+	}
+}
+
+func TestParseRetryAfter(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		v    string
+		want time.Duration
+	}{
+		{"", 0},
+		{"5", 5 * time.Second},
+		{"-3", 0},
+		{"3600", time.Minute},
+		{"Sun, 01 Mar 2026 12:00:20 GMT", 20 * time.Second},
+		{"Sun, 01 Mar 2026 11:00:00 GMT", 0},
+		{"soon", 0},
+	}
+	for _, tt := range tests {
+		if got := parseRetryAfter(tt.v, now); got != tt.want {
+			t.Errorf("parseRetryAfter(%q) = %v, want %v", tt.v, got, tt.want)
+		}
+	}
+}
+
+// TestPostgresOutageMidRun: PostgreSQL is cut off (a TCP proxy between
+// the server and the database drops every connection) while an appliance
+// holds an offer; its answer is refused with 503 and Retry-After, stays
+// in the outbox, and is delivered once the database is back; an offer
+// sent afterwards arrives. Nothing is lost or duplicated.
+func TestPostgresOutageMidRun(t *testing.T) {
+	dsn := storetest.PostgresDSN(t)
+	schema := storetest.CreateSchema(t, dsn)
+	proxy := testkit.NewProxy(t, storetest.PostgresAddr(t, dsn))
+	st, err := store.OpenPostgres(t.Context(), storetest.WithSearchPath(storetest.WithHostPort(dsn, proxy.Addr()), schema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	s := newServerOn(t, st, false)
+	a := startApp(t, s, t.TempDir())
+	id := a.pair(s, "A")
+	sendOffer(t, s, id, "dev1", "alice", "one")
+	o := a.hooks.take(t)
+
+	proxy.Cut()
+	if _, err := o.Accept(); err != nil {
+		t.Fatal(err)
+	}
+	testkit.WaitFor(t, 30*time.Second, "a 503 from the server", func() bool { return s.unavailable.Load() > 0 })
+	if st := a.c.Status(); st.PendingAcks != 1 {
+		t.Errorf("Status during the outage = %+v, want the answer in the outbox", st)
+	}
+	proxy.Restore()
+	testkit.WaitFor(t, 30*time.Second, "the accept to arrive", func() bool {
+		st, err := s.api.OfferState(context.Background(), "dev1")
+		return err == nil && st.State == proto.StateAccepted
+	})
+	testkit.WaitFor(t, 30*time.Second, "the outbox to empty", func() bool { return a.c.Status().PendingAcks == 0 })
+	sendOffer(t, s, id, "dev2", "bob", "two")
+	if o := a.hooks.take(t); o.User != "bob" {
+		t.Fatalf("offer after the outage is for %q, want bob", o.User)
+	}
+	if n := s.acksDelivered.Load(); n != 1 {
+		t.Errorf("%d ack requests delivered, want 1", n)
+	}
+	if n := len(a.accounts()); n != 1 {
+		t.Errorf("%d accounts, want 1", n)
 	}
 }

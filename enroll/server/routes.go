@@ -25,7 +25,7 @@ func (s *Server) routes() http.Handler {
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.console.ErrorPage(w, r, core.Fail(http.StatusForbidden, "cross-origin request refused"))
 	}))
-	return s.logRequests(cop.Handler(mux))
+	return behindProxies(s.cfg.TrustedProxies, s.logRequests(cop.Handler(mux)))
 }
 
 // logRequests logs each request at debug level: method, path, status and

@@ -12,7 +12,8 @@
 //
 // The server keeps no state of its own beyond short-lived caches and rate
 // limiters: everything lives in the store, so several replicas can share
-// one PostgreSQL database. Build one with New, serve its Handler, and run
+// one PostgreSQL database; the fleet bus (enroll/server/fleet, LISTEN/
+// NOTIFY) tells them of each other's changes at once. Build one with New, serve its Handler, and run
 // its janitor with Run. totpserver and the simulator both build it here.
 package server
 
@@ -28,9 +29,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/totpbox/totpbox/enroll/server/appliance"
+	"github.com/totpbox/totpbox/enroll/server/fleet"
 	"github.com/totpbox/totpbox/enroll/server/radius"
 	"github.com/totpbox/totpbox/enroll/server/ratelimit"
 )
@@ -116,6 +120,10 @@ type Config struct {
 	JanitorInterval time.Duration
 	// Limits are the rate limits.
 	Limits Limits
+	// TrustedProxies are the reverse proxies (load balancers) in front of
+	// the server: only from these peers is X-Forwarded-For believed, for
+	// rate limits, the audit log and logs. Empty: the peer is the client.
+	TrustedProxies []netip.Prefix
 	// Appliance configures the appliance API: the server serves it under
 	// /api/v1/appliance/, pairs and lists appliances on the console's
 	// Appliances page, sends offers from the wizard and tells appliances
@@ -138,6 +146,7 @@ type Server struct {
 	api        *api.API
 	appliances *appliance.API
 	radius     *radius.Server
+	bus        *fleet.Bus
 	handler    http.Handler
 }
 
@@ -147,7 +156,15 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	bus := fleet.New(cfg.Store, cfg.Logger)
+	limits := sharedLimits(cfg.Store, cfg.Logger)
 	ac := cfg.Appliance
+	if ac.Limits == nil {
+		ac.Limits = limits
+	}
+	if ac.Bus == nil {
+		ac.Bus = bus
+	}
 	if ac.Store == nil {
 		ac.Store = cfg.Store
 	}
@@ -173,6 +190,8 @@ func New(cfg Config) (*Server, error) {
 		CacheTTL:            cfg.CacheTTL,
 		VerifyPerUser:       cfg.Limits.VerifyPerUser,
 		VerifyPerIP:         cfg.Limits.VerifyPerIP,
+		Bus:                 bus,
+		Limits:              limits,
 	})
 	if err != nil {
 		return nil, err
@@ -186,15 +205,16 @@ func New(cfg Config) (*Server, error) {
 		SessionLifetime: cfg.SessionLifetime,
 		SignInPerIP:     cfg.Limits.SignInPerIP,
 		SignInPerUser:   cfg.Limits.SignInPerUser,
+		Limits:          limits,
 	})
 	if err != nil {
 		return nil, err
 	}
-	a, err := api.New(api.Config{Core: c, Store: cfg.Store, Clock: cfg.Clock, Logger: cfg.Logger, TokenTTL: cfg.CacheTTL})
+	a, err := api.New(api.Config{Core: c, Store: cfg.Store, Clock: cfg.Clock, Logger: cfg.Logger, TokenTTL: cfg.CacheTTL, Bus: bus})
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, core: c, console: con, api: a, appliances: apps}
+	s := &Server{cfg: cfg, log: cfg.Logger, core: c, console: con, api: a, appliances: apps, bus: bus}
 	if len(cfg.RADIUS.Clients) > 0 {
 		rc := cfg.RADIUS
 		rc.Core, rc.Clock, rc.Logger = c, cfg.Clock, cfg.Logger
@@ -288,6 +308,10 @@ func (s *Server) ServeRADIUS(ctx context.Context, pc net.PacketConn) error {
 // Appliances returns the appliance API the server mounts and drives.
 func (s *Server) Appliances() *appliance.API { return s.appliances }
 
+// Bus returns the fleet bus that carries the server's notices to the
+// other replicas sharing its store.
+func (s *Server) Bus() *fleet.Bus { return s.bus }
+
 // Core returns the server's operations, for programs and tests that act
 // without going through HTTP.
 func (s *Server) Core() *core.Core { return s.core }
@@ -295,15 +319,14 @@ func (s *Server) Core() *core.Core { return s.core }
 // Run runs the janitor until ctx is done: every JanitorInterval it removes
 // expired pending registrations (telling the appliances they were offered
 // to) and sessions, clears expired lockouts and forgets idle rate-limit
-// state. It runs the appliance API's janitor too. It sweeps once at start
-// and returns ctx.Err().
+// state. It runs the appliance API's janitor too, and the fleet bus that
+// hears the other replicas sharing a PostgreSQL store. It sweeps once at
+// start and returns ctx.Err().
 func (s *Server) Run(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		s.appliances.Run(ctx)
-	}()
-	defer func() { <-done }()
+	var wg sync.WaitGroup
+	wg.Go(func() { s.appliances.Run(ctx) })
+	wg.Go(func() { s.bus.Run(ctx) })
+	defer wg.Wait()
 	t := time.NewTicker(s.cfg.JanitorInterval)
 	defer t.Stop()
 	for {
@@ -338,6 +361,18 @@ func (l Limits) withDefaults() Limits {
 	l.VerifyPerUser = def(l.VerifyPerUser, DefaultLimits.VerifyPerUser)
 	l.VerifyPerIP = def(l.VerifyPerIP, DefaultLimits.VerifyPerIP)
 	return l
+}
+
+// sharedLimits returns the factory of the limits that protect against
+// guessing: kept in the store when it is shared (PostgreSQL implements
+// store.RateBuckets), so the budget does not grow with the replicas; nil
+// (in process) otherwise.
+func sharedLimits(st Store, log *slog.Logger) ratelimit.Factory {
+	b, ok := st.(store.RateBuckets)
+	if !ok {
+		return nil
+	}
+	return func(name string, r Rate) ratelimit.Limit { return ratelimit.NewShared(b, name, r, log) }
 }
 
 // Every store the server opens is every role its parts ask for.

@@ -51,7 +51,8 @@ func (postgresDialect) lockMigrations(ctx context.Context, tx *sql.Tx) error {
 // key=value string as libpq takes; pool_max_conns sets the pool size,
 // default max(16, 4 × GOMAXPROCS)) and migrates it. Tables go in the first schema of
 // the search path, which the DSN may set (search_path=...). Several
-// servers may share the database; migrations take an advisory lock.
+// servers may share the database; migrations take an advisory lock, and
+// the store implements Notices so they can tell each other of changes.
 func OpenPostgres(ctx context.Context, dsn string) (Store, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
@@ -78,5 +79,11 @@ func OpenPostgres(ctx context.Context, dsn string) (Store, error) {
 		return nil, fmt.Errorf("open postgres %s: %w", where, err)
 	}
 	p := newPool(db, postgresDialect{}, false)
-	return &sqlStore{d: postgresDialect{}, w: p, r: p}, nil
+	s := &sqlStore{d: postgresDialect{}, w: p, r: p}
+	schema, err := currentSchema(ctx, s)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open postgres %s: schema: %v", where, err)
+	}
+	return &pgStore{sqlStore: s, conn: cfg.ConnConfig.Copy(), channel: noticeChannel(schema)}, nil
 }

@@ -57,8 +57,11 @@ func (s *API) api(h apiHandler) http.HandlerFunc {
 
 func (s *API) apiFail(w http.ResponseWriter, r *http.Request, err error) {
 	status, msg := core.Explain(err)
-	if status == http.StatusInternalServerError {
+	if status >= http.StatusInternalServerError {
 		s.log.Error("API request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", core.RetryAfter)
 	}
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="totpserver", error="invalid_token"`)

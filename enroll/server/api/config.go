@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"github.com/totpbox/totpbox/enroll/server/fleet"
 	"log/slog"
 	"net/http"
 	"time"
@@ -35,6 +36,10 @@ type Config struct {
 	// TokenTTL is how long a checked token is trusted before the store is
 	// read again; zero or negative reads the store every time.
 	TokenTTL time.Duration
+	// Bus carries "token revoked" from `totpserver token revoke` (or any
+	// replica) so every replica drops its cached tokens at once; nil
+	// means an in-process bus.
+	Bus *fleet.Bus
 }
 
 // API serves the admin JSON API and the verify API under /api/v1/, for
@@ -61,7 +66,13 @@ func New(cfg Config) (*API, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &API{core: cfg.Core, store: cfg.Store, clock: cfg.Clock, log: cfg.Logger, tokens: newTokenCache(cfg.TokenTTL)}, nil
+	a := &API{core: cfg.Core, store: cfg.Store, clock: cfg.Clock, log: cfg.Logger, tokens: newTokenCache(cfg.TokenTTL)}
+	if cfg.Bus == nil {
+		cfg.Bus = fleet.New(nil, cfg.Logger)
+	}
+	cfg.Bus.Handle(NoticeTokens, func(string) { a.tokens.clear() })
+	cfg.Bus.OnResync(a.tokens.clear)
+	return a, nil
 }
 
 type realClock struct{}

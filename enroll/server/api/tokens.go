@@ -2,6 +2,7 @@ package api
 
 import (
 	"github.com/totpbox/totpbox/enroll/server/core"
+	"github.com/totpbox/totpbox/enroll/server/fleet"
 
 	"context"
 	"errors"
@@ -51,13 +52,21 @@ func CreateToken(ctx context.Context, st TokenStore, name string) (string, error
 	return value, nil
 }
 
-// RevokeToken revokes the token named name; it is refused from then on.
+// NoticeTokens is the fleet bus kind telling servers a token was revoked.
+const NoticeTokens = "tokens"
+
+// RevokeToken revokes the token named name; it is refused from then on:
+// at once by the servers sharing a PostgreSQL store, which hear of it, and
+// within their token TTL otherwise.
 func RevokeToken(ctx context.Context, st TokenStore, name string) error {
 	if err := st.RevokeToken(ctx, name); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("no token named %q", name)
 		}
 		return fmt.Errorf("revoke token: %w", err)
+	}
+	if err := fleet.Send(ctx, st, NoticeTokens, name); err != nil {
+		return fmt.Errorf("revoke token: revoked, but running servers were not told (they notice within their token TTL): %w", err)
 	}
 	if err := st.Audit(ctx, store.AuditEvent{Time: time.Now().UTC(), Actor: "cli", Action: "token.revoke", Target: "token:" + name}); err != nil {
 		return fmt.Errorf("revoke token: %w", err)
@@ -119,6 +128,13 @@ func (s *API) token(ctx context.Context, value string) (store.Token, error) {
 		c.mu.Unlock()
 	}
 	return t, nil
+}
+
+// clear forgets every cached token.
+func (c *tokenCache) clear() {
+	c.mu.Lock()
+	clear(c.m)
+	c.mu.Unlock()
 }
 
 func (c *tokenCache) prune(now time.Time) {

@@ -11,10 +11,10 @@
 // account.
 //
 // Long-polls are answered at once when a change for that appliance is
-// written by this process (an in-process notification). With several
-// server replicas sharing one PostgreSQL database a change written by
-// another replica is seen at the next poll of the store: set
-// Config.PollInterval (a few seconds) for that setup.
+// written, by this process or, through the fleet bus (Config.Bus, LISTEN/
+// NOTIFY on PostgreSQL), by another replica sharing the store. Held
+// long-polls read the store only when woken; while the bus cannot hear
+// the other replicas they re-read it every Config.PollInterval.
 package appliance
 
 import (
@@ -29,6 +29,7 @@ import (
 	"github.com/totpbox/totpbox/enroll/proto"
 	"github.com/totpbox/totpbox/enroll/store"
 
+	"github.com/totpbox/totpbox/enroll/server/fleet"
 	"github.com/totpbox/totpbox/enroll/server/ratelimit"
 )
 
@@ -60,6 +61,9 @@ const (
 	DefaultPeriod         = 30 * time.Second
 )
 
+// LimitPairingIP names the per-address pairing limit for Config.Limits.
+const LimitPairingIP = "pairing-ip"
+
 // DefaultPairingRate limits pairing code requests per client address.
 var DefaultPairingRate = Rate{PerSecond: 0.5, Burst: 20}
 
@@ -83,10 +87,17 @@ type Config struct {
 	ClientIP func(*http.Request) string
 	// MaxWait caps how long a long-poll is held; default proto.MaxWait.
 	MaxWait time.Duration
-	// PollInterval, when set, makes held long-polls re-read the store this
-	// often, so changes written by other server replicas are delivered
-	// within it. Zero relies on in-process notification alone, which is
-	// right for a single server.
+	// Limits makes the per-address pairing limit (LimitPairingIP), shared
+	// by every replica on PostgreSQL; nil keeps it in this process.
+	Limits ratelimit.Factory
+	// Bus wakes the long-polls other replicas hold when this one writes a
+	// change, and theirs this one; nil means an in-process bus, right for
+	// a single server.
+	Bus *fleet.Bus
+	// PollInterval is how often held long-polls re-read the store while
+	// the bus cannot hear other replicas (its listening connection is
+	// down), so their changes still arrive. Zero never polls. It costs
+	// nothing while the bus is live, and only Run polls.
 	PollInterval time.Duration
 	// ChangesLimit is the most changes one sync returns; default 100.
 	ChangesLimit int
@@ -110,7 +121,8 @@ type API struct {
 	log      *slog.Logger
 	verifier proto.Verifier
 	notify   notifier
-	pairing  *ratelimit.Limiter
+	bus      *fleet.Bus
+	pairing  ratelimit.Limit
 
 	mu     sync.Mutex
 	online map[string]int // appliance id -> held long-polls
@@ -153,10 +165,16 @@ func New(cfg Config) (*API, error) {
 		store:   cfg.Store,
 		clock:   cfg.Clock,
 		log:     cfg.Logger,
-		pairing: ratelimit.New(cfg.PairingRate),
+		pairing: cfg.Limits.New(LimitPairingIP, cfg.PairingRate),
 		online:  make(map[string]int),
 	}
 	a.verifier.MaxNonces = cfg.ReplayCacheSize
+	a.bus = cfg.Bus
+	if a.bus == nil {
+		a.bus = fleet.New(nil, cfg.Logger)
+	}
+	a.bus.Handle(noticeKind, a.notify.notify)
+	a.bus.OnResync(a.notify.notifyAll)
 	return a, nil
 }
 
@@ -183,8 +201,13 @@ func (a *API) Handler() http.Handler {
 }
 
 // Run prunes expired pairing codes, old answered changes and expired
-// request nonces every minute until ctx is done. One server replica running it is enough.
+// request nonces every minute until ctx is done, and wakes held
+// long-polls every PollInterval while the bus is not live. Every replica
+// runs it.
 func (a *API) Run(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { defer close(done); a.pollFallback(ctx) }()
+	defer func() { <-done }()
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
 	for {

@@ -120,7 +120,7 @@ func (a *API) Pair(ctx context.Context, code, name string) (Info, error) {
 		return Info{}, fmt.Errorf("pair appliance: %w", err)
 	}
 	a.log.Info("appliance paired", "appliance", app.ID, "name", app.Name, "key", fingerprint(app.SignKey))
-	a.notify.notify(keyTopic(app.SignKey))
+	a.wake(keyTopic(app.SignKey))
 	return a.info(app), nil
 }
 
@@ -204,7 +204,7 @@ func (a *API) Unpair(ctx context.Context, id string) error {
 		return fmt.Errorf("unpair appliance: %w", err)
 	}
 	a.log.Info("appliance unpaired", "appliance", id)
-	a.notify.notify(id)
+	a.wake(id)
 	return nil
 }
 
@@ -220,8 +220,8 @@ func (a *API) Forget(ctx context.Context, id string) error {
 		return fmt.Errorf("forget appliance: %w", err)
 	}
 	a.log.Info("appliance forgotten", "appliance", id)
-	a.notify.notify(id)
-	a.notify.notify(keyTopic(app.SignKey))
+	a.wake(id)
+	a.wake(keyTopic(app.SignKey))
 	return nil
 }
 
@@ -297,7 +297,7 @@ func (a *API) appendChange(ctx context.Context, applianceID string, kind store.C
 	if err := a.store.AppendChange(ctx, &c); err != nil {
 		return err
 	}
-	a.notify.notify(applianceID)
+	a.wake(applianceID)
 	return nil
 }
 

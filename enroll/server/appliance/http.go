@@ -95,6 +95,12 @@ func (a *API) internal(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	a.log.Error("appliance API", "path", r.URL.Path, "err", err)
 	w.Header().Set("Retry-After", "5")
+	if store.IsUnavailable(err) {
+		// The appliance comes back after Retry-After instead of backing
+		// off: the database (or this replica) is back within seconds.
+		writeError(w, http.StatusServiceUnavailable, proto.CodeBusy, "the server's database is unavailable; try again in a few seconds")
+		return
+	}
 	writeError(w, http.StatusInternalServerError, proto.CodeInternal, "the server could not complete the request")
 }
 

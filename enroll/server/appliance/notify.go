@@ -1,6 +1,10 @@
 package appliance
 
-import "sync"
+import (
+	"context"
+	"sync"
+	"time"
+)
 
 // notifier wakes long-polls of one topic (an appliance id, or "key:" and a
 // key id for pairing) when something changes for it.
@@ -46,5 +50,45 @@ func (n *notifier) notify(key string) {
 	if t := n.topics[key]; t != nil {
 		close(t.ch)
 		delete(n.topics, key)
+	}
+}
+
+// notifyAll wakes every watcher, of every key.
+func (n *notifier) notifyAll() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for key, t := range n.topics {
+		close(t.ch)
+		delete(n.topics, key)
+	}
+}
+
+// wake wakes the long-polls of topic held by every replica: at once in
+// this process, through the fleet bus in the others.
+func (a *API) wake(topic string) { a.bus.Publish(noticeKind, topic) }
+
+// noticeKind is the fleet bus kind of the appliance API's wakes.
+const noticeKind = "app"
+
+// pollFallback wakes every held long-poll every PollInterval while the
+// fleet bus is not live (the store is shared and the listener is down), so
+// each re-reads the store and changes other replicas wrote still arrive.
+// While the bus is live it costs nothing: no held request reads the store
+// until something changes for it.
+func (a *API) pollFallback(ctx context.Context) {
+	if a.cfg.PollInterval <= 0 {
+		return
+	}
+	t := time.NewTicker(a.cfg.PollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if !a.bus.Live() {
+				a.notify.notifyAll()
+			}
+		}
 	}
 }

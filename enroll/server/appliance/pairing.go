@@ -80,8 +80,8 @@ func (a *API) handlePairingStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	wait := a.waitParam(r)
-	timeout, poll, stop := a.holdTimers(wait)
-	defer stop()
+	timeout := time.NewTimer(wait)
+	defer timeout.Stop()
 	expired := wait == 0
 	for {
 		ch, release := a.notify.watch(keyTopic(pub))
@@ -100,8 +100,7 @@ func (a *API) handlePairingStatus(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-ch:
 		case <-lapse.C:
-		case <-poll:
-		case <-timeout:
+		case <-timeout.C:
 			expired = true
 		case <-r.Context().Done():
 			lapse.Stop()
@@ -111,18 +110,6 @@ func (a *API) handlePairingStatus(w http.ResponseWriter, r *http.Request) {
 		lapse.Stop()
 		release()
 	}
-}
-
-// holdTimers starts the timers of a held request: timeout fires after wait,
-// poll every PollInterval (never when it is zero, as with one process),
-// so a request also sees changes another replica wrote. stop ends both.
-func (a *API) holdTimers(wait time.Duration) (timeout, poll <-chan time.Time, stop func()) {
-	timer := time.NewTimer(wait)
-	if a.cfg.PollInterval <= 0 {
-		return timer.C, nil, func() { timer.Stop() }
-	}
-	t := time.NewTicker(a.cfg.PollInterval)
-	return timer.C, t.C, func() { timer.Stop(); t.Stop() }
 }
 
 func (a *API) waitParam(r *http.Request) time.Duration {

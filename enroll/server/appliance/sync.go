@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/totpbox/totpbox/enroll/proto"
 	"github.com/totpbox/totpbox/enroll/store"
@@ -72,8 +73,8 @@ func (a *API) handleChanges(w http.ResponseWriter, r *http.Request) {
 	wait := min(q.Wait, a.cfg.MaxWait)
 	a.held(app.ID, 1)
 	defer a.held(app.ID, -1)
-	timeout, poll, stop := a.holdTimers(wait)
-	defer stop()
+	timeout := time.NewTimer(wait)
+	defer timeout.Stop()
 	expired := wait == 0
 	for {
 		ch, release := a.notify.watch(app.ID)
@@ -103,8 +104,7 @@ func (a *API) handleChanges(w http.ResponseWriter, r *http.Request) {
 				writeError(w, http.StatusUnauthorized, proto.CodeNotPaired, "this appliance's key is not paired with the server")
 				return
 			}
-		case <-poll:
-		case <-timeout:
+		case <-timeout.C:
 			expired = true
 		case <-r.Context().Done():
 			release()
@@ -202,8 +202,8 @@ func (a *API) handleAck(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		a.audit(r, app, "appliance.unpaired", "appliance:"+app.ID, "accounts from the server wiped")
-		a.notify.notify(keyTopic(app.SignKey))
-		a.notify.notify(app.ID) // a held sync answers not_paired
+		a.wake(keyTopic(app.SignKey))
+		a.wake(app.ID) // a held sync answers not_paired
 	}
 	writeJSON(w, http.StatusOK, resp)
 }

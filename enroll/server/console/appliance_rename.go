@@ -44,7 +44,7 @@ func (s *Console) applianceRenameSubmit(w http.ResponseWriter, r *http.Request, 
 	}
 	if err != nil {
 		status, msg := core.Explain(err)
-		if status == http.StatusInternalServerError || status == http.StatusNotFound {
+		if status >= http.StatusInternalServerError || status == http.StatusNotFound {
 			s.errorPage(w, r, a, err)
 			return
 		}

@@ -49,7 +49,7 @@ func (s *Console) appliancePair(w http.ResponseWriter, r *http.Request, a *auth)
 		err = core.ApplianceFailure(err)
 	}
 	status, msg := core.Explain(err)
-	if status == http.StatusInternalServerError {
+	if status >= http.StatusInternalServerError {
 		s.errorPage(w, r, a, err)
 		return
 	}

@@ -47,6 +47,12 @@ type Config struct {
 	// SignInPerIP and SignInPerUser limit sign-in attempts (password and
 	// code steps) per client address and per username.
 	SignInPerIP, SignInPerUser core.Rate
+	// Limits makes the per-user sign-in limit (LimitSignInUser), shared by
+	// every replica on PostgreSQL; nil keeps it in this process. The
+	// per-address limit stays in the process: an attacker spreading
+	// guesses over addresses is bounded by the per-user limit, and a
+	// shared write per address would cost every sign-in a second one.
+	Limits ratelimit.Factory
 }
 
 // Console serves the admin console and the user portal.
@@ -58,8 +64,11 @@ type Console struct {
 	log   *slog.Logger
 	views *views
 
-	signinIP, signinUser *ratelimit.Limiter
+	signinIP, signinUser ratelimit.Limit
 }
+
+// LimitSignInUser names the per-user sign-in limit for Config.Limits.
+const LimitSignInUser = "signin-user"
 
 // New returns a console for cfg, or an error naming what is missing or
 // wrong.
@@ -90,7 +99,7 @@ func New(cfg Config) (*Console, error) {
 		log:        cfg.Logger,
 		views:      v,
 		signinIP:   ratelimit.New(cfg.SignInPerIP),
-		signinUser: ratelimit.New(cfg.SignInPerUser),
+		signinUser: cfg.Limits.New(LimitSignInUser, cfg.SignInPerUser),
 	}, nil
 }
 

@@ -138,7 +138,7 @@ func (s *Console) deviceConfirm(w http.ResponseWriter, r *http.Request, sc *scop
 	}
 	status, msg := core.Explain(err)
 	switch status {
-	case http.StatusInternalServerError, http.StatusNotFound:
+	case http.StatusInternalServerError, http.StatusServiceUnavailable, http.StatusNotFound:
 		s.errorPage(w, r, sc.a, err)
 		return
 	case http.StatusConflict:

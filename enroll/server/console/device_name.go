@@ -31,7 +31,7 @@ func (s *Console) deviceNameSubmit(w http.ResponseWriter, r *http.Request, sc *s
 	dev, _, err := s.core.StartRegistration(r.Context(), sc.a.actor(r), sc.user, name, store.DeviceKind(kind))
 	if err != nil {
 		status, msg := core.Explain(err)
-		if status == http.StatusInternalServerError {
+		if status >= http.StatusInternalServerError {
 			s.errorPage(w, r, sc.a, err)
 			return
 		}

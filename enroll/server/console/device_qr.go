@@ -48,7 +48,7 @@ func (s *Console) deviceQR(w http.ResponseWriter, r *http.Request, sc *scope) {
 	k, err := s.core.PendingKey(r.Context(), sc.user, dev)
 	if err != nil {
 		status, msg := core.Explain(err)
-		if status == http.StatusInternalServerError {
+		if status >= http.StatusInternalServerError {
 			s.log.Error("QR code", "device", dev.ID, "err", err)
 		}
 		http.Error(w, msg, status)

@@ -43,7 +43,7 @@ func (s *Console) deviceRenameSubmit(w http.ResponseWriter, r *http.Request, sc 
 	dev, err := s.core.RenameDevice(r.Context(), sc.a.actor(r), sc.user, d.Device.ID, name)
 	if err != nil {
 		status, msg := core.Explain(err)
-		if status == http.StatusInternalServerError || status == http.StatusNotFound {
+		if status >= http.StatusInternalServerError || status == http.StatusNotFound {
 			s.errorPage(w, r, sc.a, err)
 			return
 		}

@@ -24,7 +24,7 @@ func (s *Console) deviceResyncSubmit(w http.ResponseWriter, r *http.Request, sc 
 	dev, err := s.core.ResyncDevice(r.Context(), sc.a.actor(r), sc.user, d.Device.ID, codes)
 	if err != nil {
 		status, msg := core.Explain(err)
-		if status == http.StatusInternalServerError || status == http.StatusNotFound {
+		if status >= http.StatusInternalServerError || status == http.StatusNotFound {
 			s.errorPage(w, r, sc.a, err)
 			return
 		}

@@ -29,7 +29,7 @@ func (s *Console) deviceSend(w http.ResponseWriter, r *http.Request, sc *scope) 
 	}
 	status, msg := core.Explain(err)
 	switch status {
-	case http.StatusInternalServerError:
+	case http.StatusInternalServerError, http.StatusServiceUnavailable:
 		s.errorPage(w, r, sc.a, err)
 		return
 	case http.StatusConflict:

@@ -60,7 +60,7 @@ func (s *Console) settingsSave(w http.ResponseWriter, r *http.Request, a *auth) 
 	}
 	if err != nil {
 		status, msg := core.Explain(err)
-		if status == http.StatusInternalServerError {
+		if status >= http.StatusInternalServerError {
 			s.errorPage(w, r, a, err)
 			return
 		}

@@ -27,7 +27,7 @@ func (s *Console) userCreate(w http.ResponseWriter, r *http.Request, a *auth) {
 	u, err := s.core.CreateUser(r.Context(), a.actor(r), in)
 	if err != nil {
 		status, msg := core.Explain(err)
-		if status == http.StatusInternalServerError {
+		if status >= http.StatusInternalServerError {
 			s.errorPage(w, r, a, err)
 			return
 		}

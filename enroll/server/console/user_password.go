@@ -15,7 +15,7 @@ func (s *Console) userPassword(w http.ResponseWriter, r *http.Request, a *auth) 
 	}
 	if err := s.core.SetPassword(r.Context(), a.actor(r), u, r.PostFormValue("password")); err != nil {
 		status, msg := core.Explain(err)
-		if status == http.StatusInternalServerError {
+		if status >= http.StatusInternalServerError {
 			s.errorPage(w, r, a, err)
 			return
 		}

@@ -169,8 +169,11 @@ func (s *Console) render(w http.ResponseWriter, r *http.Request, a *auth, status
 // "internal error" (and a log line) otherwise.
 func (s *Console) errorPage(w http.ResponseWriter, r *http.Request, a *auth, err error) {
 	status, msg := core.Explain(err)
-	if status == http.StatusInternalServerError {
+	if status >= http.StatusInternalServerError {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", core.RetryAfter)
 	}
 	s.render(w, r, a, status, "error", page{Title: http.StatusText(status), Error: msg})
 }

@@ -13,7 +13,8 @@ import (
 
 // deviceCache keeps, per username, the user and their active MFA devices
 // with decrypted keys, for the verify path. Entries live for ttl; every
-// change made through this server invalidates the user's entry. Decrypted
+// change made through any replica invalidates the user's entry (through
+// the fleet bus). Decrypted
 // keys are kept apart by device id and ciphertext, so reloading an entry
 // does not decrypt again. Keys stay in memory only.
 type deviceCache struct {
@@ -47,6 +48,13 @@ func newDeviceCache(ttl time.Duration) *deviceCache {
 func (c *deviceCache) invalidate(username string) {
 	c.mu.Lock()
 	delete(c.users, username)
+	c.mu.Unlock()
+}
+
+// invalidateAll drops every cached user.
+func (c *deviceCache) invalidateAll() {
+	c.mu.Lock()
+	clear(c.users)
 	c.mu.Unlock()
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/totpbox/totpbox/enroll/server/appliance"
+	"github.com/totpbox/totpbox/enroll/server/fleet"
 	"github.com/totpbox/totpbox/enroll/server/ratelimit"
 	"github.com/totpbox/totpbox/enroll/store"
 )
@@ -102,6 +103,16 @@ type Config struct {
 	// VerifyPerUser and VerifyPerIP limit verifies per user and per end
 	// user address.
 	VerifyPerUser, VerifyPerIP Rate
+	// Limits makes the limits that protect against guessing
+	// (LimitVerifyUser), shared by every replica on PostgreSQL; nil keeps
+	// them in this process. The per-address verify limit always stays in
+	// the process: it bounds load, not guessing, which the per-user limit
+	// and lockouts bound.
+	Limits ratelimit.Factory
+	// Bus tells the other replicas sharing the store which users and
+	// settings changed, so they drop what they cache at once; nil means
+	// an in-process bus, right for a single server.
+	Bus *fleet.Bus
 }
 
 // Core is the registration server's operations, whoever asks for them:
@@ -115,7 +126,7 @@ type Core struct {
 	clock  Clock
 	log    *slog.Logger
 
-	verifyIP, verifyUser *ratelimit.Limiter
+	verifyIP, verifyUser ratelimit.Limit
 
 	cache    *deviceCache
 	uses     *store.UseBatcher // group commit of accepted codes
@@ -124,7 +135,20 @@ type Core struct {
 	appliances *appliance.API
 	metrics    *metrics
 	sent       *sentOffers
+	bus        *fleet.Bus
 }
+
+// LimitVerifyUser names the per-user verify limit for Config.Limits.
+const LimitVerifyUser = "verify-user"
+
+// Kinds of the core's notices on the fleet bus.
+const (
+	noticeUser     = "user"     // arg: a username whose cached entry is stale
+	noticeSettings = "settings" // the settings changed
+)
+
+// userChanged drops the cached entry of username on every replica.
+func (s *Core) userChanged(username string) { s.bus.Publish(noticeUser, username) }
 
 // New returns a core for cfg, or an error naming the missing field.
 func New(cfg Config) (*Core, error) {
@@ -149,7 +173,7 @@ func New(cfg Config) (*Core, error) {
 		clock:      cfg.Clock,
 		log:        cfg.Logger,
 		verifyIP:   ratelimit.New(cfg.VerifyPerIP),
-		verifyUser: ratelimit.New(cfg.VerifyPerUser),
+		verifyUser: cfg.Limits.New(LimitVerifyUser, cfg.VerifyPerUser),
 		cache:      newDeviceCache(cfg.CacheTTL),
 		uses:       store.NewUseBatcher(cfg.Store),
 		appliances: cfg.Appliances,
@@ -157,6 +181,13 @@ func New(cfg Config) (*Core, error) {
 	}
 	s.settings = &settingsCache{s: s}
 	s.metrics = newMetrics(s)
+	s.bus = cfg.Bus
+	if s.bus == nil {
+		s.bus = fleet.New(nil, cfg.Logger)
+	}
+	s.bus.Handle(noticeUser, s.cache.invalidate)
+	s.bus.Handle(noticeSettings, func(string) { s.settings.drop() })
+	s.bus.OnResync(func() { s.cache.invalidateAll(); s.settings.drop() })
 	return s, nil
 }
 

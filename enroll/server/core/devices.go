@@ -194,7 +194,7 @@ func (s *Core) ConfirmRegistration(ctx context.Context, a Actor, u store.User, i
 		}
 		return store.Device{}, err
 	}
-	s.cache.invalidate(u.Username)
+	s.userChanged(u.Username)
 	detail := fmt.Sprintf("registered %q", d.Name)
 	if late {
 		detail += fmt.Sprintf(", out of sync: code %d s late", (enroll.Step(k, now)-step)*int64(d.PeriodSec))
@@ -300,7 +300,7 @@ func (s *Core) ResyncDevice(ctx context.Context, a Actor, u store.User, id int64
 		}
 		return store.Device{}, err
 	}
-	s.cache.invalidate(u.Username)
+	s.userChanged(u.Username)
 	s.Audit(ctx, a, "device.resync", deviceTarget(u, d), fmt.Sprintf("drift %+ds", use.Drift*int64(d.PeriodSec)))
 	return s.store.Device(ctx, d.ID)
 }
@@ -326,7 +326,7 @@ func (s *Core) RenameDevice(ctx context.Context, a Actor, u store.User, id int64
 		}
 		return store.Device{}, err
 	}
-	s.cache.invalidate(u.Username)
+	s.userChanged(u.Username)
 	s.Audit(ctx, a, "device.rename", deviceTarget(u, d), fmt.Sprintf("%q to %q", d.Name, name))
 	d.Name = name
 	s.tell(ctx, store.ChangeRename, d)
@@ -344,7 +344,7 @@ func (s *Core) DeleteDevice(ctx context.Context, a Actor, u store.User, id int64
 		}
 		return err
 	}
-	s.cache.invalidate(u.Username)
+	s.userChanged(u.Username)
 	s.cache.forgetKey(id)
 	s.Audit(ctx, a, "device.delete", deviceTarget(u, d), fmt.Sprintf("deleted %q (%s)", d.Name, d.Status))
 	s.tell(ctx, store.ChangeDelete, d)
@@ -367,7 +367,7 @@ func (s *Core) UnlockDevice(ctx context.Context, a Actor, u store.User, id int64
 		}
 		return err
 	}
-	s.cache.invalidate(u.Username)
+	s.userChanged(u.Username)
 	s.Audit(ctx, a, "device.unlock", deviceTarget(u, d), "fail count and lockouts cleared")
 	return nil
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+
+	"github.com/totpbox/totpbox/enroll/store"
 )
 
 // Failure is an error meant for the person or program that made the
@@ -32,8 +34,20 @@ func Explain(err error) (int, string) {
 	if errors.As(err, &f) {
 		return f.Status, f.Msg
 	}
+	if store.IsUnavailable(err) {
+		return http.StatusServiceUnavailable, Unavailable
+	}
 	return http.StatusInternalServerError, "internal error"
 }
+
+// Unavailable is the message of a 503 answered because the store cannot
+// be reached or cannot serve for now.
+const Unavailable = "the database is unavailable; try again in a few seconds"
+
+// RetryAfter is the Retry-After, in seconds, of answers 503 because the
+// store is unavailable: short, since a replica's database usually comes
+// back (or the balancer moves the client on) within seconds.
+const RetryAfter = "5"
 
 // TimeLayout is how instants are shown to people, in messages and pages.
 const TimeLayout = "2006-01-02 15:04:05 UTC"

@@ -34,7 +34,7 @@ func (s *Core) Sweep(ctx context.Context) {
 		target := fmt.Sprintf("device:%d", d.ID)
 		if u, err := s.store.UserByID(ctx, d.UserID); err == nil {
 			target = deviceTarget(u, d)
-			s.cache.invalidate(u.Username)
+			s.userChanged(u.Username)
 		}
 		s.Audit(ctx, System, "device.unlock", target, "lockout expired")
 	}

@@ -137,7 +137,8 @@ func (st Settings) Lockout() store.Lockout {
 }
 
 // settingsCache keeps the settings for a few seconds, so replicas sharing a
-// database see each other's changes soon without a read per request.
+// database see each other's changes soon without a read per request; a
+// change saved by any replica drops it at once (through the fleet bus).
 type settingsCache struct {
 	s      *Core
 	mu     sync.Mutex
@@ -192,7 +193,15 @@ func (c *settingsCache) save(ctx context.Context, st Settings) error {
 	c.mu.Lock()
 	c.cur, c.loaded, c.ok = st, c.s.clock.Now(), true
 	c.mu.Unlock()
+	c.s.bus.Publish(noticeSettings, "")
 	return nil
+}
+
+// drop makes the next get read the store.
+func (c *settingsCache) drop() {
+	c.mu.Lock()
+	c.ok = false
+	c.mu.Unlock()
 }
 
 // Settings returns the current settings, read from the store at most

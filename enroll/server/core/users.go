@@ -73,7 +73,7 @@ func (s *Core) SetDisabled(ctx context.Context, a Actor, u store.User, disabled 
 	if err := s.store.UpdateUser(ctx, u); err != nil {
 		return err
 	}
-	s.cache.invalidate(u.Username)
+	s.userChanged(u.Username)
 	action := "user.enable"
 	if disabled {
 		action = "user.disable"

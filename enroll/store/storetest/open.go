@@ -7,9 +7,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -124,4 +126,28 @@ func WithSearchPath(dsn, schema string) string {
 func Each(t *testing.T, f func(t *testing.T, open func(testing.TB) store.Store)) {
 	t.Run("sqlite", func(t *testing.T) { f(t, OpenSQLite) })
 	t.Run("postgres", func(t *testing.T) { f(t, OpenPostgres) })
+}
+
+// WithHostPort returns dsn (a URL or key=value string) connecting to
+// hostport instead, as through a proxy.
+func WithHostPort(dsn, hostport string) string {
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		u, err := url.Parse(dsn)
+		if err == nil {
+			u.Host = hostport
+			return u.String()
+		}
+	}
+	host, port, _ := strings.Cut(hostport, ":")
+	return dsn + " host=" + host + " port=" + port
+}
+
+// PostgresAddr returns the host:port of the database at dsn.
+func PostgresAddr(t testing.TB, dsn string) string {
+	t.Helper()
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		t.Fatalf("%s: cannot parse", PostgresDSNEnv)
+	}
+	return net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port)))
 }

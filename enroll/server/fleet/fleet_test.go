@@ -1,0 +1,137 @@
+package fleet
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/totpbox/totpbox/internal/testkit"
+)
+
+// fakeNotices is a shared store's notices in memory: every Notify reaches
+// every running Listen; cut ends the running listens with an error.
+type fakeNotices struct {
+	mu        sync.Mutex
+	listeners map[int]chan string
+	next      int
+	cuts      map[int]chan struct{}
+}
+
+func newFake() *fakeNotices {
+	return &fakeNotices{listeners: map[int]chan string{}, cuts: map[int]chan struct{}{}}
+}
+
+func (f *fakeNotices) Notify(ctx context.Context, p string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, l := range f.listeners {
+		l <- p
+	}
+	return nil
+}
+
+func (f *fakeNotices) Listen(ctx context.Context, listening func(), fn func(string)) error {
+	f.mu.Lock()
+	id := f.next
+	f.next++
+	ch, cut := make(chan string, 100), make(chan struct{})
+	f.listeners[id], f.cuts[id] = ch, cut
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		delete(f.listeners, id)
+		delete(f.cuts, id)
+		f.mu.Unlock()
+	}()
+	listening()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-cut:
+			return errors.New("connection lost")
+		case p := <-ch:
+			fn(p)
+		}
+	}
+}
+
+func (f *fakeNotices) cut() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, c := range f.cuts {
+		close(c)
+	}
+}
+
+type recorder struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (r *recorder) add(s string) { r.mu.Lock(); r.got = append(r.got, s); r.mu.Unlock() }
+func (r *recorder) has(s string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, g := range r.got {
+		if g == s {
+			return true
+		}
+	}
+	return false
+}
+func (r *recorder) len() int { r.mu.Lock(); defer r.mu.Unlock(); return len(r.got) }
+
+func TestBusAcrossReplicas(t *testing.T) {
+	f := newFake()
+	a, b := New(f, testkit.Quiet()), New(f, testkit.Quiet())
+	var onA, onB, resyncB recorder
+	a.Handle("app", onA.add)
+	b.Handle("app", onB.add)
+	b.OnResync(func() { resyncB.add("resync") })
+	if a.Live() {
+		t.Fatal("a shared Bus is live before Run listens")
+	}
+	testkit.Run(t, func(ctx context.Context) error { a.Run(ctx); return nil })
+	testkit.Run(t, func(ctx context.Context) error { b.Run(ctx); return nil })
+	testkit.WaitFor(t, 10*time.Second, "both live", func() bool { return a.Live() && b.Live() })
+
+	a.Publish("app", "x1")
+	if !onA.has("x1") {
+		t.Error("Publish did not call this process's handler at once")
+	}
+	testkit.WaitFor(t, 10*time.Second, "x1 on B", func() bool { return onB.has("x1") })
+	if n := onA.len(); n != 1 {
+		t.Errorf("A's handler ran %d times for its own notice, want 1 (its own echo is skipped)", n)
+	}
+	if resyncB.len() != 0 {
+		t.Error("resync on the first listen")
+	}
+
+	// The connection drops: B is not live until it listens again, then
+	// resyncs because notices may have been lost meanwhile.
+	f.cut()
+	testkit.WaitFor(t, 10*time.Second, "B resynced", func() bool { return resyncB.len() == 1 && b.Live() })
+	a.Publish("app", "x2")
+	testkit.WaitFor(t, 10*time.Second, "x2 on B", func() bool { return onB.has("x2") })
+	if s := b.Stats(); s.Heard != 2 {
+		t.Errorf("B heard %d notices, want 2", s.Heard)
+	}
+}
+
+func TestBusInProcess(t *testing.T) {
+	b := New(struct{}{}, nil)
+	if b.Shared() || !b.Live() {
+		t.Fatalf("in-process Bus: Shared %v Live %v, want false true", b.Shared(), b.Live())
+	}
+	var r recorder
+	b.Handle("user", r.add)
+	b.Publish("user", "alice")
+	b.Publish("other", "ignored")
+	if !r.has("alice") || r.len() != 1 {
+		t.Fatalf("handler got %v", r.got)
+	}
+	b.Run(context.Background()) // returns at once
+}

@@ -1,0 +1,189 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/totpbox/totpbox/enroll"
+	"github.com/totpbox/totpbox/enroll/proto"
+	"github.com/totpbox/totpbox/enroll/server/api"
+	"github.com/totpbox/totpbox/enroll/server/core"
+	"github.com/totpbox/totpbox/enroll/store"
+	"github.com/totpbox/totpbox/enroll/store/storetest"
+	"github.com/totpbox/totpbox/internal/testkit"
+)
+
+// replicas returns n harnesses whose servers share one fresh PostgreSQL
+// schema, the master key and the API token, each running (janitor and
+// fleet bus) until the test ends, all listening for each other's notices.
+// Their clocks are one.
+func replicas(t testing.TB, n int, mod func(*Config)) []*harness {
+	t.Helper()
+	dsn := storetest.PostgresDSN(t)
+	schema := storetest.CreateSchema(t, dsn)
+	sealer := testSealer(t)
+	clock := testkit.NewClock(start)
+	var hs []*harness
+	for i := range n {
+		st, err := store.OpenPostgres(t.Context(), storetest.WithSearchPath(dsn, schema))
+		if err != nil {
+			t.Fatalf("OpenPostgres: %v", err)
+		}
+		t.Cleanup(func() { st.Close() })
+		h := &harness{t: t, st: st, clock: clock, logs: &lockedBuffer{}}
+		cfg := Config{Store: st, Sealer: sealer, Clock: clock,
+			Logger: slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+		if mod != nil {
+			mod(&cfg)
+		}
+		if h.srv, err = New(cfg); err != nil {
+			t.Fatalf("New: %v", err)
+		}
+		if i == 0 {
+			h.admin()
+		}
+		testkit.Run(t, h.srv.Run)
+		hs = append(hs, h)
+	}
+	tok, err := api.CreateToken(t.Context(), hs[0].st, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range hs {
+		h.token = tok
+		testkit.WaitFor(t, 30*time.Second, "fleet bus listening", h.srv.Bus().Live)
+	}
+	return hs
+}
+
+// heard waits until h's bus has heard more than before notices.
+func heard(t testing.TB, h *harness, before int64) {
+	t.Helper()
+	testkit.WaitFor(t, 30*time.Second, "notice heard", func() bool { return h.srv.Bus().Stats().Heard > before })
+}
+
+// TestFleetOfferWakesOtherReplica: an offer created through replica B
+// answers the long-poll replica A holds at once, with no poll of the
+// store (PollInterval is zero, and the wait a minute).
+func TestFleetOfferWakesOtherReplica(t *testing.T) {
+	hs := replicas(t, 2, nil)
+	a, b := hs[0], hs[1]
+	kiosk := a.newAppliance()
+	in, err := a.srv.Appliances().Pair(t.Context(), kiosk.pairingCode(), "Lobby")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kiosk.id = in.ID
+	b.mustCall(201, "POST", "/api/v1/users", map[string]any{"username": "alice"})
+
+	ts := httptest.NewServer(a.srv.Handler())
+	defer ts.Close()
+	got := make(chan proto.Changes, 1)
+	go func() {
+		q := proto.SyncQuery{Wait: proto.MaxWait}
+		req, _ := http.NewRequestWithContext(t.Context(), "GET", ts.URL+proto.ChangesPath(kiosk.id)+"?"+q.Encode().Encode(), nil)
+		proto.Sign(req, nil, kiosk.sign, a.clock.Now())
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return
+		}
+		defer resp.Body.Close()
+		var c proto.Changes
+		json.NewDecoder(resp.Body).Decode(&c)
+		got <- c
+	}()
+	testkit.WaitFor(t, 30*time.Second, "long-poll held by A", func() bool {
+		in, err := a.srv.Appliances().Appliance(context.Background(), kiosk.id)
+		return err == nil && in.Online
+	})
+	b.mustCall(201, "POST", "/api/v1/users/alice/mfa-devices", map[string]any{"name": "Token", "appliance": kiosk.id})
+	select {
+	case c := <-got:
+		if len(c.Changes) != 1 || c.Changes[0].Kind != proto.KindOffer {
+			t.Fatalf("A's long-poll answered %+v, want the offer", c)
+		}
+	case <-time.After(30 * time.Second): // a hang guard, far below MaxWait's minute
+		t.Fatal("the offer written through B did not wake the long-poll held by A")
+	}
+}
+
+// TestFleetCacheInvalidation: replica A caches a user for the verify path;
+// a device registered and a device deleted through B take effect on A at
+// once, not after the cache's TTL (the clock does not move).
+func TestFleetCacheInvalidation(t *testing.T) {
+	hs := replicas(t, 2, func(c *Config) { c.CacheTTL = time.Hour })
+	a, b := hs[0], hs[1]
+	k1, _ := b.registered("alice", "Phone")
+	code := func(k enroll.Key) string { return enroll.Code(k, a.clock.Now()) }
+	a.mustCall(200, "POST", "/api/v1/verify", map[string]any{"username": "alice", "code": code(k1)})
+	a.clock.Advance(30 * time.Second)
+
+	before := a.srv.Bus().Stats().Heard
+	k2, id2 := b.registered("alice", "Token")
+	heard(t, a, before)
+	if v := a.mustCall(200, "POST", "/api/v1/verify", map[string]any{"username": "alice", "code": code(k2)}); v["ok"] != true {
+		t.Fatalf("verify on A with the device registered through B = %v, want valid", v)
+	}
+	a.clock.Advance(30 * time.Second)
+
+	before = a.srv.Bus().Stats().Heard
+	b.mustCall(204, "DELETE", devPath("alice", id2), nil)
+	heard(t, a, before)
+	if status, v := a.call("POST", "/api/v1/verify", map[string]any{"username": "alice", "code": code(k2)}); status == 200 && v["ok"] == true {
+		t.Fatalf("verify on A with the device deleted through B = %d %v, want refused", status, v)
+	}
+}
+
+// TestFleetSharedLimits: three replicas on one database give an attacker
+// one replica's budget. 16 parallel verifies of one user on each replica
+// (48, with VerifyPerUser's burst of 10 and a clock that does not move):
+// exactly 10 get past the limit; pairing code requests from one address
+// spread over the replicas get PairingRate's burst, not three times it.
+func TestFleetSharedLimits(t *testing.T) {
+	hs := replicas(t, 3, func(c *Config) {
+		c.Appliance.PairingRate = Rate{PerSecond: 0.5, Burst: 4}
+	})
+	k, _ := hs[0].registered("alice", "Phone")
+	code := enroll.Code(k, hs[0].clock.Now())
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	past := 0
+	for _, h := range hs {
+		for range 16 {
+			wg.Go(func() {
+				status, raw := h.callRaw("POST", "/api/v1/verify", map[string]any{"username": "alice", "code": code}, h.token)
+				var v map[string]any
+				json.Unmarshal(raw, &v)
+				if v["reason"] != core.ReasonRateLimited {
+					mu.Lock()
+					past++
+					mu.Unlock()
+				} else if status != http.StatusTooManyRequests {
+					t.Errorf("rate-limited verify answered %d", status)
+				}
+			})
+		}
+	}
+	wg.Wait()
+	if past != DefaultLimits.VerifyPerUser.Burst {
+		t.Errorf("%d of 48 verifies got past the per-user limit on 3 replicas, want %d", past, DefaultLimits.VerifyPerUser.Burst)
+	}
+
+	granted := 0
+	for i := range 12 {
+		kiosk := hs[i%3].newAppliance()
+		body, _ := json.Marshal(proto.PairingRequest{BoxKey: kiosk.boxPub[:], Version: "1"})
+		if status, _ := kiosk.do("POST", proto.PairingPath, body, nil); status == http.StatusOK {
+			granted++
+		}
+	}
+	if granted != 4 {
+		t.Errorf("%d of 12 pairing requests from one address granted on 3 replicas, want 4", granted)
+	}
+}
