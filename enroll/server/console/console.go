@@ -47,6 +47,15 @@ type Config struct {
 	// SignInPerIP and SignInPerUser limit sign-in attempts (password and
 	// code steps) per client address and per username.
 	SignInPerIP, SignInPerUser core.Rate
+	// SignInIPLimiter and SignInUserLimiter, when set, hold the sign-in
+	// limits instead of in-process buckets of SignInPerIP and
+	// SignInPerUser (for limits shared by replicas). The user limiter is
+	// keyed by username and address together.
+	SignInIPLimiter, SignInUserLimiter Limiter
+	// PasswordChecks bounds how many sign-in password checks (argon2id,
+	// 19 MiB each) run at once; the rest wait briefly and are then
+	// answered 503. Zero means DefaultPasswordChecks().
+	PasswordChecks int
 }
 
 // Console serves the admin console and the user portal.
@@ -58,7 +67,9 @@ type Console struct {
 	log   *slog.Logger
 	views *views
 
-	signinIP, signinUser *ratelimit.Limiter
+	signinIP, signinUser Limiter
+	hashing              hashSlots
+	refused              refusals
 }
 
 // New returns a console for cfg, or an error naming what is missing or
@@ -78,6 +89,15 @@ func New(cfg Config) (*Console, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.SignInIPLimiter == nil {
+		cfg.SignInIPLimiter = ratelimit.New(cfg.SignInPerIP)
+	}
+	if cfg.SignInUserLimiter == nil {
+		cfg.SignInUserLimiter = ratelimit.New(cfg.SignInPerUser)
+	}
+	if cfg.PasswordChecks <= 0 {
+		cfg.PasswordChecks = DefaultPasswordChecks()
+	}
 	v, err := loadViews()
 	if err != nil {
 		return nil, err
@@ -89,8 +109,9 @@ func New(cfg Config) (*Console, error) {
 		clock:      cfg.Clock,
 		log:        cfg.Logger,
 		views:      v,
-		signinIP:   ratelimit.New(cfg.SignInPerIP),
-		signinUser: ratelimit.New(cfg.SignInPerUser),
+		signinIP:   cfg.SignInIPLimiter,
+		signinUser: cfg.SignInUserLimiter,
+		hashing:    make(hashSlots, cfg.PasswordChecks),
 	}, nil
 }
 
@@ -99,14 +120,19 @@ type realClock struct{}
 func (realClock) Now() time.Time { return time.Now() }
 
 // Sweep is the console's pass of the janitor: it removes expired sessions
-// and forgets idle sign-in rate-limit state.
+// forgets idle sign-in rate-limit state and writes the audit rows of the
+// refused sign-in attempts of minutes that have ended.
 func (s *Console) Sweep(ctx context.Context) {
 	now := s.clock.Now()
 	if err := s.store.DeleteExpiredSessions(ctx, now.UTC()); err != nil {
 		s.log.Error("janitor: remove expired sessions", "err", err)
 	}
-	s.signinIP.Prune(now)
-	s.signinUser.Prune(now)
+	for _, l := range []Limiter{s.signinIP, s.signinUser} {
+		if p, ok := l.(pruner); ok {
+			p.Prune(now)
+		}
+	}
+	s.refused.flush(ctx, s.core, now, false)
 }
 
 // ErrorPage answers err as the console's error page: a Failure's status
