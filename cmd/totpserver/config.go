@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -199,12 +200,12 @@ func (c config) problems() []error {
 	if c.Data == "" && c.Database.DSN == "" {
 		bad("data is empty: give --data DIR, or database.dsn")
 	}
-	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
-		bad("listen %q is not host:port", c.Listen)
+	if err := checkHostPort(c.Listen); err != nil {
+		bad("listen %q %v", c.Listen, err)
 	}
 	if c.Metrics.Listen != "" {
-		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {
-			bad("metrics.listen %q is not host:port", c.Metrics.Listen)
+		if err := checkHostPort(c.Metrics.Listen); err != nil {
+			bad("metrics.listen %q %v", c.Metrics.Listen, err)
 		} else if c.Metrics.Listen == c.Listen {
 			bad("metrics.listen must differ from listen: metrics are served on their own address")
 		}
@@ -268,6 +269,25 @@ func (c config) problems() []error {
 		bad("log.level must be debug, info, warn or error, not %q", c.Log.Level)
 	}
 	return p
+}
+
+// checkHostPort checks a listen address: host:port with a port from 0 to
+// 65535 (a number or a service name).
+func checkHostPort(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return errors.New("is not host:port")
+	}
+	if n, err := strconv.Atoi(port); err == nil {
+		if n < 0 || n > 65535 {
+			return fmt.Errorf("has port %d, outside 0..65535", n)
+		}
+		return nil
+	}
+	if _, err := net.LookupPort("tcp", port); err != nil {
+		return fmt.Errorf("has port %q, neither a number nor a known service", port)
+	}
+	return nil
 }
 
 // envProblems names every TOTPSERVER_* variable that names no key, so a

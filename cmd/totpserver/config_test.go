@@ -254,6 +254,9 @@ func TestServeMountsApplianceAPIAndMetrics(t *testing.T) {
 	t.Setenv("TOTPSERVER_LOG_LEVEL", "error")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	if err, out := run(t, "init", "--data", dir); err != nil {
+		t.Fatalf("init: %v\n%s", err, out)
+	}
 	root := rootCommand()
 	root.SetArgs([]string{"serve", "--data", dir, "--listen", addr})
 	done := make(chan error, 1)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -98,6 +99,28 @@ func (c config) masterKey() keySource {
 		return keySource{kind: keyFile, path: filepath.Join(c.Data, "master.key")}
 	}
 	return keySource{}
+}
+
+// loadSealerFor is loadSealer for a server starting on st: it never
+// creates a key file when st holds sealed secrets, and it refuses, in one
+// line naming the key id and where keys were looked for, when st holds
+// secrets sealed with a key the sealer lacks (store.LoadSealerFor).
+func (c config) loadSealerFor(ctx context.Context, st store.SealedKeys) (*store.Sealer, error) {
+	k := c.masterKey()
+	switch k.kind {
+	case keyVariable:
+		return store.LoadSealerFor(ctx, st, "", c.MasterKey)
+	case keyFile:
+		return store.LoadSealerFor(ctx, st, k.path, "")
+	}
+	s, err := c.loadSealer()
+	if err != nil {
+		return nil, err
+	}
+	if err := store.RequireKeys(ctx, st, s, k.String()); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // loadSealer reads the master key(s) from where masterKey says. Errors

@@ -28,6 +28,9 @@ func TestServeRADIUS(t *testing.T) {
 		"\n      mode: code\n      allow_missing_message_authenticator: true\nlog:\n  level: error\n"), 0o600)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	if err, out := run(t, "init", "--config", cfg, "--data", filepath.Join(dir, "data")); err != nil {
+		t.Fatalf("init: %v\n%s", err, out)
+	}
 	root := rootCommand()
 	root.SetArgs([]string{"serve", "--config", cfg, "--data", filepath.Join(dir, "data"), "--listen", testkit.FreeAddr(t)})
 	done := make(chan error, 1)

@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 	"github.com/totpbox/totpbox/enroll/store"
@@ -23,8 +26,17 @@ func rootCommand() *cobra.Command {
 	return root
 }
 
-// openStore opens the configured store; callers close it.
-func openStore(ctx context.Context, c config) (store.Store, error) {
+// openStore opens the configured store; callers close it. Unless create
+// is set (init), a data directory without its SQLite database is refused,
+// naming the path: a missing or mistyped --data must not quietly create
+// an empty database that no server uses.
+func openStore(ctx context.Context, c config, create bool) (store.Store, error) {
+	if !create && c.Database.DSN == "" && c.Data != "" {
+		db := filepath.Join(c.Data, store.SQLiteFile)
+		if _, err := os.Stat(db); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("no database at %s: check --data (or the config's data), or create it with: totpserver init --data %s", db, c.Data)
+		}
+	}
 	st, err := store.Open(ctx, c.Data, c.Database.DSN)
 	if err != nil {
 		return nil, err
@@ -32,13 +44,19 @@ func openStore(ctx context.Context, c config) (store.Store, error) {
 	return st, nil
 }
 
-// withStore runs f with the configured store.
+// withStore runs f with the configured store, which must exist.
 func withStore(cmd *cobra.Command, f func(ctx context.Context, c config, st store.Store) error) error {
+	return runWithStore(cmd, false, f)
+}
+
+// runWithStore runs f with the configured store, creating it when create
+// is set.
+func runWithStore(cmd *cobra.Command, create bool, f func(ctx context.Context, c config, st store.Store) error) error {
 	c, err := loadConfig(cmd)
 	if err != nil {
 		return err
 	}
-	st, err := openStore(cmd.Context(), c)
+	st, err := openStore(cmd.Context(), c, create)
 	if err != nil {
 		return err
 	}
@@ -52,8 +70,8 @@ func initCommand() *cobra.Command {
 		Short: "Create the data directory, its master key and database",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withStore(cmd, func(ctx context.Context, c config, st store.Store) error {
-				if _, err := c.loadSealer(); err != nil {
+			return runWithStore(cmd, true, func(ctx context.Context, c config, st store.Store) error {
+				if _, err := c.loadSealerFor(ctx, st); err != nil {
 					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "Data directory %s is ready (master key from %s).\n", c.Data, c.masterKey())

@@ -20,7 +20,7 @@ import (
 func serveCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "Run the server (initializing an empty data directory)",
+		Short: "Run the server (on a data directory made by init)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := loadConfig(cmd)
@@ -41,7 +41,7 @@ func serve(cmd *cobra.Command, c config) error {
 	log := c.logger()
 	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	st, err := openStore(ctx, c)
+	st, err := openStore(ctx, c, false)
 	if err != nil {
 		return err
 	}
@@ -107,9 +107,10 @@ func serveRADIUS(ctx context.Context, c config, srv *server.Server, log *slog.Lo
 }
 
 // newServer loads the sealer and builds the server on st with c's
-// settings, warning when there is no admin yet.
+// settings, warning when there is no admin yet. It refuses to start when
+// the store holds secrets sealed with a master key the sealer lacks.
 func newServer(ctx context.Context, c config, st store.Store, log *slog.Logger) (*server.Server, error) {
-	sealer, err := c.loadSealer()
+	sealer, err := c.loadSealerFor(ctx, st)
 	if err != nil {
 		return nil, err
 	}

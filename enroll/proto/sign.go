@@ -140,8 +140,25 @@ type nonceKey struct {
 // Verify checks the signature of r, whose body was read into body, at
 // the server's time now, and returns the signing key. Errors wrap one of
 // ErrUnsigned, ErrClockSkew, ErrBodyHash, ErrBadSignature, ErrReplay or
-// ErrReplayCacheFull.
+// ErrReplayCacheFull. It is Check followed by Remember.
 func (v *Verifier) Verify(r *http.Request, body []byte, now time.Time) (ed25519.PublicKey, error) {
+	pub, err := v.Check(r, body, now)
+	if err != nil {
+		return nil, err
+	}
+	if err := v.Remember(r, pub, now); err != nil {
+		return nil, err
+	}
+	return pub, nil
+}
+
+// Check checks the signature of r, whose body was read into body, at
+// the server's time now, and returns the signing key, without recording
+// its nonce: a server looks the key up first and calls Remember only for
+// keys it knows, so requests signed by unknown keys cannot fill the
+// replay cache. Errors wrap one of ErrUnsigned, ErrClockSkew, ErrBodyHash
+// or ErrBadSignature.
+func (v *Verifier) Check(r *http.Request, body []byte, now time.Time) (ed25519.PublicKey, error) {
 	keyID, ts, nonce := r.Header.Get(HeaderKey), r.Header.Get(HeaderTimestamp), r.Header.Get(HeaderNonce)
 	hash, sigText := r.Header.Get(HeaderContentSHA256), r.Header.Get(HeaderSignature)
 	if keyID == "" || ts == "" || nonce == "" || hash == "" || sigText == "" {
@@ -155,8 +172,7 @@ func (v *Verifier) Verify(r *http.Request, body []byte, now time.Time) (ed25519.
 	if err != nil {
 		return nil, fmt.Errorf("%w: timestamp is not Unix seconds", ErrUnsigned)
 	}
-	n, err := b64.DecodeString(nonce)
-	if err != nil || len(n) != NonceSize {
+	if n, err := b64.DecodeString(nonce); err != nil || len(n) != NonceSize {
 		return nil, fmt.Errorf("%w: nonce is not %d base64url bytes", ErrUnsigned, NonceSize)
 	}
 	sig, err := b64.DecodeString(sigText)
@@ -173,13 +189,26 @@ func (v *Verifier) Verify(r *http.Request, body []byte, now time.Time) (ed25519.
 	if !ed25519.Verify(pub, SigningString(r.Method, requestTarget(r), ts, nonce, hash), sig) {
 		return nil, ErrBadSignature
 	}
+	return pub, nil
+}
+
+// Remember records the nonce of r, which Check accepted as signed by pub,
+// until its timestamp leaves the window. Errors wrap ErrReplay when the
+// nonce was already used with pub, ErrReplayCacheFull when the cache is
+// full, or ErrUnsigned when r's headers were not checked.
+func (v *Verifier) Remember(r *http.Request, pub ed25519.PublicKey, now time.Time) error {
+	sec, err := strconv.ParseInt(r.Header.Get(HeaderTimestamp), 10, 64)
+	if err != nil {
+		return fmt.Errorf("%w: timestamp is not Unix seconds", ErrUnsigned)
+	}
+	n, err := b64.DecodeString(r.Header.Get(HeaderNonce))
+	if err != nil || len(n) != NonceSize || len(pub) != ed25519.PublicKeySize {
+		return fmt.Errorf("%w: nonce is not %d base64url bytes", ErrUnsigned, NonceSize)
+	}
 	var k nonceKey
 	copy(k.key[:], pub)
 	copy(k.nonce[:], n)
-	if err := v.remember(k, at.Add(Window), now); err != nil {
-		return nil, err
-	}
-	return pub, nil
+	return v.remember(k, time.Unix(sec, 0).Add(Window), now)
 }
 
 // remember records k until expiry, or reports a replay.

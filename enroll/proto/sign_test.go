@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 )
@@ -154,4 +155,51 @@ func TestVerifyCacheBound(t *testing.T) {
 	if n := v.Nonces(); n != 1 {
 		t.Errorf("Nonces = %d after the sweep, want 1", n)
 	}
+}
+
+// FuzzVerify feeds the request verifier arbitrary headers and bodies:
+// Check never panics, accepts only a request signed by the key it
+// returns, and Verify remembers a nonce only for a checked request.
+func FuzzVerify(f *testing.F) {
+	_, key, _ := ed25519.GenerateKey(nil)
+	now := time.Unix(1767225600, 0)
+	good := httptest.NewRequest("POST", "/api/v1/appliance/x/ack", nil)
+	Sign(good, []byte(`{"acks":[]}`), key, now)
+	h := good.Header
+	f.Add(h.Get(HeaderKey), h.Get(HeaderTimestamp), h.Get(HeaderNonce), h.Get(HeaderContentSHA256), h.Get(HeaderSignature), []byte(`{"acks":[]}`))
+	f.Add(h.Get(HeaderKey), "0", h.Get(HeaderNonce), h.Get(HeaderContentSHA256), h.Get(HeaderSignature), []byte(`{}`))
+	f.Add("", "", "", "", "", []byte(nil))
+	f.Add("!!", "-1", "====", "x", "y", []byte("x"))
+	f.Fuzz(func(t *testing.T, keyID, ts, nonce, hash, sig string, body []byte) {
+		r := httptest.NewRequest("POST", "/api/v1/appliance/x/ack", nil)
+		for k, v := range map[string]string{HeaderKey: keyID, HeaderTimestamp: ts, HeaderNonce: nonce, HeaderContentSHA256: hash, HeaderSignature: sig} {
+			r.Header.Set(k, v)
+		}
+		var v Verifier
+		pub, err := v.Check(r, body, now)
+		if err != nil {
+			if v.Nonces() != 0 {
+				t.Fatal("Check remembered a nonce")
+			}
+			if _, err := v.Verify(r, body, now); err == nil {
+				t.Fatal("Verify accepted what Check refused")
+			}
+			if v.Nonces() != 0 {
+				t.Fatal("a refused request's nonce was remembered")
+			}
+			return
+		}
+		if KeyID(pub) != keyID && !strings.EqualFold(KeyID(pub), keyID) {
+			// Only another spelling of the same key may pass.
+			if p2, err := ParseKeyID(keyID); err != nil || !p2.Equal(pub) {
+				t.Fatalf("Check returned key %s for key id %q", KeyID(pub), keyID)
+			}
+		}
+		if err := v.Remember(r, pub, now); err != nil {
+			t.Fatalf("Remember after Check: %v", err)
+		}
+		if err := v.Remember(r, pub, now); !errors.Is(err, ErrReplay) {
+			t.Fatalf("second Remember = %v, want ErrReplay", err)
+		}
+	})
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"net/http"
 	"time"
 
@@ -25,7 +26,38 @@ func (s *Server) routes() http.Handler {
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.console.ErrorPage(w, r, core.Fail(http.StatusForbidden, "cross-origin request refused"))
 	}))
-	return behindProxies(s.cfg.TrustedProxies, s.logRequests(cop.Handler(mux)))
+	return behindProxies(s.cfg.TrustedProxies, s.logRequests(s.securityHeaders(limitBodies(cop.Handler(mux)))))
+}
+
+// MaxBody bounds every request body (console forms, JSON APIs, appliance
+// requests): larger ones are answered 413 before a handler reads them.
+const MaxBody = 64 << 10
+
+// limitBodies answers 413 to a request whose declared length is over
+// MaxBody, and caps the body of any other (chunked ones included) at
+// MaxBody, so no handler ever reads more.
+func limitBodies(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > MaxBody {
+			w.Header().Set("Connection", "close")
+			http.Error(w, fmt.Sprintf("request body is over %d bytes", MaxBody), http.StatusRequestEntityTooLarge)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
+		h.ServeHTTP(w, r)
+	})
+}
+
+// securityHeaders adds Strict-Transport-Security to answers over TLS (or
+// behind a TLS-terminating proxy: SecureCookies), so browsers that once
+// reached the server securely never fall back to plain HTTP.
+func (s *Server) securityHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS != nil || s.cfg.SecureCookies {
+			w.Header().Set("Strict-Transport-Security", "max-age=31536000")
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // logRequests logs each request at debug level: method, path, status and

@@ -65,7 +65,9 @@ type Limits struct {
 	// SignInPerIP limits sign-in attempts (password and code steps) from one
 	// client address.
 	SignInPerIP Rate
-	// SignInPerUser limits sign-in attempts for one username.
+	// SignInPerUser limits sign-in attempts for one username from one
+	// client address: attempts from elsewhere do not spend it, so nobody
+	// can lock a user out from another address.
 	SignInPerUser Rate
 	// VerifyPerUser limits verify calls for one user, whatever the caller.
 	VerifyPerUser Rate
@@ -124,6 +126,11 @@ type Config struct {
 	// the server: only from these peers is X-Forwarded-For believed, for
 	// rate limits, the audit log and logs. Empty: the peer is the client.
 	TrustedProxies []netip.Prefix
+	// PasswordChecks bounds how many sign-in password checks (argon2id,
+	// 19 MiB each) run at once; the rest wait half a second and are then
+	// answered 503 with Retry-After. Zero means
+	// console.DefaultPasswordChecks(): twice the CPUs, at most 3.
+	PasswordChecks int
 	// Appliance configures the appliance API: the server serves it under
 	// /api/v1/appliance/, pairs and lists appliances on the console's
 	// Appliances page, sends offers from the wizard and tells appliances
@@ -206,6 +213,7 @@ func New(cfg Config) (*Server, error) {
 		SignInPerIP:     cfg.Limits.SignInPerIP,
 		SignInPerUser:   cfg.Limits.SignInPerUser,
 		Limits:          limits,
+		PasswordChecks:  cfg.PasswordChecks,
 	})
 	if err != nil {
 		return nil, err

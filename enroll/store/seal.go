@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
@@ -307,6 +308,64 @@ func NewKeyFile(path string) error {
 	if d, err := os.Open(dir); err == nil {
 		d.Sync()
 		d.Close()
+	}
+	return nil
+}
+
+// Holds reports whether s can open what was sealed with key id.
+func (s *Sealer) Holds(id string) bool { _, ok := s.aeads[id]; return ok }
+
+// SealedKeys lists the master key ids that sealed rows use; the SQLite and
+// PostgreSQL stores implement it.
+type SealedKeys interface {
+	SealedKeyIDs(ctx context.Context) ([]string, error)
+}
+
+// LoadSealerFor is LoadSealer for a server starting on st, which may
+// already hold sealed secrets: it never creates a key file when st holds
+// sealed rows (a database restored without its key, or a mistyped key
+// file name, must not get a new key and start), and it refuses, naming
+// the first missing key id and where keys were looked for, when st holds
+// rows sealed with a key the sealer does not have.
+func LoadSealerFor(ctx context.Context, st SealedKeys, keyFile, envValue string) (*Sealer, error) {
+	ids, err := st.SealedKeyIDs(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("master key: list the key ids of sealed secrets: %v", err)
+	}
+	where := "key file " + keyFile
+	if strings.TrimSpace(envValue) != "" {
+		where = "the master key variable"
+	} else if len(ids) > 0 && keyFile != "" {
+		if _, err := os.Stat(keyFile); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("master key %s is missing: key file %s does not exist and the database holds secrets sealed with it; restore the key file or point master_key_file at it (a new key would open none of them)", ids[0], keyFile)
+		}
+	}
+	s, err := LoadSealer(keyFile, envValue)
+	if err != nil {
+		return nil, err
+	}
+	if err := requireKeys(ids, s, where); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// RequireKeys returns an error, one line naming the first missing key id
+// and where (the keys' source, for the message), when st holds secrets
+// sealed with a master key s does not hold.
+func RequireKeys(ctx context.Context, st SealedKeys, s *Sealer, where string) error {
+	ids, err := st.SealedKeyIDs(ctx)
+	if err != nil {
+		return fmt.Errorf("master key: list the key ids of sealed secrets: %v", err)
+	}
+	return requireKeys(ids, s, where)
+}
+
+func requireKeys(ids []string, s *Sealer, where string) error {
+	for _, id := range ids {
+		if !s.Holds(id) {
+			return fmt.Errorf("master key %s is missing: the database holds secrets sealed with it, and %s does not hold it", id, where)
+		}
 	}
 	return nil
 }

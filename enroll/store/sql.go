@@ -714,3 +714,22 @@ func (s *sqlStore) DeleteExpiredSessions(ctx context.Context, now time.Time) err
 	_, err := s.exec(ctx, `DELETE FROM sessions WHERE expires_at IS NOT NULL AND expires_at < ?`, s.d.timeArg(micro(now)))
 	return s.wrap("delete expired sessions", err)
 }
+
+// SealedKeyIDs returns the distinct master key ids the sealed secrets of
+// MFA devices use, sorted.
+func (s *sqlStore) SealedKeyIDs(ctx context.Context) ([]string, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT DISTINCT secret_key_id FROM mfa_devices WHERE secret_key_id <> '' ORDER BY secret_key_id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}

@@ -229,6 +229,10 @@ type Failure struct {
 // zero time means unset. Errors wrap ErrNotFound, ErrConflict or ErrStale
 // where those apply and are one line naming the operation.
 type Store interface {
+	// SealedKeys lists the master key ids sealed secrets use, so a server
+	// can refuse to start without them.
+	SealedKeys
+
 	// Users. Usernames are unique regardless of case, and UserByName
 	// ignores case too.
 	CreateUser(ctx context.Context, u *User) error // sets ID and Created (when zero); ErrConflict on username

@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -38,18 +37,14 @@ func startServer(ctx context.Context, dir, addr string, log *slog.Logger) (*regS
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("server data: %w", err)
 	}
-	keyFile := filepath.Join(dir, "master.key")
-	if _, err := os.Stat(keyFile); errors.Is(err, fs.ErrNotExist) {
-		if err := store.NewKeyFile(keyFile); err != nil {
-			return nil, err
-		}
-	}
-	sealer, err := store.LoadSealer(keyFile, "")
+	st, err := store.OpenSQLite(ctx, filepath.Join(dir, "totpserver.db"))
 	if err != nil {
 		return nil, err
 	}
-	st, err := store.OpenSQLite(ctx, filepath.Join(dir, "totpserver.db"))
+	// A new key only for a database holding no sealed secrets.
+	sealer, err := store.LoadSealerFor(ctx, st, filepath.Join(dir, "master.key"), "")
 	if err != nil {
+		st.Close()
 		return nil, err
 	}
 	rs := &regServer{store: st}

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"github.com/totpbox/totpbox/enroll/server/core"
 
 	"encoding/json"
@@ -96,13 +97,27 @@ func decode(r *http.Request, dst any) error {
 			return core.Fail(http.StatusUnsupportedMediaType, "Content-Type must be application/json, not %q", ct)
 		}
 	}
-	dec := json.NewDecoder(io.LimitReader(r.Body, maxBody+1))
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return core.Fail(http.StatusRequestEntityTooLarge, "request body is over %d bytes", maxBody)
+		}
+		return core.Fail(400, "request body could not be read: %v", err)
+	}
+	if len(body) > maxBody {
+		return core.Fail(http.StatusRequestEntityTooLarge, "request body is over %d bytes", maxBody)
+	}
+	return decodeJSON(body, dst)
+}
+
+// decodeJSON decodes body, one JSON object, into dst, refusing unknown
+// fields and trailing data.
+func decodeJSON(body []byte, dst any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
 		return core.Fail(400, "malformed JSON: %s", describeJSONError(err))
-	}
-	if dec.InputOffset() > maxBody {
-		return core.Fail(http.StatusRequestEntityTooLarge, "request body is over %d bytes", maxBody)
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return core.Fail(400, "malformed JSON: data after the object")

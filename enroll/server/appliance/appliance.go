@@ -67,6 +67,11 @@ const LimitPairingIP = "pairing-ip"
 // DefaultPairingRate limits pairing code requests per client address.
 var DefaultPairingRate = Rate{PerSecond: 0.5, Burst: 20}
 
+// DefaultUnauthenticatedRate limits, per client address, requests that do
+// not authenticate: bad or missing signatures, and keys that are neither
+// paired nor waiting with a pairing code.
+var DefaultUnauthenticatedRate = Rate{PerSecond: 2, Burst: 60}
+
 // Config configures an API. Store is required; every other field has a
 // default used when it is zero.
 type Config struct {
@@ -82,6 +87,10 @@ type Config struct {
 	// PairingRate limits pairing code requests per client address;
 	// default DefaultPairingRate.
 	PairingRate Rate
+	// UnauthenticatedRate limits requests that do not authenticate (see
+	// DefaultUnauthenticatedRate), per client address; past it they are
+	// answered 429. Default DefaultUnauthenticatedRate.
+	UnauthenticatedRate Rate
 	// ClientIP returns the client address of a request, for rate limits;
 	// nil means the host of RemoteAddr. Set it behind a reverse proxy.
 	ClientIP func(*http.Request) string
@@ -123,6 +132,7 @@ type API struct {
 	notify   notifier
 	bus      *fleet.Bus
 	pairing  ratelimit.Limit
+	unauth   *ratelimit.Limiter
 
 	mu     sync.Mutex
 	online map[string]int // appliance id -> held long-polls
@@ -145,6 +155,9 @@ func New(cfg Config) (*API, error) {
 	if cfg.PairingRate == (Rate{}) {
 		cfg.PairingRate = DefaultPairingRate
 	}
+	if cfg.UnauthenticatedRate == (Rate{}) {
+		cfg.UnauthenticatedRate = DefaultUnauthenticatedRate
+	}
 	if cfg.ClientIP == nil {
 		cfg.ClientIP = remoteHost
 	}
@@ -166,6 +179,7 @@ func New(cfg Config) (*API, error) {
 		clock:   cfg.Clock,
 		log:     cfg.Logger,
 		pairing: cfg.Limits.New(LimitPairingIP, cfg.PairingRate),
+		unauth:  ratelimit.New(cfg.UnauthenticatedRate),
 		online:  make(map[string]int),
 	}
 	a.verifier.MaxNonces = cfg.ReplayCacheSize
@@ -232,6 +246,7 @@ func (a *API) prune(ctx context.Context) {
 		a.log.Warn("prune request nonces", "err", err)
 	}
 	a.pairing.Prune(now)
+	a.unauth.Prune(now)
 }
 
 func (a *API) held(id string, delta int) {

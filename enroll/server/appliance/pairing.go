@@ -26,7 +26,7 @@ func (a *API) handleRequestCode(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	pub, body, ok := a.authenticate(w, r)
-	if !ok {
+	if !ok || !a.fresh(w, r, pub) {
 		return
 	}
 	var req proto.PairingRequest
@@ -77,6 +77,23 @@ func (a *API) handleRequestCode(w http.ResponseWriter, r *http.Request) {
 func (a *API) handlePairingStatus(w http.ResponseWriter, r *http.Request) {
 	pub, _, ok := a.authenticate(w, r)
 	if !ok {
+		return
+	}
+	// A key with neither a pairing code nor a pairing is told so at once,
+	// counted against its address and without recording its nonce: that
+	// answer changes nothing, so a replay of it gains nothing.
+	st, err := a.pairingState(r.Context(), pub)
+	if err != nil {
+		a.internal(w, r, err)
+		return
+	}
+	if st.State == proto.PairingNone {
+		if !a.unauthLimited(w, r) {
+			writeJSON(w, http.StatusOK, st.Pairing)
+		}
+		return
+	}
+	if !a.fresh(w, r, pub) {
 		return
 	}
 	wait := a.waitParam(r)

@@ -53,6 +53,15 @@ type Config struct {
 	// guesses over addresses is bounded by the per-user limit, and a
 	// shared write per address would cost every sign-in a second one.
 	Limits ratelimit.Factory
+	// SignInIPLimiter and SignInUserLimiter, when set, hold the sign-in
+	// limits instead of in-process buckets of SignInPerIP and
+	// SignInPerUser (for limits shared by replicas). The user limiter is
+	// keyed by username and address together.
+	SignInIPLimiter, SignInUserLimiter Limiter
+	// PasswordChecks bounds how many sign-in password checks (argon2id,
+	// 19 MiB each) run at once; the rest wait briefly and are then
+	// answered 503. Zero means DefaultPasswordChecks().
+	PasswordChecks int
 }
 
 // Console serves the admin console and the user portal.
@@ -64,7 +73,9 @@ type Console struct {
 	log   *slog.Logger
 	views *views
 
-	signinIP, signinUser ratelimit.Limit
+	signinIP, signinUser Limiter
+	hashing              hashSlots
+	refused              refusals
 }
 
 // LimitSignInUser names the per-user sign-in limit for Config.Limits.
@@ -87,6 +98,15 @@ func New(cfg Config) (*Console, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.SignInIPLimiter == nil {
+		cfg.SignInIPLimiter = ratelimit.New(cfg.SignInPerIP)
+	}
+	if cfg.SignInUserLimiter == nil {
+		cfg.SignInUserLimiter = cfg.Limits.New(LimitSignInUser, cfg.SignInPerUser)
+	}
+	if cfg.PasswordChecks <= 0 {
+		cfg.PasswordChecks = DefaultPasswordChecks()
+	}
 	v, err := loadViews()
 	if err != nil {
 		return nil, err
@@ -98,8 +118,9 @@ func New(cfg Config) (*Console, error) {
 		clock:      cfg.Clock,
 		log:        cfg.Logger,
 		views:      v,
-		signinIP:   ratelimit.New(cfg.SignInPerIP),
-		signinUser: cfg.Limits.New(LimitSignInUser, cfg.SignInPerUser),
+		signinIP:   cfg.SignInIPLimiter,
+		signinUser: cfg.SignInUserLimiter,
+		hashing:    make(hashSlots, cfg.PasswordChecks),
 	}, nil
 }
 
@@ -108,14 +129,19 @@ type realClock struct{}
 func (realClock) Now() time.Time { return time.Now() }
 
 // Sweep is the console's pass of the janitor: it removes expired sessions
-// and forgets idle sign-in rate-limit state.
+// forgets idle sign-in rate-limit state and writes the audit rows of the
+// refused sign-in attempts of minutes that have ended.
 func (s *Console) Sweep(ctx context.Context) {
 	now := s.clock.Now()
 	if err := s.store.DeleteExpiredSessions(ctx, now.UTC()); err != nil {
 		s.log.Error("janitor: remove expired sessions", "err", err)
 	}
-	s.signinIP.Prune(now)
-	s.signinUser.Prune(now)
+	for _, l := range []Limiter{s.signinIP, s.signinUser} {
+		if p, ok := l.(pruner); ok {
+			p.Prune(now)
+		}
+	}
+	s.refused.flush(ctx, s.core, now, false)
 }
 
 // ErrorPage answers err as the console's error page: a Failure's status

@@ -5,8 +5,8 @@ import (
 
 	"errors"
 	"fmt"
-	"math"
 	"net/http"
+	"time"
 
 	"github.com/totpbox/totpbox/enroll/store"
 )
@@ -37,13 +37,10 @@ func (s *Console) signinSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.clock.Now()
-	okIP, waitIP := s.signinIP.Allow(ip, now)
-	okUser, waitUser := s.signinUser.Allow(name, now)
-	if !okIP || !okUser {
-		wait := max(waitIP, waitUser)
-		s.core.Audit(r.Context(), core.Actor{Name: name, IP: ip}, "signin.limited", "user:"+name, "too many sign-in attempts")
-		w.Header().Set("Retry-After", fmt.Sprint(int(math.Ceil(wait.Seconds()))))
-		retry(http.StatusTooManyRequests, fmt.Sprintf("Too many sign-in attempts. Try again in %d seconds.", int(math.Ceil(wait.Seconds()))))
+	if limited, wait := s.signinLimited(name, ip, now); limited {
+		s.refused.add(name, ip, now)
+		sec := retryAfter(w, wait)
+		retry(http.StatusTooManyRequests, fmt.Sprintf("Too many sign-in attempts. Try again in %d seconds.", sec))
 		return
 	}
 	u, err := s.store.UserByName(r.Context(), name)
@@ -51,7 +48,15 @@ func (s *Console) signinSubmit(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, nil, err)
 		return
 	}
-	if !core.CheckUserPassword(u, err == nil, password) || u.Disabled {
+	if !s.hashing.acquire(r.Context()) {
+		s.log.Warn("sign-in refused: every password check is busy", "addr", ip)
+		retryAfter(w, time.Second)
+		retry(http.StatusServiceUnavailable, "The server is busy. Try again in a second.")
+		return
+	}
+	good := core.CheckUserPassword(u, err == nil, password)
+	s.hashing.release()
+	if !good || u.Disabled {
 		s.core.Audit(r.Context(), core.Actor{Name: name, IP: ip}, "signin.fail", "user:"+name, "wrong username or password, or user disabled")
 		retry(http.StatusUnauthorized, "Wrong username or password.")
 		return

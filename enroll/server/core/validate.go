@@ -57,8 +57,14 @@ func cleanDisplayName(s string) (string, error) {
 		return "", fmt.Errorf("display name is longer than 128 characters")
 	}
 	for _, r := range n {
-		if unicode.IsControl(r) {
+		switch {
+		case unicode.IsControl(r):
 			return "", fmt.Errorf("display name holds a control character")
+		case unicode.Is(unicode.Cf, r):
+			// Bidi overrides and isolates (U+202E, U+2066), joiners
+			// (U+200D) and other invisible format characters make a name
+			// read as another.
+			return "", fmt.Errorf("display name holds an invisible format character U+%04X", r)
 		}
 	}
 	return n, nil

@@ -1,0 +1,151 @@
+package console
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"runtime"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/totpbox/totpbox/enroll/server/core"
+)
+
+// Limiter is a set of rate limits, one per key. ratelimit.Limiter is the
+// in-process one; a store-backed one can share limits between replicas.
+type Limiter interface {
+	// Allow takes one event for key at now; when refused it reports how
+	// long until one is allowed again.
+	Allow(key string, now time.Time) (bool, time.Duration)
+}
+
+// pruner is a Limiter that forgets idle keys when the janitor asks.
+type pruner interface{ Prune(now time.Time) }
+
+// DefaultPasswordChecks bounds concurrent password checks when
+// Config.PasswordChecks is zero: twice the usable CPUs, at most 3. Each
+// argon2id check holds 19 MiB, so 3 keep sign-in's live hashing memory
+// under 60 MiB (and the heap, garbage included, under 150 MiB) however
+// many attempts arrive at once; more would not check faster on the two to
+// four cores the server runs on.
+func DefaultPasswordChecks() int { return min(2*runtime.GOMAXPROCS(0), 3) }
+
+// passwordWait is how long a sign-in waits for a free password check
+// before it is answered 503.
+const passwordWait = 500 * time.Millisecond
+
+// hashSlots bounds concurrent password hashing: every sign-in attempt,
+// known user or not, runs argon2id, whose memory is the cost an attacker
+// can make the server pay.
+type hashSlots chan struct{}
+
+// acquire takes a slot, waiting up to passwordWait; it reports false when
+// none came free.
+func (h hashSlots) acquire(ctx context.Context) bool {
+	select {
+	case h <- struct{}{}:
+		return true
+	default:
+	}
+	t := time.NewTimer(passwordWait)
+	defer t.Stop()
+	select {
+	case h <- struct{}{}:
+		return true
+	case <-t.C:
+		return false
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (h hashSlots) release() { <-h }
+
+// refusals aggregates refused sign-in attempts, so a flood of them writes
+// one audit row per user and address per minute, with a count, instead of
+// one row each.
+type refusals struct {
+	mu sync.Mutex
+	m  map[refusalKey]int
+}
+
+type refusalKey struct {
+	user, ip string
+	minute   time.Time
+}
+
+// maxRefusalKeys bounds the pairs held between flushes; past it, refusals
+// are counted under user "*" and address "*".
+const maxRefusalKeys = 4096
+
+func (f *refusals) add(user, ip string, now time.Time) {
+	k := refusalKey{user: user, ip: ip, minute: now.UTC().Truncate(time.Minute)}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.m == nil {
+		f.m = make(map[refusalKey]int)
+	}
+	if _, ok := f.m[k]; !ok && len(f.m) >= maxRefusalKeys {
+		k.user, k.ip = "*", "*"
+	}
+	f.m[k]++
+}
+
+// flush writes one audit row for each pair whose minute has ended by now
+// (every pair when all is true).
+func (f *refusals) flush(ctx context.Context, c *core.Core, now time.Time, all bool) {
+	f.mu.Lock()
+	var done []refusalKey
+	counts := make(map[refusalKey]int)
+	for k, n := range f.m {
+		if all || !now.Before(k.minute.Add(time.Minute)) {
+			done = append(done, k)
+			counts[k] = n
+			delete(f.m, k)
+		}
+	}
+	f.mu.Unlock()
+	sort.Slice(done, func(i, j int) bool {
+		a, b := done[i], done[j]
+		if !a.minute.Equal(b.minute) {
+			return a.minute.Before(b.minute)
+		}
+		if a.user != b.user {
+			return a.user < b.user
+		}
+		return a.ip < b.ip
+	})
+	for _, k := range done {
+		c.Audit(ctx, core.Actor{Name: k.user, IP: k.ip}, "signin.limited", "user:"+k.user,
+			fmt.Sprintf("%d sign-in attempts refused (too many) in the minute from %s", counts[k], k.minute.Format("15:04 UTC")))
+	}
+}
+
+// signinLimited checks the sign-in limits for name from ip, in order: the
+// address first, and only when it allows, the (username, address) pair.
+// A request the address refused spends nothing of the pair's limit, and
+// one address cannot spend another's: an attacker hammering a username
+// from elsewhere does not lock its owner out. It reports the wait when
+// refused.
+func (s *Console) signinLimited(name, ip string, now time.Time) (bool, time.Duration) {
+	if ok, wait := s.signinIP.Allow(ip, now); !ok {
+		return true, wait
+	}
+	if ok, wait := s.signinUser.Allow(name+"\x00"+ip, now); !ok {
+		return true, wait
+	}
+	return false, 0
+}
+
+// FlushRefusals writes the audit rows of refused sign-in attempts still
+// held, whatever their minute; for shutdown and tests.
+func (s *Console) FlushRefusals(ctx context.Context) {
+	s.refused.flush(ctx, s.core, s.clock.Now(), true)
+}
+
+func retryAfter(w http.ResponseWriter, wait time.Duration) int {
+	sec := max(int((wait+time.Second-1)/time.Second), 1)
+	w.Header().Set("Retry-After", fmt.Sprint(sec))
+	return sec
+}
