@@ -466,10 +466,11 @@ func (s *sqlStore) ActivateDevice(ctx context.Context, id int64, u UseStep) erro
 	at := s.d.timeArg(micro(u.At))
 	return s.conditional(ctx, "activate mfa device", id, s.numbered(`UPDATE mfa_devices
 		SET status = 'active', registered = $2, expires_at = NULL, last_used_step = $1, last_used = $2,
-			drift_steps = $3, drift_votes = 0, out_of_sync = $5, fail_count = 0, lockouts = 0, locked_until = NULL
+			drift_steps = $3, drift_votes = 0, out_of_sync = $5, fail_count = 0, lockouts = 0, locked_until = NULL,
+			kind = CASE WHEN CAST($6 AS TEXT) = '' THEN kind ELSE CAST($6 AS TEXT) END
 		WHERE id = $4 AND status = 'pending' AND (expires_at IS NULL OR expires_at > $2) AND last_used_step < $1
 			AND `+userEnabled),
-		u.Step, at, u.Drift, id, u.OutOfSync)
+		u.Step, at, u.Drift, id, u.OutOfSync, string(u.Kind))
 }
 
 func (s *sqlStore) RecordUse(ctx context.Context, u UseStep) error {

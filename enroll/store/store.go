@@ -181,6 +181,10 @@ type UseStep struct {
 	Ahead bool
 	// OutOfSync is the mark ActivateDevice sets (a late code).
 	OutOfSync bool
+	// Kind, for ActivateDevice only, is the kind the MFA device becomes
+	// (what happened: an appliance accepted its offer, or not); empty
+	// keeps the kind it has.
+	Kind DeviceKind
 }
 
 // Lockout is how failed codes lock an MFA device.
@@ -264,9 +268,9 @@ type Store interface {
 	// ActivateDevice turns a pending device active if it is still pending
 	// and unexpired at u.At (ExpiresAt zero or after u.At) and its user
 	// is not disabled: Registered and LastUsed become u.At, LastUsedStep
-	// u.Step, DriftSteps u.Drift, OutOfSync u.OutOfSync, ExpiresAt zero,
-	// FailCount 0. ErrStale otherwise; ErrNotFound when there is no such
-	// device.
+	// u.Step, DriftSteps u.Drift, OutOfSync u.OutOfSync, Kind u.Kind
+	// (unless empty), ExpiresAt zero, FailCount 0. ErrStale otherwise;
+	// ErrNotFound when there is no such device.
 	ActivateDevice(ctx context.Context, id int64, u UseStep) error
 	// RecordUse accepts a code with one conditional update, only while
 	// the device is active, u.Step is not used (see Device.Used), the

@@ -106,6 +106,16 @@ func (s *Core) SendOffer(ctx context.Context, a Actor, u store.User, d store.Dev
 	if err != nil {
 		return err
 	}
+	from, o, err := s.registrationState(ctx, d)
+	if err != nil {
+		return err
+	}
+	if from == RegAccepted && o.ApplianceID == app.ID {
+		return nil // already accepted there: sending again changes nothing
+	}
+	if _, err := Next(from, EvSend); err != nil {
+		return err
+	}
 	if err := s.appliances.SendOffer(ctx, app.ID, d.UID, u.Username, d.Name, k, d.ExpiresAt); err != nil {
 		return ApplianceFailure(err)
 	}

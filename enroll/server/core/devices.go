@@ -175,7 +175,23 @@ func (s *Core) ConfirmRegistration(ctx context.Context, a Actor, u store.User, i
 		}
 		return store.Device{}, Fail(400, "the codes do not match; type two consecutive codes the app shows now")
 	}
-	use := store.UseStep{DeviceID: d.ID, Step: step, At: now.UTC(), OutOfSync: late}
+	from, _, err := s.registrationState(ctx, d)
+	if err != nil {
+		return store.Device{}, err
+	}
+	tr, err := Next(from, EvConfirm)
+	if err != nil {
+		return store.Device{}, err
+	}
+	// Withdraw an open offer before activating, so that no OK on the
+	// appliance can land after it; then the kind follows what happened:
+	// an appliance that accepted the offer holds the account.
+	s.withdraw(ctx, d)
+	kind, holder := store.KindAuthenticatorApp, ""
+	if st, o, _ := s.registrationState(ctx, d); st == RegAccepted {
+		kind, holder = store.KindAppliance, o.ApplianceName
+	}
+	use := store.UseStep{DeviceID: d.ID, Step: step, At: now.UTC(), OutOfSync: late, Kind: kind}
 	if err := s.store.ActivateDevice(ctx, d.ID, use); err != nil {
 		if errors.Is(err, store.ErrStale) {
 			// Lost a race: re-read to say why.
@@ -195,12 +211,16 @@ func (s *Core) ConfirmRegistration(ctx context.Context, a Actor, u store.User, i
 		return store.Device{}, err
 	}
 	s.userChanged(u.Username)
-	detail := fmt.Sprintf("registered %q", d.Name)
+	where := "on no appliance"
+	if holder != "" {
+		where = fmt.Sprintf("on appliance %q", holder)
+	}
+	detail := fmt.Sprintf("registered %q (%s, %s, was %s)", d.Name, kind, where, from)
 	if late {
 		detail += fmt.Sprintf(", out of sync: code %d s late", (enroll.Step(k, now)-step)*int64(d.PeriodSec))
 	}
 	s.Audit(ctx, a, "device.register", deviceTarget(u, d), detail)
-	s.tell(ctx, store.ChangeActivate, d)
+	s.tellTransition(ctx, tr, d)
 	return s.store.Device(ctx, d.ID)
 }
 
@@ -338,6 +358,17 @@ func (s *Core) DeleteDevice(ctx context.Context, a Actor, u store.User, id int64
 	if err != nil {
 		return err
 	}
+	from, _, err := s.registrationState(ctx, d)
+	if err != nil {
+		return err
+	}
+	if from == RegExpired {
+		from = RegPending // deleting an expired registration cancels it
+	}
+	tr, err := Next(from, EvDelete)
+	if err != nil {
+		return err
+	}
 	if err := s.store.DeleteDevice(ctx, id); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return Fail(404, "no MFA device %d for user %q", id, u.Username)
@@ -346,8 +377,8 @@ func (s *Core) DeleteDevice(ctx context.Context, a Actor, u store.User, id int64
 	}
 	s.userChanged(u.Username)
 	s.cache.forgetKey(id)
-	s.Audit(ctx, a, "device.delete", deviceTarget(u, d), fmt.Sprintf("deleted %q (%s)", d.Name, d.Status))
-	s.tell(ctx, store.ChangeDelete, d)
+	s.Audit(ctx, a, "device.delete", deviceTarget(u, d), fmt.Sprintf("deleted %q (%s, now %s)", d.Name, from, tr.To))
+	s.tellTransition(ctx, tr, d)
 	return nil
 }
 

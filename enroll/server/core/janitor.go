@@ -24,7 +24,7 @@ func (s *Core) Sweep(ctx context.Context) {
 			target = deviceTarget(u, d)
 		}
 		s.Audit(ctx, System, "device.expire", target, fmt.Sprintf("pending registration of %q expired", d.Name))
-		s.tell(ctx, store.ChangeExpire, d)
+		s.tellTransition(ctx, transitions[RegPending][EvExpire], d)
 	}
 	unlocked, err := s.store.ClearExpiredLockouts(ctx, now.UTC())
 	if err != nil {
@@ -52,6 +52,6 @@ func (s *Core) ExpireRegistration(ctx context.Context, u store.User, d store.Dev
 	if err := s.store.DeleteDevice(ctx, d.ID); err == nil {
 		s.cache.forgetKey(d.ID)
 		s.Audit(ctx, System, "device.expire", deviceTarget(u, d), fmt.Sprintf("pending registration of %q expired", d.Name))
-		s.tell(ctx, store.ChangeExpire, d)
+		s.tellTransition(ctx, transitions[RegPending][EvExpire], d)
 	}
 }

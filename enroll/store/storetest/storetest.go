@@ -386,6 +386,16 @@ func testActivateDevice(t *testing.T, s store.Store) {
 		t.Errorf("expired device status %q, want pending", got.Status)
 	}
 	must(t, "ActivateDevice(just before expiry)", s.ActivateDevice(ctx, e.ID, store.UseStep{DeviceID: e.ID, Step: step0, At: exp.Add(-time.Microsecond)}))
+	if got := getDevice(t, s, e.ID); got.Kind != store.KindAuthenticatorApp {
+		t.Errorf("ActivateDevice without a kind changed it to %q", got.Kind)
+	}
+
+	// The kind follows what happened: an appliance accepted the offer.
+	k := mkDevice(t, s, pending(alice.ID, "Kiosk token", exp))
+	must(t, "ActivateDevice(kind appliance)", s.ActivateDevice(ctx, k.ID, store.UseStep{DeviceID: k.ID, Step: step0, At: at, Kind: store.KindAppliance}))
+	if got := getDevice(t, s, k.ID); got.Kind != store.KindAppliance {
+		t.Errorf("ActivateDevice(Kind appliance): kind %q, want appliance", got.Kind)
+	}
 }
 
 // concurrent runs fn n times at once and returns how many returned nil and
