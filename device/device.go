@@ -120,8 +120,19 @@ type Offers interface {
 	// Open returns the offers waiting for an answer, oldest first.
 	Open() []Offer
 	// Answer accepts (stores the account as pending) or rejects offer id.
+	// It returns an error wrapping ErrWithdrawn when the offer is no
+	// longer open: the server withdrew it, or it lapsed.
 	Answer(id string, accept bool) error
 }
+
+// ErrWithdrawn is what Offers.Answer wraps when the offer it was asked to
+// answer is no longer open.
+var ErrWithdrawn = errors.New("the offer was withdrawn")
+
+// MsgWithdrawn is the one line shown when OK is pressed on an offer the
+// server withdrew meanwhile (registered another way, expired, deleted or
+// sent to another appliance): nothing is stored and no secret is shown.
+const MsgWithdrawn = "Offer withdrawn by the server"
 
 // Config configures an Appliance. The zero value of each optional field
 // has the meaning its comment gives.
@@ -217,6 +228,8 @@ type Status struct {
 	TimeState    string `json:"time_state"`
 	Blank        bool   `json:"blank"`
 	OfferPending bool   `json:"offer_pending"`
+	// Message is the one-line message shown, in the message view.
+	Message string `json:"message,omitempty"`
 	Frames       int    `json:"frames"`
 	// Presses counts the presses handled so far.
 	Presses int `json:"presses"`

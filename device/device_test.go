@@ -3,6 +3,7 @@ package device
 import (
 	"context"
 	"errors"
+	"fmt"
 	"image"
 	"slices"
 	"sync"
@@ -266,6 +267,31 @@ func TestOfferWakesBlankScreenAndFailedAcceptSaysSo(t *testing.T) {
 		}
 		r.press(OK) // clears the message
 		r.want(t, "code", true)
+	})
+}
+
+// TestOKOnWithdrawnOfferShowsOneLine: the server withdrew the offer
+// (registered another way, expired, deleted, sent elsewhere) between the
+// frame and the press. OK stores nothing, focuses no account and shows
+// no QR code or secret: one line says why, and a press clears it.
+func TestOKOnWithdrawnOfferShowsOneLine(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		offers := &fakeOffers{fail: fmt.Errorf("%w: gone", ErrWithdrawn)}
+		r := start(t, Config{Offers: offers}, account("a", vault.Active))
+		defer r.stop()
+		offers.add(Offer{ID: "d1", User: "carol", DeviceName: "Edge four"})
+		r.a.Refresh()
+		synctest.Wait()
+		r.want(t, "offer", false)
+		r.press(OK)
+		st := r.want(t, "message", false)
+		if st.Message != MsgWithdrawn || st.OfferPending || st.AccountID != "" {
+			t.Fatalf("after OK on a withdrawn offer: %+v, want the message %q alone", st, MsgWithdrawn)
+		}
+		r.press(OK) // clears the message
+		if st := r.want(t, "code", true); st.AccountID != "a" {
+			t.Fatalf("after the message: %+v, want the code of account a", st)
+		}
 	})
 }
 

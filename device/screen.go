@@ -104,6 +104,7 @@ func (a *Appliance) buildNotice(f *frame) bool {
 		f.show(display.ViewOffer)
 	case a.message != "":
 		f.scr.Message = a.message
+		f.st.Message = a.message
 		f.show(display.ViewMessage)
 	default:
 		return false
@@ -313,7 +314,7 @@ func (a *Appliance) answerOffer(o Offer, accept bool) {
 	}
 	err := a.cfg.Offers.Answer(o.ID, accept)
 	if !accept {
-		if err != nil {
+		if err != nil && !errors.Is(err, ErrWithdrawn) {
 			a.cfg.Logger.Warn("rejecting offer failed", "err", err)
 		}
 		return
@@ -324,7 +325,14 @@ func (a *Appliance) answerOffer(o Offer, accept bool) {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrWithdrawn):
+		// Registered another way, expired, deleted or sent elsewhere
+		// before the press: nothing is stored, and no secret is shown.
+		a.cfg.Logger.Info("OK on a withdrawn offer", "offer", o.ID)
+		a.message = MsgWithdrawn
+		return
+	case err != nil:
 		a.cfg.Logger.Warn("accepting offer failed", "err", err)
 		a.message = "Could not store the account"
 		return

@@ -211,7 +211,13 @@ func (o offers) Open() []device.Offer {
 	return out
 }
 
-func (o offers) Answer(id string, accept bool) error { return o.c.Answer(id, accept) }
+func (o offers) Answer(id string, accept bool) error {
+	err := o.c.Answer(id, accept)
+	if errors.Is(err, uplink.ErrWithdrawn) {
+		return fmt.Errorf("%w: %w", device.ErrWithdrawn, err)
+	}
+	return err
+}
 
 // linkOf maps the sync client's link state to the screen's glyph.
 func linkOf(l uplink.Link) display.Link {

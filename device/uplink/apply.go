@@ -51,6 +51,11 @@ func (c *Client) applyChange(ch proto.Change) error {
 		}
 		st.addAck(proto.Ack{Rev: ch.Rev, Result: proto.ResultApplied})
 	case proto.KindActivate:
+		// Registered by another path while offered here: the offer is
+		// withdrawn (an OK on it must never install an active account
+		// and show its secret). Servers withdraw it themselves with a
+		// cancel; this covers one that only says activate.
+		c.dropOffer(ch.DeviceID)
 		if a, ok := c.accountOf(ch.DeviceID); ok && a.State != vault.Active {
 			_, err := c.vault.Update(a.ID, func(a *vault.Account) error {
 				a.State = vault.Active
