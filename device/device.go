@@ -230,7 +230,7 @@ type Status struct {
 	OfferPending bool   `json:"offer_pending"`
 	// Message is the one-line message shown, in the message view.
 	Message string `json:"message,omitempty"`
-	Frames       int    `json:"frames"`
+	Frames  int    `json:"frames"`
 	// Presses counts the presses handled so far.
 	Presses int `json:"presses"`
 }
