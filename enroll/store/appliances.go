@@ -204,7 +204,9 @@ type ApplianceStore interface {
 	// the appliance, newest (by Created, then Rev) first.
 	OffersByDevice(ctx context.Context, deviceUID string) ([]Change, error)
 	// DeleteAnsweredChanges removes changes answered before before and
-	// returns how many; appliances keep their Rev.
+	// returns how many; appliances keep their Rev. An accepted offer is
+	// kept (it records which appliance holds the account) until a later
+	// cancel, expire or delete of its MFA device on that appliance.
 	DeleteAnsweredChanges(ctx context.Context, before time.Time) (int, error)
 
 	// UseNonce records that the signed request with this key id and

@@ -350,8 +350,17 @@ func (s *sqlStore) OffersByDevice(ctx context.Context, deviceUID string) ([]Chan
 }
 
 func (s *sqlStore) DeleteAnsweredChanges(ctx context.Context, before time.Time) (int, error) {
+	// An accepted offer is the record of which appliance holds the
+	// account: it stays until a later cancel, expire or delete of that
+	// MFA device on that appliance (or the appliance's removal).
 	res, err := s.exec(ctx, `DELETE FROM appliance_changes
-		WHERE state <> 'pending' AND answered IS NOT NULL AND answered < ?`, s.d.timeArg(micro(before)))
+		WHERE state <> 'pending' AND answered IS NOT NULL AND answered < ?
+		AND NOT (kind = 'offer' AND state = 'accepted' AND NOT EXISTS (
+			SELECT 1 FROM appliance_changes later
+			WHERE later.appliance_id = appliance_changes.appliance_id
+			AND later.device_uid = appliance_changes.device_uid
+			AND later.kind IN ('cancel', 'expire', 'delete') AND later.rev > appliance_changes.rev))`,
+		s.d.timeArg(micro(before)))
 	if err != nil {
 		return 0, s.wrap("delete answered changes", err)
 	}

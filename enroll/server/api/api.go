@@ -200,8 +200,14 @@ type apiDevice struct {
 	// OutOfSync says the device was registered with a late code: resync
 	// it (POST .../resync with two consecutive codes) to clear the mark.
 	OutOfSync bool `json:"out_of_sync"`
-	// Offer is where the registration's offer to an appliance stands,
-	// for a pending device sent to one.
+	// State is the registration's state: pending, offered, accepted,
+	// rejected or active (see docs/API.md).
+	State string `json:"state,omitempty"`
+	// Appliance names the appliance holding the account (it accepted
+	// the offer); empty when none does.
+	Appliance string `json:"appliance,omitempty"`
+	// Offer is where the registration's latest offer to an appliance
+	// stands, for a device sent to one.
 	Offer *apiOfferState `json:"offer,omitempty"`
 }
 

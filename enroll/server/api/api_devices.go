@@ -90,8 +90,63 @@ func (s *API) apiOffer(ctx context.Context, d store.Device) (*apiOfferState, err
 	if err != nil || o == nil {
 		return nil, err
 	}
+	return toAPIOffer(o), nil
+}
+
+func toAPIOffer(o *appliance.OfferStatus) *apiOfferState {
+	if o == nil {
+		return nil
+	}
 	return &apiOfferState{ApplianceID: o.ApplianceID, ApplianceName: o.ApplianceName, State: o.State,
-		Sent: o.Sent.UTC(), Answered: optTime(o.Answered)}, nil
+		Sent: o.Sent.UTC(), Answered: optTime(o.Answered)}
+}
+
+// placed returns d as the API shows it, with its registration state, the
+// appliance holding it and its latest offer.
+func (s *API) placed(ctx context.Context, d store.Device) (apiDevice, error) {
+	ad := toAPIDevice(d, s.clock.Now())
+	p := s.core.Placement(ctx, d)
+	ad.State, ad.Appliance, ad.Offer = string(p.State), p.Appliance, toAPIOffer(p.Offer)
+	return ad, nil
+}
+
+type apiSendRequest struct {
+	Appliance string `json:"appliance"`
+}
+
+// apiDeviceSend is POST .../mfa-devices/{id}/send: the pending
+// registration is offered to another (or the same) appliance; an open
+// offer elsewhere is withdrawn.
+func (s *API) apiDeviceSend(w http.ResponseWriter, r *http.Request, a core.Actor) (int, any, error) {
+	u, err := s.apiUserByPath(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	id, err := core.PathID(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	var req apiSendRequest
+	if err := decode(r, &req); err != nil {
+		return 0, nil, err
+	}
+	ctx := r.Context()
+	d, err := s.core.UserDevice(ctx, u, id)
+	if err != nil {
+		return 0, nil, err
+	}
+	app, err := s.core.FindAppliance(ctx, req.Appliance)
+	if err != nil {
+		return 0, nil, core.ApplianceFailure(err)
+	}
+	if err := s.core.SendOffer(ctx, a, u, d, app); err != nil {
+		return 0, nil, err
+	}
+	out, err := s.placed(ctx, d)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, out, nil
 }
 
 type apiDeviceList struct {
@@ -108,14 +163,11 @@ func (s *API) apiDeviceList(w http.ResponseWriter, r *http.Request, a core.Actor
 	if err != nil {
 		return 0, nil, err
 	}
-	now := s.clock.Now()
 	out := apiDeviceList{MFADevices: make([]apiDevice, 0, len(devs))}
 	for _, d := range devs {
-		ad := toAPIDevice(d, now)
-		if d.Status == store.StatusPending {
-			if ad.Offer, err = s.apiOffer(r.Context(), d); err != nil {
-				return 0, nil, err
-			}
+		ad, err := s.placed(r.Context(), d)
+		if err != nil {
+			return 0, nil, err
 		}
 		out.MFADevices = append(out.MFADevices, ad)
 	}
@@ -172,5 +224,9 @@ func (s *API) apiCodes(r *http.Request, a core.Actor, op func(ctx context.Contex
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, toAPIDevice(d, s.clock.Now()), nil
+	out, err := s.placed(r.Context(), d)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, out, nil
 }

@@ -88,6 +88,7 @@ func (s *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/users/{username}/mfa-devices", s.api(s.apiDeviceList))
 	mux.HandleFunc("DELETE /api/v1/users/{username}/mfa-devices/{id}", s.api(s.apiDeviceDelete))
 	mux.HandleFunc("POST /api/v1/users/{username}/mfa-devices/{id}/confirm", s.api(s.apiDeviceConfirm))
+	mux.HandleFunc("POST /api/v1/users/{username}/mfa-devices/{id}/send", s.api(s.apiDeviceSend))
 	mux.HandleFunc("POST /api/v1/users/{username}/mfa-devices/{id}/resync", s.api(s.apiDeviceResync))
 	mux.HandleFunc("POST /api/v1/verify", s.api(s.apiVerify))
 	mux.HandleFunc("/api/", s.apiNotFound)

@@ -171,13 +171,8 @@ func (s *Core) registrationState(ctx context.Context, d store.Device) (RegState,
 	if d.Status == store.StatusActive {
 		return RegActive, nil, nil
 	}
-	o, err := s.OfferState(ctx, d)
-	if err != nil {
-		s.metrics.hookErrors.WithLabelValues("state").Inc()
-		s.log.Error("offer state of an MFA device not read", "device", d.ID, "err", err)
-		o = nil
-	}
-	return RegistrationState(d, o, s.clock.Now()), o, nil
+	p := s.Placement(ctx, d)
+	return p.State, p.Offer, nil
 }
 
 // RegistrationState returns where the registration d stands, with its
@@ -208,4 +203,42 @@ func (s *Core) withdraw(ctx context.Context, d store.Device) {
 		s.metrics.hookErrors.WithLabelValues(string(store.ChangeCancel)).Inc()
 		s.log.Error("open offer not withdrawn", "device", d.ID, "err", err)
 	}
+}
+
+// Placement is where an MFA device stands with the appliances, for the
+// device tables of the console and the API.
+type Placement struct {
+	// State is the registration's state.
+	State RegState
+	// Offer is its latest offer; nil when it was never sent.
+	Offer *appliance.OfferStatus
+	// Appliance names the appliance holding its account (the one that
+	// accepted its offer); empty when none does.
+	Appliance string
+	// Withdrawn: registered by another path while offered, so the offer
+	// was withdrawn and the MFA device is active on no appliance.
+	Withdrawn bool
+}
+
+// Placement returns where d stands with the appliances. When the
+// appliance change log cannot be read it answers from d alone, as
+// registrationState does.
+func (s *Core) Placement(ctx context.Context, d store.Device) Placement {
+	o, err := s.OfferState(ctx, d)
+	if err != nil {
+		s.metrics.hookErrors.WithLabelValues("state").Inc()
+		s.log.Error("offer state of an MFA device not read", "device", d.ID, "err", err)
+		o = nil
+	}
+	p := Placement{State: RegistrationState(d, o, s.clock.Now()), Offer: o}
+	if o == nil {
+		return p
+	}
+	switch {
+	case o.State == string(store.ChangeAccepted):
+		p.Appliance = o.ApplianceName
+	case d.Status == store.StatusActive && o.State == string(store.ChangeCancelled) && d.Kind != store.KindAppliance:
+		p.Withdrawn = true
+	}
+	return p
 }
