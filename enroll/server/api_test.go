@@ -259,7 +259,15 @@ func TestPendingRegistrationExpires(t *testing.T) {
 		if n := len(list["mfa_devices"].([]any)); n != 0 {
 			t.Fatalf("after the janitor %d devices, want the expired registration removed", n)
 		}
-		h.mustCall(404, "POST", devPath("erin", id)+"/confirm", map[string]any{"codes": []string{"123456"}})
+		// Removed, it is still remembered as expired (for a week), not
+		// "not found": the same 410 as before the janitor passed.
+		status, e = h.call("POST", devPath("erin", id)+"/confirm", map[string]any{"codes": []string{"123456"}})
+		if status != http.StatusGone || !strings.Contains(e["error"].(string), "this registration expired at ") || !strings.HasSuffix(e["error"].(string), "; start again") {
+			t.Fatalf("confirm after the janitor = %d %v, want 410 \"this registration expired at …; start again\"", status, e)
+		}
+		// Another user's id stays unknown.
+		h.mustCall(201, "POST", "/api/v1/users", map[string]any{"username": "frank"})
+		h.mustCall(404, "POST", devPath("frank", id)+"/confirm", map[string]any{"codes": []string{"123456"}})
 		// The name is free again.
 		h.mustCall(201, "POST", "/api/v1/users/erin/mfa-devices", map[string]any{"name": "Phone"})
 	})

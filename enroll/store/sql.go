@@ -549,13 +549,39 @@ func (s *sqlStore) ClearExpiredLockouts(ctx context.Context, now time.Time) ([]D
 }
 
 func (s *sqlStore) DeleteExpiredPending(ctx context.Context, now time.Time) ([]Device, error) {
-	rows, err := s.w.QueryContext(ctx, `DELETE FROM mfa_devices
-		WHERE status = 'pending' AND expires_at IS NOT NULL AND expires_at < ? RETURNING `+deviceCols,
-		s.d.timeArg(micro(now)))
-	devs, err := collect(s, "delete expired registrations", rows, err, scanDevice)
+	const op = "delete expired registrations"
+	var devs []Device
+	err := s.tx(ctx, op, func(t *txq) error {
+		rows, err := t.tx.QueryContext(ctx, t.d.rebind(`DELETE FROM mfa_devices
+			WHERE status = 'pending' AND expires_at IS NOT NULL AND expires_at < ? RETURNING `+deviceCols),
+			s.d.timeArg(micro(now)))
+		if devs, err = collect(s, op, rows, err, scanDevice); err != nil {
+			return err
+		}
+		for _, d := range devs {
+			if _, err := t.exec(ctx, `INSERT INTO expired_registrations (device_id, user_id, name, expires_at)
+				VALUES (?, ?, ?, ?) ON CONFLICT (device_id) DO NOTHING`,
+				d.ID, d.UserID, d.Name, s.d.timeArg(micro(d.ExpiresAt))); err != nil {
+				return err
+			}
+		}
+		_, err = t.exec(ctx, `DELETE FROM expired_registrations WHERE expires_at < ?`,
+			s.d.timeArg(micro(now.Add(-ExpiredRegistrationMemory))))
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
 	// RETURNING gives no order; callers log them, so make it stable.
 	slices.SortFunc(devs, func(a, b Device) int { return cmp.Compare(a.ID, b.ID) })
-	return devs, err
+	return devs, nil
+}
+
+func (s *sqlStore) ExpiredRegistration(ctx context.Context, id int64) (Device, error) {
+	d := Device{ID: id, Status: StatusPending}
+	err := s.r.QueryRowContext(ctx, `SELECT user_id, name, expires_at FROM expired_registrations WHERE device_id = ?`, id).
+		Scan(&d.UserID, &d.Name, nullTime{&d.ExpiresAt})
+	return d, s.wrap("expired registration", err)
 }
 
 func (s *sqlStore) CountPending(ctx context.Context) (int, error) {

@@ -110,6 +110,10 @@ func (d Device) Used(step int64) bool {
 	return step <= d.LastUsedStep || d.AheadTo != 0 && step >= d.AheadFrom && step <= d.AheadTo
 }
 
+// ExpiredRegistrationMemory is how long a registration removed by
+// DeleteExpiredPending is remembered, so that its pages say "expired".
+const ExpiredRegistrationMemory = 7 * 24 * time.Hour
+
 // NewDeviceUID returns a random identifier for Device.UID: 32 hex digits.
 func NewDeviceUID() string {
 	var b [16]byte
@@ -317,8 +321,14 @@ type Store interface {
 	// and returns those devices as they are after the reset, by ID.
 	ClearExpiredLockouts(ctx context.Context, now time.Time) ([]Device, error)
 	// DeleteExpiredPending removes pending devices whose ExpiresAt is before
-	// now and returns them, by ID.
+	// now and returns them, by ID. In the same transaction it remembers
+	// each (for ExpiredRegistration) and forgets those that expired more
+	// than ExpiredRegistrationMemory before now.
 	DeleteExpiredPending(ctx context.Context, now time.Time) ([]Device, error)
+	// ExpiredRegistration returns a registration DeleteExpiredPending
+	// removed: ID, UserID, Name, ExpiresAt and Status pending, nothing
+	// else (no secret is kept). ErrNotFound when there is none.
+	ExpiredRegistration(ctx context.Context, id int64) (Device, error)
 	// CountPending counts pending devices, expired or not.
 	CountPending(ctx context.Context) (int, error)
 

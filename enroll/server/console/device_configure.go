@@ -15,18 +15,21 @@ import (
 // secret key behind "Show secret key", "Send to appliance" with where the
 // offer stands, and the form for the codes.
 type deviceConfigData struct {
-	User      store.User
-	Base      string
-	List      string
-	Portal    bool
-	Device    store.Device
-	Secret    string // base32, while pending only
-	URI       string
-	Codes     int
-	Expires   string
-	Minutes   int
-	Expired   bool
-	NewDevice string // URL to start again after expiry
+	User    store.User
+	Base    string
+	List    string
+	Portal  bool
+	Device  store.Device
+	Secret  string // base32, while pending only
+	URI     string
+	Codes   int
+	Expires string
+	Minutes int
+	Expired bool
+	// ExpiredMsg is the API's 410 message: "this registration expired
+	// at …; start again".
+	ExpiredMsg string
+	NewDevice  string // URL to start again after expiry
 	// CanSend: the console offers "Send to appliance" (the portal does
 	// not: appliances are the admins').
 	CanSend bool
@@ -47,6 +50,14 @@ func (s *Console) pendingDevice(w http.ResponseWriter, r *http.Request, sc *scop
 			return d, true
 		}
 	}
+	var f *core.Failure
+	if errors.As(err, &f) && f.Status == http.StatusGone {
+		// Expired and already removed: say so, with "Start again".
+		d := deviceConfigData{User: sc.user, Base: sc.base, List: sc.list(), Portal: sc.portal,
+			Expired: true, ExpiredMsg: f.Msg, NewDevice: sc.base + "/mfa-devices/new"}
+		s.render(w, r, sc.a, http.StatusGone, "device_configure", page{Title: "Registration expired", Section: sc.section(), D: d})
+		return store.Device{}, false
+	}
 	s.errorPage(w, r, sc.a, err)
 	return store.Device{}, false
 }
@@ -56,7 +67,7 @@ func (s *Console) configData(r *http.Request, sc *scope, dev store.Device) (devi
 	k, err := s.core.PendingKey(r.Context(), sc.user, dev)
 	var f *core.Failure
 	if errors.As(err, &f) && f.Status == http.StatusGone {
-		d.Expired = true
+		d.Expired, d.ExpiredMsg = true, f.Msg
 		return d, nil
 	}
 	if err != nil {

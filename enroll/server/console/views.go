@@ -14,6 +14,8 @@ import (
 	"path"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/totpbox/totpbox/enroll/proto"
 	"github.com/totpbox/totpbox/enroll/server/appliance"
@@ -60,6 +62,15 @@ var funcs = template.FuncMap{
 		return b.String()
 	},
 	"locked": func(d store.Device, now time.Time) bool { return d.LockedUntil.After(now) },
+	// capitalize upper-cases the first letter of a message written to
+	// follow other words, such as a core.Failure's.
+	"capitalize": func(s string) string {
+		if s == "" {
+			return s
+		}
+		r, n := utf8.DecodeRuneInString(s)
+		return string(unicode.ToUpper(r)) + s[n:]
+	},
 	// online reports whether an appliance holds a sync on this server or
 	// synced recently enough to be holding one on another replica.
 	"online": func(a appliance.Info, now time.Time) bool {

@@ -39,6 +39,7 @@ type Store interface {
 	ClearExpiredLockout(ctx context.Context, id int64, now time.Time) error
 	ClearExpiredLockouts(ctx context.Context, now time.Time) ([]store.Device, error)
 	DeleteExpiredPending(ctx context.Context, now time.Time) ([]store.Device, error)
+	ExpiredRegistration(ctx context.Context, id int64) (store.Device, error)
 	CountPending(ctx context.Context) (int, error)
 
 	Settings(ctx context.Context) (map[string]string, error)

@@ -28,10 +28,22 @@ func (s *Core) openKey(d store.Device) (enroll.Key, error) {
 // user is as absent as one that does not exist.
 func (s *Core) UserDevice(ctx context.Context, u store.User, id int64) (store.Device, error) {
 	d, err := s.store.Device(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		// Removed by the janitor when it expired: say so, as for a
+		// registration found expired before it was removed.
+		if e, err := s.store.ExpiredRegistration(ctx, id); err == nil && e.UserID == u.ID {
+			return store.Device{}, expiredFailure(e)
+		}
+	}
 	if errors.Is(err, store.ErrNotFound) || err == nil && d.UserID != u.ID {
 		return store.Device{}, Fail(404, "no MFA device %d for user %q", id, u.Username)
 	}
 	return d, err
+}
+
+// expiredFailure is the 410 of a registration that expired unconfirmed.
+func expiredFailure(d store.Device) error {
+	return Fail(410, "this registration expired at %s; start again", d.ExpiresAt.UTC().Format(TimeLayout))
 }
 
 func deviceTarget(u store.User, d store.Device) string {
@@ -133,7 +145,7 @@ func (s *Core) CheckPending(d store.Device) error {
 		return ErrAlreadyActive
 	}
 	if !d.ExpiresAt.After(s.clock.Now()) {
-		return Fail(410, "this registration expired at %s; start again", d.ExpiresAt.UTC().Format(TimeLayout))
+		return expiredFailure(d)
 	}
 	return nil
 }

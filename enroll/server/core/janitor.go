@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/totpbox/totpbox/enroll/store"
 )
@@ -13,19 +14,7 @@ import (
 // logged, and the next pass tries again.
 func (s *Core) Sweep(ctx context.Context) {
 	now := s.clock.Now()
-	expired, err := s.store.DeleteExpiredPending(ctx, now.UTC())
-	if err != nil {
-		s.log.Error("janitor: remove expired registrations", "err", err)
-	}
-	for _, d := range expired {
-		s.cache.forgetKey(d.ID)
-		target := fmt.Sprintf("device:%d", d.ID)
-		if u, err := s.store.UserByID(ctx, d.UserID); err == nil {
-			target = deviceTarget(u, d)
-		}
-		s.Audit(ctx, System, "device.expire", target, fmt.Sprintf("pending registration of %q expired", d.Name))
-		s.tellTransition(ctx, transitions[RegPending][EvExpire], d)
-	}
+	s.expireDue(ctx, now)
 	unlocked, err := s.store.ClearExpiredLockouts(ctx, now.UTC())
 	if err != nil {
 		s.log.Error("janitor: clear expired lockouts", "err", err)
@@ -44,14 +33,32 @@ func (s *Core) Sweep(ctx context.Context) {
 	s.sent.prune(now.Add(-s.cfg.RegistrationTimeout))
 }
 
-// ExpireRegistration removes the pending registration d of u that a
-// person just found expired, as the janitor would: audited, and the
-// appliances it was offered to are told. It does nothing when d is
-// already gone.
-func (s *Core) ExpireRegistration(ctx context.Context, u store.User, d store.Device) {
-	if err := s.store.DeleteDevice(ctx, d.ID); err == nil {
+// expireDue removes the pending registrations expired before now,
+// remembering them so their pages say "expired" (see UserDevice), and
+// tells the appliances they were offered to.
+func (s *Core) expireDue(ctx context.Context, now time.Time) {
+	expired, err := s.store.DeleteExpiredPending(ctx, now.UTC())
+	if err != nil {
+		s.log.Error("janitor: remove expired registrations", "err", err)
+	}
+	for _, d := range expired {
 		s.cache.forgetKey(d.ID)
-		s.Audit(ctx, System, "device.expire", deviceTarget(u, d), fmt.Sprintf("pending registration of %q expired", d.Name))
+		target := fmt.Sprintf("device:%d", d.ID)
+		if u, err := s.store.UserByID(ctx, d.UserID); err == nil {
+			target = deviceTarget(u, d)
+		}
+		s.Audit(ctx, System, "device.expire", target, fmt.Sprintf("pending registration of %q expired", d.Name))
 		s.tellTransition(ctx, transitions[RegPending][EvExpire], d)
 	}
+}
+
+// ExpireRegistration removes the pending registration d that a person
+// just found expired, as the janitor would (with every other one due):
+// remembered as expired, audited, and the appliances it was offered to
+// are told. It does nothing when d is already gone or not yet expired.
+func (s *Core) ExpireRegistration(ctx context.Context, u store.User, d store.Device) {
+	if d.Status != store.StatusPending || d.ExpiresAt.After(s.clock.Now()) {
+		return
+	}
+	s.expireDue(ctx, d.ExpiresAt.Add(time.Microsecond))
 }

@@ -774,6 +774,20 @@ func testExpiredPending(t *testing.T, s store.Store) {
 	getDevice(t, s, act.ID)
 	// An expired name can be registered again.
 	mkDevice(t, s, pending(alice.ID, "a", t0.Add(time.Hour)))
+
+	// Expired registrations are remembered (no secret) for a week, so
+	// their pages say "expired"; a device never expired is not there.
+	e, err := s.ExpiredRegistration(ctx, b.ID)
+	must(t, "ExpiredRegistration(b)", err)
+	if e.ID != b.ID || e.UserID != alice.ID || e.Name != "b" || !e.ExpiresAt.Equal(b.ExpiresAt) || e.Status != store.StatusPending || e.Secret.Ciphertext != nil {
+		t.Errorf("ExpiredRegistration(b) = %+v, want id, user, name and expiry of b, no secret", e)
+	}
+	_, err = s.ExpiredRegistration(ctx, act.ID)
+	wantErr(t, "ExpiredRegistration(active)", err, store.ErrNotFound)
+	_, err = s.DeleteExpiredPending(ctx, b.ExpiresAt.Add(store.ExpiredRegistrationMemory+time.Second))
+	must(t, "DeleteExpiredPending(a week later)", err)
+	_, err = s.ExpiredRegistration(ctx, b.ID)
+	wantErr(t, "ExpiredRegistration(a week later)", err, store.ErrNotFound)
 }
 
 func testSettings(t *testing.T, s store.Store) {

@@ -1,0 +1,12 @@
+-- Registrations that expired unconfirmed, remembered for a week after
+-- their removal so that their pages and the API say "expired", not "not
+-- found". No secret is kept.
+
+CREATE TABLE expired_registrations (
+    device_id  bigint      PRIMARY KEY,
+    user_id    bigint      NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    name       text        NOT NULL,
+    expires_at timestamptz NOT NULL
+);
+
+CREATE INDEX expired_registrations_expires ON expired_registrations (expires_at);
