@@ -276,7 +276,7 @@ func TestAppliancesPage(t *testing.T) {
 			t.Fatalf("rename to empty = %d:\n%s", status, page)
 		}
 		status, _, page = b.post("/appliances/"+kiosk.id+"/rename", url.Values{"name": {"Front desk"}}, csrf(t, page))
-		if status != 200 || !strings.Contains(page, "Appliance renamed to &#34;Front desk&#34;.") || !strings.Contains(page, `<td class="name">Front desk</td>`) {
+		if status != 200 || !strings.Contains(page, "Appliance renamed to &#34;Front desk&#34;.") || !strings.Contains(page, `">Front desk</a></td>`) {
 			t.Fatalf("rename = %d:\n%s", status, page)
 		}
 		if status, _, _ := b.get("/appliances/nosuch/rename"); status != 404 {
@@ -408,7 +408,7 @@ func TestSendToAppliance(t *testing.T) {
 		// The admin types the code the appliance shows: active on both
 		// sides.
 		status, path, page = b.post(base+"/confirm", url.Values{"code1": {enroll.Code(k, h.clock.Now())}}, csrf(t, page))
-		if status != 200 || path != "/users/lena/mfa-devices" || !strings.Contains(page, "registered. It is ready for use.") {
+		if status != 200 || path != "/users/lena/mfa-devices" || !strings.Contains(page, "registered on appliance &#34;Lobby kiosk 3&#34;. It is ready for use.") {
 			t.Fatalf("confirm = %d at %s:\n%s", status, path, page)
 		}
 		if cs = kiosk.sync(nil); kinds(cs) != proto.KindActivate || cs[0].DeviceID != uid {

@@ -203,6 +203,10 @@ type ApplianceStore interface {
 	// OffersByDevice returns every ChangeOffer for deviceUID, whatever
 	// the appliance, newest (by Created, then Rev) first.
 	OffersByDevice(ctx context.Context, deviceUID string) ([]Change, error)
+	// DevicesOnAppliance returns the MFA devices the server placed on the
+	// appliance: those whose offer it accepted, not followed by a cancel,
+	// expire or delete there; by user ID, then ID.
+	DevicesOnAppliance(ctx context.Context, applianceID string) ([]Device, error)
 	// DeleteAnsweredChanges removes changes answered before before and
 	// returns how many; appliances keep their Rev. An accepted offer is
 	// kept (it records which appliance holds the account) until a later

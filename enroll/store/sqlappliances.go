@@ -367,3 +367,14 @@ func (s *sqlStore) DeleteAnsweredChanges(ctx context.Context, before time.Time) 
 	n, err := res.RowsAffected()
 	return int(n), s.wrap("delete answered changes", err)
 }
+
+func (s *sqlStore) DevicesOnAppliance(ctx context.Context, applianceID string) ([]Device, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+deviceCols+` FROM mfa_devices WHERE uid IN (
+		SELECT c.device_uid FROM appliance_changes c
+		WHERE c.appliance_id = ? AND c.kind = 'offer' AND c.state = 'accepted' AND NOT EXISTS (
+			SELECT 1 FROM appliance_changes later
+			WHERE later.appliance_id = c.appliance_id AND later.device_uid = c.device_uid
+			AND later.kind IN ('cancel', 'expire', 'delete') AND later.rev > c.rev))
+		ORDER BY user_id, id`, applianceID)
+	return collect(s, "mfa devices on appliance", rows, err, scanDevice)
+}

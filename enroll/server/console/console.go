@@ -20,6 +20,7 @@ type Store interface {
 	UserByID(ctx context.Context, id int64) (store.User, error)
 	ListUsers(ctx context.Context, query string, limit int) ([]store.User, error)
 	DevicesByUser(ctx context.Context, userID int64) ([]store.Device, error)
+	DevicesOnAppliance(ctx context.Context, applianceID string) ([]store.Device, error)
 	AuditEvents(ctx context.Context, limit int, before int64) ([]store.AuditEvent, error)
 
 	CreateSession(ctx context.Context, s store.Session) error
@@ -180,6 +181,7 @@ func (s *Console) Register(mux *http.ServeMux) {
 
 	mux.HandleFunc("GET /appliances", s.admin(s.appliancesShow))
 	mux.HandleFunc("POST /appliances", s.admin(s.appliancePair))
+	mux.HandleFunc("GET /appliances/{appliance}", s.admin(s.applianceShow))
 	mux.HandleFunc("GET /appliances/{appliance}/rename", s.admin(s.applianceRenameShow))
 	mux.HandleFunc("POST /appliances/{appliance}/rename", s.admin(s.applianceRenameSubmit))
 	mux.HandleFunc("GET /appliances/{appliance}/unpair", s.admin(s.applianceUnpairShow))

@@ -143,7 +143,7 @@ func (s *Console) deviceConfirm(w http.ResponseWriter, r *http.Request, sc *scop
 	}
 	active, err := s.core.ConfirmRegistration(r.Context(), sc.a.actor(r), sc.user, dev.ID, codes)
 	if err == nil {
-		s.setFlash(w, r, fmt.Sprintf("MFA device %q registered. It is ready for use.", active.Name))
+		s.setFlash(w, r, registeredMessage(active, s.core.Placement(r.Context(), active)))
 		http.Redirect(w, r, sc.list(), http.StatusSeeOther)
 		return
 	}
@@ -158,4 +158,17 @@ func (s *Console) deviceConfirm(w http.ResponseWriter, r *http.Request, sc *scop
 		return
 	}
 	s.renderConfigure(w, r, sc, dev, status, msg)
+}
+
+// registeredMessage says that d is registered, and where it is: on the
+// appliance that accepted it, or — registered by code while it was
+// offered to an appliance — on none, the offer withdrawn.
+func registeredMessage(d store.Device, p core.Placement) string {
+	switch {
+	case p.Appliance != "":
+		return fmt.Sprintf("MFA device %q registered on appliance %q. It is ready for use.", d.Name, p.Appliance)
+	case p.Withdrawn:
+		return fmt.Sprintf("MFA device %q registered by code. It is ready for use. Its offer to appliance %q was withdrawn: this MFA device is on no appliance.", d.Name, p.Offer.ApplianceName)
+	}
+	return fmt.Sprintf("MFA device %q registered. It is ready for use.", d.Name)
 }

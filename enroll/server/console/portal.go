@@ -17,6 +17,6 @@ func (s *Console) portalShow(w http.ResponseWriter, r *http.Request, a *auth) {
 		s.errorPage(w, r, a, err)
 		return
 	}
-	d := devicesData{User: a.user, Base: "/portal", List: "/portal", Portal: true, Devices: devs, CanManage: st.SelfService}
+	d := devicesData{User: a.user, Base: "/portal", List: "/portal", Portal: true, Devices: devs, CanManage: st.SelfService, Placements: s.placements(r, devs)}
 	s.render(w, r, a, http.StatusOK, "portal", page{Title: "Your MFA devices", Section: "portal", D: d})
 }

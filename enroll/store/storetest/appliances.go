@@ -460,3 +460,41 @@ func testConcurrentAppend(t *testing.T, s store.Store) {
 		t.Errorf("%d of %d concurrent appends succeeded", len(got), n)
 	}
 }
+
+func testDevicesOnAppliance(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	alice := mkUser(t, s, "alice")
+	a := mkAppliance(t, s, "a", "Kiosk", 1)
+	b := mkAppliance(t, s, "b", "Desk", 2)
+	dev := func(name string) store.Device {
+		d := pending(alice.ID, name, t0.Add(time.Hour))
+		d.UID = "uid-" + name
+		return mkDevice(t, s, d)
+	}
+	offer := func(app store.Appliance, d store.Device, state store.ChangeState) {
+		c := store.Change{ApplianceID: app.ID, Kind: store.ChangeOffer, DeviceUID: d.UID, Payload: []byte("p"), Created: t0, Expires: t0.Add(time.Hour)}
+		must(t, "AppendChange(offer)", s.AppendChange(ctx, &c))
+		if state != store.ChangePending {
+			_, err := s.AnswerChange(ctx, app.ID, c.Rev, state, t0)
+			must(t, "AnswerChange", err)
+		}
+	}
+	held, open, rejected, gone, elsewhere := dev("held"), dev("open"), dev("rejected"), dev("gone"), dev("elsewhere")
+	offer(a, held, store.ChangeAccepted)
+	offer(a, open, store.ChangePending)
+	offer(a, rejected, store.ChangeRejected)
+	offer(a, gone, store.ChangeAccepted)
+	del := store.Change{ApplianceID: a.ID, Kind: store.ChangeDelete, DeviceUID: gone.UID, Created: t0}
+	must(t, "AppendChange(delete)", s.AppendChange(ctx, &del))
+	offer(b, elsewhere, store.ChangeAccepted)
+	got, err := s.DevicesOnAppliance(ctx, a.ID)
+	must(t, "DevicesOnAppliance", err)
+	if len(got) != 1 || got[0].ID != held.ID {
+		t.Errorf("DevicesOnAppliance(a) = %v, want only %q (accepted, not deleted)", got, held.Name)
+	}
+	got, err = s.DevicesOnAppliance(ctx, "missing")
+	must(t, "DevicesOnAppliance(missing)", err)
+	if len(got) != 0 {
+		t.Errorf("DevicesOnAppliance(missing) = %v, want none", got)
+	}
+}

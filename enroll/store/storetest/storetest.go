@@ -51,6 +51,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Pairing", testPairing},
 		{"Appliances", testAppliances},
 		{"ChangeLog", testChangeLog},
+		{"DevicesOnAppliance", testDevicesOnAppliance},
 		{"Unpair", testUnpair},
 		{"ConcurrentAppend", testConcurrentAppend},
 		{"Nonces", testNonces},

@@ -1,0 +1,51 @@
+package console
+
+import (
+	"net/http"
+
+	"github.com/totpbox/totpbox/enroll/server/appliance"
+	"github.com/totpbox/totpbox/enroll/store"
+)
+
+// placedAccount is one account the server placed on an appliance.
+type placedAccount struct {
+	User   store.User
+	Device store.Device
+}
+
+// applianceData is an appliance's page: what it reported, and the
+// accounts the server placed on it.
+type applianceData struct {
+	Appliance appliance.Info
+	Placed    []placedAccount
+}
+
+// applianceShow is an appliance's page. It lists the MFA devices whose
+// offer the appliance accepted (and that were not withdrawn from it
+// since); accounts added on the appliance itself are not the server's to
+// see, and the page says so.
+func (s *Console) applianceShow(w http.ResponseWriter, r *http.Request, a *auth) {
+	f, ok := s.applianceForm(w, r, a)
+	if !ok {
+		return
+	}
+	devs, err := s.store.DevicesOnAppliance(r.Context(), f.Appliance.ID)
+	if err != nil {
+		s.errorPage(w, r, a, err)
+		return
+	}
+	d := applianceData{Appliance: f.Appliance}
+	users := map[int64]store.User{}
+	for _, dev := range devs {
+		u, ok := users[dev.UserID]
+		if !ok {
+			if u, err = s.store.UserByID(r.Context(), dev.UserID); err != nil {
+				s.errorPage(w, r, a, err)
+				return
+			}
+			users[dev.UserID] = u
+		}
+		d.Placed = append(d.Placed, placedAccount{User: u, Device: dev})
+	}
+	s.render(w, r, a, http.StatusOK, "appliance", page{Title: f.Appliance.Name, Section: "appliances", D: d})
+}
