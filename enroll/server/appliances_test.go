@@ -335,7 +335,7 @@ func TestAppliancesPage(t *testing.T) {
 	})
 }
 
-var offerRE = regexp.MustCompile(`(?s)<p class="offer [a-z]+" role="status">(.*?)</p>`)
+var offerRE = regexp.MustCompile(`(?s)<p class="offer [a-z]+" role="status"[^>]*>\s*<span class="text">(.*?)</span>`)
 
 // offerText returns the offer state the configuration page shows.
 func offerText(t *testing.T, page string) string {

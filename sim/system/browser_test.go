@@ -82,7 +82,6 @@ func TestBrowserSendToAppliance(t *testing.T) {
 		chromedp.Click(browsertest.ByText("a", "Register MFA device")),
 		chromedp.WaitVisible(chromedp.ID("name")),
 		chromedp.SendKeys(chromedp.ID("name"), "Kiosk token"),
-		chromedp.Click(chromedp.CSS(`input[name=kind][value=appliance]`)),
 		chromedp.Click(browsertest.ByText("button", "Next")),
 		chromedp.WaitVisible(browsertest.ByText("h2", "Device configuration: Kiosk token")),
 	)

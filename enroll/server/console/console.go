@@ -201,6 +201,7 @@ func (s *Console) Register(mux *http.ServeMux) {
 		mux.HandleFunc("GET "+prefix+"/mfa-devices/{id}/configure", wrap(s.deviceConfigureShow))
 		mux.HandleFunc("POST "+prefix+"/mfa-devices/{id}/confirm", wrap(s.deviceConfirm))
 		mux.HandleFunc("GET "+prefix+"/mfa-devices/{id}/qr.png", wrap(s.deviceQR))
+		mux.HandleFunc("GET "+prefix+"/mfa-devices/{id}/status", wrap(s.deviceStatus))
 		mux.HandleFunc("GET "+prefix+"/mfa-devices/{id}/rename", wrap(s.deviceRenameShow))
 		mux.HandleFunc("POST "+prefix+"/mfa-devices/{id}/rename", wrap(s.deviceRenameSubmit))
 		mux.HandleFunc("GET "+prefix+"/mfa-devices/{id}/resync", wrap(s.deviceResyncShow))

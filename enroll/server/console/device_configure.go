@@ -38,6 +38,8 @@ type deviceConfigData struct {
 	// Offer is where the latest offer of the registration stands; nil
 	// when it was not sent to an appliance.
 	Offer *appliance.OfferStatus
+	// Status words it (static/status.js keeps it current).
+	Status offerStatus
 }
 
 // pendingDevice loads the device of the path for the wizard, showing the
@@ -82,9 +84,8 @@ func (s *Console) configData(r *http.Request, sc *scope, dev store.Device) (devi
 	d.Minutes = int(s.core.RegistrationTimeout().Minutes())
 	if !sc.portal {
 		d.CanSend = true
-		if d.Offer, err = s.core.OfferState(r.Context(), dev); err != nil {
-			return d, err
-		}
+		p := s.core.Placement(r.Context(), dev)
+		d.Offer, d.Status = p.Offer, describeOffer(p.State, p.Offer)
 		all, err := s.core.Appliances().Appliances(r.Context())
 		if err != nil {
 			return d, err

@@ -64,13 +64,7 @@ var funcs = template.FuncMap{
 	"locked": func(d store.Device, now time.Time) bool { return d.LockedUntil.After(now) },
 	// capitalize upper-cases the first letter of a message written to
 	// follow other words, such as a core.Failure's.
-	"capitalize": func(s string) string {
-		if s == "" {
-			return s
-		}
-		r, n := utf8.DecodeRuneInString(s)
-		return string(unicode.ToUpper(r)) + s[n:]
-	},
+	"capitalize": capitalize,
 	// online reports whether an appliance holds a sync on this server or
 	// synced recently enough to be holding one on another replica.
 	"online": func(a appliance.Info, now time.Time) bool {
@@ -169,7 +163,7 @@ func (s *Console) render(w http.ResponseWriter, r *http.Request, a *auth, status
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "same-origin")
 	w.WriteHeader(status)
@@ -189,6 +183,15 @@ func (s *Console) errorPage(w http.ResponseWriter, r *http.Request, a *auth, err
 	s.render(w, r, a, status, "error", page{Title: http.StatusText(status), Error: msg})
 }
 
+// capitalize upper-cases the first letter of s.
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	r, n := utf8.DecodeRuneInString(s)
+	return string(unicode.ToUpper(r)) + s[n:]
+}
+
 // serveStatic serves the embedded assets; versioned URLs are cached for
 // long.
 func (s *Console) serveStatic(w http.ResponseWriter, r *http.Request) {
@@ -203,6 +206,8 @@ func (s *Console) serveStatic(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/css; charset=utf-8")
 	case ".svg":
 		w.Header().Set("Content-Type", "image/svg+xml")
+	case ".js":
+		w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
 	}
 	if r.URL.Query().Get("v") == s.views.static[name] {
 		w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
