@@ -17,6 +17,7 @@ import (
 	"github.com/totpbox/totpbox/configs"
 	"github.com/totpbox/totpbox/enroll/server"
 	"github.com/totpbox/totpbox/enroll/server/appliance"
+	"github.com/totpbox/totpbox/enroll/server/core"
 	"github.com/totpbox/totpbox/enroll/server/radius"
 	"github.com/totpbox/totpbox/enroll/store"
 )
@@ -44,6 +45,7 @@ type config struct {
 	SecureCookies       bool          `mapstructure:"secure_cookies"`
 	TrustedProxies      []string      `mapstructure:"trusted_proxies"`
 	RegistrationTimeout time.Duration `mapstructure:"registration_timeout"`
+	LabelTemplate       string        `mapstructure:"label_template"`
 	SessionLifetime     time.Duration `mapstructure:"session_lifetime"`
 	ResyncWindow        int           `mapstructure:"resync_window"`
 	MaxDevicesPerUser   int           `mapstructure:"max_devices_per_user"`
@@ -92,6 +94,7 @@ func defaultConfig() config {
 	c.Data = "/var/lib/totpserver"
 	c.Listen = "127.0.0.1:8080"
 	c.RegistrationTimeout = 10 * time.Minute
+	c.LabelTemplate = core.DefaultLabelTemplate
 	c.SessionLifetime = 12 * time.Hour
 	c.ResyncWindow = 1000
 	c.MaxDevicesPerUser = 8
@@ -232,6 +235,9 @@ func (c config) problems() []error {
 		if d <= 0 {
 			bad("%s must be positive, not %v", name, d)
 		}
+	}
+	if err := core.CheckLabelTemplate(c.LabelTemplate); err != nil {
+		bad("label_template: %v", err)
 	}
 	positive("registration_timeout", c.RegistrationTimeout)
 	positive("session_lifetime", c.SessionLifetime)

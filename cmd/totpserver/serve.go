@@ -133,6 +133,7 @@ func newServer(ctx context.Context, c config, st store.Store, log *slog.Logger) 
 		Logger:              log,
 		SecureCookies:       c.SecureCookies,
 		RegistrationTimeout: c.RegistrationTimeout,
+		LabelTemplate:       c.LabelTemplate,
 		SessionLifetime:     c.SessionLifetime,
 		ResyncWindow:        c.ResyncWindow,
 		MaxDevicesPerUser:   c.MaxDevicesPerUser,

@@ -34,8 +34,8 @@ func TestAPIRegistrationAndVerify(t *testing.T) {
 		if err != nil {
 			t.Fatalf("otpauth_uri: %v", err)
 		}
-		if k.SecretBase32() != secret || k.Issuer != "totpbox" || k.Account != "alice" {
-			t.Fatalf("key = %v secret %q, want issuer totpbox, account alice, secret as in the response", k, secret)
+		if k.SecretBase32() != secret || k.Issuer != "totpbox" || k.Account != "alice (Phone)" {
+			t.Fatalf("key = %v secret %q, want issuer totpbox, account \"alice (Phone)\", secret as in the response", k, secret)
 		}
 		if m["status"] != "pending" || m["expires_at"] == nil {
 			t.Fatalf("new device = %v, want pending with expires_at", m)

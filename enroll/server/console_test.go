@@ -104,8 +104,8 @@ func TestConsoleRegisterWizard(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if k.SecretBase32() != secret || k.Issuer != "Example Corp" || k.Account != "lena" {
-				t.Fatalf("QR code holds %v, want the secret on the page, issuer Example Corp, account lena", k)
+			if k.SecretBase32() != secret || k.Issuer != "Example Corp" || k.Account != "lena (Lena phone)" {
+				t.Fatalf("QR code holds %v, want the secret on the page, issuer Example Corp, account \"lena (Lena phone)\"", k)
 			}
 			action := configureRE.FindStringSubmatch(page)[1]
 			form := url.Values{"code1": {enroll.Code(k, h.clock.Now())}}

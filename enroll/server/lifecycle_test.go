@@ -100,3 +100,36 @@ func TestConsoleSaysWhereEachDeviceIs(t *testing.T) {
 		}
 	})
 }
+
+// TestOneLabelPerDevice: two MFA devices of one user get otpauth labels
+// that tell them apart, from the configured template; a bad template is
+// refused with a message naming the problem.
+func TestOneLabelPerDevice(t *testing.T) {
+	h := newHarness(t, storeSQLite(t), nil)
+	h.mustCall(201, "POST", "/api/v1/users", map[string]any{"username": "alice"})
+	labels := map[string]bool{}
+	for _, name := range []string{"Alice phone", "Alice tablet"} {
+		m := h.mustCall(201, "POST", "/api/v1/users/alice/mfa-devices", map[string]any{"name": name})
+		k, err := enroll.ParseURI(m["otpauth_uri"].(string))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := "alice (" + name + ")"; k.Account != want {
+			t.Errorf("otpauth label of %q = %q, want %q", name, k.Account, want)
+		}
+		labels[k.Issuer+":"+k.Account] = true
+	}
+	if len(labels) != 2 {
+		t.Errorf("labels = %v, want two different ones", labels)
+	}
+
+	h2 := newHarness(t, storeSQLite(t), func(c *Config) { c.LabelTemplate = "{device}" })
+	h2.mustCall(201, "POST", "/api/v1/users", map[string]any{"username": "bob"})
+	m := h2.mustCall(201, "POST", "/api/v1/users/bob/mfa-devices", map[string]any{"name": "Desk token"})
+	if k, _ := enroll.ParseURI(m["otpauth_uri"].(string)); k.Account != "Desk token" {
+		t.Errorf("label with template {device} = %q, want Desk token", k.Account)
+	}
+	if _, err := New(Config{Store: storeSQLite(t), Sealer: testSealer(t), LabelTemplate: "{user}"}); err == nil || !strings.Contains(err.Error(), "lacks {device}") {
+		t.Errorf("New with label template {user} = %v, want refused for lacking {device}", err)
+	}
+}

@@ -103,6 +103,10 @@ type Config struct {
 	// RegistrationTimeout is how long a pending registration waits for its
 	// code before it expires and is removed; default 10 minutes.
 	RegistrationTimeout time.Duration
+	// LabelTemplate makes the account part of otpauth labels from
+	// {user} and {device}; empty means core.DefaultLabelTemplate,
+	// "{user} ({device})".
+	LabelTemplate string
 	// SessionLifetime is how long a browser session lasts; default 12 hours.
 	SessionLifetime time.Duration
 	// ResyncWindow is how many steps either side of the learned drift a
@@ -192,6 +196,7 @@ func New(cfg Config) (*Server, error) {
 		Clock:               cfg.Clock,
 		Logger:              cfg.Logger,
 		RegistrationTimeout: cfg.RegistrationTimeout,
+		LabelTemplate:       cfg.LabelTemplate,
 		ResyncWindow:        cfg.ResyncWindow,
 		MaxDevicesPerUser:   cfg.MaxDevicesPerUser,
 		CacheTTL:            cfg.CacheTTL,

@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -101,6 +102,10 @@ type Config struct {
 	// CacheTTL is how long the verify path trusts a cached user with its
 	// devices; negative disables the cache.
 	CacheTTL time.Duration
+	// LabelTemplate makes the account part of otpauth labels from
+	// {user} and {device}; empty means DefaultLabelTemplate. It must pass
+	// CheckLabelTemplate.
+	LabelTemplate string
 	// VerifyPerUser and VerifyPerIP limit verifies per user and per end
 	// user address.
 	VerifyPerUser, VerifyPerIP Rate
@@ -160,6 +165,11 @@ func New(cfg Config) (*Core, error) {
 		return nil, errors.New("server: Config.Sealer is required")
 	case cfg.Appliances == nil:
 		return nil, errors.New("server core: Config.Appliances is required")
+	}
+	if cfg.LabelTemplate != "" {
+		if err := CheckLabelTemplate(cfg.LabelTemplate); err != nil {
+			return nil, fmt.Errorf("server core: %w", err)
+		}
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = realClock{}

@@ -89,7 +89,7 @@ func (s *Core) StartRegistration(ctx context.Context, a Actor, u store.User, nam
 	if count >= st.MaxDevices {
 		return store.Device{}, enroll.Key{}, Fail(409, "user %q already has %d MFA devices, the most allowed; delete one first", u.Username, count)
 	}
-	k, err := enroll.NewKey(st.Issuer, u.Username)
+	k, err := enroll.NewKey(st.Issuer, s.accountLabel(u.Username, name))
 	if err != nil {
 		return store.Device{}, enroll.Key{}, err
 	}
@@ -131,7 +131,7 @@ func (s *Core) PendingKey(ctx context.Context, u store.User, d store.Device) (en
 	if err != nil {
 		return enroll.Key{}, err
 	}
-	k.Issuer, k.Account = st.Issuer, u.Username
+	k.Issuer, k.Account = st.Issuer, s.accountLabel(u.Username, d.Name)
 	return k, nil
 }
 
