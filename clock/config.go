@@ -71,40 +71,48 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Validate reports the first thing wrong with the configuration, in one
-// line naming the key. Zero fields are valid (they take defaults).
+// Validate reports everything wrong with the configuration, one line per
+// problem naming its key. Zero fields are valid (they take defaults).
 func (c Config) Validate() error {
+	var errs []error
 	if len(c.Servers) == 0 {
-		return errors.New("clock.servers: no servers configured")
+		errs = append(errs, errors.New("clock.servers: no servers configured"))
 	}
 	seen := make(map[string]bool)
 	for _, s := range c.Servers {
 		if err := checkServer(s); err != nil {
-			return fmt.Errorf("clock.servers: %q: %v", s, err)
-		}
-		if seen[s] {
-			return fmt.Errorf("clock.servers: %q listed twice", s)
+			errs = append(errs, fmt.Errorf("clock.servers: %q: %v", s, err))
+		} else if seen[s] {
+			errs = append(errs, fmt.Errorf("clock.servers: %q listed twice", s))
 		}
 		seen[s] = true
 	}
+	if c.MaxClockError < 0 || c.MaxClockError > 500 {
+		errs = append(errs, fmt.Errorf("clock.max_clock_error_ppm: %g is outside 0..500", c.MaxClockError))
+	}
+	if c.HoldoverLimit < 0 {
+		errs = append(errs, fmt.Errorf("clock.holdover_limit: %v is negative", c.HoldoverLimit))
+	} else if c.HoldoverLimit != 0 && c.HoldoverLimit < time.Second {
+		errs = append(errs, fmt.Errorf("clock.holdover_limit: %v is under the 1s synced bound", c.HoldoverLimit))
+	}
+	pollOK := true
+	if c.MinPoll < 0 || (c.MinPoll != 0 && c.MinPoll < time.Second) {
+		errs = append(errs, fmt.Errorf("clock.min_poll: %v is under 1s", c.MinPoll))
+		pollOK = false
+	}
+	if c.MaxPoll < 0 || (c.MaxPoll != 0 && c.MaxPoll < time.Second) {
+		errs = append(errs, fmt.Errorf("clock.max_poll: %v is under 1s", c.MaxPoll))
+		pollOK = false
+	}
 	d := c.withDefaults()
 	switch {
-	case c.MaxClockError < 0 || c.MaxClockError > 500:
-		return fmt.Errorf("clock.max_clock_error_ppm: %g is outside 0..500", c.MaxClockError)
-	case c.HoldoverLimit < 0:
-		return fmt.Errorf("clock.holdover_limit: %v is negative", c.HoldoverLimit)
-	case c.HoldoverLimit != 0 && c.HoldoverLimit < time.Second:
-		return fmt.Errorf("clock.holdover_limit: %v is under the 1s synced bound", c.HoldoverLimit)
-	case c.MinPoll < 0 || (c.MinPoll != 0 && c.MinPoll < time.Second):
-		return fmt.Errorf("clock.min_poll: %v is under 1s", c.MinPoll)
-	case c.MaxPoll < 0 || (c.MaxPoll != 0 && c.MaxPoll < time.Second):
-		return fmt.Errorf("clock.max_poll: %v is under 1s", c.MaxPoll)
+	case !pollOK:
 	case d.MaxPoll < d.MinPoll:
-		return fmt.Errorf("clock.max_poll: %v is under clock.min_poll %v", d.MaxPoll, d.MinPoll)
+		errs = append(errs, fmt.Errorf("clock.max_poll: %v is under clock.min_poll %v", d.MaxPoll, d.MinPoll))
 	case d.MaxPoll > 36*time.Hour:
-		return fmt.Errorf("clock.max_poll: %v is over 36h", d.MaxPoll)
+		errs = append(errs, fmt.Errorf("clock.max_poll: %v is over 36h", d.MaxPoll))
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // checkServer reports whether s looks like a host or host:port. Whether the

@@ -279,6 +279,30 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
+// TestConfigValidateReportsEveryProblem: several mistakes are reported at
+// once, one line each, the ppm and poll order with the rest.
+func TestConfigValidateReportsEveryProblem(t *testing.T) {
+	c := clock.DefaultConfig()
+	c.Servers = []string{"a", "b c", "a"}
+	c.MaxClockError = 900
+	c.HoldoverLimit = -time.Second
+	c.MinPoll, c.MaxPoll = time.Hour, time.Minute
+	err := c.Validate()
+	want := []string{"clock.servers: \"b c\"", "clock.servers: \"a\" listed twice", "clock.max_clock_error_ppm", "clock.holdover_limit", "clock.max_poll: 1m0s is under clock.min_poll"}
+	if err == nil {
+		t.Fatal("Validate() = nil")
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != len(want) {
+		t.Fatalf("Validate() = %d lines, want %d:\n%v", len(lines), len(want), err)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(lines[i], w) {
+			t.Errorf("line %d = %q, want it to start with %q", i, lines[i], w)
+		}
+	}
+}
+
 // TestEngineUnusableRepliesSetAside: a server that answers with replies
 // failing Validate (here stratum 16, unsynchronised) never moves the time,
 // is set aside after a few rounds instead of being burst at forever, and

@@ -9,6 +9,7 @@
 package hw
 
 import (
+	"errors"
 	"fmt"
 	"image"
 	"log/slog"
@@ -169,25 +170,28 @@ func (c PanelConfig) Bounds() image.Rectangle {
 // isOLED reports whether the kind is an SSD1306.
 func (c PanelConfig) isOLED() bool { return c.Kind == KindSSD1306 || c.Kind == KindSSD1306I2C }
 
-// Validate reports the first problem in c, with its defaults applied, as a
-// *ConfigError naming the key and the allowed values.
+// Validate reports every problem in c, with its defaults applied, each a
+// *ConfigError naming the key and the allowed values, joined one per line.
+// An unknown kind is reported alone: the other keys depend on it.
 func (c PanelConfig) Validate() error {
 	c = c.WithDefaults()
 	if !slices.Contains(Kinds, c.Kind) {
 		return configErr("panel.kind", "unknown panel %q; allowed: %s", c.Kind, strings.Join(Kinds, ", "))
 	}
+	var errs []error
+	add := func(key, format string, args ...any) { errs = append(errs, configErr(key, format, args...)) }
 	if c.isOLED() {
 		if c.Width < 8 || c.Width > 128 || c.Width%8 != 0 {
-			return configErr("panel.width", "%d not supported by %s; allowed: 8 to 128 in steps of 8", c.Width, c.Kind)
+			add("panel.width", "%d not supported by %s; allowed: 8 to 128 in steps of 8", c.Width, c.Kind)
 		}
 		if c.Height < 16 || c.Height > 64 || c.Height%8 != 0 {
-			return configErr("panel.height", "%d not supported by %s; allowed: 16 to 64 in steps of 8", c.Height, c.Kind)
+			add("panel.height", "%d not supported by %s; allowed: 16 to 64 in steps of 8", c.Height, c.Kind)
 		}
 		if c.Rotate != 0 && c.Rotate != 180 {
-			return configErr("panel.rotate", "%d not supported by %s; allowed: 0, 180", c.Rotate, c.Kind)
+			add("panel.rotate", "%d not supported by %s; allowed: 0, 180", c.Rotate, c.Kind)
 		}
 		if c.Contrast < 0 || c.Contrast > 255 {
-			return configErr("panel.contrast", "%d out of range; allowed: 0 to 255", c.Contrast)
+			add("panel.contrast", "%d out of range; allowed: 0 to 255", c.Contrast)
 		}
 	} else {
 		var w, h int
@@ -197,35 +201,35 @@ func (c PanelConfig) Validate() error {
 		case 90, 270:
 			w, h = epdShort, epdLong
 		default:
-			return configErr("panel.rotate", "%d not supported by %s; allowed: 0, 90, 180, 270", c.Rotate, c.Kind)
+			add("panel.rotate", "%d not supported by %s; allowed: 0, 90, 180, 270", c.Rotate, c.Kind)
 		}
-		if c.Width != w || c.Height != h {
-			return configErr("panel.width", "%dx%d not supported by %s at rotate %d; allowed: %dx%d", c.Width, c.Height, c.Kind, c.Rotate, w, h)
+		if w != 0 && (c.Width != w || c.Height != h) {
+			add("panel.width", "%dx%d not supported by %s at rotate %d; allowed: %dx%d", c.Width, c.Height, c.Kind, c.Rotate, w, h)
 		}
 		if c.FullRefreshEvery < 1 {
-			return configErr("panel.full_refresh_every", "%d out of range; allowed: 1 or more", c.FullRefreshEvery)
+			add("panel.full_refresh_every", "%d out of range; allowed: 1 or more", c.FullRefreshEvery)
 		}
 	}
 	switch c.Kind {
 	case KindSSD1306I2C:
 		if c.I2CAddress != SSD1306Address && c.I2CAddress != SSD1306AltAddress {
-			return configErr("panel.i2c_address", "%#x not an SSD1306 address; allowed: 0x3c, 0x3d", c.I2CAddress)
+			add("panel.i2c_address", "%#x not an SSD1306 address; allowed: 0x3c, 0x3d", c.I2CAddress)
 		}
 	default:
 		for _, p := range []struct{ key, name string }{{"panel.port", c.Port}, {"panel.dc", c.DC}} {
 			if p.name == NoPin {
-				return configErr(p.key, "required by %s", c.Kind)
+				add(p.key, "required by %s", c.Kind)
 			}
 		}
 	}
 	if !c.isOLED() {
 		for _, p := range []struct{ key, name string }{{"panel.reset", c.Reset}, {"panel.busy", c.Busy}} {
 			if p.name == NoPin {
-				return configErr(p.key, "required by %s", c.Kind)
+				add(p.key, "required by %s", c.Kind)
 			}
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // ButtonsConfig wires the buttons. It is read by viper from the keys under
@@ -281,20 +285,24 @@ func (c ButtonsConfig) pins() []struct {
 	return out
 }
 
-// Validate reports the first problem in c as a *ConfigError naming the key.
+// Validate reports every problem in c, each a *ConfigError naming the
+// key, joined one per line.
 func (c ButtonsConfig) Validate() error {
+	var errs []error
 	if c.Debounce < time.Millisecond || c.Debounce > 500*time.Millisecond {
-		return configErr("buttons.debounce", "%s out of range; allowed: 1ms to 500ms", c.Debounce)
+		errs = append(errs, configErr("buttons.debounce", "%s out of range; allowed: 1ms to 500ms", c.Debounce))
 	}
 	seen := map[string]string{}
 	for _, p := range c.pins() {
 		if p.name == "" {
-			return configErr(p.key, "missing pin name; allowed: a GPIO pin name such as GPIO20, or %q", NoPin)
+			errs = append(errs, configErr(p.key, "missing pin name; allowed: a GPIO pin name such as GPIO20, or %q", NoPin))
+			continue
 		}
 		if other, ok := seen[p.name]; ok {
-			return configErr(p.key, "pin %q already used by %s", p.name, other)
+			errs = append(errs, configErr(p.key, "pin %q already used by %s", p.name, other))
+			continue
 		}
 		seen[p.name] = p.key
 	}
-	return nil
+	return errors.Join(errs...)
 }

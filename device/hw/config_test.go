@@ -112,3 +112,42 @@ func TestButtonsConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+// TestValidateReportsEveryProblem: a panel or buttons config with several
+// mistakes reports each of them at once, one line per key, instead of the
+// first only.
+func TestValidateReportsEveryProblem(t *testing.T) {
+	tests := []struct {
+		name     string
+		validate func() error
+		wantKeys []string
+	}{
+		{"oled", PanelConfig{Kind: KindSSD1306, Width: 100, Height: 8, Rotate: 90, Contrast: 300, DC: NoPin}.Validate,
+			[]string{"panel.width", "panel.height", "panel.rotate", "panel.contrast", "panel.dc"}},
+		{"epd", PanelConfig{Kind: KindEPD2in13v2, Rotate: 45, FullRefreshEvery: -1, Busy: NoPin, Reset: NoPin}.Validate,
+			[]string{"panel.rotate", "panel.full_refresh_every", "panel.reset", "panel.busy"}},
+		{"buttons", ButtonsConfig{Next: "GPIO5", OK: "", Back: "GPIO5"}.Validate,
+			[]string{"buttons.debounce", "buttons.ok", "buttons.back"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.validate()
+			if err == nil {
+				t.Fatalf("Validate() = nil, want %d problems", len(tt.wantKeys))
+			}
+			lines := strings.Split(err.Error(), "\n")
+			if len(lines) != len(tt.wantKeys) {
+				t.Fatalf("Validate() = %d lines, want %d:\n%v", len(lines), len(tt.wantKeys), err)
+			}
+			for i, key := range tt.wantKeys {
+				if !strings.HasPrefix(lines[i], key+": ") {
+					t.Errorf("line %d = %q, want it to start with %s", i, lines[i], key)
+				}
+			}
+			var cerr *ConfigError
+			if !errors.As(err, &cerr) {
+				t.Errorf("Validate() = %v, want *ConfigError inside", err)
+			}
+		})
+	}
+}
