@@ -15,11 +15,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"os/user"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -291,10 +295,57 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 	writeJSON(w, code, apiError{Error: msg})
 }
 
+// CheckSocketDir reports whether the directory of the socket at path keeps
+// other local users out. One that group or others may write (sticky or
+// not) lets them bind the path before the daemon does, squatting it, and
+// take what totpctl sends. A directory that does not exist yet is checked
+// through its nearest existing parent, where another user could create it
+// first. The error is one line naming the directory, its mode and the fix.
+func CheckSocketDir(path string) error {
+	dir := filepath.Dir(filepath.Clean(path))
+	for d := dir; ; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if errors.Is(err, fs.ErrNotExist) && d != filepath.Dir(d) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("socket directory: %w", err)
+		}
+		if !fi.IsDir() {
+			return fmt.Errorf("socket directory: %s is not a directory", d)
+		}
+		if fi.Mode().Perm()&0o022 == 0 {
+			return nil
+		}
+		if d == dir {
+			return fmt.Errorf("socket directory %s (mode %04o) is writable by group or others, who could bind %s before totpd: run chmod go-w %s, or put the socket in a directory only totpd's user can write (the default is <state_dir>/totpd.sock)",
+				d, octalMode(fi.Mode()), path, d)
+		}
+		return fmt.Errorf("socket directory %s does not exist and %s (mode %04o) is writable by group or others, who could create it first: create %s (mode 0700, owned by totpd's user), or put the socket in a directory only totpd's user can write",
+			dir, d, octalMode(fi.Mode()), dir)
+	}
+}
+
+// octalMode is m as chmod writes it, the sticky bit included.
+func octalMode(m fs.FileMode) fs.FileMode {
+	if m&fs.ModeSticky != 0 {
+		return m.Perm() | 0o1000
+	}
+	return m.Perm()
+}
+
 // Listen opens the unix socket at path for the owner only: its directory
 // is made 0700 if new, a stale socket is replaced, and the socket is 0600.
+// It refuses a directory others may write (see CheckSocketDir) or one
+// owned by a user other than root or the caller.
 func Listen(path string) (net.Listener, error) {
+	if err := CheckSocketDir(path); err != nil {
+		return nil, fmt.Errorf("local API socket: %w", err)
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("local API socket: %w", err)
+	}
+	if err := checkDirOwner(filepath.Dir(path)); err != nil {
 		return nil, fmt.Errorf("local API socket: %w", err)
 	}
 	if fi, err := os.Lstat(path); err == nil {
@@ -333,21 +384,121 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
 	return nil
 }
 
-// Client talks to the local API over its socket.
+// Client talks to the local API over its socket. It sends nothing to a
+// socket served by a user it does not trust: on every new connection it
+// asks the kernel (SO_PEERCRED) which user the listening process runs as,
+// so a local user who bound the socket's path first (squatting it) gets
+// neither a request nor a secret.
 type Client struct {
-	http *http.Client
+	http    *http.Client
+	path    string
+	trusted []int
 }
 
-// NewClient returns a client for the socket at path.
+// NewClient returns a client for the socket at path that trusts root and
+// the calling user (a daemon started by the same user, as in tests and
+// the simulator).
 func NewClient(path string) *Client {
-	return &Client{http: &http.Client{
+	return NewClientTrusting(path, []int{0, os.Geteuid()})
+}
+
+// NewClientTrusting returns a client for the socket at path that talks
+// only to a listener running as one of the user ids trusted: see
+// TrustedUIDs. An empty list trusts nobody.
+func NewClientTrusting(path string, trusted []int) *Client {
+	trusted = slices.Clone(trusted)
+	slices.Sort(trusted)
+	c := &Client{path: path, trusted: slices.Compact(trusted)}
+	c.http = &http.Client{
 		Timeout: 10 * time.Second,
 		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
-			return d.DialContext(ctx, "unix", path)
+			conn, err := d.DialContext(ctx, "unix", path)
+			if err != nil {
+				return nil, err
+			}
+			if err := c.checkPeer(conn); err != nil {
+				conn.Close()
+				return nil, err
+			}
+			return conn, nil
 		}},
-	}}
+	}
+	return c
 }
+
+// checkPeer returns a *PeerError unless conn's listener runs as a trusted
+// user.
+func (c *Client) checkPeer(conn net.Conn) error {
+	uid, err := peerUID(conn)
+	if err != nil {
+		return &PeerError{Path: c.path, UID: -1, Err: err}
+	}
+	if !slices.Contains(c.trusted, uid) {
+		return &PeerError{Path: c.path, UID: uid, Trusted: c.trusted}
+	}
+	return nil
+}
+
+// DefaultDaemonUser is the user the packaged totpd runs as (User= in
+// totpd.service, and what totpd becomes when started as root).
+const DefaultDaemonUser = "totpbox"
+
+// TrustedUIDs returns the users a client may trust to be totpd: root, the
+// calling user, and daemonUser (a name or a numeric uid; empty means
+// DefaultDaemonUser, left out where no such user exists). A totpd that runs
+// as someone else, such as 65534 on gokrazy, must be named. A name given
+// explicitly that does not exist is an error.
+func TrustedUIDs(daemonUser string) ([]int, error) {
+	uids := []int{0, os.Geteuid()}
+	name := daemonUser
+	if name == "" {
+		name = DefaultDaemonUser
+	}
+	if n, err := strconv.Atoi(name); err == nil && n >= 0 {
+		return append(uids, n), nil
+	}
+	u, err := user.Lookup(name)
+	if err != nil {
+		if daemonUser == "" {
+			return uids, nil
+		}
+		return nil, fmt.Errorf("daemon user %q: no such user", name)
+	}
+	n, err := strconv.Atoi(u.Uid)
+	if err != nil {
+		return nil, fmt.Errorf("daemon user %q: uid %q is not a number", name, u.Uid)
+	}
+	return append(uids, n), nil
+}
+
+// PeerError means the socket is served by a process the client does not
+// trust, or one it could not identify: someone else may have bound the
+// daemon's socket path. Nothing was sent to it.
+type PeerError struct {
+	// Path is the socket.
+	Path string
+	// UID is the listening process's user id; -1 when unknown (see Err).
+	UID int
+	// Trusted are the user ids the client accepts.
+	Trusted []int
+	// Err is why the peer could not be identified, if it could not.
+	Err error
+}
+
+func (e *PeerError) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("refusing to talk to %s: cannot tell which user serves it (%s); nothing sent", e.Path, oneLine(e.Err.Error()))
+	}
+	ids := make([]string, len(e.Trusted))
+	for i, u := range e.Trusted {
+		ids[i] = strconv.Itoa(u)
+	}
+	return fmt.Sprintf("refusing to talk to %s: it is served by uid %d, not root or totpd's user (trusted uids %s); another user may have bound the socket's path first, nothing sent",
+		e.Path, e.UID, strings.Join(ids, ", "))
+}
+
+func (e *PeerError) Unwrap() error { return e.Err }
 
 // Do sends a request with body in (nil for none) and decodes the answer
 // into out (nil to discard). An error answer becomes an error holding the
@@ -367,6 +518,9 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := c.http.Do(req)
+	if pe := (*PeerError)(nil); errors.As(err, &pe) {
+		return pe
+	}
 	if err != nil {
 		return &UnreachableError{Err: err}
 	}

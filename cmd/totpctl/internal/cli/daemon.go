@@ -24,22 +24,41 @@ import (
 // otherwise; TOTPCTL_SOCKET or --socket override it.
 const DefaultSocket = "/var/lib/totpbox/totpd.sock"
 
-// daemonFlags adds --socket and returns a function giving the client.
-func daemonFlags(cmd *cobra.Command) func() *localapi.Client {
+// daemonFlags adds --socket and --daemon-user and returns a function
+// giving the client. The client talks only to a socket served by root,
+// the calling user or the daemon's user (SO_PEERCRED), so a local user who
+// bound the socket's path first is sent nothing.
+func daemonFlags(cmd *cobra.Command) func() (*localapi.Client, error) {
 	def := DefaultSocket
 	if v := os.Getenv("TOTPCTL_SOCKET"); v != "" {
 		def = v
 	}
 	sock := cmd.PersistentFlags().String("socket", def, "totpd's local API socket (env TOTPCTL_SOCKET)")
-	return func() *localapi.Client { return localapi.NewClient(*sock) }
+	user := cmd.PersistentFlags().String("daemon-user", os.Getenv("TOTPCTL_DAEMON_USER"),
+		"the user totpd runs as, whom (besides root and you) totpctl trusts to serve the socket; default "+localapi.DefaultDaemonUser+" (env TOTPCTL_DAEMON_USER)")
+	return func() (*localapi.Client, error) {
+		uids, err := localapi.TrustedUIDs(*user)
+		if err != nil {
+			return nil, fmt.Errorf("--daemon-user: %w", err)
+		}
+		return localapi.NewClientTrusting(*sock, uids), nil
+	}
 }
 
 // call runs one API request, sorting its errors into bad input (the
-// daemon refused what was asked) and failure (the daemon is unreachable).
-func call(c *localapi.Client, method, path string, in, out any) error {
+// daemon refused what was asked) and failure (the daemon is unreachable,
+// or the socket is served by a user totpctl does not trust).
+func call(client func() (*localapi.Client, error), method, path string, in, out any) error {
+	c, err := client()
+	if err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	err := c.Do(ctx, method, path, in, out)
+	err = c.Do(ctx, method, path, in, out)
+	if pe := (*localapi.PeerError)(nil); errors.As(err, &pe) && pe.UID >= 0 {
+		return failure(fmt.Errorf("%w (if uid %d is totpd's own user, name it with --daemon-user)", err, pe.UID))
+	}
 	var se *localapi.StatusError
 	if errors.As(err, &se) && se.Code < 500 {
 		return err
@@ -57,7 +76,7 @@ func newStatusCmd(e *env) *cobra.Command {
 	client := daemonFlags(cmd)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		var st map[string]any
-		if err := call(client(), "GET", "/v1/status", nil, &st); err != nil {
+		if err := call(client, "GET", "/v1/status", nil, &st); err != nil {
 			return err
 		}
 		if asJSON {
@@ -187,7 +206,7 @@ func (f *accountAddFlags) request(e *env, args []string) (localapi.AddRequest, e
 	return req, nil
 }
 
-func newAccountAddCmd(e *env, client func() *localapi.Client) *cobra.Command {
+func newAccountAddCmd(e *env, client func() (*localapi.Client, error)) *cobra.Command {
 	var flags accountAddFlags
 	add := &cobra.Command{
 		Use:   "add [otpauth://...] | --secret S --issuer I --name N | --qr IMAGE.png",
@@ -199,7 +218,7 @@ func newAccountAddCmd(e *env, client func() *localapi.Client) *cobra.Command {
 				return err
 			}
 			var a localapi.Account
-			if err := call(client(), "POST", "/v1/accounts", req, &a); err != nil {
+			if err := call(client, "POST", "/v1/accounts", req, &a); err != nil {
 				return err
 			}
 			return println(e.stdout, fmt.Sprintf("added %s %s", a.ID, a.Name))
@@ -217,7 +236,7 @@ func newAccountAddCmd(e *env, client func() *localapi.Client) *cobra.Command {
 	return add
 }
 
-func newAccountListCmd(e *env, client func() *localapi.Client) *cobra.Command {
+func newAccountListCmd(e *env, client func() (*localapi.Client, error)) *cobra.Command {
 	var asJSON bool
 	list := &cobra.Command{
 		Use:   "list",
@@ -225,7 +244,7 @@ func newAccountListCmd(e *env, client func() *localapi.Client) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var accts []localapi.Account
-			if err := call(client(), "GET", "/v1/accounts", nil, &accts); err != nil {
+			if err := call(client, "GET", "/v1/accounts", nil, &accts); err != nil {
 				return err
 			}
 			if asJSON {
@@ -256,14 +275,14 @@ func writeAccountTable(e *env, accts []localapi.Account) error {
 	return nil
 }
 
-func newAccountRenameCmd(e *env, client func() *localapi.Client) *cobra.Command {
+func newAccountRenameCmd(e *env, client func() (*localapi.Client, error)) *cobra.Command {
 	return &cobra.Command{
 		Use:   "rename ID LABEL",
 		Short: "Rename a local account",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var a localapi.Account
-			if err := call(client(), "PATCH", "/v1/accounts/"+args[0], localapi.RenameRequest{Label: args[1]}, &a); err != nil {
+			if err := call(client, "PATCH", "/v1/accounts/"+args[0], localapi.RenameRequest{Label: args[1]}, &a); err != nil {
 				return err
 			}
 			return println(e.stdout, fmt.Sprintf("renamed %s to %s", a.ID, a.Name))
@@ -271,13 +290,13 @@ func newAccountRenameCmd(e *env, client func() *localapi.Client) *cobra.Command 
 	}
 }
 
-func newAccountRemoveCmd(e *env, client func() *localapi.Client) *cobra.Command {
+func newAccountRemoveCmd(e *env, client func() (*localapi.Client, error)) *cobra.Command {
 	return &cobra.Command{
 		Use:   "remove ID",
 		Short: "Remove a local account",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := call(client(), "DELETE", "/v1/accounts/"+args[0], nil, nil); err != nil {
+			if err := call(client, "DELETE", "/v1/accounts/"+args[0], nil, nil); err != nil {
 				return err
 			}
 			return println(e.stdout, "removed "+args[0])
@@ -294,7 +313,7 @@ func newPairCmd(e *env) *cobra.Command {
 	client := daemonFlags(cmd)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		var st map[string]any
-		if err := call(client(), "GET", "/v1/pairing", nil, &st); err != nil {
+		if err := call(client, "GET", "/v1/pairing", nil, &st); err != nil {
 			return err
 		}
 		return writeJSON(e, st)
@@ -367,7 +386,7 @@ func newSecretsCmd(e *env) *cobra.Command {
 	client := daemonFlags(migrate)
 	migrate.RunE = func(cmd *cobra.Command, _ []string) error {
 		var st map[string]any
-		if err := call(client(), "POST", "/v1/secrets/migrate", nil, &st); err != nil {
+		if err := call(client, "POST", "/v1/secrets/migrate", nil, &st); err != nil {
 			return err
 		}
 		var b strings.Builder
