@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/signal"
 	"strings"
@@ -122,9 +123,21 @@ func newRoot() *cobra.Command {
 	check := &cobra.Command{
 		Use:   "check FILE",
 		Short: "Report every problem in a configuration file",
-		Args:  cobra.ExactArgs(1),
+		Long: "check reports every problem in a configuration file at once, one per line: the\n" +
+			"file's keys and values, then what only this machine can tell (an api.socket\n" +
+			"directory other users may write, GPIO pins the host lacks). Where the host has\n" +
+			"no GPIO, it says the pins were not checked.",
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if _, err := daemon.Load(args[0]); err != nil {
+			cfg, err := daemon.Load(args[0])
+			if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+				return usageError{err} // no file: nothing more to check
+			}
+			notes, herr := cfg.CheckHost()
+			for _, n := range notes {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", args[0], n)
+			}
+			if err := errors.Join(err, herr); err != nil {
 				return usageError{err}
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok\n", args[0])

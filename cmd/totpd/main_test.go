@@ -7,6 +7,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"periph.io/x/conn/v3/gpio/gpioreg"
+	"periph.io/x/conn/v3/gpio/gpiotest"
+
+	"github.com/totpbox/totpbox/device/hw"
 )
 
 func TestVersionFlag(t *testing.T) {
@@ -74,5 +79,107 @@ func TestFlagsOverrideKeys(t *testing.T) {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("error lacks %q:\n%v", w, err)
 		}
+	}
+}
+
+// checkFile runs "totpd config check" on a file holding yaml and returns
+// its output and error.
+func checkFile(t *testing.T, yaml string) (string, error) {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "totpd.yaml")
+	if err := os.WriteFile(p, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	root := newRoot()
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetArgs([]string{"config", "check", p})
+	err := root.Execute()
+	return out.String(), err
+}
+
+// TestConfigCheckReportsEverything: a file with problems in every section
+// gets every one of them reported in one pass, each on its own line naming
+// its key, those found only after the rest was fixed (rotate, contrast,
+// duplicate pins, ppm, poll order) and the shared socket directory
+// included.
+func TestConfigCheckReportsEverything(t *testing.T) {
+	shared := t.TempDir()
+	if err := os.Chmod(shared, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	private := t.TempDir()
+	for _, tc := range []struct {
+		name string
+		yaml string
+		want []string // each must start a line of the error
+	}{
+		{"every section", `
+state_dir: relative
+log: {level: loud}
+panel: {kind: ssd1306, width: 100, height: 64, rotate: 90, contrast: 300}
+buttons: {next: GPIO5, ok: GPIO5, back: GPIO6, debounce: 0s}
+clock: {max_clock_error_ppm: 900, min_poll: 1h, max_poll: 1m}
+screen: {reveal_for: 0s}
+api: {socket: ` + shared + `/totpd.sock}
+`, []string{"state_dir:", "log.level:", "panel.width:", "panel.rotate:", "panel.contrast:",
+			"buttons.debounce:", "buttons.ok: pin \"GPIO5\" already used by buttons.next",
+			"clock.max_clock_error_ppm:", "clock.max_poll: 1m0s is under clock.min_poll",
+			"screen.reveal_for:", "api.socket: socket directory " + shared + " (mode 0777) is writable by group or others"}},
+		{"epd", `
+state_dir: /var/lib/totpbox
+panel: {kind: epd2in13v2, rotate: 45, full_refresh_every: -1, busy: none}
+api: {socket: ` + private + `/totpd.sock}
+`, []string{"panel.rotate:", "panel.full_refresh_every:", "panel.busy:"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := checkFile(t, tc.yaml)
+			if !errors.As(err, new(usageError)) {
+				t.Fatalf("config check = %v, want a usage error (exit 2)", err)
+			}
+			lines := strings.Split(err.Error(), "\n")
+			for _, w := range tc.want {
+				found := false
+				for _, l := range lines {
+					found = found || strings.HasPrefix(l, w)
+				}
+				if !found {
+					t.Errorf("config check lacks a line starting %q:\n%v", w, err)
+				}
+			}
+			if len(lines) != len(tc.want) {
+				t.Errorf("config check = %d lines, want %d:\n%v", len(lines), len(tc.want), err)
+			}
+		})
+	}
+}
+
+// TestConfigCheckPins: where the host has GPIO pins, config check names
+// each pin the panel and buttons use that it lacks; where it has none, it
+// says the pins were not checked and does not fail.
+func TestConfigCheckPins(t *testing.T) {
+	sock := "api: {socket: " + t.TempDir() + "/totpd.sock}\n"
+	yaml := "state_dir: /var/lib/totpbox\npanel: {kind: ssd1306, dc: TP_DC, reset: TP_NORESET}\n" +
+		"buttons: {next: TP_NEXT, ok: TP_OK, back: TP_NOBACK}\n" + sock
+	if err := hw.Init(); err == nil && len(gpioreg.All()) == 0 {
+		out, err := checkFile(t, yaml)
+		if err != nil || !strings.Contains(out, "GPIO pins not checked") || !strings.HasSuffix(out, ": ok\n") {
+			t.Errorf("config check on a host without GPIO = %q, %v; want a note that pins were not checked, then ok", out, err)
+		}
+	}
+	for _, n := range []string{"TP_DC", "TP_NEXT", "TP_OK"} {
+		if err := gpioreg.Register(&gpiotest.Pin{N: n, Num: -1}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = gpioreg.Unregister(n) })
+	}
+	_, err := checkFile(t, yaml)
+	if !errors.As(err, new(usageError)) {
+		t.Fatalf("config check naming missing pins = %v, want a usage error", err)
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], `panel.reset: no GPIO pin named "TP_NORESET"`) ||
+		!strings.HasPrefix(lines[1], `buttons.back: no GPIO pin named "TP_NOBACK"`) {
+		t.Errorf("config check = %v, want panel.reset and buttons.back named", err)
 	}
 }
