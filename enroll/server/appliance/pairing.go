@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -29,17 +28,9 @@ func (a *API) handleRequestCode(w http.ResponseWriter, r *http.Request) {
 	if !ok || !a.fresh(w, r, pub) {
 		return
 	}
-	var req proto.PairingRequest
-	if err := json.Unmarshal(body, &req); err != nil {
-		writeError(w, http.StatusBadRequest, proto.CodeBadRequest, "pairing request is not valid JSON")
-		return
-	}
-	if len(req.BoxKey) != proto.BoxKeySize {
-		writeError(w, http.StatusBadRequest, proto.CodeBadRequest, fmt.Sprintf("box_key must be %d bytes", proto.BoxKeySize))
-		return
-	}
-	if len(req.Version) > 64 {
-		writeError(w, http.StatusBadRequest, proto.CodeBadRequest, "version is over 64 characters")
+	req, err := parsePairingRequest(body)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, proto.CodeBadRequest, err.Error())
 		return
 	}
 	st, err := a.pairingState(r.Context(), pub)

@@ -147,13 +147,9 @@ func (a *API) handleAck(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var req proto.AckRequest
-	if err := json.Unmarshal(body, &req); err != nil {
-		writeError(w, http.StatusBadRequest, proto.CodeBadRequest, "ack is not valid JSON")
-		return
-	}
-	if len(req.Acks) > MaxAcks {
-		writeError(w, http.StatusBadRequest, proto.CodeBadRequest, fmt.Sprintf("more than %d acks", MaxAcks))
+	req, err := parseAckRequest(body)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, proto.CodeBadRequest, err.Error())
 		return
 	}
 	ctx := r.Context()
