@@ -133,7 +133,7 @@ type Config struct {
 	// PasswordChecks bounds how many sign-in password checks (argon2id,
 	// 19 MiB each) run at once; the rest wait half a second and are then
 	// answered 503 with Retry-After. Zero means
-	// console.DefaultPasswordChecks(): twice the CPUs, at most 3.
+	// console.DefaultPasswordChecks(): twice the CPUs, at most 2.
 	PasswordChecks int
 	// Appliance configures the appliance API: the server serves it under
 	// /api/v1/appliance/, pairs and lists appliances on the console's

@@ -24,12 +24,13 @@ type Limiter interface {
 type pruner interface{ Prune(now time.Time) }
 
 // DefaultPasswordChecks bounds concurrent password checks when
-// Config.PasswordChecks is zero: twice the usable CPUs, at most 3. Each
-// argon2id check holds 19 MiB, so 3 keep sign-in's live hashing memory
-// under 60 MiB (and the heap, garbage included, under 150 MiB) however
-// many attempts arrive at once; more would not check faster on the two to
-// four cores the server runs on.
-func DefaultPasswordChecks() int { return min(2*runtime.GOMAXPROCS(0), 3) }
+// Config.PasswordChecks is zero: twice the usable CPUs, at most 2. Each
+// argon2id check holds 19 MiB, so 2 keep sign-in's live hashing memory
+// under 40 MiB (and the heap, garbage included, well under 150 MiB:
+// 104–122 MiB at the peak of five floods in a row, against 136 MiB with
+// 3) however many attempts arrive at once; more would not check faster on
+// the two to four cores the server runs on.
+func DefaultPasswordChecks() int { return min(2*runtime.GOMAXPROCS(0), 2) }
 
 // passwordWait is how long a sign-in waits for a free password check
 // before it is answered 503.
