@@ -192,10 +192,13 @@ func (s *Console) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /portal", s.signedIn(s.portalShow))
 
 	// The MFA device pages, for admins and for users managing their own.
-	for prefix, wrap := range map[string]func(scoped) http.HandlerFunc{
-		"/users/{username}": s.console,
-		"/portal":           s.portal,
+	// Resync and unlock are a user's recovery of their own device, offered
+	// in the portal whether or not users may manage their MFA devices.
+	for prefix, wraps := range map[string][2]func(scoped) http.HandlerFunc{
+		"/users/{username}": {s.console, s.console},
+		"/portal":           {s.portal, s.portalOwn},
 	} {
+		wrap, own := wraps[0], wraps[1]
 		mux.HandleFunc("GET "+prefix+"/mfa-devices/new", wrap(s.deviceNameShow))
 		mux.HandleFunc("POST "+prefix+"/mfa-devices", wrap(s.deviceNameSubmit))
 		mux.HandleFunc("GET "+prefix+"/mfa-devices/{id}/configure", wrap(s.deviceConfigureShow))
@@ -204,9 +207,9 @@ func (s *Console) Register(mux *http.ServeMux) {
 		mux.HandleFunc("GET "+prefix+"/mfa-devices/{id}/status", wrap(s.deviceStatus))
 		mux.HandleFunc("GET "+prefix+"/mfa-devices/{id}/rename", wrap(s.deviceRenameShow))
 		mux.HandleFunc("POST "+prefix+"/mfa-devices/{id}/rename", wrap(s.deviceRenameSubmit))
-		mux.HandleFunc("GET "+prefix+"/mfa-devices/{id}/resync", wrap(s.deviceResyncShow))
-		mux.HandleFunc("POST "+prefix+"/mfa-devices/{id}/resync", wrap(s.deviceResyncSubmit))
-		mux.HandleFunc("POST "+prefix+"/mfa-devices/{id}/unlock", wrap(s.deviceUnlock))
+		mux.HandleFunc("GET "+prefix+"/mfa-devices/{id}/resync", own(s.deviceResyncShow))
+		mux.HandleFunc("POST "+prefix+"/mfa-devices/{id}/resync", own(s.deviceResyncSubmit))
+		mux.HandleFunc("POST "+prefix+"/mfa-devices/{id}/unlock", own(s.deviceUnlock))
 		mux.HandleFunc("GET "+prefix+"/mfa-devices/{id}/delete", wrap(s.deviceDeleteShow))
 		mux.HandleFunc("POST "+prefix+"/mfa-devices/{id}/delete", wrap(s.deviceDeleteSubmit))
 	}

@@ -163,13 +163,20 @@ func (s *Console) deviceConfirm(w http.ResponseWriter, r *http.Request, sc *scop
 
 // registeredMessage says that d is registered, and where it is: on the
 // appliance that accepted it, or — registered by code while it was
-// offered to an appliance — on none, the offer withdrawn.
+// offered to an appliance — on none, the offer withdrawn; and, when its
+// code was typed late, that it is out of sync (the seed's step 7).
 func registeredMessage(d store.Device, p core.Placement) string {
+	var msg string
 	switch {
 	case p.Appliance != "":
-		return fmt.Sprintf("MFA device %q registered on appliance %q. It is ready for use.", d.Name, p.Appliance)
+		msg = fmt.Sprintf("MFA device %q registered on appliance %q. It is ready for use.", d.Name, p.Appliance)
 	case p.Withdrawn:
-		return fmt.Sprintf("MFA device %q registered by code. It is ready for use. Its offer to appliance %q was withdrawn: this MFA device is on no appliance.", d.Name, p.Offer.ApplianceName)
+		msg = fmt.Sprintf("MFA device %q registered by code. It is ready for use. Its offer to appliance %q was withdrawn: this MFA device is on no appliance.", d.Name, p.Offer.ApplianceName)
+	default:
+		msg = fmt.Sprintf("MFA device %q registered. It is ready for use.", d.Name)
 	}
-	return fmt.Sprintf("MFA device %q registered. It is ready for use.", d.Name)
+	if d.OutOfSync {
+		msg += " Its code was typed late, so it is marked out of sync: its codes work as usual, and a resync with two consecutive codes clears the mark."
+	}
+	return msg
 }

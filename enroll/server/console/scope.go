@@ -58,16 +58,26 @@ func (s *Console) console(h scoped) http.HandlerFunc {
 // portal runs h for a signed-in user on their own devices, only while the
 // setting lets users manage their own MFA devices.
 func (s *Console) portal(h scoped) http.HandlerFunc {
-	return s.signedIn(func(w http.ResponseWriter, r *http.Request, a *auth) {
+	return s.portalOwn(func(w http.ResponseWriter, r *http.Request, sc *scope) {
 		st, err := s.core.Settings(r.Context())
 		if err != nil {
-			s.errorPage(w, r, a, err)
+			s.errorPage(w, r, sc.a, err)
 			return
 		}
 		if !st.SelfService {
-			s.errorPage(w, r, a, core.Fail(403, "managing your own MFA devices is turned off; ask an admin"))
+			s.errorPage(w, r, sc.a, core.Fail(403, "managing your own MFA devices is turned off; ask an admin"))
 			return
 		}
+		h(w, r, sc)
+	})
+}
+
+// portalOwn runs h for a signed-in user on their own devices, whatever
+// the setting: for resync and unlock, which recover a device rather than
+// manage it. Signed in means the password and a code of an MFA device,
+// so a device locked until unlocked is unlocked with another one.
+func (s *Console) portalOwn(h scoped) http.HandlerFunc {
+	return s.signedIn(func(w http.ResponseWriter, r *http.Request, a *auth) {
 		h(w, r, &scope{a: a, user: a.user, base: "/portal", portal: true})
 	})
 }
