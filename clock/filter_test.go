@@ -1,6 +1,7 @@
 package clock
 
 import (
+	"math"
 	"testing"
 	"time"
 )
@@ -102,5 +103,55 @@ func TestUpdateSlewsNotSteps(t *testing.T) {
 			t.Fatalf("reading moved %v beyond a second in one second; want at most %v", step, time.Duration(maxSlewRate*1e9))
 		}
 		prev = r
+	}
+}
+
+// TestCombineDoesNotRestOnOneSample: the sample at the register's minimum
+// delay is not trusted far beyond the others. Its random part is only the
+// floor, but its true error may be tens of µs; weights by the random part
+// alone let it pull the combined offset nearly all the way to its error.
+func TestCombineDoesNotRestOnOneSample(t *testing.T) {
+	w := newWorld(t, 4, 30)
+	for range 20 {
+		w.round(16*time.Second, four...)
+	}
+	w.local += 16 * time.Second
+	var s []Sample
+	for i, n := range four {
+		smp := w.sample(n, i)
+		smp.Offset = w.offset(w.local)
+		if n == "a" {
+			smp.Offset += 80 * time.Microsecond // within its λ of 101 µs
+		} else {
+			smp.Delay = 380 * time.Microsecond // λ 191 µs, no error
+		}
+		s = append(s, smp)
+	}
+	out := w.d.Update(w.local, s)
+	if !out.Updated {
+		t.Fatalf("not updated: %s", out.Reason)
+	}
+	if e := (out.Offset - w.offset(w.local)).Abs(); e > 50*time.Microsecond {
+		t.Errorf("combined offset off by %v, pulled towards the one low-delay sample's 80 µs; want ≤ 50 µs", e)
+	}
+}
+
+func TestSlewTime(t *testing.T) {
+	tests := []struct {
+		name            string
+		c, random, poll float64
+		want            float64
+	}{
+		{"within the noise: over the polling interval", 50e-6, 100e-6, 32, 32},
+		{"within the noise, long polls: over maxSlewTime", -50e-6, 100e-6, 1024, maxSlewTime},
+		{"four times the noise: a quarter of the time", 400e-6, 100e-6, 1024, maxSlewTime / 4},
+		{"large: at the most maxSlewRate", 20e-3, 100e-6, 1024, 20e-3 / maxSlewRate},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := slewTime(tt.c, tt.random, tt.poll); math.Abs(got-tt.want) > 1e-9 {
+				t.Errorf("slewTime(%g, %g, %g) = %g, want %g", tt.c, tt.random, tt.poll, got, tt.want)
+			}
+		})
 	}
 }

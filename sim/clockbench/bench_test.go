@@ -68,9 +68,27 @@ func TestScenarios(t *testing.T) {
 	}
 }
 
+// rmsCeiling is, per scenario, the worst RMS error over seeds 1–50 of the
+// clock before the clock filter and slewing (commit 6a9862e, see
+// docs/BENCHMARKS.md), with a margin for seed noise: no scenario may get
+// worse than it was.
+var rmsCeiling = map[string]float64{
+	"lan":         180e-6, // was 164 µs
+	"falseticker": 195e-6, // was 177 µs
+	"kod":         200e-6, // was 161 µs
+	"suspend":     105e-6, // was 93 µs
+	"outage":      680e-6, // was 629 µs
+	"flaky":       390e-6, // was 356 µs
+	"internet":    4.4e-3, // was 4.00 ms
+	"jitter":      700e-6, // was 4.43 ms; keeps the clock filter's gain
+}
+
 // check asserts a scenario's own target for one run.
 func check(t *testing.T, name string, r Result) {
 	t.Helper()
+	if c, ok := rmsCeiling[name]; ok && r.RMSError > c {
+		t.Errorf("%s seed %d: RMS error %.6f s, want ≤ %.6f s (no worse than before)", name, r.Seed, r.RMSError, c)
+	}
 	switch name {
 	case "lan":
 		if r.MaxAbsError > 1e-3 || r.RMSError > 300e-6 {
