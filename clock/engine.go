@@ -352,6 +352,7 @@ func (e *Engine) failure(s *server, err error) {
 		if s.badRounds >= badRoundsToSetAside {
 			s.setAside = "replies unusable: " + reason
 			s.retryAt = e.q.timebase.Local() + e.cfg.MaxPoll
+			s.needBurst = false // one query tells whether it is usable again
 			reason = s.setAside
 		}
 	}
