@@ -66,6 +66,9 @@ type Result struct {
 	Scenario string `json:"scenario"`
 	Seed     uint64 `json:"seed"`
 	Figures
+	// UpdatesPerHour is how many rounds per hour of synchronised running
+	// updated the disciplined clock: how often it polled its servers.
+	UpdatesPerHour float64 `json:"updates_per_hour"`
 	// Baselines holds the same figures for "naive_sntp" and "free_running".
 	Baselines map[string]Figures `json:"baselines"`
 
@@ -179,6 +182,7 @@ func Run(opts Options) (Result, error) {
 		return Result{}, err
 	}
 	b.res.Figures = b.disc.figures()
+	b.res.UpdatesPerHour = float64(b.updates) / b.res.Hours
 	b.res.Baselines = map[string]Figures{
 		"naive_sntp":   b.tNaive.figures(),
 		"free_running": b.tFree.figures(),
@@ -208,6 +212,7 @@ type bench struct {
 	lastReply   time.Time
 	replies     int
 	rounds      int
+	updates     int // rounds that updated the clock while synchronised
 	nextCheck   int // index into checkpoints
 }
 
@@ -316,7 +321,9 @@ func (b *bench) loop() error {
 		if local >= next {
 			b.naive.want = b.servers[b.rounds%len(b.servers)]
 			b.rounds++
-			b.eng.Round(ctx)
+			if out := b.eng.Round(ctx); out.Updated && b.outageStart.IsZero() {
+				b.updates++
+			}
 			b.read("")
 			continue
 		}

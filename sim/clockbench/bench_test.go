@@ -34,7 +34,7 @@ func TestScenarios(t *testing.T) {
 			results := runSeeds(t, name)
 			var hold24, ratios []float64
 			var worstMax, worstRMS, worstSync, worstSettledMax, worstSettledRMS, worstMedianBound float64
-			var naiveMax, freeHold float64
+			var naiveMax, freeHold, updates float64
 			for _, r := range results {
 				worstMax = max(worstMax, r.MaxAbsError)
 				worstRMS = max(worstRMS, r.RMSError)
@@ -55,12 +55,13 @@ func TestScenarios(t *testing.T) {
 					t.Errorf("seed %d: state 24 h into holdover = %v, want trusted", r.Seed, got)
 				}
 				hold24 = append(hold24, r.HoldoverError["24h"])
+				updates += r.UpdatesPerHour / seeds
 				check(t, name, r)
 			}
 			slices.Sort(hold24)
 			slices.Sort(ratios)
-			t.Logf("%s over %d seeds: worst time to SYNCED %.1f s, worst max|err| %.6f s, worst RMS %.6f s; after 5 min worst max|err| %.6f s, worst RMS %.6f s; worst median bound %.6f s, median bound / RMS median %.1f worst %.1f; holdover 24h median %.4f s, p95 %.4f s; naive SNTP worst max|err| %.4f s, free-running worst 24h %.3f s",
-				name, seeds, worstSync, worstMax, worstRMS, worstSettledMax, worstSettledRMS, worstMedianBound, ratios[seeds/2], ratios[seeds-1], hold24[seeds/2], hold24[seeds*95/100], naiveMax, freeHold)
+			t.Logf("%s over %d seeds: worst time to SYNCED %.1f s, worst max|err| %.6f s, worst RMS %.6f s; after 5 min worst max|err| %.6f s, worst RMS %.6f s; worst median bound %.6f s, median bound / RMS median %.1f worst %.1f; holdover 24h median %.4f s, p95 %.4f s; updates per hour %.1f (mean); naive SNTP worst max|err| %.4f s, free-running worst 24h %.3f s",
+				name, seeds, worstSync, worstMax, worstRMS, worstSettledMax, worstSettledRMS, worstMedianBound, ratios[seeds/2], ratios[seeds-1], hold24[seeds/2], hold24[seeds*95/100], updates, naiveMax, freeHold)
 			if name == "outage" && hold24[seeds/2] > 0.050 {
 				t.Errorf("outage: median error after 24 h holdover = %.4f s, want ≤ 0.050", hold24[seeds/2])
 			}
