@@ -7,8 +7,8 @@ import "math"
 // show the line no longer fits (the oscillator's frequency has moved).
 
 // point is one sample in the regression: x is local time and y the offset,
-// both in seconds from the discipline's reference; w is the weight, 1/r²
-// for a point whose random part of the error is r (see spread).
+// both in seconds from the discipline's reference; w is the weight, Σ1/λ²
+// over the samples combined into the point (see combine).
 type point struct{ x, y, w float64 }
 
 // fit is the result of a regression over n points.
