@@ -20,13 +20,13 @@ func TestCommandJSON(t *testing.T) {
 		t.Fatalf("output is not JSON: %v\n%s", err, out.String())
 	}
 	for _, k := range []string{"scenario", "seed", "time_to_synced_s", "max_abs_error_s", "rms_error_s", "bound_violations", "holdover_error_s", "baselines",
-		"median_bound_s", "settled_max_abs_error_s", "settled_rms_error_s"} {
+		"median_bound_s", "settled_max_abs_error_s", "settled_rms_error_s", "updates_per_hour"} {
 		if _, ok := got[k]; !ok {
 			t.Errorf("JSON lacks %q: %s", k, out.String())
 		}
 	}
-	if len(got) != 11 {
-		t.Errorf("JSON has %d fields, want 11: %s", len(got), out.String())
+	if len(got) != 12 {
+		t.Errorf("JSON has %d fields, want 12: %s", len(got), out.String())
 	}
 	bl := got["baselines"].(map[string]any)
 	for _, k := range []string{"naive_sntp", "free_running"} {
