@@ -24,7 +24,7 @@ func (s *Console) appliancesPage(w http.ResponseWriter, r *http.Request, a *auth
 		return
 	}
 	d.Appliances = list
-	s.render(w, r, a, status, "appliances", page{Title: "Appliances", Section: "appliances", Error: msg, D: d})
+	s.render(w, r, a, status, "appliances", page{Title: "Appliances", Section: "appliances", Wide: true, Error: msg, D: d})
 }
 
 // appliancesShow lists the paired appliances.

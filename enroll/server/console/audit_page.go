@@ -38,5 +38,5 @@ func (s *Console) auditShow(w http.ResponseWriter, r *http.Request, a *auth) {
 		d.Events = evs[:auditPageSize]
 		d.Older = d.Events[len(d.Events)-1].ID
 	}
-	s.render(w, r, a, http.StatusOK, "audit", page{Title: "Audit log", Section: "audit", D: d})
+	s.render(w, r, a, http.StatusOK, "audit", page{Title: "Audit log", Section: "audit", Wide: true, D: d})
 }

@@ -151,11 +151,16 @@ func (s *Console) ErrorPage(w http.ResponseWriter, r *http.Request, err error) {
 	s.errorPage(w, r, nil, err)
 }
 
+// Mux is where Register adds routes; *http.ServeMux is one.
+type Mux interface {
+	HandleFunc(pattern string, handler func(http.ResponseWriter, *http.Request))
+}
+
 // Register adds the console's and the portal's routes to mux: pages and
 // actions live one per file; the device pages serve both the console
 // (/users/{username}/...) and the portal (/portal/...), told apart by
 // their scope.
-func (s *Console) Register(mux *http.ServeMux) {
+func (s *Console) Register(mux Mux) {
 	mux.HandleFunc("GET /static/{file}", s.serveStatic)
 	mux.HandleFunc("GET /{$}", s.home)
 

@@ -132,6 +132,8 @@ type page struct {
 	Error string
 	// Section is the navigation entry to highlight.
 	Section string
+	// Wide lets the page use the width of a desktop screen (wide tables).
+	Wide bool
 	Now     time.Time
 	D       any
 }
