@@ -134,8 +134,8 @@ type page struct {
 	Section string
 	// Wide lets the page use the width of a desktop screen (wide tables).
 	Wide bool
-	Now     time.Time
-	D       any
+	Now  time.Time
+	D    any
 }
 
 // render writes page name with status. Render errors after the first byte
