@@ -9,6 +9,7 @@ import (
 
 	"context"
 	"encoding/json"
+	"html"
 	"net/http"
 	"strings"
 	"sync"
@@ -227,6 +228,13 @@ func TestResyncMovesDrift(t *testing.T) {
 		d := h.mustCall(200, "POST", devPath("dave", id)+"/resync", map[string]any{"codes": codes})
 		if d["drift_seconds"].(float64) != 600 {
 			t.Fatalf("drift after resync = %v s, want 600", d["drift_seconds"])
+		}
+		// The console says it in words, the seconds in the title.
+		h.admin()
+		b := h.browser()
+		b.signIn("root", adminPassword, nil, h.clock)
+		if _, _, page := b.get("/users/dave/mfa-devices"); !strings.Contains(html.UnescapeString(page), `<span title="Learned drift +600 s (+20 steps of 30 s)">Clock 10 min fast</span>`) {
+			t.Fatalf("devices tab after a resync 10 minutes ahead:\n%s", page)
 		}
 		h.clock.Advance(30 * time.Second)
 		if v := h.mustCall(200, "POST", "/api/v1/verify", map[string]any{"username": "dave", "code": enroll.Code(k, ahead())}); v["ok"] != true {

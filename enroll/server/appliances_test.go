@@ -218,9 +218,9 @@ func TestAppliancesPage(t *testing.T) {
 			status              int
 			want                string
 		}{
-			{"wrong code", "ZZZZ-ZZZZ", "Lobby kiosk 3", 400, "no appliance is waiting with this pairing code"},
-			{"malformed code", "12", "Lobby kiosk 3", 400, "no appliance is waiting with this pairing code"},
-			{"no name", code, "  ", 400, "type a name for the appliance"},
+			{"wrong code", "ZZZZ-ZZZZ", "Lobby kiosk 3", 400, "No appliance is waiting with this pairing code"},
+			{"malformed code", "12", "Lobby kiosk 3", 400, "No appliance is waiting with this pairing code"},
+			{"no name", code, "  ", 400, "Type a name for the appliance"},
 			{"long name", code, strings.Repeat("x", appliance.MaxNameLen+1), 400, "over 64 characters"},
 		}
 		for _, tc := range tests {
@@ -243,7 +243,7 @@ func TestAppliancesPage(t *testing.T) {
 
 		other := h.newAppliance()
 		status, _, page = b.post("/appliances", url.Values{"code": {other.pairingCode()}, "name": {"LOBBY KIOSK 3"}}, csrf(t, page))
-		if status != 409 || !strings.Contains(page, "another appliance has this name") {
+		if status != 409 || !strings.Contains(page, "Another appliance has this name") {
 			t.Fatalf("pair with a taken name = %d:\n%s", status, page)
 		}
 
@@ -272,7 +272,7 @@ func TestAppliancesPage(t *testing.T) {
 		// Rename.
 		_, _, page = b.get("/appliances/" + kiosk.id + "/rename")
 		status, _, page = b.post("/appliances/"+kiosk.id+"/rename", url.Values{"name": {""}}, csrf(t, page))
-		if status != 400 || !strings.Contains(page, "type a name for the appliance") {
+		if status != 400 || !strings.Contains(page, "Type a name for the appliance") {
 			t.Fatalf("rename to empty = %d:\n%s", status, page)
 		}
 		status, _, page = b.post("/appliances/"+kiosk.id+"/rename", url.Values{"name": {"Front desk"}}, csrf(t, page))
@@ -472,7 +472,7 @@ func TestSendToAppliance(t *testing.T) {
 			t.Fatalf("send to an unpairing appliance = %d:\n%s", status, page)
 		}
 		status, _, page = b.post(base+"/send", url.Values{"appliance": {"nosuch"}}, csrf(t, page))
-		if status != 404 || !strings.Contains(page, "no paired appliance") {
+		if status != 404 || !strings.Contains(page, "No paired appliance") {
 			t.Fatalf("send to a missing appliance = %d:\n%s", status, page)
 		}
 

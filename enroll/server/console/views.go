@@ -46,10 +46,7 @@ var funcs = template.FuncMap{
 		}
 		return t.UTC().Format(core.TimeLayout)
 	},
-	// driftSeconds shows a device's learned drift in seconds.
-	"driftSeconds": func(d store.Device) string {
-		return fmt.Sprintf("%+d s", d.DriftSteps*int64(d.PeriodSec))
-	},
+	"clockState": deviceClockState,
 	// groupSecret splits a base32 secret in groups of four for typing.
 	"groupSecret": func(s string) string {
 		var b strings.Builder
@@ -81,6 +78,49 @@ var funcs = template.FuncMap{
 		}
 		return out
 	},
+}
+
+// clockState is how an MFA device's clock looks to the server, in words
+// for people: Text for the page, Title with the exact figures.
+type clockState struct {
+	Text  string
+	Title string
+	// OutOfSync says the device needs a resync (Text is then "Out of sync").
+	OutOfSync bool
+}
+
+// deviceClockState tells how far device d's clock runs from the server's,
+// from its learned drift, and whether it needs a resync (registered with
+// a late code).
+func deviceClockState(d store.Device) clockState {
+	secs := d.DriftSteps * int64(d.PeriodSec)
+	title := fmt.Sprintf("Learned drift %+d s (%+d steps of %d s)", secs, d.DriftSteps, d.PeriodSec)
+	switch {
+	case d.OutOfSync:
+		return clockState{Text: "Out of sync", Title: "Registered with a late code: a resync with two consecutive codes sets its clock. " + title, OutOfSync: true}
+	case secs == 0:
+		return clockState{Text: "In sync", Title: title}
+	case secs > 0:
+		return clockState{Text: "Clock " + aboutDuration(secs) + " fast", Title: title}
+	default:
+		return clockState{Text: "Clock " + aboutDuration(-secs) + " slow", Title: title}
+	}
+}
+
+// aboutDuration says secs (positive) in the largest unit that reads well:
+// "30 s", "5 min", "2 h 10 min".
+func aboutDuration(secs int64) string {
+	switch {
+	case secs < 120:
+		return fmt.Sprintf("%d s", secs)
+	case secs < 3600:
+		return fmt.Sprintf("%d min", (secs+30)/60)
+	}
+	m := (secs + 30) / 60
+	if m%60 == 0 {
+		return fmt.Sprintf("%d h", m/60)
+	}
+	return fmt.Sprintf("%d h %d min", m/60, m%60)
 }
 
 func loadViews() (*views, error) {
@@ -156,6 +196,7 @@ func (s *Console) render(w http.ResponseWriter, r *http.Request, a *auth, status
 	if f := s.takeFlash(w, r); f != "" && p.Flash == "" {
 		p.Flash = f
 	}
+	p.Error = sentence(p.Error)
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout", p); err != nil {
 		s.log.Error("render page", "name", name, "err", err)
@@ -170,6 +211,21 @@ func (s *Console) render(w http.ResponseWriter, r *http.Request, a *auth, status
 	h.Set("Referrer-Policy", "same-origin")
 	w.WriteHeader(status)
 	w.Write(buf.Bytes())
+}
+
+// sentence makes msg a sentence, with a capital and a full stop: the
+// core's messages are written to follow a colon ("pair: no appliance is
+// waiting..."), the pages show them on their own.
+func sentence(msg string) string {
+	r, n := utf8.DecodeRuneInString(msg)
+	if n == 0 {
+		return msg
+	}
+	msg = string(unicode.ToUpper(r)) + msg[n:]
+	if !strings.ContainsAny(msg[len(msg)-1:], ".!?") {
+		msg += "."
+	}
+	return msg
 }
 
 // errorPage shows err as a page: its message when it is a failure, or
