@@ -5,7 +5,8 @@ import (
 )
 
 // portalShow is the user portal: the signed-in user's own MFA devices,
-// with registration and management only when the setting allows.
+// with registration and management when the setting allows (always for
+// an admin).
 func (s *Console) portalShow(w http.ResponseWriter, r *http.Request, a *auth) {
 	st, err := s.core.Settings(r.Context())
 	if err != nil {
@@ -17,6 +18,6 @@ func (s *Console) portalShow(w http.ResponseWriter, r *http.Request, a *auth) {
 		s.errorPage(w, r, a, err)
 		return
 	}
-	d := devicesData{User: a.user, Base: "/portal", List: "/portal", Portal: true, Devices: devs, CanManage: st.SelfService, Placements: s.placements(r, devs)}
+	d := devicesData{User: a.user, Base: "/portal", List: "/portal", Portal: true, Devices: devs, CanManage: st.SelfService || a.user.Admin, Placements: s.placements(r, devs)}
 	s.render(w, r, a, http.StatusOK, "portal", page{Title: "Your MFA devices", Section: "portal", D: d})
 }

@@ -56,7 +56,8 @@ func (s *Console) console(h scoped) http.HandlerFunc {
 }
 
 // portal runs h for a signed-in user on their own devices, only while the
-// setting lets users manage their own MFA devices.
+// setting lets users manage their own MFA devices; admins always manage
+// their own.
 func (s *Console) portal(h scoped) http.HandlerFunc {
 	return s.portalOwn(func(w http.ResponseWriter, r *http.Request, sc *scope) {
 		st, err := s.core.Settings(r.Context())
@@ -64,7 +65,7 @@ func (s *Console) portal(h scoped) http.HandlerFunc {
 			s.errorPage(w, r, sc.a, err)
 			return
 		}
-		if !st.SelfService {
+		if !st.SelfService && !sc.a.user.Admin {
 			s.errorPage(w, r, sc.a, core.Fail(403, "managing your own MFA devices is turned off; ask an admin"))
 			return
 		}

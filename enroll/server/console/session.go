@@ -140,15 +140,52 @@ func (s *Console) signedIn(h handler) http.HandlerFunc {
 	}
 }
 
-// admin wraps h so it runs only for a signed-in admin.
+// admin wraps h so it runs only for a signed-in admin; while the settings
+// require MFA for admins, an admin without an active MFA device is sent
+// to register one instead.
 func (s *Console) admin(h handler) http.HandlerFunc {
 	return s.signedIn(func(w http.ResponseWriter, r *http.Request, a *auth) {
 		if !a.user.Admin {
 			s.errorPage(w, r, a, core.Fail(403, "this page is for admins"))
 			return
 		}
+		st, err := s.core.Settings(r.Context())
+		if err != nil {
+			s.errorPage(w, r, a, err)
+			return
+		}
+		if st.RequireAdminMFA {
+			has, err := s.hasMFA(r.Context(), a.user.ID)
+			if err != nil {
+				s.errorPage(w, r, a, err)
+				return
+			}
+			if !has {
+				if r.Method != http.MethodGet {
+					s.errorPage(w, r, a, core.Fail(403, "register an MFA device first: the settings require one for admins"))
+					return
+				}
+				s.setFlash(w, r, "Register an MFA device first: the settings require one for admins.")
+				http.Redirect(w, r, "/portal/mfa-devices/new", http.StatusSeeOther)
+				return
+			}
+		}
 		h(w, r, a)
 	})
+}
+
+// hasMFA reports whether the user has an active MFA device.
+func (s *Console) hasMFA(ctx context.Context, userID int64) (bool, error) {
+	devs, err := s.store.DevicesByUser(ctx, userID)
+	if err != nil {
+		return false, err
+	}
+	for _, d := range devs {
+		if d.Status == store.StatusActive {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // setFlash leaves a one-line message for the next page.

@@ -43,6 +43,7 @@ func (s *Console) settingsSave(w http.ResponseWriter, r *http.Request, a *auth) 
 	}
 	st.Issuer = strings.TrimSpace(r.PostFormValue("issuer"))
 	st.SelfService = r.PostFormValue("self_service") == "on"
+	st.RequireAdminMFA = r.PostFormValue("require_admin_mfa") == "on"
 	num("registration_codes", "codes required at registration", &st.RegistrationCodes)
 	num("verify_window", "verification window", &st.VerifyWindow)
 	num("lockout_threshold", "lockout threshold", &st.LockoutThreshold)
@@ -76,7 +77,7 @@ func (s *Console) settingsSave(w http.ResponseWriter, r *http.Request, a *auth) 
 func describeSettingsChange(old, cur core.Settings) string {
 	o, c := old.Map(), cur.Map()
 	var parts []string
-	for _, k := range []string{"issuer", "self_service", "registration_codes", "verify_window", "lockout_threshold", "lockout_clear", "lockout_max", "max_devices"} {
+	for _, k := range []string{"issuer", "self_service", "registration_codes", "verify_window", "lockout_threshold", "lockout_clear", "lockout_max", "max_devices", "require_admin_mfa"} {
 		if o[k] != c[k] {
 			parts = append(parts, k+"="+c[k])
 		}

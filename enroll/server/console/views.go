@@ -172,6 +172,9 @@ type page struct {
 	Error string
 	// Section is the navigation entry to highlight.
 	Section string
+	// NoMFA asks the signed-in admin to register an MFA device (a
+	// banner): they sign in with a password alone.
+	NoMFA bool
 	// Wide lets the page use the width of a desktop screen (wide tables).
 	Wide bool
 	Now  time.Time
@@ -191,6 +194,13 @@ func (s *Console) render(w http.ResponseWriter, r *http.Request, a *auth, status
 		u := a.user
 		p.Me = &u
 		p.CSRF = a.sess.CSRF
+		if u.Admin && p.Section != "portal" {
+			has, err := s.hasMFA(r.Context(), u.ID)
+			if err != nil {
+				s.log.Error("read the admin's MFA devices", "err", err)
+			}
+			p.NoMFA = err == nil && !has
+		}
 	}
 	p.Now = s.clock.Now()
 	if f := s.takeFlash(w, r); f != "" && p.Flash == "" {

@@ -37,6 +37,10 @@ type Settings struct {
 	LockoutMax int `json:"lockout_max"`
 	// MaxDevices is the most MFA devices one user may have.
 	MaxDevices int `json:"max_devices"`
+	// RequireAdminMFA sends an admin without an active MFA device to
+	// register one before any console page: a password alone then opens
+	// only the admin's own MFA devices.
+	RequireAdminMFA bool `json:"require_admin_mfa"`
 }
 
 // DefaultSettings are the settings of a new server.
@@ -102,6 +106,13 @@ func settingsFromMap(m map[string]string, def Settings) (Settings, error) {
 		}
 		st.SelfService = b
 	}
+	if v, ok := m["require_admin_mfa"]; ok {
+		b, e := strconv.ParseBool(v)
+		if e != nil {
+			return st, fmt.Errorf("setting require_admin_mfa: %q is not true or false", v)
+		}
+		st.RequireAdminMFA = b
+	}
 	atoi("registration_codes", &st.RegistrationCodes)
 	atoi("verify_window", &st.VerifyWindow)
 	atoi("lockout_threshold", &st.LockoutThreshold)
@@ -128,6 +139,7 @@ func (st Settings) Map() map[string]string {
 		"lockout_clear":      st.LockoutClear.String(),
 		"lockout_max":        strconv.Itoa(st.LockoutMax),
 		"max_devices":        strconv.Itoa(st.MaxDevices),
+		"require_admin_mfa":  strconv.FormatBool(st.RequireAdminMFA),
 	}
 }
 
