@@ -106,7 +106,7 @@ func serve(ctx context.Context, sc system.Config, stdout io.Writer) error {
 	sc.Version = version
 	s, err := system.New(sc)
 	if err != nil {
-		return usageError{err}
+		return usageError{nameFlag(err)}
 	}
 	s.SetReady(func(url string) {
 		fmt.Fprintf(stdout, "totpsim: simulator at %s\n", url)
@@ -173,4 +173,23 @@ func parseTime(s string) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("--at %q is neither RFC 3339 nor unix seconds", s)
 	}
 	return t, nil
+}
+
+// nameFlag adds to an address the simulator could not listen on the flag
+// that changes it.
+func nameFlag(err error) error {
+	var le *system.ListenError
+	if !errors.As(err, &le) {
+		return err
+	}
+	flag := "--listen"
+	what := "the simulator page"
+	if le.Part == system.PartServer {
+		flag, what = "--server-listen", "the registration server (console)"
+	}
+	hint := ""
+	if errors.Is(err, syscall.EADDRINUSE) {
+		hint = "another program uses it; "
+	}
+	return fmt.Errorf("%s cannot listen on %s: %v (%schoose another address with %s, e.g. %s 127.0.0.1:0)", what, le.Addr, le.Err, hint, flag, flag)
 }

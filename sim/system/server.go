@@ -59,7 +59,7 @@ func startServer(ctx context.Context, dir, addr string, log *slog.Logger) (*regS
 	}
 	if rs.ln, err = net.Listen("tcp", addr); err != nil {
 		st.Close()
-		return nil, fmt.Errorf("server listen: %w", err)
+		return nil, &ListenError{Part: PartServer, Addr: addr, Err: err}
 	}
 	return rs, nil
 }

@@ -141,11 +141,32 @@ func New(cfg Config) (*System, error) {
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		s.close()
-		return nil, fmt.Errorf("listen: %w", err)
+		return nil, &ListenError{Part: PartPage, Addr: cfg.Listen, Err: err}
 	}
 	s.ln = ln
 	return s, nil
 }
+
+// The parts of the simulator that listen, for ListenError.
+const (
+	PartPage   = "page"   // the simulator page and /sim API (Config.Listen)
+	PartServer = "server" // the registration server (Config.ServerListen)
+)
+
+// ListenError says that a part of the simulator could not listen on its
+// address (most often: another program uses it).
+type ListenError struct {
+	// Part is PartPage or PartServer.
+	Part string
+	Addr string
+	Err  error
+}
+
+func (e *ListenError) Error() string {
+	return fmt.Sprintf("%s: listen on %s: %v", e.Part, e.Addr, e.Err)
+}
+
+func (e *ListenError) Unwrap() error { return e.Err }
 
 func (s *System) serverURL() string {
 	if s.server == nil {
