@@ -3,6 +3,7 @@ package display
 import (
 	"bytes"
 	"image"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -281,15 +282,18 @@ func TestLabelShortening(t *testing.T) {
 // oddScreens are screens with empty, enormous and hostile fields.
 func oddScreens() []Screen {
 	long := strings.Repeat("Ω≈ç√∫˜µ≤≥÷ 🏳️‍🌈 ‮evil‬ \u0000\x01 ", 40)
+	// huge is 1<<62 on 64-bit machines and 1<<30 on 32-bit ones, less one:
+	// far out of range, with room for the +1 a view may add.
+	const huge = math.MaxInt >> 1
 	var out []Screen
 	for _, v := range append(Views(), View(-1), View(99)) {
 		out = append(out,
 			Screen{View: v},
 			Screen{View: v, Issuer: long, Label: long, Code: long, NextCode: long, Reason: long, URI: long,
 				Secret: long, User: long, DeviceName: long, Server: long, PairingCode: long, Title: long, Message: long,
-				Remaining: -time.Hour, Period: -time.Second, Index: -1 << 62, Count: 1 << 62, Page: 1 << 62,
+				Remaining: -time.Hour, Period: -time.Second, Index: -huge - 1, Count: huge, Page: huge,
 				Time: TimeState(-7), Link: Link(42)},
-			Screen{View: v, Code: "\xff\xfe\xfd", Secret: "\u0301\u0301", URI: "otpauth://totp/\u0000", Page: -1 << 62,
+			Screen{View: v, Code: "\xff\xfe\xfd", Secret: "\u0301\u0301", URI: "otpauth://totp/\u0000", Page: -huge - 1,
 				Count: -3, Remaining: 1 << 62, Period: 1, Paper: true, Time: TimeUnsynced, Link: LinkDown},
 			Screen{View: v, Code: strings.Repeat("9", 500), PairingCode: strings.Repeat("W", 300), Secret: strings.Repeat("A", 5000),
 				URI: strings.Repeat("otpauth", 600), Time: TimeHoldover})

@@ -11,7 +11,7 @@ mod=$(go list -m)
 mapfile -t pkgs < <({
 	go list -deps ./cmd/totpd ./cmd/totpctl | grep "^$mod/"
 	printf '%s\n' "$mod/display" "$mod/clock" "$mod/enroll" "$mod/enroll/proto" \
-		"$mod/configs" "$mod/sim/oled" "$mod/sim/epaper"
+		"$mod/configs" "$mod/sim/oled" "$mod/sim/epaper" "$mod/internal/testkit"
 } | sort -u)
 
 targets=("$@")

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"github.com/totpbox/totpbox/internal/testkit"
 	"os"
-	"os/exec"
 	"os/user"
 	"path/filepath"
 	"slices"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/totpbox/totpbox/device/vault"
+	"github.com/totpbox/totpbox/internal/testkit"
 )
 
 func TestParseRunAs(t *testing.T) {
@@ -208,7 +208,10 @@ func TestDropPrivileges(t *testing.T) {
 	if err := os.WriteFile(secret, []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestDropPrivileges$")
+	cmd, err := testkit.SelfCommand("-test.run=^TestDropPrivileges$")
+	if err != nil {
+		t.Fatal(err)
+	}
 	cmd.Env = append(os.Environ(), dropChildEnv+"="+secret)
 	out, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "dropped ok") {
@@ -276,7 +279,10 @@ func TestRunDropsPrivileges(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("dropping privileges needs root")
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestRunDropsPrivileges$", "-test.v")
+	cmd, err := testkit.SelfCommand("-test.run=^TestRunDropsPrivileges$", "-test.v")
+	if err != nil {
+		t.Fatal(err)
+	}
 	cmd.Env = append(os.Environ(), runDropChildEnv+"=1")
 	out, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "--- PASS: TestRunDropsPrivileges") {

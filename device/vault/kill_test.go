@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -20,6 +19,7 @@ import (
 	"github.com/totpbox/totpbox/device/tpm"
 	"github.com/totpbox/totpbox/device/tpm/tpmtest"
 	"github.com/totpbox/totpbox/enroll"
+	"github.com/totpbox/totpbox/internal/testkit"
 )
 
 // killChildEnv, when set to a directory, turns the test binary into the
@@ -120,10 +120,6 @@ func TestKillDuringAddTPM(t *testing.T) {
 }
 
 func killDuringAdd(t *testing.T, rounds int, tpmAddr string) {
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := filepath.Join(t.TempDir(), "vault")
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
@@ -132,7 +128,10 @@ func killDuringAdd(t *testing.T, rounds int, tpmAddr string) {
 	want := map[string]string{} // id -> digest of every Add that returned
 	var confirmed, killedMidRun int
 	for round := range rounds {
-		cmd := exec.Command(exe, "-test.run=^$")
+		cmd, err := testkit.SelfCommand("-test.run=^$")
+		if err != nil {
+			t.Fatal(err)
+		}
 		cmd.Env = append(os.Environ(), killChildEnv+"="+dir, killTPMEnv+"="+tpmAddr)
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
