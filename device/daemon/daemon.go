@@ -126,7 +126,7 @@ type parts struct {
 
 func run(ctx context.Context, p parts) error {
 	app, err := Assemble(Parts{Panel: p.panel, Buttons: p.buttons, Vault: p.vault, Clock: p.clock, Secrets: p.secrets}, ApplianceConfig{
-		Screen: p.cfg.Screen, Paper: !isOLED(p.cfg.Panel.Kind),
+		Screen: p.cfg.Screen, Paper: p.cfg.Panel.Paper(),
 		Server: p.cfg.Server, SyncDir: filepath.Join(p.cfg.StateDir, "sync"), Socket: p.cfg.socket(),
 		Version: p.cfg.Version, Logger: p.log, OnFrame: p.metrics.frame, OnSync: p.metrics.sync,
 	})
@@ -172,8 +172,4 @@ func run(ctx context.Context, p parts) error {
 	wg.Wait()
 	p.log.Info("totpd stopped")
 	return err
-}
-
-func isOLED(kind string) bool {
-	return kind == hw.KindSSD1306 || kind == hw.KindSSD1306I2C || kind == ""
 }

@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/totpbox/totpbox/internal/testkit"
 	"os"
 	"os/user"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -227,10 +227,38 @@ func dropChild() {
 		fmt.Printf("FAIL: "+format+"\n", args...)
 		os.Exit(1)
 	}
+	// Goroutines pinned to threads of their own, so the program has several
+	// threads to drop, whose ids are known.
+	const pinned = 4
+	tids := make(chan int, pinned)
+	release := make(chan struct{})
+	defer close(release)
+	for range pinned {
+		go func() {
+			runtime.LockOSThread()
+			tids <- syscall.Gettid()
+			<-release
+		}()
+	}
+	// Asked before the drop: a process that changed its credentials may no
+	// longer read its own /proc links.
+	interp, err := testkit.Interpreter()
+	if err != nil {
+		fail("%v", err)
+	}
 	if err := dropPrivileges(id); err != nil {
 		fail("dropPrivileges: %v", err)
 	}
 	tasks, _ := filepath.Glob("/proc/self/task/*/status")
+	if interp != "" {
+		// Under an interpreter (qemu-user runs the ARM tests) the process
+		// also holds the interpreter's own threads, which are not the
+		// program's and keep their credentials: check the program's.
+		tasks = []string{fmt.Sprintf("/proc/self/task/%d/status", syscall.Gettid())}
+		for range pinned {
+			tasks = append(tasks, fmt.Sprintf("/proc/self/task/%d/status", <-tids))
+		}
+	}
 	if len(tasks) < 2 {
 		fail("only %d threads to check", len(tasks))
 	}

@@ -170,6 +170,13 @@ func (c PanelConfig) Bounds() image.Rectangle {
 // isOLED reports whether the kind is an SSD1306.
 func (c PanelConfig) isOLED() bool { return c.Kind == KindSSD1306 || c.Kind == KindSSD1306I2C }
 
+// Paper reports whether the panel is e-paper, which shows dark ink on
+// light paper: the one answer the daemon and the simulator ask. An empty
+// kind is the default SSD1306.
+func (c PanelConfig) Paper() bool {
+	return c.Kind == KindEPD2in13v2 || c.Kind == KindEPD2in13v3
+}
+
 // Validate reports every problem in c, with its defaults applied, each a
 // *ConfigError naming the key and the allowed values, joined one per line.
 // An unknown kind is reported alone: the other keys depend on it.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"image"
 	"io"
+	"time"
 
 	"periph.io/x/conn/v3/display"
 	"periph.io/x/conn/v3/gpio"
@@ -23,12 +24,81 @@ type epdDriver struct {
 	sleep   func() error
 }
 
+// EPDBusyTimeout bounds how long an e-paper panel waits for its BUSY line
+// to fall. A full refresh holds it about 2 s (2.5 s for one waveform of the
+// V3's LUT); a line still high after this is a controller that hangs or a
+// broken wire, and the operation fails (so a Resilient panel reopens it)
+// instead of waiting for ever as periph's drivers would.
+const EPDBusyTimeout = 10 * time.Second
+
+// busyWatch is the BUSY pin as periph's drivers see it: it reads low, ending
+// the driver's wait, once the line has stayed high for longer than limit,
+// and remembers that it did.
+type busyWatch struct {
+	gpio.PinIn
+	limit time.Duration
+	since time.Time // when this wait first saw the line high; zero when low
+	stuck bool
+}
+
+// Read implements gpio.PinIn.
+func (b *busyWatch) Read() gpio.Level {
+	if b.stuck {
+		return gpio.Low
+	}
+	if b.PinIn.Read() == gpio.Low {
+		b.since = time.Time{}
+		return gpio.Low
+	}
+	now := time.Now()
+	switch {
+	case b.since.IsZero():
+		b.since = now
+	case now.Sub(b.since) >= b.limit:
+		b.stuck = true
+		return gpio.Low
+	}
+	return gpio.High
+}
+
+// WaitForEdge implements gpio.PinIn, waiting no longer than the time left.
+func (b *busyWatch) WaitForEdge(timeout time.Duration) bool {
+	if b.stuck {
+		return true
+	}
+	if !b.since.IsZero() {
+		left := b.limit - time.Since(b.since)
+		if left <= 0 {
+			return true
+		}
+		if timeout < 0 || timeout > left {
+			timeout = left
+		}
+	}
+	return b.PinIn.WaitForEdge(timeout)
+}
+
+// check turns a wait that gave up into an error; err, from the driver,
+// comes first.
+func (b *busyWatch) check(err error) error {
+	stuck := b.stuck
+	b.stuck, b.since = false, time.Time{}
+	if err != nil {
+		return err
+	}
+	if stuck {
+		return fmt.Errorf("busy line %s still high after %v: the controller does not answer", b.PinIn, b.limit)
+	}
+	return nil
+}
+
 // epdPanel is a Waveshare 2.13" e-paper. It sends only the rectangle that
 // changed, refreshes partially, and makes a full refresh on first draw,
 // after waking, and every FullRefreshEvery partial refreshes.
 type epdPanel struct {
 	cfg    PanelConfig
 	drv    epdDriver
+	busy   *busyWatch
 	closer io.Closer
 
 	last     *image1bit.VerticalLSB // what the panel shows; nil when unknown
@@ -70,10 +140,11 @@ func openEPD(cfg PanelConfig) (*epdPanel, error) {
 	if err != nil {
 		return nil, err
 	}
-	busy, err := pinByName("panel.busy", cfg.Busy, false)
+	busyPin, err := pinByName("panel.busy", cfg.Busy, false)
 	if err != nil {
 		return nil, err
 	}
+	busy := &busyWatch{PinIn: busyPin, limit: EPDBusyTimeout}
 	port, err := spireg.Open(cfg.Port)
 	if err != nil {
 		return nil, configErr("panel.port", "no SPI port %q; allowed: %s", cfg.Port, knownSPIPorts())
@@ -113,7 +184,7 @@ func openEPD(cfg PanelConfig) (*epdPanel, error) {
 			sleep: dev.Sleep,
 		}
 	}
-	p := &epdPanel{cfg: cfg, drv: drv, closer: port, asleep: true}
+	p := &epdPanel{cfg: cfg, drv: drv, busy: busy, closer: port, asleep: true}
 	if got, want := drv.dev.Bounds(), cfg.Bounds(); got != want {
 		port.Close()
 		return nil, configErr("panel.width", "%s draws %v, config says %v", cfg.Kind, got.Max, want.Max)
@@ -134,7 +205,7 @@ func (p *epdPanel) Bounds() image.Rectangle { return image.Rect(0, 0, p.cfg.Widt
 // wake resets and initialises the controller, which starts in full update
 // mode and shows nothing known.
 func (p *epdPanel) wake() error {
-	if err := p.drv.init(); err != nil {
+	if err := p.busy.check(p.drv.init()); err != nil {
 		return fmt.Errorf("%s: init: %w", p, err)
 	}
 	p.asleep, p.partial, p.last = false, false, nil
@@ -179,13 +250,13 @@ func (p *epdPanel) draw(img image.Image, full bool) error {
 		}
 	}
 	if p.partial == full {
-		if err := p.drv.setMode(!full); err != nil {
+		if err := p.busy.check(p.drv.setMode(!full)); err != nil {
 			p.last = nil
 			return fmt.Errorf("%s: update mode: %w", p, err)
 		}
 		p.partial = !full
 	}
-	if err := p.drv.dev.Draw(r, f, r.Min); err != nil {
+	if err := p.busy.check(p.drv.dev.Draw(r, f, r.Min)); err != nil {
 		p.last = nil
 		return fmt.Errorf("%s: %w", p, err)
 	}
@@ -223,7 +294,7 @@ func (p *epdPanel) Halt() error {
 	if err := p.draw(white, true); err != nil {
 		return err
 	}
-	if err := p.drv.sleep(); err != nil {
+	if err := p.busy.check(p.drv.sleep()); err != nil {
 		return fmt.Errorf("%s: sleep: %w", p, err)
 	}
 	p.asleep = true
