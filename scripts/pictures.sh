@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Renders the README's and docs' pictures of each view with totpsim
-# snapshot, through the emulated SSD1306 bus. Run from the repository root.
+# snapshot, through periph's drivers on the emulated SSD1306 and e-paper
+# controllers. Run from the repository root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=docs/img

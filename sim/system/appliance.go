@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"image"
-	"image/png"
 	"io"
 	"log/slog"
 	"os"
@@ -27,6 +26,7 @@ import (
 	"github.com/totpbox/totpbox/device/vault"
 	"github.com/totpbox/totpbox/display"
 	"github.com/totpbox/totpbox/enroll"
+	"github.com/totpbox/totpbox/sim/epaper"
 	"github.com/totpbox/totpbox/sim/oled"
 	"github.com/totpbox/totpbox/sim/swtpm"
 
@@ -76,9 +76,7 @@ type Appliance struct {
 	Name, Panel string
 
 	size  image.Point
-	oled  *oled.Device // nil for sizes rendered in memory
-	mem   *memPanel    // set when oled is nil
-	panel hw.Panel
+	panel *simPanel
 	vault *vault.Vault
 	clock clock.Clock
 	asm   *daemon.Appliance // the parts wired as totpd wires them
@@ -129,7 +127,7 @@ func NewAppliance(cfg ApplianceConfig) (*Appliance, error) {
 		return nil, err
 	}
 	a := &Appliance{Name: cfg.Name, Panel: cfg.Panel, size: size, clock: cfg.Clock}
-	if a.panel, a.oled, a.mem, err = openPanel(cfg.Panel, size); err != nil {
+	if a.panel, err = openPanel(cfg.Panel, size, epaper.Timing{}); err != nil {
 		return nil, err
 	}
 	if err := a.openTPM(cfg); err != nil {
@@ -162,7 +160,7 @@ func NewAppliance(cfg ApplianceConfig) (*Appliance, error) {
 	}
 	a.asm, err = daemon.Assemble(daemon.Parts{Panel: a.panel, Buttons: a.buttons, Vault: v, Clock: cfg.Clock, Secrets: a.secrets}, daemon.ApplianceConfig{
 		Screen: daemon.ScreenConfig{Hidden: cfg.Hidden, RevealFor: cfg.RevealFor, BlankAfter: cfg.BlankAfter},
-		Paper:  !strings.HasPrefix(cfg.Panel, "ssd1306"),
+		Paper:  a.panel.paper,
 		Server: daemon.ServerConfig{URL: cfg.Server}, SyncDir: filepath.Join(cfg.Dir, "sync"),
 		Version: cfg.Version, Logger: cfg.Logger.With("appliance", cfg.Name),
 	})
@@ -204,28 +202,6 @@ func (a *Appliance) openButtons() error {
 	}
 	a.buttons = btns
 	return nil
-}
-
-// openPanel opens an SSD1306 size through the Pi's code path: the emulator
-// registered on periph's SPI registry and hw.OpenPanel opening it by name.
-func openPanel(name string, size image.Point) (hw.Panel, *oled.Device, *memPanel, error) {
-	if !strings.HasPrefix(name, "ssd1306") {
-		m := &memPanel{img: image.NewGray(image.Rectangle{Max: size})}
-		return m, nil, m, nil
-	}
-	bus := nextBusName("SIM")
-	em := oled.New(oled.Options{W: size.X, H: size.Y, Name: bus})
-	if err := em.Register(bus); err != nil {
-		return nil, nil, nil, fmt.Errorf("simulator: registering emulated bus: %w", err)
-	}
-	p, err := hw.OpenPanel(hw.PanelConfig{
-		Kind: hw.KindSSD1306, Port: bus, DC: em.DC().Name(), Reset: em.RES().Name(),
-		Width: size.X, Height: size.Y, Contrast: 255,
-	})
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	return p, em, nil, nil
 }
 
 // addDemoAccounts fills a new vault with three accounts to look at.
@@ -334,25 +310,19 @@ func (a *Appliance) Client() *uplink.Client { return a.client }
 // Vault returns the appliance's vault.
 func (a *Appliance) Vault() *vault.Vault { return a.vault }
 
-// OLED returns the emulated controller, or nil for in-memory sizes.
-func (a *Appliance) OLED() *oled.Device { return a.oled }
+// OLED returns the emulated SSD1306, or nil for e-paper sizes.
+func (a *Appliance) OLED() *oled.Device { return a.panel.oled }
 
-// Frame returns what the glass shows now: for SSD1306 sizes, read back
-// from the emulated GDDRAM.
-func (a *Appliance) Frame() image.Image {
-	if a.oled != nil {
-		return a.oled.Frame()
-	}
-	return a.mem.frame()
-}
+// EPaper returns the emulated e-paper controller, or nil for OLED sizes and
+// the e-paper sizes kept in memory.
+func (a *Appliance) EPaper() *epaper.Device { return a.panel.epd }
+
+// Frame returns what the glass shows now, read back from the emulated
+// controller: the SSD1306's GDDRAM, the e-paper's glass.
+func (a *Appliance) Frame() image.Image { return a.panel.frame() }
 
 // PNG writes the current frame as PNG, each pixel scale×scale.
-func (a *Appliance) PNG(w io.Writer, scale int) error {
-	if a.oled != nil {
-		return a.oled.PNG(w, scale)
-	}
-	return png.Encode(w, scaleImage(a.mem.frame(), scale))
-}
+func (a *Appliance) PNG(w io.Writer, scale int) error { return a.panel.png(w, scale) }
 
 // State is what /sim/state reports.
 type State struct {

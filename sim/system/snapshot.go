@@ -2,7 +2,6 @@ package system
 
 import (
 	"fmt"
-	"image/png"
 	"io"
 	"time"
 
@@ -27,9 +26,11 @@ type SnapshotConfig struct {
 }
 
 // Snapshot renders one frame of an account through the same path the
-// appliance uses — display.Render, then for SSD1306 sizes periph's ssd1306
-// driver on the emulated SPI bus — and writes the frame read back from the
-// emulated GDDRAM as PNG.
+// appliance uses — display.Render, then periph's driver on the emulated SPI
+// bus (ssd1306 on an SSD1306, waveshare2in13v2 on the 2.13" e-paper's
+// SSD1675B) — and writes the frame read back from the emulated controller
+// as PNG. The 2.9" e-paper size, which no periph driver drives, is written
+// from memory.
 func Snapshot(w io.Writer, o SnapshotConfig) error {
 	size, err := display.SizeByName(o.Panel)
 	if err != nil {
@@ -66,17 +67,14 @@ func Snapshot(w io.Writer, o SnapshotConfig) error {
 	if left <= 5*time.Second {
 		scr.NextCode = enroll.CodeAt(k, step+1)
 	}
-	panel, em, mem, err := openPanel(o.Panel, size)
+	panel, err := openPanel(o.Panel, size, fastEPD)
 	if err != nil {
 		return err
 	}
 	defer panel.Close()
-	scr.Paper = em == nil
+	scr.Paper = panel.paper
 	if err := panel.Draw(display.Render(scr, size)); err != nil {
 		return err
 	}
-	if em != nil {
-		return em.PNG(w, o.Scale)
-	}
-	return png.Encode(w, scaleImage(mem.frame(), o.Scale))
+	return panel.png(w, o.Scale)
 }
