@@ -7,8 +7,11 @@ import (
 	"log/slog"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"periph.io/x/conn/v3/display"
+	"periph.io/x/conn/v3/physic"
+	"periph.io/x/conn/v3/spi"
 	"periph.io/x/devices/v3/ssd1306/image1bit"
 	"periph.io/x/devices/v3/waveshare2in13v2"
 	"periph.io/x/devices/v3/waveshare2in13v3"
@@ -121,4 +124,165 @@ func TestDriverOrientation(t *testing.T) {
 			})
 		}
 	}
+}
+
+// bus sends raw commands and data to the controller, as a driver would.
+type bus struct {
+	t  *testing.T
+	d  *Device
+	tx func(w, r []byte) error
+}
+
+func newBus(t *testing.T, d *Device) *bus {
+	c, err := d.Port().Connect(4*physic.MegaHertz, spi.Mode0, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &bus{t: t, d: d, tx: c.Tx}
+}
+
+func (b *bus) cmd(c byte, data ...byte) {
+	b.t.Helper()
+	if err := b.d.DC().Out(false); err != nil {
+		b.t.Fatal(err)
+	}
+	if err := b.tx([]byte{c}, nil); err != nil {
+		b.t.Fatal(err)
+	}
+	if len(data) == 0 {
+		return
+	}
+	if err := b.d.DC().Out(true); err != nil {
+		b.t.Fatal(err)
+	}
+	if err := b.tx(data, nil); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+// TestDataEntryModes writes four bytes into a 2-byte by 2-line window in
+// each data entry mode and checks where they land: the address counter
+// moves along X or Y first, up or down, and wraps inside the window.
+func TestDataEntryModes(t *testing.T) {
+	for _, tc := range []struct {
+		mode   byte
+		x0, y0 byte // counter start
+		want   [2][2]byte
+	}{
+		{0b011, 0, 0, [2][2]byte{{1, 2}, {3, 4}}}, // X+, Y+, X first
+		{0b111, 0, 0, [2][2]byte{{1, 3}, {2, 4}}}, // X+, Y+, Y first
+		{0b010, 1, 0, [2][2]byte{{2, 1}, {4, 3}}}, // X-, Y+
+		{0b001, 0, 1, [2][2]byte{{3, 4}, {1, 2}}}, // X+, Y-
+		{0b000, 1, 1, [2][2]byte{{4, 3}, {2, 1}}}, // X-, Y-
+	} {
+		t.Run(fmt.Sprintf("%03b", tc.mode), func(t *testing.T) {
+			d := New(Options{Logger: quiet})
+			b := newBus(t, d)
+			b.cmd(cmdDataEntry, tc.mode)
+			if tc.mode&1 != 0 {
+				b.cmd(cmdXWindow, 0, 1)
+			} else {
+				b.cmd(cmdXWindow, 1, 0)
+			}
+			if tc.mode&2 != 0 {
+				b.cmd(cmdYWindow, 0, 0, 1, 0)
+			} else {
+				b.cmd(cmdYWindow, 1, 0, 0, 0)
+			}
+			b.cmd(cmdXCounter, tc.x0)
+			b.cmd(cmdYCounter, tc.y0, 0)
+			b.cmd(cmdWriteBW, 1, 2, 3, 4)
+			ram := d.RAM(BW)
+			stride := (122 + 7) / 8
+			got := [2][2]byte{{ram[0], ram[1]}, {ram[stride], ram[stride+1]}}
+			if got != tc.want {
+				t.Errorf("RAM rows = %v, want %v", got, tc.want)
+			}
+			if st := d.State(); st.X != int(tc.x0) || st.Y != int(tc.y0) {
+				t.Errorf("counter after a full window = %d,%d, want it wrapped to %d,%d", st.X, st.Y, tc.x0, tc.y0)
+			}
+		})
+	}
+}
+
+// TestUnknownCommands sends commands no SSD1675B/SSD1680 knows: they are
+// counted and listed, their data ignored, and the next command works.
+func TestUnknownCommands(t *testing.T) {
+	d := New(Options{Logger: quiet})
+	b := newBus(t, d)
+	b.cmd(0xAA, 1, 2, 3)
+	b.cmd(0x99)
+	b.cmd(cmdBorder, 0x05)
+	st := d.Stats()
+	if st.UnknownCommands != 2 || string(st.Unknown) != "\xaa\x99" {
+		t.Errorf("unknown commands %d %x, want 2: aa 99", st.UnknownCommands, st.Unknown)
+	}
+	if st.ExtraBytes != 3 {
+		t.Errorf("ExtraBytes = %d, want the unknown command's 3 data bytes", st.ExtraBytes)
+	}
+	if got := d.State().Border; got != 0x05 {
+		t.Errorf("border after unknown commands = %#x, want 0x05", got)
+	}
+}
+
+// TestDeepSleep puts the controller to sleep: BUSY stays high, bytes are
+// ignored, and a pulse on RST wakes it with RAM kept.
+func TestDeepSleep(t *testing.T) {
+	d := New(Options{Logger: quiet})
+	b := newBus(t, d)
+	b.cmd(cmdXCounter, 0)
+	b.cmd(cmdYCounter, 0, 0)
+	b.cmd(cmdWriteBW, 0x5A)
+	b.cmd(cmdDeepSleep, 0x01)
+	if !d.State().DeepSleep || d.BUSY().Read() != true {
+		t.Fatal("not asleep with BUSY high after 0x10 0x01")
+	}
+	before := d.Stats()
+	b.cmd(cmdBorder, 0x07)
+	if got := d.Stats().Sub(before).IgnoredBytes; got != 2 {
+		t.Errorf("IgnoredBytes in deep sleep = %d, want 2", got)
+	}
+	d.RST().Out(false)
+	d.RST().Out(true)
+	if d.State().DeepSleep || d.BUSY().Read() != false {
+		t.Error("still asleep after a reset pulse")
+	}
+	if d.RAM(BW)[0] != 0x5A {
+		t.Errorf("RAM lost in deep sleep mode 1: %#x", d.RAM(BW)[0])
+	}
+}
+
+// TestRefreshTiming times periph's V2 driver's refreshes on the virtual
+// clock: BUSY holds each for its LUT's waveform, 90 frames for a full
+// refresh and 10 for a partial one, at 20 ms a frame.
+func TestRefreshTiming(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		d, drv := openDriver(t, SSD1675B, 1)
+		if err := drv.init(); err != nil {
+			t.Fatal(err)
+		}
+		img := pattern(drv.Bounds(), 0)
+		draw := func() (time.Duration, Stats) {
+			before, start := d.Stats(), time.Now()
+			if err := drv.Draw(img.Rect, img, image.Point{}); err != nil {
+				t.Fatal(err)
+			}
+			return time.Since(start), d.Stats().Sub(before)
+		}
+		full, fs := draw()
+		if err := drv.partial(true); err != nil {
+			t.Fatal(err)
+		}
+		img.SetBit(3, 3, !img.BitAt(3, 3))
+		part, ps := draw()
+		if fs.FullRefreshes != 1 || full != 90*20*time.Millisecond {
+			t.Errorf("full refresh: %+v in %v, want 1 full refresh in 1.8s", fs, full)
+		}
+		if ps.PartialRefreshes != 1 || part != 10*20*time.Millisecond {
+			t.Errorf("partial refresh: %+v in %v, want 1 partial refresh in 200ms", ps, part)
+		}
+		if ps.PartialsSinceFull != 1 {
+			t.Errorf("PartialsSinceFull = %d, want 1", ps.PartialsSinceFull)
+		}
+	})
 }
