@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"runtime"
 	"runtime/debug"
 	"strconv"
@@ -22,6 +21,7 @@ import (
 	"github.com/totpbox/totpbox/device/tpm"
 	"github.com/totpbox/totpbox/device/tpm/tpmtest"
 	"github.com/totpbox/totpbox/enroll"
+	"github.com/totpbox/totpbox/internal/testkit"
 )
 
 // memChildEnv, when set to a directory, turns the test binary into the
@@ -87,16 +87,15 @@ func memChild(dir, addr string) int {
 // copy in about one run in three.
 func TestTPMSecretNotInMemory(t *testing.T) {
 	addr := tpmtest.Start(t, "")
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	// A random secret, so that it is not in the test binary the child
 	// runs too.
 	secret := make([]byte, 20)
 	rand.Read(secret)
 	b32 := base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(secret)
-	cmd := exec.Command(exe, "-test.run=^$")
+	cmd, err := testkit.SelfCommand("-test.run=^$")
+	if err != nil {
+		t.Fatal(err)
+	}
 	cmd.Env = append(os.Environ(), memChildEnv+"="+t.TempDir(), killTPMEnv+"="+addr, "GODEBUG=clobberfree=1")
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
