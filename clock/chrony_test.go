@@ -83,12 +83,15 @@ func TestServiceAgainstChrony(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	for range 20 {
-		r := svc.Now()
-		host := time.Now()
 		// chronyd serves the host's clock: the reading must agree with it
-		// within the bound it claims (plus the few µs between the reads).
-		if diff := r.Time.Sub(host).Abs(); diff > r.Bound+time.Millisecond {
-			t.Fatalf("reading %v is %v from chronyd's time, over its bound %v", r.Time, diff, r.Bound)
+		// within the bound it claims. The host clock is read before and
+		// after, so a pause between the reads (a loaded machine, qemu-user)
+		// widens the window rather than failing the test.
+		before := time.Now()
+		r := svc.Now()
+		after := time.Now()
+		if r.Time.Before(before.Add(-r.Bound-time.Millisecond)) || r.Time.After(after.Add(r.Bound+time.Millisecond)) {
+			t.Fatalf("reading %v is outside [%v, %v] widened by its bound %v and 1 ms: off chronyd's time", r.Time, before, after, r.Bound)
 		}
 		if r.Bound > 50*time.Millisecond {
 			t.Fatalf("bound %v on loopback; want a few ms at most", r.Bound)
