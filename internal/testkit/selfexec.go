@@ -38,12 +38,19 @@ func SelfCommand(args ...string) (*exec.Cmd, error) {
 	if err != nil {
 		return nil, fmt.Errorf("testkit: finding the test binary: %w", err)
 	}
+	return InterpretedCommand(exe, args...)
+}
+
+// InterpretedCommand returns a command that runs bin, a binary built like
+// the running test (a copy of the test binary, say), with args, under the
+// interpreter the running test runs under, if any.
+func InterpretedCommand(bin string, args ...string) (*exec.Cmd, error) {
 	interp, err := Interpreter()
 	if err != nil {
 		return nil, err
 	}
 	if interp == "" {
-		return exec.Command(exe, args...), nil
+		return exec.Command(bin, args...), nil
 	}
-	return exec.Command(interp, append([]string{exe}, args...)...), nil
+	return exec.Command(interp, append([]string{bin}, args...)...), nil
 }

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/totpbox/totpbox/device/localapi"
+	"github.com/totpbox/totpbox/internal/testkit"
 )
 
 // squatEnv, when set, makes the test binary a squatter on the socket it
@@ -78,7 +78,10 @@ func TestSquatterAsAnotherUser(t *testing.T) {
 	shared := tempDir(t, 0o777)
 	sock := filepath.Join(shared, "totpd.sock")
 
-	cmd := exec.Command(bin)
+	cmd, err := testkit.InterpretedCommand(bin) // qemu-user runs the ARM tests
+	if err != nil {
+		t.Fatal(err)
+	}
 	cmd.Env = []string{squatEnv + "=" + sock}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: squatterUID, Gid: squatterUID}}
 	out, err := cmd.StdoutPipe()
