@@ -75,6 +75,9 @@ type Appliance struct {
 	// Name and Panel are as configured.
 	Name, Panel string
 
+	dir    string // as configured
+	hidden bool   // codes hidden until OK
+
 	size  image.Point
 	panel *simPanel
 	vault *vault.Vault
@@ -126,7 +129,7 @@ func NewAppliance(cfg ApplianceConfig) (*Appliance, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Appliance{Name: cfg.Name, Panel: cfg.Panel, size: size, clock: cfg.Clock}
+	a := &Appliance{Name: cfg.Name, Panel: cfg.Panel, dir: cfg.Dir, hidden: cfg.Hidden, size: size, clock: cfg.Clock}
 	if a.panel, err = openPanel(cfg.Panel, size, epaper.Timing{}); err != nil {
 		return nil, err
 	}
@@ -341,6 +344,17 @@ type State struct {
 	// offset, delay, reach and role; frequency; bound), when the appliance
 	// runs one.
 	ClockStatus *clock.Status `json:"clock,omitempty"`
+	// Buttons says what each button does on the screen shown now.
+	Buttons Buttons `json:"buttons"`
+	// Accounts names the appliance's accounts, in the order NEXT shows
+	// them, with their state (active or pending).
+	Accounts []AccountState `json:"accounts"`
+}
+
+// AccountState is one account as /sim/state lists it: no secret, no code.
+type AccountState struct {
+	Name  string `json:"name"`
+	State string `json:"state"`
 }
 
 // State returns the appliance's state.
@@ -355,6 +369,18 @@ func (a *Appliance) State() State {
 		cs := svc.Status()
 		st.ClockStatus = &cs
 	}
+	bv := buttonView{Status: st.Status, Hidden: a.hidden}
+	st.Accounts = []AccountState{}
+	for _, acct := range a.vault.List() {
+		st.Accounts = append(st.Accounts, AccountState{Name: acct.Name(), State: acct.State.String()})
+		if acct.ID == st.AccountID && acct.State == vault.Pending {
+			bv.Pending = true
+		}
+	}
+	if a.client != nil {
+		_, _, bv.Pairing = a.client.PairingCode()
+	}
+	st.Buttons = buttonLabels(bv)
 	// The code on the glass is in display.png anyway; the simulator is a
 	// development tool, and its tests read the code as a person would.
 	if st.CodeShown {

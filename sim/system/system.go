@@ -28,6 +28,9 @@ type Config struct {
 	NoServer     bool
 	// NoAutoPair leaves pairing to a person: the appliances show their
 	// codes and wait for an admin to enter them on the Appliances page.
+	// Without it the simulator pairs each appliance itself, once: on the
+	// run that finds it never paired. An appliance unpaired later (in the
+	// console, or with Forget pairing on the page) waits with its code.
 	NoAutoPair bool
 	// Version is reported by the appliances to the server.
 	Version string
@@ -66,6 +69,15 @@ func tpmDir(dir string, n int) string {
 	}
 	return filepath.Join(dir, fmt.Sprintf("appliance-%d", n))
 }
+
+// applianceName is appliance n's name, as the console lists it once the
+// simulator paired it: "Simulated appliance 0".
+func applianceName(n int) string { return fmt.Sprintf("Simulated appliance %d", n) }
+
+// autoPairedFile, in an appliance's directory, records that the simulator
+// paired it (or found it paired) once: it is not paired automatically
+// again.
+const autoPairedFile = "auto-paired"
 
 // System is a running simulator.
 type System struct {
@@ -126,7 +138,7 @@ func New(cfg Config) (*System, error) {
 			return nil, err
 		}
 		a, err := NewAppliance(ApplianceConfig{
-			Name:  fmt.Sprintf("appliance-%d", n),
+			Name:  applianceName(n),
 			Panel: cfg.Panel, Dir: filepath.Join(cfg.DataDir, fmt.Sprintf("appliance-%d", n)),
 			Clock: clk, Hidden: cfg.Hidden, RevealFor: cfg.RevealFor, BlankAfter: cfg.BlankAfter,
 			Demo: true, Logger: cfg.Logger, Server: s.serverURL(), Version: cfg.Version,
@@ -219,7 +231,7 @@ func (s *System) fakeNTP() (func(n int) (clock.Clock, error), error) {
 		c, err := clock.New(clock.Config{
 			Servers:   addrs,
 			DriftFile: filepath.Join(s.cfg.DataDir, fmt.Sprintf("appliance-%d", i), "drift.json"),
-		}, clock.WithLogger(s.cfg.Logger.With("appliance", i)))
+		}, clock.WithLogger(s.cfg.Logger.With("appliance", applianceName(i))))
 		if err != nil {
 			return nil, err
 		}
@@ -288,18 +300,36 @@ func (s *System) Run(ctx context.Context) error {
 }
 
 // autoPair pairs appliance i with the in-process server as an admin would:
-// it reads the code the appliance shows and enters it with a friendly name.
-// An appliance paired on an earlier run is left alone; one unpaired later
-// in the console pairs again, as a kiosk would after an admin's visit.
+// it reads the code the appliance shows and enters it with the name the
+// page shows. It does so once per appliance: an appliance found paired, or
+// one paired on an earlier run, is left alone, so one unpaired later in
+// the console (or with Forget pairing) waits with its code for a person.
 func (s *System) autoPair(ctx context.Context, i int, a *Appliance) {
+	marker := filepath.Join(a.dir, autoPairedFile)
+	if _, err := os.Stat(marker); err == nil {
+		return
+	}
+	done := func() {
+		if err := os.WriteFile(marker, []byte("paired by the simulator; remove to pair automatically again\n"), 0o600); err != nil {
+			s.cfg.Logger.Warn("simulator: recording the automatic pairing", "appliance", a.Name, "err", err)
+		}
+	}
+	if a.client.Status().Paired {
+		done()
+		return
+	}
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
-	name := fmt.Sprintf("Simulated appliance %d", i)
+	name := a.Name
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		}
+		if a.client.Status().Paired {
+			done() // paired by a person meanwhile
+			return
 		}
 		_, code, waiting := a.client.PairingCode()
 		if !waiting || code == "" {
@@ -307,13 +337,39 @@ func (s *System) autoPair(ctx context.Context, i int, a *Appliance) {
 		}
 		if _, err := s.server.srv.Appliances().Pair(ctx, code, name); err != nil {
 			if ctx.Err() == nil {
-				s.cfg.Logger.Debug("simulator: pairing", "appliance", i, "err", err)
+				s.cfg.Logger.Debug("simulator: pairing", "appliance", a.Name, "err", err)
 			}
 			if errors.Is(err, appliance.ErrNameTaken) {
-				name = fmt.Sprintf("Simulated appliance %d (%s)", i, a.client.KeyID()[:8])
+				name = fmt.Sprintf("%s (%s)", a.Name, a.client.KeyID()[:8])
 			}
 			continue
 		}
-		s.cfg.Logger.Info("simulator: appliance paired", "appliance", i, "name", name)
+		s.cfg.Logger.Info("simulator: appliance paired", "appliance", a.Name, "name", name)
+		done()
+		return
 	}
+}
+
+// ForgetPairing makes the in-process server forget appliance i, as
+// Forget on the console's appliance page does: at its next sync (at once,
+// the server wakes it) the appliance is refused as not paired, keeps its
+// accounts and shows a pairing code to enter on the console. The
+// simulator does not pair it again by itself.
+func (s *System) ForgetPairing(ctx context.Context, i int) error {
+	if s.server == nil {
+		return errors.New("the simulator runs without a registration server: nothing to forget")
+	}
+	if i < 0 || i >= len(s.appliances) {
+		return fmt.Errorf("no appliance %d (have %d)", i, len(s.appliances))
+	}
+	a := s.appliances[i]
+	st := a.client.Status()
+	if !st.Paired {
+		return fmt.Errorf("%s is not paired", a.Name)
+	}
+	if err := s.server.srv.Appliances().Forget(ctx, st.ApplianceID); err != nil && !errors.Is(err, appliance.ErrNoAppliance) {
+		return err
+	}
+	s.cfg.Logger.Info("simulator: pairing forgotten", "appliance", a.Name)
+	return nil
 }
