@@ -23,6 +23,7 @@ type simConfig struct {
 	Listen       string     `mapstructure:"listen"`
 	ServerListen string     `mapstructure:"server_listen"`
 	NoServer     bool       `mapstructure:"no_server"`
+	Manual       bool       `mapstructure:"manual_pairing"`
 	Data         string     `mapstructure:"data"`
 	TPM          string     `mapstructure:"tpm"`
 	TPMState     string     `mapstructure:"tpm_state"`
@@ -98,7 +99,7 @@ func (c simConfig) tpmState() string {
 
 func (c simConfig) system() system.Config {
 	return system.Config{
-		Listen: c.Listen, ServerListen: c.ServerListen, NoServer: c.NoServer, DataDir: c.Data, TPMDir: c.tpmState(),
+		Listen: c.Listen, ServerListen: c.ServerListen, NoServer: c.NoServer, NoAutoPair: c.Manual, DataDir: c.Data, TPMDir: c.tpmState(),
 		Appliances: c.Appliances, Panel: c.Panel,
 		Hidden: c.Screen.Hidden, RevealFor: c.Screen.RevealFor, BlankAfter: c.Screen.BlankAfter,
 		NTPServers: c.NTP.Servers, NTPOffset: c.NTP.Offset,
@@ -118,6 +119,7 @@ func serveFlags(cmd *cobra.Command) func() (simConfig, error) {
 	f.StringVar(&fl.Listen, "listen", fl.Listen, "address of the page and /sim API")
 	f.StringVar(&fl.ServerListen, "server-listen", fl.ServerListen, "address of the in-process registration server (console, APIs)")
 	f.BoolVar(&fl.NoServer, "no-server", fl.NoServer, "run the appliances standalone, without a registration server")
+	f.BoolVar(&fl.Manual, "manual-pairing", fl.Manual, "start each appliance unpaired, waiting with its pairing code for an admin to enter it on the console")
 	f.StringVar(&fl.Data, "data", fl.Data, "directory for the appliances' vaults and the server's database")
 	f.StringVar(&fl.TPM, "tpm", fl.TPM, "each appliance's TPM: swtpm (started per appliance when installed; else software mode) or none (software mode)")
 	f.StringVar(&fl.TPMState, "tpm-state", fl.TPMState, "directory for the simulated TPMs' state, apart from --data (default: <data>-tpm)")
@@ -128,18 +130,19 @@ func serveFlags(cmd *cobra.Command) func() (simConfig, error) {
 	f.IntVar(&fl.NTP.Servers, "ntp-servers", fl.NTP.Servers, "number of fake NTP servers on 127.0.0.1")
 	f.DurationVar(&fl.NTP.Offset, "ntp-offset", fl.NTP.Offset, "the fake NTP servers' time minus the host's (the appliances follow it)")
 	override := map[string]func(*simConfig){
-		"listen":        func(c *simConfig) { c.Listen = fl.Listen },
-		"server-listen": func(c *simConfig) { c.ServerListen = fl.ServerListen },
-		"no-server":     func(c *simConfig) { c.NoServer = fl.NoServer },
-		"data":          func(c *simConfig) { c.Data = fl.Data },
-		"appliances":    func(c *simConfig) { c.Appliances = fl.Appliances },
-		"tpm":           func(c *simConfig) { c.TPM = fl.TPM },
-		"tpm-state":     func(c *simConfig) { c.TPMState = fl.TPMState },
-		"panel":         func(c *simConfig) { c.Panel = fl.Panel },
-		"hidden":        func(c *simConfig) { c.Screen.Hidden = fl.Screen.Hidden },
-		"blank-after":   func(c *simConfig) { c.Screen.BlankAfter = fl.Screen.BlankAfter },
-		"ntp-servers":   func(c *simConfig) { c.NTP.Servers = fl.NTP.Servers },
-		"ntp-offset":    func(c *simConfig) { c.NTP.Offset = fl.NTP.Offset },
+		"listen":         func(c *simConfig) { c.Listen = fl.Listen },
+		"server-listen":  func(c *simConfig) { c.ServerListen = fl.ServerListen },
+		"no-server":      func(c *simConfig) { c.NoServer = fl.NoServer },
+		"manual-pairing": func(c *simConfig) { c.Manual = fl.Manual },
+		"data":           func(c *simConfig) { c.Data = fl.Data },
+		"appliances":     func(c *simConfig) { c.Appliances = fl.Appliances },
+		"tpm":            func(c *simConfig) { c.TPM = fl.TPM },
+		"tpm-state":      func(c *simConfig) { c.TPMState = fl.TPMState },
+		"panel":          func(c *simConfig) { c.Panel = fl.Panel },
+		"hidden":         func(c *simConfig) { c.Screen.Hidden = fl.Screen.Hidden },
+		"blank-after":    func(c *simConfig) { c.Screen.BlankAfter = fl.Screen.BlankAfter },
+		"ntp-servers":    func(c *simConfig) { c.NTP.Servers = fl.NTP.Servers },
+		"ntp-offset":     func(c *simConfig) { c.NTP.Offset = fl.NTP.Offset },
 	}
 	return func() (simConfig, error) {
 		c := defaultConfig()

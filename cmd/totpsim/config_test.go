@@ -79,3 +79,28 @@ func TestFlagsOverrideFile(t *testing.T) {
 		t.Errorf("loaded %+v; want appliances 2 (flag), panel epd-250x122 (file), listen default", c)
 	}
 }
+
+// TestManualPairingFlag: --manual-pairing turns the simulator's own
+// pairing off.
+func TestManualPairingFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want bool
+	}{
+		{nil, false},
+		{[]string{"--manual-pairing"}, true},
+	} {
+		cmd := &cobra.Command{Use: "serve"}
+		load := serveFlags(cmd)
+		if err := cmd.ParseFlags(tc.args); err != nil {
+			t.Fatal(err)
+		}
+		c, err := load()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.system().NoAutoPair; got != tc.want {
+			t.Errorf("%v: NoAutoPair = %v, want %v", tc.args, got, tc.want)
+		}
+	}
+}
