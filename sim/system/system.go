@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/totpbox/totpbox/clock"
@@ -89,6 +90,9 @@ type System struct {
 	ntp        []*ntpsim.UDPServer
 	clocks     []*clock.Service
 	server     *regServer
+	// autoPairing counts the appliances the simulator is still waiting to
+	// pair itself.
+	autoPairing atomic.Int32
 }
 
 // New opens the appliances and the page's listener.
@@ -274,7 +278,8 @@ func (s *System) Run(ctx context.Context) error {
 		wg.Go(func() { serr = s.server.run(ctx) })
 		for i, a := range s.appliances {
 			if !s.cfg.NoAutoPair {
-				wg.Go(func() { s.autoPair(ctx, i, a) })
+				s.autoPairing.Add(1)
+				wg.Go(func() { defer s.autoPairing.Add(-1); s.autoPair(ctx, i, a) })
 			}
 		}
 	}

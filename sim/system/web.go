@@ -137,7 +137,7 @@ body{font-family:system-ui,sans-serif;background:#20232a;color:#ddd;margin:1.5re
 h1{font-weight:500;font-size:1.4rem;margin:0 0 .5rem} h2{font-weight:500;font-size:1.15rem;margin:0 0 .8rem} a{color:#8cf}
 .app{display:inline-block;vertical-align:top;margin:0 1.5rem 1.5rem 0;background:#2c3038;padding:1.2rem;border-radius:14px;max-width:100%;box-sizing:border-box}
 .glass{background:#111;padding:14px;border-radius:8px;display:inline-block;max-width:100%;box-sizing:border-box}
-.glass img{image-rendering:pixelated;image-rendering:crisp-edges;display:block;max-width:100%;height:auto;background:#000}
+.glass img{image-rendering:pixelated;display:block;max-width:100%;height:auto;background:#000}
 .buttons{margin:1rem 0;display:flex;gap:.8rem;flex-wrap:wrap}
 .buttons button{font-size:1.05rem;padding:.5rem 1rem;border-radius:8px;border:0;background:#445;color:#eee;cursor:pointer;min-width:8.5rem;text-align:center}
 .buttons button:hover{background:#557} .buttons button .does{display:block;font-size:.85rem;color:#bcd;min-height:1.2em}
