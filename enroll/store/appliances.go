@@ -57,6 +57,22 @@ type ClockReport struct {
 	At time.Time
 }
 
+// ClockSample is one entry of an appliance's clock history: a clock
+// report kept for the console's chart.
+type ClockSample struct {
+	// At is the report's server time, truncated to the minute (UTC).
+	At time.Time
+	// Offset is the server's clock minus the appliance's on receipt.
+	Offset time.Duration
+	// Bound is the appliance's error bound.
+	Bound time.Duration
+	// State is the clock state's name ("SYNCED", "HOLDOVER", ...).
+	State string
+}
+
+// ClockHistoryKeep is how long the janitor keeps clock samples.
+const ClockHistoryKeep = 7 * 24 * time.Hour
+
 // ApplianceSeen is what one sync tells the server about an appliance.
 type ApplianceSeen struct {
 	At       time.Time // becomes LastSeen
@@ -179,6 +195,19 @@ type ApplianceStore interface {
 	// DeleteAppliance removes an appliance and its changes; ErrNotFound
 	// when missing.
 	DeleteAppliance(ctx context.Context, id string) error
+
+	// AppendClockSample stores c in the appliance's clock history as the
+	// sample of c.At's minute (c.At is truncated to the minute) and
+	// reports whether it did: when that minute already has a sample,
+	// nothing changes and it returns false. ErrNotFound when the
+	// appliance is missing. Samples go with their appliance.
+	AppendClockSample(ctx context.Context, applianceID string, c ClockSample) (bool, error)
+	// ClockSamples returns the appliance's samples with At at or after
+	// since, oldest first (none when the appliance is missing).
+	ClockSamples(ctx context.Context, applianceID string, since time.Time) ([]ClockSample, error)
+	// DeleteClockSamples removes every appliance's samples with At before
+	// before and returns how many.
+	DeleteClockSamples(ctx context.Context, before time.Time) (int, error)
 
 	// AppendChange, in one transaction, sets c.Rev to the appliance's Rev
 	// + 1 and stores that as the appliance's Rev, sets c.State pending

@@ -378,3 +378,44 @@ func (s *sqlStore) DevicesOnAppliance(ctx context.Context, applianceID string) (
 		ORDER BY user_id, id`, applianceID)
 	return collect(s, "mfa devices on appliance", rows, err, scanDevice)
 }
+
+// --- Clock history ---
+
+func (s *sqlStore) AppendClockSample(ctx context.Context, applianceID string, c ClockSample) (bool, error) {
+	if c.At.IsZero() {
+		return false, errors.New("append clock sample: zero time")
+	}
+	at := c.At.UTC().Truncate(time.Minute)
+	res, err := s.exec(ctx, `INSERT INTO clock_history (appliance_id, at, offset_ns, bound_ns, state)
+		VALUES (?, ?, ?, ?, ?) ON CONFLICT (appliance_id, at) DO NOTHING`,
+		applianceID, s.d.timeArg(at), int64(c.Offset), int64(c.Bound), c.State)
+	if err != nil {
+		return false, s.wrap("append clock sample", err)
+	}
+	n, err := res.RowsAffected()
+	return n > 0, s.wrap("append clock sample", err)
+}
+
+func (s *sqlStore) ClockSamples(ctx context.Context, applianceID string, since time.Time) ([]ClockSample, error) {
+	if since.IsZero() {
+		since = time.Unix(0, 0) // the zero time is NULL to the database
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT at, offset_ns, bound_ns, state FROM clock_history
+		WHERE appliance_id = ? AND at >= ? ORDER BY at`, applianceID, s.d.timeArg(micro(since)))
+	return collect(s, "clock samples", rows, err, func(r rowScanner) (ClockSample, error) {
+		var c ClockSample
+		var off, bound int64
+		err := r.Scan(nullTime{&c.At}, &off, &bound, &c.State)
+		c.Offset, c.Bound = time.Duration(off), time.Duration(bound)
+		return c, err
+	})
+}
+
+func (s *sqlStore) DeleteClockSamples(ctx context.Context, before time.Time) (int, error) {
+	res, err := s.exec(ctx, `DELETE FROM clock_history WHERE at < ?`, s.d.timeArg(micro(before)))
+	if err != nil {
+		return 0, s.wrap("delete clock samples", err)
+	}
+	n, err := res.RowsAffected()
+	return int(n), s.wrap("delete clock samples", err)
+}

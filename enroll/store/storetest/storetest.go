@@ -53,6 +53,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ChangeLog", testChangeLog},
 		{"DevicesOnAppliance", testDevicesOnAppliance},
 		{"Unpair", testUnpair},
+		{"ClockHistory", testClockHistory},
 		{"ConcurrentAppend", testConcurrentAppend},
 		{"Nonces", testNonces},
 		{"ConcurrentNonce", testConcurrentNonce},
