@@ -73,6 +73,26 @@ func (a *API) info(app store.Appliance) Info {
 	return in
 }
 
+// WarnThreshold is the |offset| + bound at which ClockWarning warns for
+// the time step period.
+func WarnThreshold(period time.Duration) time.Duration {
+	return time.Duration(WarnFraction * float64(period/2))
+}
+
+// ClockHistory returns the appliance's clock samples from since on,
+// oldest first, and the warning threshold (WarnThreshold of the time
+// step). ErrNoAppliance when there is no such appliance.
+func (a *API) ClockHistory(ctx context.Context, id string, since time.Time) ([]store.ClockSample, time.Duration, error) {
+	if _, err := a.appliance(ctx, id); err != nil {
+		return nil, 0, err
+	}
+	list, err := a.store.ClockSamples(ctx, id, since)
+	if err != nil {
+		return nil, 0, fmt.Errorf("clock history of %s: %w", id, err)
+	}
+	return list, WarnThreshold(a.cfg.Period), nil
+}
+
 // ClockWarning returns a warning about a clock report judged against the
 // time step period, or "" when the appliance keeps good time.
 func ClockWarning(c ClockReport, period time.Duration) string {
@@ -86,7 +106,7 @@ func ClockWarning(c ClockReport, period time.Duration) string {
 		off = -off
 	}
 	margin := off + c.Bound
-	if float64(margin) >= WarnFraction*float64(period/2) {
+	if margin >= WarnThreshold(period) {
 		return fmt.Sprintf("the appliance's time may be off by %v, near half of a %v time step: codes may be refused",
 			margin.Round(100*time.Millisecond), period)
 	}

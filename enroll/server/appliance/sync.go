@@ -70,6 +70,14 @@ func (a *API) handleChanges(w http.ResponseWriter, r *http.Request) {
 		a.internal(w, r, err)
 		return
 	}
+	if c := seen.Clock; !c.At.IsZero() {
+		// The chart's history: at most one sample a minute (the store
+		// keeps the first of each); losing one only thins the chart.
+		sample := store.ClockSample{At: c.At, Offset: c.Offset, Bound: c.Bound, State: c.State}
+		if _, err := a.store.AppendClockSample(r.Context(), app.ID, sample); err != nil && r.Context().Err() == nil {
+			a.log.Warn("appliance sync: clock history", "appliance", app.ID, "err", err)
+		}
+	}
 	wait := min(q.Wait, a.cfg.MaxWait)
 	a.held(app.ID, 1)
 	defer a.held(app.ID, -1)

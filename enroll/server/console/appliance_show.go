@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/totpbox/totpbox/enroll/server/appliance"
+	"github.com/totpbox/totpbox/enroll/server/core"
 	"github.com/totpbox/totpbox/enroll/store"
 )
 
@@ -18,6 +19,7 @@ type placedAccount struct {
 type applianceData struct {
 	Appliance appliance.Info
 	Placed    []placedAccount
+	Chart     clockChart
 }
 
 // applianceShow is an appliance's page. It lists the MFA devices whose
@@ -29,12 +31,26 @@ func (s *Console) applianceShow(w http.ResponseWriter, r *http.Request, a *auth)
 	if !ok {
 		return
 	}
+	rng := r.URL.Query().Get(chartRangeParam)
+	if rng == "" {
+		rng = chartDefaultRange
+	}
+	if _, ok := chartRanges[rng]; !ok {
+		s.errorPage(w, r, a, core.Fail(http.StatusBadRequest, "The chart's range must be 24h or 7d."))
+		return
+	}
+	now := s.clock.Now()
+	samples, threshold, err := s.core.Appliances().ClockHistory(r.Context(), f.Appliance.ID, now.Add(-chartRanges[rng]))
+	if err != nil {
+		s.errorPage(w, r, a, core.ApplianceFailure(err))
+		return
+	}
 	devs, err := s.store.DevicesOnAppliance(r.Context(), f.Appliance.ID)
 	if err != nil {
 		s.errorPage(w, r, a, err)
 		return
 	}
-	d := applianceData{Appliance: f.Appliance}
+	d := applianceData{Appliance: f.Appliance, Chart: newClockChart(samples, threshold, rng, now)}
 	users := map[int64]store.User{}
 	for _, dev := range devs {
 		u, ok := users[dev.UserID]

@@ -41,6 +41,8 @@ type Store interface {
 	ClearExpiredLockouts(ctx context.Context, now time.Time) ([]store.Device, error)
 	DeleteExpiredPending(ctx context.Context, now time.Time) ([]store.Device, error)
 	ExpiredRegistration(ctx context.Context, id int64) (store.Device, error)
+	// DeleteClockSamples prunes the appliances' clock history.
+	DeleteClockSamples(ctx context.Context, before time.Time) (int, error)
 	CountPending(ctx context.Context) (int, error)
 
 	Settings(ctx context.Context) (map[string]string, error)

@@ -10,7 +10,8 @@ import (
 
 // Sweep is the core's pass of the janitor: it removes expired pending
 // registrations (telling the appliances they were offered to), clears
-// expired lockouts and forgets idle rate-limit and cache state. Errors are
+// expired lockouts, prunes the appliances' clock history older than
+// store.ClockHistoryKeep and forgets idle rate-limit and cache state. Errors are
 // logged, and the next pass tries again.
 func (s *Core) Sweep(ctx context.Context) {
 	now := s.clock.Now()
@@ -26,6 +27,9 @@ func (s *Core) Sweep(ctx context.Context) {
 			s.userChanged(u.Username)
 		}
 		s.Audit(ctx, System, "device.unlock", target, "lockout expired")
+	}
+	if _, err := s.store.DeleteClockSamples(ctx, now.UTC().Add(-store.ClockHistoryKeep)); err != nil {
+		s.log.Error("janitor: prune clock history", "err", err)
 	}
 	s.verifyIP.Prune(now)
 	s.verifyUser.Prune(now)
