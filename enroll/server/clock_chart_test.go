@@ -124,6 +124,24 @@ func TestApplianceClockChart(t *testing.T) {
 				t.Errorf("%s: dashed threshold lines at y %v, want [21.8 116.2]", tc.name, dashed)
 			}
 		}
+		// The Appliances list: a sparkline per appliance over 24 h, in
+		// 120 slots of 12 min.
+		_, _, list := b.get("/appliances")
+		for _, tc := range []struct {
+			id     string
+			points int
+		}{{hourly.id, 25}, {minutely.id, 6}} {
+			row := ""
+			for _, r := range strings.Split(list, "<tr>") {
+				if strings.Contains(r, `href="/appliances/`+tc.id+`"`) {
+					row = r
+				}
+			}
+			c := chartOf(t, row)
+			if n := len(strings.Fields(c.Polyline.Points)); n != tc.points {
+				t.Errorf("sparkline of %s has %d points, want %d", tc.id, n, tc.points)
+			}
+		}
 		if status, _, page := b.get("/appliances/" + hourly.id + "?range=1y"); status != 400 || !strings.Contains(page, "range must be 24h or 7d") {
 			t.Errorf("range=1y = %d, want 400 naming the choices:\n%s", status, page)
 		}

@@ -50,7 +50,7 @@ func (s *Console) applianceShow(w http.ResponseWriter, r *http.Request, a *auth)
 		s.errorPage(w, r, a, err)
 		return
 	}
-	d := applianceData{Appliance: f.Appliance, Chart: newClockChart(samples, threshold, rng, now)}
+	d := applianceData{Appliance: f.Appliance, Chart: newClockChart(pageChart, samples, threshold, rng, now)}
 	users := map[int64]store.User{}
 	for _, dev := range devs {
 		u, ok := users[dev.UserID]

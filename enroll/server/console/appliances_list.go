@@ -13,8 +13,10 @@ import (
 // "Pair appliance" form, with what was typed when it failed.
 type appliancesData struct {
 	Appliances []appliance.Info
-	Code       string
-	Name       string
+	// Sparks are the appliances' clock sparklines over 24 h, by ID.
+	Sparks map[string]clockChart
+	Code   string
+	Name   string
 }
 
 func (s *Console) appliancesPage(w http.ResponseWriter, r *http.Request, a *auth, status int, d appliancesData, msg string) {
@@ -24,6 +26,15 @@ func (s *Console) appliancesPage(w http.ResponseWriter, r *http.Request, a *auth
 		return
 	}
 	d.Appliances = list
+	now := s.clock.Now()
+	d.Sparks = make(map[string]clockChart, len(list))
+	for _, in := range list {
+		samples, threshold, err := s.core.Appliances().ClockHistory(r.Context(), in.ID, now.Add(-chartRanges[chartDefaultRange]))
+		if err != nil {
+			continue // forgotten meanwhile, or the store failed: the row shows without its sparkline
+		}
+		d.Sparks[in.ID] = newClockChart(sparkChart, samples, threshold, chartDefaultRange, now)
+	}
 	s.render(w, r, a, status, "appliances", page{Title: "Appliances", Section: "appliances", Wide: true, Error: msg, D: d})
 }
 

@@ -9,13 +9,22 @@ import (
 	"github.com/totpbox/totpbox/enroll/store"
 )
 
-// Clock chart geometry, in the SVG's user units: the chart scales to its
-// box (CSS width 100%), so these only set its proportions.
+// chartGeom is a chart's geometry, in the SVG's user units: the chart
+// scales to its box, so these only set its proportions; MaxPoints is the
+// number of time slots samples are merged into.
+type chartGeom struct {
+	W, H, Left, Right, Top, Bottom, MaxPoints int
+}
+
+var (
+	// pageChart is the appliance page's chart: a point per 5 min over 24 h.
+	pageChart = chartGeom{W: 360, H: 150, Left: 44, Right: 354, Top: 10, Bottom: 128, MaxPoints: 288}
+	// sparkChart is the Appliances list's sparkline: a point per 12 min
+	// over 24 h, no labels.
+	sparkChart = chartGeom{W: 120, H: 28, Left: 1, Right: 119, Top: 2, Bottom: 26, MaxPoints: 120}
+)
+
 const (
-	chartW, chartH         = 360, 150
-	chartLeft, chartRight  = 44, 354
-	chartTop, chartBottom  = 10, 128
-	chartMaxPoints         = 288 // one point per 5 min over 24 h
 	chartHeadroom          = 1.25
 	chartDefaultRange      = "24h"
 	chartRangeParam        = "range"
@@ -58,13 +67,13 @@ type bucket struct {
 }
 
 // newClockChart draws samples (oldest first) over the window ending at
-// now; samples are merged into at most chartMaxPoints points (mean
-// offset, widest band).
-func newClockChart(samples []store.ClockSample, threshold time.Duration, rng string, now time.Time) clockChart {
+// now; samples are merged into at most g.MaxPoints points (mean
+// offset, widest band). It draws in g's geometry.
+func newClockChart(g chartGeom, samples []store.ClockSample, threshold time.Duration, rng string, now time.Time) clockChart {
 	window := chartRanges[rng]
 	since := now.Add(-window)
-	slot := window / chartMaxPoints
-	c := clockChart{Range: rng, W: chartW, H: chartH, X0: chartLeft, X1: chartRight, Y0: chartTop, Y1: chartBottom}
+	slot := window / time.Duration(g.MaxPoints)
+	c := clockChart{Range: rng, W: g.W, H: g.H, X0: g.Left, X1: g.Right, Y0: g.Top, Y1: g.Bottom}
 	var bs []*bucket
 	for _, s := range samples {
 		if s.At.Before(since) || s.At.After(now) {
@@ -86,11 +95,11 @@ func newClockChart(samples []store.ClockSample, threshold time.Duration, rng str
 	}
 	x := func(t time.Time) string {
 		f := float64(t.Sub(since)) / float64(window)
-		return num(chartLeft + f*(chartRight-chartLeft))
+		return num(float64(g.Left) + f*float64(g.Right-g.Left))
 	}
 	y := func(d time.Duration) string {
 		f := float64(d) / float64(scale) // -1..1
-		return num(float64(chartTop+chartBottom)/2 - f*float64(chartBottom-chartTop)/2)
+		return num(float64(g.Top+g.Bottom)/2 - f*float64(g.Bottom-g.Top)/2)
 	}
 	var line, upper, lower []string
 	for _, b := range bs {
