@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -173,6 +174,13 @@ func TestFleetSharedLimits(t *testing.T) {
 	wg.Wait()
 	if past != DefaultLimits.VerifyPerUser.Burst {
 		t.Errorf("%d of 48 verifies got past the per-user limit on 3 replicas, want %d", past, DefaultLimits.VerifyPerUser.Burst)
+		for i, h := range hs {
+			for _, line := range strings.Split(h.logs.String(), "\n") {
+				if strings.Contains(line, "level=WARN") || strings.Contains(line, "level=ERROR") {
+					t.Logf("replica %d: %s", i, line)
+				}
+			}
+		}
 	}
 
 	granted := 0
