@@ -367,6 +367,9 @@ type Store interface {
 	// Appliances, pairing codes and their change logs; see appliances.go.
 	ApplianceStore
 
+	// Daily verify counts per user; see verifydaily.go.
+	VerifyDaily
+
 	// Ping reports whether the database answers, for readiness checks.
 	Ping(ctx context.Context) error
 

@@ -54,6 +54,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"DevicesOnAppliance", testDevicesOnAppliance},
 		{"Unpair", testUnpair},
 		{"ClockHistory", testClockHistory},
+		{"VerifyDaily", testVerifyDaily},
 		{"ConcurrentAppend", testConcurrentAppend},
 		{"Nonces", testNonces},
 		{"ConcurrentNonce", testConcurrentNonce},
