@@ -346,6 +346,12 @@ func (s *Server) Run(ctx context.Context) error {
 		s.Sweep(ctx)
 		select {
 		case <-ctx.Done():
+			// Keep this server's last verify counts (a crash loses them).
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			if err := s.core.FlushVerifyCounts(fctx); err != nil {
+				s.log.Error("flush verify counts", "err", err)
+			}
+			cancel()
 			return ctx.Err()
 		case <-t.C:
 		}

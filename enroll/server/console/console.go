@@ -21,6 +21,8 @@ type Store interface {
 	ListUsers(ctx context.Context, query string, limit int) ([]store.User, error)
 	DevicesByUser(ctx context.Context, userID int64) ([]store.Device, error)
 	DevicesOnAppliance(ctx context.Context, applianceID string) ([]store.Device, error)
+	// VerifyDays reads a user's daily verify counts for their page.
+	VerifyDays(ctx context.Context, userID int64, since time.Time) ([]store.VerifyDay, error)
 	AuditEvents(ctx context.Context, limit int, before int64) ([]store.AuditEvent, error)
 
 	CreateSession(ctx context.Context, s store.Session) error

@@ -14,6 +14,8 @@ type userData struct {
 	User store.User
 	Base string
 	Tab  string
+	// Verify is the user's verify activity chart (Profile tab only).
+	Verify verifyChart
 }
 
 // userByPath loads the user named in the path, or shows 404.
@@ -36,5 +38,11 @@ func (s *Console) userShow(w http.ResponseWriter, r *http.Request, a *auth) {
 	if !ok {
 		return
 	}
-	s.render(w, r, a, http.StatusOK, "user", page{Title: u.Username, Section: "users", D: userData{User: u, Base: "/users/" + url.PathEscape(u.Username), Tab: "profile"}})
+	now := s.clock.Now()
+	days, err := s.store.VerifyDays(r.Context(), u.ID, now.AddDate(0, 0, -verifyChartDays))
+	if err != nil {
+		s.errorPage(w, r, a, err)
+		return
+	}
+	s.render(w, r, a, http.StatusOK, "user", page{Title: u.Username, Section: "users", D: userData{User: u, Base: "/users/" + url.PathEscape(u.Username), Tab: "profile", Verify: newVerifyChart(verifyGeom, days, now)}})
 }

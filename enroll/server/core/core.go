@@ -43,6 +43,9 @@ type Store interface {
 	ExpiredRegistration(ctx context.Context, id int64) (store.Device, error)
 	// DeleteClockSamples prunes the appliances' clock history.
 	DeleteClockSamples(ctx context.Context, before time.Time) (int, error)
+	// AddVerifyDays and DeleteVerifyDays keep the daily verify counts.
+	AddVerifyDays(ctx context.Context, days []store.VerifyDay) error
+	DeleteVerifyDays(ctx context.Context, before time.Time) (int, error)
 	CountPending(ctx context.Context) (int, error)
 
 	Settings(ctx context.Context) (map[string]string, error)
@@ -144,6 +147,8 @@ type Core struct {
 	metrics    *metrics
 	sent       *sentOffers
 	bus        *fleet.Bus
+
+	verifyCounts *verifyCounts // per user and day, until the janitor flushes them
 }
 
 // LimitVerifyUser names the per-user verify limit for Config.Limits.
@@ -180,17 +185,18 @@ func New(cfg Config) (*Core, error) {
 		cfg.Logger = slog.Default()
 	}
 	s := &Core{
-		cfg:        cfg,
-		store:      cfg.Store,
-		sealer:     cfg.Sealer,
-		clock:      cfg.Clock,
-		log:        cfg.Logger,
-		verifyIP:   ratelimit.New(cfg.VerifyPerIP),
-		verifyUser: cfg.Limits.New(LimitVerifyUser, cfg.VerifyPerUser),
-		cache:      newDeviceCache(cfg.CacheTTL),
-		uses:       store.NewUseBatcher(cfg.Store),
-		appliances: cfg.Appliances,
-		sent:       newSentOffers(),
+		cfg:          cfg,
+		store:        cfg.Store,
+		sealer:       cfg.Sealer,
+		clock:        cfg.Clock,
+		log:          cfg.Logger,
+		verifyIP:     ratelimit.New(cfg.VerifyPerIP),
+		verifyUser:   cfg.Limits.New(LimitVerifyUser, cfg.VerifyPerUser),
+		cache:        newDeviceCache(cfg.CacheTTL),
+		uses:         store.NewUseBatcher(cfg.Store),
+		appliances:   cfg.Appliances,
+		sent:         newSentOffers(),
+		verifyCounts: newVerifyCounts(),
 	}
 	s.settings = &settingsCache{s: s}
 	s.metrics = newMetrics(s)

@@ -11,7 +11,9 @@ import (
 // Sweep is the core's pass of the janitor: it removes expired pending
 // registrations (telling the appliances they were offered to), clears
 // expired lockouts, prunes the appliances' clock history older than
-// store.ClockHistoryKeep and forgets idle rate-limit and cache state. Errors are
+// store.ClockHistoryKeep, adds the verify counts made since the last
+// pass to the store (FlushVerifyCounts) and prunes those older than
+// store.VerifyDailyKeep, and forgets idle rate-limit and cache state. Errors are
 // logged, and the next pass tries again.
 func (s *Core) Sweep(ctx context.Context) {
 	now := s.clock.Now()
@@ -30,6 +32,12 @@ func (s *Core) Sweep(ctx context.Context) {
 	}
 	if _, err := s.store.DeleteClockSamples(ctx, now.UTC().Add(-store.ClockHistoryKeep)); err != nil {
 		s.log.Error("janitor: prune clock history", "err", err)
+	}
+	if err := s.FlushVerifyCounts(ctx); err != nil {
+		s.log.Error("janitor: flush verify counts", "err", err)
+	}
+	if _, err := s.store.DeleteVerifyDays(ctx, now.UTC().Add(-store.VerifyDailyKeep)); err != nil {
+		s.log.Error("janitor: prune verify counts", "err", err)
 	}
 	s.verifyIP.Prune(now)
 	s.verifyUser.Prune(now)

@@ -127,6 +127,9 @@ func (s *Core) Verify(ctx context.Context, a Actor, username, code, ip string) (
 		return lockedResult(lockedUntil), nil
 	}
 	if res, matched, err := s.acceptMatch(ctx, a, cu, cands, code, now, st); matched || err != nil {
+		if res.OK && err == nil {
+			s.verifyCounts.add(cu.user.ID, now, 1, 0, 0)
+		}
 		return res, err
 	}
 	if res, replay := s.isReplay(ctx, a, cu, cands, code, now, st); replay {
@@ -142,6 +145,7 @@ func (s *Core) Verify(ctx context.Context, a Actor, username, code, ip string) (
 		return lockedResult(lockedUntil), nil
 	}
 	s.Audit(ctx, a, "verify.fail", "user:"+cu.user.Username, ReasonInvalid)
+	s.verifyCounts.add(cu.user.ID, now, 0, 1, 0)
 	return VerifyResult{Reason: ReasonInvalid}, nil
 }
 
@@ -334,6 +338,7 @@ func (s *Core) countFailure(ctx context.Context, a Actor, cu *cachedUser, cands 
 		}
 		if f.Locked {
 			s.metrics.lockouts.Inc()
+			s.verifyCounts.add(cu.user.ID, now, 0, 0, 1)
 			lock := "until unlocked"
 			if !f.LockedUntil.Equal(store.Indefinitely) {
 				lock = "until " + f.LockedUntil.Format(TimeLayout)
