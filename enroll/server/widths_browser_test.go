@@ -72,6 +72,14 @@ func TestBrowserPagesFit(t *testing.T) {
 	if err := h.srv.Core().SetPassword(ctx, core.Actor{}, pat, "pat password 1"); err != nil {
 		t.Fatal(err)
 	}
+	// pat's page charts a month of verify activity.
+	var days []store.VerifyDay
+	for i := range 30 {
+		days = append(days, store.VerifyDay{UserID: pat.ID, Day: h.clock.Now().AddDate(0, 0, -i), Successes: int64(100 + i), Failures: int64(i % 7), Lockouts: int64(i % 2)})
+	}
+	if err := h.st.AddVerifyDays(ctx, days); err != nil {
+		t.Fatal(err)
+	}
 	hb := h.browser()
 	hb.signIn("root", adminPassword, nil, h.clock)
 	kiosk := h.newAppliance()
