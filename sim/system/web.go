@@ -18,7 +18,8 @@ import (
 //	GET  /sim/display.png[?scale=N]        the first appliance's frame, read back from GDDRAM
 //	POST /sim/buttons/{name}               one press of next, ok or back
 //	GET  /sim/state                        JSON: view, account, whether a code is shown, time,
-//	                                       what each button does now, the accounts
+//	                                       what each button does now, the accounts;
+//	                                       sync.pairing_code while it waits to be paired
 //	GET  /sim/appliances/{n}/panel         HTML: appliance n's buttons and state (the page's refresh)
 //	POST /sim/appliances/{n}/forget        the server forgets appliance n's pairing
 //	     /sim/appliances/{n}/...           the same for appliance n (0-based)

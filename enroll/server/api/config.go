@@ -90,6 +90,11 @@ func (s *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/users/{username}/mfa-devices/{id}/confirm", s.api(s.apiDeviceConfirm))
 	mux.HandleFunc("POST /api/v1/users/{username}/mfa-devices/{id}/send", s.api(s.apiDeviceSend))
 	mux.HandleFunc("POST /api/v1/users/{username}/mfa-devices/{id}/resync", s.api(s.apiDeviceResync))
+	mux.HandleFunc("GET /api/v1/appliances", s.api(s.apiApplianceList))
+	mux.HandleFunc("POST /api/v1/appliances", s.api(s.apiAppliancePair))
+	mux.HandleFunc("GET /api/v1/appliances/{appliance}", s.api(s.apiApplianceGet))
+	mux.HandleFunc("PATCH /api/v1/appliances/{appliance}", s.api(s.apiApplianceRename))
+	mux.HandleFunc("DELETE /api/v1/appliances/{appliance}", s.api(s.apiApplianceUnpair))
 	mux.HandleFunc("POST /api/v1/verify", s.api(s.apiVerify))
 	mux.HandleFunc("/api/", s.apiNotFound)
 }

@@ -38,10 +38,7 @@ func (s *Console) applianceRenameSubmit(w http.ResponseWriter, r *http.Request, 
 		return
 	}
 	d.Name = r.PostFormValue("name")
-	name, err := core.CleanApplianceName(d.Name)
-	if err == nil && name != d.Appliance.Name {
-		err = core.ApplianceFailure(s.core.Appliances().RenameAppliance(r.Context(), d.Appliance.ID, name))
-	}
+	name, err := s.core.RenameAppliance(r.Context(), a.actor(r), d.Appliance, d.Name)
 	if err != nil {
 		status, msg := core.Explain(err)
 		if status >= http.StatusInternalServerError || status == http.StatusNotFound {
@@ -50,9 +47,6 @@ func (s *Console) applianceRenameSubmit(w http.ResponseWriter, r *http.Request, 
 		}
 		s.render(w, r, a, status, "appliance_rename", page{Title: "Rename appliance", Section: "appliances", Error: msg, D: d})
 		return
-	}
-	if name != d.Appliance.Name {
-		s.core.Audit(r.Context(), a.actor(r), "appliance.rename", "appliance:"+d.Appliance.ID, fmt.Sprintf("%q to %q", d.Appliance.Name, name))
 	}
 	s.setFlash(w, r, fmt.Sprintf("Appliance renamed to %q.", name))
 	http.Redirect(w, r, "/appliances", http.StatusSeeOther)

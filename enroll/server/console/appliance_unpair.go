@@ -21,12 +21,9 @@ func (s *Console) applianceUnpairSubmit(w http.ResponseWriter, r *http.Request, 
 	if !ok {
 		return
 	}
-	if err := s.core.Appliances().Unpair(r.Context(), d.Appliance.ID); err != nil {
-		s.errorPage(w, r, a, core.ApplianceFailure(err))
+	if err := s.core.UnpairAppliance(r.Context(), a.actor(r), d.Appliance); err != nil {
+		s.errorPage(w, r, a, err)
 		return
-	}
-	if !d.Appliance.Unpairing {
-		s.core.Audit(r.Context(), a.actor(r), "appliance.unpair", "appliance:"+d.Appliance.ID, fmt.Sprintf("unpaired %q", d.Appliance.Name))
 	}
 	s.setFlash(w, r, fmt.Sprintf("Appliance %q unpaired. At its next sync it wipes every account it received from this server.", d.Appliance.Name))
 	http.Redirect(w, r, "/appliances", http.StatusSeeOther)

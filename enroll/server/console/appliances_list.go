@@ -47,17 +47,11 @@ func (s *Console) appliancesShow(w http.ResponseWriter, r *http.Request, a *auth
 // typed name.
 func (s *Console) appliancePair(w http.ResponseWriter, r *http.Request, a *auth) {
 	d := appliancesData{Code: r.PostFormValue("code"), Name: r.PostFormValue("name")}
-	name, err := core.CleanApplianceName(d.Name)
+	in, err := s.core.PairAppliance(r.Context(), a.actor(r), d.Code, d.Name)
 	if err == nil {
-		var in appliance.Info
-		in, err = s.core.Appliances().Pair(r.Context(), d.Code, name)
-		if err == nil {
-			s.core.Audit(r.Context(), a.actor(r), "appliance.pair", "appliance:"+in.ID, fmt.Sprintf("paired %q (version %s)", in.Name, in.Version))
-			s.setFlash(w, r, fmt.Sprintf("Appliance %q paired. It shows that it is paired at its next sync.", in.Name))
-			http.Redirect(w, r, "/appliances", http.StatusSeeOther)
-			return
-		}
-		err = core.ApplianceFailure(err)
+		s.setFlash(w, r, fmt.Sprintf("Appliance %q paired. It shows that it is paired at its next sync.", in.Name))
+		http.Redirect(w, r, "/appliances", http.StatusSeeOther)
+		return
 	}
 	status, msg := core.Explain(err)
 	if status >= http.StatusInternalServerError {

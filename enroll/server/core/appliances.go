@@ -137,3 +137,50 @@ func (s *Core) OfferState(ctx context.Context, d store.Device) (*appliance.Offer
 	}
 	return &st, nil
 }
+
+// PairAppliance pairs the appliance showing code (as typed) under name,
+// and records it in the audit log: the one pairing operation of the
+// console and the admin API.
+func (s *Core) PairAppliance(ctx context.Context, a Actor, code, name string) (appliance.Info, error) {
+	name, err := CleanApplianceName(name)
+	if err != nil {
+		return appliance.Info{}, err
+	}
+	in, err := s.appliances.Pair(ctx, code, name)
+	if err != nil {
+		return appliance.Info{}, ApplianceFailure(err)
+	}
+	s.Audit(ctx, a, "appliance.pair", "appliance:"+in.ID, fmt.Sprintf("paired %q (version %s)", in.Name, in.Version))
+	return in, nil
+}
+
+// RenameAppliance gives appliance app the friendly name name and records
+// it in the audit log; the same name again changes nothing. It returns the
+// name as stored (trimmed).
+func (s *Core) RenameAppliance(ctx context.Context, a Actor, app appliance.Info, name string) (string, error) {
+	name, err := CleanApplianceName(name)
+	if err != nil {
+		return "", err
+	}
+	if name == app.Name {
+		return name, nil
+	}
+	if err := s.appliances.RenameAppliance(ctx, app.ID, name); err != nil {
+		return "", ApplianceFailure(err)
+	}
+	s.Audit(ctx, a, "appliance.rename", "appliance:"+app.ID, fmt.Sprintf("%q to %q", app.Name, name))
+	return name, nil
+}
+
+// UnpairAppliance unpairs appliance app (see appliance.API.Unpair) and
+// records it in the audit log; unpairing one already being unpaired is
+// harmless and not recorded again.
+func (s *Core) UnpairAppliance(ctx context.Context, a Actor, app appliance.Info) error {
+	if err := s.appliances.Unpair(ctx, app.ID); err != nil {
+		return ApplianceFailure(err)
+	}
+	if !app.Unpairing {
+		s.Audit(ctx, a, "appliance.unpair", "appliance:"+app.ID, fmt.Sprintf("unpaired %q", app.Name))
+	}
+	return nil
+}
