@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"time"
@@ -24,6 +25,7 @@ type simConfig struct {
 	ServerListen string     `mapstructure:"server_listen"`
 	NoServer     bool       `mapstructure:"no_server"`
 	Manual       bool       `mapstructure:"manual_pairing"`
+	Server       string     `mapstructure:"server"`
 	Data         string     `mapstructure:"data"`
 	TPM          string     `mapstructure:"tpm"`
 	TPMState     string     `mapstructure:"tpm_state"`
@@ -59,6 +61,14 @@ func (c simConfig) validate() error {
 	for key, addr := range map[string]string{"listen": c.Listen, "server_listen": c.ServerListen} {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %q is not host:port", key, addr))
+		}
+	}
+	if c.Server != "" {
+		if u, err := url.Parse(c.Server); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("server: %q is not an http:// or https:// URL", c.Server))
+		}
+		if c.NoServer {
+			errs = append(errs, errors.New("server: set together with no_server; choose one"))
 		}
 	}
 	if c.Data == "" {
@@ -99,7 +109,7 @@ func (c simConfig) tpmState() string {
 
 func (c simConfig) system() system.Config {
 	return system.Config{
-		Listen: c.Listen, ServerListen: c.ServerListen, NoServer: c.NoServer, NoAutoPair: c.Manual, DataDir: c.Data, TPMDir: c.tpmState(),
+		Listen: c.Listen, ServerListen: c.ServerListen, NoServer: c.NoServer, NoAutoPair: c.Manual, Server: c.Server, DataDir: c.Data, TPMDir: c.tpmState(),
 		Appliances: c.Appliances, Panel: c.Panel,
 		Hidden: c.Screen.Hidden, RevealFor: c.Screen.RevealFor, BlankAfter: c.Screen.BlankAfter,
 		NTPServers: c.NTP.Servers, NTPOffset: c.NTP.Offset,
@@ -120,6 +130,7 @@ func serveFlags(cmd *cobra.Command) func() (simConfig, error) {
 	f.StringVar(&fl.ServerListen, "server-listen", fl.ServerListen, "address of the in-process registration server (console, APIs)")
 	f.BoolVar(&fl.NoServer, "no-server", fl.NoServer, "run the appliances standalone, without a registration server")
 	f.BoolVar(&fl.Manual, "manual-pairing", fl.Manual, "start each appliance unpaired, waiting with its pairing code for an admin to enter it on the console")
+	f.StringVar(&fl.Server, "server", fl.Server, "URL of a registration server running elsewhere: no in-process server; the appliances wait with their pairing codes")
 	f.StringVar(&fl.Data, "data", fl.Data, "directory for the appliances' vaults and the server's database")
 	f.StringVar(&fl.TPM, "tpm", fl.TPM, "each appliance's TPM: swtpm (started per appliance when installed; else software mode) or none (software mode)")
 	f.StringVar(&fl.TPMState, "tpm-state", fl.TPMState, "directory for the simulated TPMs' state, apart from --data (default: <data>-tpm)")
@@ -134,6 +145,7 @@ func serveFlags(cmd *cobra.Command) func() (simConfig, error) {
 		"server-listen":  func(c *simConfig) { c.ServerListen = fl.ServerListen },
 		"no-server":      func(c *simConfig) { c.NoServer = fl.NoServer },
 		"manual-pairing": func(c *simConfig) { c.Manual = fl.Manual },
+		"server":         func(c *simConfig) { c.Server = fl.Server },
 		"data":           func(c *simConfig) { c.Data = fl.Data },
 		"appliances":     func(c *simConfig) { c.Appliances = fl.Appliances },
 		"tpm":            func(c *simConfig) { c.TPM = fl.TPM },

@@ -104,3 +104,34 @@ func TestManualPairingFlag(t *testing.T) {
 		}
 	}
 }
+
+// TestServerFlag: --server points the appliances at a server elsewhere;
+// a URL that cannot be one, or --server with --no-server, is refused.
+func TestServerFlag(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string // "" when valid
+	}{
+		{[]string{"--server", "http://127.0.0.1:8080", "--appliances", "5"}, ""},
+		{[]string{"--server", "https://totp.example.org/"}, ""},
+		{[]string{"--server", "127.0.0.1:8080"}, `server: "127.0.0.1:8080" is not an http:// or https:// URL`},
+		{[]string{"--server", "ftp://x"}, `server: "ftp://x" is not an http:// or https:// URL`},
+		{[]string{"--server", "http://x", "--no-server"}, "server: set together with no_server"},
+	}
+	for _, tc := range tests {
+		cmd := &cobra.Command{Use: "serve"}
+		load := serveFlags(cmd)
+		if err := cmd.ParseFlags(tc.args); err != nil {
+			t.Fatal(err)
+		}
+		c, err := load()
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%v: %v", tc.args, err)
+		case tc.want == "" && c.system().Server != tc.args[1]:
+			t.Errorf("%v: system server = %q", tc.args, c.system().Server)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%v: error %v, want %q", tc.args, err, tc.want)
+		}
+	}
+}

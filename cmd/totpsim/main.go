@@ -3,6 +3,7 @@
 //
 //	totpsim                      run with embedded defaults; prints its URL
 //	totpsim serve --listen ADDR --data DIR --appliances N
+//	totpsim --server URL --appliances N   N appliances against a server elsewhere
 //	totpsim snapshot --panel ssd1306-128x64 --view code --uri URI --out F.png
 //	totpsim clockbench --scenario lan
 package main
@@ -112,6 +113,9 @@ func serve(ctx context.Context, sc system.Config, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "totpsim: simulator at %s\n", url)
 		if c := s.ConsoleURL(); c != "" {
 			fmt.Fprintf(stdout, "totpsim: console at %s — sign in as %s, password %s\n", c, system.AdminUser, s.AdminPassword())
+		}
+		if sc.Server != "" {
+			fmt.Fprintf(stdout, "totpsim: %d appliances syncing with %s; each waits with its pairing code on its screen and at %ssim/appliances/N/state\n", len(s.Appliances()), sc.Server, url)
 		}
 	})
 	return s.Run(ctx)

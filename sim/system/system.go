@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
@@ -27,6 +28,13 @@ type Config struct {
 	// means 127.0.0.1:8461. NoServer runs the appliances standalone.
 	ServerListen string
 	NoServer     bool
+	// Server, when set, is the URL of a registration server running
+	// elsewhere (one replica, or a load balancer before several): the
+	// appliances sync with it, no server runs in the simulator's process,
+	// and nothing pairs them automatically: each waits with its pairing
+	// code on its screen and in /sim/state, to be paired through that
+	// server's console or admin API.
+	Server string
 	// NoAutoPair leaves pairing to a person: the appliances show their
 	// codes and wait for an admin to enter them on the Appliances page.
 	// Without it the simulator pairs each appliance itself, once: on the
@@ -118,8 +126,15 @@ func New(cfg Config) (*System, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
+	if cfg.Server != "" && cfg.NoServer {
+		return nil, errors.New("server: a server URL and no server at once")
+	}
 	s := &System{cfg: cfg}
-	if !cfg.NoServer {
+	if cfg.Server != "" {
+		if err := checkServerURL(cfg.Server); err != nil {
+			return nil, err
+		}
+	} else if !cfg.NoServer {
 		rs, err := startServer(context.Background(), filepath.Join(cfg.DataDir, "server"), cfg.ServerListen, cfg.Logger)
 		if err != nil {
 			return nil, err
@@ -184,7 +199,19 @@ func (e *ListenError) Error() string {
 
 func (e *ListenError) Unwrap() error { return e.Err }
 
+// checkServerURL reports whether u can be an external server's URL.
+func checkServerURL(u string) error {
+	p, err := url.Parse(u)
+	if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+		return fmt.Errorf("server: %q is not an http:// or https:// URL", u)
+	}
+	return nil
+}
+
 func (s *System) serverURL() string {
+	if s.cfg.Server != "" {
+		return s.cfg.Server
+	}
 	if s.server == nil {
 		return ""
 	}
