@@ -1,7 +1,9 @@
 package server
 
 import (
+	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -10,6 +12,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/totpbox/totpbox/enroll"
 	"github.com/totpbox/totpbox/enroll/proto"
@@ -111,6 +114,50 @@ func TestFleetOfferWakesOtherReplica(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second): // a hang guard, far below MaxWait's minute
 		t.Fatal("the offer written through B did not wake the long-poll held by A")
+	}
+}
+
+// TestFleetPairingWakesOtherReplica: an appliance waiting to be paired
+// holds its pairing long-poll on replica A; pairing it through replica B
+// answers that poll at once. The appliance's key is raw bytes that are not
+// valid UTF-8, as most keys are, so the wake must cross PostgreSQL's
+// NOTIFY as text.
+func TestFleetPairingWakesOtherReplica(t *testing.T) {
+	hs := replicas(t, 2, nil)
+	a, b := hs[0], hs[1]
+	kiosk := a.newAppliance()
+	for pub := kiosk.sign.Public().(ed25519.PublicKey); utf8.Valid(pub) && !bytes.Contains(pub, []byte{0}); pub = kiosk.sign.Public().(ed25519.PublicKey) {
+		kiosk = a.newAppliance()
+	}
+	code := kiosk.pairingCode()
+
+	ts := httptest.NewServer(a.srv.Handler())
+	defer ts.Close()
+	got := make(chan proto.Pairing, 1)
+	go func() {
+		req, _ := http.NewRequestWithContext(t.Context(), "GET", ts.URL+proto.PairingPath+"?wait=60", nil)
+		proto.Sign(req, nil, kiosk.sign, a.clock.Now())
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return
+		}
+		defer resp.Body.Close()
+		var p proto.Pairing
+		json.NewDecoder(resp.Body).Decode(&p)
+		got <- p
+	}()
+	before := a.srv.Bus().Stats().Heard
+	if _, err := b.srv.Appliances().Pair(t.Context(), code, "Lobby"); err != nil {
+		t.Fatal(err)
+	}
+	heard(t, a, before)
+	select {
+	case p := <-got:
+		if p.State != proto.PairingPaired {
+			t.Fatalf("A's pairing long-poll answered %+v, want paired", p)
+		}
+	case <-time.After(30 * time.Second): // a hang guard, below the poll's minute
+		t.Fatal("pairing through B did not wake the pairing long-poll held by A")
 	}
 }
 

@@ -155,7 +155,10 @@ func (a *API) pairingState(ctx context.Context, pub ed25519.PublicKey) (pairingS
 	return pairingState{Pairing: proto.Pairing{State: proto.PairingWaiting, Code: pc.Code, ExpiresAt: pc.Expires.UTC()}, boxKey: pc.BoxKey}, nil
 }
 
-func keyTopic(pub []byte) string { return "key:" + string(pub) }
+// keyTopic is the notifier topic of the pairing of the appliance with
+// public key pub. It is text (the key id), as the fleet bus carries it in
+// a PostgreSQL NOTIFY payload, where raw key bytes are refused.
+func keyTopic(pub []byte) string { return "key:" + proto.KeyID(pub) }
 
 // fingerprint names a key in logs: the first 12 characters of its key id.
 func fingerprint(pub []byte) string { return proto.KeyID(pub)[:12] }
