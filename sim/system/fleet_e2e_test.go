@@ -3,15 +3,12 @@ package system
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,8 +17,6 @@ import (
 	"testing"
 	"text/template"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/totpbox/totpbox/clock"
 	"github.com/totpbox/totpbox/device/uplink"
@@ -80,45 +75,6 @@ func requireHAProxy(t *testing.T) string {
 		t.Skip("haproxy is not installed")
 	}
 	return path
-}
-
-// freshDatabase creates a database of its own on the test server
-// (storetest.PostgresDSNEnv), dropped at the end, and returns its DSN.
-func freshDatabase(t *testing.T) string {
-	t.Helper()
-	dsn := storetest.PostgresDSN(t)
-	var b [6]byte
-	rand.Read(b[:])
-	name := "totpbox_fleet_" + hex.EncodeToString(b[:])
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatalf("connect to PostgreSQL (%s): %v", storetest.PostgresDSNEnv, err)
-	}
-	defer conn.Close(context.Background())
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("create database: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP DATABASE "+name+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-		}
-	})
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatalf("%s must be a postgres:// URL for this test: %v", storetest.PostgresDSNEnv, err)
-	}
-	u.Path = "/" + name
-	return u.String()
 }
 
 // replica is one totpserver of the fleet, on its own loopback listener.
@@ -281,7 +237,7 @@ func call(base, token, method, path string, in, out any) int {
 // is accepted once, and verify keeps answering through the balancer.
 func TestFleetBehindHAProxy(t *testing.T) {
 	haproxy := requireHAProxy(t)
-	dsn := freshDatabase(t)
+	dsn := storetest.CreateDatabase(t, storetest.PostgresDSN(t))
 	keyFile := filepath.Join(t.TempDir(), "master.key")
 	var reps []*replica
 	for range 3 {

@@ -105,6 +105,47 @@ func CreateSchema(t testing.TB, dsn string) string {
 	return schema
 }
 
+// CreateDatabase creates a database with a random name on the server of
+// dsn (a postgres:// URL) and drops it, with every connection still open
+// to it, when the test ends; it returns the DSN of the new database. For
+// tests that need a database of their own: its statistics
+// (pg_stat_database) count only their work.
+func CreateDatabase(t testing.TB, dsn string) string {
+	t.Helper()
+	u, err := url.Parse(dsn)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		t.Fatalf("%s must be a postgres:// URL to create a database beside it", PostgresDSNEnv)
+	}
+	var b [6]byte
+	rand.Read(b[:])
+	name := "totpbox_test_" + hex.EncodeToString(b[:])
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatalf("connect to PostgreSQL test database (%s): %v", PostgresDSNEnv, err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("create database %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			t.Errorf("drop database %s: %v", name, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP DATABASE "+name+" WITH (FORCE)"); err != nil {
+			t.Errorf("drop database %s: %v", name, err)
+		}
+	})
+	u.Path = "/" + name
+	return u.String()
+}
+
 // WithSearchPath returns dsn (a URL or key=value string) with its
 // search_path set to schema.
 func WithSearchPath(dsn, schema string) string {
