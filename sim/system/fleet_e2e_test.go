@@ -305,6 +305,12 @@ func TestFleetBehindHAProxy(t *testing.T) {
 			if err := a.client.Answer(id, true); err != nil {
 				t.Fatalf("round %d: accept on Kiosk %d: %v", r, i, err)
 			}
+			// The accept reaches the server before the code is typed, as
+			// when a person reads it off the screen: a confirm of an offer
+			// still open withdraws it.
+			testkit.WaitFor(t, 30*time.Second, fmt.Sprintf("round %d: Kiosk %d's accept delivered", r, i), func() bool {
+				return a.client.Status().PendingAcks == 0
+			})
 			var acct vault.Account
 			for _, ac := range a.vault.List() {
 				if ac.Source == id {
@@ -332,7 +338,7 @@ func TestFleetBehindHAProxy(t *testing.T) {
 			if status := call(lb, token, "POST", fmt.Sprintf("/api/v1/users/user%d/mfa-devices/%d/confirm", i, devID), map[string]any{"codes": []string{code}}, nil); status != 200 {
 				t.Fatalf("round %d: confirm Kiosk %d's registration through the balancer = %d", r, i, status)
 			}
-			testkit.WaitFor(t, 30*time.Second, "the account active on the appliance", func() bool {
+			testkit.WaitFor(t, 30*time.Second, fmt.Sprintf("round %d: the account active on Kiosk %d", r, i), func() bool {
 				ac, err := a.vault.Get(acct.ID)
 				return err == nil && ac.State == vault.Active
 			})
