@@ -19,7 +19,7 @@ targets=("$@")
 for t in "${targets[@]}"; do
 	case $t in
 	arm) goarch=arm goarm=6 qemu=qemu-arm ;;
-	arm64) goarch=arm64 goarm= qemu=qemu-aarch64 ;;
+	arm64) goarch=arm64 goarm='' qemu=qemu-aarch64 ;;
 	*) echo "test-arm.sh: unknown target $t; allowed: arm, arm64" >&2; exit 2 ;;
 	esac
 	command -v "$qemu" >/dev/null || { echo "test-arm.sh: $qemu not found (Debian package qemu-user)" >&2; exit 1; }
