@@ -61,7 +61,7 @@ func startChronyd(t *testing.T) string {
 // within its own error bound of the host clock that chronyd serves.
 func TestServiceAgainstChrony(t *testing.T) {
 	servers := []string{startChronyd(t), startChronyd(t)}
-	svc, err := New(Config{Servers: servers, DriftFile: filepath.Join(t.TempDir(), "drift.json")})
+	svc, err := New(Config{Servers: servers, DriftFile: filepath.Join(t.TempDir(), "drift.json")}, Env{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -168,7 +168,7 @@ func TestServiceAgainstUDPServers(t *testing.T) {
 	dir := t.TempDir()
 	cfg := clock.Config{Servers: addrs, MinPoll: time.Second, MaxPoll: 4 * time.Second, DriftFile: filepath.Join(dir, "drift")}
 	// Start two minutes off, as a Pi without RTC would.
-	svc, err := clock.New(cfg, clock.WithEpoch(time.Now().Add(-2*time.Minute)), clock.WithLogger(slog.New(slog.DiscardHandler)))
+	svc, err := clock.New(cfg, clock.Env{Epoch: time.Now().Add(-2 * time.Minute), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +213,7 @@ func TestServiceCorruptDriftFileSetAside(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logs bytes.Buffer
-	_, err := clock.New(clock.Config{Servers: []string{"127.0.0.1:1"}, DriftFile: path}, clock.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	_, err := clock.New(clock.Config{Servers: []string{"127.0.0.1:1"}, DriftFile: path}, clock.Env{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatalf("New with a corrupt drift file: %v", err)
 	}
@@ -375,7 +375,7 @@ func TestServiceImplausibleDriftKeepsFrequency(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logs bytes.Buffer
-	if _, err := clock.New(clock.Config{Servers: []string{"127.0.0.1:1"}, DriftFile: path}, clock.WithLogger(slog.New(slog.NewTextHandler(&logs, nil)))); err != nil {
+	if _, err := clock.New(clock.Config{Servers: []string{"127.0.0.1:1"}, DriftFile: path}, clock.Env{Logger: slog.New(slog.NewTextHandler(&logs, nil))}); err != nil {
 		t.Fatalf("New with an implausible drift file: %v", err)
 	}
 	if _, err := os.Stat(path + ".bad"); err != nil {

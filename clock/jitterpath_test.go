@@ -256,7 +256,7 @@ func TestBesideChronydOnJitteryPath(t *testing.T) {
 	server := startChronyd(t)
 	proxy := startJitterProxy(t, server)
 	chronyc := startChronydClient(t, proxy.addr())
-	svc, err := New(Config{Servers: []string{proxy.addr()}}, WithLogger(slog.New(slog.DiscardHandler)))
+	svc, err := New(Config{Servers: []string{proxy.addr()}}, Env{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,52 +18,37 @@ type Service struct {
 	save time.Duration // timebase value of the last drift file write
 }
 
-// Option changes how New builds a Service.
-type Option func(*serviceOptions)
-
-type serviceOptions struct {
-	logger   *slog.Logger
-	timebase Timebase
-	dialer   Dialer
-	epoch    time.Time
-	timeout  time.Duration
+// Env is what a Service runs against. Its zero value is the real thing:
+// the default logger, the host's raw oscillator, UDP, the host clock at New
+// as the first (never trusted) guess of the time, and a 2 s query timeout.
+type Env struct {
+	// Logger receives the clock's log lines; nil: slog.Default().
+	Logger *slog.Logger
+	// Timebase replaces the host's raw oscillator (for the simulator).
+	Timebase Timebase
+	// Dialer replaces UDP for queries.
+	Dialer Dialer
+	// Epoch is the first guess of the wall time at timebase zero.
+	Epoch time.Time
+	// Timeout is how long a query waits for its reply.
+	Timeout time.Duration
 }
-
-// WithLogger sends the clock's log lines to l.
-func WithLogger(l *slog.Logger) Option { return func(o *serviceOptions) { o.logger = l } }
-
-// WithTimebase replaces the host's raw oscillator (for the simulator).
-func WithTimebase(tb Timebase) Option { return func(o *serviceOptions) { o.timebase = tb } }
-
-// WithDialer replaces UDP for queries.
-func WithDialer(d Dialer) Option { return func(o *serviceOptions) { o.dialer = d } }
-
-// WithEpoch sets the first guess of the wall time at timebase zero; the
-// default is the host clock at New, which is never trusted.
-func WithEpoch(t time.Time) Option { return func(o *serviceOptions) { o.epoch = t } }
-
-// WithTimeout sets how long a query waits for its reply (default 2 s).
-func WithTimeout(d time.Duration) Option { return func(o *serviceOptions) { o.timeout = d } }
 
 // New returns a Service for cfg. It reads the drift file; a corrupt one is
 // logged, set aside and ignored.
-func New(cfg Config, opts ...Option) (*Service, error) {
+func New(cfg Config, o Env) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	var o serviceOptions
-	for _, opt := range opts {
-		opt(&o)
+	if o.Logger == nil {
+		o.Logger = slog.Default()
 	}
-	if o.logger == nil {
-		o.logger = slog.Default()
+	if o.Timebase == nil {
+		o.Timebase = NewTimebase()
 	}
-	if o.timebase == nil {
-		o.timebase = NewTimebase()
-	}
-	if o.epoch.IsZero() {
-		o.epoch = time.Now().Add(-o.timebase.Local()).Round(0)
+	if o.Epoch.IsZero() {
+		o.Epoch = time.Now().Add(-o.Timebase.Local()).Round(0)
 	}
 	var drift Drift
 	if cfg.DriftFile != "" {
@@ -71,25 +56,25 @@ func New(cfg Config, opts ...Option) (*Service, error) {
 		switch {
 		case err == nil:
 			drift = d
-			o.logger.Info("clock: drift file read", "frequency_ppm", d.Frequency, "last_good_time", d.LastGood)
+			o.Logger.Info("clock: drift file read", "frequency_ppm", d.Frequency, "last_good_time", d.LastGood)
 		case errors.Is(err, fs.ErrNotExist):
 		default:
 			drift = d
-			o.logger.Warn("clock: drift file set aside", "reason", err.Error(), "kept_frequency_ppm", d.Frequency)
+			o.Logger.Warn("clock: drift file set aside", "reason", err.Error(), "kept_frequency_ppm", d.Frequency)
 		}
 	}
-	s := &Service{cfg: cfg, log: o.logger, tb: o.timebase}
+	s := &Service{cfg: cfg, log: o.Logger, tb: o.Timebase}
 	s.eng = NewEngine(cfg, EngineOptions{
-		Epoch:         o.epoch,
-		Timebase:      o.timebase,
-		Dialer:        o.dialer,
-		Timeout:       o.timeout,
-		Logger:        o.logger,
+		Epoch:         o.Epoch,
+		Timebase:      o.Timebase,
+		Dialer:        o.Dialer,
+		Timeout:       o.Timeout,
+		Logger:        o.Logger,
 		Concurrent:    true,
 		NotBefore:     drift.LastGood,
 		WarmFrequency: drift.Frequency,
 	})
-	s.save = o.timebase.Local()
+	s.save = o.Timebase.Local()
 	return s, nil
 }
 

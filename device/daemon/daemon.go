@@ -84,7 +84,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	sec.LogMode()
 	clkCfg := cfg.Clock
 	clkCfg.DriftFile = cfg.driftFile()
-	clk, err := clock.New(clkCfg, clock.WithLogger(log))
+	clk, err := clock.New(clkCfg, clock.Env{Logger: log})
 	if err != nil {
 		return err
 	}

@@ -262,7 +262,7 @@ func (s *System) fakeNTP() (func(n int) (clock.Clock, error), error) {
 		c, err := clock.New(clock.Config{
 			Servers:   addrs,
 			DriftFile: filepath.Join(s.cfg.DataDir, fmt.Sprintf("appliance-%d", i), "drift.json"),
-		}, clock.WithLogger(s.cfg.Logger.With("appliance", applianceName(i))))
+		}, clock.Env{Logger: s.cfg.Logger.With("appliance", applianceName(i))})
 		if err != nil {
 			return nil, err
 		}
