@@ -59,8 +59,8 @@ type server struct {
 	have      bool
 }
 
-// EngineOptions are the edges of an Engine.
-type EngineOptions struct {
+// EngineConfig are the edges of an Engine.
+type EngineConfig struct {
 	// Epoch is the wall time timebase zero stands for before correction.
 	Epoch time.Time
 	// Timebase is the oscillator. Required.
@@ -83,7 +83,7 @@ type EngineOptions struct {
 }
 
 // NewEngine returns an engine for cfg, which must be valid.
-func NewEngine(cfg Config, o EngineOptions) *Engine {
+func NewEngine(cfg Config, o EngineConfig) *Engine {
 	cfg = cfg.withDefaults()
 	if o.Timeout == 0 {
 		o.Timeout = 2 * time.Second

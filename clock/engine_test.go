@@ -42,7 +42,7 @@ func newSim(t *testing.T, servers []ntpsim.Server, extra ...string) (*clock.Engi
 	}
 	cfg.Servers = append(cfg.Servers, extra...)
 	var logs bytes.Buffer
-	e := clock.NewEngine(cfg, clock.EngineOptions{
+	e := clock.NewEngine(cfg, clock.EngineConfig{
 		Epoch:    start,
 		Timebase: simTimebase{n, osc.New(osc.Config{PPM: 30})},
 		Dialer:   n.Dial,

@@ -64,7 +64,7 @@ func New(cfg Config, o Env) (*Service, error) {
 		}
 	}
 	s := &Service{cfg: cfg, log: o.Logger, tb: o.Timebase}
-	s.eng = NewEngine(cfg, EngineOptions{
+	s.eng = NewEngine(cfg, EngineConfig{
 		Epoch:         o.Epoch,
 		Timebase:      o.Timebase,
 		Dialer:        o.Dialer,

@@ -33,7 +33,7 @@ type emulated struct {
 // writes a vault with one account into a fresh state directory.
 func newEmulated(t *testing.T, prefix string) *emulated {
 	t.Helper()
-	em := oled.New(oled.Options{Name: prefix})
+	em := oled.New(oled.Config{Name: prefix})
 	if err := em.Register(prefix); err != nil {
 		t.Fatal(err)
 	}

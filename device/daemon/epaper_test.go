@@ -21,7 +21,7 @@ import (
 // put in deep sleep.
 func TestRunOnEmulatedEPaper(t *testing.T) {
 	e := newEmulated(t, "TOTPDEPD")
-	em := epaper.New(epaper.Options{
+	em := epaper.New(epaper.Config{
 		Controller: epaper.SSD1680, Name: "TOTPDEPDV3", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		// BUSY falls at once: this test is about the wiring, not the timing.
 		Timing: epaper.Timing{FramePeriod: time.Microsecond, SoftReset: time.Microsecond, Analog: time.Microsecond},

@@ -36,7 +36,7 @@ func emulatedEPD(t *testing.T, kind string) (*epaper.Device, PanelConfig) {
 	if kind == KindEPD2in13v2 {
 		chip = epaper.SSD1675B
 	}
-	em := epaper.New(epaper.Options{Controller: chip, Name: name, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	em := epaper.New(epaper.Config{Controller: chip, Name: name, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err := em.Register(name); err != nil {
 		t.Fatal(err)
 	}

@@ -24,7 +24,7 @@ var simCount atomic.Int32
 func simSSD1306(t testing.TB, w, h int, i2cAddr uint16) (*oled.Device, PanelConfig) {
 	t.Helper()
 	name := fmt.Sprintf("HWSIM%d", simCount.Add(1))
-	d := oled.New(oled.Options{W: w, H: h, Name: name, I2CAddress: i2cAddr, Logger: testkit.Quiet()})
+	d := oled.New(oled.Config{W: w, H: h, Name: name, I2CAddress: i2cAddr, Logger: testkit.Quiet()})
 	if err := d.Register(name); err != nil {
 		t.Fatal(err)
 	}

@@ -21,8 +21,8 @@ import (
 	"github.com/totpbox/totpbox/sim/osc"
 )
 
-// Options choose a bench run.
-type Options struct {
+// Config chooses a bench run.
+type Config struct {
 	// Scenario is one of Scenarios().
 	Scenario string
 	// Seed makes the run repeatable.
@@ -173,7 +173,7 @@ func (b *baseline) reply(s clock.Sample, r *ntp.Response) {
 }
 
 // Run runs one scenario and returns its figures.
-func Run(opts Options) (Result, error) {
+func Run(opts Config) (Result, error) {
 	b, err := newBench(opts)
 	if err != nil {
 		return Result{}, err
@@ -217,7 +217,7 @@ type bench struct {
 }
 
 // newBench checks the options and builds the world of a run.
-func newBench(opts Options) (*bench, error) {
+func newBench(opts Config) (*bench, error) {
 	sc, err := lookup(opts.Scenario)
 	if err != nil {
 		return nil, err
@@ -245,7 +245,7 @@ func newBench(opts Options) (*bench, error) {
 	// The appliance boots with its clock some seconds off.
 	b.epoch = start.Add(time.Duration((r.Float64()*2 - 1) * float64(10*time.Second)))
 	b.naive, b.free = &baseline{follow: true}, &baseline{}
-	b.eng = clock.NewEngine(cfg, clock.EngineOptions{
+	b.eng = clock.NewEngine(cfg, clock.EngineConfig{
 		Epoch:    b.epoch,
 		Timebase: b.tb,
 		Dialer:   b.network.Dial,
@@ -270,7 +270,7 @@ func newBench(opts Options) (*bench, error) {
 
 // oscillatorFigures returns the run's oscillator and length: the
 // scenario's, overridden by the options, checked.
-func (s scenario) oscillatorFigures(opts Options) (ppm, wander, hours float64, err error) {
+func (s scenario) oscillatorFigures(opts Config) (ppm, wander, hours float64, err error) {
 	ppm, wander, hours = s.ppm, s.wander, s.hours
 	if opts.PPM != nil {
 		ppm = *opts.PPM

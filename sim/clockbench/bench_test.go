@@ -16,7 +16,7 @@ func runSeeds(t *testing.T, name string) []Result {
 	t.Helper()
 	out := make([]Result, 0, seeds)
 	for seed := uint64(1); seed <= seeds; seed++ {
-		r, err := Run(Options{Scenario: name, Seed: seed, Step: 10 * time.Second})
+		r, err := Run(Config{Scenario: name, Seed: seed, Step: 10 * time.Second})
 		if err != nil {
 			t.Fatalf("Run(%s, seed %d): %v", name, seed, err)
 		}

@@ -13,7 +13,7 @@ import (
 // Command returns the `clockbench` subcommand of totpsim.
 func Command() *cobra.Command {
 	var (
-		opts   Options
+		opts   Config
 		ppm    float64
 		wander float64
 		asJSON bool

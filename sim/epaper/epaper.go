@@ -110,8 +110,8 @@ func (t Timing) withDefaults() Timing {
 // maxUnknown bounds Stats.Unknown.
 const maxUnknown = 16
 
-// Options describes the emulated panel.
-type Options struct {
+// Config describes the emulated panel.
+type Config struct {
 	// Controller is the chip. Empty means SSD1680.
 	Controller Controller
 	// Sources and Gates are the glass size in its native portrait
@@ -265,7 +265,7 @@ type Device struct {
 // holding noise, the glass showing noise (whatever the paper last showed).
 // It panics on a glass the controller cannot drive; check it with
 // ValidSize first when it comes from input.
-func New(opts Options) *Device {
+func New(opts Config) *Device {
 	if opts.Controller == "" {
 		opts.Controller = SSD1680
 	}

@@ -36,7 +36,7 @@ var corners = []struct {
 // openDriver connects periph's driver for chip to a fresh emulator.
 func openDriver(t *testing.T, chip Controller, corner uint8) (*Device, driver) {
 	t.Helper()
-	d := New(Options{Controller: chip, Logger: quiet})
+	d := New(Config{Controller: chip, Logger: quiet})
 	switch chip {
 	case SSD1675B:
 		opts := waveshare2in13v2.EPD2in13v2
@@ -176,7 +176,7 @@ func TestDataEntryModes(t *testing.T) {
 		{0b000, 1, 1, [2][2]byte{{4, 3}, {2, 1}}}, // X-, Y-
 	} {
 		t.Run(fmt.Sprintf("%03b", tc.mode), func(t *testing.T) {
-			d := New(Options{Logger: quiet})
+			d := New(Config{Logger: quiet})
 			b := newBus(t, d)
 			b.cmd(cmdDataEntry, tc.mode)
 			if tc.mode&1 != 0 {
@@ -208,7 +208,7 @@ func TestDataEntryModes(t *testing.T) {
 // TestUnknownCommands sends commands no SSD1675B/SSD1680 knows: they are
 // counted and listed, their data ignored, and the next command works.
 func TestUnknownCommands(t *testing.T) {
-	d := New(Options{Logger: quiet})
+	d := New(Config{Logger: quiet})
 	b := newBus(t, d)
 	b.cmd(0xAA, 1, 2, 3)
 	b.cmd(0x99)
@@ -228,7 +228,7 @@ func TestUnknownCommands(t *testing.T) {
 // TestDeepSleep puts the controller to sleep: BUSY stays high, bytes are
 // ignored, and a pulse on RST wakes it with RAM kept.
 func TestDeepSleep(t *testing.T) {
-	d := New(Options{Logger: quiet})
+	d := New(Config{Logger: quiet})
 	b := newBus(t, d)
 	b.cmd(cmdXCounter, 0)
 	b.cmd(cmdYCounter, 0, 0)

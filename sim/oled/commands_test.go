@@ -18,7 +18,7 @@ type bus struct {
 	c spi.Conn
 }
 
-func newBus(t *testing.T, opts Options) *bus {
+func newBus(t *testing.T, opts Config) *bus {
 	t.Helper()
 	opts.Logger = testkit.Quiet()
 	d := New(opts)
@@ -119,7 +119,7 @@ func TestCommands(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b := newBus(t, Options{})
+			b := newBus(t, Config{})
 			want := b.d.State()
 			for _, c := range tt.cmds {
 				b.cmd(c...)
@@ -137,7 +137,7 @@ func TestCommands(t *testing.T) {
 }
 
 func TestUnknownCommandsReported(t *testing.T) {
-	b := newBus(t, Options{})
+	b := newBus(t, Config{})
 	for i := range 20 {
 		b.cmd(0x30 + byte(i%16))
 	}
@@ -152,7 +152,7 @@ func TestUnknownCommandsReported(t *testing.T) {
 }
 
 func TestAbortedCommand(t *testing.T) {
-	b := newBus(t, Options{})
+	b := newBus(t, Config{})
 	b.cmd(0x21, 0x10) // one argument of two
 	b.data(0xAA)
 	s := b.d.Stats()
@@ -215,7 +215,7 @@ func TestAddressing(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b := newBus(t, Options{})
+			b := newBus(t, Config{})
 			b.cmd(tt.cmds...)
 			b.data(tt.data...)
 			ram := b.d.RAM()
@@ -250,7 +250,7 @@ func TestGlass(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b := newBus(t, Options{W: w, H: h})
+			b := newBus(t, Config{W: w, H: h})
 			b.cmd(0x20, 0x00, 0x21, 0x00, w-1, 0x22, 0x00, 0x07)
 			buf := make([]byte, 8*ramColumns)
 			b.cmd(0x21, 0x00, 0x7F)
@@ -274,7 +274,7 @@ func TestGlass(t *testing.T) {
 }
 
 func TestMultiplexDarkensRows(t *testing.T) {
-	b := newBus(t, Options{W: 8, H: 32})
+	b := newBus(t, Config{W: 8, H: 32})
 	b.cmd(0x20, 0x00, 0x21, 0x00, 0x07, 0x22, 0x00, 0x03, 0xA1, 0xC8, 0xA8, 0x0F, 0xAF)
 	full := make([]byte, 8*4)
 	for i := range full {

@@ -44,8 +44,8 @@ const DefaultI2CAddress = 0x3C
 // maxUnknown bounds Stats.Unknown.
 const maxUnknown = 16
 
-// Options describes the emulated panel.
-type Options struct {
+// Config describes the emulated panel.
+type Config struct {
 	// W is the glass width in pixels: 1 to 128. Zero means 128.
 	W int
 	// H is the glass height in pixels: a multiple of 8 from 16 to 64. Zero
@@ -202,7 +202,7 @@ type Device struct {
 // off and GDDRAM holding noise, as after a real power-up. It panics on sizes
 // the SSD1306 cannot drive; check them with ValidSize first when they come
 // from input.
-func New(opts Options) *Device {
+func New(opts Config) *Device {
 	if opts.W == 0 {
 		opts.W = 128
 	}

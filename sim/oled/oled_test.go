@@ -24,7 +24,7 @@ import (
 // SPI.
 func newDriven(t testing.TB, w, h int, opts ssd1306.Opts) (*Device, *ssd1306.Dev) {
 	t.Helper()
-	d := New(Options{W: w, H: h, Logger: testkit.Quiet()})
+	d := New(Config{W: w, H: h, Logger: testkit.Quiet()})
 	opts.W, opts.H = w, h
 	dev, err := ssd1306.NewSPI(d.Port(), d.DC(), &opts)
 	if err != nil {
@@ -193,7 +193,7 @@ func TestPartialUpdates(t *testing.T) {
 func TestI2CDriverDrawsFrame(t *testing.T) {
 	for _, size := range []image.Point{{128, 64}, {128, 32}} {
 		t.Run(fmt.Sprintf("%dx%d", size.X, size.Y), func(t *testing.T) {
-			d := New(Options{W: size.X, H: size.Y, Logger: testkit.Quiet()})
+			d := New(Config{W: size.X, H: size.Y, Logger: testkit.Quiet()})
 			dev, err := ssd1306.NewI2C(d.Bus(), &ssd1306.Opts{W: size.X, H: size.Y})
 			if err != nil {
 				t.Fatalf("ssd1306.NewI2C: %v", err)
@@ -217,7 +217,7 @@ func TestI2CDriverDrawsFrame(t *testing.T) {
 }
 
 func TestI2CWrongAddress(t *testing.T) {
-	d := New(Options{Logger: testkit.Quiet()})
+	d := New(Config{Logger: testkit.Quiet()})
 	if err := d.Bus().Tx(0x3D, []byte{0x00, 0xAF}, nil); err == nil {
 		t.Fatal("Tx(0x3D) = nil, want an error: nothing answers at that address")
 	}
@@ -227,7 +227,7 @@ func TestI2CWrongAddress(t *testing.T) {
 }
 
 func TestI2CControlBytes(t *testing.T) {
-	d := New(Options{Logger: testkit.Quiet()})
+	d := New(Config{Logger: testkit.Quiet()})
 	bus := d.Bus()
 	// Co set: one command, then another control byte announcing data.
 	if err := bus.Tx(DefaultI2CAddress, []byte{0x80, 0xAF, 0x40, 0x01, 0x02}, nil); err != nil {
@@ -356,7 +356,7 @@ func TestResetPin(t *testing.T) {
 }
 
 func TestRegister(t *testing.T) {
-	d := New(Options{Name: "TESTREG", W: 128, H: 32, Logger: testkit.Quiet()})
+	d := New(Config{Name: "TESTREG", W: 128, H: 32, Logger: testkit.Quiet()})
 	if err := d.Register("TESTREG_SPI"); err != nil {
 		t.Fatalf("Register: %v", err)
 	}
@@ -406,7 +406,7 @@ func TestRegister(t *testing.T) {
 }
 
 func TestConnect(t *testing.T) {
-	d := New(Options{Logger: testkit.Quiet()})
+	d := New(Config{Logger: testkit.Quiet()})
 	tests := []struct {
 		name    string
 		mode    spi.Mode

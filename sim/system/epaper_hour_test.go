@@ -63,7 +63,7 @@ func TestEPaperCodeViewHour(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 				name := nextBusName("HOUREPD")
-				em := epaper.New(epaper.Options{Controller: tc.chip, Name: name, Logger: quiet})
+				em := epaper.New(epaper.Config{Controller: tc.chip, Name: name, Logger: quiet})
 				if err := em.Register(name); err != nil {
 					t.Fatal(err)
 				}

@@ -44,7 +44,7 @@ func openPanel(name string, size image.Point, timing epaper.Timing) (*simPanel, 
 	switch {
 	case strings.HasPrefix(name, "ssd1306"):
 		bus := nextBusName("SIM")
-		em := oled.New(oled.Options{W: size.X, H: size.Y, Name: bus})
+		em := oled.New(oled.Config{W: size.X, H: size.Y, Name: bus})
 		if err := em.Register(bus); err != nil {
 			return nil, fmt.Errorf("simulator: registering emulated bus: %w", err)
 		}
@@ -59,7 +59,7 @@ func openPanel(name string, size image.Point, timing epaper.Timing) (*simPanel, 
 		return &simPanel{Panel: p, paper: cfg.Paper(), oled: em}, nil
 	case size == image.Pt(250, 122):
 		bus := nextBusName("SIMEPD")
-		em := epaper.New(epaper.Options{Controller: epaper.SSD1675B, Name: bus, Timing: timing})
+		em := epaper.New(epaper.Config{Controller: epaper.SSD1675B, Name: bus, Timing: timing})
 		if err := em.Register(bus); err != nil {
 			return nil, fmt.Errorf("simulator: registering emulated bus: %w", err)
 		}
