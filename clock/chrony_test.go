@@ -19,6 +19,16 @@ const chronydPath = "/usr/sbin/chronyd"
 // returns its "host:port".
 func startChronyd(t *testing.T) string {
 	t.Helper()
+	return runChronyd(t, "chronyd", "local stratum 1\n")
+}
+
+// runChronyd runs chronyd with -x (it never touches the system clock) and
+// the configuration lines conf, serving NTP on a free port of 127.0.0.1,
+// and returns that "host:port". It stops chronyd when the test ends and
+// logs its output, named what, when the test failed. Without chronyd the
+// test is skipped, or fails when TOTPBOX_REQUIRE_PARTS=1.
+func runChronyd(t *testing.T, what, conf string) string {
+	t.Helper()
 	if _, err := os.Stat(chronydPath); err != nil {
 		if os.Getenv("TOTPBOX_REQUIRE_PARTS") == "1" {
 			t.Fatalf("%s is missing and TOTPBOX_REQUIRE_PARTS=1: install the chrony package", chronydPath)
@@ -32,17 +42,17 @@ func startChronyd(t *testing.T) string {
 	port := pc.LocalAddr().(*net.UDPAddr).Port
 	pc.Close()
 	dir := t.TempDir()
-	conf := filepath.Join(dir, "chrony.conf")
-	body := fmt.Sprintf("port %d\nbindaddress 127.0.0.1\nlocal stratum 1\nallow 127.0.0.1\ncmdport 0\npidfile %s\n",
-		port, filepath.Join(dir, "chronyd.pid"))
-	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
+	path := filepath.Join(dir, "chrony.conf")
+	body := fmt.Sprintf("%sport %d\nbindaddress 127.0.0.1\nallow 127.0.0.1\ncmdport 0\npidfile %s\n",
+		conf, port, filepath.Join(dir, "chronyd.pid"))
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(chronydPath, "-x", "-d", "-f", conf)
+	cmd := exec.Command(chronydPath, "-x", "-d", "-f", path)
 	out, _ := os.Create(filepath.Join(dir, "chronyd.log"))
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting chronyd: %v", err)
+		t.Fatalf("starting %s: %v", what, err)
 	}
 	t.Cleanup(func() {
 		cmd.Process.Kill()
@@ -50,7 +60,7 @@ func startChronyd(t *testing.T) string {
 		out.Close()
 		if t.Failed() {
 			b, _ := os.ReadFile(out.Name())
-			t.Logf("chronyd log:\n%s", b)
+			t.Logf("%s log:\n%s", what, b)
 		}
 	})
 	return fmt.Sprintf("127.0.0.1:%d", port)

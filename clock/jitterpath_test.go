@@ -9,8 +9,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -138,35 +136,7 @@ func startChronydClient(t *testing.T, server string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	own := pc.LocalAddr().(*net.UDPAddr).Port
-	pc.Close()
-	dir := t.TempDir()
-	conf := filepath.Join(dir, "chrony.conf")
-	body := fmt.Sprintf("server %s port %s iburst\nport %d\nbindaddress 127.0.0.1\nallow 127.0.0.1\ncmdport 0\npidfile %s\n",
-		host, port, own, filepath.Join(dir, "chronyd.pid"))
-	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(chronydPath, "-x", "-d", "-f", conf)
-	out, _ := os.Create(filepath.Join(dir, "chronyd.log"))
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting chronyd client: %v", err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		out.Close()
-		if t.Failed() {
-			b, _ := os.ReadFile(out.Name())
-			t.Logf("chronyd client log:\n%s", b)
-		}
-	})
-	return fmt.Sprintf("127.0.0.1:%d", own)
+	return runChronyd(t, "chronyd client", fmt.Sprintf("server %s port %s iburst\n", host, port))
 }
 
 // pathFigures are one clock's errors against the host clock, in seconds.
