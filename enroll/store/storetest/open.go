@@ -76,9 +76,18 @@ func OpenPostgres(t testing.TB) store.Store {
 // and drops it, with everything in it, when the test ends.
 func CreateSchema(t testing.TB, dsn string) string {
 	t.Helper()
+	return createTemporary(t, dsn, "SCHEMA", " CASCADE")
+}
+
+// createTemporary creates a kind ("SCHEMA" or "DATABASE") with a random
+// name on the server of dsn, and drops it (the statement ending in
+// dropSuffix) when the test ends. It returns the name.
+func createTemporary(t testing.TB, dsn, kind, dropSuffix string) string {
+	t.Helper()
+	what := strings.ToLower(kind)
 	var b [6]byte
 	rand.Read(b[:])
-	schema := "totpbox_test_" + hex.EncodeToString(b[:])
+	name := "totpbox_test_" + hex.EncodeToString(b[:])
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, dsn)
@@ -86,23 +95,23 @@ func CreateSchema(t testing.TB, dsn string) string {
 		t.Fatalf("connect to PostgreSQL test database (%s): %v", PostgresDSNEnv, err)
 	}
 	defer conn.Close(context.Background())
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("create schema %s: %v", schema, err)
+	if _, err := conn.Exec(ctx, "CREATE "+kind+" "+name); err != nil {
+		t.Fatalf("create %s %s: %v", what, name, err)
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		conn, err := pgx.Connect(ctx, dsn)
 		if err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
+			t.Errorf("drop %s %s: %v", what, name, err)
 			return
 		}
 		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
+		if _, err := conn.Exec(ctx, "DROP "+kind+" "+name+dropSuffix); err != nil {
+			t.Errorf("drop %s %s: %v", what, name, err)
 		}
 	})
-	return schema
+	return name
 }
 
 // CreateDatabase creates a database with a random name on the server of
@@ -116,32 +125,7 @@ func CreateDatabase(t testing.TB, dsn string) string {
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
 		t.Fatalf("%s must be a postgres:// URL to create a database beside it", PostgresDSNEnv)
 	}
-	var b [6]byte
-	rand.Read(b[:])
-	name := "totpbox_test_" + hex.EncodeToString(b[:])
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatalf("connect to PostgreSQL test database (%s): %v", PostgresDSNEnv, err)
-	}
-	defer conn.Close(context.Background())
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("create database %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP DATABASE "+name+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-		}
-	})
+	name := createTemporary(t, dsn, "DATABASE", " WITH (FORCE)")
 	u.Path = "/" + name
 	return u.String()
 }
