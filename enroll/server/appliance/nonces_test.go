@@ -1,20 +1,20 @@
 package appliance
 
 import (
-	"github.com/totpbox/totpbox/internal/testkit"
-
 	"context"
 	"crypto/ed25519"
 	"errors"
-	"github.com/totpbox/totpbox/enroll/store/storetest"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/totpbox/totpbox/enroll/proto"
 	"github.com/totpbox/totpbox/enroll/store"
+	"github.com/totpbox/totpbox/enroll/store/storetest"
+	"github.com/totpbox/totpbox/internal/testkit"
 )
 
 // replay returns a copy of r with the same headers, as an attacker who
@@ -113,4 +113,39 @@ func (f *failingNonces) UseNonce(ctx context.Context, keyID, nonce string, expir
 		return errors.New("use nonce: database is down")
 	}
 	return f.Store.UseNonce(ctx, keyID, nonce, expires)
+}
+
+// TestPairingStatusDuringPairing: a pairing committed between the status
+// read's look for an appliance and its look for a code (another replica
+// pairing the key at that moment) answers paired, never "none", which
+// would send the appliance back to asking for a new code.
+func TestPairingStatusDuringPairing(t *testing.T) {
+	clk := testkit.NewClock(t0)
+	st := &pairingBetween{Store: storetest.OpenSQLite(t)}
+	e := newEnvWith(t, clk, st)
+	a := e.newApp()
+	p := a.requestCode()
+	st.pair = func() {
+		if _, err := e.api.Pair(context.Background(), p.Code, "Lobby"); err != nil {
+			t.Error(err)
+		}
+	}
+	var got proto.Pairing
+	if code, pe := e.serve(a.request("GET", proto.PairingPath, nil), &got); code != 200 || got.State != proto.PairingPaired {
+		t.Errorf("status read across the pairing = %d %+v %v, want paired", code, got, pe)
+	}
+}
+
+// pairingBetween runs pair once, just before the first PairingCodeByKey.
+type pairingBetween struct {
+	Store
+	once sync.Once
+	pair func()
+}
+
+func (p *pairingBetween) PairingCodeByKey(ctx context.Context, key []byte, now time.Time) (store.PairingCode, error) {
+	if p.pair != nil {
+		p.once.Do(p.pair)
+	}
+	return p.Store.PairingCodeByKey(ctx, key, now)
 }

@@ -137,22 +137,39 @@ type pairingState struct {
 	boxKey []byte
 }
 
+// pairingState reads whether pub is paired, waits with a live code, or
+// neither. Pairing consumes the code and creates the appliance in one
+// transaction, possibly on another replica between this read's two
+// lookups; so a key found with neither is looked up once more as an
+// appliance before it is told "none".
 func (a *API) pairingState(ctx context.Context, pub ed25519.PublicKey) (pairingState, error) {
-	app, err := a.store.ApplianceByKey(ctx, pub)
-	if err == nil {
-		return pairingState{Pairing: proto.Pairing{State: proto.PairingPaired, ApplianceID: app.ID, Name: app.Name}}, nil
-	}
-	if !errors.Is(err, store.ErrNotFound) {
-		return pairingState{}, err
+	if st, ok, err := a.pairedState(ctx, pub); ok || err != nil {
+		return st, err
 	}
 	pc, err := a.store.PairingCodeByKey(ctx, pub, a.clock.Now())
 	if errors.Is(err, store.ErrNotFound) {
+		if st, ok, err := a.pairedState(ctx, pub); ok || err != nil {
+			return st, err
+		}
 		return pairingState{Pairing: proto.Pairing{State: proto.PairingNone}}, nil
 	}
 	if err != nil {
 		return pairingState{}, err
 	}
 	return pairingState{Pairing: proto.Pairing{State: proto.PairingWaiting, Code: pc.Code, ExpiresAt: pc.Expires.UTC()}, boxKey: pc.BoxKey}, nil
+}
+
+// pairedState returns pub's pairing and true when it is paired.
+func (a *API) pairedState(ctx context.Context, pub ed25519.PublicKey) (pairingState, bool, error) {
+	app, err := a.store.ApplianceByKey(ctx, pub)
+	switch {
+	case err == nil:
+		return pairingState{Pairing: proto.Pairing{State: proto.PairingPaired, ApplianceID: app.ID, Name: app.Name}}, true, nil
+	case errors.Is(err, store.ErrNotFound):
+		return pairingState{}, false, nil
+	default:
+		return pairingState{}, false, err
+	}
 }
 
 // keyTopic is the notifier topic of the pairing of the appliance with
