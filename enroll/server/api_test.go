@@ -178,19 +178,25 @@ func TestLockoutAndAutoClear(t *testing.T) {
 			t.Fatalf("verify after the lockout cleared = %v", v)
 		}
 
-		// And by the janitor.
+		// And by the janitor. The accepted code forgave nothing: three
+		// more failures reach the second lockout, twice as long.
 		h.clock.Advance(30 * time.Second)
 		for range 3 {
 			h.call("POST", "/api/v1/verify", map[string]any{"username": "carol", "code": bad})
 		}
 		h.clock.Advance(5*time.Minute + time.Second)
 		h.srv.Sweep(context.Background())
+		if d, err := h.st.Device(context.Background(), id); err != nil || d.LockedUntil.IsZero() {
+			t.Fatalf("second lockout after the first one's time: %+v %v, want still locked", d, err)
+		}
+		h.clock.Advance(5 * time.Minute)
+		h.srv.Sweep(context.Background())
 		d, err := h.st.Device(context.Background(), id)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d.FailCount != 0 || !d.LockedUntil.IsZero() {
-			t.Fatalf("after the janitor: fail count %d, locked until %v, want cleared", d.FailCount, d.LockedUntil)
+		if d.FailCount != 6 || d.Lockouts != 2 || !d.LockedUntil.IsZero() {
+			t.Fatalf("after the janitor: fail count %d, lockouts %d, locked until %v, want 6, 2 and the lock cleared", d.FailCount, d.Lockouts, d.LockedUntil)
 		}
 		evs, err := h.st.AuditEvents(context.Background(), 0, 0)
 		if err != nil {

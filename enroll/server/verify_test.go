@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"html"
 	"net/url"
 	"strings"
@@ -328,4 +329,55 @@ func TestStateTakesEffectAtOnce(t *testing.T) {
 			t.Fatalf("verify on b right after a disabled the user = %d %q, want 401 %q", status, reason, core.ReasonDisabled)
 		}
 	})
+}
+
+// TestAttackerYearAgainstDailyUser: the real user signs in once a day; an
+// attacker guesses every day until the device locks, and waits for the
+// next day. Over a year the attacker gets no more guesses than docs/API.md
+// bounds (the lockout levels once, then one a day as failures leak away:
+// threshold × lockout_max + 365), whatever the user's successes, and the
+// user is never refused (issue 12, item 4). Before failures leaked, each
+// accepted code cleared the count: 10 guesses a day, 3 650 a year.
+func TestAttackerYearAgainstDailyUser(t *testing.T) {
+	h := newHarness(t, storetest.OpenSQLite(t), func(c *Config) { c.Limits.VerifyPerUser = Rate{PerSecond: -1} })
+	k, _ := h.registered("ivan", "Token")
+	st := core.DefaultSettings()
+	const days = 365
+	// wrong is a code of no step in the verify window around now.
+	wrong := func() string {
+		step := enroll.Step(k, h.clock.Now())
+		for c := 0; ; c++ {
+			code := fmt.Sprintf("%06d", c)
+			match := false
+			for s := step - 20; s <= step+20; s++ {
+				match = match || enroll.CodeAt(k, s) == code
+			}
+			if !match {
+				return code
+			}
+		}
+	}
+	guesses := 0
+	for day := range days {
+		for range st.LockoutThreshold + 1 {
+			status, reason := h.verify("ivan", wrong())
+			if status != 401 {
+				t.Fatalf("day %d: a wrong code answered %d", day, status)
+			}
+			if strings.HasPrefix(reason, core.ReasonLocked) {
+				break
+			}
+			guesses++
+		}
+		h.clock.Advance(12 * time.Hour) // the lock, if any, runs out
+		if status, reason := h.verify("ivan", enroll.Code(k, h.clock.Now())); status != 200 {
+			t.Fatalf("day %d: the real user's code = %d %q", day, status, reason)
+		}
+		h.clock.Advance(12 * time.Hour)
+	}
+	bound := st.LockoutThreshold*st.LockoutMax + days*int(24*time.Hour/core.FailureLeak)
+	t.Logf("%d guesses in %d days, bound %d", guesses, days, bound)
+	if guesses > bound {
+		t.Errorf("the attacker made %d guesses in %d days against a user signing in daily, want at most %d", guesses, days, bound)
+	}
 }

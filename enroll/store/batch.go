@@ -18,8 +18,7 @@ import (
 // parameters (see recordUseArgs): step, at, drift, device id, ahead,
 // steps before the step used with it (0), drift votes.
 const recordUseQuery = `UPDATE mfa_devices
-	SET ` + recordStep + `, last_used = $2, drift_steps = $3, drift_votes = $7,
-		fail_count = 0, lockouts = 0, locked_until = NULL
+	SET ` + recordStep + `, last_used = $2, drift_steps = $3, drift_votes = $7
 	WHERE id = $4 AND status = 'active' AND ` + stepUnused + `
 		AND (locked_until IS NULL OR locked_until <= $2) AND ` + userEnabled
 
@@ -177,7 +176,8 @@ const userDevicesQuery = `SELECT u.id, u.username, u.display_name, u.email, u.pa
 	COALESCE(d.status, ''), COALESCE(d.algorithm, ''), COALESCE(d.digits, 0), COALESCE(d.period_sec, 0),
 	COALESCE(d.secret_key_id, ''), d.secret, d.created, d.registered, d.expires_at,
 	COALESCE(d.last_used_step, 0), d.last_used, COALESCE(d.drift_steps, 0), COALESCE(d.fail_count, 0), d.locked_until,
-	COALESCE(d.lockouts, 0), COALESCE(d.out_of_sync, FALSE), COALESCE(d.drift_votes, 0), COALESCE(d.ahead_from, 0), COALESCE(d.ahead_to, 0)
+	COALESCE(d.lockouts, 0), COALESCE(d.out_of_sync, FALSE), COALESCE(d.drift_votes, 0), COALESCE(d.ahead_from, 0), COALESCE(d.ahead_to, 0),
+	d.fail_at
 	FROM users u LEFT JOIN mfa_devices d ON d.user_id = u.id
 	WHERE u.username_key = ? ORDER BY d.id`
 

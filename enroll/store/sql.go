@@ -304,7 +304,7 @@ func (s *sqlStore) CountAdmins(ctx context.Context) (int, error) {
 
 const deviceCols = `id, user_id, uid, name, kind, status, algorithm, digits, period_sec,
 	secret_key_id, secret, created, registered, expires_at, last_used_step, last_used,
-	drift_steps, fail_count, locked_until, lockouts, out_of_sync, drift_votes, ahead_from, ahead_to`
+	drift_steps, fail_count, locked_until, lockouts, out_of_sync, drift_votes, ahead_from, ahead_to, fail_at`
 
 func scanDevice(row rowScanner) (Device, error) {
 	var d Device
@@ -312,7 +312,7 @@ func scanDevice(row rowScanner) (Device, error) {
 	err := row.Scan(&d.ID, &d.UserID, &d.UID, &d.Name, &kind, &status, &d.Algorithm, &d.Digits, &d.PeriodSec,
 		&d.Secret.KeyID, &d.Secret.Ciphertext, nullTime{&d.Created}, nullTime{&d.Registered}, nullTime{&d.ExpiresAt},
 		&d.LastUsedStep, nullTime{&d.LastUsed}, &d.DriftSteps, &d.FailCount, nullTime{&d.LockedUntil},
-		&d.Lockouts, &d.OutOfSync, &d.DriftVotes, &d.AheadFrom, &d.AheadTo)
+		&d.Lockouts, &d.OutOfSync, &d.DriftVotes, &d.AheadFrom, &d.AheadTo, nullTime{&d.FailAt})
 	d.Kind, d.Status = DeviceKind(kind), DeviceStatus(status)
 	return d, err
 }
@@ -364,17 +364,17 @@ func (s *sqlStore) CreateDevice(ctx context.Context, d *Device) error {
 		c.Created = time.Now()
 	}
 	c.Created, c.Registered, c.ExpiresAt = micro(c.Created), micro(c.Registered), micro(c.ExpiresAt)
-	c.LastUsed, c.LockedUntil = micro(c.LastUsed), micro(c.LockedUntil)
+	c.LastUsed, c.LockedUntil, c.FailAt = micro(c.LastUsed), micro(c.LockedUntil), micro(c.FailAt)
 	t := s.d.timeArg
 	err := s.w.QueryRowContext(ctx, `INSERT INTO mfa_devices
 		(user_id, uid, name, name_key, kind, status, algorithm, digits, period_sec, secret_key_id, secret,
 		 created, registered, expires_at, last_used_step, last_used, drift_steps, fail_count, locked_until,
-		 lockouts, out_of_sync, drift_votes, ahead_from, ahead_to)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		 lockouts, out_of_sync, drift_votes, ahead_from, ahead_to, fail_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		c.UserID, c.UID, c.Name, fold(c.Name), string(c.Kind), string(c.Status), c.Algorithm, c.Digits, c.PeriodSec,
 		c.Secret.KeyID, c.Secret.Ciphertext, t(c.Created), t(c.Registered), t(c.ExpiresAt), c.LastUsedStep,
 		t(c.LastUsed), c.DriftSteps, c.FailCount, t(c.LockedUntil),
-		c.Lockouts, c.OutOfSync, c.DriftVotes, c.AheadFrom, c.AheadTo,
+		c.Lockouts, c.OutOfSync, c.DriftVotes, c.AheadFrom, c.AheadTo, t(c.FailAt),
 	).Scan(&c.ID)
 	if err != nil {
 		return s.wrap("create mfa device", err)
@@ -466,7 +466,7 @@ func (s *sqlStore) ActivateDevice(ctx context.Context, id int64, u UseStep) erro
 	at := s.d.timeArg(micro(u.At))
 	return s.conditional(ctx, "activate mfa device", id, s.numbered(`UPDATE mfa_devices
 		SET status = 'active', registered = $2, expires_at = NULL, last_used_step = $1, last_used = $2,
-			drift_steps = $3, drift_votes = 0, out_of_sync = $5, fail_count = 0, lockouts = 0, locked_until = NULL,
+			drift_steps = $3, drift_votes = 0, out_of_sync = $5, fail_count = 0, fail_at = NULL, lockouts = 0, locked_until = NULL,
 			kind = CASE WHEN CAST($6 AS TEXT) = '' THEN kind ELSE CAST($6 AS TEXT) END
 		WHERE id = $4 AND status = 'pending' AND (expires_at IS NULL OR expires_at > $2) AND last_used_step < $1
 			AND `+userEnabled),
@@ -485,33 +485,22 @@ func (s *sqlStore) RecordFailure(ctx context.Context, id int64, rule Lockout, no
 		return Failure{}, s.wrap(op, err)
 	}
 	defer tx.Rollback()
-	q := `SELECT fail_count, lockouts, locked_until FROM mfa_devices WHERE id = ?`
+	q := `SELECT fail_count, fail_at, lockouts, locked_until FROM mfa_devices WHERE id = ?`
 	if _, ok := s.d.(postgresDialect); ok {
 		q += ` FOR UPDATE`
 	}
-	var f Failure
-	if err := tx.QueryRowContext(ctx, s.d.rebind(q), id).Scan(&f.Count, &f.Lockouts, nullTime{&f.LockedUntil}); err != nil {
+	var d Device
+	if err := tx.QueryRowContext(ctx, s.d.rebind(q), id).Scan(&d.FailCount, nullTime{&d.FailAt}, &d.Lockouts, nullTime{&d.LockedUntil}); err != nil {
 		return Failure{}, s.wrap(op, err)
 	}
-	if f.LockedUntil.After(now) {
+	f := Failure{Count: d.FailCount, FailAt: d.FailAt, Lockouts: d.Lockouts, LockedUntil: d.LockedUntil}
+	if d.LockedUntil.After(now) {
 		f.WasLocked = true
 		return f, s.wrap(op, tx.Commit())
 	}
-	if !f.LockedUntil.IsZero() {
-		f.Count, f.LockedUntil = 0, time.Time{} // the lock ran out: count afresh
-	}
-	f.Count++
-	if rule.Threshold > 0 && f.Count >= rule.Threshold {
-		f.Lockouts++
-		f.Locked = true
-		if d, forever := rule.LockFor(f.Lockouts); forever {
-			f.LockedUntil = Indefinitely
-		} else {
-			f.LockedUntil = micro(now.Add(d))
-		}
-	}
-	if _, err := tx.ExecContext(ctx, s.d.rebind(`UPDATE mfa_devices SET fail_count = ?, lockouts = ?, locked_until = ? WHERE id = ?`),
-		f.Count, f.Lockouts, s.d.timeArg(f.LockedUntil), id); err != nil {
+	f = rule.fail(d, now)
+	if _, err := tx.ExecContext(ctx, s.d.rebind(`UPDATE mfa_devices SET fail_count = ?, fail_at = ?, lockouts = ?, locked_until = ? WHERE id = ?`),
+		f.Count, s.d.timeArg(f.FailAt), f.Lockouts, s.d.timeArg(f.LockedUntil), id); err != nil {
 		return Failure{}, s.wrap(op, err)
 	}
 	return f, s.wrap(op, tx.Commit())
@@ -520,14 +509,14 @@ func (s *sqlStore) RecordFailure(ctx context.Context, id int64, rule Lockout, no
 func (s *sqlStore) SetDrift(ctx context.Context, u UseStep) error {
 	return s.conditional(ctx, "set mfa device drift", u.DeviceID, s.numbered(`UPDATE mfa_devices
 		SET `+recordStep+`, last_used = $2, drift_steps = $3, drift_votes = 0, out_of_sync = FALSE,
-			fail_count = 0, lockouts = 0, locked_until = NULL
+			fail_count = 0, fail_at = NULL, lockouts = 0, locked_until = NULL
 		WHERE id = $4 AND `+stepUnused),
 		u.Step, s.d.timeArg(micro(u.At)), u.Drift, u.DeviceID, u.Ahead, 1)
 }
 
 func (s *sqlStore) UnlockDevice(ctx context.Context, id int64, lockedUntil time.Time) error {
 	const op = "unlock mfa device"
-	q := `UPDATE mfa_devices SET fail_count = 0, lockouts = 0, locked_until = NULL WHERE id = ? AND `
+	q := `UPDATE mfa_devices SET fail_count = 0, fail_at = NULL, lockouts = 0, locked_until = NULL WHERE id = ? AND `
 	if lockedUntil.IsZero() {
 		return s.conditional(ctx, op, id, q+`locked_until IS NULL`, id)
 	}
@@ -535,12 +524,12 @@ func (s *sqlStore) UnlockDevice(ctx context.Context, id int64, lockedUntil time.
 }
 
 func (s *sqlStore) ClearExpiredLockout(ctx context.Context, id int64, now time.Time) error {
-	return s.conditional(ctx, "clear expired lockout", id, `UPDATE mfa_devices SET fail_count = 0, locked_until = NULL
+	return s.conditional(ctx, "clear expired lockout", id, `UPDATE mfa_devices SET locked_until = NULL
 		WHERE id = ? AND locked_until IS NOT NULL AND locked_until <= ?`, id, s.d.timeArg(micro(now)))
 }
 
 func (s *sqlStore) ClearExpiredLockouts(ctx context.Context, now time.Time) ([]Device, error) {
-	rows, err := s.w.QueryContext(ctx, `UPDATE mfa_devices SET fail_count = 0, locked_until = NULL
+	rows, err := s.w.QueryContext(ctx, `UPDATE mfa_devices SET locked_until = NULL
 		WHERE locked_until IS NOT NULL AND locked_until <= ? RETURNING `+deviceCols,
 		s.d.timeArg(micro(now)))
 	devs, err := collect(s, "clear expired lockouts", rows, err, scanDevice)

@@ -81,9 +81,14 @@ type Device struct {
 	LastUsedStep int64     // highest accepted step; 0 when never used
 	LastUsed     time.Time // zero when never used
 	DriftSteps   int64
-	FailCount    int
-	LockedUntil  time.Time // zero when not locked; Indefinitely until unlocked
-	// Lockouts counts lockouts in a row without an accepted code.
+	// FailCount counts failed codes; it loses one per Lockout.Leak from
+	// FailAt (see Failures), and only an unlock, a resync or a new
+	// registration clears it: an accepted code does not.
+	FailCount   int
+	FailAt      time.Time // when FailCount last leaked or began; zero when it is 0
+	LockedUntil time.Time // zero when not locked; Indefinitely until unlocked
+	// Lockouts is the lockout level: how many whole lockout thresholds
+	// FailCount held at the last failure. Each level doubles the lock.
 	Lockouts int
 	// OutOfSync marks a device registered with a late code: a resync
 	// clears it.
@@ -201,6 +206,48 @@ type Lockout struct {
 	// MaxLockouts is the lockout, counted in a row, that lasts until
 	// someone unlocks the device (LockedUntil Indefinitely); 0: never.
 	MaxLockouts int
+	// Leak is how long a failure counts: the fail count loses one per
+	// Leak since the device's FailAt; 0: failures never leak.
+	Leak time.Duration
+}
+
+// Failures returns d's fail count at now, after one failure leaked away
+// per leak since d.FailAt, and the time the rest leaks from.
+func (d Device) Failures(now time.Time, leak time.Duration) (int, time.Time) {
+	n, at := d.FailCount, d.FailAt
+	if n <= 0 || leak <= 0 || at.IsZero() || !now.After(at) {
+		return n, at
+	}
+	gone := now.Sub(at) / leak
+	if gone >= time.Duration(n) {
+		return 0, time.Time{}
+	}
+	return n - int(gone), at.Add(gone * leak)
+}
+
+// fail counts one more failure on d, not locked at now, by rule l: the
+// count leaks first, and the failure that takes it to a new multiple of
+// the threshold locks the device for l.LockFor(the multiple). A lock that
+// ran out keeps its count, so the next lock comes a threshold later.
+func (l Lockout) fail(d Device, now time.Time) Failure {
+	n, at := d.Failures(now, l.Leak)
+	if at.IsZero() {
+		at = now
+	}
+	f := Failure{Count: n + 1, FailAt: at}
+	if l.Threshold <= 0 {
+		return f
+	}
+	f.Lockouts = f.Count / l.Threshold
+	if f.Lockouts > n/l.Threshold {
+		f.Locked = true
+		if d, forever := l.LockFor(f.Lockouts); forever {
+			f.LockedUntil = Indefinitely
+		} else {
+			f.LockedUntil = micro(now.Add(d))
+		}
+	}
+	return f
 }
 
 // MaxLock bounds one timed lock, however many lockouts came before.
@@ -226,8 +273,10 @@ type Failure struct {
 	WasLocked bool
 	// Locked: this failure locked the device.
 	Locked bool
-	// Count and Lockouts are the device's counts afterwards.
+	// Count and Lockouts are the device's counts afterwards, and FailAt
+	// the time the count leaks from.
 	Count, Lockouts int
+	FailAt          time.Time
 	// LockedUntil is the device's lock afterwards (zero when none).
 	LockedUntil time.Time
 }
@@ -282,8 +331,10 @@ type Store interface {
 	// user is not disabled: all in the same statement, so a change made
 	// by another server process takes effect at once. It moves
 	// LastUsedStep to u.Step (or, when u.Ahead, widens AheadFrom..AheadTo
-	// to it), sets drift, drift votes and last-used time, and clears the
-	// fail count, lockout count and lock. ErrStale when the condition
+	// to it), and sets drift, drift votes and last-used time. It leaves
+	// the fail count and lockout level as they are: they fall only with
+	// time (see Device.Failures), so the real user's codes give an
+	// attacker no fresh guesses. ErrStale when the condition
 	// fails (a replay, a concurrent verify, a pending or locked device, a
 	// disabled user); ErrNotFound when there is no such device.
 	RecordUse(ctx context.Context, u UseStep) error
@@ -294,10 +345,11 @@ type Store interface {
 	// use gets its error and none is recorded.
 	RecordUses(ctx context.Context, us []UseStep) (errs []error)
 	// RecordFailure counts a failed code at now, in one transaction. A
-	// device locked at now is left as it is (WasLocked). A lock that has
-	// run out counts from zero again. When the count reaches
-	// rule.Threshold the device locks for rule.LockFor(Lockouts+1) and
-	// Lockouts grows by one.
+	// device locked at now is left as it is (WasLocked). The count first
+	// leaks (see Device.Failures); the failure that takes it to a new
+	// multiple k of rule.Threshold locks the device for rule.LockFor(k),
+	// and Lockouts is the count's whole multiples of the threshold. A
+	// lock that ran out keeps its count.
 	RecordFailure(ctx context.Context, id int64, rule Lockout, now time.Time) (Failure, error)
 	// SetDrift stores a drift learned by resync, whose codes are the steps
 	// u.Step-1 and u.Step: only while neither is used (see Device.Used),
@@ -312,13 +364,13 @@ type Store interface {
 	// (zero: none), so a stale reader cannot undo a lock just set:
 	// ErrStale otherwise, ErrNotFound when there is no such device.
 	UnlockDevice(ctx context.Context, id int64, lockedUntil time.Time) error
-	// ClearExpiredLockout clears the fail count and lock of a device
-	// whose lock has run out at now (LockedUntil set and <= now), keeping
-	// its lockout count; ErrStale when it is not so locked.
+	// ClearExpiredLockout clears the lock of a device whose lock has run
+	// out at now (LockedUntil set and <= now), keeping its fail count and
+	// lockout level; ErrStale when it is not so locked.
 	ClearExpiredLockout(ctx context.Context, id int64, now time.Time) error
-	// ClearExpiredLockouts clears the fail count and lock of every device
-	// whose LockedUntil is set and <= now, keeping their lockout counts,
-	// and returns those devices as they are after the reset, by ID.
+	// ClearExpiredLockouts clears the lock of every device whose
+	// LockedUntil is set and <= now, keeping their fail counts and lockout
+	// levels, and returns those devices as they are after the reset, by ID.
 	ClearExpiredLockouts(ctx context.Context, now time.Time) ([]Device, error)
 	// DeleteExpiredPending removes pending devices whose ExpiresAt is before
 	// now and returns them, by ID. In the same transaction it remembers

@@ -188,14 +188,16 @@ type apiDevice struct {
 	ExpiresAt    *time.Time `json:"expires_at,omitempty"`
 	LastUsed     *time.Time `json:"last_used,omitempty"`
 	DriftSeconds int64      `json:"drift_seconds"`
-	FailCount    int        `json:"fail_count"`
+	// FailCount is the failed codes that still count: one leaks away
+	// a day; an accepted code does not clear them.
+	FailCount int `json:"fail_count"`
 	// LockedUntil is when a lock ends; LockedUntilUnlocked says the
 	// lock lasts until an admin (or the user, in the portal) unlocks it,
 	// and then LockedUntil is absent.
 	LockedUntil         *time.Time `json:"locked_until,omitempty"`
 	LockedUntilUnlocked bool       `json:"locked_until_unlocked"`
-	// Lockouts counts lockouts in a row without an accepted code: each
-	// doubles the next lock.
+	// Lockouts is the lockout level: the whole lockout thresholds the
+	// fail count held at its last failure; each doubles the next lock.
 	Lockouts int `json:"lockouts"`
 	// OutOfSync says the device was registered with a late code: resync
 	// it (POST .../resync with two consecutive codes) to clear the mark.
@@ -224,9 +226,10 @@ func toAPIDevice(d store.Device, now time.Time) apiDevice {
 		ID: d.ID, Name: d.Name, Kind: string(d.Kind), Status: string(d.Status),
 		Algorithm: d.Algorithm, Digits: d.Digits, Period: d.PeriodSec,
 		Created: d.Created.UTC(), Registered: optTime(d.Registered), LastUsed: optTime(d.LastUsed),
-		DriftSeconds: d.DriftSteps * int64(d.PeriodSec), FailCount: d.FailCount,
-		Lockouts: d.Lockouts, OutOfSync: d.OutOfSync,
+		DriftSeconds: d.DriftSteps * int64(d.PeriodSec),
+		Lockouts:     d.Lockouts, OutOfSync: d.OutOfSync,
 	}
+	a.FailCount, _ = d.Failures(now, core.FailureLeak)
 	if d.Status == store.StatusPending {
 		a.ExpiresAt = optTime(d.ExpiresAt)
 	}

@@ -145,8 +145,16 @@ func (st Settings) Map() map[string]string {
 
 // Lockout returns the lockout rule the settings make.
 func (st Settings) Lockout() store.Lockout {
-	return store.Lockout{Threshold: st.LockoutThreshold, Base: st.LockoutClear, MaxLockouts: st.LockoutMax}
+	return store.Lockout{Threshold: st.LockoutThreshold, Base: st.LockoutClear, MaxLockouts: st.LockoutMax, Leak: FailureLeak}
 }
+
+// FailureLeak is how long one failed code counts against a device: the
+// fail count loses one failure per FailureLeak, and nothing else lowers
+// it but an unlock, a resync or a new registration. An accepted code does
+// not: else an attacker could slip a threshold's worth of guesses between
+// each two of the real user's codes. So an attacker who never locks the
+// device gets one guess per FailureLeak, 365 a year (docs/API.md).
+const FailureLeak = 24 * time.Hour
 
 // settingsCache keeps the settings for a few seconds, so replicas sharing a
 // database see each other's changes soon without a read per request; a

@@ -192,7 +192,7 @@ func (s *Core) unlockedDevices(ctx context.Context, cu *cachedUser, now time.Tim
 			switch {
 			case err == nil:
 				s.Audit(ctx, System, "device.unlock", deviceTarget(cu.user, d), "lockout expired")
-				d.LockedUntil, d.FailCount = time.Time{}, 0
+				d.LockedUntil = time.Time{}
 				cu.setDevice(i, d)
 			case errors.Is(err, store.ErrStale):
 				// Cleared meanwhile, or locked again by another server.
@@ -246,7 +246,7 @@ func (s *Core) acceptMatch(ctx context.Context, a Actor, cu *cachedUser, cands [
 			} else {
 				d.LastUsedStep = step
 			}
-			d.DriftSteps, d.DriftVotes, d.LastUsed, d.FailCount, d.Lockouts = use.Drift, use.DriftVotes, use.At, 0, 0
+			d.DriftSteps, d.DriftVotes, d.LastUsed = use.Drift, use.DriftVotes, use.At
 			cu.setDevice(c.i, d)
 			if drift != c.dev.DriftSteps {
 				s.Audit(ctx, a, "device.drift", deviceTarget(cu.user, c.dev), fmt.Sprintf("drift %+ds after %d codes in a row on one side", drift*int64(c.dev.PeriodSec), DriftVotes))
@@ -328,7 +328,7 @@ func (s *Core) countFailure(ctx context.Context, a Actor, cu *cachedUser, cands 
 			return false, time.Time{}, err
 		}
 		d := c.dev
-		d.FailCount, d.Lockouts, d.LockedUntil = f.Count, f.Lockouts, f.LockedUntil
+		d.FailCount, d.FailAt, d.Lockouts, d.LockedUntil = f.Count, f.FailAt, f.Lockouts, f.LockedUntil
 		if f.WasLocked {
 			if until.IsZero() || f.LockedUntil.Before(until) {
 				until = f.LockedUntil

@@ -73,8 +73,8 @@ func testRecordUses(t *testing.T, s store.Store) {
 	if got := getDevice(t, s, a.ID); got.LastUsedStep != step0 || got.DriftSteps != 1 || !got.LastUsed.Equal(at) {
 		t.Errorf("phone after RecordUses: step %d drift %d used %v, want %d 1 %v", got.LastUsedStep, got.DriftSteps, got.LastUsed, step0, at)
 	}
-	if got := getDevice(t, s, c.ID); got.LastUsedStep != step0+1 || got.DriftSteps != -1 || got.FailCount != 0 {
-		t.Errorf("kiosk after RecordUses: step %d drift %d fails %d, want %d -1 0", got.LastUsedStep, got.DriftSteps, got.FailCount, step0+1)
+	if got := getDevice(t, s, c.ID); got.LastUsedStep != step0+1 || got.DriftSteps != -1 || got.FailCount != 1 {
+		t.Errorf("kiosk after RecordUses: step %d drift %d fails %d, want %d -1 1 (a use forgives no failure)", got.LastUsedStep, got.DriftSteps, got.FailCount, step0+1)
 	}
 	if got := getDevice(t, s, locked.ID); got.LastUsedStep != 0 || got.FailCount != 3 {
 		t.Errorf("locked device after a refused use: step %d fails %d, want 0 3", got.LastUsedStep, got.FailCount)
@@ -92,8 +92,8 @@ func testRecordUses(t *testing.T, s store.Store) {
 	if errs[0] != nil || !errors.Is(errs[1], store.ErrStale) || errs[2] != nil {
 		t.Errorf("RecordUses(step+3, step+2, lock ended) = %s, %s, %s; want ok, stale, ok", errName(errs[0]), errName(errs[1]), errName(errs[2]))
 	}
-	if got := getDevice(t, s, locked.ID); got.FailCount != 0 || !got.LockedUntil.IsZero() {
-		t.Errorf("after a use at the lock's end: fails %d locked until %v, want 0 and none", got.FailCount, got.LockedUntil)
+	if got := getDevice(t, s, locked.ID); got.LastUsedStep != step0+1 || got.FailCount != 3 || got.Lockouts != 1 {
+		t.Errorf("after a use at the lock's end: step %d fails %d lockouts %d, want %d 3 1 (a use forgives no failure)", got.LastUsedStep, got.FailCount, got.Lockouts, step0+1)
 	}
 
 	// A batch whose context has ended records nothing.

@@ -455,8 +455,8 @@ func testRecordUse(t *testing.T, s store.Store) {
 	at := t0.Add(30 * time.Second)
 	must(t, "RecordUse", s.RecordUse(ctx, store.UseStep{DeviceID: d.ID, Step: step0, Drift: -1, At: at}))
 	got := getDevice(t, s, d.ID)
-	if got.LastUsedStep != step0 || !got.LastUsed.Equal(at) || got.DriftSteps != -1 || got.FailCount != 0 {
-		t.Errorf("after RecordUse: step %d used %v drift %d fails %d; want %d %v -1 0",
+	if got.LastUsedStep != step0 || !got.LastUsed.Equal(at) || got.DriftSteps != -1 || got.FailCount != 1 {
+		t.Errorf("after RecordUse: step %d used %v drift %d fails %d; want %d %v -1 1 (a use forgives no failure)",
 			got.LastUsedStep, got.LastUsed, got.DriftSteps, got.FailCount, step0, at)
 	}
 	tests := []struct {
@@ -480,15 +480,16 @@ func testRecordUse(t *testing.T, s store.Store) {
 		t.Errorf("LastUsedStep %d drift %d, want %d 0: a refused RecordUse changed the device", got.LastUsedStep, got.DriftSteps, step0+1)
 	}
 
-	// A locked device refuses until its lock ends, and a use clears it.
+	// A locked device refuses until its lock ends; a use then is
+	// accepted and keeps the count.
 	lockEnd := at.Add(5 * time.Minute)
 	for range 3 {
 		fail(t, s, d.ID, 3, lockEnd)
 	}
 	wantErr(t, "RecordUse(locked)", s.RecordUse(ctx, store.UseStep{DeviceID: d.ID, Step: step0 + 2, At: lockEnd.Add(-time.Second)}), store.ErrStale)
 	must(t, "RecordUse(at lock end)", s.RecordUse(ctx, store.UseStep{DeviceID: d.ID, Step: step0 + 2, At: lockEnd}))
-	if got := getDevice(t, s, d.ID); got.FailCount != 0 || !got.LockedUntil.IsZero() {
-		t.Errorf("after RecordUse: fails %d locked until %v, want 0 and none", got.FailCount, got.LockedUntil)
+	if got := getDevice(t, s, d.ID); got.FailCount != 3 || got.LastUsedStep != step0+2 {
+		t.Errorf("after RecordUse at the lock's end: fails %d step %d, want 3 and %d", got.FailCount, got.LastUsedStep, step0+2)
 	}
 }
 
@@ -549,7 +550,7 @@ func testLockout(t *testing.T, s store.Store) {
 	lock := t0.Add(15 * time.Minute)
 	for i := 1; i <= 4; i++ {
 		f := fail(t, s, d.ID, 3, lock)
-		want := store.Failure{Count: min(i, 3), Locked: i == 3, WasLocked: i == 4}
+		want := store.Failure{Count: min(i, 3), Locked: i == 3, WasLocked: i == 4, FailAt: t0}
 		if i >= 3 {
 			want.Lockouts, want.LockedUntil = 1, lock
 		}
@@ -575,7 +576,7 @@ func testLockout(t *testing.T, s store.Store) {
 	wantErr(t, "RecordFailure(missing)", err, store.ErrNotFound)
 
 	// ClearExpiredLockouts clears only locks that have ended, and keeps
-	// the count of lockouts.
+	// the fail count and the lockout level.
 	cleared, err := s.ClearExpiredLockouts(ctx, lock.Add(-time.Second))
 	must(t, "ClearExpiredLockouts(before)", err)
 	if len(cleared) != 0 {
@@ -583,8 +584,8 @@ func testLockout(t *testing.T, s store.Store) {
 	}
 	cleared, err = s.ClearExpiredLockouts(ctx, lock)
 	must(t, "ClearExpiredLockouts", err)
-	if len(cleared) != 1 || cleared[0].ID != d.ID || cleared[0].FailCount != 0 || !cleared[0].LockedUntil.IsZero() || cleared[0].Lockouts != 1 {
-		t.Errorf("ClearExpiredLockouts = %+v, want device %d reset with 1 lockout", cleared, d.ID)
+	if len(cleared) != 1 || cleared[0].ID != d.ID || cleared[0].FailCount != 3 || !cleared[0].LockedUntil.IsZero() || cleared[0].Lockouts != 1 {
+		t.Errorf("ClearExpiredLockouts = %+v, want device %d unlocked with 3 failures and 1 lockout", cleared, d.ID)
 	}
 
 	// UnlockDevice clears at once, but only the lock the caller saw.
@@ -614,8 +615,9 @@ func testLockout(t *testing.T, s store.Store) {
 }
 
 // testLockoutEscalates checks that each lockout in a row doubles the lock,
-// that the last one lasts until unlocked, that a run-out lock counts
-// afresh, and that only an accepted code or an unlock forgives lockouts.
+// that the last one lasts until unlocked, that a run-out lock keeps its
+// count (the next lock comes a threshold later), that an accepted code
+// forgives nothing, and that time (the leak) and an unlock do.
 func testLockoutEscalates(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	alice := mkUser(t, s, "alice")
@@ -632,7 +634,7 @@ func testLockoutEscalates(t *testing.T, s store.Store) {
 		if !f.Locked || f.Lockouts != n+1 || !f.LockedUntil.Equal(now.Add(want)) {
 			t.Fatalf("lockout %d = %+v, want locked %v from %v", n+1, f, want, now)
 		}
-		// Past the lock's end a failure counts from one again.
+		// Past the lock's end the count goes on.
 		now = f.LockedUntil
 		if _, err := s.ClearExpiredLockouts(ctx, now); err != nil {
 			t.Fatal(err)
@@ -654,13 +656,32 @@ func testLockoutEscalates(t *testing.T, s store.Store) {
 	wantErr(t, "RecordUse(locked until unlocked)", s.RecordUse(ctx, store.UseStep{DeviceID: d.ID, Step: step0, At: now.AddDate(50, 0, 0)}), store.ErrStale)
 	must(t, "UnlockDevice", s.UnlockDevice(ctx, d.ID, store.Indefinitely))
 
-	// An accepted code forgives the lockouts: the next lock is the first.
+	// An accepted code forgives nothing: the next lock is the second.
 	for range 2 {
 		fail(t, s, d.ID, 2, t0.Add(10*time.Minute))
 	}
-	must(t, "RecordUse", s.RecordUse(ctx, store.UseStep{DeviceID: d.ID, Step: step0, At: t0.Add(10 * time.Minute)}))
-	if got := getDevice(t, s, d.ID); got.Lockouts != 0 || got.FailCount != 0 {
-		t.Fatalf("after an accepted code: lockouts %d fails %d, want 0 0", got.Lockouts, got.FailCount)
+	now = t0.Add(10 * time.Minute)
+	must(t, "RecordUse", s.RecordUse(ctx, store.UseStep{DeviceID: d.ID, Step: step0, At: now}))
+	if got := getDevice(t, s, d.ID); got.Lockouts != 1 || got.FailCount != 2 {
+		t.Fatalf("after an accepted code: lockouts %d fails %d, want 1 2", got.Lockouts, got.FailCount)
+	}
+	rule.Leak = 24 * time.Hour
+	for range 2 {
+		var err error
+		f, err = s.RecordFailure(ctx, d.ID, rule, now)
+		must(t, "RecordFailure", err)
+	}
+	if f.Lockouts != 2 || !f.LockedUntil.Equal(now.Add(20*time.Minute)) {
+		t.Fatalf("lockout after an accepted code = %+v, want the second, 20 minutes", f)
+	}
+	// Time forgives: one failure a day since the first (t0); after four
+	// days the four are gone and a failure is the first again, counted
+	// from then.
+	now = t0.Add(4 * 24 * time.Hour)
+	f, err = s.RecordFailure(ctx, d.ID, rule, now)
+	must(t, "RecordFailure", err)
+	if f.Count != 1 || f.Lockouts != 0 || f.Locked || !f.FailAt.Equal(now) {
+		t.Fatalf("failure after four days = %+v, want count 1 from %v, no lockout", f, now)
 	}
 	for _, tc := range []struct {
 		n    int
