@@ -198,12 +198,13 @@ type UseStep struct {
 
 // Lockout is how failed codes lock an MFA device.
 type Lockout struct {
-	// Threshold is how many failed codes in a row lock the device.
+	// Threshold is how many failed codes that still count lock the
+	// device; each further Threshold locks it again, one level up.
 	Threshold int
-	// Base is how long the first lock lasts; each further lockout
-	// without an accepted code in between doubles it (at most MaxLock).
+	// Base is how long the first lock lasts; each further level doubles
+	// it (at most MaxLock).
 	Base time.Duration
-	// MaxLockouts is the lockout, counted in a row, that lasts until
+	// MaxLockouts is the lockout level that lasts until
 	// someone unlocks the device (LockedUntil Indefinitely); 0: never.
 	MaxLockouts int
 	// Leak is how long a failure counts: the fail count loses one per
@@ -253,7 +254,7 @@ func (l Lockout) fail(d Device, now time.Time) Failure {
 // MaxLock bounds one timed lock, however many lockouts came before.
 const MaxLock = 365 * 24 * time.Hour
 
-// LockFor returns how long the n-th lockout in a row lasts (n >= 1), and
+// LockFor returns how long the lockout of level n lasts (n >= 1), and
 // whether it lasts until someone unlocks the device.
 func (l Lockout) LockFor(n int) (time.Duration, bool) {
 	if l.MaxLockouts > 0 && n >= l.MaxLockouts {

@@ -25,15 +25,16 @@ type Settings struct {
 	// VerifyWindow is how many steps either side of a device's learned
 	// drift a code is accepted: 0 to 10.
 	VerifyWindow int `json:"verify_window"`
-	// LockoutThreshold is how many failed codes in a row lock an MFA device.
+	// LockoutThreshold is how many failed codes that still count (see
+	// FailureLeak) lock an MFA device; each further threshold's worth
+	// locks it again.
 	LockoutThreshold int `json:"lockout_threshold"`
 	// LockoutClear is how long a first lockout lasts before it clears by
-	// itself; each further lockout without an accepted code in between
-	// lasts twice as long as the one before.
+	// itself; each further lockout level lasts twice as long as the one
+	// before.
 	LockoutClear time.Duration `json:"lockout_clear"`
-	// LockoutMax is the lockout, counted in a row without an accepted
-	// code, that lasts until an admin (or the user, in the portal) unlocks
-	// the device.
+	// LockoutMax is the lockout level that lasts until an admin (or the
+	// user, in the portal) unlocks the device.
 	LockoutMax int `json:"lockout_max"`
 	// MaxDevices is the most MFA devices one user may have.
 	MaxDevices int `json:"max_devices"`
