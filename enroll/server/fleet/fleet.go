@@ -12,7 +12,10 @@
 // Notices are hints, never state: a handler re-reads the store. When the
 // listening connection drops, notices are lost, so the Bus reports it is
 // not Live (held long-polls then poll the store) and, once listening
-// again, calls every Resync hook so nothing missed stays stale.
+// again, calls every Resync hook so nothing missed stays stale. A notice
+// this replica cannot send waits and is sent again, in order; when more
+// wait than the queue holds, the others are told to resync once sending
+// works again, as they cannot be told what was dropped.
 package fleet
 
 import (
@@ -35,8 +38,12 @@ const (
 )
 
 // queueSize bounds the notices waiting to be sent; beyond it they are
-// dropped (and counted), and the other replicas catch up by polling.
+// dropped (and counted), and the other replicas are told to resync.
 const queueSize = 4096
+
+// kindResync is the notice that makes every other replica run its
+// Resync hooks: notices of this one were dropped.
+const kindResync = "resync"
 
 // Bus carries notices between replicas. The zero value is not usable:
 // create one with New. It is safe for concurrent use.
@@ -49,11 +56,12 @@ type Bus struct {
 	handlers map[string]func(arg string)
 	resyncs  []func()
 
-	live    atomic.Bool
-	out     chan string
-	dropped atomic.Int64
-	sent    atomic.Int64
-	heard   atomic.Int64
+	live     atomic.Bool
+	out      chan string
+	overflow atomic.Bool // notices were dropped: the others must resync
+	dropped  atomic.Int64
+	sent     atomic.Int64
+	heard    atomic.Int64
 }
 
 // New returns a Bus over st: across replicas when st implements
@@ -110,6 +118,7 @@ func (b *Bus) Publish(kind, arg string) {
 	case b.out <- b.origin + " " + kind + " " + arg:
 	default:
 		b.dropped.Add(1)
+		b.overflow.Store(true)
 	}
 }
 
@@ -130,6 +139,11 @@ func (b *Bus) receive(payload string) {
 	}
 	kind, arg, _ := strings.Cut(rest, " ")
 	b.heard.Add(1)
+	if kind == kindResync {
+		b.log.Info("another replica dropped notices; dropping caches and waking held long-polls")
+		b.resync()
+		return
+	}
 	b.dispatch(kind, arg)
 }
 
@@ -193,27 +207,53 @@ func (b *Bus) Run(ctx context.Context) {
 	}
 }
 
-// send sends queued notices until ctx is done. A notice that cannot be
-// sent is dropped: the others find the change by polling while their
-// listener is down, or by the cache's TTL.
+// send sends queued notices, in order, until ctx is done. A notice that
+// cannot be sent is tried again with backoff, holding back those behind
+// it; once one is sent after the queue overflowed, a resync notice
+// follows.
 func (b *Bus) send(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case p := <-b.out:
-			sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			err := b.remote.Notify(sctx, p)
-			cancel()
-			if err != nil {
-				b.dropped.Add(1)
-				if ctx.Err() == nil {
-					b.log.Warn("notice not sent to other replicas", "err", err)
-				}
-				continue
+			if !b.deliver(ctx, p) {
+				return
 			}
-			b.sent.Add(1)
+			if b.overflow.Swap(false) && !b.deliver(ctx, b.origin+" "+kindResync) {
+				return
+			}
 		}
+	}
+}
+
+// deliver sends p, trying again until it is sent; false when ctx ends
+// first.
+func (b *Bus) deliver(ctx context.Context, p string) bool {
+	backoff := minBackoff
+	for failed := false; ; failed = true {
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := b.remote.Notify(sctx, p)
+		cancel()
+		if err == nil {
+			b.sent.Add(1)
+			if failed {
+				b.log.Info("sending notices to other replicas again")
+			}
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		if !failed {
+			b.log.Warn("notice not sent to other replicas; trying again", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, maxBackoff)
 	}
 }
 

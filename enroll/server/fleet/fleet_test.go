@@ -3,7 +3,9 @@ package fleet
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 // fakeNotices is a shared store's notices in memory: every Notify reaches
 // every running Listen; cut ends the running listens with an error.
 type fakeNotices struct {
+	failSends atomic.Bool // Notify fails, as from a replica cut off the database
 	mu        sync.Mutex
 	listeners map[int]chan string
 	next      int
@@ -24,6 +27,9 @@ func newFake() *fakeNotices {
 }
 
 func (f *fakeNotices) Notify(ctx context.Context, p string) error {
+	if f.failSends.Load() {
+		return errors.New("connection refused")
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, l := range f.listeners {
@@ -134,4 +140,42 @@ func TestBusInProcess(t *testing.T) {
 		t.Fatalf("handler got %v", r.got)
 	}
 	b.Run(context.Background()) // returns at once
+}
+
+// TestBusRetriesUnsentNotices: while a replica cannot send (its own
+// connections fail, the others still listen), its notices wait and are
+// sent in order once it can; past the queue, the others are told to
+// resync, since what was dropped cannot be named.
+func TestBusRetriesUnsentNotices(t *testing.T) {
+	f := newFake()
+	a, b := New(f, testkit.Quiet()), New(f, testkit.Quiet())
+	var onB, resyncB recorder
+	b.Handle("app", onB.add)
+	b.OnResync(func() { resyncB.add("resync") })
+	testkit.Run(t, func(ctx context.Context) error { a.Run(ctx); return nil })
+	testkit.Run(t, func(ctx context.Context) error { b.Run(ctx); return nil })
+	testkit.WaitFor(t, 10*time.Second, "both live", func() bool { return a.Live() && b.Live() })
+
+	f.failSends.Store(true)
+	a.Publish("app", "x1")
+	a.Publish("app", "x2")
+	time.Sleep(300 * time.Millisecond) // a few failed sends
+	if onB.len() != 0 {
+		t.Fatalf("B heard %v while A could not send", onB.got)
+	}
+	f.failSends.Store(false)
+	testkit.WaitFor(t, 10*time.Second, "x1 and x2 on B", func() bool { return onB.len() == 2 })
+	if onB.got[0] != "x1" || onB.got[1] != "x2" || resyncB.len() != 0 {
+		t.Errorf("B heard %v and resynced %d times, want x1, x2 in order and no resync", onB.got, resyncB.len())
+	}
+
+	f.failSends.Store(true)
+	for i := range queueSize + 20 { // one more waits in the sender
+		a.Publish("app", fmt.Sprint("y", i))
+	}
+	if s := a.Stats(); s.Dropped < 10 {
+		t.Errorf("A dropped %d notices past a full queue, want at least 10", s.Dropped)
+	}
+	f.failSends.Store(false)
+	testkit.WaitFor(t, 20*time.Second, "B resynced after A's queue overflowed", func() bool { return resyncB.len() == 1 })
 }
