@@ -118,11 +118,7 @@ type apiSendRequest struct {
 // registration is offered to another (or the same) appliance; an open
 // offer elsewhere is withdrawn.
 func (s *API) apiDeviceSend(w http.ResponseWriter, r *http.Request, a core.Actor) (int, any, error) {
-	u, err := s.apiUserByPath(r)
-	if err != nil {
-		return 0, nil, err
-	}
-	id, err := core.PathID(r)
+	u, id, err := s.apiDeviceByPath(r)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -147,6 +143,17 @@ func (s *API) apiDeviceSend(w http.ResponseWriter, r *http.Request, a core.Actor
 		return 0, nil, err
 	}
 	return http.StatusOK, out, nil
+}
+
+// apiDeviceByPath loads the user named in the path, or 404, and reads
+// the MFA device id beside it.
+func (s *API) apiDeviceByPath(r *http.Request) (store.User, int64, error) {
+	u, err := s.apiUserByPath(r)
+	if err != nil {
+		return store.User{}, 0, err
+	}
+	id, err := core.PathID(r)
+	return u, id, err
 }
 
 type apiDeviceList struct {
@@ -176,11 +183,7 @@ func (s *API) apiDeviceList(w http.ResponseWriter, r *http.Request, a core.Actor
 
 // apiDeviceDelete is DELETE /api/v1/users/{username}/mfa-devices/{id}.
 func (s *API) apiDeviceDelete(w http.ResponseWriter, r *http.Request, a core.Actor) (int, any, error) {
-	u, err := s.apiUserByPath(r)
-	if err != nil {
-		return 0, nil, err
-	}
-	id, err := core.PathID(r)
+	u, id, err := s.apiDeviceByPath(r)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -205,11 +208,7 @@ func (s *API) apiDeviceResync(w http.ResponseWriter, r *http.Request, a core.Act
 }
 
 func (s *API) apiCodes(r *http.Request, a core.Actor, op func(ctx context.Context, a core.Actor, u store.User, id int64, codes []string) (store.Device, error)) (int, any, error) {
-	u, err := s.apiUserByPath(r)
-	if err != nil {
-		return 0, nil, err
-	}
-	id, err := core.PathID(r)
+	u, id, err := s.apiDeviceByPath(r)
 	if err != nil {
 		return 0, nil, err
 	}
