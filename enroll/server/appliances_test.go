@@ -264,9 +264,11 @@ func TestAppliancesPage(t *testing.T) {
 		if !strings.Contains(page, `<span class="badge active">Online</span>`) {
 			t.Errorf("an appliance that just synced is not online:\n%s", page)
 		}
-		h.clock.Advance(2 * time.Minute)
+		// Its last-seen time is rewritten at least every SeenEvery while
+		// it syncs: silent for 2 minutes more, it is offline.
+		h.clock.Advance(appliance.SeenEvery + 2*time.Minute)
 		if _, _, page = b.get("/appliances"); !strings.Contains(page, `<span class="badge">Offline</span>`) {
-			t.Errorf("an appliance silent for 2 minutes is not offline:\n%s", page)
+			t.Errorf("an appliance silent for SeenEvery and 2 minutes is not offline:\n%s", page)
 		}
 
 		// Rename.

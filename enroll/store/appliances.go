@@ -95,6 +95,64 @@ const (
 	SecretsSoftware = "software"
 )
 
+// SyncRequest is one signed sync of an appliance, for SyncAppliance.
+type SyncRequest struct {
+	// SignKey is the Ed25519 public key that signed the request.
+	SignKey []byte
+	// KeyID, Nonce and NonceExpires are UseNonce's arguments.
+	KeyID, Nonce string
+	NonceExpires time.Time
+	// Seen is what the sync reports; it is stored when SeenDue says so.
+	Seen ApplianceSeen
+	// SeenEvery is how stale the stored LastSeen may grow before a sync
+	// that reports nothing new rewrites it (see SeenDue); 0 rewrites it
+	// on every sync.
+	SeenEvery time.Duration
+	// ClockSlack is how far the clock report's offset or bound may move
+	// before a sync rewrites it before SeenEvery (see SeenDue).
+	ClockSlack time.Duration
+	// Sample goes into the clock history unless Sample.At is zero.
+	Sample ClockSample
+	// After, Now and Limit are Changes' arguments.
+	After int64
+	Now   time.Time
+	Limit int
+}
+
+// SyncResult is what SyncAppliance read.
+type SyncResult struct {
+	// Appliance is the appliance the key belongs to, as stored after the
+	// sync.
+	Appliance Appliance
+	// Changes is what Changes returns.
+	Changes []Change
+	// SeenWritten reports whether Seen was stored.
+	SeenWritten bool
+}
+
+// SeenDue reports whether a sync that reports s must be written over a,
+// the appliance as stored: when every is not positive, when a was never
+// seen, when a.LastSeen is every or more before s.At, when s says
+// something a does not (version, accounts, secrets mode, or the clock's
+// state), or when s's clock offset or bound is more than slack away from
+// a's. Between two writes, LastSeen is at most every older than the
+// appliance's last sync, and the stored offset and bound within slack of
+// its last report.
+func SeenDue(a Appliance, s ApplianceSeen, every, slack time.Duration) bool {
+	switch {
+	case every <= 0, a.LastSeen.IsZero(), !s.At.Before(a.LastSeen.Add(every)):
+		return true
+	case s.Version != a.Version, s.Accounts != a.Accounts, s.Secrets != a.Secrets:
+		return true
+	}
+	c, was := s.Clock, a.Clock
+	if c.At.IsZero() {
+		return false
+	}
+	return was.At.IsZero() || c.State != was.State ||
+		(c.Offset-was.Offset).Abs() > slack || (c.Bound-was.Bound).Abs() > slack
+}
+
 // PairingCode is a one-time code an unpaired appliance shows, to be typed
 // in the console.
 type PairingCode struct {
@@ -241,6 +299,17 @@ type ApplianceStore interface {
 	// kept (it records which appliance holds the account) until a later
 	// cancel, expire or delete of its MFA device on that appliance.
 	DeleteAnsweredChanges(ctx context.Context, before time.Time) (int, error)
+
+	// SyncAppliance runs what one signed sync needs of the store in one
+	// transaction: it finds the appliance by r.SignKey (ErrNotFound,
+	// nothing written, when none has it), records r's nonce as UseNonce
+	// does (ErrConflict, nothing written, when it is a replay), records
+	// r.Seen as SeenAppliance does when SeenDue(appliance, r.Seen,
+	// r.SeenEvery) and appends r.Sample unless its At is zero (as
+	// AppendClockSample does), then reads the changes as Changes(id,
+	// r.After, r.Now, r.Limit) does. Of several concurrent uses of one
+	// nonce, across every server sharing the store, exactly one succeeds.
+	SyncAppliance(ctx context.Context, r SyncRequest) (SyncResult, error)
 
 	// UseNonce records that the signed request with this key id and
 	// nonce was accepted, remembering it until expires. ErrConflict when

@@ -31,6 +31,29 @@ type txq struct {
 	d  dialect
 }
 
+// querier runs queries with ? placeholders: a pool, or a transaction
+// (txq), so that one helper serves a single statement and a transaction.
+type querier interface {
+	ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
+}
+
+var _, _ querier = (*pool)(nil), (*txq)(nil)
+
+// ExecContext, QueryContext and QueryRowContext make txq a querier.
+func (t *txq) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return t.exec(ctx, q, args...)
+}
+
+func (t *txq) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return t.tx.QueryContext(ctx, t.d.rebind(q), args...)
+}
+
+func (t *txq) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	return t.queryRow(ctx, q, args...)
+}
+
 func (t *txq) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
 	return t.tx.ExecContext(ctx, t.d.rebind(q), args...)
 }
@@ -151,6 +174,11 @@ func (s *sqlStore) RenameAppliance(ctx context.Context, id, name string) error {
 }
 
 func (s *sqlStore) SeenAppliance(ctx context.Context, id string, seen ApplianceSeen) error {
+	return s.seen(ctx, s.w, id, seen)
+}
+
+// seen is SeenAppliance on q.
+func (s *sqlStore) seen(ctx context.Context, q querier, id string, seen ApplianceSeen) error {
 	switch seen.Secrets {
 	case "", SecretsTPM, SecretsSoftware:
 	default:
@@ -160,17 +188,70 @@ func (s *sqlStore) SeenAppliance(ctx context.Context, id string, seen ApplianceS
 	var res sql.Result
 	var err error
 	if seen.Clock.At.IsZero() {
-		res, err = s.exec(ctx, `UPDATE appliances SET last_seen = ?, version = ?, accounts = ?, secrets = ? WHERE id = ?`,
+		res, err = q.ExecContext(ctx, `UPDATE appliances SET last_seen = ?, version = ?, accounts = ?, secrets = ? WHERE id = ?`,
 			t(micro(seen.At)), seen.Version, seen.Accounts, seen.Secrets, id)
 	} else {
 		c := seen.Clock
-		res, err = s.exec(ctx, `UPDATE appliances SET last_seen = ?, version = ?, accounts = ?, secrets = ?,
+		res, err = q.ExecContext(ctx, `UPDATE appliances SET last_seen = ?, version = ?, accounts = ?, secrets = ?,
 			clock_time = ?, clock_bound_ns = ?, clock_state = ?, clock_ppm = ?, clock_offset_ns = ?, clock_at = ?
 			WHERE id = ?`,
 			t(micro(seen.At)), seen.Version, seen.Accounts, seen.Secrets, t(micro(c.ApplianceTime)), int64(c.Bound), c.State,
 			c.Frequency, int64(c.Offset), t(micro(c.At)), id)
 	}
 	return s.affected("seen appliance", res, err)
+}
+
+func (s *sqlStore) SyncAppliance(ctx context.Context, r SyncRequest) (SyncResult, error) {
+	if r.KeyID == "" || r.Nonce == "" {
+		return SyncResult{}, errors.New("sync appliance: empty key id or nonce")
+	}
+	var out SyncResult
+	err := s.tx(ctx, "sync appliance", func(t *txq) error {
+		// The key first: requests signed by unknown keys record no nonce.
+		a, err := scanAppliance(t.queryRow(ctx, `SELECT `+applianceCols+` FROM appliances WHERE sign_key = ?`, r.SignKey))
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		} else if err != nil {
+			return err
+		}
+		// ON CONFLICT DO NOTHING rather than a unique violation, which
+		// would abort the PostgreSQL transaction: of concurrent uses of
+		// one nonce, the later waits for the earlier to commit and then
+		// inserts nothing.
+		res, err := t.exec(ctx, `INSERT INTO request_nonces (key_id, nonce, expires) VALUES (?, ?, ?)
+			ON CONFLICT (key_id, nonce) DO NOTHING`, r.KeyID, r.Nonce, s.d.timeArg(micro(r.NonceExpires)))
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return fmt.Errorf("nonce already used: %w", ErrConflict)
+		}
+		if SeenDue(a, r.Seen, r.SeenEvery, r.ClockSlack) {
+			if err := s.seen(ctx, t, a.ID, r.Seen); err != nil {
+				return err
+			}
+			a.LastSeen, a.Version, a.Accounts, a.Secrets = micro(r.Seen.At), r.Seen.Version, r.Seen.Accounts, r.Seen.Secrets
+			if c := r.Seen.Clock; !c.At.IsZero() {
+				c.ApplianceTime, c.At = micro(c.ApplianceTime), micro(c.At)
+				a.Clock = c
+			}
+			out.SeenWritten = true
+		}
+		if !r.Sample.At.IsZero() {
+			if _, err := s.appendClockSample(ctx, t, a.ID, r.Sample); err != nil {
+				return err
+			}
+		}
+		out.Appliance = a
+		out.Changes, err = s.changes(ctx, t, a, r.After, r.Now, r.Limit)
+		return err
+	})
+	if err != nil {
+		return SyncResult{}, err
+	}
+	return out, nil
 }
 
 func (s *sqlStore) UnpairAppliance(ctx context.Context, id string, at time.Time) (Change, error) {
@@ -286,20 +367,27 @@ func (s *sqlStore) AppendChange(ctx context.Context, c *Change) error {
 }
 
 func (s *sqlStore) Changes(ctx context.Context, applianceID string, after int64, now time.Time, limit int) ([]Change, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+changeCols+` FROM appliance_changes
+	return s.changes(ctx, s.r, Appliance{ID: applianceID, Rev: -1}, after, now, limit)
+}
+
+// changes is Changes on q for appliance a. When a.Rev (read in the same
+// transaction as q, or -1 when unknown) is at most after, there are no
+// changes after it to read.
+func (s *sqlStore) changes(ctx context.Context, q querier, a Appliance, after int64, now time.Time, limit int) ([]Change, error) {
+	rows, err := q.QueryContext(ctx, `SELECT `+changeCols+` FROM appliance_changes
 		WHERE appliance_id = ? AND rev <= ? AND kind = 'offer' AND state = 'pending' AND expires > ?
-		ORDER BY rev`, applianceID, after, s.d.timeArg(micro(now)))
+		ORDER BY rev`, a.ID, after, s.d.timeArg(micro(now)))
 	open, err := collect(s, "changes", rows, err, scanChange)
-	if err != nil {
-		return nil, err
+	if err != nil || a.Rev >= 0 && a.Rev <= after {
+		return open, err
 	}
-	q := `SELECT ` + changeCols + ` FROM appliance_changes WHERE appliance_id = ? AND rev > ? ORDER BY rev`
-	args := []any{applianceID, after}
+	query := `SELECT ` + changeCols + ` FROM appliance_changes WHERE appliance_id = ? AND rev > ? ORDER BY rev`
+	args := []any{a.ID, after}
 	if limit > 0 {
-		q += ` LIMIT ?`
+		query += ` LIMIT ?`
 		args = append(args, limit)
 	}
-	rows, err = s.r.QueryContext(ctx, q, args...)
+	rows, err = q.QueryContext(ctx, query, args...)
 	newer, err := collect(s, "changes", rows, err, scanChange)
 	if err != nil {
 		return nil, err
@@ -382,11 +470,16 @@ func (s *sqlStore) DevicesOnAppliance(ctx context.Context, applianceID string) (
 // --- Clock history ---
 
 func (s *sqlStore) AppendClockSample(ctx context.Context, applianceID string, c ClockSample) (bool, error) {
+	return s.appendClockSample(ctx, s.w, applianceID, c)
+}
+
+// appendClockSample is AppendClockSample on q.
+func (s *sqlStore) appendClockSample(ctx context.Context, q querier, applianceID string, c ClockSample) (bool, error) {
 	if c.At.IsZero() {
 		return false, errors.New("append clock sample: zero time")
 	}
 	at := c.At.UTC().Truncate(time.Minute)
-	res, err := s.exec(ctx, `INSERT INTO clock_history (appliance_id, at, offset_ns, bound_ns, state)
+	res, err := q.ExecContext(ctx, `INSERT INTO clock_history (appliance_id, at, offset_ns, bound_ns, state)
 		VALUES (?, ?, ?, ?, ?) ON CONFLICT (appliance_id, at) DO NOTHING`,
 		applianceID, s.d.timeArg(at), int64(c.Offset), int64(c.Bound), c.State)
 	if err != nil {

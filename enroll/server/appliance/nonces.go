@@ -23,14 +23,23 @@ const nonceMargin = time.Second
 func (a *API) useNonce(r *http.Request, pub ed25519.PublicKey) error {
 	// Verify has checked both headers; the key id is re-encoded from the
 	// key so that another spelling of the same key cannot slip past.
-	sec, err := strconv.ParseInt(r.Header.Get(proto.HeaderTimestamp), 10, 64)
+	expires, err := nonceExpires(r)
 	if err != nil {
-		return errors.New("use nonce: timestamp is not Unix seconds")
+		return err
 	}
-	expires := time.Unix(sec, 0).Add(proto.Window + nonceMargin)
 	err = a.store.UseNonce(r.Context(), proto.KeyID(pub), r.Header.Get(proto.HeaderNonce), expires)
 	if errors.Is(err, store.ErrConflict) {
 		return proto.ErrReplay
 	}
 	return err
+}
+
+// nonceExpires is how long the nonce of r, whose signature has verified,
+// must be remembered: past the last instant its timestamp is accepted.
+func nonceExpires(r *http.Request) (time.Time, error) {
+	sec, err := strconv.ParseInt(r.Header.Get(proto.HeaderTimestamp), 10, 64)
+	if err != nil {
+		return time.Time{}, errors.New("use nonce: timestamp is not Unix seconds")
+	}
+	return time.Unix(sec, 0).Add(proto.Window + nonceMargin), nil
 }

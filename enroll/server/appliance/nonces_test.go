@@ -102,7 +102,8 @@ func TestNonceStoreFailure(t *testing.T) {
 	}
 }
 
-// failingNonces is a store whose UseNonce fails while down is set.
+// failingNonces is a store whose UseNonce and SyncAppliance (which
+// records a sync's nonce) fail while down is set.
 type failingNonces struct {
 	Store
 	down atomic.Bool
@@ -113,6 +114,13 @@ func (f *failingNonces) UseNonce(ctx context.Context, keyID, nonce string, expir
 		return errors.New("use nonce: database is down")
 	}
 	return f.Store.UseNonce(ctx, keyID, nonce, expires)
+}
+
+func (f *failingNonces) SyncAppliance(ctx context.Context, r store.SyncRequest) (store.SyncResult, error) {
+	if f.down.Load() {
+		return store.SyncResult{}, errors.New("sync appliance: database is down")
+	}
+	return f.Store.SyncAppliance(ctx, r)
 }
 
 // TestPairingStatusDuringPairing: a pairing committed between the status

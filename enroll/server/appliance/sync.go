@@ -47,11 +47,29 @@ func wireChange(c store.Change) (proto.Change, error) {
 	return w, nil
 }
 
+// SeenEvery is how often a sync that reports nothing new rewrites the
+// appliance's last-seen time: an idle appliance renews its sync every
+// proto.MaxWait, and rewriting the appliance's row on each renewal would
+// cost the database a row write per appliance a minute. So LastSeen is
+// up to SeenEvery older than the appliance's last sync (its precision). A
+// sync that changes the version, accounts, secrets mode or clock state,
+// or moves the clock offset or bound by more than ClockSlack, is written
+// at once; the clock history keeps its sample a minute regardless.
+const SeenEvery = 5 * time.Minute
+
+// ClockSlack is how far an appliance's clock offset or bound may move
+// before a sync rewrites its stored clock report before SeenEvery: the
+// console's offset and bound are within ClockSlack of the last sync's.
+const ClockSlack = 100 * time.Millisecond
+
 // handleChanges answers GET {id}/changes: the changes after a revision,
-// held up to the requested wait while there is nothing new. Each request
-// records the appliance as seen, with its clock report and secrets mode.
+// held up to the requested wait while there is nothing new. One store
+// transaction (store.SyncAppliance) looks the key up, records the nonce,
+// records the appliance as seen (with its clock report and secrets mode;
+// at most every SeenEvery unless something changed) and reads the
+// changes: an idle renewal costs the database one commit.
 func (a *API) handleChanges(w http.ResponseWriter, r *http.Request) {
-	app, _, ok := a.paired(w, r)
+	pub, _, ok := a.authenticate(w, r)
 	if !ok {
 		return
 	}
@@ -61,22 +79,59 @@ func (a *API) handleChanges(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := a.clock.Now()
-	seen := store.ApplianceSeen{At: now, Version: q.Version, Accounts: q.Accounts, Secrets: q.Secrets}
-	if c := q.Clock; c != nil {
-		seen.Clock = store.ClockReport{ApplianceTime: c.Time, Bound: c.Bound, State: c.State,
-			Frequency: c.Frequency, Offset: now.Sub(c.Time), At: now}
-	}
-	if err := a.store.SeenAppliance(r.Context(), app.ID, seen); err != nil {
+	expires, err := nonceExpires(r)
+	if err != nil {
 		a.internal(w, r, err)
 		return
 	}
-	if c := seen.Clock; !c.At.IsZero() {
+	seen := store.ApplianceSeen{At: now, Version: q.Version, Accounts: q.Accounts, Secrets: q.Secrets}
+	var sample store.ClockSample
+	if c := q.Clock; c != nil {
+		seen.Clock = store.ClockReport{ApplianceTime: c.Time, Bound: c.Bound, State: c.State,
+			Frequency: c.Frequency, Offset: now.Sub(c.Time), At: now}
 		// The chart's history: at most one sample a minute (the store
-		// keeps the first of each); losing one only thins the chart.
-		sample := store.ClockSample{At: c.At, Offset: c.Offset, Bound: c.Bound, State: c.State}
-		if _, err := a.store.AppendClockSample(r.Context(), app.ID, sample); err != nil && r.Context().Err() == nil {
-			a.log.Warn("appliance sync: clock history", "appliance", app.ID, "err", err)
+		// keeps the first of each).
+		sample = store.ClockSample{At: now, Offset: seen.Clock.Offset, Bound: c.Bound, State: c.State}
+	}
+	// Watch before the store reads the changes, so that a change written
+	// in between wakes this sync; the path's id is the appliance's own,
+	// or the request is refused below.
+	id := r.PathValue("id")
+	ch, release := a.notify.watch(id)
+	res, err := a.store.SyncAppliance(r.Context(), store.SyncRequest{
+		SignKey: pub, KeyID: proto.KeyID(pub), Nonce: r.Header.Get(proto.HeaderNonce), NonceExpires: expires,
+		Seen: seen, SeenEvery: SeenEvery, ClockSlack: ClockSlack, Sample: sample,
+		After: q.After, Now: now, Limit: a.cfg.ChangesLimit + 1,
+	})
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		release()
+		if !a.unauthLimited(w, r) {
+			writeError(w, http.StatusUnauthorized, proto.CodeNotPaired, "this appliance's key is not paired with the server")
 		}
+		return
+	case errors.Is(err, store.ErrConflict):
+		release()
+		a.refuse(w, r, proto.ErrReplay, now)
+		return
+	case err != nil:
+		release()
+		a.internal(w, r, err)
+		return
+	}
+	// This process's replay cache too, as for every appliance request,
+	// once the key is known: unknown keys never fill it.
+	if err := a.verifier.Remember(r, pub, now); err != nil {
+		release()
+		a.refuse(w, r, err, now)
+		return
+	}
+	app, list := res.Appliance, res.Changes
+	if id != app.ID {
+		release()
+		a.log.Warn("appliance asked for another appliance's resource", "appliance", app.ID, "path", r.URL.Path)
+		writeError(w, http.StatusForbidden, proto.CodeForbidden, "this appliance may use only its own changes")
+		return
 	}
 	wait := min(q.Wait, a.cfg.MaxWait)
 	a.held(app.ID, 1)
@@ -85,13 +140,6 @@ func (a *API) handleChanges(w http.ResponseWriter, r *http.Request) {
 	defer timeout.Stop()
 	expired := wait == 0
 	for {
-		ch, release := a.notify.watch(app.ID)
-		list, err := a.store.Changes(r.Context(), app.ID, q.After, a.clock.Now(), a.cfg.ChangesLimit+1)
-		if err != nil {
-			release()
-			a.internal(w, r, err)
-			return
-		}
 		resp, fresh, err := a.changesResponse(list, q.After)
 		if err != nil {
 			release()
@@ -119,6 +167,13 @@ func (a *API) handleChanges(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		release()
+		ch, release = a.notify.watch(app.ID)
+		list, err = a.store.Changes(r.Context(), app.ID, q.After, a.clock.Now(), a.cfg.ChangesLimit+1)
+		if err != nil {
+			release()
+			a.internal(w, r, err)
+			return
+		}
 	}
 }
 

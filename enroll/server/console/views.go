@@ -28,9 +28,11 @@ var templateFS embed.FS
 //go:embed static/*
 var staticFS embed.FS
 
-// onlineWithin is how recent an appliance's last sync must be for it to
-// count as online: a held long-poll is renewed at least this often.
-const onlineWithin = proto.MaxWait + 30*time.Second
+// onlineWithin is how recent an appliance's last-seen time must be for it
+// to count as online: a held long-poll is renewed at least every
+// proto.MaxWait, and the last-seen time is rewritten at least every
+// appliance.SeenEvery while the appliance syncs.
+const onlineWithin = appliance.SeenEvery + proto.MaxWait + 30*time.Second
 
 // views holds one template set per page (the layout with the page's
 // "content") and the checksums that version static URLs.
