@@ -3,8 +3,6 @@ package server
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"fmt"
 	"io"
 	"net"
@@ -18,10 +16,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"golang.org/x/crypto/nacl/box"
 
 	"github.com/totpbox/totpbox/enroll"
-	"github.com/totpbox/totpbox/enroll/proto"
 	"github.com/totpbox/totpbox/enroll/server/api"
 	"github.com/totpbox/totpbox/enroll/store"
 	"github.com/totpbox/totpbox/enroll/store/storetest"
@@ -263,124 +259,4 @@ func seedVerifyUsers(b *testing.B, st store.Store, sealer *store.Sealer, n int) 
 		keys = append(keys, k)
 	}
 	return keys
-}
-
-// BenchmarkFleetIdle measures what appliances long-polling 3 replicas
-// cost the database while nothing changes: TOTPBOX_BENCH_APPLIANCES
-// appliances (default 1000), paired in the store, each holding a sync
-// (wait 60 s, renewed when answered) on replica i%3 over loopback HTTP.
-// Over one idle minute it reports the database's commits per second
-// (pg_stat_database), the syncs answered (renewals: every 60 s each), and
-// the CPU of this process (servers and appliances) and of the replicas'
-// backends. All in one process: RSS is not split per replica.
-func BenchmarkFleetIdle(b *testing.B) {
-	n := 1000
-	if v := os.Getenv("TOTPBOX_BENCH_APPLIANCES"); v != "" {
-		n, _ = strconv.Atoi(v)
-	}
-	window := time.Minute
-	if v := os.Getenv("TOTPBOX_BENCH_IDLE"); v != "" {
-		window, _ = time.ParseDuration(v)
-	}
-	f := newBenchFleet(b, 3, nil, nil)
-	ctx := context.Background()
-	type app struct {
-		id   string
-		sign ed25519.PrivateKey
-	}
-	apps := make([]app, n)
-	now := time.Now()
-	for i := range apps {
-		pub, sign, _ := ed25519.GenerateKey(rand.Reader)
-		boxPub, _, _ := box.GenerateKey(rand.Reader)
-		code := fmt.Sprintf("B%07d", i)
-		if err := f.stores[0].CreatePairingCode(ctx, store.PairingCode{Code: code, SignKey: pub, BoxKey: boxPub[:], Created: now, Expires: now.Add(time.Hour)}); err != nil {
-			b.Fatal(err)
-		}
-		a := store.Appliance{ID: fmt.Sprintf("bench%06d", i), Name: fmt.Sprintf("Bench %d", i), Paired: now}
-		if err := f.stores[0].PairAppliance(ctx, code, now, &a); err != nil {
-			b.Fatal(err)
-		}
-		apps[i] = app{id: a.ID, sign: sign}
-	}
-	tr := &http.Transport{MaxIdleConnsPerHost: n}
-	client := &http.Client{Transport: tr}
-	pctx, stop := context.WithCancel(ctx)
-	var answered, failed sync.Map
-	var wg sync.WaitGroup
-	var held sync.WaitGroup
-	held.Add(n)
-	for i, a := range apps {
-		wg.Go(func() {
-			var rev int64
-			first := true
-			for pctx.Err() == nil {
-				q := proto.SyncQuery{After: rev, Wait: proto.MaxWait}
-				req, _ := http.NewRequestWithContext(pctx, "GET", f.urls[i%3]+proto.ChangesPath(a.id)+"?"+q.Encode().Encode(), nil)
-				proto.Sign(req, nil, a.sign, time.Now())
-				if first {
-					first = false
-					held.Done()
-				}
-				resp, err := client.Do(req)
-				if err != nil {
-					if pctx.Err() == nil {
-						failed.Store(i, err.Error())
-						time.Sleep(time.Second)
-					}
-					continue
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				v, _ := answered.LoadOrStore(i, new(int64))
-				*(v.(*int64))++
-			}
-		})
-	}
-	held.Wait()
-	testkit.WaitFor(b, 5*time.Minute, "every sync held", func() bool {
-		online := 0
-		for _, srv := range f.srvs {
-			infos, err := srv.Appliances().Appliances(ctx)
-			if err != nil {
-				b.Fatal(err)
-			}
-			for _, in := range infos {
-				if in.Online {
-					online++
-				}
-			}
-		}
-		return online == n
-	})
-	time.Sleep(statsFlush) // the setup's statistics reported
-	c0, pg0 := pgStats(b, f.dsn)
-	cpu0 := cpuTime()
-	count := func() (k int64) {
-		answered.Range(func(_, v any) bool { k += *(v.(*int64)); return true })
-		return k
-	}
-	a0 := count()
-	b.ResetTimer()
-	time.Sleep(window)
-	b.StopTimer()
-	a1 := count()
-	cpu := cpuTime() - cpu0
-	time.Sleep(statsFlush)
-	c1, pg1 := pgStats(b, f.dsn)
-	stop()
-	tr.CloseIdleConnections()
-	wg.Wait()
-	nf := 0
-	failed.Range(func(_, _ any) bool { nf++; return true })
-	if nf > 0 {
-		b.Logf("%d appliances saw a failed sync", nf)
-	}
-	s := window.Seconds()
-	b.ReportMetric(float64(c1-c0)/s, "commits/s")
-	b.ReportMetric(float64(a1-a0)/s, "syncs-answered/s")
-	b.ReportMetric(float64(cpu.Milliseconds())/s, "cpu-ms/s")
-	b.ReportMetric(float64((pg1-pg0).Milliseconds())/s, "pg-ms/s")
-	b.ReportMetric(float64(n), "appliances")
-	b.ReportMetric(0, "ns/op")
 }
