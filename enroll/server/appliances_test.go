@@ -270,6 +270,9 @@ func TestAppliancesPage(t *testing.T) {
 		if _, _, page = b.get("/appliances"); !strings.Contains(page, `<span class="badge">Offline</span>`) {
 			t.Errorf("an appliance silent for SeenEvery and 2 minutes is not offline:\n%s", page)
 		}
+		if want := "Last seen is kept to within 5 minutes"; !strings.Contains(page, want) || !strings.Contains(page, "in the last 6.5 minutes") {
+			t.Errorf("the Appliances page does not say how precise last seen is (%q, 6.5 minutes):\n%s", want, page)
+		}
 
 		// Rename.
 		_, _, page = b.get("/appliances/" + kiosk.id + "/rename")

@@ -69,6 +69,12 @@ var funcs = template.FuncMap{
 	"online": func(a appliance.Info, now time.Time) bool {
 		return a.Online || !a.LastSeen.IsZero() && now.Sub(a.LastSeen) < onlineWithin
 	},
+	// seenEvery and onlineWithin are how precise an appliance's last-seen
+	// time is and how recent it must be for the appliance to count as
+	// online; minutes shows them.
+	"seenEvery":    func() time.Duration { return appliance.SeenEvery },
+	"onlineWithin": func() time.Duration { return onlineWithin },
+	"minutes":      func(d time.Duration) string { return fmt.Sprintf("%g minutes", d.Minutes()) },
 	// offset shows a clock offset in seconds with its sign.
 	"offset": func(d time.Duration) string { return fmt.Sprintf("%+.3f s", d.Seconds()) },
 	// seconds shows a duration in seconds.
