@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/totpbox/totpbox/enroll/proto"
@@ -85,6 +86,42 @@ func TestIdleRenewal(t *testing.T) {
 		a.e = second
 		if _, code, pe := a.changes(report()); code != http.StatusUnauthorized || pe.Code != proto.CodeNotPaired {
 			t.Errorf("renewal of a deleted appliance: %d %q, want 401 %q", code, pe.Code, proto.CodeNotPaired)
+		}
+	})
+}
+
+// TestHeldRenewal: a sync held for the whole wait with nothing new, as an
+// idle appliance's, costs one store call in all, the one that starts it;
+// one held while an offer is open re-reads the store when the wait ends,
+// so an offer that lapsed meanwhile is not sent.
+func TestHeldRenewal(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := &countingStore{Store: storetest.OpenSQLite(t)}
+		e := newEnvWith(t, nil, st)
+		a := e.newApp()
+		a.pair("A")
+		st.reset()
+		start := time.Now()
+		c, code, pe := a.changes(proto.SyncQuery{Wait: proto.MaxWait})
+		if code != 200 || len(c.Changes) != 0 || time.Since(start) != proto.MaxWait {
+			t.Fatalf("idle sync = %d %v %+v after %v, want empty after %v", code, pe, c, time.Since(start), proto.MaxWait)
+		}
+		if got, want := st.counts(), map[string]int{"SyncAppliance": 1}; !maps.Equal(got, want) {
+			t.Errorf("idle held sync: store calls %v, want %v", got, want)
+		}
+
+		// An offer open until half-way through the wait.
+		if err := e.api.SendOffer(context.Background(), a.id, "devA", "alice", "A", testKey(t), time.Now().Add(proto.MaxWait/2)); err != nil {
+			t.Fatal(err)
+		}
+		c = a.mustChanges(0)
+		st.reset()
+		c, code, pe = a.changes(proto.SyncQuery{After: c.Rev, Wait: proto.MaxWait})
+		if code != 200 || len(c.Changes) != 0 {
+			t.Errorf("sync held past its open offer's expiry = %d %v %+v, want no change", code, pe, c.Changes)
+		}
+		if got, want := st.counts(), map[string]int{"SyncAppliance": 1, "Changes": 1}; !maps.Equal(got, want) {
+			t.Errorf("held sync with an open offer: store calls %v, want %v", got, want)
 		}
 	})
 }

@@ -162,6 +162,13 @@ func (a *API) handleChanges(w http.ResponseWriter, r *http.Request) {
 			}
 		case <-timeout.C:
 			expired = true
+			if len(list) == 0 {
+				// Nothing was open: answer empty without reading again,
+				// as an idle appliance's renewal ends. A change whose
+				// wake this sync missed is read by the next sync, which
+				// the appliance sends at once.
+				continue
+			}
 		case <-r.Context().Done():
 			release()
 			return
