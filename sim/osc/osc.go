@@ -32,12 +32,13 @@ type Config struct {
 // Oscillator is a simulated oscillator. It is not safe for concurrent use.
 type Oscillator struct {
 	cfg       Config
-	rng       *rand.Rand
-	period    float64 // seconds
-	t         float64 // true seconds since start
-	local     float64 // noiseless local seconds at t
-	walk      float64 // random-walk part of the frequency
-	suspended float64 // true seconds spent suspended
+	rng       *rand.Rand // the wander's steps
+	noise     *rand.Rand // the readings' noise, apart so reads leave the wander alone
+	period    float64    // seconds
+	t         float64    // true seconds since start
+	local     float64    // noiseless local seconds at t
+	walk      float64    // random-walk part of the frequency
+	suspended float64    // true seconds spent suspended
 }
 
 // New returns an oscillator at true time zero reading zero.
@@ -49,6 +50,7 @@ func New(cfg Config) *Oscillator {
 	return &Oscillator{
 		cfg:    cfg,
 		rng:    rand.New(rand.NewPCG(cfg.Seed, 0x05c1)),
+		noise:  rand.New(rand.NewPCG(cfg.Seed, 0x2015e)),
 		period: p.Seconds(),
 	}
 }
@@ -105,7 +107,7 @@ func (o *Oscillator) Suspend(d time.Duration) {
 func (o *Oscillator) Local() time.Duration {
 	v := o.local
 	if o.cfg.Noise > 0 {
-		v += o.rng.NormFloat64() * o.cfg.Noise.Seconds()
+		v += o.noise.NormFloat64() * o.cfg.Noise.Seconds()
 	}
 	return time.Duration(math.Round(v * 1e9))
 }

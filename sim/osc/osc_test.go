@@ -51,3 +51,20 @@ func TestSuspendStopsTheOscillator(t *testing.T) {
 		t.Errorf("after suspend: local %v (was %v), suspended %v, elapsed %v", o.Exact(), before, o.Suspended(), o.Elapsed())
 	}
 }
+
+// TestWanderIgnoresReadings checks that how often an oscillator is read
+// does not change its wander: two clocks under test that read the
+// timebase at different moments must face the same oscillator.
+func TestWanderIgnoresReadings(t *testing.T) {
+	cfg := Config{PPM: 50, Wander: 1e-9, Noise: 100 * time.Nanosecond, Seed: 7}
+	quiet, busy := New(cfg), New(cfg)
+	for s := 1; s <= 3600; s++ {
+		busy.AdvanceTo(time.Duration(s) * time.Second)
+		busy.Local()
+	}
+	quiet.AdvanceTo(time.Hour)
+	if quiet.Exact() != busy.Exact() || quiet.Frequency() != busy.Frequency() {
+		t.Errorf("read once: local %.12f s, frequency %g; read every second: local %.12f s, frequency %g",
+			quiet.Exact(), quiet.Frequency(), busy.Exact(), busy.Frequency())
+	}
+}
