@@ -513,7 +513,9 @@ func (d *Discipline) contradiction(now time.Duration, m measurement) string {
 // (the estimate has learned something) and is spread over a share of that
 // time, the ratio of the random error to the correction, so the reading
 // is not held on a value known to be worse for a minute. A difference
-// beyond maxSlewed (the first update, or a clock far off) is stepped.
+// beyond maxSlewed (the first update, or a clock far off) is stepped, and
+// so is one beyond the new measurement's distance while the regression
+// has no frequency yet.
 const (
 	maxSlewRate = 500e-6
 	maxSlewed   = 0.1
@@ -523,7 +525,7 @@ const (
 // add puts one combined measurement into the regression and moves the
 // clock's estimate, slewing the reading to it.
 func (d *Discipline) add(m measurement) {
-	shown, wasSynced := d.display(m.x), d.synced
+	shown, wasSynced, hadFit := d.display(m.x), d.synced, d.haveFit
 	d.pts = append(d.pts, point{x: m.x, y: m.y, w: m.w})
 	if len(d.pts) > maxPoints {
 		d.pts = d.pts[len(d.pts)-maxPoints:]
@@ -533,6 +535,14 @@ func (d *Discipline) add(m measurement) {
 			d.pts = d.pts[s:]
 		}
 		d.fit = regress(d.pts)
+		// The runs test misses a frequency that turns steadily (a
+		// temperature swing): a line through a parabola leaves three runs.
+		// The newest point shows it, lying off the line by more than the
+		// points' distances allow; old points go until it does not.
+		for len(d.pts) > minRegressionPoints && strays(m, d.fit) {
+			d.pts = d.pts[min(max(1, len(d.pts)/4), len(d.pts)-minRegressionPoints):]
+			d.fit = regress(d.pts)
+		}
 		d.haveFit = true
 		if math.Abs(d.fit.slope) > maxFrequency {
 			d.fit.slope = math.Copysign(maxFrequency, d.fit.slope)
@@ -548,7 +558,11 @@ func (d *Discipline) add(m measurement) {
 		random = d.fit.randomError(m.x) + math.Abs(m.y-est)
 	}
 	d.corr, d.corrTime = 0, 0
-	if c := shown - est; wasSynced && math.Abs(c) <= maxSlewed {
+	// Until the regression has a frequency, a reading that the new
+	// measurement shows wrong by more than its distance has drifted at the
+	// oscillator's unknown frequency: it is stepped (chrony steps its
+	// first updates too), since a slew would hold it off for seconds more.
+	if c := shown - est; wasSynced && math.Abs(c) <= maxSlewed && (hadFit || math.Abs(c) <= m.common+m.random) {
 		d.corr, d.corrTime = c, slewTime(c, random, d.poll.Seconds())
 	}
 	d.lastX, d.lastEst, d.lastBound = m.x, est, m.common+random
@@ -558,6 +572,18 @@ func (d *Discipline) add(m measurement) {
 	d.updates++
 	d.addAnchor(point{x: m.x, y: est})
 }
+
+// strays reports whether the newest measurement m lies off the line f by
+// more than strayFactor times what its own random error and the line's
+// (as the points' distances claim it) allow: the frequency has moved
+// faster than the runs test noticed.
+func strays(m measurement, f fit) bool {
+	return math.Abs(m.y-f.at(m.x)) > strayFactor*(m.random+f.claimedError(m.x))
+}
+
+// strayFactor is how many times its random error the newest point may lie
+// off the line before old points are dropped.
+const strayFactor = 2
 
 // slewTime returns how long a correction c is spread over, given the new
 // estimate's random error and the polling interval, in seconds.

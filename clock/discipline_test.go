@@ -253,3 +253,56 @@ func TestSystem(t *testing.T) {
 		t.Errorf("System{}.Now() = %+v", r)
 	}
 }
+
+// TestFirstUpdatesStepOutsideTheMeasurement: before the clock has a
+// frequency, a reading the new measurement shows to be wrong by more than
+// its distance is stepped, not slewed: it drifted at the oscillator's
+// unknown frequency, and slewing would keep it off for seconds more.
+func TestFirstUpdatesStepOutsideTheMeasurement(t *testing.T) {
+	w := newWorld(t, 1, 50)
+	w.round(time.Second, "a")
+	// 100 s later the uncorrected 50 ppm has moved the reading by 5 ms.
+	if out := w.round(100*time.Second, "a"); !out.Updated {
+		t.Fatalf("not updated: %s", out.Reason)
+	}
+	r := w.reading(0)
+	if e := w.trueErr(r).Abs(); e > 200*time.Microsecond || e > r.Bound {
+		t.Errorf("right after the second update: error %v, bound %v; want ≤ 200 µs (the measurement's)", e, r.Bound)
+	}
+}
+
+// TestLineFollowsATurningFrequency: the oscillator's frequency moves
+// steadily (a temperature swing), polled every 1024 s. A line over hours
+// of points lags the turn by far more than the points' distances; the
+// newest point straying from it drops old points, so the estimate stays
+// near the measurements.
+func TestLineFollowsATurningFrequency(t *testing.T) {
+	epoch := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	d := NewDiscipline(DisciplineConfig{Epoch: epoch, Servers: 1})
+	d.SetPollInterval(1024 * time.Second)
+	// The frequency goes from 0 to 2 ppm over 12 h: offset −(a/2)x².
+	const a = 2e-6 / (12 * 3600)
+	truth := func(x float64) float64 { return -a / 2 * x * x }
+	var worst float64
+	for i := range 40 {
+		x := float64(i) * 1024
+		local := time.Duration(x * float64(time.Second))
+		noise := float64((i*7)%5-2) * 10e-6
+		s := Sample{Server: "a", Local: local, Offset: seconds(truth(x) + noise), Delay: 200 * time.Microsecond}
+		if out := d.Update(local, []Sample{s}); !out.Updated {
+			t.Fatalf("update %d: %s", i, out.Reason)
+		}
+		r := d.Reading(local)
+		e := math.Abs(r.Time.Sub(epoch.Add(local)).Seconds() - truth(x))
+		if e > r.Bound.Seconds() {
+			t.Errorf("update %d: error %.6f s outside bound %v", i, e, r.Bound)
+		}
+		if i >= 10 {
+			// The estimate the reading slews to, not the slew's start.
+			worst = max(worst, math.Abs(d.lastEst+d.refOffset.Seconds()-truth(x)))
+		}
+	}
+	if worst > 200e-6 {
+		t.Errorf("worst error right after an update = %.6f s, want ≤ 200 µs", worst)
+	}
+}

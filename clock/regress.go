@@ -44,12 +44,20 @@ func (f fit) skew() float64 {
 // claim it, or the t-scaled one the residuals show if that is larger.
 // The error every point shares (the path's unknown asymmetry) is not in it.
 func (f fit) randomError(x float64) float64 {
+	c := f.claimedError(x)
+	return max(c, tCoef(f.n-2)*math.Sqrt(f.s2)*c)
+}
+
+// claimedError returns how far the fitted line at x may be off if every
+// point's random error is as its weight claims: one standard deviation,
+// whatever the residuals show.
+func (f fit) claimedError(x float64) float64 {
 	g := 1 / f.sw
 	if f.sxx > 0 {
 		dx := x - f.xMean
 		g += dx * dx / f.sxx
 	}
-	return max(math.Sqrt(g), tCoef(f.n-2)*math.Sqrt(f.s2*g))
+	return math.Sqrt(g)
 }
 
 // regress fits a line through pts (at least 3) by weighted least squares.
