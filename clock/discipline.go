@@ -526,7 +526,7 @@ const (
 // clock's estimate, slewing the reading to it.
 func (d *Discipline) add(m measurement) {
 	shown, wasSynced, hadFit := d.display(m.x), d.synced, d.haveFit
-	d.pts = append(d.pts, point{x: m.x, y: m.y, w: m.w})
+	d.pts = append(d.pts, point{x: m.x, y: m.y, w: m.w, r: m.random})
 	if len(d.pts) > maxPoints {
 		d.pts = d.pts[len(d.pts)-maxPoints:]
 	}
@@ -575,7 +575,7 @@ func (d *Discipline) add(m measurement) {
 
 // strays reports whether the newest measurement m lies off the line f by
 // more than strayFactor times what its own random error and the line's
-// (as the points' distances claim it) allow: the frequency has moved
+// (as the points' random parts claim it) allow: the frequency has moved
 // faster than the runs test noticed.
 func strays(m measurement, f fit) bool {
 	return math.Abs(m.y-f.at(m.x)) > strayFactor*(m.random+f.claimedError(m.x))

@@ -155,3 +155,28 @@ func TestSlewTime(t *testing.T) {
 		})
 	}
 }
+
+// TestBoundCountsThePathsShareOnce: on a path of 4 ms round trip the bound
+// holds half of it whole, as the path's unknown asymmetry; the regression's
+// own error comes from what differs from sample to sample, not from the
+// whole distance again. Counting the distance in both left over 0.5 ms
+// more in the bound after 30 samples than their scatter allows.
+func TestBoundCountsThePathsShareOnce(t *testing.T) {
+	w := newWorld(t, 1, 20)
+	var r Reading
+	for i := range 30 {
+		w.local += 16 * time.Second
+		s := w.sample("a", i)
+		s.Delay = 4 * time.Millisecond
+		if out := w.d.Update(w.local, []Sample{s}); !out.Updated {
+			t.Fatalf("round %d not updated: %s", i, out.Reason)
+		}
+		r = w.d.Reading(w.local)
+		if e := w.trueErr(r).Abs(); e > r.Bound {
+			t.Fatalf("round %d: error %v outside bound %v", i, e, r.Bound)
+		}
+	}
+	if r.Bound > 2200*time.Microsecond {
+		t.Errorf("bound after 30 samples of a 4 ms path = %v, want ≤ 2.2 ms (half the round trip, plus the samples' scatter)", r.Bound)
+	}
+}

@@ -8,8 +8,10 @@ import "math"
 
 // point is one sample in the regression: x is local time and y the offset,
 // both in seconds from the discipline's reference; w is the weight, Σ1/λ²
-// over the samples combined into the point (see combine).
-type point struct{ x, y, w float64 }
+// over the samples combined into the point (see combine); r is the random
+// part of its distance (see spread), the part that differs from point to
+// point. Zero r means the whole distance, 1/√w.
+type point struct{ x, y, w, r float64 }
 
 // fit is the result of a regression over n points.
 type fit struct {
@@ -26,6 +28,9 @@ type fit struct {
 	// the residuals' variance for a point of weight 1 (1 when the points
 	// scatter as their weights claim).
 	sw, sxx, s2 float64
+	// vr0, vr1 and vr2 are Σw²r², Σw²r²·(x−x̄) and Σw²r²·(x−x̄)²: the
+	// fitted line's variance if each point's error has deviation r.
+	vr0, vr1, vr2 float64
 }
 
 // at returns the fitted offset at x.
@@ -40,8 +45,8 @@ func (f fit) skew() float64 {
 }
 
 // randomError returns how far the fitted line at x may be off from the
-// points' random errors: one standard deviation as the points' weights
-// claim it, or the t-scaled one the residuals show if that is larger.
+// points' random errors: one standard deviation as the points' random
+// parts claim it, or the t-scaled one the residuals show if that is larger.
 // The error every point shares (the path's unknown asymmetry) is not in it.
 func (f fit) randomError(x float64) float64 {
 	c := f.claimedError(x)
@@ -49,15 +54,17 @@ func (f fit) randomError(x float64) float64 {
 }
 
 // claimedError returns how far the fitted line at x may be off if every
-// point's random error is as its weight claims: one standard deviation,
-// whatever the residuals show.
+// point's error is as its random part claims: one standard deviation,
+// whatever the residuals show. The part of the distance every point
+// shares (half the path's minimum delay: its unknown asymmetry) is not in
+// it; the bound counts it once, whole, beside this.
 func (f fit) claimedError(x float64) float64 {
-	g := 1 / f.sw
+	v := f.vr0 / (f.sw * f.sw)
 	if f.sxx > 0 {
 		dx := x - f.xMean
-		g += dx * dx / f.sxx
+		v += 2*dx*f.vr1/(f.sw*f.sxx) + dx*dx*f.vr2/(f.sxx*f.sxx)
 	}
-	return math.Sqrt(g)
+	return math.Sqrt(max(v, 0))
 }
 
 // regress fits a line through pts (at least 3) by weighted least squares.
@@ -70,14 +77,22 @@ func regress(pts []point) fit {
 		swy += p.w * p.y
 	}
 	xm, ym := swx/sw, swy/sw
-	var sxx, sxy, sab float64
+	var sxx, sxy, sab, vr0, vr1, vr2 float64
 	for _, p := range pts {
 		dx := p.x - xm
 		sxx += p.w * dx * dx
 		sxy += p.w * dx * (p.y - ym)
 		sab += math.Sqrt(p.w) * math.Abs(dx)
+		r2 := p.r * p.r
+		if p.r == 0 {
+			r2 = 1 / p.w
+		}
+		v := p.w * p.w * r2
+		vr0 += v
+		vr1 += v * dx
+		vr2 += v * dx * dx
 	}
-	f := fit{n: n, xMean: xm, yMean: ym, sw: sw, sxx: sxx}
+	f := fit{n: n, xMean: xm, yMean: ym, sw: sw, sxx: sxx, vr0: vr0, vr1: vr1, vr2: vr2}
 	if sxx > 0 {
 		f.slope = sxy / sxx
 	}
