@@ -118,6 +118,7 @@ type Discipline struct {
 	lastX     float64 // x of the last update
 	lastEst   float64 // estimated offset at lastX
 	lastBound float64 // bound at lastX, seconds
+	lastPath  float64 // the common part of lastBound (see spread)
 	// The reading is slewed, not stepped, to each new estimate: it shows
 	// predict(x) + the correction, which shrinks linearly from corr at
 	// lastX to zero at lastX+corrTime. The bound covers it.
@@ -230,6 +231,51 @@ func (d *Discipline) boundAt(x float64) float64 {
 // prediction's, plus the slew still to come.
 func (d *Discipline) displayBound(x float64) float64 {
 	return d.boundAt(x) + math.Abs(d.correction(x))
+}
+
+// BoundTerms splits the error bound of a reading into its parts, in
+// seconds; they add up to the bound. The clock bench reports them, to show
+// what a bound is made of.
+type BoundTerms struct {
+	// Path is the part of the last update's distance that every sample
+	// over the same paths shares: half the minimum round trip, the
+	// servers' root distance, the precisions. It bounds the paths' unknown
+	// asymmetry, which no averaging shrinks.
+	Path float64 `json:"path_s"`
+	// Estimate is the last estimate's random error: the regression's
+	// error at that point and how far the point strayed from the line.
+	Estimate float64 `json:"estimate_s"`
+	// Frequency is what the frequency's uncertainty (the regression's
+	// skew, and the short- and long-term frequencies' difference) has
+	// added since the last update.
+	Frequency float64 `json:"frequency_s"`
+	// Drift is what the allowance for an unmeasured frequency change
+	// (max_clock_error_ppm) has added since the last update.
+	Drift float64 `json:"drift_s"`
+	// Slew is the part of the last correction the reading has still to
+	// slew.
+	Slew float64 `json:"slew_s"`
+}
+
+// boundTerms returns the parts of displayBound at x.
+func (d *Discipline) boundTerms(x float64) BoundTerms {
+	dt := math.Abs(x - d.lastX)
+	return BoundTerms{
+		Path:      d.lastPath,
+		Estimate:  d.lastBound - d.lastPath,
+		Frequency: d.freqError() * dt,
+		Drift:     d.mce * dt,
+		Slew:      math.Abs(d.correction(x)),
+	}
+}
+
+// BoundTerms returns the parts of the error bound of a reading at
+// timebase value local; all zero while the clock is not synced.
+func (d *Discipline) BoundTerms(local time.Duration) BoundTerms {
+	if !d.synced {
+		return BoundTerms{}
+	}
+	return d.boundTerms(d.x(local))
 }
 
 func (d *Discipline) x(local time.Duration) float64 { return (local - d.refLocal).Seconds() }
@@ -565,7 +611,7 @@ func (d *Discipline) add(m measurement) {
 	if c := shown - est; wasSynced && math.Abs(c) <= maxSlewed && (hadFit || math.Abs(c) <= m.common+m.random) {
 		d.corr, d.corrTime = c, slewTime(c, random, d.poll.Seconds())
 	}
-	d.lastX, d.lastEst, d.lastBound = m.x, est, m.common+random
+	d.lastX, d.lastEst, d.lastBound, d.lastPath = m.x, est, m.common+random, m.common
 	d.guess = d.refOffset + seconds(est)
 	d.synced = true
 	d.untrusted = ""

@@ -147,6 +147,14 @@ func (e *Engine) Reading() Reading {
 	return e.disc.Reading(e.q.timebase.Local())
 }
 
+// BoundTerms returns the parts of the error bound of a reading at timebase
+// value local (see Discipline.BoundTerms).
+func (e *Engine) BoundTerms(local time.Duration) BoundTerms {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.disc.BoundTerms(local)
+}
+
 // CheckSuspend looks for a suspend since the last check and, if there was
 // one, distrusts the phase and polls at once. It reports whether it found
 // one.

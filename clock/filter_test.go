@@ -180,3 +180,25 @@ func TestBoundCountsThePathsShareOnce(t *testing.T) {
 		t.Errorf("bound after 30 samples of a 4 ms path = %v, want ≤ 2.2 ms (half the round trip, plus the samples' scatter)", r.Bound)
 	}
 }
+
+// TestBoundTermsAddUp: the parts BoundTerms reports make up the reading's
+// bound, while a slew is under way and long after.
+func TestBoundTermsAddUp(t *testing.T) {
+	w := newWorld(t, 4, 30)
+	for range 20 {
+		w.round(16*time.Second, four...)
+	}
+	w.errs = map[string]time.Duration{"a": 150 * time.Microsecond, "b": 150 * time.Microsecond, "c": 150 * time.Microsecond, "d": 150 * time.Microsecond}
+	w.round(16*time.Second, four...)
+	for _, after := range []time.Duration{0, time.Second, 10 * time.Second, time.Hour} {
+		r := w.reading(after)
+		p := w.d.BoundTerms(w.local)
+		sum := p.Path + p.Estimate + p.Frequency + p.Drift + p.Slew
+		if d := (seconds(sum) - r.Bound).Abs(); d > time.Nanosecond {
+			t.Errorf("%v after the update: terms %+v add up to %v, bound %v", after, p, seconds(sum), r.Bound)
+		}
+		if p.Path <= 0 || p.Drift < 0 || p.Slew < 0 {
+			t.Errorf("%v after the update: terms %+v", after, p)
+		}
+	}
+}

@@ -69,6 +69,13 @@ type Result struct {
 	// UpdatesPerHour is how many rounds per hour of synchronised running
 	// updated the disciplined clock: how often it polled its servers.
 	UpdatesPerHour float64 `json:"updates_per_hour"`
+	// BoundRMSRatio is MedianBound over RMSError: how many times its RMS
+	// error the clock's median bound claims.
+	BoundRMSRatio float64 `json:"bound_rms_ratio"`
+	// MedianBoundTerms is the median of each part of the claimed bound
+	// over the readings counted in RMSError, each on its own (so they need
+	// not add up to MedianBound).
+	MedianBoundTerms clock.BoundTerms `json:"median_bound_terms"`
 	// Baselines holds the same figures for "naive_sntp" and "free_running".
 	Baselines map[string]Figures `json:"baselines"`
 
@@ -183,6 +190,10 @@ func Run(opts Config) (Result, error) {
 	}
 	b.res.Figures = b.disc.figures()
 	b.res.UpdatesPerHour = float64(b.updates) / b.res.Hours
+	if b.res.RMSError > 0 {
+		b.res.BoundRMSRatio = b.res.MedianBound / b.res.RMSError
+	}
+	b.res.MedianBoundTerms = medianTerms(b.terms)
 	b.res.Baselines = map[string]Figures{
 		"naive_sntp":   b.tNaive.figures(),
 		"free_running": b.tFree.figures(),
@@ -205,6 +216,7 @@ type bench struct {
 	res     Result
 
 	disc, tNaive, tFree *tally
+	terms               []clock.BoundTerms // the parts of each bound counted in disc
 
 	synced      time.Duration // end of the synchronised part
 	suspendAt   time.Duration // -1 once done or when none
@@ -399,6 +411,7 @@ func (b *bench) read(checkpoint string) {
 	if rd.State.Trusted() {
 		if inSynced && b.disc.f.TimeToSynced >= 0 {
 			b.disc.add(errD, rd.Bound.Seconds(), el)
+			b.terms = append(b.terms, b.eng.BoundTerms(local))
 		}
 		if math.Abs(errD) > rd.Bound.Seconds() {
 			b.disc.f.BoundViolations++
@@ -429,6 +442,28 @@ func (b *bench) readBaseline(t *tally, bl *baseline, local time.Duration, now ti
 	}
 	if checkpoint != "" {
 		t.f.HoldoverError[checkpoint] = math.Abs(e)
+	}
+}
+
+// medianTerms returns the median of each part of the bounds.
+func medianTerms(terms []clock.BoundTerms) clock.BoundTerms {
+	if len(terms) == 0 {
+		return clock.BoundTerms{}
+	}
+	median := func(part func(clock.BoundTerms) float64) float64 {
+		v := make([]float64, len(terms))
+		for i, t := range terms {
+			v[i] = part(t)
+		}
+		slices.Sort(v)
+		return v[len(v)/2]
+	}
+	return clock.BoundTerms{
+		Path:      median(func(t clock.BoundTerms) float64 { return t.Path }),
+		Estimate:  median(func(t clock.BoundTerms) float64 { return t.Estimate }),
+		Frequency: median(func(t clock.BoundTerms) float64 { return t.Frequency }),
+		Drift:     median(func(t clock.BoundTerms) float64 { return t.Drift }),
+		Slew:      median(func(t clock.BoundTerms) float64 { return t.Slew }),
 	}
 }
 

@@ -89,10 +89,19 @@ func WriteText(w io.Writer, r Result) error {
 	row("median bound", func(f Figures) string { return human(f.MedianBound) })
 	row("max |error| after 5m", func(f Figures) string { return human(f.SettledMaxAbsError) })
 	row("RMS error after 5m", func(f Figures) string { return human(f.SettledRMSError) })
+	row("median bound / RMS", func(f Figures) string {
+		if f.RMSError == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.3g", f.MedianBound/f.RMSError)
+	})
 	row("bound violations", func(f Figures) string { return fmt.Sprint(f.BoundViolations) })
 	for _, c := range checkpoints {
 		row("holdover "+c.name, func(f Figures) string { return human(f.HoldoverError[c.name]) })
 	}
+	t := r.MedianBoundTerms
+	fmt.Fprintf(&b, "\nthe disciplined clock's bound, median of each part: path %s, estimate %s, frequency %s, drift %s, slew %s\n",
+		human(t.Path), human(t.Estimate), human(t.Frequency), human(t.Drift), human(t.Slew))
 	if len(r.Falsetickers) > 0 {
 		fmt.Fprintf(&b, "\nfalsetickers: %s\n", strings.Join(r.Falsetickers, ", "))
 	}

@@ -20,13 +20,25 @@ func TestCommandJSON(t *testing.T) {
 		t.Fatalf("output is not JSON: %v\n%s", err, out.String())
 	}
 	for _, k := range []string{"scenario", "seed", "time_to_synced_s", "max_abs_error_s", "rms_error_s", "bound_violations", "holdover_error_s", "baselines",
-		"median_bound_s", "settled_max_abs_error_s", "settled_rms_error_s", "updates_per_hour"} {
+		"median_bound_s", "settled_max_abs_error_s", "settled_rms_error_s", "updates_per_hour", "bound_rms_ratio", "median_bound_terms"} {
 		if _, ok := got[k]; !ok {
 			t.Errorf("JSON lacks %q: %s", k, out.String())
 		}
 	}
-	if len(got) != 12 {
-		t.Errorf("JSON has %d fields, want 12: %s", len(got), out.String())
+	if len(got) != 14 {
+		t.Errorf("JSON has %d fields, want 14: %s", len(got), out.String())
+	}
+	// On a LAN the path's part is half of some 200 µs, and the drift
+	// allowance grows between updates.
+	terms := got["median_bound_terms"].(map[string]any)
+	if p := terms["path_s"].(float64); p < 50e-6 || p > 200e-6 {
+		t.Errorf("median path term %g s, want about 100 µs", p)
+	}
+	if d := terms["drift_s"].(float64); d <= 0 {
+		t.Errorf("median drift term %g s, want > 0", d)
+	}
+	if r, want := got["bound_rms_ratio"].(float64), got["median_bound_s"].(float64)/got["rms_error_s"].(float64); r != want {
+		t.Errorf("bound_rms_ratio %g, want median bound / RMS = %g", r, want)
 	}
 	bl := got["baselines"].(map[string]any)
 	for _, k := range []string{"naive_sntp", "free_running"} {
@@ -56,7 +68,8 @@ func TestCommandText(t *testing.T) {
 	if err := cmd.Execute(); err != nil {
 		t.Fatalf("Execute: %v", err)
 	}
-	for _, want := range []string{"time to SYNCED", "bound violations", "holdover 24h", "naive SNTP", "free-running", "falsetickers: ntp2.lan:123, ntp4.lan:123"} {
+	for _, want := range []string{"time to SYNCED", "bound violations", "holdover 24h", "naive SNTP", "free-running", "falsetickers: ntp2.lan:123, ntp4.lan:123",
+		"median bound / RMS", "the disciplined clock's bound, median of each part: path "} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
