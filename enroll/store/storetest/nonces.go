@@ -1,8 +1,6 @@
 package storetest
 
 import (
-	"errors"
-	"sync"
 	"testing"
 	"time"
 
@@ -45,31 +43,9 @@ func testConcurrentNonce(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	const workers = 32
 	exp := t0.Add(5 * time.Minute)
-	var (
-		wg        sync.WaitGroup
-		mu        sync.Mutex
-		ok, dup   int
-		otherErrs []error
-	)
-	for range workers {
-		wg.Go(func() {
-			err := s.UseNonce(ctx, "key", "nonce", exp)
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case err == nil:
-				ok++
-			case errors.Is(err, store.ErrConflict):
-				dup++
-			default:
-				otherErrs = append(otherErrs, err)
-			}
-		})
-	}
-	wg.Wait()
-	if len(otherErrs) > 0 {
-		t.Fatalf("concurrent UseNonce: %d unexpected errors, first: %v", len(otherErrs), otherErrs[0])
-	}
+	ok, dup := concurrentRefused(t, workers, store.ErrConflict, func() error {
+		return s.UseNonce(ctx, "key", "nonce", exp)
+	})
 	if ok != 1 || dup != workers-1 {
 		t.Errorf("concurrent UseNonce: %d succeeded and %d conflicted, want 1 and %d", ok, dup, workers-1)
 	}

@@ -406,6 +406,13 @@ func testActivateDevice(t *testing.T, s store.Store) {
 // how many returned ErrStale; any other error fails the test.
 func concurrent(t *testing.T, n int, fn func() error) (ok, stale int) {
 	t.Helper()
+	return concurrentRefused(t, n, store.ErrStale, fn)
+}
+
+// concurrentRefused runs fn n times at once and returns how many returned
+// nil and how many returned refused; any other error fails the test.
+func concurrentRefused(t *testing.T, n int, refused error, fn func() error) (ok, refusals int) {
+	t.Helper()
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
@@ -421,8 +428,8 @@ func concurrent(t *testing.T, n int, fn func() error) (ok, stale int) {
 			switch {
 			case err == nil:
 				ok++
-			case errors.Is(err, store.ErrStale):
-				stale++
+			case errors.Is(err, refused):
+				refusals++
 			default:
 				errs = append(errs, err)
 			}
@@ -433,7 +440,7 @@ func concurrent(t *testing.T, n int, fn func() error) (ok, stale int) {
 	for _, err := range errs {
 		t.Errorf("concurrent call: %v", err)
 	}
-	return ok, stale
+	return ok, refusals
 }
 
 func testConcurrentActivate(t *testing.T, s store.Store) {

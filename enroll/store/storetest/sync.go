@@ -1,9 +1,7 @@
 package storetest
 
 import (
-	"errors"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -123,28 +121,12 @@ func testSyncAppliance(t *testing.T, s store.Store) {
 	// Concurrent syncs with one nonce, as on several replicas: exactly one
 	// is accepted.
 	const workers = 16
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	ok, dup := 0, 0
-	var other []error
-	for range workers {
-		wg.Go(func() {
-			_, err := s.SyncAppliance(ctx, syncReq(7, "shared", at(10*time.Minute), 2))
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case err == nil:
-				ok++
-			case errors.Is(err, store.ErrConflict):
-				dup++
-			default:
-				other = append(other, err)
-			}
-		})
-	}
-	wg.Wait()
-	if len(other) > 0 || ok != 1 || dup != workers-1 {
-		t.Errorf("concurrent syncs with one nonce: %d accepted, %d refused, errors %v; want 1, %d, none", ok, dup, other, workers-1)
+	ok, dup := concurrentRefused(t, workers, store.ErrConflict, func() error {
+		_, err := s.SyncAppliance(ctx, syncReq(7, "shared", at(10*time.Minute), 2))
+		return err
+	})
+	if ok != 1 || dup != workers-1 {
+		t.Errorf("concurrent syncs with one nonce: %d accepted, %d refused; want 1, %d", ok, dup, workers-1)
 	}
 
 	// A deleted appliance is refused at once.
