@@ -89,7 +89,7 @@ func cpuTime() time.Duration {
 // (PostgreSQL 15's PGSTAT_MAX_INTERVAL): callers wait statsFlush first.
 const statsFlush = 61 * time.Second
 
-func pgStats(b *testing.B, dsn string) (commits int64, backendCPU time.Duration) {
+func pgStats(b *testing.B, dsn string) (commits int64, backendCPU time.Duration, backends int) {
 	b.Helper()
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, dsn)
@@ -112,9 +112,10 @@ func pgStats(b *testing.B, dsn string) (commits int64, backendCPU time.Duration)
 		var pid int
 		if rows.Scan(&pid) == nil {
 			backendCPU += procCPU(pid)
+			backends++
 		}
 	}
-	return commits, backendCPU
+	return commits, backendCPU, backends
 }
 
 // procCPU is the CPU time of process pid from /proc/PID/stat (utime +
@@ -140,7 +141,8 @@ func procCPU(pid int) time.Duration {
 // in turn (as a round-robin balancer does), every user verified once a
 // 30 s step (a fake clock: the cold path, the cache never holds the user).
 // cpu-us/verify is this process (servers and clients), pg-us/verify the
-// database's backends, commits/verify from pg_stat_database. "floor" is
+// database's backends (backends: how many are connected at the end),
+// total-us/verify the two added, commits/verify from pg_stat_database. "floor" is
 // the same clients against /healthz of one replica: what HTTP and the
 // clients cost without the verify.
 func BenchmarkFleetVerifyCPU(b *testing.B) {
@@ -190,7 +192,7 @@ func BenchmarkFleetVerifyCPU(b *testing.B) {
 			}
 			runRound() // connections, pools and statements warm
 			time.Sleep(statsFlush)
-			c0, pg0 := pgStats(b, f.dsn)
+			c0, pg0, _ := pgStats(b, f.dsn)
 			cpu0 := cpuTime()
 			b.ResetTimer()
 			for range rounds {
@@ -199,11 +201,13 @@ func BenchmarkFleetVerifyCPU(b *testing.B) {
 			b.StopTimer()
 			cpu := cpuTime() - cpu0
 			time.Sleep(statsFlush)
-			c1, pg1 := pgStats(b, f.dsn)
+			c1, pg1, backends := pgStats(b, f.dsn)
 			done := float64(rounds * users)
 			b.ReportMetric(float64(cpu.Microseconds())/done, "cpu-us/verify")
 			b.ReportMetric(float64((pg1-pg0).Microseconds())/done, "pg-us/verify")
+			b.ReportMetric(float64((cpu+pg1-pg0).Microseconds())/done, "total-us/verify")
 			b.ReportMetric(float64(c1-c0)/done, "commits/verify")
+			b.ReportMetric(float64(backends), "backends")
 			b.ReportMetric(0, "ns/op")
 
 			// The floor, in the same run: the same requests' HTTP without

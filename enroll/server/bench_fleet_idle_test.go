@@ -166,7 +166,7 @@ type dbStats struct {
 func readDBStats(b *testing.B, dsn string) dbStats {
 	b.Helper()
 	var s dbStats
-	s.commits, s.backendCPU = pgStats(b, dsn)
+	s.commits, s.backendCPU, _ = pgStats(b, dsn)
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {

@@ -172,14 +172,18 @@ func (s *sqlStore) recordUsesPG(ctx context.Context, us []UseStep, order []int, 
 // after COALESCE). Strings and numbers are COALESCEd so they scan into
 // plain Go values; NULL bytes and times scan as nil and the zero time.
 const userDevicesQuery = `SELECT u.id, u.username, u.display_name, u.email, u.password_hash, u.admin, u.disabled, u.created,
-	COALESCE(d.id, 0), COALESCE(d.user_id, 0), COALESCE(d.uid, ''), COALESCE(d.name, ''), COALESCE(d.kind, ''),
+	` + userDevicesDeviceCols + `
+	FROM users u LEFT JOIN mfa_devices d ON d.user_id = u.id
+	WHERE u.username_key = ? ORDER BY d.id`
+
+// userDevicesDeviceCols are the device columns of userDevicesQuery, in
+// scanDevice's order, of a LEFT JOIN of mfa_devices as d.
+const userDevicesDeviceCols = `COALESCE(d.id, 0), COALESCE(d.user_id, 0), COALESCE(d.uid, ''), COALESCE(d.name, ''), COALESCE(d.kind, ''),
 	COALESCE(d.status, ''), COALESCE(d.algorithm, ''), COALESCE(d.digits, 0), COALESCE(d.period_sec, 0),
 	COALESCE(d.secret_key_id, ''), d.secret, d.created, d.registered, d.expires_at,
 	COALESCE(d.last_used_step, 0), d.last_used, COALESCE(d.drift_steps, 0), COALESCE(d.fail_count, 0), d.locked_until,
 	COALESCE(d.lockouts, 0), COALESCE(d.out_of_sync, FALSE), COALESCE(d.drift_votes, 0), COALESCE(d.ahead_from, 0), COALESCE(d.ahead_to, 0),
-	d.fail_at
-	FROM users u LEFT JOIN mfa_devices d ON d.user_id = u.id
-	WHERE u.username_key = ? ORDER BY d.id`
+	d.fail_at`
 
 // UserDevices returns the user named username (ignoring case, as
 // UserByName) with their MFA devices, oldest first (as DevicesByUser),

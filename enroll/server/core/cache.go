@@ -83,17 +83,34 @@ func (c *deviceCache) prune(now time.Time) {
 // userDevices returns the user with their active devices and keys, from
 // the cache when fresh.
 func (s *Core) userDevices(ctx context.Context, username string) (*cachedUser, error) {
-	c := s.cache
 	now := s.clock.Now()
-	if c.ttl > 0 {
-		c.mu.Lock()
-		cu := c.users[username]
-		c.mu.Unlock()
-		if cu != nil && now.Sub(cu.loaded) < c.ttl && now.Sub(cu.loaded) >= 0 {
-			return cu, nil
-		}
+	if cu := s.cache.fresh(username, now); cu != nil {
+		return cu, nil
 	}
 	u, all, err := s.store.UserDevices(ctx, username)
+	return s.cacheUser(username, u, all, now, err)
+}
+
+// fresh returns the cached entry of username when it is younger than the
+// TTL at now, else nil.
+func (c *deviceCache) fresh(username string, now time.Time) *cachedUser {
+	if c.ttl <= 0 {
+		return nil
+	}
+	c.mu.Lock()
+	cu := c.users[username]
+	c.mu.Unlock()
+	if cu != nil && now.Sub(cu.loaded) < c.ttl && now.Sub(cu.loaded) >= 0 {
+		return cu
+	}
+	return nil
+}
+
+// cacheUser makes the entry of username from what the store read at now
+// (u with all their MFA devices, or err), keeping only the active
+// devices with their keys, and caches it.
+func (s *Core) cacheUser(username string, u store.User, all []store.Device, now time.Time, err error) (*cachedUser, error) {
+	c := s.cache
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, Fail(404, "no user %q", username)
 	}

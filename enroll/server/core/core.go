@@ -139,9 +139,13 @@ type Core struct {
 
 	verifyIP, verifyUser ratelimit.Limit
 
-	cache    *deviceCache
-	uses     *store.UseBatcher // group commit of accepted codes
-	settings *settingsCache
+	cache *deviceCache
+	uses  *store.UseBatcher // group commit of accepted codes
+	// verifyUserShared is verifyUser when its buckets are buckets, the
+	// core's own store (PostgreSQL); both nil otherwise.
+	verifyUserShared *ratelimit.Shared
+	buckets          store.RateBuckets
+	settings         *settingsCache
 
 	appliances *appliance.API
 	metrics    *metrics
@@ -197,6 +201,13 @@ func New(cfg Config) (*Core, error) {
 		appliances:   cfg.Appliances,
 		sent:         newSentOffers(),
 		verifyCounts: newVerifyCounts(),
+	}
+	if sh, ok := s.verifyUser.(*ratelimit.Shared); ok {
+		// The take and the read fold into one statement only when the
+		// limit's buckets are in the store the core reads.
+		if b, ok := sh.Buckets().(store.RateBuckets); ok && any(b) == any(cfg.Store) {
+			s.verifyUserShared, s.buckets = sh, b
+		}
 	}
 	s.settings = &settingsCache{s: s}
 	s.metrics = newMetrics(s)

@@ -102,12 +102,12 @@ func (s *Core) Verify(ctx context.Context, a Actor, username, code, ip string) (
 	if ok, wait := s.verifyIP.Allow(ip, now); !ok {
 		return VerifyResult{Reason: ReasonRateLimited, RetryAfter: wait}, nil
 	}
-	if ok, wait := s.verifyUser.Allow(username, now); !ok {
-		return VerifyResult{Reason: ReasonRateLimited, RetryAfter: wait}, nil
-	}
-	cu, err := s.userDevices(ctx, username)
+	cu, wait, err := s.limitedUserDevices(ctx, username, now)
 	if err != nil {
 		return VerifyResult{}, err
+	}
+	if cu == nil {
+		return VerifyResult{Reason: ReasonRateLimited, RetryAfter: wait}, nil
 	}
 	if cu.user.Disabled {
 		return VerifyResult{Reason: ReasonDisabled}, nil
@@ -147,6 +147,32 @@ func (s *Core) Verify(ctx context.Context, a Actor, username, code, ip string) (
 	s.Audit(ctx, a, "verify.fail", "user:"+cu.user.Username, ReasonInvalid)
 	s.verifyCounts.add(cu.user.ID, now, 0, 1, 0)
 	return VerifyResult{Reason: ReasonInvalid}, nil
+}
+
+// limitedUserDevices takes a token from username's verify limit and, when
+// it got one, returns the user with their active devices (userDevices);
+// when the limit refused it returns nil and how long until a token is
+// back. A user not cached, with the limit's buckets in the store
+// (PostgreSQL), is read in the statement that takes the token: one round
+// trip and one commit instead of two.
+func (s *Core) limitedUserDevices(ctx context.Context, username string, now time.Time) (*cachedUser, time.Duration, error) {
+	if sh := s.verifyUserShared; sh != nil && s.cache.fresh(username, now) == nil {
+		if scope, r, off := sh.Bucket(); !off {
+			t := store.TokenTake{Scope: scope, Key: username, PerSecond: r.PerSecond, Burst: r.Burst, Now: now}
+			took, left, u, all, err := s.buckets.TakeTokenUserDevices(ctx, t, username)
+			if err == nil && !took {
+				_, wait := sh.Answer(took, left)
+				return nil, wait, nil
+			}
+			cu, err := s.cacheUser(username, u, all, now, err)
+			return cu, 0, err
+		}
+	}
+	if ok, wait := s.verifyUser.Allow(username, now); !ok {
+		return nil, wait, nil
+	}
+	cu, err := s.userDevices(ctx, username)
+	return cu, 0, err
 }
 
 // lockedResult is the answer to a code tried while every device is

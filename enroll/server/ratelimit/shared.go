@@ -76,6 +76,23 @@ func (s *Shared) Allow(key string, now time.Time) (bool, time.Duration) {
 		s.log.Warn("shared rate limit unavailable; limiting in this process", "limit", s.scope, "err", err)
 		return s.local.Allow(key, now)
 	}
+	return s.Answer(ok, left)
+}
+
+// Bucket returns the scope and rate of the limit's shared buckets, for a
+// caller that takes the token itself in a statement of its own (with
+// Buckets.TakeToken's semantics) and answers with Answer. Off reports
+// that the limit is turned off (a negative PerSecond): nothing is taken.
+func (s *Shared) Bucket() (scope string, r Rate, off bool) {
+	return s.scope, s.rate, s.rate.PerSecond < 0
+}
+
+// Buckets returns where the limit's buckets are kept.
+func (s *Shared) Buckets() Buckets { return s.b }
+
+// Answer is Allow's answer to a take from the shared bucket that gave ok
+// and left tokens.
+func (s *Shared) Answer(ok bool, left float64) (bool, time.Duration) {
 	if ok {
 		return true, 0
 	}

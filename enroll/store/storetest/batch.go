@@ -260,6 +260,62 @@ func testUserDevices(t *testing.T, s store.Store) {
 	wantErr(t, "UserDevices(unknown)", err, store.ErrNotFound)
 }
 
+// testTakeTokenUserDevices: on a store with shared rate buckets
+// (PostgreSQL), the take and read in one statement reads what UserDevices
+// reads, takes from the bucket TakeToken takes from, and reads nothing
+// once the bucket is empty. SQLite keeps no buckets: nothing to test.
+func testTakeTokenUserDevices(t *testing.T, s store.Store) {
+	b, ok := s.(store.RateBuckets)
+	if !ok {
+		t.Skipf("%s keeps no shared rate buckets", s)
+	}
+	ctx := t.Context()
+	alice := mkUser(t, s, "Alice")
+	phone := mkActive(t, s, alice.ID, "Phone")
+	p := mkDevice(t, s, pending(alice.ID, "Tablet", t0.Add(time.Hour)))
+	mkUser(t, s, "carol")
+	wantU, wantDevs, err := s.UserDevices(ctx, "alice")
+	must(t, "UserDevices", err)
+	take := store.TokenTake{Scope: "verify-user", Key: "alice", PerSecond: 1, Burst: 3, Now: t0}
+
+	ok, left, u, devs, err := b.TakeTokenUserDevices(ctx, take, "ALICE")
+	must(t, "TakeTokenUserDevices", err)
+	if !ok || left != 2 {
+		t.Errorf("first take = %v, %v tokens left; want true, 2", ok, left)
+	}
+	if !equalUser(u, wantU) || len(devs) != 2 || !equalDevice(devs[0], phone) || !equalDevice(devs[1], p) ||
+		!equalDevice(devs[0], wantDevs[0]) {
+		t.Errorf("TakeTokenUserDevices = %+v, %+v; want %+v, %+v", u, devs, wantU, wantDevs)
+	}
+	// The same bucket as TakeToken's.
+	if ok, _, err := b.TakeToken(ctx, take.Scope, take.Key, take.PerSecond, take.Burst, take.Now); err != nil || !ok {
+		t.Fatalf("TakeToken = %v, %v; want a token", ok, err)
+	}
+	ok, _, u, devs, err = b.TakeTokenUserDevices(ctx, take, "alice")
+	must(t, "TakeTokenUserDevices(last token)", err)
+	if !ok || u.ID != alice.ID || len(devs) != 2 {
+		t.Errorf("last token = %v, user %d, %d devices; want true, %d, 2", ok, u.ID, len(devs), alice.ID)
+	}
+	ok, left, u, devs, err = b.TakeTokenUserDevices(ctx, take, "alice")
+	must(t, "TakeTokenUserDevices(empty bucket)", err)
+	if ok || left >= 1 || u.ID != 0 || len(devs) != 0 {
+		t.Errorf("empty bucket = %v, %v left, user %d, %d devices; want false, <1, no user, none", ok, left, u.ID, len(devs))
+	}
+
+	take.Key = "carol"
+	ok, _, u, devs, err = b.TakeTokenUserDevices(ctx, take, "carol")
+	must(t, "TakeTokenUserDevices(no devices)", err)
+	if !ok || u.Username != "carol" || len(devs) != 0 {
+		t.Errorf("carol = %v, %+v, %d devices; want true, carol, none", ok, u, len(devs))
+	}
+	take.Key = "dave"
+	ok, left, _, _, err = b.TakeTokenUserDevices(ctx, take, "dave")
+	wantErr(t, "TakeTokenUserDevices(unknown)", err, store.ErrNotFound)
+	if !ok || left != 2 {
+		t.Errorf("unknown user's take = %v, %v left; want true, 2 (the token is taken)", ok, left)
+	}
+}
+
 func equalUser(a, b store.User) bool {
 	return a.ID == b.ID && a.Username == b.Username && a.DisplayName == b.DisplayName && a.Email == b.Email &&
 		a.PasswordHash == b.PasswordHash && a.Admin == b.Admin && a.Disabled == b.Disabled && sameTime(a.Created, b.Created)
