@@ -38,8 +38,19 @@ type benchFleet struct {
 func newBenchFleet(b *testing.B, n int, clock Clock, mod func(*Config)) *benchFleet {
 	b.Helper()
 	f := &benchFleet{dsn: storetest.CreateDatabase(b, storetest.PostgresDSN(b)), sealer: testSealer(b)}
+	// TOTPBOX_BENCH_POOL_MAX_CONNS sizes each replica's pool
+	// (pool_max_conns), e.g. the default's total divided among the
+	// replicas; unset, each has the default.
+	replicaDSN := f.dsn
+	if v := os.Getenv("TOTPBOX_BENCH_POOL_MAX_CONNS"); v != "" {
+		sep := "?"
+		if strings.Contains(replicaDSN, "?") {
+			sep = "&"
+		}
+		replicaDSN += sep + "pool_max_conns=" + v
+	}
 	for range n {
-		st, err := store.OpenPostgres(context.Background(), f.dsn)
+		st, err := store.OpenPostgres(context.Background(), replicaDSN)
 		if err != nil {
 			b.Fatal(err)
 		}
