@@ -262,7 +262,7 @@ func testUserDevices(t *testing.T, s store.Store) {
 
 // testTakeTokenUserDevices: on a store with shared rate buckets
 // (PostgreSQL), the take and read in one statement reads what UserDevices
-// reads, takes from the bucket TakeToken takes from, and reads nothing
+// reads, takes from the bucket TakeToken takes from, and returns no user
 // once the bucket is empty. SQLite keeps no buckets: nothing to test.
 func testTakeTokenUserDevices(t *testing.T, s store.Store) {
 	b, ok := s.(store.RateBuckets)
