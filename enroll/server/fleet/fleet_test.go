@@ -13,17 +13,23 @@ import (
 )
 
 // fakeNotices is a shared store's notices in memory: every Notify reaches
-// every running Listen; cut ends the running listens with an error.
+// every running Listen; cut ends the running listens with an error. Like
+// PostgreSQL's NOTIFY, a Notify never waits for a listener that has
+// stopped.
 type fakeNotices struct {
 	failSends atomic.Bool // Notify fails, as from a replica cut off the database
 	mu        sync.Mutex
-	listeners map[int]chan string
+	listeners map[int]*fakeListener
 	next      int
-	cuts      map[int]chan struct{}
+}
+
+type fakeListener struct {
+	ch        chan string
+	cut, done chan struct{}
 }
 
 func newFake() *fakeNotices {
-	return &fakeNotices{listeners: map[int]chan string{}, cuts: map[int]chan struct{}{}}
+	return &fakeNotices{listeners: map[int]*fakeListener{}}
 }
 
 func (f *fakeNotices) Notify(ctx context.Context, p string) error {
@@ -33,32 +39,37 @@ func (f *fakeNotices) Notify(ctx context.Context, p string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, l := range f.listeners {
-		l <- p
+		select {
+		case l.ch <- p:
+		case <-l.done: // stopped: it is told no more
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	return nil
 }
 
 func (f *fakeNotices) Listen(ctx context.Context, listening func(), fn func(string)) error {
+	l := &fakeListener{ch: make(chan string, 100), cut: make(chan struct{}), done: make(chan struct{})}
 	f.mu.Lock()
 	id := f.next
 	f.next++
-	ch, cut := make(chan string, 100), make(chan struct{})
-	f.listeners[id], f.cuts[id] = ch, cut
+	f.listeners[id] = l
 	f.mu.Unlock()
 	defer func() {
 		f.mu.Lock()
 		delete(f.listeners, id)
-		delete(f.cuts, id)
 		f.mu.Unlock()
 	}()
+	defer close(l.done) // first, so a Notify waiting on l under mu lets go
 	listening()
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-cut:
+		case <-l.cut:
 			return errors.New("connection lost")
-		case p := <-ch:
+		case p := <-l.ch:
 			fn(p)
 		}
 	}
@@ -67,8 +78,12 @@ func (f *fakeNotices) Listen(ctx context.Context, listening func(), fn func(stri
 func (f *fakeNotices) cut() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for _, c := range f.cuts {
-		close(c)
+	for _, l := range f.listeners {
+		select {
+		case <-l.cut:
+		default:
+			close(l.cut)
+		}
 	}
 }
 
