@@ -162,7 +162,7 @@ func BenchmarkFleetVerifyCPU(b *testing.B) {
 		b.Run(fmt.Sprintf("replicas=%d", n), func(b *testing.B) {
 			clock := testkit.NewClock(start)
 			f := newBenchFleet(b, n, clock, func(c *Config) { c.Limits = Limits{VerifyPerIP: Rate{PerSecond: -1}} })
-			keys := seedVerifyUsers(b, f.stores[0], f.sealer, users)
+			keys := storetest.SeedUsers(b, f.stores[0], f.sealer, users, start)
 			tr := &http.Transport{MaxIdleConnsPerHost: clients}
 			defer tr.CloseIdleConnections()
 			client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
@@ -243,35 +243,4 @@ func BenchmarkFleetVerifyCPU(b *testing.B) {
 			b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/done, "floor-cpu-us/req")
 		})
 	}
-}
-
-// seedVerifyUsers creates users user0000... with one active device each
-// and returns their keys.
-func seedVerifyUsers(b *testing.B, st store.Store, sealer *store.Sealer, n int) []enroll.Key {
-	b.Helper()
-	ctx := context.Background()
-	var keys []enroll.Key
-	for i := range n {
-		u := store.User{Username: fmt.Sprintf("user%04d", i)}
-		if err := st.CreateUser(ctx, &u); err != nil {
-			b.Fatal(err)
-		}
-		k, err := enroll.NewKey("bench", u.Username)
-		if err != nil {
-			b.Fatal(err)
-		}
-		d := store.Device{UserID: u.ID, Name: "token", Kind: store.KindAppliance, Status: store.StatusPending,
-			Algorithm: "SHA1", Digits: 6, PeriodSec: 30, ExpiresAt: start.Add(time.Hour)}
-		if err := sealer.SealDevice(&d, k.Secret); err != nil {
-			b.Fatal(err)
-		}
-		if err := st.CreateDevice(ctx, &d); err != nil {
-			b.Fatal(err)
-		}
-		if err := st.ActivateDevice(ctx, d.ID, store.UseStep{DeviceID: d.ID, Step: enroll.Step(k, start) - 1, At: start}); err != nil {
-			b.Fatal(err)
-		}
-		keys = append(keys, k)
-	}
-	return keys
 }

@@ -63,28 +63,9 @@ func newBenchEnv(b *testing.B, st store.Store, cacheTTL time.Duration) *benchEnv
 		b.Fatal(err)
 	}
 	env.srv = srv
+	env.keys = storetest.SeedUsers(b, st, sealer, benchUsers, start)
 	for i := range benchUsers {
-		u := store.User{Username: fmt.Sprintf("user%04d", i)}
-		if err := st.CreateUser(ctx, &u); err != nil {
-			b.Fatal(err)
-		}
-		k, err := enroll.NewKey("bench", u.Username)
-		if err != nil {
-			b.Fatal(err)
-		}
-		d := store.Device{UserID: u.ID, Name: "token", Kind: store.KindAppliance, Status: store.StatusPending,
-			Algorithm: "SHA1", Digits: 6, PeriodSec: 30, ExpiresAt: start.Add(time.Hour)}
-		if err := sealer.SealDevice(&d, k.Secret); err != nil {
-			b.Fatal(err)
-		}
-		if err := st.CreateDevice(ctx, &d); err != nil {
-			b.Fatal(err)
-		}
-		if err := st.ActivateDevice(ctx, d.ID, store.UseStep{DeviceID: d.ID, Step: enroll.Step(k, start) - 1, At: start}); err != nil {
-			b.Fatal(err)
-		}
-		env.users = append(env.users, u.Username)
-		env.keys = append(env.keys, k)
+		env.users = append(env.users, fmt.Sprintf("user%04d", i))
 	}
 	tok, err := api.CreateToken(ctx, st, "bench")
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/totpbox/totpbox/enroll/server/api"
 	rad "github.com/totpbox/totpbox/enroll/server/radius"
 	"github.com/totpbox/totpbox/enroll/store"
+	"github.com/totpbox/totpbox/enroll/store/storetest"
 	"github.com/totpbox/totpbox/internal/testkit"
 )
 
@@ -59,25 +60,9 @@ func newBenchEnv(b *testing.B) *benchEnv {
 	if err != nil {
 		b.Fatal(err)
 	}
+	env.keys = storetest.SeedUsers(b, st, sealer, benchUsers, start)
 	for i := range benchUsers {
-		u := store.User{Username: fmt.Sprintf("user%04d", i)}
-		if err := st.CreateUser(ctx, &u); err != nil {
-			b.Fatal(err)
-		}
-		k, _ := enroll.NewKey("bench", u.Username)
-		d := store.Device{UserID: u.ID, Name: "token", Kind: store.KindAppliance, Status: store.StatusPending,
-			Algorithm: "SHA1", Digits: 6, PeriodSec: 30, ExpiresAt: start.Add(time.Hour)}
-		if err := sealer.SealDevice(&d, k.Secret); err != nil {
-			b.Fatal(err)
-		}
-		if err := st.CreateDevice(ctx, &d); err != nil {
-			b.Fatal(err)
-		}
-		if err := st.ActivateDevice(ctx, d.ID, store.UseStep{DeviceID: d.ID, Step: enroll.Step(k, start) - 1, At: start}); err != nil {
-			b.Fatal(err)
-		}
-		env.users = append(env.users, u.Username)
-		env.keys = append(env.keys, k)
+		env.users = append(env.users, fmt.Sprintf("user%04d", i))
 	}
 	if env.token, err = api.CreateToken(ctx, st, "bench"); err != nil {
 		b.Fatal(err)

@@ -1,0 +1,44 @@
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/totpbox/totpbox/enroll"
+	"github.com/totpbox/totpbox/enroll/store"
+)
+
+// SeedUsers creates n users, user0000, user0001, …, each with one active
+// SHA-1 MFA device named "token" sealed by sealer and registered at at
+// (the step before at used), as benchmarks of the verify path need them,
+// and returns the devices' keys in the users' order.
+func SeedUsers(tb testing.TB, st store.Store, sealer *store.Sealer, n int, at time.Time) []enroll.Key {
+	tb.Helper()
+	ctx := context.Background()
+	keys := make([]enroll.Key, 0, n)
+	for i := range n {
+		u := store.User{Username: fmt.Sprintf("user%04d", i)}
+		if err := st.CreateUser(ctx, &u); err != nil {
+			tb.Fatal(err)
+		}
+		k, err := enroll.NewKey("bench", u.Username)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		d := store.Device{UserID: u.ID, Name: "token", Kind: store.KindAppliance, Status: store.StatusPending,
+			Algorithm: "SHA1", Digits: 6, PeriodSec: 30, ExpiresAt: at.Add(time.Hour)}
+		if err := sealer.SealDevice(&d, k.Secret); err != nil {
+			tb.Fatal(err)
+		}
+		if err := st.CreateDevice(ctx, &d); err != nil {
+			tb.Fatal(err)
+		}
+		if err := st.ActivateDevice(ctx, d.ID, store.UseStep{DeviceID: d.ID, Step: enroll.Step(k, at) - 1, At: at}); err != nil {
+			tb.Fatal(err)
+		}
+		keys = append(keys, k)
+	}
+	return keys
+}
