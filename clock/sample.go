@@ -64,12 +64,25 @@ func (q *querier) query(server string) (Sample, *ntp.Response, error) {
 		Timeout:       q.timeout,
 		GetSystemTime: q.clockTime,
 	}
+	var conn *stampedConn
 	if q.dialer != nil {
 		opt.Dialer = q.dialer
+	} else {
+		opt.Dialer = func(localAddress, remoteAddress string) (net.Conn, error) {
+			c, err := dialStamped(localAddress, remoteAddress)
+			if err != nil {
+				return nil, err
+			}
+			conn = c
+			return c, nil
+		}
 	}
 	r, err := ntp.QueryWithOptions(server, opt)
 	if err != nil {
 		return Sample{}, nil, err
+	}
+	if conn != nil && conn.lag > 0 {
+		stampedRecv(r, conn.lag)
 	}
 	if r.IsKissOfDeath() {
 		return Sample{}, r, &KissError{Code: r.KissCode}
@@ -92,6 +105,63 @@ func (q *querier) query(server string) (Sample, *ntp.Response, error) {
 		RootDispersion: r.RootDispersion,
 		Precision:      r.Precision,
 	}, r, nil
+}
+
+// stampedConn is a query's UDP socket. Where the kernel stamps the
+// datagrams it receives, Read notes how long the reply waited between
+// arriving and being read: on a loaded machine, or a Pi Zero's one core,
+// the wait for the scheduler is tens of microseconds to milliseconds, and
+// a reply stamped only when Read returns makes the round trip look that
+// much longer and the offset half of it too early. chronyd stamps replies
+// in the kernel too.
+type stampedConn struct {
+	*net.UDPConn
+	oob      []byte        // control message buffer; nil without kernel stamps
+	noStamps error         // why there are no kernel stamps, if there are none
+	lag      time.Duration // the last reply's wait; 0 when unknown
+}
+
+// maxRxLag is the longest wait taken as real; a longer one (or a negative
+// one) means the host's clock was stepped between the stamp and the read.
+const maxRxLag = time.Second
+
+func (c *stampedConn) setLag(lag time.Duration) {
+	if lag > 0 && lag < maxRxLag {
+		c.lag = lag
+	}
+}
+
+// dialStamped opens a query's UDP socket, as beevik/ntp's default dialer
+// does, asking for kernel receive timestamps.
+func dialStamped(localAddress, remoteAddress string) (*stampedConn, error) {
+	var laddr *net.UDPAddr
+	if localAddress != "" {
+		var err error
+		if laddr, err = net.ResolveUDPAddr("udp", net.JoinHostPort(localAddress, "0")); err != nil {
+			return nil, err
+		}
+	}
+	raddr, err := net.ResolveUDPAddr("udp", remoteAddress)
+	if err != nil {
+		return nil, err
+	}
+	c, err := net.DialUDP("udp", laddr, raddr)
+	if err != nil {
+		return nil, err
+	}
+	sc := &stampedConn{UDPConn: c}
+	sc.enableRxStamps()
+	return sc, nil
+}
+
+// stampedRecv moves a reply's receive time back to the kernel's stamp,
+// lag before the clock was read, and computes offset and round trip again
+// from the four timestamps.
+func stampedRecv(r *ntp.Response, lag time.Duration) {
+	ts := &r.Timestamps
+	ts.ClientRecv = ts.ClientRecv.Add(-lag)
+	r.ClockOffset = (ts.ServerRecv.Sub(ts.ClientXmit) + ts.ServerXmit.Sub(ts.ClientRecv)) / 2
+	r.RTT = max(0, ts.ClientRecv.Sub(ts.ClientXmit)-ts.ServerXmit.Sub(ts.ServerRecv))
 }
 
 // burstSize is the number of queries sent at start and after failures.
