@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -132,9 +131,6 @@ func benchConsoleOffer(b *testing.B, st store.Store) {
 		b.StartTimer()
 	}
 	b.StopTimer()
-	slices.Sort(lat)
-	pct := func(p float64) float64 { return float64(lat[int(float64(len(lat)-1)*p)]) / 1e6 }
-	b.ReportMetric(pct(0.50), "p50-ms")
-	b.ReportMetric(pct(0.99), "p99-ms")
+	testkit.ReportLatency(b, lat)
 	b.ReportMetric(0, "ns/op")
 }

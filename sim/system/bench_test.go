@@ -1,16 +1,15 @@
 package system
 
 import (
-	"github.com/totpbox/totpbox/enroll/server/api"
-
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"testing"
 	"time"
 
 	"github.com/totpbox/totpbox/device"
+	"github.com/totpbox/totpbox/enroll/server/api"
+	"github.com/totpbox/totpbox/internal/testkit"
 )
 
 // BenchmarkOfferToScreen times a registration sent to an appliance, from
@@ -72,9 +71,6 @@ func BenchmarkOfferToScreen(b *testing.B) {
 		b.StartTimer()
 	}
 	b.StopTimer()
-	slices.Sort(lat)
-	pct := func(p float64) float64 { return float64(lat[int(float64(len(lat)-1)*p)]) / 1e6 }
-	b.ReportMetric(pct(0.5), "p50-ms")
-	b.ReportMetric(pct(0.99), "p99-ms")
+	testkit.ReportLatency(b, lat)
 	b.ReportMetric(0, "ns/op")
 }

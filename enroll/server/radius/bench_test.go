@@ -121,11 +121,8 @@ func (env *benchEnv) run(b *testing.B, clients int, newClient func() func(i int,
 		return false
 	})
 	all := slices.Concat(lat...)
-	slices.Sort(all)
-	pct := func(p float64) float64 { return float64(all[int(float64(len(all)-1)*p)]) / 1e6 }
 	b.ReportMetric(float64(len(all))/el.Seconds(), "verifies/s")
-	b.ReportMetric(pct(0.50), "p50-ms")
-	b.ReportMetric(pct(0.99), "p99-ms")
+	testkit.ReportLatency(b, all)
 	b.ReportMetric(0, "ns/op")
 }
 
