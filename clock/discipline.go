@@ -709,6 +709,27 @@ func (d *Discipline) steadyFor(p time.Duration) bool {
 	return d.haveFit && d.fit.skew()*p.Seconds() <= d.lastBound/steadyShare
 }
 
+// steadyPoll returns the longest polling interval over which the
+// frequency's uncertainty moves the reading by at most an eighth of the
+// bound at the last update (as steadyFor), or by acquireDrift if that is
+// more: less is nothing a code or its user could notice. It is 0 while
+// there is no fitted frequency.
+func (d *Discipline) steadyPoll() time.Duration {
+	if !d.haveFit {
+		return 0
+	}
+	skew := d.fit.skew()
+	if skew <= 0 {
+		return time.Duration(math.MaxInt64)
+	}
+	return seconds(min(max(d.lastBound/steadyShare, acquireDrift)/skew, 1e6))
+}
+
+// acquireDrift is the drift between updates that steadyPoll allows
+// whatever the bound: below it early rounds cost the server queries for
+// nothing (on a LAN the bound is a few hundred µs).
+const acquireDrift = 250e-6
+
 // Frequency returns the frequency estimate and its skew in ppm, and whether
 // an estimate from measurements exists.
 func (d *Discipline) Frequency() (freq, skew float64, ok bool) {

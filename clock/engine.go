@@ -41,6 +41,7 @@ type Engine struct {
 	lastRound  time.Duration
 	lastOut    Outcome
 	quickLeft  int // quick rounds still to come since the clock was set
+	acquiring  int // rounds still to come, after those, that may come early
 	retries    int // rounds in a row whose samples the filter held back
 }
 
@@ -178,7 +179,7 @@ func (e *Engine) checkSuspend() bool {
 
 // restart goes back to acquiring: short polls, bursts.
 func (e *Engine) restart() {
-	e.poll, e.good, e.quickLeft = e.cfg.MinPoll, 0, 0
+	e.poll, e.good, e.quickLeft, e.acquiring = e.cfg.MinPoll, 0, 0, 0
 	e.disc.SetPollInterval(e.poll)
 	for _, s := range e.servers {
 		s.needBurst, s.nextPoll = true, math.MinInt64
@@ -196,6 +197,17 @@ const quickPoll = 2 * time.Second
 // apart is off by a hundred ppm on a path with a millisecond of jitter.
 const quickRounds = 8
 
+// acquiringRounds is how many rounds after the quick ones may still come
+// early, as often as every quickPoll, while the frequency is known too
+// poorly for the polling interval (see Discipline.steadyPoll). On a path
+// with a millisecond of jitter a frequency fitted over the quick rounds'
+// 16 s can be 100 ppm off, and at 16 s polls the reading then drifts 2 ms
+// before the next update pulls it back; polling again as soon as the
+// drift would matter keeps that within a fraction of the bound. A LAN
+// needs a few such rounds; the bound caps what a jittery path costs the
+// server: 24 queries more, once, in the clock's first minutes.
+const acquiringRounds = 24
+
 // Local returns the timebase's reading.
 func (e *Engine) Local() time.Duration { return e.q.timebase.Local() }
 
@@ -205,6 +217,9 @@ func (e *Engine) NextRound() time.Duration {
 	defer e.mu.Unlock()
 	if e.quickLeft > 0 || e.retryFiltered() {
 		return e.lastRound + min(quickPoll, e.poll)
+	}
+	if e.acquiring > 0 {
+		return e.lastRound + min(e.poll, max(quickPoll, e.disc.steadyPoll()))
 	}
 	return e.lastRound + e.poll
 }
@@ -316,14 +331,16 @@ func (e *Engine) retryFiltered() bool {
 	return !e.lastOut.Updated && len(e.lastOut.Filtered) > 0 && e.retries <= maxFilteredRetries
 }
 
-// countQuick starts the quick rounds at the first update since the clock
-// was set and counts them down.
+// countQuick starts the quick rounds, and the acquiring ones after them, at
+// the first update since the clock was set and counts them down.
 func (e *Engine) countQuick(out Outcome) {
 	switch {
 	case e.quickLeft > 0:
 		e.quickLeft--
+	case e.acquiring > 0:
+		e.acquiring--
 	case out.Updated && e.disc.Samples() == 1:
-		e.quickLeft = quickRounds
+		e.quickLeft, e.acquiring = quickRounds, acquiringRounds
 	}
 }
 

@@ -387,3 +387,24 @@ func TestServiceImplausibleDriftKeepsFrequency(t *testing.T) {
 		}
 	}
 }
+
+// TestEngineAcquiringCost: on a path with a millisecond of jitter the
+// frequency after the quick rounds is too rough for 16 s polls, and rounds
+// come early until it is not; a LAN never needs them. The server pays for
+// it once, at most acquiringRounds (24) queries more in the first minutes
+// (and the early retries of rounds that met a delay spike).
+func TestEngineAcquiringCost(t *testing.T) {
+	jittery := ntpsim.Server{Address: "ntp1.lan:123", BaseDelay: 3 * time.Millisecond, Spread: time.Millisecond,
+		SpikeRate: 0.1, SpikeMean: 15 * time.Millisecond}
+	queries := func(s ntpsim.Server, d time.Duration) int {
+		e, n, _ := newSim(t, []ntpsim.Server{s})
+		runFor(e, n, d)
+		return n.Queries(s.Address)
+	}
+	onLAN := queries(lan("ntp1.lan:123"), 10*time.Minute)
+	onJitter := queries(jittery, 10*time.Minute)
+	if extra := onJitter - onLAN; extra < 8 || extra > 24+8 {
+		t.Errorf("jittery path: %d queries in the first 10 min, %d more than on a LAN; want 8 to 32 more", onJitter, extra)
+	}
+	t.Logf("queries in the first 10 min: LAN %d, jittery path %d", onLAN, onJitter)
+}

@@ -34,10 +34,11 @@ func TestScenarios(t *testing.T) {
 			results := runSeeds(t, name)
 			var hold24, ratios []float64
 			var worstMax, worstRMS, worstSync, worstSettledMax, worstSettledRMS, worstMedianBound float64
-			var naiveMax, freeHold, updates float64
+			var naiveMax, freeHold, updates, meanMax float64
 			var path, estimate, frequency, drift, slew []float64
 			for _, r := range results {
 				worstMax = max(worstMax, r.MaxAbsError)
+				meanMax += r.MaxAbsError / seeds
 				worstRMS = max(worstRMS, r.RMSError)
 				worstSync = max(worstSync, r.TimeToSynced)
 				worstSettledMax = max(worstSettledMax, r.SettledMaxAbsError)
@@ -65,9 +66,12 @@ func TestScenarios(t *testing.T) {
 			slices.Sort(hold24)
 			slices.Sort(ratios)
 			med := func(v []float64) float64 { slices.Sort(v); return v[len(v)/2] * 1e6 }
-			t.Logf("%s over %d seeds: worst time to SYNCED %.1f s, worst max|err| %.6f s, worst RMS %.6f s; after 5 min worst max|err| %.6f s, worst RMS %.6f s; worst median bound %.6f s, median bound / RMS median %.1f worst %.1f; bound's parts (median over seeds of each run's median) path %.0f µs, estimate %.0f µs, frequency %.0f µs, drift %.0f µs, slew %.0f µs; holdover 24h median %.4f s, p95 %.4f s; updates per hour %.1f (mean); naive SNTP worst max|err| %.4f s, free-running worst 24h %.3f s",
-				name, seeds, worstSync, worstMax, worstRMS, worstSettledMax, worstSettledRMS, worstMedianBound, ratios[seeds/2], ratios[seeds-1],
+			t.Logf("%s over %d seeds: worst time to SYNCED %.1f s, worst max|err| %.6f s (mean %.6f s), worst RMS %.6f s; after 5 min worst max|err| %.6f s, worst RMS %.6f s; worst median bound %.6f s, median bound / RMS median %.1f worst %.1f; bound's parts (median over seeds of each run's median) path %.0f µs, estimate %.0f µs, frequency %.0f µs, drift %.0f µs, slew %.0f µs; holdover 24h median %.4f s, p95 %.4f s; updates per hour %.1f (mean); naive SNTP worst max|err| %.4f s, free-running worst 24h %.3f s",
+				name, seeds, worstSync, worstMax, meanMax, worstRMS, worstSettledMax, worstSettledRMS, worstMedianBound, ratios[seeds/2], ratios[seeds-1],
 				med(path), med(estimate), med(frequency), med(drift), med(slew), hold24[seeds/2], hold24[seeds*95/100], updates, naiveMax, freeHold)
+			if c, ok := meanMaxCeiling[name]; ok && meanMax > c {
+				t.Errorf("%s: max error %.6f s in the mean over seeds, want ≤ %.6f s", name, meanMax, c)
+			}
 			if name == "outage" && hold24[seeds/2] > 0.050 {
 				t.Errorf("outage: median error after 24 h holdover = %.4f s, want ≤ 0.050", hold24[seeds/2])
 			}
@@ -88,8 +92,12 @@ var rmsCeiling = map[string]float64{
 	"suspend":     96e-6,
 	"outage":      627e-6,
 	"flaky":       315e-6,
-	"internet":    4.0e-3,
-	"jitter":      600e-6, // was 4.42 ms
+	// The servers' asymmetric routes put a few ms in every reading
+	// whatever the clock does; early rounds while acquiring move seed 17
+	// from 3.995 to 4.02 ms (the mean over seeds stays 1.31 ms, the worst
+	// max falls from 6.3 to 5.0 ms).
+	"internet": 4.05e-3,
+	"jitter":   600e-6, // was 4.42 ms
 }
 
 var maxCeiling = map[string]float64{
@@ -101,6 +109,15 @@ var maxCeiling = map[string]float64{
 	"flaky":       2.879e-3,
 	"internet":    15.98e-3,
 	"jitter":      3.0e-3, // was 25.4 ms
+}
+
+// meanMaxCeiling holds, per scenario, the mean over seeds of the largest
+// error a run shows. On the jittery path that is the transient after the
+// first fix, a frequency fitted over the quick rounds drifting the reading
+// off between 16 s polls: 1.02 ms before the clock polled early while its
+// frequency was that rough (commit 18fb802), 0.73 ms after.
+var meanMaxCeiling = map[string]float64{
+	"jitter": 0.85e-3,
 }
 
 // check asserts a scenario's own target for one run.
