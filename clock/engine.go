@@ -204,8 +204,8 @@ const quickRounds = 8
 // 16 s can be 100 ppm off, and at 16 s polls the reading then drifts 2 ms
 // before the next update pulls it back; polling again as soon as the
 // drift would matter keeps that within a fraction of the bound. A LAN
-// needs a few such rounds; the bound caps what a jittery path costs the
-// server: 24 queries more, once, in the clock's first minutes.
+// needs none (see acquireDrift); the count caps what a jittery path costs
+// the server: 24 queries more, once, in the clock's first minutes.
 const acquiringRounds = 24
 
 // Local returns the timebase's reading.
