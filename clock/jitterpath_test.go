@@ -208,9 +208,8 @@ func (f *pathFigures) String() string {
 // returns the reading, the middle of the two and half their distance: the
 // host's time at the reading is known to ±slack. A pair farther apart
 // than 100 µs (the test was descheduled between them) is read again, up
-// to ten times,
-// keeping the tightest: one descheduling of a few milliseconds otherwise
-// shows as an error of half of it.
+// to ten times, keeping the tightest: one descheduling of a few
+// milliseconds otherwise shows as an error of half of it.
 func readBracketed(svc *Service) (r Reading, mid time.Time, slack time.Duration) {
 	for i := range 10 {
 		before := time.Now()
