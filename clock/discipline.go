@@ -718,11 +718,8 @@ func (d *Discipline) steadyPoll() time.Duration {
 	if !d.haveFit {
 		return 0
 	}
-	skew := d.fit.skew()
-	if skew <= 0 {
-		return time.Duration(math.MaxInt64)
-	}
-	return seconds(min(max(d.lastBound/steadyShare, acquireDrift)/skew, 1e6))
+	// A skew of 0 gives +Inf, capped like any long interval.
+	return seconds(min(max(d.lastBound/steadyShare, acquireDrift)/d.fit.skew(), 1e6))
 }
 
 // acquireDrift is the drift between updates that steadyPoll allows
