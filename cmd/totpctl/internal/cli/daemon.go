@@ -159,7 +159,7 @@ func newAccountCmd(e *env) *cobra.Command {
 			"never sees or removes them, and its accounts can't be changed from here.",
 	}
 	client := daemonFlags(cmd)
-	cmd.AddCommand(newAccountAddCmd(e, client), newAccountListCmd(e, client), newAccountRenameCmd(e, client), newAccountRemoveCmd(e, client))
+	cmd.AddCommand(newAccountAddCmd(e, client), newAccountImportCmd(e, client), newAccountListCmd(e, client), newAccountRenameCmd(e, client), newAccountRemoveCmd(e, client))
 	return cmd
 }
 
