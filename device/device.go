@@ -292,6 +292,19 @@ func (a *Appliance) Status() Status {
 	return a.status
 }
 
+// Shown returns what the appliance shows now and, when that is a code,
+// its digits: the very code on the screen, computed once for the frame
+// (inside the TPM for an account held there). The simulator reports it as
+// a person reading the glass would; totpd never calls it.
+func (a *Appliance) Shown() (Status, string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !a.status.CodeShown {
+		return a.status, ""
+	}
+	return a.status, a.lastScreen.Code
+}
+
 // Run draws frames until ctx is done. Panel errors are logged and the loop
 // goes on: a panel that comes back gets the current frame.
 func (a *Appliance) Run(ctx context.Context) error {

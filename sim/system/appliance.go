@@ -335,8 +335,11 @@ type State struct {
 	Time  time.Time     `json:"time"`
 	Bound time.Duration `json:"bound_ns"`
 	Clock string        `json:"clock_reason,omitempty"`
-	// Code is the code on the screen, when one is shown: the simulator
-	// exposes what a person looking at the glass would read.
+	// Code is the code on the screen, when one is shown: the digits the
+	// loop computed for the frame it drew (in the TPM for an account held
+	// there). The code on the glass is in display.png anyway; the
+	// simulator is a development tool, and its tests read the code as a
+	// person would.
 	Code string `json:"code,omitempty"`
 	// Sync is the pairing and sync state; absent without a server.
 	Sync *uplink.Status `json:"sync,omitempty"`
@@ -360,7 +363,8 @@ type AccountState struct {
 // State returns the appliance's state.
 func (a *Appliance) State() State {
 	r := a.clock.Now()
-	st := State{Name: a.Name, Panel: a.Panel, Status: a.app.Status(), Time: r.Time, Bound: r.Bound, Clock: r.Reason}
+	status, code := a.app.Shown()
+	st := State{Name: a.Name, Panel: a.Panel, Status: status, Time: r.Time, Bound: r.Bound, Clock: r.Reason, Code: code}
 	if a.client != nil {
 		cs := a.client.Status()
 		st.Sync = &cs
@@ -381,13 +385,6 @@ func (a *Appliance) State() State {
 		_, _, bv.Pairing = a.client.PairingCode()
 	}
 	st.Buttons = buttonLabels(bv)
-	// The code on the glass is in display.png anyway; the simulator is a
-	// development tool, and its tests read the code as a person would.
-	if st.CodeShown {
-		if acct, err := a.vault.Get(st.AccountID); err == nil {
-			st.Code = enroll.Code(acct.Key, r.Time)
-		}
-	}
 	return st
 }
 
