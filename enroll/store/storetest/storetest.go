@@ -60,6 +60,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Nonces", testNonces},
 		{"ConcurrentNonce", testConcurrentNonce},
 		{"SyncAppliance", testSyncAppliance},
+		{"DirectoryLinks", testDirectoryLinks},
+		{"Leases", testLeases},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
