@@ -423,6 +423,10 @@ type Store interface {
 	// Daily verify counts per user; see verifydaily.go.
 	VerifyDaily
 
+	// The audit cursor, webhook outbox, leases and appliance alerts; see
+	// events.go.
+	EventStore
+
 	// Ping reports whether the database answers, for readiness checks.
 	Ping(ctx context.Context) error
 

@@ -28,8 +28,20 @@ type apiError struct {
 	Error string `json:"error"`
 }
 
-// api wraps h with bearer-token authentication and JSON encoding.
-func (s *API) api(h apiHandler) http.HandlerFunc {
+// api wraps h with bearer-token authentication, for admin tokens, and
+// JSON encoding.
+func (s *API) api(h apiHandler) http.HandlerFunc { return s.apiFor(adminToken, h) }
+
+// adminToken allows admin API tokens: today every API token is one.
+func adminToken(store.Token) error { return nil }
+
+// auditReader allows the tokens that may read the audit log: admin
+// tokens. A role "auditor" joins here when tokens carry roles.
+func auditReader(t store.Token) error { return adminToken(t) }
+
+// apiFor wraps h with bearer-token authentication, allowing the tokens
+// allow accepts (a 403 naming why otherwise), and JSON encoding.
+func (s *API) apiFor(allow func(store.Token) error, h apiHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		authz := r.Header.Get("Authorization")
 		value, ok := strings.CutPrefix(authz, "Bearer ")
@@ -39,6 +51,9 @@ func (s *API) api(h apiHandler) http.HandlerFunc {
 			return
 		}
 		t, err := s.token(r.Context(), strings.TrimSpace(value))
+		if err == nil {
+			err = allow(t)
+		}
 		if err != nil {
 			s.apiFail(w, r, err)
 			return

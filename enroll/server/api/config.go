@@ -21,6 +21,7 @@ type Store interface {
 	DevicesByUser(ctx context.Context, userID int64) ([]store.Device, error)
 	TokenByHash(ctx context.Context, hash []byte) (store.Token, error)
 	TouchToken(ctx context.Context, id int64, at time.Time) error
+	AuditAfter(ctx context.Context, q store.AuditQuery) ([]store.AuditEvent, error)
 }
 
 // Config configures an API. Core and Store are required.
@@ -96,6 +97,7 @@ func (s *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("PATCH /api/v1/appliances/{appliance}", s.api(s.apiApplianceRename))
 	mux.HandleFunc("DELETE /api/v1/appliances/{appliance}", s.api(s.apiApplianceUnpair))
 	mux.HandleFunc("POST /api/v1/verify", s.api(s.apiVerify))
+	mux.HandleFunc("GET /api/v1/audit", s.apiFor(auditReader, s.apiAudit))
 	mux.HandleFunc("/api/", s.apiNotFound)
 }
 

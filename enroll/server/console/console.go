@@ -24,6 +24,7 @@ type Store interface {
 	// VerifyDays reads a user's daily verify counts for their page.
 	VerifyDays(ctx context.Context, userID int64, since time.Time) ([]store.VerifyDay, error)
 	AuditEvents(ctx context.Context, limit int, before int64) ([]store.AuditEvent, error)
+	AuditAfter(ctx context.Context, q store.AuditQuery) ([]store.AuditEvent, error)
 
 	CreateSession(ctx context.Context, s store.Session) error
 	SessionByHash(ctx context.Context, hash []byte) (store.Session, error)
@@ -185,6 +186,7 @@ func (s *Console) Register(mux Mux) {
 	mux.HandleFunc("GET /settings", s.admin(s.settingsShow))
 	mux.HandleFunc("POST /settings", s.admin(s.settingsSave))
 	mux.HandleFunc("GET /audit", s.admin(s.auditShow))
+	mux.HandleFunc("GET /audit.csv", s.admin(s.auditCSV))
 
 	mux.HandleFunc("GET /appliances", s.admin(s.appliancesShow))
 	mux.HandleFunc("POST /appliances", s.admin(s.appliancePair))

@@ -1,0 +1,466 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// AuditQuery selects audit events for export, oldest first.
+type AuditQuery struct {
+	// After returns only events with a higher ID: the cursor.
+	After int64
+	// Limit caps the events returned; zero or less means 100.
+	Limit int
+	// Action, when set, keeps events of that action; a value ending in
+	// ".*" keeps every action that starts with what precedes the star.
+	Action string
+	// User, when set, keeps events the user made (actor) or that are
+	// about the user (target "user:<name>" or "user:<name> …").
+	User string
+	// Since, when set, keeps events at or after it.
+	Since time.Time
+}
+
+// WebhookEvent is one event of the outbox: what a webhook delivery
+// carries. ID is the webhook-id of every delivery of it, across retries.
+type WebhookEvent struct {
+	ID   string
+	Type string
+	Time time.Time
+	// Data is the JSON object of the event's data.
+	Data string
+}
+
+// WebhookEndpoint is where webhook events are delivered.
+type WebhookEndpoint struct {
+	ID  string
+	URL string
+	// Events are the event types it receives; "*" alone means all.
+	Events []string
+	// Secret is the signing key, sealed by the master key.
+	Secret   Sealed
+	Disabled bool
+	Created  time.Time
+}
+
+// Delivery states.
+const (
+	DeliveryPending   = "pending"
+	DeliveryDelivered = "delivered"
+	DeliveryDead      = "dead"
+)
+
+// Delivery is one event to deliver to one endpoint.
+type Delivery struct {
+	ID         int64
+	Event      WebhookEvent
+	EndpointID string
+	State      string
+	Attempts   int
+	// NextAttempt is when a pending delivery is due.
+	NextAttempt time.Time
+	LastError   string
+	Created     time.Time
+	DoneAt      time.Time
+}
+
+// ApplianceAlert is an episode raised for an appliance and not yet
+// cleared.
+type ApplianceAlert struct {
+	ApplianceID string
+	Kind        string
+	Since       time.Time
+}
+
+// EventStore holds what leaves the server: the audit cursor, the webhook
+// outbox and its deliveries, leases and appliance alerts.
+type EventStore interface {
+	// AuditAfter returns audit events matching q, oldest first. IDs are
+	// assigned in commit order, so a reader following the cursor (After
+	// = the last ID it read) never passes a row that commits later, on
+	// any replica.
+	AuditAfter(ctx context.Context, q AuditQuery) ([]AuditEvent, error)
+	// AuditWithEvent appends an audit event and, in the same transaction,
+	// the webhook event of the change, with one pending delivery per
+	// endpoint that subscribes to its type. ev.ID must be unique.
+	AuditWithEvent(ctx context.Context, e AuditEvent, ev WebhookEvent) error
+
+	// Webhook endpoints. CreateWebhook sets Created when zero;
+	// UpdateWebhook stores URL, Events and Disabled. Both return
+	// ErrNotFound for a missing id.
+	CreateWebhook(ctx context.Context, w WebhookEndpoint) error
+	Webhook(ctx context.Context, id string) (WebhookEndpoint, error)
+	Webhooks(ctx context.Context) ([]WebhookEndpoint, error) // oldest first
+	UpdateWebhook(ctx context.Context, w WebhookEndpoint) error
+	DeleteWebhook(ctx context.Context, id string) error
+
+	// ClaimDeliveries leases up to n pending deliveries due at now to
+	// owner until until, and returns them with their events; a delivery
+	// is leased by one owner at a time.
+	ClaimDeliveries(ctx context.Context, owner string, now, until time.Time, n int) ([]Delivery, error)
+	// FinishDelivery records the outcome of a leased delivery: state
+	// delivered, or pending again at next, or dead. ErrStale when owner
+	// no longer holds the lease (the outcome is not recorded).
+	FinishDelivery(ctx context.Context, id int64, owner, state string, next time.Time, lastErr string, now time.Time) error
+	// Deliveries lists deliveries in state, newest first, up to limit.
+	Deliveries(ctx context.Context, state string, limit int) ([]Delivery, error)
+	// Redeliver makes a dead delivery pending again, due at now, with
+	// its attempts reset. ErrNotFound when no dead delivery has id.
+	Redeliver(ctx context.Context, id int64, now time.Time) error
+
+	// TakeLease reports whether owner holds the lease name until until:
+	// it takes it when free or expired at now, and renews it when owner
+	// holds it.
+	TakeLease(ctx context.Context, name, owner string, now, until time.Time) (bool, error)
+
+	// ApplianceAlerts lists the open episodes.
+	ApplianceAlerts(ctx context.Context) ([]ApplianceAlert, error)
+	// RaiseApplianceAlert opens an episode and, in the same transaction,
+	// records its audit event and webhook event; it reports false (and
+	// records nothing) when the episode is already open.
+	RaiseApplianceAlert(ctx context.Context, a ApplianceAlert, e AuditEvent, ev WebhookEvent) (bool, error)
+	// ClearApplianceAlert closes an episode likewise; false when none
+	// was open.
+	ClearApplianceAlert(ctx context.Context, applianceID, kind string, e AuditEvent, ev WebhookEvent) (bool, error)
+}
+
+// auditLockKey is the PostgreSQL advisory lock every audit insert takes:
+// with it, audit ids are drawn and committed one transaction at a time,
+// so ids become visible in order and the export cursor never skips a row
+// that an earlier id commits after a reader passed it.
+const auditLockKey = 0x746f7470617564 // "totpaud"
+
+// insertAudit inserts e in tx, holding the audit lock on PostgreSQL.
+func (s *sqlStore) insertAudit(ctx context.Context, t *txq, e AuditEvent) error {
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	if s.d.name() == "postgres" {
+		if _, err := t.exec(ctx, `SELECT pg_advisory_xact_lock(?)`, int64(auditLockKey)); err != nil {
+			return err
+		}
+	}
+	_, err := t.exec(ctx, `INSERT INTO audit_events (time, actor, action, target, detail, ip)
+		VALUES (?, ?, ?, ?, ?, ?)`, s.d.timeArg(micro(e.Time)), e.Actor, e.Action, e.Target, e.Detail, e.IP)
+	return err
+}
+
+// insertEvent writes ev to the outbox with a delivery per subscribed
+// endpoint.
+func (s *sqlStore) insertEvent(ctx context.Context, t *txq, ev WebhookEvent) error {
+	if ev.ID == "" || ev.Type == "" {
+		return errors.New("webhook event without id or type")
+	}
+	if ev.Time.IsZero() {
+		ev.Time = time.Now()
+	}
+	if ev.Data == "" {
+		ev.Data = "{}"
+	}
+	now := s.d.timeArg(micro(ev.Time))
+	if _, err := t.exec(ctx, `INSERT INTO webhook_events (id, type, time, data) VALUES (?, ?, ?, ?)`,
+		ev.ID, ev.Type, now, ev.Data); err != nil {
+		return err
+	}
+	_, err := t.exec(ctx, `INSERT INTO webhook_deliveries (event_id, endpoint_id, next_attempt, created)
+		SELECT ?, id, ?, ? FROM webhook_endpoints
+		WHERE NOT disabled AND (events = ',*,' OR events LIKE ? ESCAPE '\')`,
+		ev.ID, now, now, "%,"+likeEscape(ev.Type)+",%")
+	return err
+}
+
+func likeEscape(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+func (s *sqlStore) AuditWithEvent(ctx context.Context, e AuditEvent, ev WebhookEvent) error {
+	return s.tx(ctx, "audit", func(t *txq) error {
+		if err := s.insertAudit(ctx, t, e); err != nil {
+			return err
+		}
+		return s.insertEvent(ctx, t, ev)
+	})
+}
+
+func (s *sqlStore) AuditAfter(ctx context.Context, q AuditQuery) ([]AuditEvent, error) {
+	sq := `SELECT id, time, actor, action, target, detail, ip FROM audit_events WHERE id > ?`
+	args := []any{q.After}
+	if q.Action != "" {
+		if p, ok := strings.CutSuffix(q.Action, "*"); ok {
+			sq += ` AND action LIKE ? ESCAPE '\'`
+			args = append(args, likeEscape(p)+"%")
+		} else {
+			sq += ` AND action = ?`
+			args = append(args, q.Action)
+		}
+	}
+	if q.User != "" {
+		p := "user:" + q.User + " "
+		sq += ` AND (actor = ? OR target = ? OR substr(target, 1, ?) = ?)`
+		args = append(args, q.User, "user:"+q.User, utf8.RuneCountInString(p), p)
+	}
+	if !q.Since.IsZero() {
+		sq += ` AND time >= ?`
+		args = append(args, s.d.timeArg(micro(q.Since)))
+	}
+	if q.Limit <= 0 {
+		q.Limit = 100
+	}
+	sq += ` ORDER BY id LIMIT ?`
+	args = append(args, q.Limit)
+	rows, err := s.r.QueryContext(ctx, sq, args...)
+	return collect(s, "audit events", rows, err, func(r rowScanner) (AuditEvent, error) {
+		var e AuditEvent
+		err := r.Scan(&e.ID, nullTime{&e.Time}, &e.Actor, &e.Action, &e.Target, &e.Detail, &e.IP)
+		return e, err
+	})
+}
+
+// --- Webhook endpoints ---
+
+func joinEvents(evs []string) string { return "," + strings.Join(evs, ",") + "," }
+
+func splitEvents(s string) []string { return strings.Split(strings.Trim(s, ","), ",") }
+
+const webhookCols = `id, url, events, key_id, secret, disabled, created`
+
+func scanWebhook(r rowScanner) (WebhookEndpoint, error) {
+	var w WebhookEndpoint
+	var evs string
+	err := r.Scan(&w.ID, &w.URL, &evs, &w.Secret.KeyID, &w.Secret.Ciphertext, &w.Disabled, nullTime{&w.Created})
+	w.Events = splitEvents(evs)
+	return w, err
+}
+
+func (s *sqlStore) CreateWebhook(ctx context.Context, w WebhookEndpoint) error {
+	if w.ID == "" || w.URL == "" || len(w.Events) == 0 {
+		return errors.New("create webhook: id, url and events are required")
+	}
+	if w.Created.IsZero() {
+		w.Created = time.Now()
+	}
+	_, err := s.exec(ctx, `INSERT INTO webhook_endpoints (`+webhookCols+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		w.ID, w.URL, joinEvents(w.Events), w.Secret.KeyID, w.Secret.Ciphertext, w.Disabled, s.d.timeArg(micro(w.Created)))
+	return s.wrap("create webhook", err)
+}
+
+func (s *sqlStore) Webhook(ctx context.Context, id string) (WebhookEndpoint, error) {
+	w, err := scanWebhook(s.r.QueryRowContext(ctx, `SELECT `+webhookCols+` FROM webhook_endpoints WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return w, fmt.Errorf("webhook %q: %w", id, ErrNotFound)
+	}
+	return w, s.wrap("webhook", err)
+}
+
+func (s *sqlStore) Webhooks(ctx context.Context) ([]WebhookEndpoint, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+webhookCols+` FROM webhook_endpoints ORDER BY created, id`)
+	return collect(s, "webhooks", rows, err, scanWebhook)
+}
+
+func (s *sqlStore) UpdateWebhook(ctx context.Context, w WebhookEndpoint) error {
+	res, err := s.exec(ctx, `UPDATE webhook_endpoints SET url = ?, events = ?, disabled = ? WHERE id = ?`,
+		w.URL, joinEvents(w.Events), w.Disabled, w.ID)
+	return s.wrap("update webhook", affected(res, err, "webhook "+w.ID))
+}
+
+func (s *sqlStore) DeleteWebhook(ctx context.Context, id string) error {
+	res, err := s.exec(ctx, `DELETE FROM webhook_endpoints WHERE id = ?`, id)
+	return s.wrap("delete webhook", affected(res, err, "webhook "+id))
+}
+
+// affected turns zero rows affected into ErrNotFound.
+func affected(res sql.Result, err error, what string) error {
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("%s: %w", what, ErrNotFound)
+	}
+	return nil
+}
+
+// --- Deliveries ---
+
+const deliveryCols = `d.id, d.endpoint_id, d.state, d.attempts, d.next_attempt, d.last_error, d.created, d.done_at,
+	e.id, e.type, e.time, e.data`
+
+func scanDelivery(r rowScanner) (Delivery, error) {
+	var d Delivery
+	err := r.Scan(&d.ID, &d.EndpointID, &d.State, &d.Attempts, nullTime{&d.NextAttempt}, &d.LastError,
+		nullTime{&d.Created}, nullTime{&d.DoneAt},
+		&d.Event.ID, &d.Event.Type, nullTime{&d.Event.Time}, &d.Event.Data)
+	return d, err
+}
+
+func (s *sqlStore) ClaimDeliveries(ctx context.Context, owner string, now, until time.Time, n int) ([]Delivery, error) {
+	if owner == "" || n <= 0 {
+		return nil, errors.New("claim deliveries: owner and n are required")
+	}
+	skip := ""
+	if s.d.name() == "postgres" {
+		skip = ` FOR UPDATE SKIP LOCKED`
+	}
+	nowA, untilA := s.d.timeArg(micro(now)), s.d.timeArg(micro(until))
+	var ids []int64
+	err := s.tx(ctx, "claim deliveries", func(t *txq) error {
+		rows, err := t.QueryContext(ctx, `SELECT id FROM webhook_deliveries
+			WHERE state = 'pending' AND next_attempt <= ? AND (lease_until IS NULL OR lease_until < ?)
+			ORDER BY next_attempt, id LIMIT ?`+skip, nowA, nowA, n)
+		if err != nil {
+			return err
+		}
+		var cand []int64
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			cand = append(cand, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, id := range cand {
+			// The condition is checked again on the row: a delivery
+			// leased since the select stays with its owner.
+			res, err := t.exec(ctx, `UPDATE webhook_deliveries SET lease_owner = ?, lease_until = ?
+				WHERE id = ? AND state = 'pending' AND (lease_until IS NULL OR lease_until < ?)`, owner, untilA, id, nowA)
+			if err != nil {
+				return err
+			}
+			if k, _ := res.RowsAffected(); k == 1 {
+				ids = append(ids, id)
+			}
+		}
+		return nil
+	})
+	if err != nil || len(ids) == 0 {
+		return nil, err
+	}
+	out := make([]Delivery, 0, len(ids))
+	for _, id := range ids {
+		d, err := scanDelivery(s.w.QueryRowContext(ctx, `SELECT `+deliveryCols+`
+			FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id WHERE d.id = ?`, id))
+		if errors.Is(err, sql.ErrNoRows) {
+			continue // its endpoint was deleted meanwhile
+		}
+		if err != nil {
+			return out, s.wrap("claim deliveries", err)
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+func (s *sqlStore) FinishDelivery(ctx context.Context, id int64, owner, state string, next time.Time, lastErr string, now time.Time) error {
+	var done any
+	if next.IsZero() {
+		next = now
+	}
+	if state != DeliveryPending {
+		done = s.d.timeArg(micro(now))
+	}
+	res, err := s.exec(ctx, `UPDATE webhook_deliveries SET state = ?, attempts = attempts + 1, next_attempt = ?,
+		last_error = ?, done_at = ?, lease_owner = '', lease_until = NULL
+		WHERE id = ? AND lease_owner = ? AND state = 'pending'`,
+		state, s.d.timeArg(micro(next)), lastErr, done, id, owner)
+	if err != nil {
+		return s.wrap("finish delivery", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("finish delivery %d: %w", id, ErrStale)
+	}
+	return nil
+}
+
+func (s *sqlStore) Deliveries(ctx context.Context, state string, limit int) ([]Delivery, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT `+deliveryCols+`
+		FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id
+		WHERE d.state = ? ORDER BY d.id DESC LIMIT ?`, state, limit)
+	return collect(s, "deliveries", rows, err, scanDelivery)
+}
+
+func (s *sqlStore) Redeliver(ctx context.Context, id int64, now time.Time) error {
+	res, err := s.exec(ctx, `UPDATE webhook_deliveries SET state = 'pending', attempts = 0, next_attempt = ?,
+		created = ?, done_at = NULL, lease_owner = '', lease_until = NULL WHERE id = ? AND state = 'dead'`,
+		s.d.timeArg(micro(now)), s.d.timeArg(micro(now)), id)
+	return s.wrap("redeliver", affected(res, err, fmt.Sprintf("dead delivery %d", id)))
+}
+
+// --- Leases ---
+
+func (s *sqlStore) TakeLease(ctx context.Context, name, owner string, now, until time.Time) (bool, error) {
+	res, err := s.exec(ctx, `INSERT INTO leases (name, owner, until) VALUES (?, ?, ?)
+		ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, until = excluded.until
+		WHERE leases.owner = excluded.owner OR leases.until < ?`,
+		name, owner, s.d.timeArg(micro(until)), s.d.timeArg(micro(now)))
+	if err != nil {
+		return false, s.wrap("take lease "+name, err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, s.wrap("take lease "+name, err)
+}
+
+// --- Appliance alerts ---
+
+func (s *sqlStore) ApplianceAlerts(ctx context.Context) ([]ApplianceAlert, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT appliance_id, kind, since FROM appliance_alerts ORDER BY appliance_id, kind`)
+	return collect(s, "appliance alerts", rows, err, func(r rowScanner) (ApplianceAlert, error) {
+		var a ApplianceAlert
+		err := r.Scan(&a.ApplianceID, &a.Kind, nullTime{&a.Since})
+		return a, err
+	})
+}
+
+func (s *sqlStore) RaiseApplianceAlert(ctx context.Context, a ApplianceAlert, e AuditEvent, ev WebhookEvent) (bool, error) {
+	var raised bool
+	err := s.tx(ctx, "raise appliance alert", func(t *txq) error {
+		res, err := t.exec(ctx, `INSERT INTO appliance_alerts (appliance_id, kind, since) VALUES (?, ?, ?)
+			ON CONFLICT (appliance_id, kind) DO NOTHING`, a.ApplianceID, a.Kind, s.d.timeArg(micro(a.Since)))
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil
+		}
+		raised = true
+		if err := s.insertAudit(ctx, t, e); err != nil {
+			return err
+		}
+		return s.insertEvent(ctx, t, ev)
+	})
+	return raised, err
+}
+
+func (s *sqlStore) ClearApplianceAlert(ctx context.Context, applianceID, kind string, e AuditEvent, ev WebhookEvent) (bool, error) {
+	var cleared bool
+	err := s.tx(ctx, "clear appliance alert", func(t *txq) error {
+		res, err := t.exec(ctx, `DELETE FROM appliance_alerts WHERE appliance_id = ? AND kind = ?`, applianceID, kind)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil
+		}
+		cleared = true
+		if err := s.insertAudit(ctx, t, e); err != nil {
+			return err
+		}
+		return s.insertEvent(ctx, t, ev)
+	})
+	return cleared, err
+}
