@@ -48,7 +48,9 @@ func runChronyd(t *testing.T, what, conf string) string {
 	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(chronydPath, "-x", "-d", "-f", path)
+	// -u root: the test's files (NTS key and certificate) lie in
+	// directories only root may read; chronyd would drop to _chrony.
+	cmd := exec.Command(chronydPath, "-x", "-d", "-u", "root", "-f", path)
 	out, _ := os.Create(filepath.Join(dir, "chronyd.log"))
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {

@@ -1,20 +1,34 @@
 package clock
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/totpbox/totpbox/clock/nts"
 )
 
 // Config configures the disciplined clock. The daemon loads it with viper
 // under the `clock` key; the zero value of a field means its default.
 type Config struct {
 	// Servers are the NTP servers, "host" or "host:port" (port 123 when
-	// omitted). IPv6 literals with a port use "[addr]:port".
+	// omitted), or NTS servers, "nts://host[:port]" (the port is NTS-KE's,
+	// 4460 when omitted; the key exchange names the NTP server and port).
+	// IPv6 literals with a port use "[addr]:port".
 	Servers []string `mapstructure:"servers" json:"servers"`
+	// NTSCAFile is a PEM file of the certificate authorities that NTS-KE
+	// servers' certificates must chain to. Empty means the system's roots.
+	NTSCAFile string `mapstructure:"nts_ca_file" json:"nts_ca_file,omitempty"`
+	// RequireAuthenticated, when true, lets only NTS-authenticated replies
+	// steer the clock: plain NTP servers are not polled. Nil means true
+	// when any server is nts://, false otherwise.
+	RequireAuthenticated *bool `mapstructure:"require_authenticated" json:"require_authenticated,omitempty"`
 	// MaxClockError is the frequency error in ppm the oscillator may add on
 	// top of the estimated skew while the clock is not updated (temperature,
 	// ageing). Default 5.
@@ -54,6 +68,24 @@ func DefaultConfig() Config {
 	}
 }
 
+// RequiresAuthentication reports whether only NTS-authenticated replies
+// may steer the clock: RequireAuthenticated, or by default whether any
+// server is nts://.
+func (c Config) RequiresAuthentication() bool {
+	if c.RequireAuthenticated != nil {
+		return *c.RequireAuthenticated
+	}
+	for _, s := range c.Servers {
+		if isNTS(s) {
+			return true
+		}
+	}
+	return false
+}
+
+// isNTS reports whether a configured server speaks NTS.
+func isNTS(s string) bool { return strings.HasPrefix(s, nts.Scheme) }
+
 // withDefaults fills zero fields with their defaults.
 func (c Config) withDefaults() Config {
 	if c.MaxClockError == 0 {
@@ -86,6 +118,14 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("clock.servers: %q listed twice", s))
 		}
 		seen[s] = true
+	}
+	if c.RequiresAuthentication() && !slices.ContainsFunc(c.Servers, isNTS) && len(c.Servers) > 0 {
+		errs = append(errs, errors.New("clock.require_authenticated: true, but no server is nts://"))
+	}
+	if c.NTSCAFile != "" {
+		if _, err := loadCAs(c.NTSCAFile); err != nil {
+			errs = append(errs, fmt.Errorf("clock.nts_ca_file: %v", err))
+		}
 	}
 	if c.MaxClockError < 0 || c.MaxClockError > 500 {
 		errs = append(errs, fmt.Errorf("clock.max_clock_error_ppm: %g is outside 0..500", c.MaxClockError))
@@ -121,6 +161,9 @@ func checkServer(s string) error {
 	if s == "" {
 		return errors.New("empty server name")
 	}
+	if _, _, ok, err := nts.ParseServer(s); ok {
+		return err
+	}
 	if strings.ContainsAny(s, " \t\r\n/") {
 		return errors.New("server name contains a space or slash")
 	}
@@ -140,4 +183,17 @@ func checkServer(s string) error {
 		}
 	}
 	return nil
+}
+
+// loadCAs reads a PEM file of certificate authorities.
+func loadCAs(path string) (*x509.CertPool, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("%s: no PEM certificate in it", path)
+	}
+	return pool, nil
 }

@@ -2,6 +2,8 @@ package clock
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,6 +13,8 @@ import (
 	"time"
 
 	"github.com/beevik/ntp"
+
+	"github.com/totpbox/totpbox/clock/nts"
 )
 
 // Engine polls the servers and feeds the discipline. It owns the polling
@@ -58,6 +62,8 @@ type server struct {
 	badRounds int // consecutive rounds whose replies were unusable
 	last      Sample
 	have      bool
+	nts       *nts.Client // nil for plain NTP
+	failures  int         // polls that gave no sample
 }
 
 // EngineConfig are the edges of an Engine.
@@ -81,6 +87,20 @@ type EngineConfig struct {
 	WarmFrequency float64
 	// OnReply sees every valid reply (for the bench's baselines).
 	OnReply func(Sample, *ntp.Response)
+	// NTS reaches the NTS-KE servers of nts:// entries.
+	NTS NTSEnv
+}
+
+// NTSEnv is how the clock reaches NTS-KE servers.
+type NTSEnv struct {
+	// Roots are the certificate authorities KE servers must chain to; nil
+	// means the system's.
+	Roots *x509.CertPool
+	// Time is the time certificates are checked at; nil means the host's
+	// clock.
+	Time func() time.Time
+	// Dial opens KE connections; nil means TCP.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // NewEngine returns an engine for cfg, which must be valid.
@@ -95,11 +115,18 @@ func NewEngine(cfg Config, o EngineConfig) *Engine {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	requireAuth := cfg.RequiresAuthentication()
+	steering := 0
+	for _, name := range cfg.Servers {
+		if isNTS(name) || !requireAuth {
+			steering++
+		}
+	}
 	e := &Engine{
 		cfg: cfg,
 		disc: NewDiscipline(DisciplineConfig{
 			Epoch:         o.Epoch,
-			Servers:       len(cfg.Servers),
+			Servers:       steering,
 			MaxClockError: cfg.MaxClockError,
 			HoldoverLimit: cfg.HoldoverLimit,
 			NotBefore:     o.NotBefore,
@@ -120,6 +147,16 @@ func NewEngine(cfg Config, o EngineConfig) *Engine {
 		if err := checkServer(name); err != nil {
 			s.setAside = err.Error()
 			e.log.Warn("clock: server set aside", "server", name, "reason", s.setAside)
+		} else if host, port, ok, _ := nts.ParseServer(name); ok {
+			s.nts = nts.NewClient(nts.ClientConfig{
+				Host: host,
+				Port: port,
+				TLS:  &tls.Config{RootCAs: o.NTS.Roots, Time: o.NTS.Time},
+				Dial: o.NTS.Dial,
+			})
+		} else if requireAuth {
+			s.setAside = "plain NTP ignored: clock.require_authenticated is set"
+			e.log.Info("clock: server not polled", "server", name, "reason", s.setAside)
 		}
 		e.servers = append(e.servers, s)
 	}
@@ -265,7 +302,7 @@ func (e *Engine) Round(ctx context.Context) Outcome {
 		}
 	}
 	poll1 := func(i int) {
-		smp, err := e.q.burst(ctx, due[i].name, sizes[i], e.sleep, onReply)
+		smp, err := e.q.burst(ctx, source{due[i].name, due[i].nts}, sizes[i], e.sleep, onReply)
 		results[i] = result{due[i], smp, err}
 	}
 	if e.concurrent {
@@ -351,10 +388,19 @@ const badRoundsToSetAside = 3
 // failure records a failed poll of s and logs the reason once.
 func (e *Engine) failure(s *server, err error) {
 	s.needBurst = true
+	s.failures++
 	reason := err.Error()
 	var kiss *KissError
 	var dns *net.DNSError
 	switch {
+	case errors.As(err, new(*nts.AuthError)):
+		// A reply that fails authentication is an attack or a broken
+		// path; it never steers the clock. The NTS client counts it and
+		// runs a new key exchange after several in a row.
+		reason = "reply refused: " + reason
+	case errors.As(err, new(*nts.NAKError)), errors.As(err, new(*nts.KEError)), errors.As(err, new(*nts.WaitError)):
+		// The NTS client backs off its key exchanges itself.
+		s.needBurst = false
 	case errors.As(err, &kiss) && kiss.Code == "RATE":
 		s.needBurst = false // a burst is what it objects to
 		s.interval = min(max(2*s.interval, 2*e.poll), e.cfg.MaxPoll)

@@ -261,6 +261,15 @@ func TestConfigValidate(t *testing.T) {
 		{"tiny holdover", func(c *clock.Config) { c.HoldoverLimit = time.Millisecond }, "clock.holdover_limit"},
 		{"poll order", func(c *clock.Config) { c.MinPoll, c.MaxPoll = time.Minute, time.Second*30 }, "clock.max_poll"},
 		{"min poll", func(c *clock.Config) { c.MinPoll = time.Millisecond }, "clock.min_poll"},
+		{"nts", func(c *clock.Config) {
+			c.Servers = []string{"nts://time.example", "nts://[::1]:4460", "nts://10.0.0.1:4461"}
+		}, ""},
+		{"nts and plain", func(c *clock.Config) { c.Servers = []string{"nts://time.example", "ntp.example"} }, ""},
+		{"nts bad port", func(c *clock.Config) { c.Servers = []string{"nts://time.example:0"} }, `clock.servers: "nts://time.example:0": port "0" is not 1..65535`},
+		{"nts no host", func(c *clock.Config) { c.Servers = []string{"nts://"} }, "empty host"},
+		{"nts path", func(c *clock.Config) { c.Servers = []string{"nts://time.example/x"} }, "slash"},
+		{"require without nts", func(c *clock.Config) { c.RequireAuthenticated = new(true) }, "clock.require_authenticated: true, but no server is nts://"},
+		{"missing CA file", func(c *clock.Config) { c.NTSCAFile = "/nonexistent/ca.pem" }, "clock.nts_ca_file: open /nonexistent/ca.pem"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/beevik/ntp"
+
+	"github.com/totpbox/totpbox/clock/nts"
 )
 
 // Timebase is the raw oscillator the clock counts with. It is never
@@ -57,12 +59,23 @@ func (e *BadReplyError) Error() string { return e.Reason }
 // a reply is UTC minus this.
 func (q *querier) clockTime() time.Time { return q.epoch.Add(q.timebase.Local()) }
 
-// query sends one query to server and returns the sample, or why the reply
-// cannot be used.
-func (q *querier) query(server string) (Sample, *ntp.Response, error) {
+// source is one server as the querier sees it: its configured name and,
+// for an NTS server, the client holding its keys and cookies.
+type source struct {
+	name string
+	nts  *nts.Client
+}
+
+// query sends one query to addr for the server named server and returns
+// the sample, or why the reply cannot be used. ext, when not nil, protects
+// the query with NTS and refuses a reply that fails authentication.
+func (q *querier) query(server, addr string, ext *nts.Query) (Sample, *ntp.Response, error) {
 	opt := ntp.QueryOptions{
 		Timeout:       q.timeout,
 		GetSystemTime: q.clockTime,
+	}
+	if ext != nil {
+		opt.Extensions = []ntp.Extension{ext}
 	}
 	var conn *stampedConn
 	if q.dialer != nil {
@@ -77,7 +90,7 @@ func (q *querier) query(server string) (Sample, *ntp.Response, error) {
 			return c, nil
 		}
 	}
-	r, err := ntp.QueryWithOptions(server, opt)
+	r, err := ntp.QueryWithOptions(addr, opt)
 	if err != nil {
 		return Sample{}, nil, err
 	}
@@ -170,10 +183,11 @@ const burstSize = 4
 // burstSpacing separates the queries of a burst.
 const burstSpacing = 250 * time.Millisecond
 
-// burst sends n queries to server, sleeping between them, and returns the
-// sample with the smallest delay. A kiss-of-death ends the burst. onReply,
-// when set, sees every reply that passed validation.
-func (q *querier) burst(ctx context.Context, server string, n int, sleep func(context.Context, time.Duration) error, onReply func(Sample, *ntp.Response)) (Sample, error) {
+// burst sends n queries to src, sleeping between them, and returns the
+// sample with the smallest delay. A kiss-of-death, an NTS-NAK or a failed
+// NTS key exchange ends the burst. onReply, when set, sees every reply
+// that passed validation (and, for NTS, authentication).
+func (q *querier) burst(ctx context.Context, src source, n int, sleep func(context.Context, time.Duration) error, onReply func(Sample, *ntp.Response)) (Sample, error) {
 	var best Sample
 	var have bool
 	var lastErr error
@@ -183,9 +197,20 @@ func (q *querier) burst(ctx context.Context, server string, n int, sleep func(co
 				return Sample{}, err
 			}
 		}
-		s, r, err := q.query(server)
+		addr, ext := src.name, (*nts.Query)(nil)
+		if src.nts != nil {
+			var err error
+			if addr, ext, err = src.nts.Prepare(ctx, q.timebase.Local()); err != nil {
+				lastErr = err
+				break
+			}
+		}
+		s, r, err := q.query(src.name, addr, ext)
+		if ext != nil {
+			src.nts.Done(ext, q.timebase.Local(), err)
+		}
 		var kiss *KissError
-		if errors.As(err, &kiss) {
+		if errors.As(err, &kiss) || errors.As(err, new(*nts.NAKError)) {
 			return Sample{}, err
 		}
 		if err != nil {

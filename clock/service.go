@@ -2,9 +2,12 @@ package clock
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
+	"fmt"
 	"io/fs"
 	"log/slog"
+	"net"
 	"time"
 )
 
@@ -32,6 +35,8 @@ type Env struct {
 	Epoch time.Time
 	// Timeout is how long a query waits for its reply.
 	Timeout time.Duration
+	// NTSDial replaces TCP for NTS key exchanges.
+	NTSDial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // New returns a Service for cfg. It reads the drift file; a corrupt one is
@@ -63,6 +68,13 @@ func New(cfg Config, o Env) (*Service, error) {
 			o.Logger.Warn("clock: drift file set aside", "reason", err.Error(), "kept_frequency_ppm", d.Frequency)
 		}
 	}
+	var roots *x509.CertPool
+	if cfg.NTSCAFile != "" {
+		var err error
+		if roots, err = loadCAs(cfg.NTSCAFile); err != nil {
+			return nil, fmt.Errorf("clock.nts_ca_file: %v", err)
+		}
+	}
 	s := &Service{cfg: cfg, log: o.Logger, tb: o.Timebase}
 	s.eng = NewEngine(cfg, EngineConfig{
 		Epoch:         o.Epoch,
@@ -73,6 +85,7 @@ func New(cfg Config, o Env) (*Service, error) {
 		Concurrent:    true,
 		NotBefore:     drift.LastGood,
 		WarmFrequency: drift.Frequency,
+		NTS:           NTSEnv{Roots: roots, Dial: o.NTSDial},
 	})
 	s.save = o.Timebase.Local()
 	return s, nil

@@ -1,6 +1,7 @@
 package clock
 
 import (
+	"cmp"
 	"math"
 	"time"
 )
@@ -26,6 +27,26 @@ type ServerStatus struct {
 	SetAside bool `json:"set_aside"`
 	// Error is the last problem with the server; empty while it answers.
 	Error string `json:"error,omitempty"`
+	// Failures counts polls that gave no sample (no reply, unusable or
+	// refused replies, failed key exchanges).
+	Failures int `json:"failures"`
+	// NTS reports whether the server is an nts:// one; the fields below
+	// are about NTS and zero otherwise.
+	NTS bool `json:"nts"`
+	// Authenticated reports whether the server's last reply passed NTS
+	// authentication.
+	Authenticated bool `json:"authenticated"`
+	// Cookies is how many unused NTS cookies the clock holds for it.
+	Cookies int `json:"cookies"`
+	// SinceKE is the time since the last successful NTS key exchange in
+	// seconds, -1 if none.
+	SinceKE float64 `json:"since_ke_s"`
+	// KEFailures counts failed key exchanges; AuthFailures counts replies
+	// refused because they failed authentication (forged, changed on the
+	// way, or answering another request); NAKs counts NTS-NAKs.
+	KEFailures   int `json:"ke_failures"`
+	AuthFailures int `json:"auth_failures"`
+	NAKs         int `json:"naks"`
 }
 
 // Status is the clock's state for totpctl and the simulator.
@@ -87,7 +108,17 @@ func (e *Engine) Status() Status {
 			Address:  s.name,
 			Reach:    s.reach,
 			SetAside: s.setAside != "",
-			Error:    s.lastErr,
+			Error:    cmp.Or(s.lastErr, s.setAside),
+			Failures: s.failures,
+			SinceKE:  -1,
+		}
+		if s.nts != nil {
+			n := s.nts.Stats(local)
+			ss.NTS, ss.Authenticated, ss.Cookies = true, n.Authenticated, n.Cookies
+			ss.KEFailures, ss.AuthFailures, ss.NAKs = n.KEFailures, n.AuthFailures, n.NAKs
+			if n.HaveKE {
+				ss.SinceKE = n.SinceKE.Seconds()
+			}
 		}
 		if s.have {
 			ss.Offset = (s.last.Offset - e.disc.estimate(s.last.Local)).Seconds()

@@ -178,6 +178,20 @@ var (
 		"The server's 8-poll reachability register (255: the last 8 polls answered).", []string{"server"}, nil)
 	descServerSelected = prometheus.NewDesc("totpd_clock_server_selected",
 		"1 when the last selection used the server.", []string{"server"}, nil)
+	descServerFailures = prometheus.NewDesc("totpd_clock_server_failures_total",
+		"Polls of the server that gave no sample (no reply, unusable or refused replies, failed key exchanges).", []string{"server"}, nil)
+	descServerAuthenticated = prometheus.NewDesc("totpd_clock_server_authenticated",
+		"1 when the NTS server's last reply passed authentication; absent for plain NTP servers.", []string{"server"}, nil)
+	descServerCookies = prometheus.NewDesc("totpd_clock_server_nts_cookies",
+		"Unused NTS cookies held for the server.", []string{"server"}, nil)
+	descServerSinceKE = prometheus.NewDesc("totpd_clock_server_nts_since_key_exchange_seconds",
+		"Time since the last successful NTS key exchange with the server; absent before the first.", []string{"server"}, nil)
+	descServerKEFailures = prometheus.NewDesc("totpd_clock_server_nts_key_exchange_failures_total",
+		"NTS key exchanges with the server that failed (TLS, certificate, unusable reply).", []string{"server"}, nil)
+	descServerAuthFailures = prometheus.NewDesc("totpd_clock_server_nts_auth_failures_total",
+		"Replies refused because they failed NTS authentication (forged, changed on the way, answering another request).", []string{"server"}, nil)
+	descServerNAKs = prometheus.NewDesc("totpd_clock_server_nts_naks_total",
+		"NTS-NAKs from the server (cookie refused; a new key exchange follows).", []string{"server"}, nil)
 )
 
 // clockStates are the values of the state label, in clock.State order.
@@ -191,7 +205,9 @@ type clockCollector struct {
 // Describe implements prometheus.Collector.
 func (c clockCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descClockState, descClockBound, descClockFrequency, descClockSkew,
-		descClockPoll, descClockSinceUpdate, descServerOffset, descServerDelay, descServerReach, descServerSelected} {
+		descClockPoll, descClockSinceUpdate, descServerOffset, descServerDelay, descServerReach, descServerSelected,
+		descServerFailures, descServerAuthenticated, descServerCookies, descServerSinceKE, descServerKEFailures,
+		descServerAuthFailures, descServerNAKs} {
 		ch <- d
 	}
 }
@@ -227,6 +243,21 @@ func (c clockCollector) Collect(ch chan<- prometheus.Metric) {
 			gauge(descServerOffset, s.Offset, s.Address)
 			gauge(descServerDelay, s.Delay, s.Address)
 		}
+		counter := func(d *prometheus.Desc, v int) {
+			ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), s.Address)
+		}
+		counter(descServerFailures, s.Failures)
+		if !s.NTS {
+			continue
+		}
+		gauge(descServerAuthenticated, boolValue(s.Authenticated), s.Address)
+		gauge(descServerCookies, float64(s.Cookies), s.Address)
+		if s.SinceKE >= 0 {
+			gauge(descServerSinceKE, s.SinceKE, s.Address)
+		}
+		counter(descServerKEFailures, s.KEFailures)
+		counter(descServerAuthFailures, s.AuthFailures)
+		counter(descServerNAKs, s.NAKs)
 	}
 }
 

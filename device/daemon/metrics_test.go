@@ -208,6 +208,23 @@ func TestClockCollector(t *testing.T) {
 				`totpd_clock_server_selected{server="a:123"}`:       1,
 				`totpd_clock_server_offset_seconds{server="a:123"}`: 0.001,
 				`totpd_clock_server_delay_seconds{server="a:123"}`:  0.02,
+				`totpd_clock_server_failures_total{server="a:123"}`: 0,
+				// A plain NTP server has no NTS series.
+				`totpd_clock_server_authenticated{server="a:123"}`: math.NaN(),
+				`totpd_clock_server_nts_cookies{server="a:123"}`:   math.NaN(),
+			}},
+		{"nts under attack", clock.Status{State: clock.Holdover, Bound: 0.01, SinceUpdate: 90, PollInterval: 64,
+			Servers: []clock.ServerStatus{{Address: "nts://t.example", Reach: 0xf0, Failures: 4, NTS: true,
+				Authenticated: false, Cookies: 4, SinceKE: 120, AuthFailures: 4, KEFailures: 1, NAKs: 2}}},
+			map[string]float64{
+				`totpd_clock_state{state="HOLDOVER"}`:                                          1,
+				`totpd_clock_server_failures_total{server="nts://t.example"}`:                  4,
+				`totpd_clock_server_authenticated{server="nts://t.example"}`:                   0,
+				`totpd_clock_server_nts_cookies{server="nts://t.example"}`:                     4,
+				`totpd_clock_server_nts_since_key_exchange_seconds{server="nts://t.example"}`:  120,
+				`totpd_clock_server_nts_auth_failures_total{server="nts://t.example"}`:         4,
+				`totpd_clock_server_nts_key_exchange_failures_total{server="nts://t.example"}`: 1,
+				`totpd_clock_server_nts_naks_total{server="nts://t.example"}`:                  2,
 			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
