@@ -78,7 +78,7 @@ type ApplianceAlert struct {
 }
 
 // EventStore holds what leaves the server: the audit cursor, the webhook
-// outbox and its deliveries, leases and appliance alerts.
+// outbox and its deliveries, and appliance alerts.
 type EventStore interface {
 	// AuditAfter returns audit events matching q, oldest first. IDs are
 	// assigned in commit order, so a reader following the cursor (After
@@ -112,11 +112,6 @@ type EventStore interface {
 	// Redeliver makes a dead delivery pending again, due at now, with
 	// its attempts reset. ErrNotFound when no dead delivery has id.
 	Redeliver(ctx context.Context, id int64, now time.Time) error
-
-	// TakeLease reports whether owner holds the lease name until until:
-	// it takes it when free or expired at now, and renews it when owner
-	// holds it.
-	TakeLease(ctx context.Context, name, owner string, now, until time.Time) (bool, error)
 
 	// ApplianceAlerts lists the open episodes.
 	ApplianceAlerts(ctx context.Context) ([]ApplianceAlert, error)
@@ -399,20 +394,6 @@ func (s *sqlStore) Redeliver(ctx context.Context, id int64, now time.Time) error
 		created = ?, done_at = NULL, lease_owner = '', lease_until = NULL WHERE id = ? AND state = 'dead'`,
 		s.d.timeArg(micro(now)), s.d.timeArg(micro(now)), id)
 	return s.wrap("redeliver", affected(res, err, fmt.Sprintf("dead delivery %d", id)))
-}
-
-// --- Leases ---
-
-func (s *sqlStore) TakeLease(ctx context.Context, name, owner string, now, until time.Time) (bool, error) {
-	res, err := s.exec(ctx, `INSERT INTO leases (name, owner, until) VALUES (?, ?, ?)
-		ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, until = excluded.until
-		WHERE leases.owner = excluded.owner OR leases.until < ?`,
-		name, owner, s.d.timeArg(micro(until)), s.d.timeArg(micro(now)))
-	if err != nil {
-		return false, s.wrap("take lease "+name, err)
-	}
-	n, err := res.RowsAffected()
-	return n == 1, s.wrap("take lease "+name, err)
 }
 
 // --- Appliance alerts ---

@@ -423,7 +423,7 @@ type Store interface {
 	// Daily verify counts per user; see verifydaily.go.
 	VerifyDaily
 
-	// The audit cursor, webhook outbox, leases and appliance alerts; see
+	// The audit cursor, webhook outbox and appliance alerts; see
 	// events.go.
 	EventStore
 

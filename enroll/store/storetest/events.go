@@ -261,31 +261,6 @@ func testConcurrentClaim(t *testing.T, s store.Store) {
 	}
 }
 
-// testLeases checks that a named lease is held by one owner at a time.
-func testLeases(t *testing.T, s store.Store) {
-	ctx := context.Background()
-	take := func(owner string, now time.Time) bool {
-		ok, err := s.TakeLease(ctx, "monitor", owner, now, now.Add(time.Minute))
-		must(t, "TakeLease", err)
-		return ok
-	}
-	if !take("r1", t0) {
-		t.Fatal("TakeLease(free) = false")
-	}
-	if take("r2", t0.Add(time.Second)) {
-		t.Error("TakeLease(held by another) = true")
-	}
-	if !take("r1", t0.Add(30*time.Second)) {
-		t.Error("TakeLease(renew) = false")
-	}
-	if take("r2", t0.Add(80*time.Second)) {
-		t.Error("TakeLease(renewed, not expired) = true")
-	}
-	if !take("r2", t0.Add(91*time.Second)) {
-		t.Error("TakeLease(expired) = false")
-	}
-}
-
 // testApplianceAlerts checks that an episode is raised once and cleared
 // once, each with its audit row.
 func testApplianceAlerts(t *testing.T, s store.Store) {

@@ -51,7 +51,6 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"AuditFilters", testAuditFilters},
 		{"WebhookOutbox", testWebhookOutbox},
 		{"ConcurrentClaim", testConcurrentClaim},
-		{"Leases", testLeases},
 		{"ApplianceAlerts", testApplianceAlerts},
 		{"Tokens", testTokens},
 		{"Sessions", testSessions},

@@ -46,14 +46,6 @@ CREATE TABLE webhook_deliveries (
 ) STRICT;
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (state, next_attempt);
 
--- leases: a named job that one replica at a time runs (the appliance
--- monitor), held by owner until until.
-CREATE TABLE leases (
-    name   TEXT    NOT NULL PRIMARY KEY,
-    owner  TEXT    NOT NULL,
-    until  INTEGER NOT NULL
-) STRICT;
-
 -- appliance_alerts: the episodes raised for an appliance (offline,
 -- clock_untrusted) and not yet cleared, so each is raised once.
 CREATE TABLE appliance_alerts (
