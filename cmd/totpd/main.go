@@ -4,11 +4,13 @@
 //
 //	totpd [--config /etc/totpbox/totpd.yaml]
 //	totpd config check FILE
+//	totpd clock check --config FILE [--for 60s] [--json]
 //	totpd --version
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -16,9 +18,11 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/totpbox/totpbox/clock"
 	"github.com/totpbox/totpbox/device/daemon"
 	"github.com/totpbox/totpbox/device/hw"
 )
@@ -146,6 +150,60 @@ func newRoot() *cobra.Command {
 	}
 	cfgCmd := &cobra.Command{Use: "config", Short: "Configuration commands"}
 	cfgCmd.AddCommand(check)
-	root.AddCommand(cfgCmd)
+	root.AddCommand(cfgCmd, newClockCmd())
 	return root
+}
+
+// errNotTrusted is clock check's failure when the clock could not vouch
+// for its time by the end.
+var errNotTrusted = errors.New("the clock is not trusted: no code would be shown")
+
+func newClockCmd() *cobra.Command {
+	var (
+		path    string
+		d       time.Duration
+		jsonOut bool
+	)
+	check := &cobra.Command{
+		Use:   "check --config FILE [--for 60s] [--json]",
+		Short: "Run only the clock against the configured servers and report",
+		Long: "check runs only the clock (nothing else of the daemon; nothing is written)\n" +
+			"against the configured servers for --for, then prints each server's state and\n" +
+			"the clock's reading with its bound, as `chronyc sources` does. It exits 1 when\n" +
+			"the clock is not trusted by then (no code would be shown).",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := daemon.Load(path)
+			if err != nil {
+				return usageError{err}
+			}
+			if d <= 0 {
+				return usageError{fmt.Errorf("--for: %v is not positive", d)}
+			}
+			st, err := clock.Check(cmd.Context(), cfg.Clock, clock.Env{Logger: cfg.NewLogger(cmd.ErrOrStderr())}, d)
+			if err != nil {
+				return usageError{err}
+			}
+			if jsonOut {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				err = enc.Encode(st.Report())
+			} else {
+				err = clock.WriteSources(cmd.OutOrStdout(), st)
+			}
+			if err != nil {
+				return err
+			}
+			if !st.State.Trusted() {
+				return errNotTrusted
+			}
+			return nil
+		},
+	}
+	check.Flags().StringVar(&path, "config", "/etc/totpbox/totpd.yaml", "configuration file")
+	check.Flags().DurationVar(&d, "for", time.Minute, "how long to run the clock")
+	check.Flags().BoolVar(&jsonOut, "json", false, "print one JSON object")
+	c := &cobra.Command{Use: "clock", Short: "Clock commands"}
+	c.AddCommand(check)
+	return c
 }
