@@ -39,6 +39,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ConcurrentRecordUses", testConcurrentRecordUses},
 		{"UseBatcher", testUseBatcher},
 		{"UserDevices", testUserDevices},
+		{"CreateUsersDevices", testCreateUsersDevices},
 		{"TakeTokenUserDevices", testTakeTokenUserDevices},
 		{"Lockout", testLockout},
 		{"LockoutEscalates", testLockoutEscalates},
