@@ -48,6 +48,13 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
+	if users := os.Getenv(loadClientEnv); users != "" {
+		if err := runLoadClient(users); err != nil {
+			fmt.Fprintln(os.Stderr, "load client:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	os.Exit(m.Run())
 }
 

@@ -16,13 +16,15 @@ type BulkCreator interface {
 	// devices, their UserID set here) for every i, setting IDs and
 	// Created as CreateUser and CreateDevice do; all or nothing. Devices
 	// may be pending or active, with their use fields (LastUsedStep,
-	// Registered, ...) as given.
-	CreateUsersDevices(ctx context.Context, users []User, devices [][]Device) error
+	// Registered, ...) as given. seal, when not nil, is called on each
+	// device once its UserID is set and before it is written: a secret
+	// is sealed to its device's user (Sealer.SealDevice).
+	CreateUsersDevices(ctx context.Context, users []User, devices [][]Device, seal func(d *Device) error) error
 }
 
 var _ BulkCreator = (*sqlStore)(nil)
 
-func (s *sqlStore) CreateUsersDevices(ctx context.Context, users []User, devices [][]Device) error {
+func (s *sqlStore) CreateUsersDevices(ctx context.Context, users []User, devices [][]Device, seal func(d *Device) error) error {
 	const op = "create users with mfa devices"
 	if len(devices) != len(users) {
 		return fmt.Errorf("%s: %d users, %d device lists", op, len(users), len(devices))
@@ -65,6 +67,12 @@ func (s *sqlStore) CreateUsersDevices(ctx context.Context, users []User, devices
 		}
 		for j := range devices[i] {
 			d := &devices[i][j]
+			d.UserID = u.ID
+			if seal != nil {
+				if err := seal(d); err != nil {
+					return fmt.Errorf("%s: user %q: %w", op, u.Username, err)
+				}
+			}
 			switch {
 			case d.Name == "":
 				return fmt.Errorf("%s: user %q: mfa device with an empty name", op, u.Username)
@@ -75,7 +83,6 @@ func (s *sqlStore) CreateUsersDevices(ctx context.Context, users []User, devices
 			case len(d.Secret.Ciphertext) == 0 || d.Secret.KeyID == "":
 				return errors.New(op + ": mfa device without a sealed secret")
 			}
-			d.UserID = u.ID
 			if d.UID == "" {
 				d.UID = NewDeviceUID()
 			}

@@ -30,7 +30,7 @@ func testCreateUsersDevices(t *testing.T, s store.Store) {
 		}
 		devices = append(devices, ds)
 	}
-	must(t, "CreateUsersDevices", bulk.CreateUsersDevices(ctx, users, devices))
+	must(t, "CreateUsersDevices", bulk.CreateUsersDevices(ctx, users, devices, nil))
 	for i, u := range users {
 		if u.ID == 0 {
 			t.Fatalf("CreateUsersDevices left user %d without an ID", i)
@@ -55,14 +55,14 @@ func testCreateUsersDevices(t *testing.T, s store.Store) {
 
 	// A taken username in the middle refuses the whole batch.
 	again := []store.User{{Username: "fresh1"}, {Username: "TAKEN"}, {Username: "fresh2"}}
-	if err := bulk.CreateUsersDevices(ctx, again, make([][]store.Device, 3)); err == nil {
+	if err := bulk.CreateUsersDevices(ctx, again, make([][]store.Device, 3), nil); err == nil {
 		t.Fatal("CreateUsersDevices with a taken username succeeded")
 	}
 	for _, name := range []string{"fresh1", "fresh2"} {
 		_, err := s.UserByName(ctx, name)
 		wantErr(t, "UserByName("+name+") after a refused batch", err, store.ErrNotFound)
 	}
-	if err := bulk.CreateUsersDevices(ctx, []store.User{{Username: "x"}}, nil); err == nil {
+	if err := bulk.CreateUsersDevices(ctx, []store.User{{Username: "x"}}, nil, nil); err == nil {
 		t.Error("CreateUsersDevices with fewer device lists than users succeeded")
 	}
 }

@@ -28,9 +28,6 @@ func SeedUsers(tb testing.TB, st store.Store, sealer *store.Sealer, n int, at ti
 		}
 		d := store.Device{Name: "token", Kind: store.KindAppliance, Status: store.StatusPending,
 			Algorithm: "SHA1", Digits: 6, PeriodSec: 30, ExpiresAt: at.Add(time.Hour)}
-		if err := sealer.SealDevice(&d, k.Secret); err != nil {
-			tb.Fatal(err)
-		}
 		keys = append(keys, k)
 		users = append(users, u)
 		devices = append(devices, []store.Device{d})
@@ -42,7 +39,13 @@ func SeedUsers(tb testing.TB, st store.Store, sealer *store.Sealer, n int, at ti
 			d.Status, d.Registered, d.LastUsed, d.ExpiresAt = store.StatusActive, at, at, time.Time{}
 			d.LastUsedStep = enroll.Step(keys[i], at) - 1
 		}
-		if err := bulk.CreateUsersDevices(ctx, users, devices); err != nil {
+		i := 0
+		seal := func(d *store.Device) error {
+			err := sealer.SealDevice(d, keys[i].Secret)
+			i++
+			return err
+		}
+		if err := bulk.CreateUsersDevices(ctx, users, devices, seal); err != nil {
 			tb.Fatal(err)
 		}
 		return keys
@@ -53,6 +56,9 @@ func SeedUsers(tb testing.TB, st store.Store, sealer *store.Sealer, n int, at ti
 			tb.Fatal(err)
 		}
 		d.UserID = u.ID
+		if err := sealer.SealDevice(d, keys[i].Secret); err != nil {
+			tb.Fatal(err)
+		}
 		if err := st.CreateDevice(ctx, d); err != nil {
 			tb.Fatal(err)
 		}
