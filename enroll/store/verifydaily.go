@@ -44,16 +44,22 @@ func (s *sqlStore) AddVerifyDays(ctx context.Context, days []VerifyDay) error {
 		return nil
 	}
 	return s.tx(ctx, "add verify days", func(t *txq) error {
+		// The SELECT's WHERE skips a user deleted meanwhile (and keeps
+		// SQLite's parser from reading ON CONFLICT as a join). Prepared
+		// once: a flush may carry a row for each of tens of thousands of
+		// users, and parsing the statement for each was most of its cost.
+		st, err := t.tx.PrepareContext(ctx, t.d.rebind(`INSERT INTO verify_daily (user_id, day, successes, failures, lockouts)
+			SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM users WHERE id = ?)
+			ON CONFLICT (user_id, day) DO UPDATE SET
+				successes = verify_daily.successes + excluded.successes,
+				failures = verify_daily.failures + excluded.failures,
+				lockouts = verify_daily.lockouts + excluded.lockouts`))
+		if err != nil {
+			return err
+		}
+		defer st.Close()
 		for _, d := range days {
-			// The SELECT's WHERE skips a user deleted meanwhile (and
-			// keeps SQLite's parser from reading ON CONFLICT as a join).
-			if _, err := t.exec(ctx, `INSERT INTO verify_daily (user_id, day, successes, failures, lockouts)
-				SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM users WHERE id = ?)
-				ON CONFLICT (user_id, day) DO UPDATE SET
-					successes = verify_daily.successes + excluded.successes,
-					failures = verify_daily.failures + excluded.failures,
-					lockouts = verify_daily.lockouts + excluded.lockouts`,
-				d.UserID, s.d.timeArg(UTCDay(d.Day)), d.Successes, d.Failures, d.Lockouts, d.UserID); err != nil {
+			if _, err := st.ExecContext(ctx, d.UserID, s.d.timeArg(UTCDay(d.Day)), d.Successes, d.Failures, d.Lockouts, d.UserID); err != nil {
 				return err
 			}
 		}
