@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/totpbox/totpbox/enroll/server/serve"
 	"github.com/totpbox/totpbox/enroll/store"
 )
 
@@ -26,7 +27,7 @@ func adminCommand() *cobra.Command {
 			if username == "" {
 				return errors.New("give --username NAME")
 			}
-			return withStore(cmd, func(ctx context.Context, c config, st store.Store) error {
+			return withStore(cmd, func(ctx context.Context, c serve.Config, st store.Store) error {
 				pw, err := readPassword(cmd)
 				if err != nil {
 					return err

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/totpbox/totpbox/enroll/server/serve"
 )
 
 // exitError asks main to exit with code, having said everything already.
@@ -30,9 +31,9 @@ secrets and their key: keep it in the systemd credential master.key
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			path := args[0]
-			c, problems := readConfig(path, nil)
+			c, problems := serve.Read(path, nil)
 			if len(problems) == 0 {
-				for _, w := range c.masterKeyWarnings() {
+				for _, w := range c.MasterKeyWarnings() {
 					fmt.Fprintf(cmd.ErrOrStderr(), "%s: %s\n", path, w)
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "%s: ok\n", path)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/spf13/viper"
 	"github.com/totpbox/totpbox/configs"
+	"github.com/totpbox/totpbox/enroll/server/serve"
 	"github.com/totpbox/totpbox/enroll/store"
 )
 
@@ -38,10 +39,10 @@ func TestLoadConfig(t *testing.T) {
 		args    []string
 		env     map[string]string
 		wantErr string
-		check   func(t *testing.T, c config)
+		check   func(t *testing.T, c serve.Config)
 	}{
-		{name: "shipped file holds the defaults", args: []string{"--config", shipped}, check: func(t *testing.T, c config) {
-			def := defaultConfig()
+		{name: "shipped file holds the defaults", args: []string{"--config", shipped}, check: func(t *testing.T, c serve.Config) {
+			def := serve.Defaults()
 			if c.Listen != def.Listen || c.RegistrationTimeout != def.RegistrationTimeout || c.Limits.VerifyPerIP != def.Limits.VerifyPerIP {
 				t.Fatalf("shipped config = %+v, want the defaults %+v", c, def)
 			}
@@ -51,7 +52,7 @@ func TestLoadConfig(t *testing.T) {
 		{name: "env over file, flags over env",
 			args: []string{"--config", write("ok.yaml", "listen: 127.0.0.1:1\nregistration_timeout: 5m\n"), "--listen", "127.0.0.1:3", "--data", dir},
 			env:  map[string]string{"TOTPSERVER_LISTEN": "127.0.0.1:2", "TOTPSERVER_LIMITS_VERIFY_PER_IP_BURST": "7"},
-			check: func(t *testing.T, c config) {
+			check: func(t *testing.T, c serve.Config) {
 				if c.Listen != "127.0.0.1:3" || c.RegistrationTimeout != 5*time.Minute || c.Limits.VerifyPerIP.Burst != 7 || c.Data != dir {
 					t.Fatalf("config = %+v", c)
 				}
@@ -100,7 +101,7 @@ func TestShippedConfigHasEveryKey(t *testing.T) {
 	if err := v.ReadInConfig(); err != nil {
 		t.Fatal(err)
 	}
-	var c config
+	var c serve.Config
 	for _, k := range configs.Keys(&c) {
 		if !v.InConfig(k) {
 			t.Errorf("configs/totpserver.yaml lacks key %s", k)
@@ -114,7 +115,7 @@ func TestConfigCheck(t *testing.T) {
 	if err := os.Mkdir(credDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(credDir, credentialName), []byte(key32), 0o400); err != nil {
+	if err := os.WriteFile(filepath.Join(credDir, "master.key"), []byte(key32), 0o400); err != nil {
 		t.Fatal(err)
 	}
 	write := func(name, text string) string {
@@ -304,4 +305,16 @@ func TestServeMountsApplianceAPIAndMetrics(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("serve did not stop")
 	}
+}
+
+// isolateCredentials clears the systemd credential variable and points
+// serve.CredStoreDirs at an empty temporary directory, which it returns.
+func isolateCredentials(t *testing.T) string {
+	t.Helper()
+	t.Setenv("CREDENTIALS_DIRECTORY", "")
+	dir := t.TempDir()
+	old := serve.CredStoreDirs
+	serve.CredStoreDirs = []string{dir}
+	t.Cleanup(func() { serve.CredStoreDirs = old })
+	return dir
 }

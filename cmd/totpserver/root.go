@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
+	"github.com/totpbox/totpbox/enroll/server/serve"
 	"github.com/totpbox/totpbox/enroll/store"
 )
 
@@ -26,37 +24,33 @@ func rootCommand() *cobra.Command {
 	return root
 }
 
-// openStore opens the configured store; callers close it. Unless create
-// is set (init), a data directory without its SQLite database is refused,
-// naming the path: a missing or mistyped --data must not quietly create
-// an empty database that no server uses.
-func openStore(ctx context.Context, c config, create bool) (store.Store, error) {
-	if !create && c.Database.DSN == "" && c.Data != "" {
-		db := filepath.Join(c.Data, store.SQLiteFile)
-		if _, err := os.Stat(db); errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("no database at %s: check --data (or the config's data), or create it with: totpserver init --data %s", db, c.Data)
+// loadConfig reads the config file named by --config, TOTPSERVER_*
+// variables, and the --data and --listen flags when set (serve.Load).
+func loadConfig(cmd *cobra.Command) (serve.Config, error) {
+	path, _ := cmd.Flags().GetString("config")
+	return serve.Load(path, func(c *serve.Config) {
+		if f := cmd.Flags().Lookup("data"); f != nil && f.Changed {
+			c.Data = f.Value.String()
 		}
-	}
-	st, err := store.Open(ctx, c.Data, c.Database.DSN)
-	if err != nil {
-		return nil, err
-	}
-	return st, nil
+		if f := cmd.Flags().Lookup("listen"); f != nil && f.Changed {
+			c.Listen = f.Value.String()
+		}
+	})
 }
 
 // withStore runs f with the configured store, which must exist.
-func withStore(cmd *cobra.Command, f func(ctx context.Context, c config, st store.Store) error) error {
+func withStore(cmd *cobra.Command, f func(ctx context.Context, c serve.Config, st store.Store) error) error {
 	return runWithStore(cmd, false, f)
 }
 
 // runWithStore runs f with the configured store, creating it when create
 // is set.
-func runWithStore(cmd *cobra.Command, create bool, f func(ctx context.Context, c config, st store.Store) error) error {
+func runWithStore(cmd *cobra.Command, create bool, f func(ctx context.Context, c serve.Config, st store.Store) error) error {
 	c, err := loadConfig(cmd)
 	if err != nil {
 		return err
 	}
-	st, err := openStore(cmd.Context(), c, create)
+	st, err := serve.OpenStore(cmd.Context(), c, create)
 	if err != nil {
 		return err
 	}
@@ -70,11 +64,11 @@ func initCommand() *cobra.Command {
 		Short: "Create the data directory, its master key and database",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runWithStore(cmd, true, func(ctx context.Context, c config, st store.Store) error {
-				if _, err := c.loadSealerFor(ctx, st); err != nil {
+			return runWithStore(cmd, true, func(ctx context.Context, c serve.Config, st store.Store) error {
+				if _, err := c.LoadSealerFor(ctx, st); err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "Data directory %s is ready (master key from %s).\n", c.Data, c.masterKey())
+				fmt.Fprintf(cmd.OutOrStdout(), "Data directory %s is ready (master key from %s).\n", c.Data, c.KeySource())
 				return adminHint(ctx, cmd, c, st)
 			})
 		},
@@ -82,7 +76,7 @@ func initCommand() *cobra.Command {
 }
 
 // adminHint says how to create the first admin when there is none.
-func adminHint(ctx context.Context, cmd *cobra.Command, c config, st store.Store) error {
+func adminHint(ctx context.Context, cmd *cobra.Command, c serve.Config, st store.Store) error {
 	n, err := st.CountAdmins(ctx)
 	if err != nil {
 		return err

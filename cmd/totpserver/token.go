@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+	"github.com/totpbox/totpbox/enroll/server/serve"
 	"github.com/totpbox/totpbox/enroll/store"
 )
 
@@ -18,7 +19,7 @@ func tokenCommand() *cobra.Command {
 		Short: "Create a token and print it once",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withStore(cmd, func(ctx context.Context, c config, st store.Store) error {
+			return withStore(cmd, func(ctx context.Context, c serve.Config, st store.Store) error {
 				v, err := api.CreateToken(ctx, st, args[0])
 				if err != nil {
 					return err
@@ -33,7 +34,7 @@ func tokenCommand() *cobra.Command {
 		Short: "List tokens (never their values)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withStore(cmd, func(ctx context.Context, c config, st store.Store) error {
+			return withStore(cmd, func(ctx context.Context, c serve.Config, st store.Store) error {
 				ts, err := st.ListTokens(ctx)
 				if err != nil {
 					return err
@@ -58,7 +59,7 @@ func tokenCommand() *cobra.Command {
 		Short: "Revoke a token; running servers refuse it within the cache TTL",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withStore(cmd, func(ctx context.Context, c config, st store.Store) error {
+			return withStore(cmd, func(ctx context.Context, c serve.Config, st store.Store) error {
 				if err := api.RevokeToken(ctx, st, args[0]); err != nil {
 					return err
 				}

@@ -334,7 +334,7 @@ func (s *Server) Core() *core.Core { return s.core }
 // to) and sessions, clears expired lockouts and forgets idle rate-limit
 // state. It runs the appliance API's janitor too, and the fleet bus that
 // hears the other replicas sharing a PostgreSQL store. It sweeps once at
-// start and returns ctx.Err().
+// start; when ctx ends it flushes (Flush) and returns ctx.Err().
 func (s *Server) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { s.appliances.Run(ctx) })
@@ -346,16 +346,24 @@ func (s *Server) Run(ctx context.Context) error {
 		s.Sweep(ctx)
 		select {
 		case <-ctx.Done():
-			// Keep this server's last verify counts (a crash loses them).
 			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			if err := s.core.FlushVerifyCounts(fctx); err != nil {
-				s.log.Error("flush verify counts", "err", err)
-			}
+			s.Flush(fctx)
 			cancel()
 			return ctx.Err()
 		case <-t.C:
 		}
 	}
+}
+
+// Flush writes to the store what the server holds in memory between
+// janitor passes: this server's verify counts and the audit rows of
+// refused sign-in attempts of the current minute. Run calls it as it
+// returns, so a shutdown loses neither (a crash loses them).
+func (s *Server) Flush(ctx context.Context) {
+	if err := s.core.FlushVerifyCounts(ctx); err != nil {
+		s.log.Error("flush verify counts", "err", err)
+	}
+	s.console.FlushRefusals(ctx)
 }
 
 // Sweep is one pass of the janitor over every part; Run calls it.

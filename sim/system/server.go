@@ -8,14 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/totpbox/totpbox/enroll/server"
+	"github.com/totpbox/totpbox/enroll/server/serve"
 	"github.com/totpbox/totpbox/enroll/store"
 )
 
@@ -23,43 +21,34 @@ import (
 const AdminUser = "admin"
 
 // regServer is the registration server running in the simulator's
-// process: SQLite in the data directory, on its own loopback listener.
+// process, assembled as totpserver assembles it (enroll/server/serve):
+// SQLite in the data directory, on its own loopback listener.
 type regServer struct {
+	asm      *serve.Assembly
 	store    store.Store
 	srv      *server.Server
-	ln       net.Listener
 	password string // the admin's password, from the data directory
 }
 
 // startServer opens (or creates) the server's state under dir and its
 // listener on addr.
 func startServer(ctx context.Context, dir, addr string, log *slog.Logger) (*regServer, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("server data: %w", err)
-	}
-	st, err := store.OpenSQLite(ctx, filepath.Join(dir, "totpserver.db"))
+	c := serve.Defaults()
+	c.Data, c.Listen = dir, addr
+	// The key beside the database: a new one only for a database holding
+	// no sealed secrets.
+	c.MasterKeyFile = filepath.Join(dir, "master.key")
+	asm, err := serve.Assemble(ctx, c, serve.Options{Logger: log.With("part", "server"), Create: true})
 	if err != nil {
+		if le, ok := errors.AsType[*serve.ListenError](err); ok {
+			return nil, &ListenError{Part: PartServer, Addr: addr, Err: le.Err}
+		}
 		return nil, err
 	}
-	// A new key only for a database holding no sealed secrets.
-	sealer, err := store.LoadSealerFor(ctx, st, filepath.Join(dir, "master.key"), "")
-	if err != nil {
-		st.Close()
+	rs := &regServer{asm: asm, store: asm.Store(), srv: asm.Server()}
+	if rs.password, err = ensureAdmin(ctx, rs.store, filepath.Join(dir, "admin-password")); err != nil {
+		asm.Close()
 		return nil, err
-	}
-	rs := &regServer{store: st}
-	if rs.password, err = ensureAdmin(ctx, st, filepath.Join(dir, "admin-password")); err != nil {
-		st.Close()
-		return nil, err
-	}
-	rs.srv, err = server.New(server.Config{Store: st, Sealer: sealer, Logger: log.With("part", "server")})
-	if err != nil {
-		st.Close()
-		return nil, err
-	}
-	if rs.ln, err = net.Listen("tcp", addr); err != nil {
-		st.Close()
-		return nil, &ListenError{Part: PartServer, Addr: addr, Err: err}
 	}
 	return rs, nil
 }
@@ -84,22 +73,8 @@ func ensureAdmin(ctx context.Context, st store.Store, pwFile string) (string, er
 }
 
 // URL returns the server's base URL.
-func (rs *regServer) URL() string { return "http://" + rs.ln.Addr().String() }
+func (rs *regServer) URL() string { return rs.asm.URL() }
 
-// run serves until ctx is done.
-func (rs *regServer) run(ctx context.Context) error {
-	hs := &http.Server{Handler: rs.srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	go rs.srv.Run(ctx)
-	go func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		hs.Shutdown(sctx)
-		hs.Close() // long-polls
-	}()
-	err := hs.Serve(rs.ln)
-	if errors.Is(err, http.ErrServerClosed) {
-		err = nil
-	}
-	return errors.Join(err, rs.store.Close())
-}
+// run serves until ctx is done, then shuts the server down in order and
+// closes its store.
+func (rs *regServer) run(ctx context.Context) error { return rs.asm.Run(ctx) }

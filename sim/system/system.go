@@ -283,8 +283,7 @@ func (s *System) close() {
 		s.ln.Close()
 	}
 	if s.server != nil {
-		s.server.ln.Close()
-		s.server.store.Close()
+		s.server.asm.Close()
 	}
 }
 

@@ -1,4 +1,4 @@
-package main
+package serve
 
 import (
 	"bytes"
@@ -12,14 +12,14 @@ import (
 )
 
 // isolateCredentials clears the systemd credential variable and points
-// credStoreDirs at an empty temporary directory, which it returns.
+// CredStoreDirs at an empty temporary directory, which it returns.
 func isolateCredentials(t *testing.T) string {
 	t.Helper()
 	t.Setenv("CREDENTIALS_DIRECTORY", "")
 	store := t.TempDir()
-	old := credStoreDirs
-	credStoreDirs = []string{store}
-	t.Cleanup(func() { credStoreDirs = old })
+	old := CredStoreDirs
+	CredStoreDirs = []string{store}
+	t.Cleanup(func() { CredStoreDirs = old })
 	return store
 }
 
@@ -61,7 +61,7 @@ func TestMasterKeyLookupOrder(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			isolateCredentials(t)
 			dir := t.TempDir()
-			c := defaultConfig()
+			c := Defaults()
 			c.Data = filepath.Join(dir, "data")
 			c.MasterKey = tc.key
 			if tc.keyFile {
@@ -83,7 +83,7 @@ func TestMasterKeyLookupOrder(t *testing.T) {
 			if err := os.MkdirAll(c.Data, 0o700); err != nil {
 				t.Fatal(err)
 			}
-			k := c.masterKey()
+			k := c.KeySource()
 			if k.kind != tc.wantKind {
 				t.Fatalf("masterKey() = %v, want kind %d", k, tc.wantKind)
 			}
@@ -102,25 +102,19 @@ func TestMasterKeyLookupOrder(t *testing.T) {
 	}
 }
 
-// TestLoadConfigTakesTheCredential checks that loadConfig leaves
+// TestLoadConfigTakesTheCredential checks that Load leaves
 // master_key_file empty when the credential is there, so serve reads it.
 func TestLoadConfigTakesTheCredential(t *testing.T) {
 	isolateCredentials(t)
 	credDir := t.TempDir()
 	writeFile(t, filepath.Join(credDir, credentialName), key32+"\n", 0o400)
 	t.Setenv("CREDENTIALS_DIRECTORY", credDir)
-	cmd := serveCommand()
-	root := rootCommand()
-	root.AddCommand(cmd)
-	cmd.Flags().AddFlagSet(root.PersistentFlags())
-	if err := cmd.ParseFlags([]string{"--data", t.TempDir()}); err != nil {
-		t.Fatal(err)
-	}
-	c, err := loadConfig(cmd)
+	data := t.TempDir()
+	c, err := Load("", func(c *Config) { c.Data = data })
 	if err != nil {
 		t.Fatal(err)
 	}
-	if k := c.masterKey(); c.MasterKeyFile != "" || k.kind != keyCredential {
+	if k := c.KeySource(); c.MasterKeyFile != "" || k.kind != keyCredential {
 		t.Errorf("master_key_file = %q, source %v; want empty and the credential", c.MasterKeyFile, k)
 	}
 }
@@ -129,7 +123,7 @@ func TestCredentialErrors(t *testing.T) {
 	isolateCredentials(t)
 	credDir := t.TempDir()
 	t.Setenv("CREDENTIALS_DIRECTORY", credDir)
-	c := defaultConfig()
+	c := Defaults()
 	c.Data = t.TempDir()
 	for _, tc := range []struct{ name, text, want string }{
 		{"not base64", "s3cret-not-base64!\n", "systemd credential master.key: master key 1: not base64"},
@@ -154,35 +148,35 @@ func TestMasterKeyWarnings(t *testing.T) {
 	stale := "still sits in the data directory"
 	tests := []struct {
 		name string
-		set  func(t *testing.T, c *config, credStore string)
+		set  func(t *testing.T, c *Config, credStore string)
 		want string // "" for no warning
 	}{
 		{name: "default: key file in the data directory", want: inData},
-		{name: "master_key_file pointed into the data directory", set: func(t *testing.T, c *config, _ string) {
+		{name: "master_key_file pointed into the data directory", set: func(t *testing.T, c *Config, _ string) {
 			c.MasterKeyFile = filepath.Join(c.Data, "keys", "k")
 		}, want: inData},
-		{name: "master_key_file elsewhere", set: func(t *testing.T, c *config, _ string) {
+		{name: "master_key_file elsewhere", set: func(t *testing.T, c *Config, _ string) {
 			c.MasterKeyFile = "/etc/totpbox/master.key"
 		}},
-		{name: "data directory spelled differently", set: func(t *testing.T, c *config, _ string) {
+		{name: "data directory spelled differently", set: func(t *testing.T, c *Config, _ string) {
 			c.MasterKeyFile = c.Data + "/./sub/../master.key"
 		}, want: inData},
-		{name: "sibling directory with a common prefix", set: func(t *testing.T, c *config, _ string) {
+		{name: "sibling directory with a common prefix", set: func(t *testing.T, c *Config, _ string) {
 			c.MasterKeyFile = c.Data + "-keys/master.key"
 		}},
-		{name: "master key in a variable", set: func(t *testing.T, c *config, _ string) { c.MasterKey = key32 }},
-		{name: "PostgreSQL: the database is elsewhere", set: func(t *testing.T, c *config, _ string) {
+		{name: "master key in a variable", set: func(t *testing.T, c *Config, _ string) { c.MasterKey = key32 }},
+		{name: "PostgreSQL: the database is elsewhere", set: func(t *testing.T, c *Config, _ string) {
 			c.Database.DSN = "postgres://db/totp"
 		}},
-		{name: "credential in the service's environment", set: func(t *testing.T, c *config, _ string) {
+		{name: "credential in the service's environment", set: func(t *testing.T, c *Config, _ string) {
 			d := t.TempDir()
 			writeFile(t, filepath.Join(d, credentialName), key32, 0o400)
 			t.Setenv("CREDENTIALS_DIRECTORY", d)
 		}},
-		{name: "credential in the store for the packaged unit", set: func(t *testing.T, c *config, credStore string) {
+		{name: "credential in the store for the packaged unit", set: func(t *testing.T, c *Config, credStore string) {
 			writeFile(t, filepath.Join(credStore, credStoreName), "encrypted", 0o600)
 		}},
-		{name: "credential, and the old key file left behind", set: func(t *testing.T, c *config, credStore string) {
+		{name: "credential, and the old key file left behind", set: func(t *testing.T, c *Config, credStore string) {
 			writeFile(t, filepath.Join(credStore, credStoreName), "encrypted", 0o600)
 			writeFile(t, filepath.Join(c.Data, "master.key"), key32, 0o600)
 		}, want: stale},
@@ -190,17 +184,17 @@ func TestMasterKeyWarnings(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			credStore := isolateCredentials(t)
-			c := defaultConfig()
+			c := Defaults()
 			c.Data = t.TempDir()
 			if tc.set != nil {
 				tc.set(t, &c, credStore)
 			}
-			got := c.masterKeyWarnings()
+			got := c.MasterKeyWarnings()
 			switch {
 			case tc.want == "" && len(got) != 0:
-				t.Errorf("masterKeyWarnings() = %q, want none", got)
+				t.Errorf("MasterKeyWarnings() = %q, want none", got)
 			case tc.want != "" && (len(got) != 1 || !strings.Contains(got[0], tc.want)):
-				t.Errorf("masterKeyWarnings() = %q, want one with %q", got, tc.want)
+				t.Errorf("MasterKeyWarnings() = %q, want one with %q", got, tc.want)
 			}
 			for _, w := range got {
 				if strings.Contains(w, key32) || strings.Contains(w, "\n") {
@@ -215,3 +209,10 @@ func TestMasterKeyWarnings(t *testing.T) {
 func base64Key(b byte) string {
 	return base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{b}, 32))
 }
+
+// Master keys: base64 of 32 bytes (two of them) and of 16 bytes.
+var (
+	key32  = base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{0x5a}, 32))
+	key32b = base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{0xa5}, 32))
+	key16  = base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{0x3c}, 16))
+)

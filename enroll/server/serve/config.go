@@ -1,4 +1,4 @@
-package main
+package serve
 
 import (
 	"errors"
@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/spf13/cobra"
 	"github.com/totpbox/totpbox/configs"
 	"github.com/totpbox/totpbox/enroll/server"
 	"github.com/totpbox/totpbox/enroll/server/appliance"
@@ -22,15 +21,15 @@ import (
 	"github.com/totpbox/totpbox/enroll/store"
 )
 
-// rate is a token-bucket limit in the config file.
-type rate struct {
+// Rate is a token-bucket limit in the config file.
+type Rate struct {
 	PerSecond float64 `mapstructure:"per_second"`
 	Burst     int     `mapstructure:"burst"`
 }
 
-// config is configs/totpserver.yaml; its zero-value defaults are set in
-// defaultConfig.
-type config struct {
+// Config is totpserver's configuration, configs/totpserver.yaml (every
+// key is commented there); Defaults holds its defaults.
+type Config struct {
 	Data          string `mapstructure:"data"`
 	Listen        string `mapstructure:"listen"`
 	MasterKeyFile string `mapstructure:"master_key_file"`
@@ -52,14 +51,14 @@ type config struct {
 	CacheTTL            time.Duration `mapstructure:"cache_ttl"`
 	JanitorInterval     time.Duration `mapstructure:"janitor_interval"`
 	Limits              struct {
-		SignInPerIP   rate `mapstructure:"signin_per_ip"`
-		SignInPerUser rate `mapstructure:"signin_per_user"`
-		VerifyPerUser rate `mapstructure:"verify_per_user"`
-		VerifyPerIP   rate `mapstructure:"verify_per_ip"`
+		SignInPerIP   Rate `mapstructure:"signin_per_ip"`
+		SignInPerUser Rate `mapstructure:"signin_per_user"`
+		VerifyPerUser Rate `mapstructure:"verify_per_user"`
+		VerifyPerIP   Rate `mapstructure:"verify_per_ip"`
 	} `mapstructure:"limits"`
 	Appliances struct {
 		PairingCodeTTL time.Duration `mapstructure:"pairing_code_ttl"`
-		PairingPerIP   rate          `mapstructure:"pairing_per_ip"`
+		PairingPerIP   Rate          `mapstructure:"pairing_per_ip"`
 		PollInterval   time.Duration `mapstructure:"poll_interval"`
 		Retention      time.Duration `mapstructure:"retention"`
 	} `mapstructure:"appliances"`
@@ -70,7 +69,7 @@ type config struct {
 		Listen           string         `mapstructure:"listen"`
 		ChallengeTimeout time.Duration  `mapstructure:"challenge_timeout"`
 		ReplyCacheTTL    time.Duration  `mapstructure:"reply_cache_ttl"`
-		Clients          []radiusClient `mapstructure:"clients"`
+		Clients          []RADIUSClient `mapstructure:"clients"`
 	} `mapstructure:"radius"`
 	Log struct {
 		Format string `mapstructure:"format"`
@@ -78,8 +77,8 @@ type config struct {
 	} `mapstructure:"log"`
 }
 
-// radiusClient is one entry of radius.clients.
-type radiusClient struct {
+// RADIUSClient is one entry of radius.clients.
+type RADIUSClient struct {
 	Name                             string `mapstructure:"name"`
 	CIDR                             string `mapstructure:"cidr"`
 	SecretFile                       string `mapstructure:"secret_file"`
@@ -89,8 +88,9 @@ type radiusClient struct {
 	AllowMissingMessageAuthenticator bool   `mapstructure:"allow_missing_message_authenticator"`
 }
 
-func defaultConfig() config {
-	var c config
+// Defaults returns the configuration with every default set.
+func Defaults() Config {
+	var c Config
 	c.Data = "/var/lib/totpserver"
 	c.Listen = "127.0.0.1:8080"
 	c.RegistrationTimeout = 10 * time.Minute
@@ -101,12 +101,12 @@ func defaultConfig() config {
 	c.CacheTTL = 5 * time.Second
 	c.JanitorInterval = 30 * time.Second
 	l := server.DefaultLimits
-	c.Limits.SignInPerIP = rate{l.SignInPerIP.PerSecond, l.SignInPerIP.Burst}
-	c.Limits.SignInPerUser = rate{l.SignInPerUser.PerSecond, l.SignInPerUser.Burst}
-	c.Limits.VerifyPerUser = rate{l.VerifyPerUser.PerSecond, l.VerifyPerUser.Burst}
-	c.Limits.VerifyPerIP = rate{l.VerifyPerIP.PerSecond, l.VerifyPerIP.Burst}
+	c.Limits.SignInPerIP = Rate{l.SignInPerIP.PerSecond, l.SignInPerIP.Burst}
+	c.Limits.SignInPerUser = Rate{l.SignInPerUser.PerSecond, l.SignInPerUser.Burst}
+	c.Limits.VerifyPerUser = Rate{l.VerifyPerUser.PerSecond, l.VerifyPerUser.Burst}
+	c.Limits.VerifyPerIP = Rate{l.VerifyPerIP.PerSecond, l.VerifyPerIP.Burst}
 	c.Appliances.PairingCodeTTL = appliance.DefaultPairingCodeTTL
-	c.Appliances.PairingPerIP = rate{appliance.DefaultPairingRate.PerSecond, appliance.DefaultPairingRate.Burst}
+	c.Appliances.PairingPerIP = Rate{appliance.DefaultPairingRate.PerSecond, appliance.DefaultPairingRate.Burst}
 	c.Appliances.Retention = appliance.DefaultRetention
 	c.RADIUS.ChallengeTimeout = 2 * time.Minute
 	c.RADIUS.ReplyCacheTTL = 30 * time.Second
@@ -115,19 +115,13 @@ func defaultConfig() config {
 	return c
 }
 
-// loadConfig reads the config file named by --config, TOTPSERVER_*
-// variables, and the --data and --listen flags when set. It reports every
-// problem at once.
-func loadConfig(cmd *cobra.Command) (config, error) {
-	path, _ := cmd.Flags().GetString("config")
-	c, problems := readConfig(path, func(c *config) {
-		if f := cmd.Flags().Lookup("data"); f != nil && f.Changed {
-			c.Data = f.Value.String()
-		}
-		if f := cmd.Flags().Lookup("listen"); f != nil && f.Changed {
-			c.Listen = f.Value.String()
-		}
-	})
+// Load reads the config file at path (none when empty), TOTPSERVER_*
+// variables, and then flags (the command line's overrides, nil for none).
+// It reports every problem at once. The data directory comes back
+// absolute, and master_key_file names the key file the server will use
+// (<data>/master.key unless a key or a credential comes first).
+func Load(path string, flags func(*Config)) (Config, error) {
+	c, problems := Read(path, flags)
 	if len(problems) > 0 {
 		return c, errors.Join(problems...)
 	}
@@ -138,18 +132,18 @@ func loadConfig(cmd *cobra.Command) (config, error) {
 		}
 		c.Data = abs
 	}
-	if k := c.masterKey(); k.kind == keyFile {
+	if k := c.KeySource(); k.kind == keyFile {
 		c.MasterKeyFile = k.path // <data>/master.key unless a credential is there
 	}
 	return c, nil
 }
 
-// readConfig reads the defaults, the file at path (when not empty) and
+// Read reads the defaults, the file at path (when not empty) and
 // TOTPSERVER_* variables, applies flags, and returns the config with every
 // problem found: unknown keys and variables, values that do not parse,
 // and values out of range.
-func readConfig(path string, flags func(*config)) (config, []error) {
-	c := defaultConfig()
+func Read(path string, flags func(*Config)) (Config, []error) {
+	c := Defaults()
 	problems := envProblems()
 	if err := configs.Load(path, "TOTPSERVER", &c); err != nil {
 		problems = append(problems, splitJoined(err)...)
@@ -197,7 +191,7 @@ const decodePrefix = "config: decoding failed due to the following error(s): "
 var badKeyRE = regexp.MustCompile(`(?:^| )'([a-z0-9_.]+)' `)
 
 // problems checks values and the rules between them.
-func (c config) problems() []error {
+func (c Config) problems() []error {
 	var p []error
 	bad := func(format string, args ...any) { p = append(p, fmt.Errorf("config: "+format, args...)) }
 	if c.Data == "" && c.Database.DSN == "" {
@@ -252,7 +246,7 @@ func (c config) problems() []error {
 	}
 	for _, r := range []struct {
 		name string
-		r    rate
+		r    Rate
 	}{
 		{"limits.signin_per_ip", c.Limits.SignInPerIP},
 		{"limits.signin_per_user", c.Limits.SignInPerUser},
@@ -300,7 +294,7 @@ func checkHostPort(addr string) error {
 // typo is not silently ignored.
 func envProblems() []error {
 	known := map[string]bool{"TOTPSERVER_CONFIG": true}
-	var c config
+	var c Config
 	for _, k := range configs.Keys(&c) {
 		known["TOTPSERVER_"+strings.ToUpper(strings.ReplaceAll(k, ".", "_"))] = true
 	}
@@ -314,7 +308,9 @@ func envProblems() []error {
 	return p
 }
 
-func (c config) logger() *slog.Logger {
+// Logger returns the logger log.format and log.level ask for, writing to
+// standard error.
+func (c Config) Logger() *slog.Logger {
 	var lvl slog.Level
 	lvl.UnmarshalText([]byte(c.Log.Level))
 	opts := &slog.HandlerOptions{Level: lvl}
@@ -326,7 +322,7 @@ func (c config) logger() *slog.Logger {
 
 // applianceConfig configures the appliance API the server mounts; its
 // store, clock and logger are the server's.
-func (c config) applianceConfig() appliance.Config {
+func (c Config) applianceConfig() appliance.Config {
 	poll := c.Appliances.PollInterval
 	if poll == 0 && c.Database.DSN != "" {
 		// Replicas sharing PostgreSQL hear each other's changes through
@@ -346,8 +342,8 @@ func (c config) applianceConfig() appliance.Config {
 // hear the others' notices.
 const defaultReplicaPoll = 5 * time.Second
 
-func (c config) limits() server.Limits {
-	r := func(x rate) server.Rate { return server.Rate{PerSecond: x.PerSecond, Burst: x.Burst} }
+func (c Config) limits() server.Limits {
+	r := func(x Rate) server.Rate { return server.Rate{PerSecond: x.PerSecond, Burst: x.Burst} }
 	return server.Limits{
 		SignInPerIP:   r(c.Limits.SignInPerIP),
 		SignInPerUser: r(c.Limits.SignInPerUser),
@@ -357,7 +353,7 @@ func (c config) limits() server.Limits {
 }
 
 // radiusProblems checks the radius section.
-func (c config) radiusProblems() []error {
+func (c Config) radiusProblems() []error {
 	var p []error
 	bad := func(format string, args ...any) { p = append(p, fmt.Errorf("config: "+format, args...)) }
 	r := c.RADIUS
@@ -403,7 +399,7 @@ func parseCIDR(s string) (netip.Prefix, error) {
 
 // radiusConfig is the RADIUS listener's configuration, its clients'
 // secrets read from their files or systemd credentials.
-func (c config) radiusConfig() (radius.Config, error) {
+func (c Config) radiusConfig() (radius.Config, error) {
 	rc := radius.Config{ChallengeTimeout: c.RADIUS.ChallengeTimeout, ReplyCacheTTL: c.RADIUS.ReplyCacheTTL}
 	if c.RADIUS.Listen == "" {
 		return rc, nil

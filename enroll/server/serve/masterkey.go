@@ -1,4 +1,4 @@
-package main
+package serve
 
 import (
 	"context"
@@ -31,10 +31,10 @@ const credentialName = "master.key"
 // directories, that the packaged unit loads as credentialName.
 const credStoreName = "totpserver-master.key"
 
-// credStoreDirs are the directories systemd searches for a credential
+// CredStoreDirs are the directories systemd searches for a credential
 // named by LoadCredentialEncrypted= without a path; config check looks
 // there to tell that the packaged unit will find the master key.
-var credStoreDirs = []string{
+var CredStoreDirs = []string{
 	"/run/credstore.encrypted", "/etc/credstore.encrypted", "/usr/lib/credstore.encrypted",
 	"/run/credstore", "/etc/credstore", "/usr/lib/credstore",
 }
@@ -52,13 +52,13 @@ const (
 	keyCredential                // the systemd credential
 )
 
-// keySource is where the server reads its master key.
-type keySource struct {
+// KeySource is where the server reads its master key.
+type KeySource struct {
 	kind keyKind
 	path string // the file, for keyFile and keyCredential
 }
 
-func (k keySource) String() string {
+func (k KeySource) String() string {
 	switch k.kind {
 	case keyVariable:
 		return "master_key (TOTPSERVER_MASTER_KEY)"
@@ -84,29 +84,29 @@ func credentialFile() string {
 	return p // unreadable: loadSealer says why
 }
 
-// masterKey returns where the master key comes from, in the order above.
-func (c config) masterKey() keySource {
+// KeySource returns where the master key comes from, in the order above.
+func (c Config) KeySource() KeySource {
 	switch {
 	case strings.TrimSpace(c.MasterKey) != "":
-		return keySource{kind: keyVariable}
+		return KeySource{kind: keyVariable}
 	case c.MasterKeyFile != "":
-		return keySource{kind: keyFile, path: c.MasterKeyFile}
+		return KeySource{kind: keyFile, path: c.MasterKeyFile}
 	}
 	if p := credentialFile(); p != "" {
-		return keySource{kind: keyCredential, path: p}
+		return KeySource{kind: keyCredential, path: p}
 	}
 	if c.Data != "" {
-		return keySource{kind: keyFile, path: filepath.Join(c.Data, "master.key")}
+		return KeySource{kind: keyFile, path: filepath.Join(c.Data, "master.key")}
 	}
-	return keySource{}
+	return KeySource{}
 }
 
-// loadSealerFor is loadSealer for a server starting on st: it never
+// LoadSealerFor is loadSealer for a server starting on st: it never
 // creates a key file when st holds sealed secrets, and it refuses, in one
 // line naming the key id and where keys were looked for, when st holds
 // secrets sealed with a key the sealer lacks (store.LoadSealerFor).
-func (c config) loadSealerFor(ctx context.Context, st store.SealedKeys) (*store.Sealer, error) {
-	k := c.masterKey()
+func (c Config) LoadSealerFor(ctx context.Context, st store.SealedKeys) (*store.Sealer, error) {
+	k := c.KeySource()
 	switch k.kind {
 	case keyVariable:
 		return store.LoadSealerFor(ctx, st, "", c.MasterKey)
@@ -125,8 +125,8 @@ func (c config) loadSealerFor(ctx context.Context, st store.SealedKeys) (*store.
 
 // loadSealer reads the master key(s) from where masterKey says. Errors
 // name the source and a key's position, never a key.
-func (c config) loadSealer() (*store.Sealer, error) {
-	k := c.masterKey()
+func (c Config) loadSealer() (*store.Sealer, error) {
+	k := c.KeySource()
 	switch k.kind {
 	case keyVariable:
 		return store.LoadSealer("", c.MasterKey)
@@ -164,7 +164,7 @@ func (c config) loadSealer() (*store.Sealer, error) {
 // credStoreFile returns the credential store file the packaged unit would
 // load as the master key, or "" when there is none (or it cannot be seen).
 func credStoreFile() string {
-	for _, d := range credStoreDirs {
+	for _, d := range CredStoreDirs {
 		p := filepath.Join(d, credStoreName)
 		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
 			return p
@@ -184,19 +184,19 @@ func inDir(dir, path string) bool {
 	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }
 
-// masterKeyWarnings returns what config check warns about where the master
+// MasterKeyWarnings returns what config check warns about where the master
 // key lies: in the data directory beside the SQLite database, whoever
 // copies the disk or a backup of it has both the secrets and their key.
-func (c config) masterKeyWarnings() []string {
+func (c Config) MasterKeyWarnings() []string {
 	if c.Database.DSN != "" || c.Data == "" {
 		return nil // the database is elsewhere
 	}
-	k := c.masterKey()
+	k := c.KeySource()
 	stale := filepath.Join(c.Data, "master.key")
 	if k.kind == keyFile && k.path == stale && c.MasterKeyFile == "" {
 		if p := credStoreFile(); p != "" {
 			// The packaged unit will load the credential instead.
-			k = keySource{kind: keyCredential, path: p}
+			k = KeySource{kind: keyCredential, path: p}
 		}
 	}
 	switch {

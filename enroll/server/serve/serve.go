@@ -1,0 +1,322 @@
+// Package serve assembles a running registration server from its
+// configuration, in one place, as device/daemon assembles an appliance:
+// config → master key → store → server (enroll/server) → listeners (HTTP,
+// metrics, RADIUS) → http.Server timeouts → cancelling held long-polls →
+// an ordered shutdown that flushes everything the server holds in memory.
+// totpserver and the simulator (sim/system) both run the server through it.
+//
+//	a, err := serve.Assemble(ctx, cfg, serve.Options{})
+//	...
+//	err = a.Run(ctx) // until ctx ends; then shuts down in order
+package serve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/totpbox/totpbox/enroll/proto"
+	"github.com/totpbox/totpbox/enroll/server"
+	"github.com/totpbox/totpbox/enroll/store"
+)
+
+// Options are what a caller of Assemble adds to the configuration.
+type Options struct {
+	// Logger receives the server's logs; nil means cfg.Logger().
+	Logger *slog.Logger
+	// Create creates the data directory and its SQLite database when
+	// missing (totpserver init, the simulator). Without it a data
+	// directory lacking its database is refused.
+	Create bool
+	// Clock tells the server the time; nil means the real clock.
+	Clock server.Clock
+	// PasswordChecks bounds concurrent sign-in password checks; zero is the
+	// server's default.
+	PasswordChecks int
+}
+
+// ListenError is an address the server could not listen on.
+type ListenError struct {
+	// Key is the configuration key naming the address: listen,
+	// metrics.listen or radius.listen.
+	Key  string
+	Addr string
+	Err  error
+}
+
+func (e *ListenError) Error() string { return fmt.Sprintf("%s %s: %v", e.Key, e.Addr, e.Err) }
+
+func (e *ListenError) Unwrap() error { return e.Err }
+
+// Assembly is a registration server assembled and listening, not yet
+// serving: Run serves it. Close releases it when Run is never called.
+type Assembly struct {
+	cfg   Config
+	log   *slog.Logger
+	store store.Store
+	srv   *server.Server
+	ln    net.Listener   // the main listener
+	mln   net.Listener   // metrics.listen, or nil
+	rpc   net.PacketConn // radius.listen, or nil
+}
+
+// Assemble opens cfg's store and master key, builds the server and opens
+// its listeners. It refuses to start when the store holds secrets sealed
+// with a master key it cannot find, and closes what it opened when it
+// fails.
+func Assemble(ctx context.Context, cfg Config, opts Options) (_ *Assembly, err error) {
+	log := opts.Logger
+	if log == nil {
+		log = cfg.Logger()
+	}
+	a := &Assembly{cfg: cfg, log: log}
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+	if a.store, err = OpenStore(ctx, cfg, opts.Create); err != nil {
+		return nil, err
+	}
+	sealer, err := cfg.LoadSealerFor(ctx, a.store)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("master key", "from", cfg.KeySource().String())
+	rc, err := cfg.radiusConfig()
+	if err != nil {
+		return nil, err
+	}
+	proxies, err := server.ParseTrustedProxies(cfg.TrustedProxies)
+	if err != nil {
+		return nil, err
+	}
+	a.srv, err = server.New(server.Config{
+		TrustedProxies:      proxies,
+		Store:               a.store,
+		Sealer:              sealer,
+		Clock:               opts.Clock,
+		Logger:              log,
+		SecureCookies:       cfg.SecureCookies,
+		RegistrationTimeout: cfg.RegistrationTimeout,
+		LabelTemplate:       cfg.LabelTemplate,
+		SessionLifetime:     cfg.SessionLifetime,
+		ResyncWindow:        cfg.ResyncWindow,
+		MaxDevicesPerUser:   cfg.MaxDevicesPerUser,
+		CacheTTL:            cfg.CacheTTL,
+		JanitorInterval:     cfg.JanitorInterval,
+		PasswordChecks:      opts.PasswordChecks,
+		Limits:              cfg.limits(),
+		Appliance:           cfg.applianceConfig(),
+		RADIUS:              rc,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if a.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+		return nil, &ListenError{Key: "listen", Addr: cfg.Listen, Err: err}
+	}
+	if cfg.Metrics.Listen != "" {
+		if a.mln, err = net.Listen("tcp", cfg.Metrics.Listen); err != nil {
+			return nil, &ListenError{Key: "metrics.listen", Addr: cfg.Metrics.Listen, Err: err}
+		}
+	}
+	if cfg.RADIUS.Listen != "" {
+		if a.rpc, err = net.ListenPacket("udp", cfg.RADIUS.Listen); err != nil {
+			return nil, &ListenError{Key: "radius.listen", Addr: cfg.RADIUS.Listen, Err: err}
+		}
+	}
+	return a, nil
+}
+
+// OpenStore opens cfg's store; callers close it. Unless create is set, a
+// data directory without its SQLite database is refused, naming the path:
+// a missing or mistyped --data must not quietly create an empty database
+// that no server uses.
+func OpenStore(ctx context.Context, cfg Config, create bool) (store.Store, error) {
+	if !create && cfg.Database.DSN == "" && cfg.Data != "" {
+		db := filepath.Join(cfg.Data, store.SQLiteFile)
+		if _, err := os.Stat(db); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("no database at %s: check --data (or the config's data), or create it with: totpserver init --data %s", db, cfg.Data)
+		}
+	}
+	return store.Open(ctx, cfg.Data, cfg.Database.DSN)
+}
+
+// Store returns the server's store, open until Run returns.
+func (a *Assembly) Store() store.Store { return a.store }
+
+// Server returns the assembled server.
+func (a *Assembly) Server() *server.Server { return a.srv }
+
+// URL returns the main listener's base URL, http:// or https://.
+func (a *Assembly) URL() string {
+	scheme := "http"
+	if a.cfg.TLS.Cert != "" {
+		scheme = "https"
+	}
+	return scheme + "://" + a.ln.Addr().String()
+}
+
+// MetricsAddr returns the metrics listener's address, or "" without one.
+func (a *Assembly) MetricsAddr() string {
+	if a.mln == nil {
+		return ""
+	}
+	return a.mln.Addr().String()
+}
+
+// RADIUSAddr returns the RADIUS listener's address, or "" without one.
+func (a *Assembly) RADIUSAddr() string {
+	if a.rpc == nil {
+		return ""
+	}
+	return a.rpc.LocalAddr().String()
+}
+
+// Close closes the listeners and the store of an assembly that Run never
+// served.
+func (a *Assembly) Close() error {
+	for _, c := range []interface{ Close() error }{a.ln, a.mln, a.rpc} {
+		if c != nil {
+			c.Close()
+		}
+	}
+	if a.store != nil {
+		return a.store.Close()
+	}
+	return nil
+}
+
+// ShutdownGrace is how long requests in flight may finish at shutdown
+// before their contexts are cancelled (held long-polls among them).
+const ShutdownGrace = 2 * time.Second
+
+// shutdownTimeout bounds the whole of the listeners' shutdown.
+const shutdownTimeout = 10 * time.Second
+
+// Run serves until ctx ends or a listener fails, then shuts down in
+// order: the listeners stop taking requests and those in flight finish
+// (held long-polls are cancelled after ShutdownGrace), the RADIUS
+// listener answers what it holds, the janitor stops and the server
+// flushes what it holds in memory (verify counts, refused sign-ins) to
+// the store, and last the store is closed. It returns the listener's
+// failure, or nil after ctx ended.
+func (a *Assembly) Run(ctx context.Context) error {
+	log := a.log
+	if n, err := a.store.CountAdmins(ctx); err == nil && n == 0 {
+		log.Warn("no admin yet; create one with: totpserver admin create --data " + a.cfg.Data + " --username NAME")
+	}
+	// Requests' contexts end shortly after shutdown begins, so held
+	// long-polls return instead of holding the shutdown for a minute.
+	reqCtx, endRequests := context.WithCancel(context.WithoutCancel(ctx))
+	defer endRequests()
+	hs := httpServer(reqCtx, a.srv.Handler(), log, proto.MaxWait+30*time.Second)
+	errc := make(chan error, 3)
+
+	janitorCtx, stopJanitor := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopJanitor()
+	janitorDone := make(chan struct{})
+	go func() {
+		defer close(janitorDone)
+		a.srv.Run(janitorCtx)
+	}()
+
+	var ms *http.Server
+	if a.mln != nil {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", a.srv.MetricsHandler())
+		mux.Handle("GET /healthz", a.srv.Handler())
+		mux.Handle("GET /readyz", a.srv.Handler())
+		ms = httpServer(context.Background(), mux, log, 30*time.Second)
+		log.Info("metrics listening", "url", "http://"+a.mln.Addr().String()+"/metrics")
+		go func() { errc <- ms.Serve(a.mln) }()
+	}
+
+	radiusCtx, stopRADIUS := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRADIUS()
+	var radiusDone sync.WaitGroup
+	if a.rpc != nil {
+		log.Info("RADIUS listening", "addr", a.rpc.LocalAddr().String(), "clients", len(a.cfg.RADIUS.Clients))
+		radiusDone.Go(func() {
+			defer a.rpc.Close()
+			if err := a.srv.ServeRADIUS(radiusCtx, a.rpc); err != nil {
+				errc <- fmt.Errorf("radius: %w", err)
+			}
+		})
+	}
+
+	log.Info("totpserver listening", "url", a.URL(), "store", a.storeName())
+	go func() {
+		if a.cfg.TLS.Cert != "" {
+			errc <- hs.ServeTLS(a.ln, a.cfg.TLS.Cert, a.cfg.TLS.Key)
+			return
+		}
+		errc <- hs.Serve(a.ln)
+	}()
+
+	var failed error
+	select {
+	case failed = <-errc:
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+
+	// 1. The listeners: no new request; those in flight finish, held
+	// long-polls are cancelled after the grace.
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	grace := time.AfterFunc(ShutdownGrace, endRequests)
+	defer grace.Stop()
+	if ms != nil {
+		ms.Shutdown(sctx)
+	}
+	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) && failed == nil {
+		failed = err
+	}
+	// 2. RADIUS answers what it holds.
+	stopRADIUS()
+	radiusDone.Wait()
+	// 3. The janitor stops; its last act flushes the verify counts and the
+	// refused sign-ins of the last minute into the store.
+	stopJanitor()
+	<-janitorDone
+	// 4. The store.
+	if err := a.store.Close(); err != nil && failed == nil {
+		failed = err
+	}
+	if errors.Is(failed, http.ErrServerClosed) {
+		failed = nil
+	}
+	return failed
+}
+
+// httpServer is an HTTP server for h whose requests' contexts derive from
+// reqCtx; write is its write timeout (the main listener's covers
+// appliances' long-polls, held up to proto.MaxWait).
+func httpServer(reqCtx context.Context, h http.Handler, log *slog.Logger, write time.Duration) *http.Server {
+	return &http.Server{
+		BaseContext:       func(net.Listener) context.Context { return reqCtx },
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      write,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+func (a *Assembly) storeName() string {
+	if a.cfg.Database.DSN != "" {
+		return "postgresql"
+	}
+	return "sqlite"
+}
