@@ -7,10 +7,12 @@ package browsertest
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/totpbox/totpbox/internal/testkit"
 )
 
 // ChromiumPath is where Debian's chromium package installs the browser.
@@ -97,4 +99,59 @@ func New(t testing.TB, timeout time.Duration) context.Context {
 // normalised, is text.
 func ByText(tag, text string) string {
 	return `//` + tag + `[normalize-space()="` + text + `"]`
+}
+
+// Violation is one axe-core rule a page breaks, with how many of its
+// elements break it.
+type Violation struct {
+	Rule   string `json:"id"`
+	Impact string `json:"impact"`
+	Help   string `json:"help"`
+	// Targets are CSS selectors of the offending elements.
+	Targets []string `json:"targets"`
+}
+
+// Axe checks pages for accessibility with axe-core (npm axe-core, from
+// the test's node modules).
+type Axe struct {
+	source string
+}
+
+// LoadAxe reads axe.min.js, skipping or failing the test as
+// testkit.NodeModules does when axe-core is missing.
+func LoadAxe(t testing.TB) *Axe {
+	t.Helper()
+	dir := testkit.NodeModules(t, "axe-core")
+	b, err := os.ReadFile(filepath.Join(dir, "axe-core", "axe.min.js"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Axe{source: string(b)}
+}
+
+// axeRun runs axe-core on the page (WCAG 2.1 A and AA and best practices)
+// and returns its violations with the selectors of their elements.
+const axeRun = `axe.run(document, {resultTypes: ["violations"]}).then(r => r.violations.map(v => ({
+	id: v.id, impact: v.impact || "", help: v.help,
+	targets: v.nodes.map(n => n.target.join(" ")),
+})))`
+
+// Check injects axe-core into the page b shows and returns the violations
+// of impact serious or critical.
+func (a *Axe) Check(b *Browser, what string) []Violation {
+	b.t.Helper()
+	if _, err := chromedp.Run(b.Ctx, chromedp.Evaluate[any](a.source+";0")); err != nil {
+		b.Fatal("inject axe-core: "+what, err)
+	}
+	all, err := chromedp.Run(b.Ctx, chromedp.Evaluate[[]Violation](axeRun, chromedp.EvalAwaitPromise))
+	if err != nil {
+		b.Fatal("axe-core: "+what, err)
+	}
+	var bad []Violation
+	for _, v := range all {
+		if v.Impact == "serious" || v.Impact == "critical" {
+			bad = append(bad, v)
+		}
+	}
+	return bad
 }
