@@ -252,7 +252,7 @@ func TestAppliancesPage(t *testing.T) {
 		h.clock.Advance(time.Second)
 		kiosk.sync(&proto.ClockReport{Time: h.clock.Now().Add(-12 * time.Second), Bound: 500 * time.Millisecond, State: "SYNCED", Frequency: 1.5})
 		_, _, page = b.get("/appliances")
-		for _, want := range []string{"Lobby kiosk 3", "1.2.3", "<td>2</td>", "offset +12.000 s", "bound ±0.500 s", "SYNCED", "Warning: the appliance's time may be off by 12.5s"} {
+		for _, want := range []string{"Lobby kiosk 3", "1.2.3", `<td data-label="Accounts">2</td>`, "offset +12.000 s", "bound ±0.500 s", "SYNCED", "Warning: the appliance's time may be off by 12.5s"} {
 			if !strings.Contains(html.UnescapeString(page), want) {
 				t.Errorf("Appliances page lacks %q:\n%s", want, page)
 			}

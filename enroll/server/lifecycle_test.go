@@ -86,10 +86,10 @@ func TestConsoleSaysWhereEachDeviceIs(t *testing.T) {
 		if len(rows) != 3 {
 			t.Fatalf("device table has %d rows, want 2:\n%s", len(rows)-1, table)
 		}
-		if r := rows[1]; !strings.Contains(r, "Kiosk token") || !strings.Contains(r, "<td>Appliance</td>") || !strings.Contains(r, `<a href="/appliances/`+kiosk.id+`">Lobby kiosk 3</a>`) {
+		if r := rows[1]; !strings.Contains(r, "Kiosk token") || !strings.Contains(r, `<td data-label="Kind">Appliance</td>`) || !strings.Contains(r, `<a href="/appliances/`+kiosk.id+`">Lobby kiosk 3</a>`) {
 			t.Errorf("Kiosk token row does not name its appliance:\n%s", r)
 		}
-		if r := rows[2]; !strings.Contains(r, "Phone") || !strings.Contains(r, "<td>Authenticator app</td>") || !strings.Contains(r, "None: registered by code while offered to “Lobby kiosk 3”; that offer was withdrawn") {
+		if r := rows[2]; !strings.Contains(r, "Phone") || !strings.Contains(r, `<td data-label="Kind">Authenticator app</td>`) || !strings.Contains(r, "None: registered by code while offered to “Lobby kiosk 3”; that offer was withdrawn") {
 			t.Errorf("Phone row does not say it is on no appliance:\n%s", r)
 		}
 

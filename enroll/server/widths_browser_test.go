@@ -41,8 +41,8 @@ var screens = []screen{{"phone", 390, 844, true}, {"desktop", 1280, 800, false}}
 // shots are the pages whose pictures the README shows, by path.
 var shots = map[string]string{
 	"/users/" + longUser + "/mfa-devices": "console-devices",
-	"/appliances":            "console-appliances",
-	"/portal":                "portal",
+	"/appliances":                         "console-appliances",
+	"/portal":                             "portal",
 }
 
 // Names as long as the limits allow, as directories and people give
