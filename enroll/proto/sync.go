@@ -3,6 +3,7 @@ package proto
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"strconv"
 	"time"
@@ -12,13 +13,22 @@ import (
 type ClockReport struct {
 	// Time is the appliance's estimate of UTC when it sent the request.
 	Time time.Time
-	// Bound is the reading's error bound.
+	// Bound is the reading's error bound; UnknownBound when the clock has
+	// none (it never synced).
 	Bound time.Duration
 	// State is the clock state's name ("SYNCED", "HOLDOVER", ...).
 	State string
 	// Frequency is the timebase's frequency error in ppm.
 	Frequency float64
 }
+
+// UnknownBound is the Bound of a reading without an error bound: the
+// appliance's clock never synced. It travels as the largest int64, as
+// clock.Reading's unbounded bound does.
+const UnknownBound = time.Duration(math.MaxInt64)
+
+// BoundKnown reports whether the reading has an error bound.
+func (c ClockReport) BoundKnown() bool { return c.Bound != UnknownBound }
 
 // SyncQuery is the query of a sync request. It travels in the URL, which
 // the signature covers.

@@ -174,3 +174,74 @@ func TestJanitorPrunesClockHistory(t *testing.T) {
 		}
 	})
 }
+
+// TestClockChartLeavesOutUnknownBound: a new appliance's first report
+// comes before its clock ever synced, with no error bound (the largest
+// int64 on the wire). The store keeps the bound as unknown, and neither
+// the chart nor the sparkline nor the list draws it: their scale stays
+// set by the threshold and the bounded reports.
+func TestClockChartLeavesOutUnknownBound(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, open func(testing.TB) store.Store) {
+		h := newHarness(t, open(t), nil)
+		h.admin()
+		b := h.browser()
+		b.signIn("root", adminPassword, nil, h.clock)
+		ctx := context.Background()
+
+		kiosk := h.newAppliance()
+		pairThroughConsole(t, b, kiosk, "Lobby")
+		h.clock.Set(h.clock.Now().Truncate(time.Minute))
+		kiosk.sync(&proto.ClockReport{Time: h.clock.Now(), Bound: proto.UnknownBound, State: "UNSYNCED"})
+		got, err := h.st.ClockSamples(ctx, kiosk.id, time.Time{})
+		if err != nil || len(got) != 1 || !got[0].BoundUnknown || got[0].Bound != 0 {
+			t.Fatalf("samples after an unsynced report = %+v, %v; want one with an unknown bound", got, err)
+		}
+		app, err := h.st.Appliance(ctx, kiosk.id)
+		if err != nil || !app.Clock.BoundUnknown || app.Clock.Bound != 0 {
+			t.Fatalf("the appliance's clock after an unsynced report = %+v, %v; want an unknown bound", app.Clock, err)
+		}
+		if _, _, list := b.get("/appliances"); !strings.Contains(list, "bound unknown") || strings.Contains(list, "e+09") {
+			t.Errorf("the list does not say the bound is unknown:\n%s", list)
+		}
+		h.clock.Advance(time.Minute)
+		kiosk.sync(&proto.ClockReport{Time: h.clock.Now(), Bound: 5 * time.Millisecond, State: "SYNCED"})
+
+		_, _, page := b.get("/appliances/" + kiosk.id)
+		c := chartOf(t, page)
+		var dashed []string
+		for _, l := range c.Lines {
+			if l.Class == "threshold" && l.Y1 == l.Y2 {
+				dashed = append(dashed, l.Y1)
+			}
+		}
+		// A 30 s step warns at ±12 s on a scale of 15 s, as without the
+		// unsynced report.
+		if strings.Join(dashed, " ") != "21.8 116.2" || !strings.Contains(page, ">&#43;15 s</text>") {
+			t.Errorf("chart's threshold lines at y %v, want [21.8 116.2] on a scale of +15 s:\n%s", dashed, page)
+		}
+		if n := len(strings.Fields(c.Polyline.Points)); n != 1 {
+			t.Errorf("offset line has %d points, want 1 (the bounded report)", n)
+		}
+		if !strings.Contains(page, "Not drawn: 1 report without an error bound") {
+			t.Errorf("the page does not say a report without a bound is left out:\n%s", page)
+		}
+
+		_, _, list := b.get("/appliances")
+		row := ""
+		for _, r := range strings.Split(list, "<tr>") {
+			if strings.Contains(r, `href="/appliances/`+kiosk.id+`"`) {
+				row = r
+			}
+		}
+		spark := chartOf(t, row)
+		dashed = dashed[:0]
+		for _, l := range spark.Lines {
+			if l.Class == "threshold" && l.Y1 == l.Y2 {
+				dashed = append(dashed, l.Y1)
+			}
+		}
+		if strings.Join(dashed, " ") != "4.4 23.6" {
+			t.Errorf("sparkline's threshold lines at y %v, want [4.4 23.6]", dashed)
+		}
+	})
+}

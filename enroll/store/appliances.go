@@ -45,8 +45,12 @@ type Appliance struct {
 type ClockReport struct {
 	// ApplianceTime is the time the appliance's clock read.
 	ApplianceTime time.Time
-	// Bound is the appliance's error bound.
+	// Bound is the appliance's error bound; zero when BoundUnknown.
 	Bound time.Duration
+	// BoundUnknown reports that the appliance's clock had no error bound:
+	// it never synced. Such a report says nothing about how far off the
+	// appliance may be.
+	BoundUnknown bool
 	// State is the clock state's name ("SYNCED", "HOLDOVER", ...).
 	State string
 	// Frequency is the appliance's timebase frequency error, in ppm.
@@ -64,10 +68,29 @@ type ClockSample struct {
 	At time.Time
 	// Offset is the server's clock minus the appliance's on receipt.
 	Offset time.Duration
-	// Bound is the appliance's error bound.
+	// Bound is the appliance's error bound; zero when BoundUnknown.
 	Bound time.Duration
+	// BoundUnknown reports that the appliance's clock had no error bound
+	// (it never synced): the chart leaves the sample out.
+	BoundUnknown bool
 	// State is the clock state's name ("SYNCED", "HOLDOVER", ...).
 	State string
+}
+
+// knownBound is the bound to store: zero when unknown.
+func (c ClockSample) knownBound() time.Duration {
+	if c.BoundUnknown {
+		return 0
+	}
+	return c.Bound
+}
+
+// knownBound is the bound to store: zero when unknown.
+func (c ClockReport) knownBound() time.Duration {
+	if c.BoundUnknown {
+		return 0
+	}
+	return c.Bound
 }
 
 // ClockHistoryKeep is how long the janitor keeps clock samples.
@@ -149,8 +172,8 @@ func SeenDue(a Appliance, s ApplianceSeen, every, slack time.Duration) bool {
 	if c.At.IsZero() {
 		return false
 	}
-	return was.At.IsZero() || c.State != was.State ||
-		(c.Offset-was.Offset).Abs() > slack || (c.Bound-was.Bound).Abs() > slack
+	return was.At.IsZero() || c.State != was.State || c.BoundUnknown != was.BoundUnknown ||
+		(c.Offset-was.Offset).Abs() > slack || (c.knownBound()-was.knownBound()).Abs() > slack
 }
 
 // PairingCode is a one-time code an unpaired appliance shows, to be typed

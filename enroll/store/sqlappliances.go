@@ -138,14 +138,15 @@ func (s *sqlStore) DeleteExpiredPairingCodes(ctx context.Context, now time.Time)
 // --- Appliances ---
 
 const applianceCols = `id, name, sign_key, box_key, paired, last_seen, version, accounts,
-	clock_time, clock_bound_ns, clock_state, clock_ppm, clock_offset_ns, clock_at, rev, unpairing, secrets`
+	clock_time, clock_bound_ns, clock_state, clock_ppm, clock_offset_ns, clock_at, rev, unpairing, secrets,
+	clock_bound_unknown`
 
 func scanAppliance(row rowScanner) (Appliance, error) {
 	var a Appliance
 	var bound, offset int64
 	err := row.Scan(&a.ID, &a.Name, &a.SignKey, &a.BoxKey, nullTime{&a.Paired}, nullTime{&a.LastSeen}, &a.Version,
 		&a.Accounts, nullTime{&a.Clock.ApplianceTime}, &bound, &a.Clock.State, &a.Clock.Frequency, &offset,
-		nullTime{&a.Clock.At}, &a.Rev, &a.Unpairing, &a.Secrets)
+		nullTime{&a.Clock.At}, &a.Rev, &a.Unpairing, &a.Secrets, &a.Clock.BoundUnknown)
 	a.Clock.Bound, a.Clock.Offset = time.Duration(bound), time.Duration(offset)
 	return a, err
 }
@@ -193,10 +194,10 @@ func (s *sqlStore) seen(ctx context.Context, q querier, id string, seen Applianc
 	} else {
 		c := seen.Clock
 		res, err = q.ExecContext(ctx, `UPDATE appliances SET last_seen = ?, version = ?, accounts = ?, secrets = ?,
-			clock_time = ?, clock_bound_ns = ?, clock_state = ?, clock_ppm = ?, clock_offset_ns = ?, clock_at = ?
+			clock_time = ?, clock_bound_ns = ?, clock_bound_unknown = ?, clock_state = ?, clock_ppm = ?, clock_offset_ns = ?, clock_at = ?
 			WHERE id = ?`,
-			t(micro(seen.At)), seen.Version, seen.Accounts, seen.Secrets, t(micro(c.ApplianceTime)), int64(c.Bound), c.State,
-			c.Frequency, int64(c.Offset), t(micro(c.At)), id)
+			t(micro(seen.At)), seen.Version, seen.Accounts, seen.Secrets, t(micro(c.ApplianceTime)), int64(c.knownBound()), c.BoundUnknown,
+			c.State, c.Frequency, int64(c.Offset), t(micro(c.At)), id)
 	}
 	return s.affected("seen appliance", res, err)
 }
@@ -479,9 +480,9 @@ func (s *sqlStore) appendClockSample(ctx context.Context, q querier, applianceID
 		return false, errors.New("append clock sample: zero time")
 	}
 	at := c.At.UTC().Truncate(time.Minute)
-	res, err := q.ExecContext(ctx, `INSERT INTO clock_history (appliance_id, at, offset_ns, bound_ns, state)
-		VALUES (?, ?, ?, ?, ?) ON CONFLICT (appliance_id, at) DO NOTHING`,
-		applianceID, s.d.timeArg(at), int64(c.Offset), int64(c.Bound), c.State)
+	res, err := q.ExecContext(ctx, `INSERT INTO clock_history (appliance_id, at, offset_ns, bound_ns, bound_unknown, state)
+		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (appliance_id, at) DO NOTHING`,
+		applianceID, s.d.timeArg(at), int64(c.Offset), int64(c.knownBound()), c.BoundUnknown, c.State)
 	if err != nil {
 		return false, s.wrap("append clock sample", err)
 	}
@@ -493,12 +494,12 @@ func (s *sqlStore) ClockSamples(ctx context.Context, applianceID string, since t
 	if since.IsZero() {
 		since = time.Unix(0, 0) // the zero time is NULL to the database
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT at, offset_ns, bound_ns, state FROM clock_history
+	rows, err := s.r.QueryContext(ctx, `SELECT at, offset_ns, bound_ns, bound_unknown, state FROM clock_history
 		WHERE appliance_id = ? AND at >= ? ORDER BY at`, applianceID, s.d.timeArg(micro(since)))
 	return collect(s, "clock samples", rows, err, func(r rowScanner) (ClockSample, error) {
 		var c ClockSample
 		var off, bound int64
-		err := r.Scan(nullTime{&c.At}, &off, &bound, &c.State)
+		err := r.Scan(nullTime{&c.At}, &off, &bound, &c.BoundUnknown, &c.State)
 		c.Offset, c.Bound = time.Duration(off), time.Duration(bound)
 		return c, err
 	})

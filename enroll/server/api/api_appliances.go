@@ -36,7 +36,7 @@ type apiAppliance struct {
 type apiClockReport struct {
 	State          string    `json:"state"`
 	OffsetSeconds  float64   `json:"offset_seconds"`
-	BoundSeconds   float64   `json:"bound_seconds"`
+	BoundSeconds   *float64  `json:"bound_seconds"` // null when the appliance's clock has no bound
 	FrequencyPPM   float64   `json:"frequency_ppm"`
 	ApplianceTime  time.Time `json:"appliance_time"`
 	ReportReceived time.Time `json:"at"`
@@ -47,8 +47,12 @@ func toAPIAppliance(in appliance.Info) apiAppliance {
 		Version: in.Version, Accounts: in.Accounts, Secrets: in.Secrets, Unpairing: in.Unpairing,
 		Online: in.Online, Warning: in.Warning}
 	if c := in.Clock; c != nil {
-		a.Clock = &apiClockReport{State: c.State, OffsetSeconds: c.Offset.Seconds(), BoundSeconds: c.Bound.Seconds(),
+		a.Clock = &apiClockReport{State: c.State, OffsetSeconds: c.Offset.Seconds(),
 			FrequencyPPM: c.Frequency, ApplianceTime: c.ApplianceTime.UTC(), ReportReceived: c.At.UTC()}
+		if !c.BoundUnknown {
+			b := c.Bound.Seconds()
+			a.Clock.BoundSeconds = &b
+		}
 	}
 	return a
 }

@@ -47,7 +47,8 @@ const (
 // ClockReport is an appliance's last clock report, as the server saw it.
 type ClockReport struct {
 	ApplianceTime time.Time     // what the appliance's clock read
-	Bound         time.Duration // its error bound
+	Bound         time.Duration // its error bound; zero when BoundUnknown
+	BoundUnknown  bool          // its clock had no bound: it never synced
 	State         string        // "SYNCED", "HOLDOVER", "UNTRUSTED" or "UNSYNCED"
 	Frequency     float64       // its timebase's frequency error, ppm
 	// Offset is the server's clock minus ApplianceTime on receipt; it
@@ -66,7 +67,7 @@ func (a *API) info(app store.Appliance) Info {
 	in := Info{ID: app.ID, Name: app.Name, Paired: app.Paired, LastSeen: app.LastSeen, Version: app.Version,
 		Accounts: app.Accounts, Secrets: app.Secrets, Unpairing: app.Unpairing, Online: a.isOnline(app.ID)}
 	if c := app.Clock; !c.At.IsZero() {
-		in.Clock = &ClockReport{ApplianceTime: c.ApplianceTime, Bound: c.Bound, State: c.State,
+		in.Clock = &ClockReport{ApplianceTime: c.ApplianceTime, Bound: c.Bound, BoundUnknown: c.BoundUnknown, State: c.State,
 			Frequency: c.Frequency, Offset: c.Offset, At: c.At}
 		in.Warning = ClockWarning(*in.Clock, a.cfg.Period)
 	}
@@ -100,6 +101,9 @@ func ClockWarning(c ClockReport, period time.Duration) string {
 	case "SYNCED", "HOLDOVER":
 	default:
 		return fmt.Sprintf("the appliance's clock is %s: it shows no codes", c.State)
+	}
+	if c.BoundUnknown {
+		return "the appliance's clock reports no error bound: how far off it may be is unknown"
 	}
 	off := c.Offset
 	if off < 0 {

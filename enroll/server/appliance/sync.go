@@ -87,11 +87,11 @@ func (a *API) handleChanges(w http.ResponseWriter, r *http.Request) {
 	seen := store.ApplianceSeen{At: now, Version: q.Version, Accounts: q.Accounts, Secrets: q.Secrets}
 	var sample store.ClockSample
 	if c := q.Clock; c != nil {
-		seen.Clock = store.ClockReport{ApplianceTime: c.Time, Bound: c.Bound, State: c.State,
+		seen.Clock = store.ClockReport{ApplianceTime: c.Time, Bound: c.Bound, BoundUnknown: !c.BoundKnown(), State: c.State,
 			Frequency: c.Frequency, Offset: now.Sub(c.Time), At: now}
 		// The chart's history: at most one sample a minute (the store
 		// keeps the first of each).
-		sample = store.ClockSample{At: now, Offset: seen.Clock.Offset, Bound: c.Bound, State: c.State}
+		sample = store.ClockSample{At: now, Offset: seen.Clock.Offset, Bound: c.Bound, BoundUnknown: !c.BoundKnown(), State: c.State}
 	}
 	// Watch before the store reads the changes, so that a change written
 	// in between wakes this sync; the path's id is the appliance's own,

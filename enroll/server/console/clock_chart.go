@@ -43,6 +43,7 @@ var chartRanges = map[string]time.Duration{"24h": 24 * time.Hour, "7d": 7 * 24 *
 type clockChart struct {
 	Range     string // "24h" or "7d"
 	Samples   int    // clock samples drawn
+	Unbounded int    // samples left out: the clock had no error bound
 	Points    int    // points on the offset line
 	Line      string // the offset polyline's points
 	Band      string // the bound polygon's points
@@ -68,7 +69,8 @@ type bucket struct {
 
 // newClockChart draws samples (oldest first) over the window ending at
 // now; samples are merged into at most g.MaxPoints points (mean
-// offset, widest band). It draws in g's geometry.
+// offset, widest band). Samples without an error bound are left out. It
+// draws in g's geometry.
 func newClockChart(g chartGeom, samples []store.ClockSample, threshold time.Duration, rng string, now time.Time) clockChart {
 	window := chartRanges[rng]
 	since := now.Add(-window)
@@ -77,6 +79,12 @@ func newClockChart(g chartGeom, samples []store.ClockSample, threshold time.Dura
 	var bs []*bucket
 	for _, s := range samples {
 		if s.At.Before(since) || s.At.After(now) {
+			continue
+		}
+		if s.BoundUnknown {
+			// A clock that never synced: its offset says nothing and it
+			// has no band; drawn, it would set the scale.
+			c.Unbounded++
 			continue
 		}
 		c.Samples++

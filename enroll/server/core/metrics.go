@@ -193,7 +193,9 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 			if a.Clock != nil {
 				ch <- prometheus.MustNewConstMetric(descOffset, prometheus.GaugeValue, a.Clock.Offset.Seconds(), a.ID, a.Name)
-				ch <- prometheus.MustNewConstMetric(descBound, prometheus.GaugeValue, a.Clock.Bound.Seconds(), a.ID, a.Name)
+				if !a.Clock.BoundUnknown {
+					ch <- prometheus.MustNewConstMetric(descBound, prometheus.GaugeValue, a.Clock.Bound.Seconds(), a.ID, a.Name)
+				}
 			}
 			if !a.LastSeen.IsZero() {
 				ch <- prometheus.MustNewConstMetric(descLastSeen, prometheus.GaugeValue, float64(a.LastSeen.UnixNano())/1e9, a.ID, a.Name)
