@@ -8,6 +8,7 @@ import (
 	"crypto/subtle"
 	"encoding/binary"
 	"hash"
+	"slices"
 	"time"
 )
 
@@ -90,10 +91,10 @@ type VerifyOptions struct {
 	// LastUsed is the highest step already accepted; steps at or below it
 	// are refused (RFC 6238 §5.2). Zero or negative means none.
 	LastUsed int64
-	// UsedFrom..UsedTo is a further range of steps already accepted and
-	// refused (steps a device whose clock runs fast used ahead of the
-	// verifier's clock); UsedTo zero means none.
-	UsedFrom, UsedTo int64
+	// UsedAhead are further steps already accepted and refused, each
+	// one (steps a device whose clock runs fast used ahead of the
+	// verifier's clock); the steps between them are not refused.
+	UsedAhead []int64
 	// AlsoZero also searches Window steps either side of the verifier's
 	// own step, after the search around Drift: a device whose clock was
 	// set right again is not refused because of a drift learned before.
@@ -102,7 +103,7 @@ type VerifyOptions struct {
 
 // used reports whether step is refused as already accepted.
 func (o VerifyOptions) used(step int64) bool {
-	return step <= o.LastUsed || o.UsedTo != 0 && step >= o.UsedFrom && step <= o.UsedTo
+	return step <= o.LastUsed || slices.Contains(o.UsedAhead, step)
 }
 
 // Verify reports whether code is valid for key at time t and, when it is,

@@ -182,7 +182,7 @@ const userDevicesDeviceCols = `COALESCE(d.id, 0), COALESCE(d.user_id, 0), COALES
 	COALESCE(d.status, ''), COALESCE(d.algorithm, ''), COALESCE(d.digits, 0), COALESCE(d.period_sec, 0),
 	COALESCE(d.secret_key_id, ''), d.secret, d.created, d.registered, d.expires_at,
 	COALESCE(d.last_used_step, 0), d.last_used, COALESCE(d.drift_steps, 0), COALESCE(d.fail_count, 0), d.locked_until,
-	COALESCE(d.lockouts, 0), COALESCE(d.out_of_sync, FALSE), COALESCE(d.drift_votes, 0), COALESCE(d.ahead_from, 0), COALESCE(d.ahead_to, 0),
+	COALESCE(d.lockouts, 0), COALESCE(d.out_of_sync, FALSE), COALESCE(d.drift_votes, 0), COALESCE(d.ahead_steps, ''),
 	d.fail_at`
 
 // UserDevices returns the user named username (ignoring case, as

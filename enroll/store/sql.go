@@ -304,7 +304,7 @@ func (s *sqlStore) CountAdmins(ctx context.Context) (int, error) {
 
 const deviceCols = `id, user_id, uid, name, kind, status, algorithm, digits, period_sec,
 	secret_key_id, secret, created, registered, expires_at, last_used_step, last_used,
-	drift_steps, fail_count, locked_until, lockouts, out_of_sync, drift_votes, ahead_from, ahead_to, fail_at`
+	drift_steps, fail_count, locked_until, lockouts, out_of_sync, drift_votes, ahead_steps, fail_at`
 
 func scanDevice(row rowScanner) (Device, error) {
 	var d Device
@@ -312,7 +312,7 @@ func scanDevice(row rowScanner) (Device, error) {
 	err := row.Scan(&d.ID, &d.UserID, &d.UID, &d.Name, &kind, &status, &d.Algorithm, &d.Digits, &d.PeriodSec,
 		&d.Secret.KeyID, &d.Secret.Ciphertext, nullTime{&d.Created}, nullTime{&d.Registered}, nullTime{&d.ExpiresAt},
 		&d.LastUsedStep, nullTime{&d.LastUsed}, &d.DriftSteps, &d.FailCount, nullTime{&d.LockedUntil},
-		&d.Lockouts, &d.OutOfSync, &d.DriftVotes, &d.AheadFrom, &d.AheadTo, nullTime{&d.FailAt})
+		&d.Lockouts, &d.OutOfSync, &d.DriftVotes, aheadSteps{&d.AheadSteps}, nullTime{&d.FailAt})
 	d.Kind, d.Status = DeviceKind(kind), DeviceStatus(status)
 	return d, err
 }
@@ -369,12 +369,12 @@ func (s *sqlStore) CreateDevice(ctx context.Context, d *Device) error {
 	err := s.w.QueryRowContext(ctx, `INSERT INTO mfa_devices
 		(user_id, uid, name, name_key, kind, status, algorithm, digits, period_sec, secret_key_id, secret,
 		 created, registered, expires_at, last_used_step, last_used, drift_steps, fail_count, locked_until,
-		 lockouts, out_of_sync, drift_votes, ahead_from, ahead_to, fail_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		 lockouts, out_of_sync, drift_votes, ahead_steps, fail_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		c.UserID, c.UID, c.Name, fold(c.Name), string(c.Kind), string(c.Status), c.Algorithm, c.Digits, c.PeriodSec,
 		c.Secret.KeyID, c.Secret.Ciphertext, t(c.Created), t(c.Registered), t(c.ExpiresAt), c.LastUsedStep,
 		t(c.LastUsed), c.DriftSteps, c.FailCount, t(c.LockedUntil),
-		c.Lockouts, c.OutOfSync, c.DriftVotes, c.AheadFrom, c.AheadTo, t(c.FailAt),
+		c.Lockouts, c.OutOfSync, c.DriftVotes, formatAheadSteps(c.AheadSteps), t(c.FailAt),
 	).Scan(&c.ID)
 	if err != nil {
 		return s.wrap("create mfa device", err)
@@ -443,15 +443,25 @@ const userEnabled = `EXISTS (SELECT 1 FROM users WHERE users.id = mfa_devices.us
 // many steps before it were used with it: 1 for a resync's two codes).
 const firstStep = `(CAST($1 AS BIGINT) - CAST($6 AS BIGINT))`
 
-// stepUnused is the condition, in an UPDATE of mfa_devices, that the steps
-// from firstStep to $1 are not used (see Device.Used).
-const stepUnused = `last_used_step < ` + firstStep + ` AND NOT (ahead_to <> 0 AND $1 >= ahead_from AND ` + firstStep + ` <= ahead_to)`
+// stepText is $1, the step, as text (for ahead_steps).
+const stepText = `CAST(CAST($1 AS BIGINT) AS TEXT)`
 
-// recordStep is the SET part that records the steps firstStep to $1,
-// ahead of the server when $5 (see UseStep.Ahead).
+// stepUnused is the condition, in an UPDATE of mfa_devices, that the steps
+// from firstStep to $1 are not used (see Device.Used): above
+// last_used_step and in none of ahead_steps (",s1,s2,...,").
+const stepUnused = `last_used_step < ` + firstStep + `
+	AND ahead_steps NOT LIKE '%,' || ` + stepText + ` || ',%'
+	AND ahead_steps NOT LIKE '%,' || CAST(` + firstStep + ` AS TEXT) || ',%'`
+
+// recordStep is the SET part that records the steps firstStep to $1:
+// in last_used_step, or each one in ahead_steps when $5, ahead of the
+// server (see UseStep.Ahead).
 const recordStep = `last_used_step = CASE WHEN $5 THEN last_used_step ELSE $1 END,
-	ahead_from = CASE WHEN $5 AND (ahead_to = 0 OR ` + firstStep + ` < ahead_from) THEN ` + firstStep + ` ELSE ahead_from END,
-	ahead_to = CASE WHEN $5 AND $1 > ahead_to THEN $1 ELSE ahead_to END`
+	ahead_steps = CASE WHEN $5 THEN
+		(CASE WHEN ahead_steps = '' THEN ',' ELSE ahead_steps END)
+		|| (CASE WHEN CAST($6 AS BIGINT) > 0 THEN CAST(` + firstStep + ` AS TEXT) || ',' ELSE '' END)
+		|| ` + stepText + ` || ','
+		ELSE ahead_steps END`
 
 // numbered returns q, written with PostgreSQL's numbered $n parameters,
 // for the store's dialect (SQLite spells them ?n).
@@ -512,6 +522,84 @@ func (s *sqlStore) SetDrift(ctx context.Context, u UseStep) error {
 			fail_count = 0, fail_at = NULL, lockouts = 0, locked_until = NULL
 		WHERE id = $4 AND `+stepUnused),
 		u.Step, s.d.timeArg(micro(u.At)), u.Drift, u.DeviceID, u.Ahead, 1)
+}
+
+func (s *sqlStore) FoldAheadSteps(ctx context.Context, id int64, upTo int64) error {
+	const op = "fold mfa device steps used ahead"
+	return s.tx(ctx, op, func(t *txq) error {
+		q := `SELECT last_used_step, ahead_steps FROM mfa_devices WHERE id = ?`
+		if _, ok := s.d.(postgresDialect); ok {
+			q += ` FOR UPDATE`
+		}
+		var last int64
+		var ahead []int64
+		switch err := t.tx.QueryRowContext(ctx, t.d.rebind(q), id).Scan(&last, aheadSteps{&ahead}); {
+		case errors.Is(err, sql.ErrNoRows):
+			return ErrNotFound
+		case err != nil:
+			return err
+		}
+		keep := ahead[:0:0]
+		for _, a := range ahead {
+			switch {
+			case a > upTo:
+				keep = append(keep, a)
+			case a > last:
+				last = a
+			}
+		}
+		if len(keep) == len(ahead) {
+			return nil
+		}
+		_, err := t.exec(ctx, `UPDATE mfa_devices SET last_used_step = ?, ahead_steps = ? WHERE id = ?`,
+			last, formatAheadSteps(keep), id)
+		return err
+	})
+}
+
+// aheadSteps scans ahead_steps (",s1,s2,...,", or empty) into a sorted
+// list of steps.
+type aheadSteps struct{ p *[]int64 }
+
+func (a aheadSteps) Scan(v any) error {
+	var text string
+	switch v := v.(type) {
+	case nil:
+	case string:
+		text = v
+	case []byte:
+		text = string(v)
+	default:
+		return fmt.Errorf("ahead_steps: unexpected %T", v)
+	}
+	var out []int64
+	for f := range strings.SplitSeq(text, ",") {
+		if f == "" {
+			continue
+		}
+		n, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			return fmt.Errorf("ahead_steps: %q is not a step", f)
+		}
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	*a.p = slices.Compact(out)
+	return nil
+}
+
+// formatAheadSteps is the ahead_steps text of steps.
+func formatAheadSteps(steps []int64) string {
+	if len(steps) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	for _, n := range steps {
+		b.WriteByte(',')
+		b.WriteString(strconv.FormatInt(n, 10))
+	}
+	b.WriteByte(',')
+	return b.String()
 }
 
 func (s *sqlStore) UnlockDevice(ctx context.Context, id int64, lockedUntil time.Time) error {

@@ -16,6 +16,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -96,10 +97,14 @@ type Device struct {
 	// DriftVotes counts verifies in a row matched at one side of the
 	// learned drift: positive later, negative earlier.
 	DriftVotes int
-	// AheadFrom..AheadTo are steps used ahead of the server's clock (a
-	// device whose clock runs fast), kept apart from LastUsedStep; both
-	// zero when none.
-	AheadFrom, AheadTo int64
+	// AheadSteps are the steps used ahead of the server's clock (by a
+	// device whose clock runs fast), each one apart from LastUsedStep, in
+	// ascending order; none when empty. Only the steps themselves are
+	// used: a step between two of them is not, so a device whose clock is
+	// set right again is refused only the codes it really used ahead.
+	// FoldAheadSteps moves them into LastUsedStep once the server's clock
+	// reaches them.
+	AheadSteps []int64
 }
 
 // Indefinitely is the LockedUntil of a device locked until someone
@@ -110,9 +115,9 @@ var Indefinitely = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
 func (d Device) LockedIndefinitely() bool { return !d.LockedUntil.Before(Indefinitely) }
 
 // Used reports whether step was already accepted for d: at or below
-// LastUsedStep, or within the steps used ahead.
+// LastUsedStep, or one of the steps used ahead.
 func (d Device) Used(step int64) bool {
-	return step <= d.LastUsedStep || d.AheadTo != 0 && step >= d.AheadFrom && step <= d.AheadTo
+	return step <= d.LastUsedStep || slices.Contains(d.AheadSteps, step)
 }
 
 // ExpiredRegistrationMemory is how long a registration removed by
@@ -185,7 +190,7 @@ type UseStep struct {
 	// DriftVotes is the device's DriftVotes after this use.
 	DriftVotes int
 	// Ahead says Step is ahead of the server's clock (beyond its step
-	// plus the window): it is recorded in AheadFrom..AheadTo, never in
+	// plus the window): it is added to AheadSteps, never recorded in
 	// LastUsedStep, so LastUsedStep never runs ahead of the server.
 	Ahead bool
 	// OutOfSync is the mark ActivateDevice sets (a late code).
@@ -331,8 +336,8 @@ type Store interface {
 	// device is not locked at u.At (LockedUntil zero or <= u.At) and its
 	// user is not disabled: all in the same statement, so a change made
 	// by another server process takes effect at once. It moves
-	// LastUsedStep to u.Step (or, when u.Ahead, widens AheadFrom..AheadTo
-	// to it), and sets drift, drift votes and last-used time. It leaves
+	// LastUsedStep to u.Step (or, when u.Ahead, adds u.Step to
+	// AheadSteps), and sets drift, drift votes and last-used time. It leaves
 	// the fail count and lockout level as they are: they fall only with
 	// time (see Device.Failures), so the real user's codes give an
 	// attacker no fresh guesses. ErrStale when the condition
@@ -354,12 +359,18 @@ type Store interface {
 	RecordFailure(ctx context.Context, id int64, rule Lockout, now time.Time) (Failure, error)
 	// SetDrift stores a drift learned by resync, whose codes are the steps
 	// u.Step-1 and u.Step: only while neither is used (see Device.Used),
-	// else ErrStale. It records u.Step as RecordUse does (LastUsedStep, or
-	// AheadFrom..AheadTo when u.Ahead), sets DriftSteps = u.Drift and
+	// else ErrStale. It records them as RecordUse does (LastUsedStep, or
+	// both in AheadSteps when u.Ahead), sets DriftSteps = u.Drift and
 	// LastUsed = u.At, and clears the drift votes, the out-of-sync mark,
 	// the fail count, lockout count and lock. ErrNotFound when there is no
 	// such device.
 	SetDrift(ctx context.Context, u UseStep) error
+	// FoldAheadSteps moves the device's AheadSteps at or below upTo (the
+	// server's step plus the window: steps its clock has reached) into
+	// LastUsedStep, which becomes the highest of them if that is higher,
+	// in one transaction; the steps above upTo stay. Nothing changes when
+	// none is at or below upTo. ErrNotFound when there is no such device.
+	FoldAheadSteps(ctx context.Context, id int64, upTo int64) error
 	// UnlockDevice clears the fail count, lockout count and lock of a
 	// device while its lock is still lockedUntil, the one the caller saw
 	// (zero: none), so a stale reader cannot undo a lock just set:

@@ -36,6 +36,7 @@ type Store interface {
 	ActivateDevice(ctx context.Context, id int64, u store.UseStep) error
 	RecordFailure(ctx context.Context, id int64, rule store.Lockout, now time.Time) (store.Failure, error)
 	SetDrift(ctx context.Context, u store.UseStep) error
+	FoldAheadSteps(ctx context.Context, id int64, upTo int64) error
 	UnlockDevice(ctx context.Context, id int64, lockedUntil time.Time) error
 	ClearExpiredLockout(ctx context.Context, id int64, now time.Time) error
 	ClearExpiredLockouts(ctx context.Context, now time.Time) ([]store.Device, error)

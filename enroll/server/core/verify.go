@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/totpbox/totpbox/enroll"
@@ -82,7 +83,7 @@ func abs(n int64) int64 {
 // drift and around zero, refusing its used steps.
 func verifyOptions(d store.Device, window int) enroll.VerifyOptions {
 	return enroll.VerifyOptions{Window: window, Drift: d.DriftSteps, LastUsed: d.LastUsedStep,
-		UsedFrom: d.AheadFrom, UsedTo: d.AheadTo, AlsoZero: true}
+		UsedAhead: d.AheadSteps, AlsoZero: true}
 }
 
 // Verify checks code against the active MFA devices of username at the
@@ -265,14 +266,13 @@ func (s *Core) acceptMatch(ctx context.Context, a Actor, cu *cachedUser, cands [
 		case err == nil:
 			d := c.dev
 			if use.Ahead {
-				if d.AheadTo == 0 || step < d.AheadFrom {
-					d.AheadFrom = step
-				}
-				d.AheadTo = max(d.AheadTo, step)
+				d.AheadSteps = append(slices.Clone(d.AheadSteps), step)
+				slices.Sort(d.AheadSteps)
 			} else {
 				d.LastUsedStep = step
 			}
 			d.DriftSteps, d.DriftVotes, d.LastUsed = use.Drift, use.DriftVotes, use.At
+			d = s.foldAhead(ctx, d, nowStep+int64(st.VerifyWindow))
 			cu.setDevice(c.i, d)
 			if drift != c.dev.DriftSteps {
 				s.Audit(ctx, a, "device.drift", deviceTarget(cu.user, c.dev), fmt.Sprintf("drift %+ds after %d codes in a row on one side", drift*int64(c.dev.PeriodSec), DriftVotes))
@@ -325,7 +325,7 @@ func (s *Core) refusedUse(ctx context.Context, a Actor, cu *cachedUser, id, step
 func (s *Core) isReplay(ctx context.Context, a Actor, cu *cachedUser, cands []candidate, code string, now time.Time, st Settings) (VerifyResult, bool) {
 	for _, c := range cands {
 		opts := verifyOptions(c.dev, st.VerifyWindow)
-		opts.LastUsed, opts.UsedTo = -1, 0
+		opts.LastUsed, opts.UsedAhead = -1, nil
 		if step, ok := enroll.Verify(c.key, code, now, opts); ok && c.dev.Used(step) {
 			res, err := s.refusedUse(ctx, a, cu, c.dev.ID, step, now)
 			if err != nil {
@@ -377,11 +377,39 @@ func (s *Core) countFailure(ctx context.Context, a Actor, cu *cachedUser, cands 
 	return allLocked && !until.IsZero(), until, nil
 }
 
+// foldAhead folds the steps d used ahead that the server's clock has
+// reached (at or below upTo) into its last-used step, in the store and in
+// the copy it returns, so the steps kept apart stay few: only those still
+// ahead. A failure to fold is logged and changes nothing (the steps stay
+// used either way).
+func (s *Core) foldAhead(ctx context.Context, d store.Device, upTo int64) store.Device {
+	if len(d.AheadSteps) == 0 || d.AheadSteps[0] > upTo {
+		return d
+	}
+	if err := s.store.FoldAheadSteps(ctx, d.ID, upTo); err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			s.log.Error("verify: fold steps used ahead", "device", d.ID, "err", err)
+		}
+		return d
+	}
+	var keep []int64
+	for _, a := range d.AheadSteps {
+		if a > upTo {
+			keep = append(keep, a)
+		} else {
+			d.LastUsedStep = max(d.LastUsedStep, a)
+		}
+	}
+	d.AheadSteps = keep
+	return d
+}
+
 // setDevice replaces the cached copy of device i after a change the server
-// made itself.
+// made itself, unless the copy already knows of a used step d does not.
 func (cu *cachedUser) setDevice(i int, d store.Device) {
 	cu.mu.Lock()
-	if i < len(cu.devices) && cu.devices[i].ID == d.ID && d.LastUsedStep >= cu.devices[i].LastUsedStep && d.AheadTo >= cu.devices[i].AheadTo {
+	if i < len(cu.devices) && cu.devices[i].ID == d.ID && d.LastUsedStep >= cu.devices[i].LastUsedStep &&
+		!slices.ContainsFunc(cu.devices[i].AheadSteps, func(a int64) bool { return !d.Used(a) }) {
 		cu.devices[i] = d
 	}
 	cu.mu.Unlock()

@@ -757,9 +757,9 @@ func testSetDrift(t *testing.T, s store.Store) {
 	// the steps used ahead stay used.
 	must(t, "SetDrift(ahead)", s.SetDrift(ctx, store.UseStep{DeviceID: d.ID, Step: step0 + 960, Drift: 958, At: at, Ahead: true}))
 	got = getDevice(t, s, d.ID)
-	if got.LastUsedStep != step0+4 || got.AheadFrom != step0+959 || got.AheadTo != step0+960 || got.DriftSteps != 958 {
-		t.Errorf("after SetDrift(ahead): last used %d ahead %d..%d drift %d, want %d %d..%d 958",
-			got.LastUsedStep, got.AheadFrom, got.AheadTo, got.DriftSteps, step0+4, step0+959, step0+960)
+	if got.LastUsedStep != step0+4 || !slices.Equal(got.AheadSteps, []int64{step0 + 959, step0 + 960}) || got.DriftSteps != 958 {
+		t.Errorf("after SetDrift(ahead): last used %d ahead %v drift %d, want %d [%d %d] 958",
+			got.LastUsedStep, got.AheadSteps, got.DriftSteps, step0+4, step0+959, step0+960)
 	}
 	for _, step := range []int64{step0 + 959, step0 + 960} {
 		wantErr(t, "RecordUse(step used ahead)", s.RecordUse(ctx, store.UseStep{DeviceID: d.ID, Step: step, At: at, Ahead: true}), store.ErrStale)
@@ -768,14 +768,27 @@ func testSetDrift(t *testing.T, s store.Store) {
 	must(t, "RecordUse(next step ahead)", s.RecordUse(ctx, store.UseStep{DeviceID: d.ID, Step: step0 + 962, Drift: 958, At: at, Ahead: true}))
 	must(t, "SetDrift(back)", s.SetDrift(ctx, store.UseStep{DeviceID: d.ID, Step: step0 + 6, Drift: 0, At: at}))
 	got = getDevice(t, s, d.ID)
-	if got.LastUsedStep != step0+6 || got.AheadFrom != step0+959 || got.AheadTo != step0+962 || got.DriftSteps != 0 {
-		t.Errorf("after SetDrift(back): last used %d ahead %d..%d drift %d", got.LastUsedStep, got.AheadFrom, got.AheadTo, got.DriftSteps)
+	if got.LastUsedStep != step0+6 || !slices.Equal(got.AheadSteps, []int64{step0 + 959, step0 + 960, step0 + 962}) || got.DriftSteps != 0 {
+		t.Errorf("after SetDrift(back): last used %d ahead %v drift %d", got.LastUsedStep, got.AheadSteps, got.DriftSteps)
 	}
-	for s0, want := range map[int64]bool{step0 + 6: true, step0 + 7: false, step0 + 958: false, step0 + 959: true, step0 + 961: true, step0 + 963: false} {
+	// Each step used ahead is used; the step between two of them is not
+	// (issue 22, item 4).
+	for s0, want := range map[int64]bool{step0 + 6: true, step0 + 7: false, step0 + 958: false, step0 + 959: true, step0 + 961: false, step0 + 962: true, step0 + 963: false} {
 		if got.Used(s0) != want {
 			t.Errorf("Used(step0%+d) = %v, want %v", s0-step0, !want, want)
 		}
 	}
+	must(t, "RecordUse(between two steps used ahead)", s.RecordUse(ctx, store.UseStep{DeviceID: d.ID, Step: step0 + 961, Drift: 958, At: at, Ahead: true}))
+	wantErr(t, "RecordUse(it again)", s.RecordUse(ctx, store.UseStep{DeviceID: d.ID, Step: step0 + 961, At: at, Ahead: true}), store.ErrStale)
+	wantErr(t, "RecordUse(a step used ahead, now reached)", s.RecordUse(ctx, store.UseStep{DeviceID: d.ID, Step: step0 + 959, At: at}), store.ErrStale)
+	// Folding moves the steps the server's clock reached into
+	// LastUsedStep and keeps the others apart.
+	must(t, "FoldAheadSteps", s.FoldAheadSteps(ctx, d.ID, step0+960))
+	got = getDevice(t, s, d.ID)
+	if got.LastUsedStep != step0+960 || !slices.Equal(got.AheadSteps, []int64{step0 + 961, step0 + 962}) {
+		t.Errorf("after FoldAheadSteps: last used %d ahead %v, want %d [%d %d]", got.LastUsedStep, got.AheadSteps, step0+960, step0+961, step0+962)
+	}
+	wantErr(t, "FoldAheadSteps(no device)", s.FoldAheadSteps(ctx, d.ID+1000, step0), store.ErrNotFound)
 	wantErr(t, "SetDrift(missing)", s.SetDrift(ctx, store.UseStep{DeviceID: d.ID + 100, Step: step0 + 100, At: at}), store.ErrNotFound)
 }
 
