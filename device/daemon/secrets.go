@@ -57,7 +57,8 @@ func OpenSecrets(mode, device string, log *slog.Logger) (*Secrets, error) {
 
 // VaultOptions returns opts for the vault whose key file is keyFile, with
 // the TPM when the key file is sealed to it, or not made yet and no
-// passphrase is set.
+// passphrase is set, or when a move of a software key into the TPM was
+// cut short (vault.MigrationPending), in the auto and tpm modes alike.
 func (s *Secrets) VaultOptions(opts vault.Config, keyFile string) (vault.Config, error) {
 	if s == nil || s.tpm == nil {
 		return opts, nil
@@ -66,8 +67,18 @@ func (s *Secrets) VaultOptions(opts vault.Config, keyFile string) (vault.Config,
 	if err != nil {
 		return opts, err
 	}
+	pending, err := vault.MigrationPending(keyFile)
+	if err != nil {
+		return opts, err
+	}
 	passphrase := opts.Passphrase != nil || opts.PassphraseFile != "" || opts.PassphraseEnv != ""
 	switch {
+	case pending && kind == vault.KeySoftware:
+		// `totpctl secrets migrate` was cut short: the vault finishes it
+		// with the TPM.
+		s.log.Warn("finishing a move of the vault key into the TPM that was cut short", "key_file", keyFile)
+		opts.TPM = s.tpm
+		s.inTPM = true
 	case s.mode == SecretsTPM && (kind == vault.KeySoftware || kind == vault.KeyPassphrase):
 		return opts, fmt.Errorf("secrets: tpm, but the vault key is a %s key file: set secrets to auto, start totpd and run `totpctl secrets migrate`", kind)
 	case kind == vault.KeyTPM, kind == vault.KeyNone && !passphrase:

@@ -8,6 +8,19 @@ import (
 	"strings"
 )
 
+// failpoint, when set (by tests only), is called at each point where a
+// crash leaves the files in a different state: a test makes it kill the
+// process there, to prove that Open recovers from every such state. It
+// is nil in the daemon.
+var failpoint func(where string)
+
+// crashPoint calls failpoint, when set, with where.
+func crashPoint(where string) {
+	if failpoint != nil {
+		failpoint(where)
+	}
+}
+
 // tempPrefix returns the name prefix of temporary files written beside path.
 func tempPrefix(path string) string { return "." + filepath.Base(path) + ".tmp-" }
 
@@ -38,6 +51,7 @@ func writeFileAtomic(path string, data []byte, overwrite bool) (err error) {
 	if err != nil {
 		return err
 	}
+	crashPoint("temporary file of " + filepath.Base(path) + " written")
 	if overwrite {
 		err = os.Rename(tmp, path)
 	} else {
@@ -48,6 +62,7 @@ func writeFileAtomic(path string, data []byte, overwrite bool) (err error) {
 	if err != nil {
 		return err
 	}
+	crashPoint(filepath.Base(path) + " renamed")
 	return syncDir(dir)
 }
 
@@ -123,19 +138,33 @@ func ensurePrivateFile(path string) error {
 	return nil
 }
 
-// renameDurable replaces path with from, after overwriting path's old
-// contents with zeros in place (best effort: flash storage may keep old
-// blocks elsewhere), and fsyncs the directory.
-func renameDurable(from, path string) error {
-	if f, err := os.OpenFile(path, os.O_WRONLY, 0); err == nil {
-		if fi, err := f.Stat(); err == nil {
-			f.Write(make([]byte, fi.Size()))
-			f.Sync()
-		}
-		f.Close()
+// replaceKeyFile puts the key file from in place of path with one
+// rename, fsyncs the directory, and only then overwrites the old key
+// file's contents with zeros through a descriptor opened before the
+// rename (best effort: flash storage may keep old blocks elsewhere). A
+// crash at any point leaves path holding the old key or the new, never
+// zeros.
+func replaceKeyFile(from, path string) error {
+	old, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if old != nil {
+		defer old.Close()
 	}
 	if err := os.Rename(from, path); err != nil {
 		return err
 	}
-	return syncDir(filepath.Dir(path))
+	crashPoint(filepath.Base(from) + " renamed to " + filepath.Base(path))
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		return err
+	}
+	crashPoint("directory of " + filepath.Base(path) + " synced")
+	if old != nil {
+		if fi, err := old.Stat(); err == nil {
+			old.WriteAt(make([]byte, fi.Size()), 0)
+			old.Sync()
+		}
+	}
+	return nil
 }

@@ -32,6 +32,9 @@ const killChildEnv = "TOTPBOX_VAULT_KILL_CHILD"
 const killTPMEnv = "TOTPBOX_VAULT_KILL_TPM"
 
 func TestMain(m *testing.M) {
+	if dir := os.Getenv(migrateChildEnv); dir != "" {
+		os.Exit(migrateChild(dir))
+	}
 	if dir := os.Getenv(killChildEnv); dir != "" {
 		os.Exit(killChild(dir))
 	}

@@ -144,9 +144,11 @@ func (v *Vault) TPMMode() bool { return v.tpm != nil }
 // every active SHA-1 and SHA-256 account's secret moves into the TPM.
 // The old data key opens no vault file written from now on. It is safe
 // against a crash at any point: the new key file is written beside the
-// old one first, and Open picks whichever key the vault file was written
-// with. The vault must have been opened without a TPM and without a
-// passphrase.
+// old one first (MigrationPending then reports it), Open with the TPM
+// finishes the migration from wherever it stopped, and the old key file
+// is replaced with one rename before its contents are cleared, so the
+// key file always holds a whole key. The vault must have been opened
+// without a TPM and without a passphrase.
 func (v *Vault) MigrateToTPM(t TPM) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -175,6 +177,7 @@ func (v *Vault) MigrateToTPM(t TPM) error {
 	if err := writeFileAtomic(newPath, b, true); err != nil {
 		return fmt.Errorf("secrets migrate: %w", err)
 	}
+	crashPoint("new key file written")
 	oldID, oldAEAD := v.keyID, v.aead
 	v.tpm, v.codes = t, &codes{tpm: t}
 	v.keyID, v.aead = keyID(key), newGCM(key)
@@ -182,7 +185,8 @@ func (v *Vault) MigrateToTPM(t TPM) error {
 		v.tpm, v.codes, v.keyID, v.aead = nil, nil, oldID, oldAEAD
 		return fmt.Errorf("secrets migrate: %w", err)
 	}
-	if err := renameDurable(newPath, v.keyPath); err != nil {
+	crashPoint("vault rewritten under the new key")
+	if err := replaceKeyFile(newPath, v.keyPath); err != nil {
 		return fmt.Errorf("secrets migrate: %w", err)
 	}
 	return nil
@@ -191,3 +195,16 @@ func (v *Vault) MigrateToTPM(t TPM) error {
 // pendingKeySuffix names the new key file MigrateToTPM writes before the
 // vault is rewritten under it.
 const pendingKeySuffix = ".new"
+
+// MigrationPending reports whether a MigrateToTPM was cut short beside
+// the key file at keyFile: its new key file, sealed to the TPM, is still
+// there. Open with the TPM then finishes the migration, whichever step it
+// stopped at, so totpd opens the vault with the TPM in the auto and tpm
+// modes alike.
+func MigrationPending(keyFile string) (bool, error) {
+	kind, err := KeyFileKind(keyFile + pendingKeySuffix)
+	if err != nil {
+		return false, err
+	}
+	return kind == KeyTPM, nil
+}

@@ -101,6 +101,11 @@ type Vault struct {
 	tpm     TPM    // nil in software mode
 	codes   *codes // with tpm
 
+	// rollForward: the vault was read with the old key of a migration
+	// cut short and must be rewritten under the new one (see
+	// finishMigration).
+	rollForward bool
+
 	mu       sync.RWMutex
 	lock     *os.File // nil once closed
 	accounts []Account
@@ -169,6 +174,21 @@ func Open(dir string, opts Config) (*Vault, error) {
 		return nil, err
 	}
 	v.lock = lock
+	if v.rollForward {
+		// A migration to the TPM cut short before the vault was
+		// rewritten: rewrite it under the new key, then put the new
+		// key file in place of the old.
+		err := v.commit(slices.Clone(v.accounts))
+		if err == nil {
+			crashPoint("vault rewritten under the new key at open")
+			err = replaceKeyFile(v.keyPath+pendingKeySuffix, v.keyPath)
+		}
+		if err != nil {
+			v.Close()
+			return nil, fmt.Errorf("open vault: finishing the move to the TPM: %w", err)
+		}
+		v.rollForward = false
+	}
 	if slices.ContainsFunc(v.accounts, movable) {
 		// A crash between an activation and its move into the TPM, or a
 		// migration: finish it now.
@@ -189,9 +209,11 @@ func (v *Vault) load(pass []byte, kdf KDFParams) error {
 	if err != nil {
 		return fmt.Errorf("open vault: %w", err)
 	}
-	if err := v.finishMigration(vaultExists); err != nil {
+	newKey, err := v.finishMigration(vaultExists)
+	if err != nil {
 		return err
 	}
+	defer clear(newKey)
 	keyExists, err := exists(v.keyPath)
 	if err != nil {
 		return fmt.Errorf("open vault: %w", err)
@@ -202,7 +224,11 @@ func (v *Vault) load(pass []byte, kdf KDFParams) error {
 		if err := ensurePrivateFile(v.keyPath); err != nil {
 			return fmt.Errorf("open vault: %w", err)
 		}
-		if key, err = loadKey(v.keyPath, pass, v.tpm); err != nil {
+		tpm := v.tpm
+		if newKey != nil {
+			tpm = nil // the old key of a migration to finish: a software key
+		}
+		if key, err = loadKey(v.keyPath, pass, tpm); err != nil {
 			return err
 		}
 	case vaultExists:
@@ -236,42 +262,60 @@ func (v *Vault) load(pass []byte, kdf KDFParams) error {
 	if err != nil {
 		return fmt.Errorf("open vault: %w", err)
 	}
-	v.accounts, err = v.unseal(v.path, b)
-	return err
-}
-
-// finishMigration settles a MigrateToTPM cut short: if the vault file was
-// written with the new key, the new key file replaces the old one;
-// otherwise the new key file is dropped and the old key stays.
-func (v *Vault) finishMigration(vaultExists bool) error {
-	pending := v.keyPath + pendingKeySuffix
-	if ok, err := exists(pending); err != nil || !ok {
+	if v.accounts, err = v.unseal(v.path, b); err != nil {
 		return err
 	}
-	useNew := false
-	if vaultExists && v.tpm != nil {
-		if key, err := loadKey(pending, nil, v.tpm); err == nil {
-			id := keyID(key)
-			clear(key)
-			b, err := os.ReadFile(v.path)
-			useNew = err == nil && len(b) >= headerSize && string(b[len(magic)+2:len(magic)+2+keyIDSize]) == string(id[:])
-		}
-	}
-	if useNew {
-		if err := renameDurable(pending, v.keyPath); err != nil {
-			return fmt.Errorf("open vault: finishing the move to the TPM: %w", err)
-		}
-		return nil
-	}
-	if v.tpm == nil {
-		// Without the TPM the new key cannot be checked: leave it for an
-		// Open with the TPM.
-		return nil
-	}
-	if err := os.Remove(pending); err != nil {
-		return fmt.Errorf("open vault: %w", err)
+	if newKey != nil {
+		v.keyID, v.aead = keyID(newKey), newGCM(newKey)
+		v.rollForward = true
 	}
 	return nil
+}
+
+// finishMigration settles a MigrateToTPM cut short: the new key file,
+// sealed to the TPM, is still beside the old one. Without the TPM nothing
+// changes (the vault opens with the old key as long as it was not yet
+// rewritten). With the TPM the migration is finished from wherever it
+// stopped: if the vault file was already written with the new key (or
+// there is none), the new key file replaces the old one; if not, it
+// returns the new key, and load reads the vault with the old key and
+// Open rewrites it under the new one before the new key file replaces
+// the old (see Vault.rollForward). A new key file that the TPM cannot
+// unseal is an error that names it: it is never dropped, as the vault
+// may need it.
+func (v *Vault) finishMigration(vaultExists bool) (newKey []byte, err error) {
+	pending := v.keyPath + pendingKeySuffix
+	if ok, err := exists(pending); err != nil || !ok {
+		return nil, err
+	}
+	if v.tpm == nil {
+		return nil, nil
+	}
+	if err := removeStaleTemps(pending); err != nil {
+		return nil, fmt.Errorf("open vault: %w", err)
+	}
+	key, err := loadKey(pending, nil, v.tpm)
+	if err != nil {
+		return nil, fmt.Errorf("open vault: finishing the move to the TPM: %w", err)
+	}
+	useNew := !vaultExists
+	if vaultExists {
+		id := keyID(key)
+		b, err := os.ReadFile(v.path)
+		if err != nil {
+			clear(key)
+			return nil, fmt.Errorf("open vault: %w", err)
+		}
+		useNew = len(b) >= headerSize && string(b[len(magic)+2:len(magic)+2+keyIDSize]) == string(id[:])
+	}
+	if !useNew {
+		return key, nil
+	}
+	clear(key)
+	if err := replaceKeyFile(pending, v.keyPath); err != nil {
+		return nil, fmt.Errorf("open vault: finishing the move to the TPM: %w", err)
+	}
+	return nil, nil
 }
 
 func exists(path string) (bool, error) {
