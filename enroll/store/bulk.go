@@ -44,8 +44,8 @@ func (s *sqlStore) CreateUsersDevices(ctx context.Context, users []User, devices
 	devStmt, err := tx.PrepareContext(ctx, s.d.rebind(`INSERT INTO mfa_devices
 		(user_id, uid, name, name_key, kind, status, algorithm, digits, period_sec, secret_key_id, secret,
 		 created, registered, expires_at, last_used_step, last_used, drift_steps, fail_count, locked_until,
-		 lockouts, out_of_sync, drift_votes, ahead_from, ahead_to, fail_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`))
+		 lockouts, out_of_sync, drift_votes, ahead_steps, fail_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`))
 	if err != nil {
 		return s.wrap(op, err)
 	}
@@ -95,7 +95,7 @@ func (s *sqlStore) CreateUsersDevices(ctx context.Context, users []User, devices
 				d.UserID, d.UID, d.Name, fold(d.Name), string(d.Kind), string(d.Status), d.Algorithm, d.Digits, d.PeriodSec,
 				d.Secret.KeyID, d.Secret.Ciphertext, t(d.Created), t(d.Registered), t(d.ExpiresAt), d.LastUsedStep,
 				t(d.LastUsed), d.DriftSteps, d.FailCount, t(d.LockedUntil),
-				d.Lockouts, d.OutOfSync, d.DriftVotes, d.AheadFrom, d.AheadTo, t(d.FailAt)).Scan(&d.ID); err != nil {
+				d.Lockouts, d.OutOfSync, d.DriftVotes, formatAheadSteps(d.AheadSteps), t(d.FailAt)).Scan(&d.ID); err != nil {
 				return s.wrap(op, err)
 			}
 		}
