@@ -13,7 +13,7 @@ import (
 	_ "modernc.org/sqlite"
 )
 
-// TestAheadStepsMigration: migration 0013 turns each device's old range
+// TestAheadStepsMigration: migration 0014 turns each device's old range
 // of steps used ahead into the list of those steps, every one, so no
 // code used ahead is accepted again after the upgrade (issue 22, item 4).
 func TestAheadStepsMigration(t *testing.T) {
@@ -49,12 +49,12 @@ func TestAheadStepsMigration(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			up, err := os.ReadFile(filepath.Join("migrations", dialect, "0013_ahead_steps.sql"))
+			up, err := os.ReadFile(filepath.Join("migrations", dialect, "0014_ahead_steps.sql"))
 			if err != nil {
 				t.Fatal(err)
 			}
 			if _, err := db.Exec(string(up)); err != nil {
-				t.Fatalf("migration 0013: %v", err)
+				t.Fatalf("migration 0014: %v", err)
 			}
 			want := map[int]string{1: "", 2: ",100,101,102,103,", 3: ",7,"}
 			rows, err := db.Query(`SELECT id, ahead_steps FROM ` + table)
