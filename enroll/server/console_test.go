@@ -85,7 +85,7 @@ func TestConsoleRegisterWizard(t *testing.T) {
 			_, _, page = b.get("/users/lena/mfa-devices/new")
 			// Bad name first: the page says why and keeps the input.
 			status, _, bad := b.post("/users/lena/mfa-devices", url.Values{"name": {"bad/name"}}, csrf(t, page))
-			if status != 400 || !strings.Contains(html.UnescapeString(bad), "Device name may hold only") || !strings.Contains(bad, `value="bad/name"`) {
+			if status != 400 || !strings.Contains(html.UnescapeString(bad), "Friendly name may hold only") || !strings.Contains(bad, `value="bad/name"`) {
 				t.Fatalf("bad name: %d\n%s", status, bad)
 			}
 			status, path, page = b.post("/users/lena/mfa-devices", url.Values{"name": {"Lena's phone"[:4] + " phone"}, "kind": {"authenticator-app"}}, csrf(t, page))

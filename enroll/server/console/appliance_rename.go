@@ -45,7 +45,7 @@ func (s *Console) applianceRenameSubmit(w http.ResponseWriter, r *http.Request, 
 			s.errorPage(w, r, a, err)
 			return
 		}
-		s.render(w, r, a, status, "appliance_rename", page{Title: "Rename appliance", Section: "appliances", Error: msg, D: d})
+		s.render(w, r, a, status, "appliance_rename", page{Title: "Rename appliance", Section: "appliances", Error: msg, Field: errorField(msg, [2]string{"name", "name"}), D: d})
 		return
 	}
 	s.setFlash(w, r, fmt.Sprintf("Appliance renamed to %q.", name))

@@ -35,7 +35,7 @@ func (s *Console) appliancesPage(w http.ResponseWriter, r *http.Request, a *auth
 		}
 		d.Sparks[in.ID] = newClockChart(sparkChart, samples, threshold, chartDefaultRange, now)
 	}
-	s.render(w, r, a, status, "appliances", page{Title: "Appliances", Section: "appliances", Wide: true, Error: msg, D: d})
+	s.render(w, r, a, status, "appliances", page{Title: "Appliances", Section: "appliances", Wide: true, Error: msg, Field: errorField(msg, [2]string{"name", "appliance name"}, [2]string{"code", "code"}), D: d})
 }
 
 // appliancesShow lists the paired appliances.

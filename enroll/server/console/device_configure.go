@@ -128,7 +128,7 @@ func (s *Console) renderConfigure(w http.ResponseWriter, r *http.Request, sc *sc
 		}
 		s.core.ExpireRegistration(r.Context(), sc.user, dev)
 	}
-	s.render(w, r, sc.a, status, "device_configure", page{Title: "Register MFA device", Section: sc.section(), Error: msg, D: d})
+	s.render(w, r, sc.a, status, "device_configure", page{Title: "Register MFA device", Section: sc.section(), Error: msg, Field: errorField(msg, codeFields...), D: d})
 }
 
 // deviceConfirm is "Register MFA device": the typed codes make the device

@@ -36,7 +36,7 @@ func (s *Console) deviceNameSubmit(w http.ResponseWriter, r *http.Request, sc *s
 			return
 		}
 		d := deviceNameData{User: sc.user, Base: sc.base, List: sc.list(), Portal: sc.portal, Name: name, Kind: kind}
-		s.render(w, r, sc.a, status, "device_name", page{Title: "Register MFA device", Section: sc.section(), Error: msg, D: d})
+		s.render(w, r, sc.a, status, "device_name", page{Title: "Register MFA device", Section: sc.section(), Error: msg, Field: errorField(msg, nameField), D: d})
 		return
 	}
 	http.Redirect(w, r, fmt.Sprintf("%s/mfa-devices/%d/configure", sc.base, dev.ID), http.StatusSeeOther)

@@ -48,7 +48,7 @@ func (s *Console) deviceRenameSubmit(w http.ResponseWriter, r *http.Request, sc 
 			return
 		}
 		d.Name = name
-		s.render(w, r, sc.a, status, "device_rename", page{Title: "Rename MFA device", Section: sc.section(), Error: msg, D: d})
+		s.render(w, r, sc.a, status, "device_rename", page{Title: "Rename MFA device", Section: sc.section(), Error: msg, Field: errorField(msg, nameField), D: d})
 		return
 	}
 	s.setFlash(w, r, fmt.Sprintf("MFA device renamed to %q.", dev.Name))

@@ -28,7 +28,7 @@ func (s *Console) deviceResyncSubmit(w http.ResponseWriter, r *http.Request, sc 
 			s.errorPage(w, r, sc.a, err)
 			return
 		}
-		s.render(w, r, sc.a, status, "device_resync", page{Title: "Resync MFA device", Section: sc.section(), Error: msg, D: d})
+		s.render(w, r, sc.a, status, "device_resync", page{Title: "Resync MFA device", Section: sc.section(), Error: msg, Field: errorField(msg, codeFields...), D: d})
 		return
 	}
 	s.setFlash(w, r, fmt.Sprintf("MFA device %q resynced; its clock is %+d s from the server's.", dev.Name, dev.DriftSteps*int64(dev.PeriodSec)))

@@ -45,14 +45,14 @@ func (s *Console) settingsSave(w http.ResponseWriter, r *http.Request, a *auth) 
 	st.SelfService = r.PostFormValue("self_service") == "on"
 	st.RequireAdminMFA = r.PostFormValue("require_admin_mfa") == "on"
 	num("registration_codes", "codes required at registration", &st.RegistrationCodes)
-	num("verify_window", "verification window", &st.VerifyWindow)
-	num("lockout_threshold", "lockout threshold", &st.LockoutThreshold)
+	num("verify_window", "codes accepted either side of the current one", &st.VerifyWindow)
+	num("lockout_threshold", "wrong codes before a device locks", &st.LockoutThreshold)
 	num("max_devices", "MFA devices per user", &st.MaxDevices)
 	if r.PostForm.Has("lockout_max") {
-		num("lockout_max", "lockouts before a lock until unlocked", &st.LockoutMax)
+		num("lockout_max", "locks before a device stays locked until unlocked", &st.LockoutMax)
 	}
 	var minutes int
-	num("lockout_clear_minutes", "lockout auto-clear", &minutes)
+	num("lockout_clear_minutes", "minutes the first lock lasts", &minutes)
 	st.LockoutClear = time.Duration(minutes) * time.Minute
 	if len(bad) == 0 {
 		err = s.core.SaveSettings(r.Context(), st)
@@ -65,7 +65,11 @@ func (s *Console) settingsSave(w http.ResponseWriter, r *http.Request, a *auth) 
 			s.errorPage(w, r, a, err)
 			return
 		}
-		s.render(w, r, a, status, "settings", page{Title: "Settings", Section: "settings", Error: msg, D: settingsData{S: st, LockoutClearMinutes: minutes}})
+		var field string
+		if len(bad) <= 1 {
+			field = errorField(msg, settingFields...)
+		}
+		s.render(w, r, a, status, "settings", page{Title: "Settings", Section: "settings", Error: msg, Field: field, D: settingsData{S: st, LockoutClearMinutes: minutes}})
 		return
 	}
 	s.core.Audit(r.Context(), a.actor(r), "settings.save", "settings", describeSettingsChange(old, st))
@@ -86,4 +90,16 @@ func describeSettingsChange(old, cur core.Settings) string {
 		return "no change"
 	}
 	return strings.Join(parts, " ")
+}
+
+// settingFields are the settings form's fields and the words their
+// messages use (the page's labels).
+var settingFields = [][2]string{
+	{"issuer", "issuer"},
+	{"registration_codes", "codes required at registration"},
+	{"verify_window", "codes accepted either side"},
+	{"lockout_threshold", "wrong codes before a device locks"},
+	{"lockout_clear_minutes", "first lock"},
+	{"lockout_max", "locks before a device stays locked"},
+	{"max_devices", "mfa devices per user"},
 }

@@ -32,7 +32,7 @@ func (s *Console) userCreate(w http.ResponseWriter, r *http.Request, a *auth) {
 			return
 		}
 		d := userNewData{Username: in.Username, DisplayName: in.DisplayName, Email: in.Email, Admin: in.Admin}
-		s.render(w, r, a, status, "user_new", page{Title: "Create user", Section: "users", Error: msg, D: d})
+		s.render(w, r, a, status, "user_new", page{Title: "Create user", Section: "users", Error: msg, Field: errorField(msg, [2]string{"username", "username"}, [2]string{"display_name", "display name"}, [2]string{"email", "email"}, [2]string{"password", "password"}), D: d})
 		return
 	}
 	s.setFlash(w, r, "User "+u.Username+" created.")

@@ -19,7 +19,7 @@ func (s *Console) userPassword(w http.ResponseWriter, r *http.Request, a *auth) 
 			s.errorPage(w, r, a, err)
 			return
 		}
-		s.render(w, r, a, status, "user", page{Title: u.Username, Section: "users", Error: msg, D: userData{User: u, Base: "/users/" + url.PathEscape(u.Username), Tab: "profile"}})
+		s.render(w, r, a, status, "user", page{Title: u.Username, Section: "users", Error: msg, Field: errorField(msg, [2]string{"password", "password"}), D: userData{User: u, Base: "/users/" + url.PathEscape(u.Username), Tab: "profile"}})
 		return
 	}
 	s.setFlash(w, r, "Password set for "+u.Username+".")

@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"net/http"
 	"path"
+	"regexp"
 	"strings"
 	"time"
 	"unicode"
@@ -60,6 +61,7 @@ var funcs = template.FuncMap{
 		}
 		return b.String()
 	},
+	"errfor": errorFor,
 	"locked": func(d store.Device, now time.Time) bool { return d.LockedUntil.After(now) },
 	// capitalize upper-cases the first letter of a message written to
 	// follow other words, such as a core.Failure's.
@@ -178,6 +180,10 @@ type page struct {
 	CSRF  string
 	Flash string
 	Error string
+	// Field names the form field Error concerns (its input's id): the
+	// message is then shown under that field and announced there, not at
+	// the top of the page.
+	Field string
 	// Section is the navigation entry to highlight.
 	Section string
 	// NoMFA asks the signed-in admin to register an MFA device (a
@@ -221,6 +227,17 @@ func (s *Console) render(w http.ResponseWriter, r *http.Request, a *auth, status
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
+	if p.Error != "" && p.Field != "" && !bytes.Contains(buf.Bytes(), []byte(`id="`+fieldErrorID(p.Field)+`"`)) {
+		// The page has no such field: show the message at the top.
+		s.log.Warn("page has no field for its error", "name", name, "field", p.Field)
+		p.Field = ""
+		buf.Reset()
+		if err := t.ExecuteTemplate(&buf, "layout", p); err != nil {
+			s.log.Error("render page", "name", name, "err", err)
+			http.Error(w, "internal error", http.StatusInternalServerError)
+			return
+		}
+	}
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
@@ -230,6 +247,46 @@ func (s *Console) render(w http.ResponseWriter, r *http.Request, a *auth, status
 	w.WriteHeader(status)
 	w.Write(buf.Bytes())
 }
+
+// fieldError is an error message shown under the field it concerns.
+type fieldError struct {
+	// ID is the message's element id, for the input's aria-describedby.
+	ID  string
+	Msg string
+}
+
+func fieldErrorID(field string) string { return field + "-error" }
+
+// errorFor returns p's error when it concerns field, or nil.
+func errorFor(p page, field string) *fieldError {
+	if p.Error == "" || p.Field != field {
+		return nil
+	}
+	return &fieldError{ID: fieldErrorID(field), Msg: p.Error}
+}
+
+// quoted matches the names a message quotes, which may hold any word.
+var quoted = regexp.MustCompile(`"(?:[^"\\]|\\.)*"|“[^”]*”`)
+
+// errorField names the form field that msg concerns: the first field
+// whose word the message uses outside the names it quotes (fields are
+// pairs of an input's id and its word: "name", "friendly name"), or ""
+// when the message concerns the whole form.
+func errorField(msg string, fields ...[2]string) string {
+	m := strings.ToLower(quoted.ReplaceAllString(msg, ""))
+	for _, f := range fields {
+		if strings.Contains(m, f[1]) {
+			return f[0]
+		}
+	}
+	return ""
+}
+
+// nameField and codeFields are the fields of the MFA device forms.
+var (
+	nameField  = [2]string{"name", "name"}
+	codeFields = [][2]string{{"code2", "code 2"}, {"code1", "code"}}
+)
 
 // sentence makes msg a sentence, with a capital and a full stop: the
 // core's messages are written to follow a colon ("pair: no appliance is

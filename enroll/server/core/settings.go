@@ -69,13 +69,13 @@ func (st Settings) Validate() error {
 	case st.RegistrationCodes != 1 && st.RegistrationCodes != 2:
 		return fmt.Errorf("codes required at registration must be 1 or 2, not %d", st.RegistrationCodes)
 	case st.VerifyWindow < 0 || st.VerifyWindow > 10:
-		return fmt.Errorf("verification window must be 0 to 10 steps, not %d", st.VerifyWindow)
+		return fmt.Errorf("codes accepted either side of the current one must be 0 to 10, not %d", st.VerifyWindow)
 	case st.LockoutThreshold < 1 || st.LockoutThreshold > 1000:
-		return fmt.Errorf("lockout threshold must be 1 to 1000, not %d", st.LockoutThreshold)
+		return fmt.Errorf("wrong codes before a device locks must be 1 to 1000, not %d", st.LockoutThreshold)
 	case st.LockoutClear < time.Minute || st.LockoutClear > 7*24*time.Hour:
-		return fmt.Errorf("lockout auto-clear must be from 1m to 168h, not %v", st.LockoutClear)
+		return fmt.Errorf("the first lock must last 1 minute to 7 days (10080 minutes), not %v", st.LockoutClear)
 	case st.LockoutMax < 1 || st.LockoutMax > 20:
-		return fmt.Errorf("lockouts before a lock until unlocked must be 1 to 20, not %d", st.LockoutMax)
+		return fmt.Errorf("locks before a device stays locked until unlocked must be 1 to 20, not %d", st.LockoutMax)
 	case st.MaxDevices < 1 || st.MaxDevices > 100:
 		return fmt.Errorf("MFA devices per user must be 1 to 100, not %d", st.MaxDevices)
 	}

@@ -22,7 +22,7 @@ func CleanUsername(s string) (string, error) {
 	}
 	for _, r := range u {
 		if !isAlnum(r) && !strings.ContainsRune("._@-", r) {
-			return "", fmt.Errorf("username may hold only letters a-z, digits and . _ @ -, not %q", r)
+			return "", fmt.Errorf("username may hold only letters a-z, digits and . _ @ -, not %s", showRune(r))
 		}
 	}
 	return u, nil
@@ -31,23 +31,33 @@ func CleanUsername(s string) (string, error) {
 func isAlnum(r rune) bool { return r >= 'a' && r <= 'z' || r >= '0' && r <= '9' }
 
 // cleanDeviceName trims and checks a friendly name: 1 to 64 characters of
-// letters, digits, spaces and +=,.@-_ (the rule of IAM).
+// letters, digits, spaces and +=,.@-_ (the rule of IAM), and apostrophes
+// (' and the ’ phones type) for names such as “Bob's iPhone”.
 func cleanDeviceName(s string) (string, error) {
 	n := strings.TrimSpace(s)
 	switch {
 	case n == "":
-		return "", fmt.Errorf("device name is empty")
+		return "", fmt.Errorf("friendly name is empty")
 	case !utf8.ValidString(n):
-		return "", fmt.Errorf("device name is not valid UTF-8")
+		return "", fmt.Errorf("friendly name is not valid UTF-8")
 	case utf8.RuneCountInString(n) > 64:
-		return "", fmt.Errorf("device name is longer than 64 characters")
+		return "", fmt.Errorf("friendly name is longer than 64 characters")
 	}
 	for _, r := range n {
-		if !unicode.IsLetter(r) && !unicode.IsDigit(r) && r != ' ' && !strings.ContainsRune("+=,.@-_", r) {
-			return "", fmt.Errorf("device name may hold only letters, digits, spaces and +=,.@-_, not %q", r)
+		if !unicode.IsLetter(r) && !unicode.IsDigit(r) && r != ' ' && !strings.ContainsRune("+=,.@-_'’", r) {
+			return "", fmt.Errorf("friendly name may hold only letters, digits, spaces and + = , . @ - _ ', not %s", showRune(r))
 		}
 	}
 	return n, nil
+}
+
+// showRune shows r for a message: “/” for a visible character, U+200B for
+// an invisible one, with no escapes to read through.
+func showRune(r rune) string {
+	if unicode.IsGraphic(r) && !unicode.IsSpace(r) {
+		return "“" + string(r) + "”"
+	}
+	return fmt.Sprintf("U+%04X", r)
 }
 
 // cleanDisplayName trims a display name and checks its length.
