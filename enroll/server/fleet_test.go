@@ -244,3 +244,93 @@ func TestFleetSharedLimits(t *testing.T) {
 		t.Errorf("%d of 12 pairing requests from one address granted on 3 replicas, want 4", granted)
 	}
 }
+
+// TestFleetOfferDeliveryTimed: every delivered offer is timed once, by
+// the replica whose sync hands it to the appliance, whether the sync was
+// held when the offer came (woken through the bus) or new, and whichever
+// replica sent it. A sync that carries an offer again (unanswered) does
+// not time it again.
+func TestFleetOfferDeliveryTimed(t *testing.T) {
+	hs := replicas(t, 2, nil)
+	a, b := hs[0], hs[1]
+	kiosk := a.newAppliance()
+	in, err := a.srv.Appliances().Pair(t.Context(), kiosk.pairingCode(), "Lobby")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kiosk.id = in.ID
+	kiosk.sync(nil)
+	b.mustCall(201, "POST", "/api/v1/users", map[string]any{"username": "alice"})
+	send := func(h *harness, name string) {
+		t.Helper()
+		h.mustCall(201, "POST", "/api/v1/users/alice/mfa-devices", map[string]any{"name": name, "appliance": kiosk.id})
+	}
+
+	// 1. Held on A, sent through B.
+	ts := httptest.NewServer(a.srv.Handler())
+	defer ts.Close()
+	got := make(chan proto.Changes, 1)
+	go func() {
+		q := proto.SyncQuery{After: kiosk.rev, Wait: proto.MaxWait}
+		req, _ := http.NewRequestWithContext(t.Context(), "GET", ts.URL+proto.ChangesPath(kiosk.id)+"?"+q.Encode().Encode(), nil)
+		proto.Sign(req, nil, kiosk.sign, a.clock.Now())
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			close(got)
+			return
+		}
+		defer resp.Body.Close()
+		var c proto.Changes
+		json.NewDecoder(resp.Body).Decode(&c)
+		got <- c
+	}()
+	testkit.WaitFor(t, 30*time.Second, "long-poll held by A", func() bool {
+		in, err := a.srv.Appliances().Appliance(context.Background(), kiosk.id)
+		return err == nil && in.Online
+	})
+	send(b, "Held")
+	select {
+	case c := <-got:
+		if len(c.Changes) != 1 || c.Changes[0].Kind != proto.KindOffer {
+			t.Fatalf("A's long-poll answered %+v, want the offer", c)
+		}
+		kiosk.rev = c.Rev
+	case <-time.After(30 * time.Second): // a hang guard, far below MaxWait's minute
+		t.Fatal("the offer written through B did not wake the long-poll held by A")
+	}
+
+	// 2. Sent through B, found by a new sync on A.
+	send(b, "New")
+	a.clock.Advance(250 * time.Millisecond)
+	if cs := kiosk.sync(nil); len(cs) != 2 {
+		t.Fatalf("A's sync carried %s, want both open offers", kinds(cs))
+	}
+
+	// 3. Sent through A, found by a new sync on B.
+	send(a, "Other")
+	onB := *kiosk
+	onB.h = b
+	if cs := onB.sync(nil); len(cs) != 3 {
+		t.Fatalf("B's sync carried %s, want the three open offers", kinds(cs))
+	}
+	kiosk.rev = onB.rev
+
+	// 4. Nothing new: the open offers again, timed no more.
+	kiosk.sync(nil)
+	onB.sync(nil)
+
+	ma, mb := scrape(t, a), scrape(t, b)
+	for _, tc := range []struct {
+		name      string
+		got, want float64
+	}{
+		{"A's delivered offers", ma["totpserver_offer_delivery_seconds_count"], 2},
+		{"B's delivered offers", mb["totpserver_offer_delivery_seconds_count"], 1},
+		{"offers sent, both replicas", ma["totpserver_offers_sent_total"] + mb["totpserver_offers_sent_total"], 3},
+		{"A's delivery time (the new sync's 0.25 s)", ma["totpserver_offer_delivery_seconds_sum"], 0.25},
+	} {
+		if tc.got < tc.want-1e-9 || tc.got > tc.want+1e-9 {
+			t.Errorf("%s = %v, want %v", tc.name, tc.got, tc.want)
+		}
+	}
+}

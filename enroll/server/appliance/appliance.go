@@ -24,6 +24,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/totpbox/totpbox/enroll/proto"
@@ -134,8 +135,59 @@ type API struct {
 	pairing  ratelimit.Limit
 	unauth   *ratelimit.Limiter
 
+	observer atomic.Pointer[Observer]
+
 	mu     sync.Mutex
 	online map[string]int // appliance id -> held long-polls
+}
+
+// Delivery is an offer handed to its appliance: the first sync answer
+// that carries it (the one whose request asked for the changes after a
+// revision below the offer's). A held long-poll woken by the offer and a
+// new poll that finds it both deliver; so does a sync served by another
+// replica than the one that sent the offer, for Sent is the offer's time
+// in the store.
+type Delivery struct {
+	ApplianceID string
+	DeviceUID   string
+	// Sent is when the offer was written to the store; At when the sync
+	// answer carrying it was written to the appliance.
+	Sent, At time.Time
+}
+
+// Latency is how long the offer took from the store to its appliance.
+func (d Delivery) Latency() time.Duration { return d.At.Sub(d.Sent) }
+
+// Observer hears what the appliance API reports as it happens. Its
+// methods are called on the request's goroutine and must return quickly.
+type Observer interface {
+	// OfferDelivered reports one Delivery per offer delivered.
+	OfferDelivered(Delivery)
+}
+
+// Report sets who hears the API's events (nil: nobody). The server's
+// core sets itself, to time offers.
+func (a *API) Report(o Observer) {
+	if o == nil {
+		a.observer.Store(nil)
+		return
+	}
+	a.observer.Store(&o)
+}
+
+// delivered reports the pending offers of resp that the appliance had not
+// had: those after the revision it asked from.
+func (a *API) delivered(appID string, list []store.Change, resp proto.Changes, after int64) {
+	o := a.observer.Load()
+	if o == nil {
+		return
+	}
+	now := a.clock.Now()
+	for _, c := range list[:len(resp.Changes)] {
+		if c.Kind == store.ChangeOffer && c.State == store.ChangePending && c.Rev > after {
+			(*o).OfferDelivered(Delivery{ApplianceID: appID, DeviceUID: c.DeviceUID, Sent: c.Created, At: now})
+		}
+	}
 }
 
 // New returns an API for cfg, or an error naming what is missing.

@@ -150,6 +150,7 @@ func (a *API) handleChanges(w http.ResponseWriter, r *http.Request) {
 			release()
 			resp.Rev = max(resp.Rev, app.Rev)
 			writeJSON(w, http.StatusOK, resp)
+			a.delivered(app.ID, list, resp, q.After)
 			return
 		}
 		select {

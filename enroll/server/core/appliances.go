@@ -119,7 +119,6 @@ func (s *Core) SendOffer(ctx context.Context, a Actor, u store.User, d store.Dev
 	if err := s.appliances.SendOffer(ctx, app.ID, d.UID, u.Username, d.Name, k, d.ExpiresAt); err != nil {
 		return ApplianceFailure(err)
 	}
-	s.sent.add(d.UID, app.ID, s.clock.Now())
 	s.metrics.offersSent.Inc()
 	s.Audit(ctx, a, "offer.send", deviceTarget(u, d), fmt.Sprintf("sent %q to appliance %q (%s)", d.Name, app.Name, app.ID))
 	return nil

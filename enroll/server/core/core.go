@@ -150,7 +150,6 @@ type Core struct {
 
 	appliances *appliance.API
 	metrics    *metrics
-	sent       *sentOffers
 	bus        *fleet.Bus
 
 	verifyCounts *verifyCounts // per user and day, until the janitor flushes them
@@ -200,7 +199,6 @@ func New(cfg Config) (*Core, error) {
 		cache:        newDeviceCache(cfg.CacheTTL),
 		uses:         store.NewUseBatcher(cfg.Store),
 		appliances:   cfg.Appliances,
-		sent:         newSentOffers(),
 		verifyCounts: newVerifyCounts(),
 	}
 	if sh, ok := s.verifyUser.(*ratelimit.Shared); ok {
@@ -212,6 +210,8 @@ func New(cfg Config) (*Core, error) {
 	}
 	s.settings = &settingsCache{s: s}
 	s.metrics = newMetrics(s)
+	// The core owns the offer: the appliance API reports each delivery.
+	cfg.Appliances.Report(s)
 	s.bus = cfg.Bus
 	if s.bus == nil {
 		s.bus = fleet.New(nil, cfg.Logger)

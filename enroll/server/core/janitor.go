@@ -42,7 +42,6 @@ func (s *Core) Sweep(ctx context.Context) {
 	s.verifyIP.Prune(now)
 	s.verifyUser.Prune(now)
 	s.cache.prune(now)
-	s.sent.prune(now.Add(-s.cfg.RegistrationTimeout))
 }
 
 // expireDue removes the pending registrations expired before now,

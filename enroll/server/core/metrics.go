@@ -1,15 +1,12 @@
 package core
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/totpbox/totpbox/enroll/proto"
+	"github.com/totpbox/totpbox/enroll/server/appliance"
 	"github.com/totpbox/totpbox/enroll/store"
 )
 
@@ -68,7 +66,7 @@ func newMetrics(s *Core) *metrics {
 		}),
 		offerDelivery: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "totpserver_offer_delivery_seconds",
-			Help:    "Time from sending a registration to an appliance to answering the appliance's sync that carries it.",
+			Help:    "Time from sending a registration to an appliance to answering the appliance's sync that carries it (one observation per delivered offer, on the replica that delivers it).",
 			Buckets: []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300},
 		}),
 		hookErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -208,95 +206,22 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descScrapeError, prometheus.GaugeValue, failed)
 }
 
-// sentOffers remembers when this server sent each offer, by MFA device
-// UID, until an appliance's sync carries it: the offer delivery latency.
-type sentOffers struct {
-	mu     sync.Mutex
-	offers map[string]sentOffer
-}
-
-type sentOffer struct {
-	appliance string
-	at        time.Time
-}
-
-// maxSentOffers bounds the memory of sentOffers; offers beyond it are not
-// timed.
-const maxSentOffers = 100000
-
-func newSentOffers() *sentOffers { return &sentOffers{offers: make(map[string]sentOffer)} }
-
-func (o *sentOffers) add(deviceUID, applianceID string, at time.Time) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if len(o.offers) < maxSentOffers {
-		o.offers[deviceUID] = sentOffer{applianceID, at}
-	}
-}
-
-func (o *sentOffers) empty() bool {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return len(o.offers) == 0
-}
-
-// delivered returns when the offer of deviceUID to applianceID was sent,
-// and forgets it.
-func (o *sentOffers) delivered(deviceUID, applianceID string) (time.Time, bool) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	s, ok := o.offers[deviceUID]
-	if !ok || s.appliance != applianceID {
-		return time.Time{}, false
-	}
-	delete(o.offers, deviceUID)
-	return s.at, true
-}
-
-// prune forgets offers sent before before: never delivered.
-func (o *sentOffers) prune(before time.Time) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	for k, s := range o.offers {
-		if s.at.Before(before) {
-			delete(o.offers, k)
-		}
-	}
-}
-
-// maxCapture bounds the copy of a sync answer kept to time offers.
-const maxCapture = 1 << 20
-
 // CountApplianceRequests counts appliance API requests by endpoint and
-// status, and times offers from sending to the sync that delivers them.
+// status. Offers are timed by the appliance API itself (OfferDelivered).
 func (s *Core) CountApplianceRequests(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		endpoint := applianceEndpoint(r.URL.Path)
-		cw := &captureWriter{ResponseWriter: w, status: http.StatusOK}
-		cw.capture = endpoint == "changes" && r.Method == http.MethodGet && !s.sent.empty()
-		h.ServeHTTP(cw, r)
-		s.metrics.applianceRequests.WithLabelValues(endpoint, strconv.Itoa(cw.status)).Inc()
-		if cw.capture && cw.status == http.StatusOK && cw.buf.Len() < maxCapture {
-			s.timeDeliveries(r, cw.buf.Bytes())
-		}
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		h.ServeHTTP(sw, r)
+		s.metrics.applianceRequests.WithLabelValues(endpoint, strconv.Itoa(sw.status)).Inc()
 	})
 }
 
-func (s *Core) timeDeliveries(r *http.Request, body []byte) {
-	var resp proto.Changes
-	if err := json.Unmarshal(body, &resp); err != nil {
-		return
-	}
-	id := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, proto.PathPrefix), "/changes")
-	now := s.clock.Now()
-	for _, c := range resp.Changes {
-		if c.Kind != proto.KindOffer || c.State != proto.StatePending {
-			continue
-		}
-		if at, ok := s.sent.delivered(c.DeviceID, id); ok {
-			s.metrics.offerDelivery.Observe(now.Sub(at).Seconds())
-		}
-	}
+// OfferDelivered times an offer from the store to the appliance's sync
+// that carries it, whichever replica sent it and whether the sync was held
+// or new: the appliance API reports every delivery (appliance.Observer).
+func (s *Core) OfferDelivered(d appliance.Delivery) {
+	s.metrics.offerDelivery.Observe(max(d.Latency(), 0).Seconds())
 }
 
 func applianceEndpoint(path string) string {
@@ -311,26 +236,16 @@ func applianceEndpoint(path string) string {
 	return "other"
 }
 
-// captureWriter records the status and, when capture is set, a copy of
-// the body (up to maxCapture bytes).
-type captureWriter struct {
+// statusWriter records the status written.
+type statusWriter struct {
 	http.ResponseWriter
-	status  int
-	capture bool
-	buf     bytes.Buffer
+	status int
 }
 
-func (w *captureWriter) WriteHeader(code int) {
+func (w *statusWriter) WriteHeader(code int) {
 	w.status = code
 	w.ResponseWriter.WriteHeader(code)
 }
 
-func (w *captureWriter) Write(b []byte) (int, error) {
-	if w.capture && w.buf.Len() < maxCapture {
-		w.buf.Write(b)
-	}
-	return w.ResponseWriter.Write(b)
-}
-
 // Unwrap lets http.ResponseController reach the connection.
-func (w *captureWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
