@@ -140,12 +140,20 @@ func Assemble(ctx context.Context, cfg Config, opts Options) (_ *Assembly, err e
 // OpenStore opens cfg's store; callers close it. Unless create is set, a
 // data directory without its SQLite database is refused, naming the path:
 // a missing or mistyped --data must not quietly create an empty database
-// that no server uses.
+// that no server uses. With create set (init) the data directory is made,
+// mode 0700, whichever database is configured.
 func OpenStore(ctx context.Context, cfg Config, create bool) (store.Store, error) {
 	if !create && cfg.Database.DSN == "" && cfg.Data != "" {
 		db := filepath.Join(cfg.Data, store.SQLiteFile)
 		if _, err := os.Stat(db); errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("no database at %s: check --data (or the config's data), or create it with: totpserver init --data %s", db, cfg.Data)
+		}
+	}
+	if create && cfg.Data != "" {
+		// The master key file lives in the data directory whichever
+		// database holds the rest (store.Open creates it for SQLite).
+		if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+			return nil, fmt.Errorf("create data directory: %v", err)
 		}
 	}
 	return store.Open(ctx, cfg.Data, cfg.Database.DSN)
