@@ -10,7 +10,6 @@ import (
 
 	"github.com/spf13/viper"
 	"periph.io/x/conn/v3/gpio/gpioreg"
-	"periph.io/x/conn/v3/gpio/gpiotest"
 
 	"github.com/totpbox/totpbox/configs"
 	"github.com/totpbox/totpbox/device/hw/hwtest"
@@ -24,7 +23,7 @@ import (
 // periph's registries under names of its own, with fake NTP servers.
 type emulated struct {
 	panel   *oled.Device
-	buttons map[string]*gpiotest.Pin
+	buttons map[string]*hwtest.Button
 	state   string // the state directory, holding a vault with one account
 	yaml    string // config naming all of it
 }
@@ -37,7 +36,7 @@ func newEmulated(t *testing.T, prefix string) *emulated {
 	if err := em.Register(prefix); err != nil {
 		t.Fatal(err)
 	}
-	e := &emulated{panel: em, buttons: map[string]*gpiotest.Pin{}, state: t.TempDir()}
+	e := &emulated{panel: em, buttons: map[string]*hwtest.Button{}, state: t.TempDir()}
 	for _, b := range []string{"NEXT", "OK", "BACK"} {
 		p := hwtest.NewButton(prefix + "_" + b)
 		if err := gpioreg.Register(p); err != nil {

@@ -60,7 +60,7 @@ func NewButtons(pins map[device.Button]gpio.PinIn, cfg ButtonsConfig) (*Buttons,
 		events:   make(chan device.ButtonEvent, 16),
 	}
 	if b.poll <= 0 {
-		b.poll = 250 * time.Millisecond
+		b.poll = DefaultButtonsPoll
 	}
 	if b.now == nil {
 		b.now = time.Now
@@ -79,16 +79,29 @@ func NewButtons(pins map[device.Button]gpio.PinIn, cfg ButtonsConfig) (*Buttons,
 // Events returns the channel presses arrive on. It is never closed.
 func (b *Buttons) Events() <-chan device.ButtonEvent { return b.events }
 
-// Run watches the pins until ctx is done, then returns nil after at most
-// one poll interval.
+// Run watches the pins until ctx is done, then halts them and returns nil:
+// at once where the pin's driver ends a wait for an edge on Halt (the
+// Pi's do), else after at most one poll interval.
 func (b *Buttons) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for btn, pin := range b.pins {
 		wg.Go(func() { b.watch(ctx, btn, pin) })
 	}
+	<-ctx.Done()
+	for btn, pin := range b.pins {
+		if err := pin.Halt(); err != nil {
+			b.log.Debug("hw: halting button pin", "button", btn, "pin", pin, "err", err)
+		}
+	}
 	wg.Wait()
 	return nil
 }
+
+// DefaultButtonsPoll is ButtonsConfig.Poll's default. Each poll wakes the
+// process once per button, so on an idle appliance it is long: Run halts
+// the pins to stop, and the poll only bounds how long that takes with a
+// driver whose Halt does not end a wait in progress.
+const DefaultButtonsPoll = 2 * time.Second
 
 // maxBounces bounds the edges a press may take to settle.
 const maxBounces = 64

@@ -10,7 +10,6 @@ import (
 
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/gpio/gpioreg"
-	"periph.io/x/conn/v3/gpio/gpiotest"
 
 	"github.com/totpbox/totpbox/device"
 	"github.com/totpbox/totpbox/device/hw/hwtest"
@@ -117,7 +116,7 @@ func TestButtonsDebounce(t *testing.T) {
 
 func TestButtonsPressHelper(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		pins := map[device.Button]*gpiotest.Pin{}
+		pins := map[device.Button]*hwtest.Button{}
 		in := map[device.Button]gpio.PinIn{}
 		for _, btn := range []device.Button{device.Next, device.OK, device.Back} {
 			pins[btn] = hwtest.NewButton(btn.String())
@@ -151,7 +150,7 @@ func TestButtonsPressHelper(t *testing.T) {
 func TestOpenButtonsByName(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		names := ButtonsConfig{Next: "VBTN_NEXT", OK: "VBTN_OK", Back: NoPin, Debounce: debounce}
-		pins := map[string]*gpiotest.Pin{}
+		pins := map[string]*hwtest.Button{}
 		for _, n := range []string{names.Next, names.OK} {
 			pins[n] = hwtest.NewButton(n)
 			if err := gpioreg.Register(pins[n]); err != nil {
@@ -181,6 +180,44 @@ func TestOpenButtonsByName(t *testing.T) {
 		var cerr *ConfigError
 		if !errors.As(err, &cerr) || cerr.Key != "buttons.back" {
 			t.Errorf("OpenButtons with an unknown pin = %v, want a *ConfigError for buttons.back", err)
+		}
+	})
+}
+
+// countingPin counts the waits for an edge on a virtual button.
+type countingPin struct {
+	*hwtest.Button
+	waits int
+}
+
+func (p *countingPin) WaitForEdge(d time.Duration) bool {
+	p.waits++
+	return p.Button.WaitForEdge(d)
+}
+
+// TestButtonsIdleWakeups: an idle button wakes the process once per poll
+// interval at most (what an idle appliance spends on its buttons), and
+// Run still returns soon after it is cancelled, not a poll later.
+func TestButtonsIdleWakeups(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		pin := &countingPin{Button: hwtest.NewButton("T")}
+		b, err := NewButtons(map[device.Button]gpio.PinIn{device.OK: pin}, ButtonsConfig{Debounce: debounce, Logger: testkit.Quiet()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() { b.Run(ctx); close(done) }()
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if max := int(time.Minute/DefaultButtonsPoll) + 1; pin.waits > max {
+			t.Errorf("an idle button waited for an edge %d times in a minute, want at most %d", pin.waits, max)
+		}
+		stopped := time.Now()
+		cancel()
+		<-done
+		if d := time.Since(stopped); d > debounce {
+			t.Errorf("Run returned %v after cancel, want within the debounce time (%v)", d, debounce)
 		}
 	})
 }

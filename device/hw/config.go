@@ -257,8 +257,8 @@ type ButtonsConfig struct {
 	// Now stamps events. Nil means time.Now.
 	Now func() time.Time `mapstructure:"-"`
 	// Poll is how long one wait for an edge lasts before Run checks whether
-	// it should stop; it bounds how long Run takes to return. Zero means
-	// 250ms. Never 0 or -1 on the pins themselves: periph's GPIO drivers
+	// it should stop; it bounds how long Run takes to return where the
+	// pin's Halt does not end the wait. Zero means DefaultButtonsPoll. Never 0 or -1 on the pins themselves: periph's GPIO drivers
 	// disagree on whether those mean "forever" or "don't wait".
 	Poll time.Duration `mapstructure:"-"`
 }

@@ -32,7 +32,6 @@ import (
 
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/gpio/gpioreg"
-	"periph.io/x/conn/v3/gpio/gpiotest"
 )
 
 // ApplianceConfig describes one simulated appliance.
@@ -91,7 +90,7 @@ type Appliance struct {
 	app     *device.Appliance
 
 	buttons *hw.Buttons
-	virtual map[device.Button]*gpiotest.Pin
+	virtual map[device.Button]*hwtest.Button
 
 	client *uplink.Client // nil without a server
 }
@@ -182,7 +181,7 @@ func NewAppliance(cfg ApplianceConfig) (*Appliance, error) {
 func (a *Appliance) openButtons() error {
 	prefix := nextBusName("SIMBTN")
 	cfg := hw.ButtonsConfig{Debounce: pressDebounce}
-	a.virtual = map[device.Button]*gpiotest.Pin{}
+	a.virtual = map[device.Button]*hwtest.Button{}
 	for _, b := range []device.Button{device.Next, device.OK, device.Back} {
 		pin := hwtest.NewButton(prefix + "_" + strings.ToUpper(b.String()))
 		if err := gpioreg.Register(pin); err != nil {
@@ -198,7 +197,6 @@ func (a *Appliance) openButtons() error {
 			cfg.Back = pin.Name()
 		}
 	}
-	cfg.Poll = 100 * time.Millisecond
 	btns, err := hw.OpenButtons(cfg)
 	if err != nil {
 		return err

@@ -16,7 +16,7 @@ func TestPressFullQueue(t *testing.T) {
 	if err == nil {
 		t.Error("Press on a full edge queue = nil, want an error")
 	}
-	if err := Press(&gpiotest.Pin{N: "NOCHAN"}, time.Millisecond); err == nil {
+	if err := Press(&Button{&gpiotest.Pin{N: "NOCHAN"}}, time.Millisecond); err == nil {
 		t.Error("Press on a pin without edge channel = nil, want an error")
 	}
 }
