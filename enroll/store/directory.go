@@ -26,6 +26,9 @@ type Directory interface {
 	LinkUser(ctx context.Context, l DirectoryLink) error
 	// DirectoryLinks returns the links of one source.
 	DirectoryLinks(ctx context.Context, source string) ([]DirectoryLink, error)
+	// LinkByExternalID returns the link of a source's entry; ErrNotFound
+	// when no user is linked to it.
+	LinkByExternalID(ctx context.Context, source, externalID string) (DirectoryLink, error)
 	// UserLink returns a user's link; ErrNotFound for a local user.
 	UserLink(ctx context.Context, userID int64) (DirectoryLink, error)
 	// UnlinkUser removes a user's link: the user becomes local.
@@ -70,6 +73,12 @@ func (s *sqlStore) UserLink(ctx context.Context, userID int64) (DirectoryLink, e
 	l, err := scanLink(s.r.QueryRowContext(ctx, `SELECT user_id, source, external_id, disabled_by_source FROM directory_users
 		WHERE user_id = ?`, userID))
 	return l, s.wrap("user link", err)
+}
+
+func (s *sqlStore) LinkByExternalID(ctx context.Context, source, externalID string) (DirectoryLink, error) {
+	l, err := scanLink(s.r.QueryRowContext(ctx, `SELECT user_id, source, external_id, disabled_by_source FROM directory_users
+		WHERE source = ? AND external_id = ?`, source, externalID))
+	return l, s.wrap("link by external id", err)
 }
 
 func (s *sqlStore) UnlinkUser(ctx context.Context, userID int64) error {

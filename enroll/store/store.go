@@ -295,6 +295,10 @@ type Store interface {
 	// SealedKeys lists the master key ids sealed secrets use, so a server
 	// can refuse to start without them.
 	SealedKeys
+	// Directory links users to their identity source; Leases let one
+	// replica at a time run a periodic job.
+	Directory
+	Leases
 
 	// Users. Usernames are unique regardless of case, and UserByName
 	// ignores case too.

@@ -17,6 +17,8 @@ import (
 // and the audit log. The SQLite and PostgreSQL stores satisfy it.
 type Store interface {
 	store.UseRecorder
+	// Directory links users to their identity source.
+	store.Directory
 
 	UserByID(ctx context.Context, id int64) (store.User, error)
 	UserByName(ctx context.Context, username string) (store.User, error)

@@ -208,8 +208,10 @@ type Entry struct {
 	// Disabled: the account is disabled in the directory (AD's
 	// userAccountControl ACCOUNTDISABLE bit).
 	Disabled bool
-	// Admin: a member of the admin group.
-	Admin bool
+	// Admin: a member of the admin group. AdminKnown says an admin
+	// group is configured; without one the admin flag is left as set in
+	// totpbox.
+	Admin, AdminKnown bool
 }
 
 // adAccountDisable is the ACCOUNTDISABLE bit of AD's userAccountControl.
@@ -335,6 +337,7 @@ func (l *LDAP) Users() ([]Entry, error) {
 			DisplayName: e.GetAttributeValue(l.cfg.DisplayNameAttribute),
 			Email:       e.GetAttributeValue(l.cfg.EmailAttribute),
 			Admin:       admins[dn],
+			AdminKnown:  l.cfg.AdminGroup != "",
 		}
 		if uac := e.GetAttributeValue("userAccountControl"); uac != "" {
 			if v, err := strconv.ParseInt(uac, 10, 64); err == nil && v&adAccountDisable != 0 {

@@ -40,6 +40,12 @@ func testDirectoryLinks(t *testing.T, s store.Store) {
 	if err != nil || len(links) != 1 || links[0] != la {
 		t.Fatalf("DirectoryLinks(ldap) = %+v, %v; want [%+v]", links, err, la)
 	}
+	if got, err := d.LinkByExternalID(ctx, "ldap", la.ExternalID); err != nil || got != la {
+		t.Fatalf("LinkByExternalID = %+v, %v; want %+v", got, err, la)
+	}
+	if _, err := d.LinkByExternalID(ctx, "scim", la.ExternalID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("LinkByExternalID(other source) = %v, want ErrNotFound", err)
+	}
 	if got, err := d.UserLink(ctx, bob.ID); err != nil || got.Source != "scim" {
 		t.Fatalf("UserLink(bob) = %+v, %v", got, err)
 	}
