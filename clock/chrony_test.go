@@ -17,7 +17,7 @@ const chronydPath = "/usr/sbin/chronyd"
 // startChronyd runs a real chronyd as a local stratum-1 NTP server on a
 // free port of 127.0.0.1, never touching the system clock (-x), and
 // returns its "host:port".
-func startChronyd(t *testing.T) string {
+func startChronyd(t testing.TB) string {
 	t.Helper()
 	return runChronyd(t, "chronyd", "local stratum 1\n")
 }
@@ -27,7 +27,7 @@ func startChronyd(t *testing.T) string {
 // and returns that "host:port". It stops chronyd when the test ends and
 // logs its output, named what, when the test failed. Without chronyd the
 // test is skipped, or fails when TOTPBOX_REQUIRE_PARTS=1.
-func runChronyd(t *testing.T, what, conf string) string {
+func runChronyd(t testing.TB, what, conf string) string {
 	t.Helper()
 	if _, err := os.Stat(chronydPath); err != nil {
 		if os.Getenv("TOTPBOX_REQUIRE_PARTS") == "1" {

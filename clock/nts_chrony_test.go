@@ -30,7 +30,7 @@ type testCA struct {
 	file string // the CA certificate as PEM
 }
 
-func newTestCA(t *testing.T) *testCA {
+func newTestCA(t testing.TB) *testCA {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -57,7 +57,7 @@ func newTestCA(t *testing.T) *testCA {
 	return &testCA{cert: cert, key: key, pool: pool, file: file}
 }
 
-func writePEM(t *testing.T, path, typ string, der []byte) {
+func writePEM(t testing.TB, path, typ string, der []byte) {
 	t.Helper()
 	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o644); err != nil {
 		t.Fatal(err)
@@ -66,7 +66,7 @@ func writePEM(t *testing.T, path, typ string, der []byte) {
 
 // issue makes a server certificate for name (a DNS name or an IP) valid
 // from notBefore to notAfter, and returns it with its PEM files.
-func (ca *testCA) issue(t *testing.T, name string, notBefore, notAfter time.Time) (c tls.Certificate, certFile, keyFile string) {
+func (ca *testCA) issue(t testing.TB, name string, notBefore, notAfter time.Time) (c tls.Certificate, certFile, keyFile string) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -101,7 +101,7 @@ func (ca *testCA) issue(t *testing.T, name string, notBefore, notAfter time.Time
 }
 
 // freeTCPPort returns a TCP port of 127.0.0.1 free a moment ago.
-func freeTCPPort(t *testing.T) int {
+func freeTCPPort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -114,7 +114,7 @@ func freeTCPPort(t *testing.T) int {
 // startChronyNTS runs chronyd as a stratum-1 NTS server: NTS-KE on a free
 // TCP port with a certificate for 127.0.0.1 from ca, NTP (plain and NTS) on
 // a free UDP port. It returns "nts://127.0.0.1:keport" and the NTP address.
-func startChronyNTS(t *testing.T, ca *testCA) (ntsServer, ntpAddr string) {
+func startChronyNTS(t testing.TB, ca *testCA) (ntsServer, ntpAddr string) {
 	t.Helper()
 	_, certFile, keyFile := ca.issue(t, "127.0.0.1", time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
 	kePort := freeTCPPort(t)
@@ -127,7 +127,7 @@ func startChronyNTS(t *testing.T, ca *testCA) (ntsServer, ntpAddr string) {
 }
 
 // waitTCP waits until something listens on addr (chronyd starting).
-func waitTCP(t *testing.T, addr string) {
+func waitTCP(t testing.TB, addr string) {
 	t.Helper()
 	for range 200 {
 		c, err := net.Dial("tcp", addr)
@@ -159,12 +159,12 @@ func (a *aheadTimebase) trueNow() time.Time {
 
 // rig is an engine run round by round against real servers.
 type rig struct {
-	t   *testing.T
+	t   testing.TB
 	eng *Engine
 	tb  *aheadTimebase
 }
 
-func newRig(t *testing.T, cfg Config, o EngineConfig) *rig {
+func newRig(t testing.TB, cfg Config, o EngineConfig) *rig {
 	t.Helper()
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
