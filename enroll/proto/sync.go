@@ -5,8 +5,12 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // ClockReport is the appliance's clock reading carried by each sync.
@@ -80,6 +84,72 @@ func (q SyncQuery) Encode() url.Values {
 	return v
 }
 
+// Bounds on what a sync reports: ParseSyncQuery refuses a value outside
+// them, so nothing an appliance says is stored that the console or the
+// API could not show.
+const (
+	// MaxVersion is the longest software version, in bytes.
+	MaxVersion = 64
+	// MaxAccounts is the largest account count.
+	MaxAccounts = 1_000_000
+	// MaxFrequencyPPM bounds the timebase's frequency error either side
+	// of zero (the clock discipline itself stays within 500 ppm).
+	MaxFrequencyPPM = 1000
+)
+
+// ClockStates are the clock states a sync may report (clock.State's
+// names).
+var ClockStates = []string{"UNSYNCED", "SYNCED", "HOLDOVER", "UNTRUSTED"}
+
+// The clock times a sync may report: an appliance without a real-time
+// clock may start at 1970 before it syncs; 2200 keeps every offset within
+// a time.Duration.
+var (
+	minClockTime = time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxClockTime = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+// FrequencyFits reports whether ppm is a frequency error a sync may
+// report: a finite number within ±MaxFrequencyPPM.
+func FrequencyFits(ppm float64) bool {
+	return !math.IsNaN(ppm) && math.Abs(ppm) <= MaxFrequencyPPM
+}
+
+// CheckVersion checks a software version an appliance reports, at
+// pairing and at each sync: at most MaxVersion bytes of valid UTF-8, with
+// no control character (newlines, terminal escapes) and no invisible
+// format character (bidi overrides, zero-width characters), which would
+// make it read as something else in the console and the audit log.
+func CheckVersion(v string) error {
+	if len(v) > MaxVersion {
+		return fmt.Errorf("version is over %d bytes", MaxVersion)
+	}
+	if strings.IndexFunc(v, unfit) >= 0 {
+		return errors.New("version holds a control, format or invalid character")
+	}
+	return nil
+}
+
+// unfit reports whether r may not be shown as reported: invalid UTF-8, a
+// control or an invisible format character.
+func unfit(r rune) bool {
+	return r == utf8.RuneError || unicode.IsControl(r) || unicode.Is(unicode.Cf, r)
+}
+
+// Printable returns s with every character CheckVersion refuses replaced
+// by U+FFFD, for showing a value stored before it was checked.
+func Printable(s string) string {
+	if strings.IndexFunc(s, unfit) < 0 {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if unfit(r) {
+			return utf8.RuneError
+		}
+		return r
+	}, s)
+}
+
 // ParseSyncQuery parses the query of a sync request, naming the first bad
 // parameter.
 func ParseSyncQuery(v url.Values) (SyncQuery, error) {
@@ -98,18 +168,18 @@ func ParseSyncQuery(v url.Values) (SyncQuery, error) {
 		q.Wait = min(time.Duration(w)*time.Second, MaxWait)
 	}
 	q.Version = v.Get("version")
-	if len(q.Version) > 64 {
-		return q, errors.New("version is over 64 characters")
+	if err := CheckVersion(q.Version); err != nil {
+		return q, err
 	}
 	if s := v.Get("accounts"); s != "" {
-		if q.Accounts, err = strconv.Atoi(s); err != nil || q.Accounts < 0 {
-			return q, errors.New("accounts must be a count")
+		if q.Accounts, err = strconv.Atoi(s); err != nil || q.Accounts < 0 || q.Accounts > MaxAccounts {
+			return q, fmt.Errorf("accounts must be a count from 0 to %d", MaxAccounts)
 		}
 	}
 	if s := v.Get("clock_time"); s != "" {
 		c := &ClockReport{}
-		if c.Time, err = time.Parse(time.RFC3339Nano, s); err != nil {
-			return q, errors.New("clock_time must be an RFC 3339 time")
+		if c.Time, err = time.Parse(time.RFC3339Nano, s); err != nil || c.Time.Before(minClockTime) || !c.Time.Before(maxClockTime) {
+			return q, errors.New("clock_time must be an RFC 3339 time from 1970 to 2199")
 		}
 		b, err := strconv.ParseInt(v.Get("clock_bound"), 10, 64)
 		if err != nil || b < 0 {
@@ -117,11 +187,12 @@ func ParseSyncQuery(v url.Values) (SyncQuery, error) {
 		}
 		c.Bound = time.Duration(b)
 		c.State = v.Get("clock_state")
-		if c.State == "" || len(c.State) > 16 {
-			return q, errors.New("clock_state must be a state name")
+		if !slices.Contains(ClockStates, c.State) {
+			return q, fmt.Errorf("clock_state must be one of %s", strings.Join(ClockStates, ", "))
 		}
-		if c.Frequency, err = strconv.ParseFloat(v.Get("clock_ppm"), 64); err != nil {
-			return q, fmt.Errorf("clock_ppm must be a number")
+		c.Frequency, err = strconv.ParseFloat(v.Get("clock_ppm"), 64)
+		if err != nil || !FrequencyFits(c.Frequency) {
+			return q, fmt.Errorf("clock_ppm must be a number from -%d to %d", MaxFrequencyPPM, MaxFrequencyPPM)
 		}
 		q.Clock = c
 	}

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/totpbox/totpbox/enroll/proto"
 	"github.com/totpbox/totpbox/enroll/server/appliance"
 	"github.com/totpbox/totpbox/enroll/server/core"
 )
@@ -37,7 +38,7 @@ type apiClockReport struct {
 	State          string    `json:"state"`
 	OffsetSeconds  float64   `json:"offset_seconds"`
 	BoundSeconds   *float64  `json:"bound_seconds"` // null when the appliance's clock has no bound
-	FrequencyPPM   float64   `json:"frequency_ppm"`
+	FrequencyPPM   *float64  `json:"frequency_ppm"` // null when what was stored is not a number a sync may report
 	ApplianceTime  time.Time `json:"appliance_time"`
 	ReportReceived time.Time `json:"at"`
 }
@@ -48,7 +49,10 @@ func toAPIAppliance(in appliance.Info) apiAppliance {
 		Online: in.Online, Warning: in.Warning}
 	if c := in.Clock; c != nil {
 		a.Clock = &apiClockReport{State: c.State, OffsetSeconds: c.Offset.Seconds(),
-			FrequencyPPM: c.Frequency, ApplianceTime: c.ApplianceTime.UTC(), ReportReceived: c.At.UTC()}
+			ApplianceTime: c.ApplianceTime.UTC(), ReportReceived: c.At.UTC()}
+		if f := c.Frequency; proto.FrequencyFits(f) {
+			a.Clock.FrequencyPPM = &f
+		}
 		if !c.BoundUnknown {
 			b := c.Bound.Seconds()
 			a.Clock.BoundSeconds = &b

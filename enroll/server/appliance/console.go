@@ -64,10 +64,12 @@ type ClockReport struct {
 const WarnFraction = 0.8
 
 func (a *API) info(app store.Appliance) Info {
-	in := Info{ID: app.ID, Name: app.Name, Paired: app.Paired, LastSeen: app.LastSeen, Version: app.Version,
+	// The version and clock state as checked at the sync: a value stored
+	// before the check is shown with its unfit characters replaced.
+	in := Info{ID: app.ID, Name: app.Name, Paired: app.Paired, LastSeen: app.LastSeen, Version: proto.Printable(app.Version),
 		Accounts: app.Accounts, Secrets: app.Secrets, Unpairing: app.Unpairing, Online: a.isOnline(app.ID)}
 	if c := app.Clock; !c.At.IsZero() {
-		in.Clock = &ClockReport{ApplianceTime: c.ApplianceTime, Bound: c.Bound, BoundUnknown: c.BoundUnknown, State: c.State,
+		in.Clock = &ClockReport{ApplianceTime: c.ApplianceTime, Bound: c.Bound, BoundUnknown: c.BoundUnknown, State: proto.Printable(c.State),
 			Frequency: c.Frequency, Offset: c.Offset, At: c.At}
 		in.Warning = ClockWarning(*in.Clock, a.cfg.Period)
 	}

@@ -4,15 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/totpbox/totpbox/enroll/proto"
 )
-
-// maxVersion is the longest software version a pairing request may carry.
-const maxVersion = 64
 
 // parsePairingRequest decodes and checks the body of POST pairing. Its
 // error is one line, fit for the 400 answer, and never quotes the body.
@@ -24,16 +18,8 @@ func parsePairingRequest(body []byte) (proto.PairingRequest, error) {
 	if len(req.BoxKey) != proto.BoxKeySize {
 		return req, fmt.Errorf("box_key must be %d bytes", proto.BoxKeySize)
 	}
-	if len(req.Version) > maxVersion {
-		return req, fmt.Errorf("version is over %d bytes", maxVersion)
-	}
-	// The version is shown in the console and the audit log: no control or
-	// invisible format characters (bidi overrides) that would make it read
-	// as something else.
-	if i := strings.IndexFunc(req.Version, func(r rune) bool {
-		return r == utf8.RuneError || unicode.IsControl(r) || unicode.Is(unicode.Cf, r)
-	}); i >= 0 {
-		return req, errors.New("version holds a control, format or invalid character")
+	if err := proto.CheckVersion(req.Version); err != nil {
+		return req, err
 	}
 	return req, nil
 }

@@ -46,7 +46,7 @@ func FuzzDecodeRequest(f *testing.F) {
 			var req proto.PairingRequest
 			req, err = parsePairingRequest([]byte(body))
 			if err == nil {
-				if len(req.BoxKey) != proto.BoxKeySize || len(req.Version) > maxVersion {
+				if len(req.BoxKey) != proto.BoxKeySize || len(req.Version) > proto.MaxVersion {
 					t.Fatalf("parsePairingRequest(%q) accepted box key of %d bytes, version of %d", body, len(req.BoxKey), len(req.Version))
 				}
 				for _, r := range req.Version {
