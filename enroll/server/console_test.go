@@ -352,7 +352,7 @@ func TestSignInRateLimit(t *testing.T) {
 	if status != http.StatusTooManyRequests || !strings.Contains(page, "Too many sign-in attempts") {
 		t.Fatalf("after %d failures: %d", DefaultLimits.SignInPerUser.Burst, status)
 	}
-	h.clock.Advance(time.Minute)
+	h.clock.Advance(time.Duration(float64(time.Second) / DefaultLimits.SignInPerUser.PerSecond))
 	b.signIn("root", adminPassword, nil, h.clock)
 }
 

@@ -115,6 +115,9 @@ func TestNegativeHTTP(t *testing.T) {
 			{"API: display name with a zero-width joiner", "/api/v1/users", "application/json", `{"username":"eve","display_name":"a\u200db"}`, false, 400},
 			{"verify: 70 KB", "/api/v1/verify", "application/json", big, false, 413},
 			{"console: 70 KB sign-in form", "/signin", "application/x-www-form-urlencoded", "username=root&password=" + strings.Repeat("a", 70<<10), false, 413},
+			{"console: 70 KB sign-in form, chunked", "/signin", "application/x-www-form-urlencoded", "username=root&password=" + strings.Repeat("a", 70<<10), true, 413},
+			{"console: small sign-in form, chunked", "/signin", "application/x-www-form-urlencoded", "username=nobody&password=guess", true, 401},
+			{"appliance: 70 KB ack, chunked", "/api/v1/appliance/0123456789abcdef/ack", "application/json", big, true, 413},
 			{"appliance: 70 KB ack", "/api/v1/appliance/0123456789abcdef/ack", "application/json", big, false, 413},
 		} {
 			t.Run(tt.name, func(t *testing.T) {

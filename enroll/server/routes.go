@@ -1,7 +1,9 @@
 package server
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"net/http"
 	"time"
 
@@ -33,15 +35,32 @@ func (s *Server) routes() http.Handler {
 // requests): larger ones are answered 413 before a handler reads them.
 const MaxBody = 64 << 10
 
-// limitBodies answers 413 to a request whose declared length is over
-// MaxBody, and caps the body of any other (chunked ones included) at
-// MaxBody, so no handler ever reads more.
+// limitBodies answers 413 to a request whose body is over MaxBody, and
+// caps the body of any other at MaxBody, so no handler ever reads more. A
+// body of unknown length (chunked) is read here first, at most MaxBody
+// bytes and one more: a form parser that meets the cap would otherwise
+// see an empty form and answer 400.
 func limitBodies(h http.Handler) http.Handler {
+	tooLarge := func(w http.ResponseWriter) {
+		w.Header().Set("Connection", "close")
+		http.Error(w, fmt.Sprintf("request body is over %d bytes", MaxBody), http.StatusRequestEntityTooLarge)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > MaxBody {
-			w.Header().Set("Connection", "close")
-			http.Error(w, fmt.Sprintf("request body is over %d bytes", MaxBody), http.StatusRequestEntityTooLarge)
+			tooLarge(w)
 			return
+		}
+		if r.ContentLength < 0 {
+			b, err := io.ReadAll(io.LimitReader(r.Body, MaxBody+1))
+			if err != nil {
+				http.Error(w, "request body could not be read", http.StatusBadRequest)
+				return
+			}
+			if len(b) > MaxBody {
+				tooLarge(w)
+				return
+			}
+			r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(b)), int64(len(b))
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
 		h.ServeHTTP(w, r)

@@ -62,13 +62,19 @@ type Rate = ratelimit.Rate
 // Limits are the server's rate limits. Zero fields take the defaults of
 // DefaultLimits; a negative PerSecond turns that limit off.
 type Limits struct {
-	// SignInPerIP limits sign-in attempts (password and code steps) from one
-	// client address.
+	// SignInPerIP limits console sign-in attempts from one client address,
+	// for browsers without a device cookie.
 	SignInPerIP Rate
-	// SignInPerUser limits sign-in attempts for one username from one
-	// client address: attempts from elsewhere do not spend it, so nobody
-	// can lock a user out from another address.
+	// SignInPerUser limits console sign-in attempts for one username from
+	// every browser without a device cookie for it, whatever its address
+	// (shared by the replicas on PostgreSQL): the bound on guessing one
+	// account's password. Its exhaustion refuses only such browsers.
 	SignInPerUser Rate
+	// SignInPerDevice limits console sign-in attempts from one browser
+	// with a device cookie for the username (issued when it signed in as
+	// that user): its own budget, which nobody elsewhere can spend, so the
+	// user cannot be locked out of their own browsers.
+	SignInPerDevice Rate
 	// VerifyPerUser limits verify calls for one user, whatever the caller.
 	VerifyPerUser Rate
 	// VerifyPerIP limits verify calls per end-user address: the "ip" field
@@ -78,10 +84,13 @@ type Limits struct {
 
 // DefaultLimits are the limits used for zero fields of Limits.
 var DefaultLimits = Limits{
-	SignInPerIP:   Rate{PerSecond: 0.2, Burst: 10},
-	SignInPerUser: Rate{PerSecond: 0.1, Burst: 5},
-	VerifyPerUser: Rate{PerSecond: 1, Burst: 10},
-	VerifyPerIP:   Rate{PerSecond: 50, Burst: 200},
+	SignInPerIP: Rate{PerSecond: 0.2, Burst: 10},
+	// 10 at once, then one every 6 minutes: at most 250 a day.
+	SignInPerUser: Rate{PerSecond: 1.0 / 360, Burst: 10},
+	// 5 at once, then one a minute.
+	SignInPerDevice: Rate{PerSecond: 1.0 / 60, Burst: 5},
+	VerifyPerUser:   Rate{PerSecond: 1, Burst: 10},
+	VerifyPerIP:     Rate{PerSecond: 50, Burst: 200},
 }
 
 // Config configures a Server. Store and Sealer are required; every other
@@ -217,6 +226,8 @@ func New(cfg Config) (*Server, error) {
 		SessionLifetime: cfg.SessionLifetime,
 		SignInPerIP:     cfg.Limits.SignInPerIP,
 		SignInPerUser:   cfg.Limits.SignInPerUser,
+		SignInPerDevice: cfg.Limits.SignInPerDevice,
+		DeviceKeys:      deviceKeys(cfg.Sealer),
 		Limits:          limits,
 		PasswordChecks:  cfg.PasswordChecks,
 	})
@@ -385,9 +396,18 @@ func (l Limits) withDefaults() Limits {
 	}
 	l.SignInPerIP = def(l.SignInPerIP, DefaultLimits.SignInPerIP)
 	l.SignInPerUser = def(l.SignInPerUser, DefaultLimits.SignInPerUser)
+	l.SignInPerDevice = def(l.SignInPerDevice, DefaultLimits.SignInPerDevice)
 	l.VerifyPerUser = def(l.VerifyPerUser, DefaultLimits.VerifyPerUser)
 	l.VerifyPerIP = def(l.VerifyPerIP, DefaultLimits.VerifyPerIP)
 	return l
+}
+
+// deviceKeys returns the keys of the console's device cookies: the
+// sealer's, derived from the master keys every replica shares, or nil (a
+// key of this process) for a sealer that cannot make MACs.
+func deviceKeys(s Sealer) console.DeviceKeys {
+	k, _ := s.(console.DeviceKeys)
+	return k
 }
 
 // sharedLimits returns the factory of the limits that protect against

@@ -17,15 +17,32 @@ import (
 	"github.com/totpbox/totpbox/enroll/store/storetest"
 )
 
-// signinFrom posts a sign-in form straight to the handler as if from addr.
-func (h *harness) signinFrom(addr, username, password string) *httptest.ResponseRecorder {
+// signinFrom posts a sign-in form straight to the handler as if from addr,
+// from a browser that carries cookies.
+func (h *harness) signinFrom(addr, username, password string, cookies ...*http.Cookie) *httptest.ResponseRecorder {
 	form := url.Values{"username": {username}, "password": {password}}
 	req := httptest.NewRequest("POST", "/signin", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.RemoteAddr = addr + ":40000"
+	for _, c := range cookies {
+		req.AddCookie(c)
+	}
 	rec := httptest.NewRecorder()
 	h.srv.Handler().ServeHTTP(rec, req)
 	return rec
+}
+
+// deviceCookie returns the device cookie a complete sign-in gave, or
+// fails the test.
+func deviceCookie(t testing.TB, rec *httptest.ResponseRecorder) *http.Cookie {
+	t.Helper()
+	for _, c := range rec.Result().Cookies() {
+		if strings.HasPrefix(c.Name, "totpserver_device_") && c.Value != "" {
+			return c
+		}
+	}
+	t.Fatalf("sign-in answered %d with no device cookie", rec.Code)
+	return nil
 }
 
 // signinFlood sends n concurrent sign-ins for unknown users from addrs
@@ -99,14 +116,17 @@ func BenchmarkSignInFlood(b *testing.B) {
 
 // TestSignInLockoutFromElsewhere is the lock-the-admin-out attack: an
 // attacker hammers root's sign-in from one address, and root signs in
-// from another with the right password. Refused attempts are audited as
-// one row per user and address per minute, with a count.
+// from the browser it signed in with before (its device cookie) with the
+// right password. A browser without the cookie is refused meanwhile.
+// Refused attempts are audited as one row per user and address per
+// minute, with a count.
 func TestSignInLockoutFromElsewhere(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, open func(testing.TB) store.Store) {
 		st := open(t)
 		h := newHarness(t, st, nil)
 		h.admin()
 		const attacker, owner = "198.51.100.66", "203.0.113.5"
+		dev := deviceCookie(t, h.signinFrom(owner, "root", adminPassword))
 		refused := 0
 		for i := range 40 {
 			switch code := h.signinFrom(attacker, "root", fmt.Sprintf("guess %d", i)).Code; code {
@@ -123,11 +143,13 @@ func TestSignInLockoutFromElsewhere(t *testing.T) {
 		// The attacker keeps going, one guess every 10 s.
 		for i := range 6 {
 			h.clock.Advance(10 * time.Second)
-			h.signinFrom(attacker, "root", fmt.Sprintf("slow guess %d", i))
+			if h.signinFrom(attacker, "root", fmt.Sprintf("slow guess %d", i)).Code == http.StatusTooManyRequests {
+				refused++
+			}
 		}
-		rec := h.signinFrom(owner, "root", adminPassword)
+		rec := h.signinFrom(owner, "root", adminPassword, dev)
 		if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/users" {
-			t.Fatalf("root from another address with the right password: %d %s, want 303 to /users", rec.Code, rec.Header().Get("Location"))
+			t.Fatalf("root from its own browser with the right password: %d %s, want 303 to /users", rec.Code, rec.Header().Get("Location"))
 		}
 
 		// One minute later the janitor writes the refusals, one row per
@@ -147,13 +169,98 @@ func TestSignInLockoutFromElsewhere(t *testing.T) {
 		if len(rows) == 0 || len(rows) > 2 {
 			t.Fatalf("%d signin.limited rows for %d+ refusals, want one per minute: %v", len(rows), refused, rows)
 		}
+		counted := 0
 		for _, e := range rows {
-			if e.IP != attacker || e.Actor != "root" || !strings.Contains(e.Detail, "attempts refused") {
+			var n int
+			if _, err := fmt.Sscanf(e.Detail, "%d sign-in attempts refused", &n); err != nil || e.IP != attacker || e.Actor != "root" {
 				t.Errorf("signin.limited row %+v, want actor root, address %s and a count", e, attacker)
 			}
+			counted += n
 		}
-		if !strings.Contains(rows[len(rows)-1].Detail+rows[0].Detail, fmt.Sprint(refused)) {
-			t.Errorf("rows %v do not count the %d refusals of the first minute", rows, refused)
+		if counted != refused {
+			t.Errorf("rows %v count %d refusals, want %d", rows, counted, refused)
 		}
 	})
+}
+
+// TestSignInGuessesAcrossAddresses is guessing one account's password
+// from many addresses: 50 addresses try root's password every 6 minutes
+// for a day. However many addresses, the passwords evaluated stay within
+// the per-user budget of clients without a device cookie (burst plus a
+// day's refill), and root's own browser signs in at the end.
+func TestSignInGuessesAcrossAddresses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("hashes argon2id")
+	}
+	perUser := Rate{PerSecond: 1.0 / 3600, Burst: 5}
+	h := newHarness(t, storeSQLite(t), func(c *Config) { c.Limits.SignInPerUser = perUser })
+	h.admin()
+	const owner = "203.0.113.5"
+	dev := deviceCookie(t, h.signinFrom(owner, "root", adminPassword))
+	evaluated := 0
+	const step = 6 * time.Minute
+	for i := range int(24 * time.Hour / step) {
+		for a := range 50 {
+			switch code := h.signinFrom(fmt.Sprintf("198.51.%d.%d", 100+a/200, 1+a%200), "root", fmt.Sprintf("guess %d-%d", i, a)).Code; code {
+			case http.StatusUnauthorized:
+				evaluated++
+			case http.StatusTooManyRequests:
+			default:
+				t.Fatalf("guess %d from address %d: %d", i, a, code)
+			}
+		}
+		h.clock.Advance(step)
+	}
+	bound := perUser.Burst + int(perUser.PerSecond*24*3600)
+	t.Logf("%d of %d guesses evaluated in a day, bound %d", evaluated, 50*240, bound)
+	if evaluated > bound {
+		t.Errorf("%d guesses against root evaluated in a day from 50 addresses, want at most %d", evaluated, bound)
+	}
+	if code := h.signinFrom(owner, "root", adminPassword).Code; code != http.StatusTooManyRequests {
+		t.Errorf("root from a browser without its device cookie during the attack: %d, want 429", code)
+	}
+	rec := h.signinFrom(owner, "root", adminPassword, dev)
+	if rec.Code != http.StatusSeeOther {
+		t.Errorf("root from its own browser during the attack: %d, want 303", rec.Code)
+	}
+}
+
+// TestSignInBusyKeepsOwnBrowser is the flood that keeps every password
+// check busy: 250 addresses sign in as random names at once, which
+// answers some of them 503. Root, signing in from its own browser (a
+// device cookie) five times meanwhile, is never answered 503.
+func TestSignInBusyKeepsOwnBrowser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("hashes argon2id")
+	}
+	h := newHarness(t, storeSQLite(t), func(c *Config) { c.PasswordChecks = 1 })
+	h.admin()
+	const owner = "203.0.113.5"
+	dev := deviceCookie(t, h.signinFrom(owner, "root", adminPassword))
+	var stop atomic.Bool
+	var busy atomic.Int64
+	var wg sync.WaitGroup
+	for a := range 250 {
+		wg.Go(func() {
+			for i := 0; !stop.Load(); i++ {
+				if h.signinFrom(fmt.Sprintf("10.1.%d.%d", a/200, 1+a%200), fmt.Sprintf("nobody%d-%d", a, i), "guess").Code == http.StatusServiceUnavailable {
+					busy.Add(1)
+				}
+			}
+		})
+	}
+	for busy.Load() == 0 {
+		runtime.Gosched()
+	}
+	var codes []int
+	for range 5 {
+		codes = append(codes, h.signinFrom(owner, "root", adminPassword, dev).Code)
+	}
+	stop.Store(true)
+	wg.Wait()
+	for i, c := range codes {
+		if c != http.StatusSeeOther {
+			t.Errorf("root's sign-in %d from its own browser during the flood: %d, want 303 (all: %v)", i+1, c, codes)
+		}
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -47,12 +48,13 @@ func KeyID(key []byte) string {
 type Sealer struct {
 	primary string
 	aeads   map[string]cipher.AEAD
+	macKeys map[string][]byte
 }
 
 // NewSealer returns a Sealer that seals with primary and opens with primary
 // and others. Keys must be KeySize bytes with distinct, non-empty ids.
 func NewSealer(primary MasterKey, others ...MasterKey) (*Sealer, error) {
-	s := &Sealer{primary: primary.ID, aeads: make(map[string]cipher.AEAD)}
+	s := &Sealer{primary: primary.ID, aeads: make(map[string]cipher.AEAD), macKeys: make(map[string][]byte)}
 	for i, k := range append([]MasterKey{primary}, others...) {
 		if k.ID == "" {
 			return nil, fmt.Errorf("master key %d: empty key id", i+1)
@@ -72,8 +74,39 @@ func NewSealer(primary MasterKey, others ...MasterKey) (*Sealer, error) {
 			return nil, fmt.Errorf("master key %q: %v", k.ID, err)
 		}
 		s.aeads[k.ID] = aead
+		m := hmac.New(sha256.New, k.Key)
+		m.Write([]byte("totpbox mac key v1"))
+		s.macKeys[k.ID] = m.Sum(nil)
 	}
 	return s, nil
+}
+
+// MAC returns a tag over msg for purpose under the primary key (a key of
+// its own derived from it, never the sealing key itself): for values the
+// server hands out and must recognise later, such as the console's device
+// cookies. Every replica sharing the master keys makes and checks the
+// same tags.
+func (s *Sealer) MAC(purpose string, msg []byte) []byte {
+	return macWith(s.macKeys[s.primary], purpose, msg)
+}
+
+// CheckMAC reports whether tag is MAC(purpose, msg) under any of the
+// Sealer's keys, so tags made before a rotation still check.
+func (s *Sealer) CheckMAC(purpose string, msg, tag []byte) bool {
+	for _, k := range s.macKeys {
+		if hmac.Equal(macWith(k, purpose, msg), tag) {
+			return true
+		}
+	}
+	return false
+}
+
+func macWith(key []byte, purpose string, msg []byte) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(purpose))
+	m.Write([]byte{0})
+	m.Write(msg)
+	return m.Sum(nil)
 }
 
 // PrimaryKeyID returns the id of the key that new ciphertexts are sealed

@@ -312,3 +312,27 @@ func TestSecretSealedAtRest(t *testing.T) {
 		}
 	}
 }
+
+func TestMAC(t *testing.T) {
+	old, cur := key(1), key(2)
+	before, _ := store.NewSealer(old)
+	after, _ := store.NewSealer(cur, old)
+	other, _ := store.NewSealer(key(3))
+	msg := []byte("alice\x00device-1")
+	tag := before.MAC("device", msg)
+	switch {
+	case !before.CheckMAC("device", msg, tag):
+		t.Error("a tag does not check under the key that made it")
+	case !after.CheckMAC("device", msg, tag):
+		t.Error("a tag made before a rotation does not check after it")
+	case other.CheckMAC("device", msg, tag):
+		t.Error("a tag checks under an unrelated key")
+	case before.CheckMAC("session", msg, tag):
+		t.Error("a tag checks for another purpose")
+	case before.CheckMAC("device", []byte("mallory\x00device-1"), tag):
+		t.Error("a tag checks for another message")
+	}
+	if bytes.Equal(after.MAC("device", msg), tag) {
+		t.Error("after a rotation new tags still use the old key")
+	}
+}

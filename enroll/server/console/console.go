@@ -48,20 +48,34 @@ type Config struct {
 	// SessionLifetime is how long a browser session lasts; it must be
 	// positive.
 	SessionLifetime time.Duration
-	// SignInPerIP and SignInPerUser limit sign-in attempts (password and
-	// code steps) per client address and per username.
-	SignInPerIP, SignInPerUser core.Rate
-	// Limits makes the per-user sign-in limit (LimitSignInUser), shared by
-	// every replica on PostgreSQL; nil keeps it in this process. The
-	// per-address limit stays in the process: an attacker spreading
-	// guesses over addresses is bounded by the per-user limit, and a
-	// shared write per address would cost every sign-in a second one.
+	// SignInPerIP limits password attempts per client address, for
+	// clients without a device cookie.
+	SignInPerIP core.Rate
+	// SignInPerUser limits the password attempts for one username of every
+	// client without a device cookie for it, whatever their addresses: it
+	// bounds guessing against one account.
+	SignInPerUser core.Rate
+	// SignInPerDevice limits the password attempts from one browser that
+	// carries a device cookie for the username (it signed in as that user
+	// before); such a browser spends neither of the limits above, so
+	// nobody else can lock the user out of it.
+	SignInPerDevice core.Rate
+	// Limits makes the per-user and per-device sign-in limits
+	// (LimitSignInUser, LimitSignInDevice), shared by every replica on
+	// PostgreSQL; nil keeps them in this process. The per-address limit
+	// stays in the process: guesses spread over addresses are bounded by
+	// the per-user limit, and a shared write per address would cost every
+	// sign-in a second one.
 	Limits ratelimit.Factory
-	// SignInIPLimiter and SignInUserLimiter, when set, hold the sign-in
-	// limits instead of in-process buckets of SignInPerIP and
-	// SignInPerUser (for limits shared by replicas). The user limiter is
-	// keyed by username and address together.
-	SignInIPLimiter, SignInUserLimiter Limiter
+	// SignInIPLimiter, SignInUserLimiter and SignInDeviceLimiter, when
+	// set, hold the sign-in limits instead of buckets of SignInPerIP,
+	// SignInPerUser and SignInPerDevice made by Limits. They are keyed by
+	// address, username and device cookie.
+	SignInIPLimiter, SignInUserLimiter, SignInDeviceLimiter Limiter
+	// DeviceKeys signs and checks device cookies; nil means a random key
+	// of this process (cookies then die with it, and other replicas do
+	// not honour them). The server passes its *store.Sealer.
+	DeviceKeys DeviceKeys
 	// PasswordChecks bounds how many sign-in password checks (argon2id,
 	// 19 MiB each) run at once; the rest wait briefly and are then
 	// answered 503. Zero means DefaultPasswordChecks().
@@ -77,13 +91,20 @@ type Console struct {
 	log   *slog.Logger
 	views *views
 
-	signinIP, signinUser Limiter
-	hashing              hashSlots
-	refused              refusals
+	signinIP, signinUser, signinDevice Limiter
+	deviceKeys                         DeviceKeys
+	hashing                            hashSlots
+	refused                            refusals
 }
 
-// LimitSignInUser names the per-user sign-in limit for Config.Limits.
-const LimitSignInUser = "signin-user"
+// Names of the sign-in limits for Config.Limits.
+const (
+	// LimitSignInUser is the per-user limit of untrusted clients.
+	LimitSignInUser = "signin-user"
+	// LimitSignInDevice is the per-device limit of browsers with a device
+	// cookie.
+	LimitSignInDevice = "signin-device"
+)
 
 // New returns a console for cfg, or an error naming what is missing or
 // wrong.
@@ -108,6 +129,12 @@ func New(cfg Config) (*Console, error) {
 	if cfg.SignInUserLimiter == nil {
 		cfg.SignInUserLimiter = cfg.Limits.New(LimitSignInUser, cfg.SignInPerUser)
 	}
+	if cfg.SignInDeviceLimiter == nil {
+		cfg.SignInDeviceLimiter = cfg.Limits.New(LimitSignInDevice, cfg.SignInPerDevice)
+	}
+	if cfg.DeviceKeys == nil {
+		cfg.DeviceKeys = newProcessKey()
+	}
 	if cfg.PasswordChecks <= 0 {
 		cfg.PasswordChecks = DefaultPasswordChecks()
 	}
@@ -116,15 +143,17 @@ func New(cfg Config) (*Console, error) {
 		return nil, err
 	}
 	return &Console{
-		cfg:        cfg,
-		core:       cfg.Core,
-		store:      cfg.Store,
-		clock:      cfg.Clock,
-		log:        cfg.Logger,
-		views:      v,
-		signinIP:   cfg.SignInIPLimiter,
-		signinUser: cfg.SignInUserLimiter,
-		hashing:    make(hashSlots, cfg.PasswordChecks),
+		cfg:          cfg,
+		core:         cfg.Core,
+		store:        cfg.Store,
+		clock:        cfg.Clock,
+		log:          cfg.Logger,
+		views:        v,
+		signinIP:     cfg.SignInIPLimiter,
+		signinUser:   cfg.SignInUserLimiter,
+		signinDevice: cfg.SignInDeviceLimiter,
+		deviceKeys:   cfg.DeviceKeys,
+		hashing:      newHashSlots(cfg.PasswordChecks),
 	}, nil
 }
 
@@ -140,7 +169,7 @@ func (s *Console) Sweep(ctx context.Context) {
 	if err := s.store.DeleteExpiredSessions(ctx, now.UTC()); err != nil {
 		s.log.Error("janitor: remove expired sessions", "err", err)
 	}
-	for _, l := range []Limiter{s.signinIP, s.signinUser} {
+	for _, l := range []Limiter{s.signinIP, s.signinUser, s.signinDevice} {
 		if p, ok := l.(pruner); ok {
 			p.Prune(now)
 		}

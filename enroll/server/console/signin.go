@@ -37,7 +37,8 @@ func (s *Console) signinSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.clock.Now()
-	if limited, wait := s.signinLimited(name, ip, now); limited {
+	device := s.trustedDevice(r, name, now)
+	if limited, wait := s.signinLimited(name, ip, device, now); limited {
 		s.refused.add(name, ip, now)
 		sec := retryAfter(w, wait)
 		retry(http.StatusTooManyRequests, fmt.Sprintf("Too many sign-in attempts. Try again in %d seconds.", sec))
@@ -48,14 +49,15 @@ func (s *Console) signinSubmit(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, nil, err)
 		return
 	}
-	if !s.hashing.acquire(r.Context()) {
+	release := s.hashing.acquire(r.Context(), device != "")
+	if release == nil {
 		s.log.Warn("sign-in refused: every password check is busy", "addr", ip)
 		retryAfter(w, time.Second)
 		retry(http.StatusServiceUnavailable, "The server is busy. Try again in a second.")
 		return
 	}
 	good := core.CheckUserPassword(u, err == nil, password)
-	s.hashing.release()
+	release()
 	if !good || u.Disabled {
 		s.core.Audit(r.Context(), core.Actor{Name: name, IP: ip}, "signin.fail", "user:"+name, "wrong username or password, or user disabled")
 		retry(http.StatusUnauthorized, "Wrong username or password.")
@@ -79,6 +81,7 @@ func (s *Console) signinSubmit(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/signin/code", http.StatusSeeOther)
 		return
 	}
+	s.trustDevice(w, r, u.Username)
 	s.core.Audit(r.Context(), core.Actor{Name: u.Username, IP: ip}, "signin", "user:"+u.Username, "password")
 	if u.Admin {
 		http.Redirect(w, r, "/users", http.StatusSeeOther)

@@ -72,6 +72,7 @@ func (s *Console) signinCodeSubmit(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, nil, err)
 		return
 	}
+	s.trustDevice(w, r, a.user.Username)
 	s.core.Audit(r.Context(), who, "signin", "user:"+a.user.Username, "password and MFA code")
 	if a.user.Admin {
 		http.Redirect(w, r, "/users", http.StatusSeeOther)

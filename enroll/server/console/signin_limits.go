@@ -29,7 +29,8 @@ type pruner interface{ Prune(now time.Time) }
 // under 40 MiB (and the heap, garbage included, well under 150 MiB:
 // 104–122 MiB at the peak of five floods in a row, against 136 MiB with
 // 3) however many attempts arrive at once; more would not check faster on
-// the two to four cores the server runs on.
+// the two to four cores the server runs on. One more check is kept for
+// browsers with a device cookie (see hashSlots).
 func DefaultPasswordChecks() int { return min(2*runtime.GOMAXPROCS(0), 2) }
 
 // passwordWait is how long a sign-in waits for a free password check
@@ -38,30 +39,47 @@ const passwordWait = 500 * time.Millisecond
 
 // hashSlots bounds concurrent password hashing: every sign-in attempt,
 // known user or not, runs argon2id, whose memory is the cost an attacker
-// can make the server pay.
-type hashSlots chan struct{}
+// can make the server pay. One slot more is kept for browsers with a
+// device cookie, so a flood of untrusted attempts that holds every other
+// slot does not answer a user's own browser 503.
+type hashSlots struct {
+	any     chan struct{} // for every attempt
+	trusted chan struct{} // only for attempts with a device cookie
+}
 
-// acquire takes a slot, waiting up to passwordWait; it reports false when
-// none came free.
-func (h hashSlots) acquire(ctx context.Context) bool {
+func newHashSlots(n int) hashSlots {
+	return hashSlots{any: make(chan struct{}, n), trusted: make(chan struct{}, 1)}
+}
+
+// acquire takes a slot, waiting up to passwordWait; it returns the
+// function that gives it back, or nil when none came free. A trusted
+// attempt may take the reserved slot too.
+func (h hashSlots) acquire(ctx context.Context, trusted bool) (release func()) {
+	give := func(c chan struct{}) func() { return func() { <-c } }
+	var reserved chan struct{} // nil (never ready) unless trusted
+	if trusted {
+		reserved = h.trusted
+	}
 	select {
-	case h <- struct{}{}:
-		return true
+	case h.any <- struct{}{}:
+		return give(h.any)
+	case reserved <- struct{}{}:
+		return give(reserved)
 	default:
 	}
 	t := time.NewTimer(passwordWait)
 	defer t.Stop()
 	select {
-	case h <- struct{}{}:
-		return true
+	case h.any <- struct{}{}:
+		return give(h.any)
+	case reserved <- struct{}{}:
+		return give(reserved)
 	case <-t.C:
-		return false
+		return nil
 	case <-ctx.Done():
-		return false
+		return nil
 	}
 }
-
-func (h hashSlots) release() { <-h }
 
 // refusals aggregates refused sign-in attempts, so a flood of them writes
 // one audit row per user and address per minute, with a count, instead of
@@ -123,17 +141,25 @@ func (f *refusals) flush(ctx context.Context, c *core.Core, now time.Time, all b
 	}
 }
 
-// signinLimited checks the sign-in limits for name from ip, in order: the
-// address first, and only when it allows, the (username, address) pair.
-// A request the address refused spends nothing of the pair's limit, and
-// one address cannot spend another's: an attacker hammering a username
-// from elsewhere does not lock its owner out. It reports the wait when
-// refused.
-func (s *Console) signinLimited(name, ip string, now time.Time) (bool, time.Duration) {
+// signinLimited checks the sign-in limits for name from ip. A browser
+// with a valid device cookie for name (device not "") spends only that
+// device's budget: nobody elsewhere can spend it, so nobody can lock the
+// user out of their own browsers. Any other client spends first its
+// address's budget and then, when the address allows, the budget every
+// untrusted client of name shares, whatever its address: guesses against
+// one account are bounded however many addresses they come from. It
+// reports the wait when refused.
+func (s *Console) signinLimited(name, ip, device string, now time.Time) (bool, time.Duration) {
+	if device != "" {
+		if ok, wait := s.signinDevice.Allow(device, now); !ok {
+			return true, wait
+		}
+		return false, 0
+	}
 	if ok, wait := s.signinIP.Allow(ip, now); !ok {
 		return true, wait
 	}
-	if ok, wait := s.signinUser.Allow(name+"\x00"+ip, now); !ok {
+	if ok, wait := s.signinUser.Allow(name, now); !ok {
 		return true, wait
 	}
 	return false, 0

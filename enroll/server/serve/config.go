@@ -53,6 +53,7 @@ type Config struct {
 	Limits              struct {
 		SignInPerIP   Rate `mapstructure:"signin_per_ip"`
 		SignInPerUser Rate `mapstructure:"signin_per_user"`
+		SignInPerDev  Rate `mapstructure:"signin_per_device"`
 		VerifyPerUser Rate `mapstructure:"verify_per_user"`
 		VerifyPerIP   Rate `mapstructure:"verify_per_ip"`
 	} `mapstructure:"limits"`
@@ -103,6 +104,7 @@ func Defaults() Config {
 	l := server.DefaultLimits
 	c.Limits.SignInPerIP = Rate{l.SignInPerIP.PerSecond, l.SignInPerIP.Burst}
 	c.Limits.SignInPerUser = Rate{l.SignInPerUser.PerSecond, l.SignInPerUser.Burst}
+	c.Limits.SignInPerDev = Rate{l.SignInPerDevice.PerSecond, l.SignInPerDevice.Burst}
 	c.Limits.VerifyPerUser = Rate{l.VerifyPerUser.PerSecond, l.VerifyPerUser.Burst}
 	c.Limits.VerifyPerIP = Rate{l.VerifyPerIP.PerSecond, l.VerifyPerIP.Burst}
 	c.Appliances.PairingCodeTTL = appliance.DefaultPairingCodeTTL
@@ -250,6 +252,7 @@ func (c Config) problems() []error {
 	}{
 		{"limits.signin_per_ip", c.Limits.SignInPerIP},
 		{"limits.signin_per_user", c.Limits.SignInPerUser},
+		{"limits.signin_per_device", c.Limits.SignInPerDev},
 		{"limits.verify_per_user", c.Limits.VerifyPerUser},
 		{"limits.verify_per_ip", c.Limits.VerifyPerIP},
 		{"appliances.pairing_per_ip", c.Appliances.PairingPerIP},
@@ -345,10 +348,11 @@ const defaultReplicaPoll = 5 * time.Second
 func (c Config) limits() server.Limits {
 	r := func(x Rate) server.Rate { return server.Rate{PerSecond: x.PerSecond, Burst: x.Burst} }
 	return server.Limits{
-		SignInPerIP:   r(c.Limits.SignInPerIP),
-		SignInPerUser: r(c.Limits.SignInPerUser),
-		VerifyPerUser: r(c.Limits.VerifyPerUser),
-		VerifyPerIP:   r(c.Limits.VerifyPerIP),
+		SignInPerIP:     r(c.Limits.SignInPerIP),
+		SignInPerUser:   r(c.Limits.SignInPerUser),
+		SignInPerDevice: r(c.Limits.SignInPerDev),
+		VerifyPerUser:   r(c.Limits.VerifyPerUser),
+		VerifyPerIP:     r(c.Limits.VerifyPerIP),
 	}
 }
 
