@@ -77,8 +77,8 @@ func (c simConfig) validate() error {
 	if c.TPM != "swtpm" && c.TPM != "none" {
 		errs = append(errs, fmt.Errorf("tpm: %q is not one of swtpm, none", c.TPM))
 	}
-	if c.Appliances < 1 || c.Appliances > 64 {
-		errs = append(errs, fmt.Errorf("appliances: %d is outside 1..64", c.Appliances))
+	if c.Appliances < 1 || c.Appliances > system.MaxAppliances {
+		errs = append(errs, fmt.Errorf("appliances: %d is outside 1..%d", c.Appliances, system.MaxAppliances))
 	}
 	if _, err := display.SizeByName(c.Panel); err != nil {
 		errs = append(errs, fmt.Errorf("panel: %v", err))
@@ -134,7 +134,7 @@ func serveFlags(cmd *cobra.Command) func() (simConfig, error) {
 	f.StringVar(&fl.Data, "data", fl.Data, "directory for the appliances' vaults and the server's database")
 	f.StringVar(&fl.TPM, "tpm", fl.TPM, "each appliance's TPM: swtpm (started per appliance when installed; else software mode) or none (software mode)")
 	f.StringVar(&fl.TPMState, "tpm-state", fl.TPMState, "directory for the simulated TPMs' state, apart from --data (default: <data>-tpm)")
-	f.IntVar(&fl.Appliances, "appliances", fl.Appliances, "number of simulated appliances")
+	f.IntVar(&fl.Appliances, "appliances", fl.Appliances, fmt.Sprintf("number of simulated appliances, 1..%d (above %d: no TPM, as --tpm none)", system.MaxAppliances, system.MaxTPMAppliances))
 	f.StringVar(&fl.Panel, "panel", fl.Panel, "display size of every appliance: "+strings.Join(display.SizeNames(), ", "))
 	f.BoolVar(&fl.Screen.Hidden, "hidden", fl.Screen.Hidden, "hide codes until OK is pressed")
 	f.DurationVar(&fl.Screen.BlankAfter, "blank-after", fl.Screen.BlankAfter, "blank the screen after this long without a press (0: never)")

@@ -49,7 +49,8 @@ type Config struct {
 	// state directory per appliance, started when swtpm is installed);
 	// empty runs every appliance in software mode.
 	TPMDir string
-	// Appliances is how many appliances to run; zero means 1.
+	// Appliances is how many appliances to run, 1..MaxAppliances; zero
+	// means 1. Above MaxTPMAppliances, TPMDir is ignored.
 	Appliances int
 	// Panel is the appliances' display size name; empty means
 	// ssd1306-128x64.
@@ -70,6 +71,14 @@ type Config struct {
 	// Ready, when set, is called with the page's URL once it listens.
 	Ready func(url string)
 }
+
+// MaxAppliances is how many appliances one simulator runs at most.
+const MaxAppliances = 1000
+
+// MaxTPMAppliances is how many appliances get a simulated TPM (a swtpm
+// process each, about 5 MiB and a socket); above it every appliance runs
+// in software mode, with a warning.
+const MaxTPMAppliances = 16
 
 // tpmDir is appliance n's TPM state directory under dir, or "" for none.
 func tpmDir(dir string, n int) string {
@@ -117,11 +126,16 @@ func New(cfg Config) (*System, error) {
 	if cfg.Appliances == 0 {
 		cfg.Appliances = 1
 	}
-	if cfg.Appliances < 1 || cfg.Appliances > 64 {
-		return nil, fmt.Errorf("appliances: %d is outside 1..64", cfg.Appliances)
+	if cfg.Appliances < 1 || cfg.Appliances > MaxAppliances {
+		return nil, fmt.Errorf("appliances: %d is outside 1..%d", cfg.Appliances, MaxAppliances)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.TPMDir != "" && cfg.Appliances > MaxTPMAppliances {
+		cfg.Logger.Warn(fmt.Sprintf("simulator: more than %d appliances: every appliance runs without a TPM (software mode), as with --tpm none; a swtpm process each would weigh more than the appliances", MaxTPMAppliances),
+			"appliances", cfg.Appliances)
+		cfg.TPMDir = ""
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)

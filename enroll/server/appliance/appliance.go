@@ -133,7 +133,13 @@ type API struct {
 	notify   notifier
 	bus      *fleet.Bus
 	pairing  ratelimit.Limit
-	unauth   *ratelimit.Limiter
+	// pairingHere is the pairing limit in this process, taken before the
+	// shared one: a burst from one address is refused here and reaches
+	// the store only for the tokens this replica could grant.
+	pairingHere *ratelimit.Limiter
+	// pairingShared is set when pairing is not pairingHere.
+	pairingShared bool
+	unauth        *ratelimit.Limiter
 
 	observer atomic.Pointer[Observer]
 
@@ -226,13 +232,18 @@ func New(cfg Config) (*API, error) {
 		cfg.Period = DefaultPeriod
 	}
 	a := &API{
-		cfg:     cfg,
-		store:   cfg.Store,
-		clock:   cfg.Clock,
-		log:     cfg.Logger,
-		pairing: cfg.Limits.New(LimitPairingIP, cfg.PairingRate),
-		unauth:  ratelimit.New(cfg.UnauthenticatedRate),
-		online:  make(map[string]int),
+		cfg:         cfg,
+		store:       cfg.Store,
+		clock:       cfg.Clock,
+		log:         cfg.Logger,
+		pairingHere: ratelimit.New(cfg.PairingRate),
+		unauth:      ratelimit.New(cfg.UnauthenticatedRate),
+		online:      make(map[string]int),
+	}
+	a.pairing = a.pairingHere
+	if cfg.Limits != nil {
+		a.pairing = cfg.Limits.New(LimitPairingIP, cfg.PairingRate)
+		a.pairingShared = true
 	}
 	a.verifier.MaxNonces = cfg.ReplayCacheSize
 	a.bus = cfg.Bus
@@ -298,6 +309,7 @@ func (a *API) prune(ctx context.Context) {
 		a.log.Warn("prune request nonces", "err", err)
 	}
 	a.pairing.Prune(now)
+	a.pairingHere.Prune(now)
 	a.unauth.Prune(now)
 }
 

@@ -2,12 +2,16 @@ package appliance
 
 import (
 	"crypto/ed25519"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/totpbox/totpbox/enroll/proto"
+	"github.com/totpbox/totpbox/enroll/server/ratelimit"
 	"github.com/totpbox/totpbox/enroll/store"
 	"github.com/totpbox/totpbox/enroll/store/storetest"
 	"github.com/totpbox/totpbox/internal/testkit"
@@ -77,4 +81,61 @@ func TestUnpairedKeyFlood(t *testing.T) {
 			t.Errorf("the store recorded %d nonces, want the paired appliance's 12", n)
 		}
 	})
+}
+
+// countingLimit counts the takes that reach a (shared) limit.
+type countingLimit struct {
+	ratelimit.Limit
+	mu    sync.Mutex
+	takes int
+}
+
+func (c *countingLimit) Allow(key string, now time.Time) (bool, time.Duration) {
+	c.mu.Lock()
+	c.takes++
+	c.mu.Unlock()
+	return c.Limit.Allow(key, now)
+}
+
+// TestPairingBurstSparesSharedLimit: a burst of pairing requests from one
+// address (a fleet behind one NAT) is limited in this process first, so
+// only the requests this replica could grant reach the shared limit (one
+// row every replica updates, where a burst used to queue until the takes
+// timed out); the rest are answered 429 with Retry-After.
+func TestPairingBurstSparesSharedLimit(t *testing.T) {
+	clk := testkit.NewClock(t0)
+	st := storetest.OpenSQLite(t)
+	shared := &countingLimit{}
+	rate := Rate{PerSecond: 0.5, Burst: 20}
+	api, err := New(Config{Store: st, Clock: clk, Logger: testkit.Quiet(), PairingRate: rate,
+		Limits: func(name string, r Rate) ratelimit.Limit { shared.Limit = ratelimit.New(r); return shared }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, api: api, store: st, clock: clk, h: api.Handler()}
+	const burst = 200
+	var granted, limited int
+	for range burst {
+		a := e.newApp()
+		body, _ := json.Marshal(proto.PairingRequest{BoxKey: a.boxPub[:], Version: "1.0"})
+		w := httptest.NewRecorder()
+		e.h.ServeHTTP(w, a.request("POST", proto.PairingPath, body))
+		switch w.Code {
+		case http.StatusOK:
+			granted++
+		case http.StatusTooManyRequests:
+			limited++
+			if w.Header().Get("Retry-After") == "" {
+				t.Fatal("429 without Retry-After")
+			}
+		default:
+			t.Fatalf("pairing request: %d %s", w.Code, w.Body)
+		}
+	}
+	if granted != rate.Burst || limited != burst-rate.Burst {
+		t.Errorf("%d granted, %d limited; want %d and %d", granted, limited, rate.Burst, burst-rate.Burst)
+	}
+	if shared.takes != rate.Burst {
+		t.Errorf("%d of %d requests reached the shared limit, want %d", shared.takes, burst, rate.Burst)
+	}
 }

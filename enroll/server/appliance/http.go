@@ -147,8 +147,18 @@ func (a *API) internal(w http.ResponseWriter, r *http.Request, err error) {
 	writeError(w, http.StatusInternalServerError, proto.CodeInternal, "the server could not complete the request")
 }
 
+// rateLimited spends one of the address's pairing requests and answers
+// 429 when none is left. The limit in this process is asked first, then
+// the shared one: the shared bucket is one row every replica updates, and
+// a burst of pairings from one address (a fleet behind one NAT) all
+// waiting on that row would time out; refused here they never reach it,
+// and together the replicas still grant no more than the shared budget.
 func (a *API) rateLimited(w http.ResponseWriter, r *http.Request) bool {
-	ok, wait := a.pairing.Allow(a.cfg.ClientIP(r), a.clock.Now())
+	ip, now := a.cfg.ClientIP(r), a.clock.Now()
+	ok, wait := a.pairingHere.Allow(ip, now)
+	if ok && a.pairingShared {
+		ok, wait = a.pairing.Allow(ip, now)
+	}
 	if ok {
 		return false
 	}
