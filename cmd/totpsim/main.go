@@ -102,7 +102,10 @@ func serveWith(cmd *cobra.Command, load func() (simConfig, error), stdout io.Wri
 }
 
 func serve(ctx context.Context, sc system.Config, stdout io.Writer) error {
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	// Every way out runs the simulator's shutdown, which stops the
+	// appliances' swtpm processes and removes their sockets: a closed
+	// terminal (SIGHUP) too.
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	sc.Version = version
 	s, err := system.New(sc)

@@ -60,6 +60,7 @@ func Start(stateDir, sockDir string) (*Emulator, error) {
 	}
 	os.Remove(out.Name())
 	cmd.Stdout, cmd.Stderr = out, out
+	dieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		out.Close()
 		return nil, fmt.Errorf("swtpm: %w", err)

@@ -226,9 +226,15 @@ func addDemoAccounts(v *vault.Vault) error {
 // Run runs the appliance until ctx is done, then halts the panel and
 // closes it and the vault.
 func (a *Appliance) Run(ctx context.Context) error {
-	err := a.asm.Run(ctx)
+	return errors.Join(a.asm.Run(ctx), a.close())
+}
+
+// close closes what NewAppliance opened, for an appliance that runs no
+// more (or never ran): the panel, the vault, and the swtpm with its
+// socket's temporary directory.
+func (a *Appliance) close() error {
 	a.panel.Close()
-	err = errors.Join(err, a.vault.Close())
+	err := a.vault.Close()
 	a.closeTPM()
 	return err
 }
@@ -259,13 +265,17 @@ func (a *Appliance) openTPM(cfg ApplianceConfig) error {
 	return nil
 }
 
+// closeTPM closes the TPM, stops its swtpm and removes its socket's
+// directory; a second call does nothing.
 func (a *Appliance) closeTPM() {
 	a.secrets.Close()
 	if a.swtpm != nil {
 		a.swtpm.Stop()
+		a.swtpm = nil
 	}
 	if a.tpmSock != "" {
 		os.RemoveAll(a.tpmSock)
+		a.tpmSock = ""
 	}
 }
 

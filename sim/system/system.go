@@ -290,8 +290,7 @@ func (s *System) close() {
 		srv.Close()
 	}
 	for _, a := range s.appliances {
-		a.vault.Close()
-		a.panel.Close()
+		a.close()
 	}
 	if s.ln != nil {
 		s.ln.Close()
