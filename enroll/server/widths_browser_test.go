@@ -232,6 +232,9 @@ func TestBrowserPagesFit(t *testing.T) {
 			}
 			violations[k][sc.name+" "+path+" at "+strings.Join(v.Targets, ", ")] = true
 		}
+		if path == "/audit" {
+			checkTimes(t, b, sc.name+" "+path)
+		}
 		visited++
 		if name, ok := shots[path]; ok && *screenshots {
 			png, err := chromedp.Run(b.Ctx, chromedp.FullScreenshot(100))
@@ -307,5 +310,29 @@ func TestBrowserPagesFit(t *testing.T) {
 		}
 		sort.Strings(pages)
 		t.Errorf("axe-core: %s, on:\n\t%s", r, strings.Join(pages, "\n\t"))
+	}
+}
+
+// checkTimes checks that the page shows its times in the browser's time
+// zone, with the UTC time on hover.
+func checkTimes(t *testing.T, b *browsertest.Browser, what string) {
+	t.Helper()
+	times, err := chromedp.Run(b.Ctx, chromedp.Evaluate[[][3]string](`Array.from(document.querySelectorAll("main time")).map(e => [e.getAttribute("datetime"), e.textContent, e.title])`))
+	if err != nil {
+		b.Fatal(what, err)
+	}
+	if len(times) == 0 {
+		t.Errorf("%s: no time on the page", what)
+	}
+	for _, tm := range times {
+		at, err := time.Parse(time.RFC3339, tm[0])
+		if err != nil {
+			t.Errorf("%s: time datetime=%q: %v", what, tm[0], err)
+			continue
+		}
+		local := at.In(browsertest.Zone).Format("2006-01-02 15:04:05 ")
+		if !strings.HasPrefix(tm[1], local) || tm[2] != at.UTC().Format(core.TimeLayout) {
+			t.Errorf("%s: time %s shows %q, title %q; want %q… in the viewer's zone (%s), UTC on hover", what, tm[0], tm[1], tm[2], local, browsertest.TimeZone)
+		}
 	}
 }

@@ -18,6 +18,14 @@ import (
 // ChromiumPath is where Debian's chromium package installs the browser.
 const ChromiumPath = "/usr/bin/chromium"
 
+// TimeZone is the browser's time zone on every machine: pages show times
+// in the viewer's zone, and tests need one that is not UTC and has no
+// daylight saving time (UTC+5:30).
+const TimeZone = "Asia/Kolkata"
+
+// Zone is TimeZone as a Go location.
+var Zone = time.FixedZone("IST", 5*3600+30*60)
+
 // Browser is a chromium tab driven by a test: each step is named, and a
 // failing step fails the test with the page's address and text.
 type Browser struct {
@@ -88,6 +96,7 @@ func New(t testing.TB, timeout time.Duration) context.Context {
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
 		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Env("TZ="+TimeZone),
 	)
 	ctx, cancelCtx := chromedp.NewContext(actx)
 	ctx, cancelTimeout := context.WithTimeout(ctx, timeout)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/totpbox/totpbox/enroll/server/appliance"
 	"github.com/totpbox/totpbox/enroll/store"
@@ -23,7 +24,7 @@ type deviceConfigData struct {
 	Secret  string // base32, while pending only
 	URI     string
 	Codes   int
-	Expires string
+	Expires time.Time
 	Minutes int
 	Expired bool
 	// ExpiredMsg is the API's 410 message: "this registration expired
@@ -80,7 +81,7 @@ func (s *Console) configData(r *http.Request, sc *scope, dev store.Device) (devi
 		return d, err
 	}
 	d.Secret, d.URI, d.Codes = k.SecretBase32(), k.URI(), st.RegistrationCodes
-	d.Expires = dev.ExpiresAt.UTC().Format(core.TimeLayout)
+	d.Expires = dev.ExpiresAt
 	d.Minutes = int(s.core.RegistrationTimeout().Minutes())
 	if !sc.portal {
 		d.CanSend = true

@@ -43,12 +43,7 @@ type views struct {
 }
 
 var funcs = template.FuncMap{
-	"when": func(t time.Time) string {
-		if t.IsZero() {
-			return "—"
-		}
-		return t.UTC().Format(core.TimeLayout)
-	},
+	"when": when,
 	"clockState": deviceClockState,
 	// groupSecret splits a base32 secret in groups of four for typing.
 	"groupSecret": func(s string) string {
@@ -88,6 +83,16 @@ var funcs = template.FuncMap{
 		}
 		return out
 	},
+}
+
+// when shows instant t as a <time> element: in UTC, which static/time.js
+// turns into the viewer's time zone, keeping UTC on hover (its title).
+func when(t time.Time) template.HTML {
+	if t.IsZero() {
+		return "—"
+	}
+	u := t.UTC()
+	return template.HTML(`<time datetime="` + u.Format(time.RFC3339) + `" title="` + u.Format(core.TimeLayout) + `">` + u.Format(core.TimeLayout) + `</time>`)
 }
 
 // clockState is how an MFA device's clock looks to the server, in words
