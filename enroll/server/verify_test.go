@@ -67,8 +67,23 @@ func TestLateRegistrationCode(t *testing.T) {
 		typed := enroll.Code(k, h.clock.Now())
 		h.clock.Advance(12 * 30 * time.Second)
 		status, e := h.call("POST", devPath("carol", id)+"/confirm", map[string]any{"codes": []string{typed}})
-		if status != 400 {
-			t.Fatalf("confirm with a code 12 steps old = %d %v, want 400", status, e)
+		if want := "this code is 6 minutes old, too old to register the MFA device"; status != 400 || !strings.HasPrefix(e["error"].(string), want) {
+			t.Fatalf("confirm with a code 12 steps old = %d %v, want 400 %q", status, e, want)
+		}
+		// A wrong code (of no step in the last hour) is wrong, not old.
+		wrong := 0
+		for now := enroll.Step(k, h.clock.Now()); ; wrong++ {
+			taken := false
+			for s := now - 130; s <= now+2; s++ {
+				taken = taken || enroll.CodeAt(k, s) == fmt.Sprintf("%06d", wrong)
+			}
+			if !taken {
+				break
+			}
+		}
+		status, e = h.call("POST", devPath("carol", id)+"/confirm", map[string]any{"codes": []string{fmt.Sprintf("%06d", wrong)}})
+		if want := "the code does not match; type the code the app shows now"; status != 400 || e["error"] != want {
+			t.Fatalf("confirm with a wrong code = %d %v, want 400 %q", status, e, want)
 		}
 
 		k, id = pending("Phone")
@@ -205,7 +220,7 @@ func TestResyncToWrongClockIsUndone(t *testing.T) {
 			t.Fatalf("verify after the resync back = %d %q", status, reason)
 		}
 		status, e = h.call("POST", devPath("erin", id)+"/resync", map[string]any{"codes": []string{"123456", "654321"}})
-		if status != 400 || !strings.Contains(e["error"].(string), "no two consecutive codes match within ±1000 steps") {
+		if status != 400 || e["error"] != "these are not two codes in a row from this MFA device, as its clock could show them (up to 500 minutes either side of the server's time); type a code, wait for the next one, type it too and submit at once" {
 			t.Fatalf("resync with codes of no step = %d %v", status, e)
 		}
 	})

@@ -173,8 +173,9 @@ func TestBrowserPagesFit(t *testing.T) {
 	var adminPages, userPages []string
 	for _, p := range routes {
 		path, ok := strings.CutPrefix(p, "GET ")
-		// Not pages: assets, the QR code image, the offer status JSON.
-		if !ok || strings.HasPrefix(path, "/static/") || strings.HasSuffix(path, ".png") || strings.HasSuffix(path, "/status") {
+		// Not pages: assets, the QR code image, the audit export, the offer
+		// status JSON.
+		if !ok || strings.HasPrefix(path, "/static/") || strings.HasSuffix(path, ".png") || strings.HasSuffix(path, ".csv") || strings.HasSuffix(path, "/status") {
 			continue
 		}
 		id := active

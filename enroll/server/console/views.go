@@ -43,7 +43,7 @@ type views struct {
 }
 
 var funcs = template.FuncMap{
-	"when": when,
+	"when":       when,
 	"clockState": deviceClockState,
 	// groupSecret splits a base32 secret in groups of four for typing.
 	"groupSecret": func(s string) string {

@@ -181,6 +181,13 @@ func (s *Core) ConfirmRegistration(ctx context.Context, a Actor, u store.User, i
 	now := s.clock.Now()
 	step, late, ok := matchRegistration(k, clean, now, st.VerifyWindow, enroll.Step(k, d.Created))
 	if !ok {
+		if age, old := codeAge(k, clean, now, st.VerifyWindow); old {
+			s.Audit(ctx, a, "device.register.fail", deviceTarget(u, d), "codes too old")
+			if len(clean) == 1 {
+				return store.Device{}, Fail(400, "this code is %s old, too old to register the MFA device; type the code the app shows now (if its codes are always this old, the device's clock is slow)", age)
+			}
+			return store.Device{}, Fail(400, "these codes are %s old, too old to register the MFA device; type the two codes the app shows next (if its codes are always this old, the device's clock is slow)", age)
+		}
 		s.Audit(ctx, a, "device.register.fail", deviceTarget(u, d), "codes did not match")
 		if len(clean) == 1 {
 			return store.Device{}, Fail(400, "the code does not match; type the code the app shows now")
@@ -257,6 +264,35 @@ func matchRegistration(k enroll.Key, codes []string, now time.Time, window int, 
 	return 0, false, false
 }
 
+// oldSearch is how far back, in steps, a refused registration code is
+// looked for among older codes, to say it is too old rather than wrong.
+// A wrong code matches an older one by chance with odds of oldSearch in a
+// million.
+const oldSearch = 120
+
+// codeAge reports whether the codes typed at registration (one, or two in
+// a row) are older than the registration accepts but no more than
+// oldSearch steps, and how old the last one is, in words ("7 minutes").
+func codeAge(k enroll.Key, codes []string, now time.Time, window int) (string, bool) {
+	nowStep := enroll.Step(k, now)
+	last := codes[len(codes)-1]
+	for step := nowStep - int64(window) - 1; step >= nowStep-oldSearch; step-- {
+		if enroll.CodeAt(k, step) != last || len(codes) == 2 && enroll.CodeAt(k, step-1) != codes[0] {
+			continue
+		}
+		return aboutAge(now.Sub(enroll.StepStart(k, step))), true
+	}
+	return "", false
+}
+
+// aboutAge says d in minutes, or seconds below two minutes.
+func aboutAge(d time.Duration) string {
+	if d < 2*time.Minute {
+		return fmt.Sprintf("%d seconds", int(d.Seconds()))
+	}
+	return fmt.Sprintf("%d minutes", int(d.Round(time.Minute).Minutes()))
+}
+
 // cleanCodes checks that exactly want codes were typed, each 6 or 8 digits.
 func cleanCodes(codes []string, want int) ([]string, error) {
 	if len(codes) != want {
@@ -315,7 +351,7 @@ func (s *Core) ResyncDevice(ctx context.Context, a Actor, u store.User, id int64
 	usedErr := Fail(409, "those codes were already used; wait for the next two codes and type them")
 	if !ok {
 		s.Audit(ctx, a, "device.resync.fail", deviceTarget(u, d), "codes did not match")
-		return store.Device{}, Fail(400, "no two consecutive codes match within ±%d steps; type two codes in a row, as the device shows them", s.cfg.ResyncWindow)
+		return store.Device{}, Fail(400, "these are not two codes in a row from this MFA device, as its clock could show them (up to %s either side of the server's time); type a code, wait for the next one, type it too and submit at once", aboutAge(time.Duration(s.cfg.ResyncWindow)*k.Period))
 	}
 	if d.Used(step-1) || d.Used(step) {
 		s.Audit(ctx, a, "device.resync.fail", deviceTarget(u, d), "codes already used")
