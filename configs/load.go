@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/viper"
@@ -37,7 +38,7 @@ func Load(path, envPrefix string, dst any, overrides ...string) error {
 		}
 		defer f.Close()
 		if err := v.ReadConfig(f); err != nil {
-			return fmt.Errorf("config %s: %v", path, oneLine(err))
+			return &ParseError{Path: path, Err: err}
 		}
 	}
 	// Unknown keys are reported together with any value that fails to
@@ -65,13 +66,118 @@ func Load(path, envPrefix string, dst any, overrides ...string) error {
 		}
 	}
 	err := v.Unmarshal(dst, viper.DecodeHook(mapstructure.ComposeDecodeHookFunc(
-		mapstructure.StringToTimeDurationHookFunc(),
+		durationHook,
 		mapstructure.StringToSliceHookFunc(","),
 	)))
 	if err != nil {
-		errs = append(errs, fmt.Errorf("config: %v", oneLine(err)))
+		// One line per key that failed to decode, naming the key, its
+		// value and the file it came from.
+		var keyErrs []error
+		for _, de := range decodeErrors(err) {
+			ke := &KeyError{Key: de.Name(), Err: de.Unwrap()}
+			if path != "" && v.InConfig(ke.Key) {
+				ke.Path = path
+			}
+			keyErrs = append(keyErrs, ke)
+		}
+		if len(keyErrs) == 0 {
+			keyErrs = append(keyErrs, fmt.Errorf("config: %v", oneLine(err)))
+		}
+		errs = append(errs, keyErrs...)
 	}
 	return errors.Join(errs...)
+}
+
+// ParseError is Load's error for a file that is not valid YAML: nothing
+// else is checked then, as the file's keys are unknown.
+type ParseError struct {
+	Path string
+	Err  error
+}
+
+func (e *ParseError) Error() string {
+	return fmt.Sprintf("config %s does not parse: %s", e.Path, strings.TrimPrefix(oneLine(e.Err), "While parsing config: "))
+}
+
+func (e *ParseError) Unwrap() error { return e.Err }
+
+// KeyError is Load's error for a key whose value does not decode into its
+// type (a duration that is not one, a word for a number).
+type KeyError struct {
+	// Path is the file the value came from; empty when it came from the
+	// environment or an override.
+	Path string
+	// Key is the full dotted name of the key.
+	Key string
+	Err error
+}
+
+func (e *KeyError) Error() string {
+	msg := oneLine(e.Err)
+	if e.Path != "" {
+		return fmt.Sprintf("config %s: %s: %s", e.Path, e.Key, msg)
+	}
+	return fmt.Sprintf("config: %s: %s", e.Key, msg)
+}
+
+func (e *KeyError) Unwrap() error { return e.Err }
+
+// FailedKeys lists the keys of the KeyErrors in err (one error, or
+// several joined): the keys whose values did not decode, so their zero
+// values need no other complaint.
+func FailedKeys(err error) []string {
+	var keys []string
+	var visit func(error)
+	visit = func(err error) {
+		if ke, ok := err.(*KeyError); ok {
+			keys = append(keys, ke.Key)
+			return
+		}
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				visit(e)
+			}
+		}
+	}
+	visit(err)
+	return keys
+}
+
+// decodeErrors returns the per-key errors mapstructure joined into err.
+func decodeErrors(err error) []*mapstructure.DecodeError {
+	var out []*mapstructure.DecodeError
+	var visit func(error)
+	visit = func(err error) {
+		if de, ok := err.(*mapstructure.DecodeError); ok {
+			out = append(out, de)
+			return
+		}
+		switch u := err.(type) {
+		case interface{ Unwrap() []error }:
+			for _, e := range u.Unwrap() {
+				visit(e)
+			}
+		case interface{ Unwrap() error }:
+			if e := u.Unwrap(); e != nil {
+				visit(e)
+			}
+		}
+	}
+	visit(err)
+	return out
+}
+
+// durationHook decodes a string into a time.Duration, saying what a
+// duration looks like when it is not one.
+func durationHook(f, t reflect.Type, data any) (any, error) {
+	if f.Kind() != reflect.String || t != reflect.TypeOf(time.Duration(0)) {
+		return data, nil
+	}
+	d, err := time.ParseDuration(strings.TrimSpace(data.(string)))
+	if err != nil {
+		return nil, fmt.Errorf("%q is not a duration (write it as 90s, 5m or 1h30m)", data)
+	}
+	return d, nil
 }
 
 // Keys lists every key dst's type knows, dotted, sorted.

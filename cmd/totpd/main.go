@@ -23,6 +23,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/totpbox/totpbox/clock"
+	"github.com/totpbox/totpbox/configs"
 	"github.com/totpbox/totpbox/device/daemon"
 	"github.com/totpbox/totpbox/device/hw"
 )
@@ -136,6 +137,9 @@ func newRoot() *cobra.Command {
 			cfg, err := daemon.Load(args[0])
 			if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
 				return usageError{err} // no file: nothing more to check
+			}
+			if pe := (*configs.ParseError)(nil); errors.As(err, &pe) {
+				return usageError{err} // not YAML: reported first and alone
 			}
 			notes, herr := cfg.CheckHost()
 			for _, n := range notes {

@@ -183,3 +183,27 @@ func TestConfigCheckPins(t *testing.T) {
 		t.Errorf("config check = %v, want panel.reset and buttons.back named", err)
 	}
 }
+
+// TestConfigCheckUnparsedAndDurations: a file that does not parse is
+// reported first and alone, in one line naming the file (no host notes,
+// no complaints about the defaults it fell back to); a bad duration
+// names its key, its value and the file, and is not followed by a
+// complaint about the zero it left (issue 22, item 16).
+func TestConfigCheckUnparsedAndDurations(t *testing.T) {
+	out, err := checkFile(t, "run_as: [unclosed\nlog:\n  level: info\n")
+	if err == nil || out != "" || strings.Count(err.Error(), "\n") > 0 || !strings.Contains(err.Error(), "totpd.yaml") || !strings.Contains(err.Error(), "does not parse") {
+		t.Errorf("config check of a file that does not parse = %q, %v; want only one line saying the file does not parse", out, err)
+	}
+	_, err = checkFile(t, "screen:\n  reveal_for: 5 minutes\n  blank_after: 2x\n")
+	if err == nil {
+		t.Fatal("config check accepted bad durations")
+	}
+	for _, w := range []string{`screen.reveal_for: "5 minutes" is not a duration`, `screen.blank_after: "2x" is not a duration`, "totpd.yaml"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("config check error lacks %q:\n%v", w, err)
+		}
+	}
+	if strings.Contains(err.Error(), "outside") || strings.Contains(err.Error(), "must be 0") || strings.Contains(err.Error(), "decoding failed") {
+		t.Errorf("config check adds noise about the zero a bad duration left:\n%v", err)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -150,8 +151,28 @@ func DefaultConfig() Config {
 func Load(path string, overrides ...string) (Config, error) {
 	cfg := DefaultConfig()
 	err := configs.Load(path, "TOTPD", &cfg, overrides...)
+	if pe := (*configs.ParseError)(nil); errors.As(err, &pe) {
+		return cfg, err // the file's keys are unknown: nothing else to say
+	}
 	cfg.Panel = cfg.Panel.WithDefaults() // zero values take the kind's wiring
-	return cfg, errors.Join(err, cfg.Validate())
+	return cfg, errors.Join(err, withoutKeys(cfg.Validate(), configs.FailedKeys(err)))
+}
+
+// withoutKeys drops from err (several errors joined, each starting with
+// its key) those about keys, which were already reported as not
+// decoding: the zero they were left at needs no second complaint.
+func withoutKeys(err error, keys []string) error {
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok || len(keys) == 0 {
+		return err
+	}
+	var keep []error
+	for _, e := range j.Unwrap() {
+		if !slices.ContainsFunc(keys, func(k string) bool { return strings.HasPrefix(e.Error(), k+":") }) {
+			keep = append(keep, e)
+		}
+	}
+	return errors.Join(keep...)
 }
 
 // Validate reports every problem in c, each naming its key.
