@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/totpbox/totpbox/enroll/server/appliance"
+	"github.com/totpbox/totpbox/enroll/server/events"
 	"github.com/totpbox/totpbox/enroll/server/fleet"
 	"github.com/totpbox/totpbox/enroll/server/ratelimit"
 	"github.com/totpbox/totpbox/enroll/store"
@@ -55,6 +56,7 @@ type Store interface {
 	SetSetting(ctx context.Context, name, value string) error
 
 	Audit(ctx context.Context, e store.AuditEvent) error
+	AuditWithEvent(ctx context.Context, e store.AuditEvent, ev store.WebhookEvent) error
 }
 
 // Sealer encrypts MFA devices' TOTP secrets at rest, bound to their
@@ -123,6 +125,9 @@ type Config struct {
 	// the process: it bounds load, not guessing, which the per-user limit
 	// and lockouts bound.
 	Limits ratelimit.Factory
+	// Events receives every audit event this core records (syslog);
+	// nil sends them nowhere. Its Publish must not block.
+	Events events.Sink
 	// Bus tells the other replicas sharing the store which users and
 	// settings changed, so they drop what they cache at once; nil means
 	// an in-process bus, right for a single server.
