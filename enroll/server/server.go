@@ -34,6 +34,8 @@ import (
 	"time"
 
 	"github.com/totpbox/totpbox/enroll/server/appliance"
+	"github.com/totpbox/totpbox/enroll/server/events"
+	"github.com/totpbox/totpbox/enroll/server/events/syslog"
 	"github.com/totpbox/totpbox/enroll/server/fleet"
 	"github.com/totpbox/totpbox/enroll/server/radius"
 	"github.com/totpbox/totpbox/enroll/server/ratelimit"
@@ -150,6 +152,10 @@ type Config struct {
 	// about confirmed, renamed, deleted and expired MFA devices. Its
 	// Store, Clock and Logger, when nil, are the server's.
 	Appliance appliance.Config
+	// Syslog, when not nil, sends every audit event to a syslog collector
+	// (enroll/server/events/syslog); Run runs its writer and its metrics
+	// join MetricsHandler's. Its Logger, when nil, is the server's.
+	Syslog *syslog.Config
 	// RADIUS configures the RADIUS listener (enroll/server/radius); it is
 	// built only when RADIUS.Clients is not empty, and served by
 	// ServeRADIUS. Its Core, Clock and Logger are the server's; zero
@@ -167,6 +173,7 @@ type Server struct {
 	appliances *appliance.API
 	radius     *radius.Server
 	bus        *fleet.Bus
+	syslog     *syslog.Writer
 	handler    http.Handler
 }
 
@@ -178,7 +185,22 @@ func New(cfg Config) (*Server, error) {
 	}
 	bus := fleet.New(cfg.Store, cfg.Logger)
 	limits := sharedLimits(cfg.Store, cfg.Logger)
+	var sinks events.Sinks
+	var sl *syslog.Writer
+	if cfg.Syslog != nil {
+		sc := *cfg.Syslog
+		if sc.Logger == nil {
+			sc.Logger = cfg.Logger
+		}
+		if sl, err = syslog.New(sc); err != nil {
+			return nil, err
+		}
+		sinks = append(sinks, sl)
+	}
 	ac := cfg.Appliance
+	if ac.Events == nil && len(sinks) > 0 {
+		ac.Events = sinks
+	}
 	if ac.Limits == nil {
 		ac.Limits = limits
 	}
@@ -213,6 +235,7 @@ func New(cfg Config) (*Server, error) {
 		VerifyPerIP:         cfg.Limits.VerifyPerIP,
 		Bus:                 bus,
 		Limits:              limits,
+		Events:              optSink(sinks),
 	})
 	if err != nil {
 		return nil, err
@@ -238,7 +261,12 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, core: c, console: con, api: a, appliances: apps, bus: bus}
+	s := &Server{cfg: cfg, log: cfg.Logger, core: c, console: con, api: a, appliances: apps, bus: bus, syslog: sl}
+	if sl != nil {
+		if err := c.RegisterMetrics(sl.Metrics()...); err != nil {
+			return nil, err
+		}
+	}
 	if len(cfg.RADIUS.Clients) > 0 {
 		rc := cfg.RADIUS
 		rc.Core, rc.Clock, rc.Logger = c, cfg.Clock, cfg.Logger
@@ -305,6 +333,14 @@ func (cfg Config) withDefaults() (Config, error) {
 	return cfg, nil
 }
 
+// optSink is sinks, or nil when there are none.
+func optSink(sinks events.Sinks) events.Sink {
+	if len(sinks) == 0 {
+		return nil
+	}
+	return sinks
+}
+
 type realClock struct{}
 
 func (realClock) Now() time.Time { return time.Now() }
@@ -350,6 +386,9 @@ func (s *Server) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { s.appliances.Run(ctx) })
 	wg.Go(func() { s.bus.Run(ctx) })
+	if s.syslog != nil {
+		wg.Go(func() { s.syslog.Run(ctx) })
+	}
 	defer wg.Wait()
 	t := time.NewTicker(s.cfg.JanitorInterval)
 	defer t.Stop()

@@ -20,6 +20,7 @@ package appliance
 import (
 	"context"
 	"errors"
+	"github.com/totpbox/totpbox/enroll/server/events"
 	"log/slog"
 	"net"
 	"net/http"
@@ -104,6 +105,9 @@ type Config struct {
 	// change, and theirs this one; nil means an in-process bus, right for
 	// a single server.
 	Bus *fleet.Bus
+	// Events receives the audit events the appliance API records
+	// (syslog); nil sends them nowhere. Its Publish must not block.
+	Events events.Sink
 	// PollInterval is how often held long-polls re-read the store while
 	// the bus cannot hear other replicas (its listening connection is
 	// down), so their changes still arrive. Zero never polls. It costs

@@ -293,5 +293,9 @@ func (a *API) audit(r *http.Request, app store.Appliance, action, target, detail
 		Target: target, Detail: detail, IP: a.cfg.ClientIP(r)}
 	if err := a.store.Audit(r.Context(), e); err != nil {
 		a.log.Warn("audit", "action", action, "err", err)
+		return
+	}
+	if a.cfg.Events != nil {
+		a.cfg.Events.Publish(e)
 	}
 }

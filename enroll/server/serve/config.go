@@ -1,6 +1,8 @@
 package serve
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,6 +19,7 @@ import (
 	"github.com/totpbox/totpbox/enroll/server"
 	"github.com/totpbox/totpbox/enroll/server/appliance"
 	"github.com/totpbox/totpbox/enroll/server/core"
+	"github.com/totpbox/totpbox/enroll/server/events/syslog"
 	"github.com/totpbox/totpbox/enroll/server/radius"
 	"github.com/totpbox/totpbox/enroll/store"
 )
@@ -72,6 +75,19 @@ type Config struct {
 		ReplyCacheTTL    time.Duration  `mapstructure:"reply_cache_ttl"`
 		Clients          []RADIUSClient `mapstructure:"clients"`
 	} `mapstructure:"radius"`
+	Audit struct {
+		Syslog struct {
+			Address    string `mapstructure:"address"`
+			Transport  string `mapstructure:"transport"`
+			CAFile     string `mapstructure:"ca_file"`
+			ClientCert string `mapstructure:"client_cert"`
+			ClientKey  string `mapstructure:"client_key"`
+			Queue      int    `mapstructure:"queue"`
+		} `mapstructure:"syslog"`
+	} `mapstructure:"audit"`
+	Webhooks struct {
+		AllowPrivateTargets bool `mapstructure:"allow_private_targets"`
+	} `mapstructure:"webhooks"`
 	Log struct {
 		Format string `mapstructure:"format"`
 		Level  string `mapstructure:"level"`
@@ -112,6 +128,8 @@ func Defaults() Config {
 	c.Appliances.Retention = appliance.DefaultRetention
 	c.RADIUS.ChallengeTimeout = 2 * time.Minute
 	c.RADIUS.ReplyCacheTTL = 30 * time.Second
+	c.Audit.Syslog.Transport = syslog.TransportTLS
+	c.Audit.Syslog.Queue = syslog.DefaultQueue
 	c.Log.Format = "text"
 	c.Log.Level = "info"
 	return c
@@ -210,6 +228,9 @@ func (c Config) problems() []error {
 		}
 	}
 	p = append(p, c.radiusProblems()...)
+	if _, err := c.syslogConfig(); err != nil {
+		bad("%v", err)
+	}
 	if strings.TrimSpace(c.MasterKey) != "" {
 		// As the sealer will read it; the errors name a key's position,
 		// never its text.
@@ -427,4 +448,49 @@ func (c Config) radiusConfig() (radius.Config, error) {
 		})
 	}
 	return rc, nil
+}
+
+// syslogConfig is the syslog writer's configuration from audit.syslog, or
+// nil when audit.syslog.address is empty.
+func (c Config) syslogConfig() (*syslog.Config, error) {
+	sc := c.Audit.Syslog
+	if sc.Address == "" {
+		return nil, nil
+	}
+	out := &syslog.Config{Address: sc.Address, Transport: sc.Transport, Queue: sc.Queue}
+	if sc.Queue < 1 {
+		return nil, fmt.Errorf("audit.syslog.queue must be at least 1, not %d", sc.Queue)
+	}
+	if sc.Transport != syslog.TransportTLS {
+		if sc.CAFile != "" || sc.ClientCert != "" || sc.ClientKey != "" {
+			return nil, fmt.Errorf("audit.syslog.ca_file, client_cert and client_key need transport tls, not %q", sc.Transport)
+		}
+	} else {
+		t := &tls.Config{}
+		if sc.CAFile != "" {
+			pem, err := os.ReadFile(sc.CAFile)
+			if err != nil {
+				return nil, fmt.Errorf("audit.syslog.ca_file: %v", err)
+			}
+			t.RootCAs = x509.NewCertPool()
+			if !t.RootCAs.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("audit.syslog.ca_file %s holds no PEM certificate", sc.CAFile)
+			}
+		}
+		if (sc.ClientCert == "") != (sc.ClientKey == "") {
+			return nil, errors.New("audit.syslog.client_cert and client_key go together: give both or neither")
+		}
+		if sc.ClientCert != "" {
+			cert, err := tls.LoadX509KeyPair(sc.ClientCert, sc.ClientKey)
+			if err != nil {
+				return nil, fmt.Errorf("audit.syslog.client_cert/client_key: %v", err)
+			}
+			t.Certificates = []tls.Certificate{cert}
+		}
+		out.TLS = t
+	}
+	if _, err := syslog.New(*out); err != nil {
+		return nil, err
+	}
+	return out, nil
 }

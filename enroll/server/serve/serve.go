@@ -20,11 +20,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/totpbox/totpbox/enroll/proto"
 	"github.com/totpbox/totpbox/enroll/server"
+	"github.com/totpbox/totpbox/enroll/server/events/syslog"
 	"github.com/totpbox/totpbox/enroll/store"
 )
 
@@ -99,6 +101,14 @@ func Assemble(ctx context.Context, cfg Config, opts Options) (_ *Assembly, err e
 	if err != nil {
 		return nil, err
 	}
+	sl, err := cfg.syslogConfig()
+	if err != nil {
+		return nil, err
+	}
+	if sl != nil {
+		host, _ := os.Hostname()
+		sl.Header = syslog.Header{Hostname: host, ProcID: strconv.Itoa(os.Getpid())}
+	}
 	a.srv, err = server.New(server.Config{
 		TrustedProxies:      proxies,
 		Store:               a.store,
@@ -117,6 +127,7 @@ func Assemble(ctx context.Context, cfg Config, opts Options) (_ *Assembly, err e
 		Limits:              cfg.limits(),
 		Appliance:           cfg.applianceConfig(),
 		RADIUS:              rc,
+		Syslog:              sl,
 	})
 	if err != nil {
 		return nil, err

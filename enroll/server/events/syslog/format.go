@@ -142,4 +142,3 @@ func frame(msg []byte) []byte {
 	b = append(b, ' ')
 	return append(b, msg...)
 }
-

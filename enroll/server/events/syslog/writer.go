@@ -257,4 +257,3 @@ func sleep(ctx context.Context, d time.Duration) bool {
 		return true
 	}
 }
-
