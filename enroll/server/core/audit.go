@@ -30,7 +30,7 @@ func (s *Core) Audit(ctx context.Context, a Actor, action, target, detail string
 	var err error
 	if ev, ok := events.WebhookEvent(e); ok {
 		err = s.store.AuditWithEvent(ctx, e, ev)
-		if err == nil {
+		if err == nil && s.bus != nil {
 			s.bus.Publish(NoticeWebhookEvent, ev.ID)
 		}
 	} else {
