@@ -17,53 +17,24 @@ import (
 	"time"
 
 	"github.com/totpbox/totpbox/clock"
+	"github.com/totpbox/totpbox/device/button"
 	"github.com/totpbox/totpbox/device/vault"
 	"github.com/totpbox/totpbox/display"
 )
 
-// Button is one of the appliance's three buttons.
-type Button int
+// Button is one of the appliance's three buttons (device/button).
+type Button = button.Button
 
 // The buttons. Next moves to the next account (or page); OK reveals,
 // accepts or moves forward; Back hides, rejects or returns to the code.
 const (
-	Next Button = iota
-	OK
-	Back
+	Next = button.Next
+	OK   = button.OK
+	Back = button.Back
 )
 
-// String returns "next", "ok" or "back".
-func (b Button) String() string {
-	switch b {
-	case Next:
-		return "next"
-	case OK:
-		return "ok"
-	case Back:
-		return "back"
-	}
-	return "unknown"
-}
-
-// ParseButton parses a button name as String writes it.
-func ParseButton(s string) (Button, error) {
-	switch s {
-	case "next":
-		return Next, nil
-	case "ok":
-		return OK, nil
-	case "back":
-		return Back, nil
-	}
-	return 0, errors.New("unknown button " + quote(s) + " (want next, ok or back)")
-}
-
-func quote(s string) string {
-	if len(s) > 32 {
-		s = s[:32] + "..."
-	}
-	return "\"" + s + "\""
-}
+// ParseButton parses a button name as Button.String writes it.
+func ParseButton(s string) (Button, error) { return button.Parse(s) }
 
 // Panel is where frames go: device/hw's panels, on a Pi or on the
 // simulator's emulated bus, fit.
@@ -88,12 +59,8 @@ type Pairing interface {
 	PairingCode() (server, code string, waiting bool)
 }
 
-// ButtonEvent is one debounced press from hardware.
-type ButtonEvent struct {
-	Button Button
-	// At is when the press was recognised.
-	At time.Time
-}
+// ButtonEvent is one debounced press from hardware (device/button).
+type ButtonEvent = button.Event
 
 // Buttons is a source of hardware presses: device/hw's GPIO buttons, on a
 // Pi or on the simulator's virtual pins, fit.

@@ -10,18 +10,18 @@ import (
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/gpio/gpioreg"
 
-	"github.com/totpbox/totpbox/device"
+	"github.com/totpbox/totpbox/device/button"
 )
 
 // Buttons turns falling edges on pull-up GPIO lines (a button shorts its
 // line to ground) into debounced press events.
 type Buttons struct {
-	pins     map[device.Button]gpio.PinIn
+	pins     map[button.Button]gpio.PinIn
 	debounce time.Duration
 	poll     time.Duration
 	now      func() time.Time
 	log      *slog.Logger
-	events   chan device.ButtonEvent
+	events   chan button.Event
 }
 
 // OpenButtons looks up the pins cfg names in gpioreg and returns the buttons
@@ -30,7 +30,7 @@ func OpenButtons(cfg ButtonsConfig) (*Buttons, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	pins := map[device.Button]gpio.PinIn{}
+	pins := map[button.Button]gpio.PinIn{}
 	for _, p := range cfg.pins() {
 		pin := gpioreg.ByName(p.name)
 		if pin == nil {
@@ -47,7 +47,7 @@ func OpenButtons(cfg ButtonsConfig) (*Buttons, error) {
 // has been followed by debounce of quiet and the line then reads low: bounces
 // on press and on release never count twice, and a line that only reports
 // falling edges (as the Pi's does) works as well as one that reports both.
-func NewButtons(pins map[device.Button]gpio.PinIn, cfg ButtonsConfig) (*Buttons, error) {
+func NewButtons(pins map[button.Button]gpio.PinIn, cfg ButtonsConfig) (*Buttons, error) {
 	if cfg.Debounce <= 0 {
 		return nil, fmt.Errorf("hw: debounce %s must be positive", cfg.Debounce)
 	}
@@ -57,7 +57,7 @@ func NewButtons(pins map[device.Button]gpio.PinIn, cfg ButtonsConfig) (*Buttons,
 		poll:     cfg.Poll,
 		now:      cfg.Now,
 		log:      cfg.Logger,
-		events:   make(chan device.ButtonEvent, 16),
+		events:   make(chan button.Event, 16),
 	}
 	if b.poll <= 0 {
 		b.poll = DefaultButtonsPoll
@@ -77,7 +77,7 @@ func NewButtons(pins map[device.Button]gpio.PinIn, cfg ButtonsConfig) (*Buttons,
 }
 
 // Events returns the channel presses arrive on. It is never closed.
-func (b *Buttons) Events() <-chan device.ButtonEvent { return b.events }
+func (b *Buttons) Events() <-chan button.Event { return b.events }
 
 // Run watches the pins until ctx is done, then halts them and returns nil:
 // at once where the pin's driver ends a wait for an edge on Halt (the
@@ -106,7 +106,7 @@ const DefaultButtonsPoll = 2 * time.Second
 // maxBounces bounds the edges a press may take to settle.
 const maxBounces = 64
 
-func (b *Buttons) watch(ctx context.Context, btn device.Button, pin gpio.PinIn) {
+func (b *Buttons) watch(ctx context.Context, btn button.Button, pin gpio.PinIn) {
 	for ctx.Err() == nil {
 		if !pin.WaitForEdge(b.poll) {
 			continue
@@ -121,7 +121,7 @@ func (b *Buttons) watch(ctx context.Context, btn device.Button, pin gpio.PinIn) 
 			continue // a release, or a glitch
 		}
 		select {
-		case b.events <- device.ButtonEvent{Button: btn, At: b.now()}:
+		case b.events <- button.Event{Button: btn, At: b.now()}:
 		case <-ctx.Done():
 			return
 		}

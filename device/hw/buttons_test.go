@@ -11,7 +11,7 @@ import (
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/gpio/gpioreg"
 
-	"github.com/totpbox/totpbox/device"
+	"github.com/totpbox/totpbox/device/button"
 	"github.com/totpbox/totpbox/device/hw/hwtest"
 )
 
@@ -69,7 +69,7 @@ func TestButtonsDebounce(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				pin := hwtest.NewButton("T")
-				b, err := NewButtons(map[device.Button]gpio.PinIn{device.OK: pin}, ButtonsConfig{Debounce: debounce, Logger: testkit.Quiet()})
+				b, err := NewButtons(map[button.Button]gpio.PinIn{button.OK: pin}, ButtonsConfig{Debounce: debounce, Logger: testkit.Quiet()})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -87,7 +87,7 @@ func TestButtonsDebounce(t *testing.T) {
 				}
 				time.Sleep(time.Second)
 				synctest.Wait()
-				var got []device.ButtonEvent
+				var got []button.Event
 				for len(b.Events()) > 0 {
 					got = append(got, <-b.Events())
 				}
@@ -95,7 +95,7 @@ func TestButtonsDebounce(t *testing.T) {
 					t.Fatalf("got %d presses %v, want %d", len(got), got, tt.want)
 				}
 				for _, e := range got {
-					if e.Button != device.OK || e.At.Before(start) {
+					if e.Button != button.OK || e.At.Before(start) {
 						t.Errorf("event %+v, want OK after the start", e)
 					}
 				}
@@ -116,9 +116,9 @@ func TestButtonsDebounce(t *testing.T) {
 
 func TestButtonsPressHelper(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		pins := map[device.Button]*hwtest.Button{}
-		in := map[device.Button]gpio.PinIn{}
-		for _, btn := range []device.Button{device.Next, device.OK, device.Back} {
+		pins := map[button.Button]*hwtest.Button{}
+		in := map[button.Button]gpio.PinIn{}
+		for _, btn := range []button.Button{button.Next, button.OK, button.Back} {
 			pins[btn] = hwtest.NewButton(btn.String())
 			in[btn] = pins[btn]
 		}
@@ -129,7 +129,7 @@ func TestButtonsPressHelper(t *testing.T) {
 		}
 		stop := runButtons(b)
 		defer stop()
-		for _, btn := range []device.Button{device.Back, device.Next, device.OK, device.OK} {
+		for _, btn := range []button.Button{button.Back, button.Next, button.OK, button.OK} {
 			if err := hwtest.Press(pins[btn], 3*debounce); err != nil {
 				t.Fatal(err)
 			}
@@ -170,7 +170,7 @@ func TestOpenButtonsByName(t *testing.T) {
 		}
 		time.Sleep(time.Second)
 		synctest.Wait()
-		if e := <-b.Events(); e.Button != device.OK {
+		if e := <-b.Events(); e.Button != button.OK {
 			t.Errorf("event %v, want OK", e.Button)
 		}
 
@@ -201,7 +201,7 @@ func (p *countingPin) WaitForEdge(d time.Duration) bool {
 func TestButtonsIdleWakeups(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		pin := &countingPin{Button: hwtest.NewButton("T")}
-		b, err := NewButtons(map[device.Button]gpio.PinIn{device.OK: pin}, ButtonsConfig{Debounce: debounce, Logger: testkit.Quiet()})
+		b, err := NewButtons(map[button.Button]gpio.PinIn{button.OK: pin}, ButtonsConfig{Debounce: debounce, Logger: testkit.Quiet()})
 		if err != nil {
 			t.Fatal(err)
 		}

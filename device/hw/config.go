@@ -17,7 +17,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/totpbox/totpbox/device"
+	"github.com/totpbox/totpbox/device/button"
 )
 
 // Panel kinds, the values of the config key panel.kind.
@@ -273,18 +273,18 @@ func DefaultButtonsConfig() ButtonsConfig {
 func (c ButtonsConfig) pins() []struct {
 	key  string
 	name string
-	b    device.Button
+	b    button.Button
 } {
 	var out []struct {
 		key  string
 		name string
-		b    device.Button
+		b    button.Button
 	}
 	for _, p := range []struct {
 		key  string
 		name string
-		b    device.Button
-	}{{"buttons.next", c.Next, device.Next}, {"buttons.ok", c.OK, device.OK}, {"buttons.back", c.Back, device.Back}} {
+		b    button.Button
+	}{{"buttons.next", c.Next, button.Next}, {"buttons.ok", c.OK, button.OK}, {"buttons.back", c.Back, button.Back}} {
 		if p.name != NoPin {
 			out = append(out, p)
 		}
