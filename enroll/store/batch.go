@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
@@ -169,12 +170,14 @@ func (s *sqlStore) recordUsesPG(ctx context.Context, us []UseStep, order []int, 
 
 // userDevicesQuery reads a user and their MFA devices in one query; a
 // user without devices is one row whose device columns are NULL (id 0
-// after COALESCE). Strings and numbers are COALESCEd so they scan into
+// after COALESCE). It has no ORDER BY: SQLite finds the devices through
+// the (user_id, name_key) index and would sort them in a temporary B-tree
+// on every cold verify; UserDevices puts its few rows in order itself. Strings and numbers are COALESCEd so they scan into
 // plain Go values; NULL bytes and times scan as nil and the zero time.
 const userDevicesQuery = `SELECT u.id, u.username, u.display_name, u.email, u.password_hash, u.admin, u.disabled, u.created,
 	` + userDevicesDeviceCols + `
 	FROM users u LEFT JOIN mfa_devices d ON d.user_id = u.id
-	WHERE u.username_key = ? ORDER BY d.id`
+	WHERE u.username_key = ?`
 
 // userDevicesDeviceCols are the device columns of userDevicesQuery, in
 // scanDevice's order, of a LEFT JOIN of mfa_devices as d.
@@ -217,6 +220,7 @@ func (s *sqlStore) UserDevices(ctx context.Context, username string) (User, []De
 	if !found {
 		return User{}, nil, s.wrap(op, sql.ErrNoRows)
 	}
+	slices.SortFunc(devs, func(a, b Device) int { return cmp.Compare(a.ID, b.ID) })
 	return u, devs, nil
 }
 

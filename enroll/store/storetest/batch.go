@@ -235,6 +235,8 @@ func testUserDevices(t *testing.T, s store.Store) {
 	phone := mkActive(t, s, alice.ID, "Phone")
 	p := mkDevice(t, s, pending(alice.ID, "Tablet", t0.Add(time.Hour)))
 	mkActive(t, s, bob.ID, "Bob's phone")
+	// Named first, created last: devices come oldest first, not by name.
+	alarm := mkActive(t, s, alice.ID, "Alarm clock")
 	fail(t, s, phone.ID, 1, t0.Add(time.Minute))
 	phone = getDevice(t, s, phone.ID)
 	p = getDevice(t, s, p.ID)
@@ -246,8 +248,8 @@ func testUserDevices(t *testing.T, s store.Store) {
 	if !equalUser(u, want) {
 		t.Errorf("UserDevices user = %+v, want %+v", u, want)
 	}
-	if len(devs) != 2 || !equalDevice(devs[0], phone) || !equalDevice(devs[1], p) {
-		t.Errorf("UserDevices devices = %+v, want %+v and %+v", devs, phone, p)
+	if len(devs) != 3 || !equalDevice(devs[0], phone) || !equalDevice(devs[1], p) || !equalDevice(devs[2], alarm) {
+		t.Errorf("UserDevices devices = %+v, want %+v, %+v and %+v", devs, phone, p, alarm)
 	}
 
 	carol := mkUser(t, s, "carol")
