@@ -124,7 +124,29 @@ type Config struct {
 	// ReplayCacheSize bounds the nonces remembered; default
 	// proto.DefaultReplayCacheSize.
 	ReplayCacheSize int
+	// MaxHeldPolls bounds the syncs of paired appliances held at once by
+	// this process; past it a sync is answered at once, as if its wait
+	// had ended. Default DefaultMaxHeldPolls.
+	MaxHeldPolls int
+	// MaxPairingPolls bounds the pairing status requests (of keys waiting
+	// to be paired) held at once by this process, apart from the syncs of
+	// paired appliances, so a flood of pairing keys cannot take their
+	// place; past it a status request is answered at once. Default
+	// DefaultMaxPairingPolls.
+	MaxPairingPolls int
 }
+
+// Defaults of Config's bounds on held long-polls.
+const (
+	DefaultMaxHeldPolls    = 20000
+	DefaultMaxPairingPolls = 256
+)
+
+// MaxHeldPerKey is how many long-polls one key (a paired appliance, or a
+// key waiting to be paired) may have held at once; its further requests
+// are answered at once. An appliance holds one, and a second while it
+// reconnects.
+const MaxHeldPerKey = 2
 
 // API is the appliance API. Create it with New; its methods are safe for
 // concurrent use.
@@ -147,8 +169,9 @@ type API struct {
 
 	observer atomic.Pointer[Observer]
 
-	mu     sync.Mutex
-	online map[string]int // appliance id -> held long-polls
+	mu      sync.Mutex
+	online  map[string]int // appliance id or key topic -> held long-polls
+	heldAll [2]int         // held long-polls: [0] paired syncs, [1] pairing status
 }
 
 // Delivery is an offer handed to its appliance: the first sync answer
@@ -235,6 +258,12 @@ func New(cfg Config) (*API, error) {
 	if cfg.Period <= 0 {
 		cfg.Period = DefaultPeriod
 	}
+	if cfg.MaxHeldPolls <= 0 {
+		cfg.MaxHeldPolls = DefaultMaxHeldPolls
+	}
+	if cfg.MaxPairingPolls <= 0 {
+		cfg.MaxPairingPolls = DefaultMaxPairingPolls
+	}
 	a := &API{
 		cfg:         cfg,
 		store:       cfg.Store,
@@ -317,12 +346,31 @@ func (a *API) prune(ctx context.Context) {
 	a.unauth.Prune(now)
 }
 
-func (a *API) held(id string, delta int) {
+// hold counts a long-poll of key (an appliance id, or a pairing key's
+// topic) as held and returns the function that ends it, or nil when key
+// holds MaxHeldPerKey already or the kind's total is reached: the request
+// is then answered at once. Held long-polls cost a goroutine or two and
+// their connection's buffers each, so they are bounded per key and in
+// all.
+func (a *API) hold(key string, pairing bool) (release func()) {
+	kind, limit := 0, a.cfg.MaxHeldPolls
+	if pairing {
+		kind, limit = 1, a.cfg.MaxPairingPolls
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.online[id] += delta
-	if a.online[id] <= 0 {
-		delete(a.online, id)
+	if a.online[key] >= MaxHeldPerKey || a.heldAll[kind] >= limit {
+		return nil
+	}
+	a.online[key]++
+	a.heldAll[kind]++
+	return func() {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		a.heldAll[kind]--
+		if a.online[key]--; a.online[key] <= 0 {
+			delete(a.online, key)
+		}
 	}
 }
 

@@ -1,13 +1,16 @@
 package appliance
 
 import (
+	"context"
 	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/totpbox/totpbox/enroll/proto"
@@ -77,8 +80,8 @@ func TestUnpairedKeyFlood(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if n != 12 { // the pairing request, the first sync, ten syncs
-			t.Errorf("the store recorded %d nonces, want the paired appliance's 12", n)
+		if n != 11 { // the first sync, ten syncs (a pairing request's nonce is not kept)
+			t.Errorf("the store recorded %d nonces, want the paired appliance's 11", n)
 		}
 	})
 }
@@ -138,4 +141,117 @@ func TestPairingBurstSparesSharedLimit(t *testing.T) {
 	if shared.takes != rate.Burst {
 		t.Errorf("%d of %d requests reached the shared limit, want %d", shared.takes, burst, rate.Burst)
 	}
+}
+
+// TestPairingKeyFlood is the replay cache filled through a self-issued
+// pairing key: a key asks for a pairing code, then floods signed status
+// and code requests from the paired appliance's own address. Every one
+// spends the address's budget (most are answered 429), none of their
+// nonces reaches the replay cache or the store, and the paired appliance,
+// with a replay cache far smaller than the flood, syncs on.
+func TestPairingKeyFlood(t *testing.T) {
+	if testing.Short() {
+		t.Skip("6 000 signed requests")
+	}
+	storetest.Each(t, func(t *testing.T, open func(testing.TB) store.Store) {
+		clk := testkit.NewClock(t0)
+		st := open(t)
+		api, err := New(Config{Store: st, Clock: clk, Logger: testkit.Quiet(), ReplayCacheSize: 200})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := &env{t: t, api: api, store: st, clock: clk, h: api.Handler()}
+		a := e.newApp()
+		a.pair("A")
+		after := a.mustChanges(0).Rev
+		p := e.newApp()
+		p.requestCode()
+		before := api.verifier.Nonces()
+
+		counts := map[int]int{}
+		for i := range 6000 {
+			r := p.request("GET", proto.PairingPath, nil)
+			if i%6 == 5 {
+				body, _ := json.Marshal(proto.PairingRequest{BoxKey: p.boxPub[:], Version: "1.0"})
+				r = p.request("POST", proto.PairingPath, body)
+			}
+			w := httptest.NewRecorder()
+			e.h.ServeHTTP(w, r)
+			counts[w.Code]++
+			if i%500 == 499 {
+				if c, code, pe := a.changes(proto.SyncQuery{After: after}); code != 200 {
+					t.Fatalf("paired appliance's sync after %d flood requests: %d %v", i+1, code, pe)
+				} else {
+					after = c.Rev
+				}
+			}
+		}
+		t.Logf("flood answers: %v", counts)
+		if counts[http.StatusTooManyRequests] < 5000 {
+			t.Errorf("%d of 6000 requests of a pairing key from one address answered 429, want nearly all (%v)", counts[http.StatusTooManyRequests], counts)
+		}
+		if n := api.verifier.Nonces() - before; n != 12 {
+			t.Errorf("replay cache grew by %d nonces, want the paired appliance's 12", n)
+		}
+		n, err := st.DeleteExpiredNonces(t.Context(), clk.Now().Add(10*proto.Window))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != 13 { // the first sync, twelve syncs
+			t.Errorf("the store recorded %d nonces, want the paired appliance's 13", n)
+		}
+	})
+}
+
+// TestHeldPollsCapped: one pairing key holding 50 status long-polls, and
+// 30 pairing keys holding one each, hold at most MaxHeldPerKey and
+// Config.MaxPairingPolls in all; the others are answered at once. A
+// paired appliance's sync is still held (it is online) all the while.
+func TestHeldPollsCapped(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := storetest.OpenSQLite(t)
+		api, err := New(Config{Store: st, Logger: testkit.Quiet(), PairingRate: Rate{PerSecond: -1},
+			UnauthenticatedRate: Rate{PerSecond: -1}, MaxPairingPolls: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := &env{t: t, api: api, store: st, clock: realClock{}, h: api.Handler()}
+		a := e.newApp()
+		a.pair("A")
+		ctx, cancel := context.WithCancel(t.Context())
+		var answered atomic.Int64
+		var wg sync.WaitGroup
+		poll := func(r *http.Request) {
+			wg.Go(func() {
+				e.h.ServeHTTP(httptest.NewRecorder(), r.WithContext(ctx))
+				if ctx.Err() == nil {
+					answered.Add(1)
+				}
+			})
+		}
+		poll(a.request("GET", proto.ChangesPath(a.id)+"?"+proto.SyncQuery{Wait: proto.MaxWait}.Encode().Encode(), nil))
+		flood := e.newApp()
+		flood.requestCode()
+		for range 50 {
+			poll(flood.request("GET", proto.PairingPath+"?wait=60", nil))
+		}
+		synctest.Wait()
+		if n := answered.Load(); n != 50-MaxHeldPerKey {
+			t.Errorf("one key's 50 long-polls: %d answered at once, want %d (%d held)", n, 50-MaxHeldPerKey, MaxHeldPerKey)
+		}
+		for range 30 {
+			k := e.newApp()
+			k.requestCode()
+			poll(k.request("GET", proto.PairingPath+"?wait=60", nil))
+		}
+		synctest.Wait()
+		if n := answered.Load(); n != 50+30-10 {
+			t.Errorf("80 pairing long-polls: %d answered at once, want 70 (10 held in all)", n)
+		}
+		if in, _ := api.Appliance(t.Context(), a.id); !in.Online {
+			t.Error("the paired appliance's held sync was answered or not counted during the flood")
+		}
+		cancel()
+		wg.Wait()
+	})
 }

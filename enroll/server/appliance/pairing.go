@@ -25,7 +25,7 @@ func (a *API) handleRequestCode(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	pub, body, ok := a.authenticate(w, r)
-	if !ok || !a.fresh(w, r, pub) {
+	if !ok {
 		return
 	}
 	req, err := parsePairingRequest(body)
@@ -38,11 +38,21 @@ func (a *API) handleRequestCode(w http.ResponseWriter, r *http.Request) {
 		a.internal(w, r, err)
 		return
 	}
+	// The nonce of a paired key is recorded, as for all its requests; a
+	// key not paired yet is bounded by the address's pairing budget
+	// instead, so its requests never fill the replay cache or the nonce
+	// table. A replay of its request gains nothing: it hands out the same
+	// key's code again, or a new one for the same keys.
+	if st.State == proto.PairingPaired {
+		if a.fresh(w, r, pub) {
+			writeJSON(w, http.StatusOK, st.Pairing)
+		}
+		return
+	}
 	now := a.clock.Now()
 	// A live code is handed out again unless it is about to lapse or was
 	// issued for another box key; otherwise a new one is made.
-	if st.State == proto.PairingPaired ||
-		st.State == proto.PairingWaiting && st.ExpiresAt.Sub(now) > time.Minute && string(st.boxKey) == string(req.BoxKey) {
+	if st.State == proto.PairingWaiting && st.ExpiresAt.Sub(now) > time.Minute && string(st.boxKey) == string(req.BoxKey) {
 		writeJSON(w, http.StatusOK, st.Pairing)
 		return
 	}
@@ -70,24 +80,36 @@ func (a *API) handlePairingStatus(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	// A key with neither a pairing code nor a pairing is told so at once,
-	// counted against its address and without recording its nonce: that
-	// answer changes nothing, so a replay of it gains nothing.
+	// A key that is not paired (waiting with a pairing code, or with
+	// neither) spends its address's budget of unauthenticated requests,
+	// and its nonce is not recorded: the answer changes nothing, so a
+	// replay of it gains nothing, and a flood of such keys cannot fill the
+	// replay cache or the nonce table. A paired key's nonce is recorded.
 	st, err := a.pairingState(r.Context(), pub)
 	if err != nil {
 		a.internal(w, r, err)
 		return
 	}
-	if st.State == proto.PairingNone {
-		if !a.unauthLimited(w, r) {
+	if st.State == proto.PairingPaired {
+		if a.fresh(w, r, pub) {
 			writeJSON(w, http.StatusOK, st.Pairing)
 		}
 		return
 	}
-	if !a.fresh(w, r, pub) {
+	if a.unauthLimited(w, r) {
 		return
 	}
 	wait := a.waitParam(r)
+	if st.State == proto.PairingNone {
+		wait = 0
+	}
+	if wait > 0 {
+		if done := a.hold(keyTopic(pub), true); done != nil {
+			defer done()
+		} else {
+			wait = 0 // too many held: answered at once
+		}
+	}
 	timeout := time.NewTimer(wait)
 	defer timeout.Stop()
 	expired := wait == 0

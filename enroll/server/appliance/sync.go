@@ -134,8 +134,13 @@ func (a *API) handleChanges(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	wait := min(q.Wait, a.cfg.MaxWait)
-	a.held(app.ID, 1)
-	defer a.held(app.ID, -1)
+	if wait > 0 {
+		if done := a.hold(app.ID, false); done != nil {
+			defer done()
+		} else {
+			wait = 0 // too many held: answered at once
+		}
+	}
 	timeout := time.NewTimer(wait)
 	defer timeout.Stop()
 	expired := wait == 0
