@@ -270,6 +270,9 @@ func New(cfg Config) (*Server, error) {
 	if len(cfg.RADIUS.Clients) > 0 {
 		rc := cfg.RADIUS
 		rc.Core, rc.Clock, rc.Logger = c, cfg.Clock, cfg.Logger
+		if rc.Limits == nil {
+			rc.Limits = limits
+		}
 		if rc.PasswordPerUser.PerSecond == 0 {
 			rc.PasswordPerUser = cfg.Limits.SignInPerUser
 		}
@@ -414,12 +417,18 @@ func (s *Server) Flush(ctx context.Context) {
 		s.log.Error("flush verify counts", "err", err)
 	}
 	s.console.FlushRefusals(ctx)
+	if s.radius != nil {
+		s.radius.FlushRejects(ctx)
+	}
 }
 
 // Sweep is one pass of the janitor over every part; Run calls it.
 func (s *Server) Sweep(ctx context.Context) {
 	s.core.Sweep(ctx)
 	s.console.Sweep(ctx)
+	if s.radius != nil {
+		s.radius.Sweep(ctx)
+	}
 	s.api.Sweep(ctx)
 }
 

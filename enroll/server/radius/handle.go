@@ -162,9 +162,7 @@ func (s *Server) decide(ctx context.Context, c *Client, p *radius.Packet, nas ne
 // challenge).
 func (s *Server) passwordAndCode(ctx context.Context, c *Client, p *radius.Packet, a core.Actor, user, field string) (*radius.Packet, string, error) {
 	now := s.clock.Now()
-	okUser, _ := s.pwUser.Allow(user, now)
-	okIP, _ := s.pwIP.Allow(a.IP, now)
-	if !okUser || !okIP {
+	if !s.passwordAllowed(c, user, a.IP, now) {
 		return s.reject(ctx, p, a, user, resultRateLimited, "too many password attempts")
 	}
 	for _, n := range []int{6, 8} {
@@ -192,6 +190,25 @@ func (s *Server) passwordAndCode(ctx context.Context, c *Client, p *radius.Packe
 	rfc2865.State_Set(reply, state)
 	rfc2865.ReplyMessage_SetString(reply, "Code shown on your totpbox appliance")
 	return reply, resultChallenge, nil
+}
+
+// passwordAllowed spends one password attempt for user through client c
+// from the end user's address ip, and reports whether the limits allow
+// it. The user's budget is per client (NAS): attempts through one NAS do
+// not spend what the user has on another, and the clients are a fixed
+// list, so guesses against one user are bounded by their number times
+// the budget. The per-address limit applies only where the address is
+// the end user's (TrustStationID): otherwise it is the NAS's own, shared
+// by everyone behind it, and wrong passwords for any names would lock
+// them all out.
+func (s *Server) passwordAllowed(c *Client, user, ip string, now time.Time) bool {
+	if c.TrustStationID {
+		if ok, _ := s.pwIP.Allow(ip, now); !ok {
+			return false
+		}
+	}
+	ok, _ := s.pwUser.Allow(user+"\x00"+c.Name, now)
+	return ok
 }
 
 // checkPassword checks a password with no more than GOMAXPROCS hashes at
@@ -242,13 +259,14 @@ func (s *Server) verify(ctx context.Context, p *radius.Packet, a core.Actor, use
 }
 
 // reject answers with an Access-Reject, recording why in the audit log
-// (never in the reply: the NAS's user learns nothing from it).
+// (never in the reply: the NAS's user learns nothing from it), one row
+// per client, address, user and reason a minute (see rejects).
 func (s *Server) reject(ctx context.Context, p *radius.Packet, a core.Actor, user, result, why string) (*radius.Packet, string, error) {
 	target := ""
 	if user != "" {
 		target = "user:" + user
 	}
-	s.core.Audit(ctx, a, "radius.reject", target, why)
+	s.rejects.add(a, target, why, s.clock.Now())
 	return p.Response(radius.CodeAccessReject), result, nil
 }
 

@@ -91,10 +91,20 @@ type Config struct {
 	// ReplyCacheTTL is how long a reply is kept to answer retransmissions
 	// of its request; default 30 seconds.
 	ReplyCacheTTL time.Duration
-	// PasswordPerUser and PasswordPerIP limit password checks per
-	// username and per end user address (ModePasswordCode); zero
-	// PerSecond means no limit.
-	PasswordPerUser, PasswordPerIP Rate
+	// PasswordPerUser limits password checks (ModePasswordCode) for one
+	// username through one client (NAS): attempts through one NAS never
+	// spend the user's budget on another. Guesses against one user are
+	// bounded by the number of clients times this budget. Zero PerSecond
+	// means no limit.
+	PasswordPerUser Rate
+	// PasswordPerIP limits password checks per end user address, for
+	// clients with TrustStationID only: without it the address is the
+	// NAS's, shared by all its users, and is not limited. Zero PerSecond
+	// means no limit.
+	PasswordPerIP Rate
+	// Limits makes the per-user password limit (LimitPasswordUser),
+	// shared by every replica on PostgreSQL; nil keeps it in this process.
+	Limits ratelimit.Factory
 	// Clock tells the time; nil means the real clock.
 	Clock core.Clock
 	// Logger receives the listener's logs; nil means slog.Default().
@@ -112,8 +122,9 @@ type Server struct {
 
 	replies    *replyCache
 	challenges *challenges
-	pwUser     *ratelimit.Limiter
+	pwUser     ratelimit.Limit
 	pwIP       *ratelimit.Limiter
+	rejects    rejects
 	// hashing bounds concurrent password checks (argon2id, 19 MiB each).
 	hashing chan struct{}
 }
@@ -177,7 +188,7 @@ func New(cfg Config) (*Server, error) {
 		log:        cfg.Logger,
 		replies:    newReplyCache(cfg.ReplyCacheTTL),
 		challenges: newChallenges(cfg.ChallengeTimeout),
-		pwUser:     ratelimit.New(noLimit(cfg.PasswordPerUser)),
+		pwUser:     cfg.Limits.New(LimitPasswordUser, noLimit(cfg.PasswordPerUser)),
 		pwIP:       ratelimit.New(noLimit(cfg.PasswordPerIP)),
 		hashing:    make(chan struct{}, runtime.GOMAXPROCS(0)),
 	}
@@ -186,6 +197,27 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("radius: metrics: %w", err)
 	}
 	return s, nil
+}
+
+// LimitPasswordUser names the per-user, per-client password limit for
+// Config.Limits.
+const LimitPasswordUser = "radius-password-user"
+
+// Sweep is the listener's pass of the janitor: it forgets password-limit
+// state that has refilled (so however many usernames were tried, none is
+// held past its window) and writes the audit rows of the rejects of
+// minutes that have ended.
+func (s *Server) Sweep(ctx context.Context) {
+	now := s.clock.Now()
+	s.pwUser.Prune(now)
+	s.pwIP.Prune(now)
+	s.rejects.flush(ctx, s.core, now, false)
+}
+
+// FlushRejects writes the audit rows of the rejects still held, whatever
+// their minute; Serve calls it as it returns.
+func (s *Server) FlushRejects(ctx context.Context) {
+	s.rejects.flush(ctx, s.core, s.clock.Now(), true)
 }
 
 type realClock struct{}
@@ -202,6 +234,8 @@ const maxInFlight = 256
 func (s *Server) Serve(ctx context.Context, pc net.PacketConn) error {
 	stop := context.AfterFunc(ctx, func() { pc.SetReadDeadline(time.Now()) })
 	defer stop()
+	// Last, once the requests in flight have answered.
+	defer s.FlushRejects(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	// Requests in flight finish even when ctx ends: their NAS is waiting.
