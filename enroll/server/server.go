@@ -18,6 +18,8 @@
 package server
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"github.com/totpbox/totpbox/enroll/store"
 
 	"context"
@@ -36,6 +38,7 @@ import (
 	"github.com/totpbox/totpbox/enroll/server/appliance"
 	"github.com/totpbox/totpbox/enroll/server/events"
 	"github.com/totpbox/totpbox/enroll/server/events/syslog"
+	"github.com/totpbox/totpbox/enroll/server/events/webhook"
 	"github.com/totpbox/totpbox/enroll/server/fleet"
 	"github.com/totpbox/totpbox/enroll/server/radius"
 	"github.com/totpbox/totpbox/enroll/server/ratelimit"
@@ -156,6 +159,9 @@ type Config struct {
 	// (enroll/server/events/syslog); Run runs its writer and its metrics
 	// join MetricsHandler's. Its Logger, when nil, is the server's.
 	Syslog *syslog.Config
+	// Webhooks configures the webhook deliverer, which every replica
+	// runs (in Run): the store's leases give each delivery to one.
+	Webhooks Webhooks
 	// RADIUS configures the RADIUS listener (enroll/server/radius); it is
 	// built only when RADIUS.Clients is not empty, and served by
 	// ServeRADIUS. Its Core, Clock and Logger are the server's; zero
@@ -174,6 +180,7 @@ type Server struct {
 	radius     *radius.Server
 	bus        *fleet.Bus
 	syslog     *syslog.Writer
+	webhooks   *webhook.Deliverer
 	handler    http.Handler
 }
 
@@ -236,6 +243,8 @@ func New(cfg Config) (*Server, error) {
 		Bus:                 bus,
 		Limits:              limits,
 		Events:              optSink(sinks),
+
+		AllowPrivateWebhooks: cfg.Webhooks.AllowPrivateTargets,
 	})
 	if err != nil {
 		return nil, err
@@ -266,6 +275,19 @@ func New(cfg Config) (*Server, error) {
 		if err := c.RegisterMetrics(sl.Metrics()...); err != nil {
 			return nil, err
 		}
+	}
+	if ws, ok := cfg.Store.(webhook.Store); ok && c.WebhookSealer() != nil {
+		var b [6]byte
+		rand.Read(b[:])
+		if s.webhooks, err = webhook.New(webhook.Config{Store: ws, Sealer: c.WebhookSealer(), Owner: "replica-" + hex.EncodeToString(b[:]),
+			AllowPrivateTargets: cfg.Webhooks.AllowPrivateTargets, Poll: cfg.Webhooks.Poll, Clock: cfg.Clock, Logger: cfg.Logger,
+			Transport: cfg.Webhooks.Transport}); err != nil {
+			return nil, err
+		}
+		if err := c.RegisterMetrics(s.webhooks.Metrics()...); err != nil {
+			return nil, err
+		}
+		bus.Handle(core.NoticeWebhookEvent, func(string) { s.webhooks.Wake() })
 	}
 	if len(cfg.RADIUS.Clients) > 0 {
 		rc := cfg.RADIUS
@@ -336,6 +358,19 @@ func (cfg Config) withDefaults() (Config, error) {
 	return cfg, nil
 }
 
+// Webhooks configures webhook delivery.
+type Webhooks struct {
+	// AllowPrivateTargets lets endpoints be on private and loopback
+	// addresses, and plain http (webhooks.allow_private_targets).
+	AllowPrivateTargets bool
+	// Poll is how often each replica reads the outbox besides the
+	// notices that wake it; zero means a second.
+	Poll time.Duration
+	// Transport, when set, replaces the deliveries' HTTP transport
+	// (tests).
+	Transport http.RoundTripper
+}
+
 // optSink is sinks, or nil when there are none.
 func optSink(sinks events.Sinks) events.Sink {
 	if len(sinks) == 0 {
@@ -391,6 +426,9 @@ func (s *Server) Run(ctx context.Context) error {
 	wg.Go(func() { s.bus.Run(ctx) })
 	if s.syslog != nil {
 		wg.Go(func() { s.syslog.Run(ctx) })
+	}
+	if s.webhooks != nil {
+		wg.Go(func() { s.webhooks.Run(ctx) })
 	}
 	defer wg.Wait()
 	t := time.NewTicker(s.cfg.JanitorInterval)

@@ -98,6 +98,11 @@ func (s *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("DELETE /api/v1/appliances/{appliance}", s.api(s.apiApplianceUnpair))
 	mux.HandleFunc("POST /api/v1/verify", s.api(s.apiVerify))
 	mux.HandleFunc("GET /api/v1/audit", s.apiFor(auditReader, s.apiAudit))
+	mux.HandleFunc("POST /api/v1/webhooks", s.api(s.apiWebhookCreate))
+	mux.HandleFunc("GET /api/v1/webhooks", s.api(s.apiWebhookList))
+	mux.HandleFunc("GET /api/v1/webhooks/{id}", s.api(s.apiWebhookGet))
+	mux.HandleFunc("PATCH /api/v1/webhooks/{id}", s.api(s.apiWebhookUpdate))
+	mux.HandleFunc("DELETE /api/v1/webhooks/{id}", s.api(s.apiWebhookDelete))
 	mux.HandleFunc("/api/", s.apiNotFound)
 }
 

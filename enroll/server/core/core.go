@@ -125,6 +125,9 @@ type Config struct {
 	// the process: it bounds load, not guessing, which the per-user limit
 	// and lockouts bound.
 	Limits ratelimit.Factory
+	// AllowPrivateWebhooks lets webhook endpoints be on private and
+	// loopback addresses and plain http (webhooks.allow_private_targets).
+	AllowPrivateWebhooks bool
 	// Events receives every audit event this core records (syslog);
 	// nil sends them nowhere. Its Publish must not block.
 	Events events.Sink

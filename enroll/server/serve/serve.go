@@ -128,6 +128,7 @@ func Assemble(ctx context.Context, cfg Config, opts Options) (_ *Assembly, err e
 		Appliance:           cfg.applianceConfig(),
 		RADIUS:              rc,
 		Syslog:              sl,
+		Webhooks:            server.Webhooks{AllowPrivateTargets: cfg.Webhooks.AllowPrivateTargets},
 	})
 	if err != nil {
 		return nil, err
