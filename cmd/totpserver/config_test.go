@@ -159,7 +159,7 @@ log:
 		{name: "every problem", file: bad, wantErrs: []string{
 			`unknown key "limts.x"`,
 			`unknown key "metrics.path"`,
-			"registration_timeout: time: invalid duration",
+			`registration_timeout: "soon" is not a duration`,
 			"resync_window: cannot parse value as 'int'",
 			`listen "nope" is not host:port`,
 			"session_lifetime must be positive, not -1h0m0s",

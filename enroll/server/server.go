@@ -140,6 +140,10 @@ type Config struct {
 	JanitorInterval time.Duration
 	// Limits are the rate limits.
 	Limits Limits
+	// Passwords are the argon2id parameters of new password hashes; a hash
+	// made with others is made again at its owner's next sign-in. Zero
+	// means store.DefaultPasswordParams.
+	Passwords store.PasswordParams
 	// TrustedProxies are the reverse proxies (load balancers) in front of
 	// the server: only from these peers is X-Forwarded-For believed, for
 	// rate limits, the audit log and logs. Empty: the peer is the client.
@@ -235,6 +239,7 @@ func New(cfg Config) (*Server, error) {
 		Logger:              cfg.Logger,
 		RegistrationTimeout: cfg.RegistrationTimeout,
 		LabelTemplate:       cfg.LabelTemplate,
+		Passwords:           cfg.Passwords,
 		ResyncWindow:        cfg.ResyncWindow,
 		MaxDevicesPerUser:   cfg.MaxDevicesPerUser,
 		CacheTTL:            cfg.CacheTTL,

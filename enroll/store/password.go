@@ -72,11 +72,16 @@ func CheckPassword(hash, pw string) bool {
 // PasswordNeedsRehash reports whether hash was made with parameters other
 // than DefaultPasswordParams (or is not a valid hash), so a server can
 // hash the password again after a successful sign-in.
-func PasswordNeedsRehash(hash string) bool {
-	p, salt, key, ok := parsePHC(hash)
-	d := DefaultPasswordParams
-	return !ok || p.MemoryKiB != d.MemoryKiB || p.Time != d.Time || p.Threads != d.Threads ||
-		len(salt) != d.SaltLen || len(key) != int(d.KeyLen)
+func PasswordNeedsRehash(hash string) bool { return DefaultPasswordParams.NeedsRehash(hash) }
+
+// NeedsRehash reports whether hash was made with parameters other than p
+// (or is not a valid hash): after a successful sign-in the server hashes
+// the password again with p, so raising the parameters reaches every
+// hash at its owner's next sign-in.
+func (p PasswordParams) NeedsRehash(hash string) bool {
+	h, salt, key, ok := parsePHC(hash)
+	return !ok || h.MemoryKiB != p.MemoryKiB || h.Time != p.Time || h.Threads != p.Threads ||
+		len(salt) != p.SaltLen || len(key) != int(p.KeyLen)
 }
 
 func parsePHC(hash string) (p PasswordParams, salt, key []byte, ok bool) {

@@ -57,6 +57,9 @@ func (s *Console) signinSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	good := core.CheckUserPassword(u, err == nil, password)
+	if good && !u.Disabled {
+		s.core.RehashPassword(r.Context(), u, password)
+	}
 	release()
 	if !good || u.Disabled {
 		s.core.Audit(r.Context(), core.Actor{Name: name, IP: ip}, "signin.fail", "user:"+name, "wrong username or password, or user disabled")

@@ -112,6 +112,10 @@ type Config struct {
 	// CacheTTL is how long the verify path trusts a cached user with its
 	// devices; negative disables the cache.
 	CacheTTL time.Duration
+	// Passwords are the argon2id parameters of new password hashes; a
+	// hash made with others is made again at its owner's next sign-in.
+	// Zero means store.DefaultPasswordParams.
+	Passwords store.PasswordParams
 	// LabelTemplate makes the account part of otpauth labels from
 	// {user} and {device}; empty means DefaultLabelTemplate. It must pass
 	// CheckLabelTemplate.

@@ -36,5 +36,38 @@ func (s *Core) CheckPassword(ctx context.Context, username, password string) (bo
 		return false, err
 	}
 	ok := CheckUserPassword(u, err == nil, password)
+	if ok && !u.Disabled {
+		s.RehashPassword(ctx, u, password)
+	}
 	return ok && !u.Disabled, nil
+}
+
+// passwords returns the parameters of new password hashes.
+func (s *Core) passwords() store.PasswordParams {
+	if s.cfg.Passwords == (store.PasswordParams{}) {
+		return store.DefaultPasswordParams
+	}
+	return s.cfg.Passwords
+}
+
+// RehashPassword hashes password, which has just signed u in, again when
+// u's stored hash was made with other parameters than Config.Passwords
+// (store.PasswordParams.NeedsRehash): raising the parameters reaches each
+// user at their next sign-in. A failure is logged, never the sign-in's:
+// the old hash still works.
+func (s *Core) RehashPassword(ctx context.Context, u store.User, password string) {
+	p := s.passwords()
+	if !p.NeedsRehash(u.PasswordHash) {
+		return
+	}
+	h, err := p.Hash(password)
+	if err == nil {
+		u.PasswordHash = h
+		err = s.store.UpdateUser(ctx, u)
+	}
+	if err != nil {
+		s.log.Warn("rehash password", "user", u.Username, "err", err)
+		return
+	}
+	s.log.Info("password hashed again with the configured parameters", "user", u.Username)
 }

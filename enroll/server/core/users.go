@@ -37,7 +37,7 @@ func (s *Core) CreateUser(ctx context.Context, a Actor, in NewUser) (store.User,
 		if err := checkPassword(in.Password); err != nil {
 			return store.User{}, Fail(400, "%v", err)
 		}
-		if u.PasswordHash, err = store.HashPassword(in.Password); err != nil {
+		if u.PasswordHash, err = s.passwords().Hash(in.Password); err != nil {
 			return store.User{}, err
 		}
 	}
@@ -90,7 +90,7 @@ func (s *Core) SetPassword(ctx context.Context, a Actor, u store.User, password 
 	if err := checkPassword(password); err != nil {
 		return Fail(400, "%v", err)
 	}
-	h, err := store.HashPassword(password)
+	h, err := s.passwords().Hash(password)
 	if err != nil {
 		return err
 	}

@@ -53,6 +53,11 @@ type Config struct {
 	MaxDevicesPerUser   int           `mapstructure:"max_devices_per_user"`
 	CacheTTL            time.Duration `mapstructure:"cache_ttl"`
 	JanitorInterval     time.Duration `mapstructure:"janitor_interval"`
+	Passwords           struct {
+		MemoryKiB uint32 `mapstructure:"memory_kib"`
+		Time      uint32 `mapstructure:"time"`
+		Threads   uint8  `mapstructure:"threads"`
+	} `mapstructure:"passwords"`
 	Limits              struct {
 		SignInPerIP   Rate `mapstructure:"signin_per_ip"`
 		SignInPerUser Rate `mapstructure:"signin_per_user"`
@@ -117,6 +122,9 @@ func Defaults() Config {
 	c.MaxDevicesPerUser = 8
 	c.CacheTTL = 5 * time.Second
 	c.JanitorInterval = 30 * time.Second
+	c.Passwords.MemoryKiB = store.DefaultPasswordParams.MemoryKiB
+	c.Passwords.Time = store.DefaultPasswordParams.Time
+	c.Passwords.Threads = store.DefaultPasswordParams.Threads
 	l := server.DefaultLimits
 	c.Limits.SignInPerIP = Rate{l.SignInPerIP.PerSecond, l.SignInPerIP.Burst}
 	c.Limits.SignInPerUser = Rate{l.SignInPerUser.PerSecond, l.SignInPerUser.Burst}
@@ -263,6 +271,9 @@ func (c Config) problems() []error {
 	positive("appliances.retention", c.Appliances.Retention)
 	if c.ResyncWindow < 1 || c.ResyncWindow > 100000 {
 		bad("resync_window must be 1 to 100000, not %d", c.ResyncWindow)
+	}
+	if pw := c.Passwords; pw.MemoryKiB < 8*uint32(max(pw.Threads, 1)) || pw.MemoryKiB > 1<<20 || pw.Time < 1 || pw.Time > 64 || pw.Threads < 1 {
+		bad("passwords: memory_kib must be 8×threads to 1048576, time 1 to 64 and threads at least 1, not %d, %d and %d", pw.MemoryKiB, pw.Time, pw.Threads)
 	}
 	if c.MaxDevicesPerUser < 1 {
 		bad("max_devices_per_user must be at least 1, not %d", c.MaxDevicesPerUser)
@@ -493,4 +504,11 @@ func (c Config) syslogConfig() (*syslog.Config, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// passwords returns the argon2id parameters of new password hashes.
+func (c Config) passwords() store.PasswordParams {
+	p := store.DefaultPasswordParams
+	p.MemoryKiB, p.Time, p.Threads = c.Passwords.MemoryKiB, c.Passwords.Time, c.Passwords.Threads
+	return p
 }

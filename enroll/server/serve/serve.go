@@ -125,6 +125,7 @@ func Assemble(ctx context.Context, cfg Config, opts Options) (_ *Assembly, err e
 		JanitorInterval:     cfg.JanitorInterval,
 		PasswordChecks:      opts.PasswordChecks,
 		Limits:              cfg.limits(),
+		Passwords:           cfg.passwords(),
 		Appliance:           cfg.applianceConfig(),
 		RADIUS:              rc,
 		Syslog:              sl,
