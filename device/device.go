@@ -191,6 +191,9 @@ type Status struct {
 	AccountCount int    `json:"account_count"`
 	AccountID    string `json:"account_id,omitempty"`
 	Label        string `json:"label,omitempty"`
+	// User is the user the shown account was placed for, named on the
+	// screen beside it; empty for an account added on the appliance.
+	User         string `json:"user,omitempty"`
 	CodeShown    bool   `json:"code_shown"`
 	TimeState    string `json:"time_state"`
 	Blank        bool   `json:"blank"`

@@ -142,8 +142,8 @@ func (a *Appliance) buildPairing(f *frame, accts []vault.Account) bool {
 
 // buildAccount names the account in the frame.
 func (a *Appliance) buildAccount(f *frame, acct vault.Account) {
-	f.st.AccountID, f.st.Label = acct.ID, acct.Name()
-	f.scr.Issuer, f.scr.Label = acct.Issuer, acct.Label
+	f.st.AccountID, f.st.Label, f.st.User = acct.ID, acct.Name(), acct.User
+	f.scr.Issuer, f.scr.Label, f.scr.User = acct.Issuer, acct.Label, acct.User
 	if f.scr.Label == "" {
 		f.scr.Label = acct.Key.Account
 	}

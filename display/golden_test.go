@@ -28,6 +28,8 @@ var goldenScreens = []struct {
 		Remaining: 17 * time.Second, Period: 30 * time.Second, Index: 1, Count: 5, Time: TimeSynced, Link: LinkUp}},
 	{"code-next", Screen{View: ViewCode, Issuer: "GitHub", Label: "GitHub:alice", Code: "492039", NextCode: "118354",
 		Remaining: 3 * time.Second, Period: 30 * time.Second, Index: 1, Count: 5, Time: TimeHoldover, Link: LinkDown}},
+	{"code-user", Screen{View: ViewCode, Issuer: "totpbox", Label: "Front desk", User: "alice.with.a.rather.long.name@example.com", Code: "492039",
+		Remaining: 17 * time.Second, Period: 30 * time.Second, Index: 1, Count: 5, Time: TimeSynced, Link: LinkUp}},
 	{"code-8digits", Screen{View: ViewCode, Issuer: "Example Corporation VPN", Label: "j.random.hacker@corp.example.com", Code: "12345678",
 		Remaining: 44 * time.Second, Period: 60 * time.Second, Count: 1, Time: TimeSynced}},
 	{"untrusted", Screen{View: ViewUntrusted, Issuer: "GitHub", Label: "alice", Time: TimeUntrusted,

@@ -98,7 +98,41 @@ func (r *renderer) small() bool { return r.size.Y < 48 }
 // (or the label alone, without withIssuer), with a label that repeats the
 // issuer ("Issuer:name") not repeating it and an e-mail address cut to its
 // local part before anything is shortened with an ellipsis.
+//
+// An account placed for a user ends with the user in parentheses: the
+// whole name when it fits, else the account's name shortened as above
+// beside the user's address cut to its local part, which takes at most
+// half the width.
 func (r *renderer) label(f *face, w int, withIssuer bool) []rune {
+	user := r.s.User
+	if user == "" {
+		return r.name(f, w, withIssuer)
+	}
+	name := r.name(f, 1<<30, withIssuer)
+	if full := f.clean(string(name) + " (" + user + ")"); len(name) > 0 && f.width(full) <= w {
+		return full
+	}
+	if at := strings.LastIndexByte(user, '@'); at > 0 {
+		user = user[:at]
+	}
+	who := f.clean("(" + user + ")")
+	if len(name) == 0 {
+		return f.fit(who, w)
+	}
+	if f.width(who) > w/2 {
+		who = f.fit(who, w/2)
+	}
+	sp := f.glyph(' ').adv
+	rest := w - f.width(who) - sp
+	if rest <= 0 {
+		return f.fit(who, w)
+	}
+	return append(append(r.name(f, rest, withIssuer), ' '), who...)
+}
+
+// name is the account's own name in at most w pixels of f, as label
+// describes it, without its user.
+func (r *renderer) name(f *face, w int, withIssuer bool) []rune {
 	issuer, label := r.s.Issuer, r.s.Label
 	if !withIssuer {
 		issuer = ""

@@ -279,6 +279,34 @@ func TestLabelShortening(t *testing.T) {
 	}
 }
 
+// TestLabelNamesTheUser: an account placed for a user names the user after
+// its own name, within the width: the account's name is shortened first,
+// then the user's address is cut to its local part, then shortened.
+func TestLabelNamesTheUser(t *testing.T) {
+	f := face7x13()
+	tests := []struct {
+		issuer, label, user string
+		w                   int
+		want                string
+	}{
+		{"totpbox", "Front desk", "carol", 300, "totpbox: Front desk (carol)"},
+		{"totpbox", "Front desk", "carol", 150, "totpbox: Fro… (carol)"},
+		{"totpbox", "Front desk", "alice.with.a.rather.long.name@example.com", 300, "totpbox: Front desk (alice.with.a.rather…"},
+		{"totpbox", "Front desk", "alice.with.a.rather.long.name@example.com", 120, "totpbox… (alice.…"},
+		{"", "", "carol", 120, "(carol)"},
+	}
+	for _, tt := range tests {
+		r := &renderer{s: Screen{Issuer: tt.issuer, Label: tt.label, User: tt.user}}
+		got := r.label(f, tt.w, true)
+		if string(got) != tt.want {
+			t.Errorf("label(%q, %q, user %q, %d px) = %q, want %q", tt.issuer, tt.label, tt.user, tt.w, string(got), tt.want)
+		}
+		if f.width(got) > tt.w {
+			t.Errorf("label(%q, user %q) is %d px wide, over %d", tt.label, tt.user, f.width(got), tt.w)
+		}
+	}
+}
+
 // oddScreens are screens with empty, enormous and hostile fields.
 func oddScreens() []Screen {
 	long := strings.Repeat("Ω≈ç√∫˜µ≤≥÷ 🏳️‍🌈 ‮evil‬ \u0000\x01 ", 40)

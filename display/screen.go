@@ -214,7 +214,9 @@ type Screen struct {
 	Page int
 
 	// User and DeviceName describe an offer (offer view): "New account for
-	// User — DeviceName".
+	// User — DeviceName". In the other views of an account, User is the
+	// user the server placed it for, named after its label within the
+	// panel's width; empty for an account added on the appliance.
 	User, DeviceName string
 
 	// Server is the registration server's address and PairingCode the code

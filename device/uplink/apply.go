@@ -217,7 +217,7 @@ func (c *Client) accept(o *openOffer) error {
 	a, ok := c.accountOf(o.deviceID)
 	if !ok {
 		var err error
-		a, err = c.vault.Add(vault.Account{Issuer: o.key.Issuer, Label: o.label, Key: o.key, State: vault.Pending, Source: o.deviceID})
+		a, err = c.vault.Add(vault.Account{Issuer: o.key.Issuer, Label: o.label, Key: o.key, State: vault.Pending, Source: o.deviceID, User: o.user})
 		if err != nil {
 			c.notify()
 			// Not stored: the server offers it again at the next sync.

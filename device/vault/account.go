@@ -94,6 +94,10 @@ type Account struct {
 	// id of the server registration that delivered it. Add fills in
 	// SourceLocal when empty. Non-local sources are unique in a vault.
 	Source string
+	// User is the user the server placed the account for, shown beside
+	// its name on the screen; empty for an account added on the
+	// appliance.
+	User string
 	// Created and Updated are set by the vault from its clock.
 	Created, Updated time.Time
 	// InTPM reports that the secret lives in the TPM as a keyed-hash
@@ -172,6 +176,9 @@ func (a Account) validate() error {
 		return err
 	}
 	if err := validateText("issuer", a.Issuer, 2*MaxLabelLen); err != nil {
+		return err
+	}
+	if err := validateText("user", a.User, 2*MaxLabelLen); err != nil {
 		return err
 	}
 	if a.State != Pending && a.State != Active {

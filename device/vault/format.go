@@ -54,6 +54,7 @@ type accountJSON struct {
 	Key     keyJSON   `json:"key"`
 	State   State     `json:"state"`
 	Source  string    `json:"source"`
+	User    string    `json:"user,omitempty"`
 	Created time.Time `json:"created"`
 	Updated time.Time `json:"updated"`
 	// TPM is the TPM's wrapped keyed-hash object holding the secret,
@@ -75,7 +76,7 @@ func (v *Vault) seal(accounts []Account) ([]byte, error) {
 	d := fileData{Accounts: make([]accountJSON, len(accounts))}
 	for i, a := range accounts {
 		d.Accounts[i] = accountJSON{
-			ID: a.ID, Issuer: a.Issuer, Label: a.Label, State: a.State, Source: a.Source,
+			ID: a.ID, Issuer: a.Issuer, Label: a.Label, State: a.State, Source: a.Source, User: a.User,
 			Created: a.Created, Updated: a.Updated, TPM: a.tpmBlob,
 			Key: keyJSON{
 				Issuer: a.Key.Issuer, Account: a.Key.Account, Secret: a.Key.Secret,
@@ -146,7 +147,7 @@ func (v *Vault) unseal(path string, b []byte) ([]Account, error) {
 			return nil, errCorrupt(path, fmt.Sprintf("account %d: %v", i, err))
 		}
 		a := Account{
-			ID: r.ID, Issuer: r.Issuer, Label: r.Label, State: r.State, Source: r.Source,
+			ID: r.ID, Issuer: r.Issuer, Label: r.Label, State: r.State, Source: r.Source, User: r.User,
 			Created: r.Created, Updated: r.Updated, InTPM: r.TPM != nil, tpmBlob: r.TPM,
 			Key: enroll.Key{
 				Issuer: r.Key.Issuer, Account: r.Key.Account, Secret: r.Key.Secret,
