@@ -59,6 +59,9 @@ func TestBrowserRegistrationLifecycle(t *testing.T) {
 	// Live status: OK pressed on the appliance shows up by itself.
 	register("Edge four")
 	run("the script hides the Refresh link", chromedp.WaitNotVisible(chromedp.CSS("p.offer a.refresh")))
+	if got := text("banner", "main > p.flash"); !strings.Contains(got, "Press OK on it") {
+		t.Fatalf("banner after Send to appliance = %q", got)
+	}
 	if got := text("status line", "p.offer"); !strings.Contains(got, "waiting for OK on the appliance") {
 		t.Fatalf("status line with JavaScript = %q, want waiting for OK", got)
 	}
@@ -67,6 +70,10 @@ func TestBrowserRegistrationLifecycle(t *testing.T) {
 	run("status follows the OK without a reload", chromedp.WaitVisible(chromedp.CSS(`p.offer.accepted`)))
 	if got := text("status line", "p.offer"); got != "Accepted on “Edge kiosk”: now type the code the appliance shows." {
 		t.Fatalf("status line after OK = %q", got)
+	}
+	// The banner asking for OK on the appliance is stale now: gone.
+	if stale := b.Eval("banners", `Array.from(document.querySelectorAll("main > p.flash, main > p.error")).map(p => p.textContent).join(" | ")`); stale != "" {
+		t.Errorf("banner still shown after the status changed: %q", stale)
 	}
 
 	// Offered, then registered with a phone's code: the console says the

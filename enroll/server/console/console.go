@@ -228,6 +228,9 @@ func (s *Console) Register(mux Mux) {
 	mux.HandleFunc("POST /appliances/{appliance}/forget", s.admin(s.applianceForgetSubmit))
 
 	mux.HandleFunc("GET /portal", s.signedIn(s.portalShow))
+	// An admin registering their own MFA device in the portal sends it to
+	// an appliance as they would any user's.
+	mux.HandleFunc("POST /portal/mfa-devices/{id}/send", s.portal(s.adminsOwn(s.deviceSend)))
 
 	// The MFA device pages, for admins and for users managing their own.
 	// Resync and unlock are a user's recovery of their own device, offered

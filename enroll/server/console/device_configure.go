@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/totpbox/totpbox/enroll/server/appliance"
@@ -31,8 +32,8 @@ type deviceConfigData struct {
 	// at …; start again".
 	ExpiredMsg string
 	NewDevice  string // URL to start again after expiry
-	// CanSend: the console offers "Send to appliance" (the portal does
-	// not: appliances are the admins').
+	// CanSend: the console offers "Send to appliance", and so does the
+	// portal to an admin (appliances are the admins').
 	CanSend bool
 	// Appliances are those a registration can be sent to.
 	Appliances []appliance.Info
@@ -55,9 +56,11 @@ func (s *Console) pendingDevice(w http.ResponseWriter, r *http.Request, sc *scop
 	}
 	var f *core.Failure
 	if errors.As(err, &f) && f.Status == http.StatusGone {
-		// Expired and already removed: say so, with "Start again".
-		d := deviceConfigData{User: sc.user, Base: sc.base, List: sc.list(), Portal: sc.portal,
-			Expired: true, ExpiredMsg: f.Msg, NewDevice: sc.base + "/mfa-devices/new"}
+		// Expired and already removed: say so, with "Start again" under
+		// the same name.
+		name := s.core.ExpiredName(r.Context(), sc.user, id)
+		d := deviceConfigData{User: sc.user, Base: sc.base, List: sc.list(), Portal: sc.portal, Device: store.Device{Name: name},
+			Expired: true, ExpiredMsg: f.Msg, NewDevice: sc.base + "/mfa-devices/new?name=" + url.QueryEscape(name)}
 		s.render(w, r, sc.a, http.StatusGone, "device_configure", page{Title: "Registration expired", Section: sc.section(), D: d})
 		return store.Device{}, false
 	}
@@ -66,7 +69,7 @@ func (s *Console) pendingDevice(w http.ResponseWriter, r *http.Request, sc *scop
 }
 
 func (s *Console) configData(r *http.Request, sc *scope, dev store.Device) (deviceConfigData, error) {
-	d := deviceConfigData{User: sc.user, Base: sc.base, List: sc.list(), Portal: sc.portal, Device: dev, NewDevice: sc.base + "/mfa-devices/new"}
+	d := deviceConfigData{User: sc.user, Base: sc.base, List: sc.list(), Portal: sc.portal, Device: dev, NewDevice: sc.base + "/mfa-devices/new?name=" + url.QueryEscape(dev.Name)}
 	k, err := s.core.PendingKey(r.Context(), sc.user, dev)
 	var f *core.Failure
 	if errors.As(err, &f) && f.Status == http.StatusGone {
@@ -83,7 +86,7 @@ func (s *Console) configData(r *http.Request, sc *scope, dev store.Device) (devi
 	d.Secret, d.URI, d.Codes = k.SecretBase32(), k.URI(), st.RegistrationCodes
 	d.Expires = dev.ExpiresAt
 	d.Minutes = int(s.core.RegistrationTimeout().Minutes())
-	if !sc.portal {
+	if !sc.portal || sc.a.user.Admin {
 		d.CanSend = true
 		p := s.core.Placement(r.Context(), dev)
 		d.Offer, d.Status = p.Offer, describeOffer(p.State, p.Offer)

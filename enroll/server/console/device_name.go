@@ -20,7 +20,9 @@ type deviceNameData struct {
 }
 
 func (s *Console) deviceNameShow(w http.ResponseWriter, r *http.Request, sc *scope) {
-	d := deviceNameData{User: sc.user, Base: sc.base, List: sc.list(), Portal: sc.portal, Kind: string(store.KindAuthenticatorApp)}
+	// A name in the query is kept from a registration that expired
+	// ("Start again").
+	d := deviceNameData{User: sc.user, Base: sc.base, List: sc.list(), Portal: sc.portal, Kind: string(store.KindAuthenticatorApp), Name: r.URL.Query().Get("name")}
 	s.render(w, r, sc.a, http.StatusOK, "device_name", page{Title: "Register MFA device", Section: sc.section(), D: d})
 }
 

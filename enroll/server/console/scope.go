@@ -73,6 +73,18 @@ func (s *Console) portal(h scoped) http.HandlerFunc {
 	})
 }
 
+// adminsOwn runs h in the portal for an admin only: appliances are the
+// admins'.
+func (s *Console) adminsOwn(h scoped) scoped {
+	return func(w http.ResponseWriter, r *http.Request, sc *scope) {
+		if !sc.a.user.Admin {
+			s.errorPage(w, r, sc.a, core.Fail(403, "only admins send registrations to appliances"))
+			return
+		}
+		h(w, r, sc)
+	}
+}
+
 // portalOwn runs h for a signed-in user on their own devices, whatever
 // the setting: for resync and unlock, which recover a device rather than
 // manage it. Signed in means the password and a code of an MFA device,

@@ -41,6 +41,16 @@ func (s *Core) UserDevice(ctx context.Context, u store.User, id int64) (store.De
 	return d, err
 }
 
+// ExpiredName returns the friendly name of u's registration id that
+// expired and was removed, or "" when there is none: "Start again" keeps
+// it.
+func (s *Core) ExpiredName(ctx context.Context, u store.User, id int64) string {
+	if e, err := s.store.ExpiredRegistration(ctx, id); err == nil && e.UserID == u.ID {
+		return e.Name
+	}
+	return ""
+}
+
 // expiredFailure is the 410 of a registration that expired unconfirmed.
 func expiredFailure(d store.Device) error {
 	return Fail(410, "this registration expired at %s; start again", d.ExpiresAt.UTC().Format(TimeLayout))

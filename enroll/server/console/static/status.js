@@ -13,9 +13,19 @@
     refresh.hidden = true;
   }
   var text = line.querySelector(".text");
+  var shown = line.className;
   function show(st) {
     line.className = "offer " + st.class;
     text.textContent = st.text;
+    if (line.className !== shown) {
+      // The page's banners ("Sent to appliance …, press OK on it", an
+      // error) spoke of the state that has just ended.
+      var stale = document.querySelectorAll("main > p.flash, main > p.error");
+      for (var i = 0; i < stale.length; i++) {
+        stale[i].remove();
+      }
+      shown = line.className;
+    }
   }
   function ask() {
     fetch(line.getAttribute("data-status"), { credentials: "same-origin", cache: "no-store" })
