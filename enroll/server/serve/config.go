@@ -58,7 +58,7 @@ type Config struct {
 		Time      uint32 `mapstructure:"time"`
 		Threads   uint8  `mapstructure:"threads"`
 	} `mapstructure:"passwords"`
-	Limits              struct {
+	Limits struct {
 		SignInPerIP   Rate `mapstructure:"signin_per_ip"`
 		SignInPerUser Rate `mapstructure:"signin_per_user"`
 		SignInPerDev  Rate `mapstructure:"signin_per_device"`
