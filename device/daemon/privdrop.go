@@ -46,6 +46,9 @@ func parseRunAs(s string) (runAs, error) {
 			return runAs{}, fmt.Errorf("run_as: %q: %q is neither a number nor a user or group name", s, part)
 		}
 	}
+	if u == "nobody" || u == "65534" {
+		return runAs{}, fmt.Errorf("run_as: %q is nobody (uid 65534), which other services share: any of them could read the vault and answer on totpd's socket; give totpd a user of its own, such as \"2317:2317\"", s)
+	}
 	return runAs{user: u, group: g}, nil
 }
 
@@ -146,11 +149,12 @@ type dropPlan struct {
 }
 
 // DefaultRunAs is who a totpd started as root becomes when run_as is
-// empty: the Debian package's user when the system has it, else nobody
-// (65534:65534, as on gokrazy, which has no user database).
+// empty: the Debian package's user when the system has it, else
+// DefaultRunAsFallback, a user id of totpd's own (gokrazy has no user
+// database). Never nobody, which other services share (see parseRunAs).
 const (
 	DefaultRunAs         = "totpbox"
-	DefaultRunAsFallback = "65534:65534"
+	DefaultRunAsFallback = "2317:2317"
 )
 
 // planDrop decides, for a process with effective uid euid and the run_as

@@ -36,6 +36,12 @@ func TestParseRunAs(t *testing.T) {
 		{"1000:gp/io", runAs{}, "neither a number nor"},
 		{"99999999999", runAs{}, "neither a number nor"},
 		{"a:b:c", runAs{}, "neither a number nor"},
+		// nobody is shared with other services (issue 22, item 7).
+		{"65534:65534", runAs{}, "nobody"},
+		{"65534", runAs{}, "nobody"},
+		{"nobody", runAs{}, "nobody"},
+		{"nobody:nogroup", runAs{}, "nobody"},
+		{"2317:2317", runAs{user: "2317", group: "2317"}, ""},
 	} {
 		got, err := parseRunAs(tc.in)
 		if tc.wantErr != "" {
@@ -80,7 +86,8 @@ var fakeDB = userDB{
 }
 
 // TestPlanDropDefaultWithoutUserDB: on gokrazy there is no user database,
-// so root without run_as becomes nobody.
+// so root without run_as becomes a user id of totpd's own (never nobody,
+// which other services share).
 func TestPlanDropDefaultWithoutUserDB(t *testing.T) {
 	none := userDB{
 		lookupUser:  func(name string) (*user.User, error) { return nil, user.UnknownUserError(name) },
@@ -88,8 +95,8 @@ func TestPlanDropDefaultWithoutUserDB(t *testing.T) {
 		groupIDs:    func(*user.User) ([]string, error) { return nil, nil },
 	}
 	got, err := planDrop(0, "", none)
-	if err != nil || !got.Drop || got.ID.UID != 65534 || got.ID.GID != 65534 {
-		t.Fatalf("planDrop(root, \"\") without a user database = %+v, %v; want a drop to 65534:65534", got, err)
+	if err != nil || !got.Drop || got.ID.UID != 2317 || got.ID.GID != 2317 {
+		t.Fatalf("planDrop(root, \"\") without a user database = %+v, %v; want a drop to 2317:2317", got, err)
 	}
 }
 

@@ -447,8 +447,9 @@ const DefaultDaemonUser = "totpbox"
 // TrustedUIDs returns the users a client may trust to be totpd: root, the
 // calling user, and daemonUser (a name or a numeric uid; empty means
 // DefaultDaemonUser, left out where no such user exists). A totpd that runs
-// as someone else, such as 65534 on gokrazy, must be named. A name given
-// explicitly that does not exist is an error.
+// as someone else, such as its own uid on gokrazy, must be named. A name
+// given explicitly that does not exist is an error, and so is nobody
+// (NobodyUID), which other services share.
 func TrustedUIDs(daemonUser string) ([]int, error) {
 	uids := []int{0, os.Geteuid()}
 	name := daemonUser
@@ -456,7 +457,7 @@ func TrustedUIDs(daemonUser string) ([]int, error) {
 		name = DefaultDaemonUser
 	}
 	if n, err := strconv.Atoi(name); err == nil && n >= 0 {
-		return append(uids, n), nil
+		return sharedCheck(name, append(uids, n))
 	}
 	u, err := user.Lookup(name)
 	if err != nil {
@@ -469,7 +470,20 @@ func TrustedUIDs(daemonUser string) ([]int, error) {
 	if err != nil {
 		return nil, fmt.Errorf("daemon user %q: uid %q is not a number", name, u.Uid)
 	}
-	return append(uids, n), nil
+	return sharedCheck(name, append(uids, n))
+}
+
+// NobodyUID is the user id of nobody, which many services share.
+const NobodyUID = 65534
+
+// sharedCheck refuses a daemon user that other services share (nobody):
+// any of them could bind totpd's socket path first and be sent what
+// totpctl sends, secrets included. uids ends with the daemon user's.
+func sharedCheck(name string, uids []int) ([]int, error) {
+	if uids[len(uids)-1] == NobodyUID {
+		return nil, fmt.Errorf("daemon user %q is uid %d (nobody), which other services share: any of them could answer on the socket; run totpd as a user of its own (run_as) and name that", name, NobodyUID)
+	}
+	return uids, nil
 }
 
 // PeerError means the socket is served by a process the client does not

@@ -99,6 +99,13 @@ func TestTrustedUIDs(t *testing.T) {
 	if _, err := TrustedUIDs("no-such-user-totpbox"); err == nil || !strings.Contains(err.Error(), "no-such-user-totpbox") {
 		t.Errorf("TrustedUIDs of an unknown user = %v, want an error naming it", err)
 	}
+	// nobody is shared with other services: any of them could have bound
+	// the socket (issue 22, item 7).
+	for _, u := range []string{"65534", "nobody"} {
+		if uids, err := TrustedUIDs(u); err == nil || !strings.Contains(err.Error(), "65534") || !strings.Contains(err.Error(), "a user of its own") {
+			t.Errorf("TrustedUIDs(%s) = %v, %v; want an error: nobody is shared", u, uids, err)
+		}
+	}
 	_, lookupErr := user.Lookup(DefaultDaemonUser)
 	if uids, err := TrustedUIDs(""); err != nil || len(uids) != 3 && lookupErr == nil || len(uids) != 2 && lookupErr != nil {
 		t.Errorf("TrustedUIDs() = %v, %v; want root, you and %s where it exists", uids, err, DefaultDaemonUser)
