@@ -44,9 +44,10 @@ type Engine struct {
 	lastUpdate time.Duration
 	lastRound  time.Duration
 	lastOut    Outcome
-	quickLeft  int // quick rounds still to come since the clock was set
-	acquiring  int // rounds still to come, after those, that may come early
-	retries    int // rounds in a row whose samples the filter held back
+	quickLeft  int  // quick rounds still to come since the clock was set
+	acquiring  int  // rounds still to come, after those, that may come early
+	retries    int  // rounds in a row whose samples the filter held back
+	authed     bool // the last update's selected servers were all NTS
 }
 
 // server is the engine's view of one configured server.
@@ -182,7 +183,9 @@ func (e *Engine) Reading() Reading {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.checkSuspend()
-	return e.disc.Reading(e.q.timebase.Local())
+	rd := e.disc.Reading(e.q.timebase.Local())
+	rd.Authenticated = e.authed && rd.State != Unsynced
+	return rd
 }
 
 // BoundTerms returns the parts of the error bound of a reading at timebase
@@ -347,6 +350,14 @@ func (e *Engine) Round(ctx context.Context) Outcome {
 	now := e.q.timebase.Local()
 	out := e.disc.Update(now, fresh)
 	e.lastOut = out
+	if out.Updated {
+		e.authed = len(out.Selected) > 0
+		for _, name := range out.Selected {
+			if !isNTS(name) {
+				e.authed = false
+			}
+		}
+	}
 	e.adapt(out, now)
 	e.countQuick(out)
 	if !out.Updated && len(out.Filtered) > 0 {

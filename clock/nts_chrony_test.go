@@ -224,6 +224,9 @@ func TestNTSAgainstChrony(t *testing.T) {
 		t.Fatalf("state %v over NTS with chronyd after 20 rounds, want SYNCED: %+v", rd.State, st)
 	}
 	r.withinBound(rd, 5*time.Millisecond)
+	if !rd.Authenticated {
+		t.Errorf("reading %+v over NTS alone says not authenticated", rd)
+	}
 	s := st.Servers[0]
 	if !s.NTS || !s.Authenticated || s.AuthFailures != 0 || s.SinceKE < 0 || s.Failures != 0 {
 		t.Errorf("server status %+v; want NTS, authenticated, a key exchange, no failures", s)
@@ -379,6 +382,9 @@ func TestNTSRefusesOnPathAttacker(t *testing.T) {
 		}
 		if off := rd.Time.Sub(time.Now()); off < 89*time.Second || off > 91*time.Second {
 			t.Fatalf("plain NTP through the +90 s proxy reads %v off the true time, want the attacker's +90 s", off)
+		}
+		if rd.Authenticated {
+			t.Fatalf("reading over plain NTP says authenticated")
 		}
 	})
 }

@@ -81,6 +81,9 @@ type Reading struct {
 	// Frequency is the estimated frequency error of the timebase in ppm
 	// (positive: the oscillator runs fast and gains on UTC).
 	Frequency float64
+	// Authenticated reports whether the last update came only from
+	// NTS-authenticated servers; false while the clock knows nothing.
+	Authenticated bool
 }
 
 // Clock gives readings. The appliance loop consumes it.

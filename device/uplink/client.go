@@ -590,7 +590,8 @@ func (c *Client) sync(ctx context.Context, wait time.Duration) error {
 	st := c.state()
 	q := proto.SyncQuery{After: st.Rev, Wait: wait, Version: c.cfg.Version, Accounts: len(c.vault.List())}
 	r := c.cfg.Clock.Now()
-	q.Clock = &proto.ClockReport{Time: r.Time, Bound: r.Bound, State: r.State.String(), Frequency: r.Frequency}
+	q.Clock = &proto.ClockReport{Time: r.Time, Bound: r.Bound, State: r.State.String(), Frequency: r.Frequency,
+		Authenticated: r.Authenticated}
 	if c.cfg.Secrets != nil {
 		q.Secrets = c.cfg.Secrets()
 	}

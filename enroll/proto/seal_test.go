@@ -70,6 +70,9 @@ func TestSyncQuery(t *testing.T) {
 		{"clock", SyncQuery{After: 0, Wait: 0, Accounts: 0, Clock: &ClockReport{
 			Time: time.Date(2026, 3, 1, 12, 0, 0, 123456789, time.UTC), Bound: 1500 * time.Microsecond,
 			State: "SYNCED", Frequency: -12.25}}},
+		{"clock authenticated", SyncQuery{After: 2, Clock: &ClockReport{
+			Time: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC), Bound: time.Millisecond,
+			State: "SYNCED", Frequency: 3, Authenticated: true}}},
 		{"secrets tpm", SyncQuery{After: 3, Accounts: 1, Secrets: SecretsTPM}},
 		{"secrets software", SyncQuery{After: 3, Accounts: 1, Secrets: SecretsSoftware}},
 	}
@@ -88,7 +91,7 @@ func TestSyncQuery(t *testing.T) {
 		"clock_time=yesterday", "clock_time=2026-03-01T12:00:00Z&clock_bound=x&clock_state=SYNCED&clock_ppm=1",
 		"clock_time=2026-03-01T12:00:00Z&clock_bound=1&clock_ppm=1",
 		"clock_time=2026-03-01T12:00:00Z&clock_bound=1&clock_state=SYNCED&clock_ppm=fast",
-		"secrets=hsm"}
+		"secrets=hsm", "clock_time=2026-03-01T12:00:00Z&clock_bound=1&clock_state=SYNCED&clock_ppm=1&clock_authenticated=yes"}
 	for _, s := range bad {
 		v, _ := url.ParseQuery(s)
 		if _, err := ParseSyncQuery(v); err == nil {

@@ -24,6 +24,10 @@ type ClockReport struct {
 	State string
 	// Frequency is the timebase's frequency error in ppm.
 	Frequency float64
+	// Authenticated reports whether the clock's last update came only from
+	// NTS-authenticated time servers. It travels only when true; an older
+	// appliance says nothing, which reads as false.
+	Authenticated bool
 }
 
 // UnknownBound is the Bound of a reading without an error bound: the
@@ -77,6 +81,9 @@ func (q SyncQuery) Encode() url.Values {
 		v.Set("clock_bound", strconv.FormatInt(int64(c.Bound), 10))
 		v.Set("clock_state", c.State)
 		v.Set("clock_ppm", strconv.FormatFloat(c.Frequency, 'g', -1, 64))
+		if c.Authenticated {
+			v.Set("clock_authenticated", "1")
+		}
 	}
 	if q.Secrets != "" {
 		v.Set("secrets", q.Secrets)
@@ -193,6 +200,13 @@ func ParseSyncQuery(v url.Values) (SyncQuery, error) {
 		c.Frequency, err = strconv.ParseFloat(v.Get("clock_ppm"), 64)
 		if err != nil || !FrequencyFits(c.Frequency) {
 			return q, fmt.Errorf("clock_ppm must be a number from -%d to %d", MaxFrequencyPPM, MaxFrequencyPPM)
+		}
+		switch v.Get("clock_authenticated") {
+		case "":
+		case "1":
+			c.Authenticated = true
+		default:
+			return q, errors.New("clock_authenticated must be 1 or absent")
 		}
 		q.Clock = c
 	}

@@ -245,3 +245,32 @@ func TestClockChartLeavesOutUnknownBound(t *testing.T) {
 		}
 	})
 }
+
+// TestAppliancePageSaysTimeAuthenticated: the appliance's page says
+// whether its clock was last set only by NTS servers, as its last sync
+// reported.
+func TestAppliancePageSaysTimeAuthenticated(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, open func(testing.TB) store.Store) {
+		h := newHarness(t, open(t), nil)
+		h.admin()
+		b := h.browser()
+		b.signIn("root", adminPassword, nil, h.clock)
+		kiosk := h.newAppliance()
+		pairThroughConsole(t, b, kiosk, "Lobby")
+		for _, tc := range []struct {
+			authenticated bool
+			want, not     string
+		}{
+			{true, "Time authenticated:", "Time not authenticated:"},
+			{false, "Time not authenticated:", "Time authenticated:"},
+		} {
+			h.clock.Advance(time.Minute)
+			kiosk.sync(&proto.ClockReport{Time: h.clock.Now(), Bound: 2 * time.Millisecond, State: "SYNCED", Authenticated: tc.authenticated})
+			_, _, page := b.get("/appliances/" + kiosk.id)
+			if !strings.Contains(page, tc.want) || strings.Contains(page, tc.not) {
+				i := strings.Index(page, "clock-auth")
+				t.Errorf("after a sync with authenticated %v the page does not say %q: %s", tc.authenticated, tc.want, page[max(i, 0):max(i, 0)+200])
+			}
+		}
+	})
+}

@@ -55,6 +55,9 @@ type ClockReport struct {
 	State string
 	// Frequency is the appliance's timebase frequency error, in ppm.
 	Frequency float64
+	// Authenticated reports whether the appliance said its clock's last
+	// update came only from NTS-authenticated time servers.
+	Authenticated bool
 	// Offset is the server's clock minus ApplianceTime on receipt.
 	Offset time.Duration
 	// At is the server's time of the report; zero when there is none.
@@ -157,7 +160,7 @@ type SyncResult struct {
 // the appliance as stored: when every is not positive, when a was never
 // seen, when a.LastSeen is every or more before s.At, when s says
 // something a does not (version, accounts, secrets mode, or the clock's
-// state), or when s's clock offset or bound is more than slack away from
+// state or whether its time is authenticated), or when s's clock offset or bound is more than slack away from
 // a's. Between two writes, LastSeen is at most every older than the
 // appliance's last sync, and the stored offset and bound within slack of
 // its last report.
@@ -172,7 +175,7 @@ func SeenDue(a Appliance, s ApplianceSeen, every, slack time.Duration) bool {
 	if c.At.IsZero() {
 		return false
 	}
-	return was.At.IsZero() || c.State != was.State || c.BoundUnknown != was.BoundUnknown ||
+	return was.At.IsZero() || c.State != was.State || c.BoundUnknown != was.BoundUnknown || c.Authenticated != was.Authenticated ||
 		(c.Offset-was.Offset).Abs() > slack || (c.knownBound()-was.knownBound()).Abs() > slack
 }
 

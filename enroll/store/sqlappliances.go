@@ -139,14 +139,14 @@ func (s *sqlStore) DeleteExpiredPairingCodes(ctx context.Context, now time.Time)
 
 const applianceCols = `id, name, sign_key, box_key, paired, last_seen, version, accounts,
 	clock_time, clock_bound_ns, clock_state, clock_ppm, clock_offset_ns, clock_at, rev, unpairing, secrets,
-	clock_bound_unknown`
+	clock_bound_unknown, clock_authenticated`
 
 func scanAppliance(row rowScanner) (Appliance, error) {
 	var a Appliance
 	var bound, offset int64
 	err := row.Scan(&a.ID, &a.Name, &a.SignKey, &a.BoxKey, nullTime{&a.Paired}, nullTime{&a.LastSeen}, &a.Version,
 		&a.Accounts, nullTime{&a.Clock.ApplianceTime}, &bound, &a.Clock.State, &a.Clock.Frequency, &offset,
-		nullTime{&a.Clock.At}, &a.Rev, &a.Unpairing, &a.Secrets, &a.Clock.BoundUnknown)
+		nullTime{&a.Clock.At}, &a.Rev, &a.Unpairing, &a.Secrets, &a.Clock.BoundUnknown, &a.Clock.Authenticated)
 	a.Clock.Bound, a.Clock.Offset = time.Duration(bound), time.Duration(offset)
 	return a, err
 }
@@ -194,10 +194,11 @@ func (s *sqlStore) seen(ctx context.Context, q querier, id string, seen Applianc
 	} else {
 		c := seen.Clock
 		res, err = q.ExecContext(ctx, `UPDATE appliances SET last_seen = ?, version = ?, accounts = ?, secrets = ?,
-			clock_time = ?, clock_bound_ns = ?, clock_bound_unknown = ?, clock_state = ?, clock_ppm = ?, clock_offset_ns = ?, clock_at = ?
+			clock_time = ?, clock_bound_ns = ?, clock_bound_unknown = ?, clock_state = ?, clock_ppm = ?, clock_offset_ns = ?, clock_at = ?,
+			clock_authenticated = ?
 			WHERE id = ?`,
 			t(micro(seen.At)), seen.Version, seen.Accounts, seen.Secrets, t(micro(c.ApplianceTime)), int64(c.knownBound()), c.BoundUnknown,
-			c.State, c.Frequency, int64(c.Offset), t(micro(c.At)), id)
+			c.State, c.Frequency, int64(c.Offset), t(micro(c.At)), c.Authenticated, id)
 	}
 	return s.affected("seen appliance", res, err)
 }

@@ -51,6 +51,7 @@ type ClockReport struct {
 	BoundUnknown  bool          // its clock had no bound: it never synced
 	State         string        // "SYNCED", "HOLDOVER", "UNTRUSTED" or "UNSYNCED"
 	Frequency     float64       // its timebase's frequency error, ppm
+	Authenticated bool          // its clock's last update came only from NTS servers
 	// Offset is the server's clock minus ApplianceTime on receipt; it
 	// includes the request's network delay.
 	Offset time.Duration
@@ -70,7 +71,7 @@ func (a *API) info(app store.Appliance) Info {
 		Accounts: app.Accounts, Secrets: app.Secrets, Unpairing: app.Unpairing, Online: a.isOnline(app.ID)}
 	if c := app.Clock; !c.At.IsZero() {
 		in.Clock = &ClockReport{ApplianceTime: c.ApplianceTime, Bound: c.Bound, BoundUnknown: c.BoundUnknown, State: proto.Printable(c.State),
-			Frequency: c.Frequency, Offset: c.Offset, At: c.At}
+			Frequency: c.Frequency, Authenticated: c.Authenticated, Offset: c.Offset, At: c.At}
 		in.Warning = ClockWarning(*in.Clock, a.cfg.Period)
 	}
 	return in

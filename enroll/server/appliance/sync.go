@@ -88,7 +88,7 @@ func (a *API) handleChanges(w http.ResponseWriter, r *http.Request) {
 	var sample store.ClockSample
 	if c := q.Clock; c != nil {
 		seen.Clock = store.ClockReport{ApplianceTime: c.Time, Bound: c.Bound, BoundUnknown: !c.BoundKnown(), State: c.State,
-			Frequency: c.Frequency, Offset: now.Sub(c.Time), At: now}
+			Frequency: c.Frequency, Authenticated: c.Authenticated, Offset: now.Sub(c.Time), At: now}
 		// The chart's history: at most one sample a minute (the store
 		// keeps the first of each).
 		sample = store.ClockSample{At: now, Offset: seen.Clock.Offset, Bound: c.Bound, BoundUnknown: !c.BoundKnown(), State: c.State}

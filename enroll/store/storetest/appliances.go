@@ -39,7 +39,7 @@ func equalAppliance(a, b store.Appliance) bool {
 		a.Accounts == b.Accounts && sameTime(a.Clock.ApplianceTime, b.Clock.ApplianceTime) &&
 		a.Clock.Bound == b.Clock.Bound && a.Clock.State == b.Clock.State && a.Clock.Frequency == b.Clock.Frequency &&
 		a.Clock.Offset == b.Clock.Offset && sameTime(a.Clock.At, b.Clock.At) && a.Rev == b.Rev && a.Unpairing == b.Unpairing &&
-		a.Secrets == b.Secrets
+		a.Secrets == b.Secrets && a.Clock.Authenticated == b.Clock.Authenticated
 }
 
 func equalChange(a, b store.Change) bool {
@@ -149,7 +149,7 @@ func testAppliances(t *testing.T, s store.Store) {
 	}
 
 	clock := store.ClockReport{ApplianceTime: t0.Add(-2 * time.Second), Bound: 35 * time.Millisecond, State: "SYNCED",
-		Frequency: -12.5, Offset: 2*time.Second + 3*time.Microsecond, At: t0}
+		Frequency: -12.5, Offset: 2*time.Second + 3*time.Microsecond, At: t0, Authenticated: true}
 	if got, _ := s.Appliance(ctx, a.ID); got.Secrets != "" {
 		t.Errorf("secrets mode before any sync = %q, want empty", got.Secrets)
 	}
