@@ -176,11 +176,14 @@ type Appliance struct {
 	lastInput   time.Time
 	blank       bool
 	offers      []Offer // the open offers of the last frame, oldest first
-	message     string  // transient message, cleared by a press
-	status      Status
-	pressCount  int
-	lastScreen  display.Screen
-	drawn       bool
+	// aside holds the offers NEXT set aside: they wait while the accounts
+	// are shown, and come back when NEXT passes the last account.
+	aside      map[string]bool
+	message    string // transient message, cleared by a press
+	status     Status
+	pressCount int
+	lastScreen display.Screen
+	drawn      bool
 }
 
 // Status is what the appliance shows, for the simulator's state endpoint,
@@ -379,5 +382,21 @@ func (a *Appliance) takeOffers(offers []Offer, now time.Time) {
 			a.lastInput = now
 		}
 	}
+	for id := range a.aside {
+		if !slices.ContainsFunc(offers, func(o Offer) bool { return o.ID == id }) {
+			delete(a.aside, id)
+		}
+	}
 	a.offers = offers
+}
+
+// shownOffer returns the oldest open offer not set aside: the one on the
+// screen. a.mu is held.
+func (a *Appliance) shownOffer() (Offer, bool) {
+	for _, o := range a.offers {
+		if !a.aside[o.ID] {
+			return o, true
+		}
+	}
+	return Offer{}, false
 }

@@ -227,7 +227,11 @@ func TestOfferAcceptAndReject(t *testing.T) {
 		if st := r.want(t, "offer", false); !st.OfferPending {
 			t.Fatalf("offer not flagged: %+v", st)
 		}
-		r.press(Next) // ignored on an offer
+		r.press(Next) // the offer waits: the account's code
+		if st := r.want(t, "code", true); !st.OfferPending {
+			t.Fatalf("the offer set aside is no longer pending: %+v", st)
+		}
+		r.press(Next) // past the last account: the offer again
 		r.want(t, "offer", false)
 		r.press(OK)
 		if st := r.want(t, "qr", false); st.AccountID != "acct-new" || offers.accepted != 1 {
@@ -292,6 +296,45 @@ func TestOKOnWithdrawnOfferShowsOneLine(t *testing.T) {
 		if st := r.want(t, "code", true); st.AccountID != "a" {
 			t.Fatalf("after the message: %+v, want the code of account a", st)
 		}
+	})
+}
+
+// TestOfferWaitsBesideTheAccounts: an offer does not take the kiosk over.
+// NEXT sets it aside and shows the accounts' codes, as without it; NEXT
+// past the last account brings it back, where OK and Back answer it. While
+// set aside, OK and Back act on the account shown, not on the offer.
+func TestOfferWaitsBesideTheAccounts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		offers := &fakeOffers{}
+		r := start(t, Config{Offers: offers}, account("a", vault.Active), account("b", vault.Active))
+		defer r.stop()
+		offers.mu.Lock()
+		offers.accts = r.accts
+		offers.mu.Unlock()
+		offers.add(Offer{ID: "new", User: "alice", DeviceName: "kiosk"})
+		r.a.Refresh()
+		synctest.Wait()
+		r.want(t, "offer", false)
+		r.press(Next)
+		if st := r.want(t, "code", true); st.AccountID != "a" || !st.OfferPending {
+			t.Fatalf("NEXT on the offer: %+v, want account a's code with the offer waiting", st)
+		}
+		r.press(Back)
+		r.press(OK)
+		r.press(Next)
+		if st := r.want(t, "code", true); st.AccountID != "b" {
+			t.Fatalf("second NEXT: %+v, want account b's code", st)
+		}
+		if offers.accepted+offers.rejected != 0 {
+			t.Fatalf("presses on the accounts answered the offer: accepted %d, rejected %d", offers.accepted, offers.rejected)
+		}
+		r.press(Next)
+		r.want(t, "offer", false)
+		r.press(Back)
+		if offers.rejected != 1 {
+			t.Fatalf("Back on the offer: rejected %d, want 1", offers.rejected)
+		}
+		r.want(t, "code", true)
 	})
 }
 

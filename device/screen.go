@@ -2,6 +2,7 @@ package device
 
 import (
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/totpbox/totpbox/clock"
@@ -68,6 +69,7 @@ func (a *Appliance) build(r clock.Reading, accts []vault.Account, now time.Time)
 		f.st.View, f.st.Blank = "blank", true
 		return display.Screen{}, f.st, time.Minute
 	}
+	a.bringBackOffers(len(accts))
 	if a.buildNotice(f) || a.buildPairing(f, accts) {
 		return f.scr, f.st, f.wait
 	}
@@ -80,9 +82,9 @@ func (a *Appliance) build(r clock.Reading, accts []vault.Account, now time.Time)
 }
 
 // blanked reports whether the screen is blank: no press for BlankAfter
-// and no offer waiting. Otherwise the frame wakes when it would blank.
+// and no offer shown. Otherwise the frame wakes when it would blank.
 func (a *Appliance) blanked(f *frame) bool {
-	if a.cfg.BlankAfter <= 0 || len(a.offers) > 0 {
+	if _, shown := a.shownOffer(); a.cfg.BlankAfter <= 0 || shown {
 		return false
 	}
 	if f.now.Sub(a.lastInput) >= a.cfg.BlankAfter {
@@ -95,11 +97,12 @@ func (a *Appliance) blanked(f *frame) bool {
 	return false
 }
 
-// buildNotice shows the oldest offer, or else the transient message.
+// buildNotice shows the oldest offer not set aside, or else the transient
+// message.
 func (a *Appliance) buildNotice(f *frame) bool {
+	o, offered := a.shownOffer()
 	switch {
-	case len(a.offers) > 0:
-		o := a.offers[0]
+	case offered:
 		f.scr.User, f.scr.DeviceName = o.User, o.DeviceName
 		f.show(display.ViewOffer)
 	case a.message != "":
@@ -110,6 +113,23 @@ func (a *Appliance) buildNotice(f *frame) bool {
 		return false
 	}
 	return true
+}
+
+// bringBackOffers shows the offers set aside again once NEXT has passed
+// the last page (the last account, or the pairing page). a.mu is held.
+func (a *Appliance) bringBackOffers(accounts int) {
+	if len(a.aside) == 0 || a.focusID != "" {
+		return
+	}
+	pages := accounts
+	if a.cfg.Pairing != nil {
+		if _, _, waiting := a.cfg.Pairing.PairingCode(); waiting {
+			pages++
+		}
+	}
+	if a.index >= pages {
+		a.aside = nil
+	}
 }
 
 // buildPairing shows "No accounts", or the pairing page (the page after
@@ -254,18 +274,24 @@ func (a *Appliance) handle(b Button) {
 		a.mu.Unlock()
 		return
 	}
-	if a.message != "" && len(a.offers) == 0 {
+	o, offered := a.shownOffer()
+	if a.message != "" && !offered {
 		a.message = ""
 		a.mu.Unlock()
 		return
 	}
-	if len(a.offers) > 0 {
-		o := a.offers[0]
+	if offered {
 		if b == Next {
+			// The offer waits beside normal use: the accounts are shown,
+			// and NEXT past the last one brings it back.
+			if a.aside == nil {
+				a.aside = map[string]bool{}
+			}
+			a.aside[o.ID] = true
 			a.mu.Unlock()
 			return
 		}
-		a.offers = a.offers[1:]
+		a.offers = slices.DeleteFunc(a.offers, func(p Offer) bool { return p.ID == o.ID })
 		a.mu.Unlock()
 		a.answerOffer(o, b == OK)
 		return

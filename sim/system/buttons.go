@@ -42,7 +42,7 @@ func buttonLabels(v buttonView) Buttons {
 	case "blank":
 		return Buttons{Next: "wake", OK: "wake", Back: "wake"}
 	case "offer":
-		return Buttons{OK: "accept", Back: "reject"}
+		return Buttons{Next: "accounts (the offer waits)", OK: "accept", Back: "reject"}
 	case "message":
 		if st.Message != "" {
 			return Buttons{Next: "dismiss", OK: "dismiss", Back: "dismiss"}
