@@ -2,15 +2,19 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/totpbox/totpbox/enroll/store"
 	"github.com/totpbox/totpbox/internal/testkit"
 )
 
@@ -86,4 +90,53 @@ func TestWebhooksAPI(t *testing.T) {
 	h.mustCall(400, "PATCH", "/api/v1/webhooks/"+id, map[string]any{"url": "http://u:p@x/"})
 	h.mustCall(204, "DELETE", "/api/v1/webhooks/"+id, nil)
 	h.mustCall(404, "DELETE", "/api/v1/webhooks/"+id, nil)
+}
+
+// TestWebhooksConsole adds an endpoint on the console's Webhooks page
+// (its secret shown once), and redelivers a dead letter.
+func TestWebhooksConsole(t *testing.T) {
+	h := newHarness(t, storeSQLite(t), nil)
+	h.admin()
+	b := h.browser()
+	b.signIn("root", adminPassword, nil, h.clock)
+	_, _, page := b.get("/webhooks")
+	status, _, page := b.post("/webhooks", url.Values{"url": {"http://hooks.example.com/"}, "events": {"device.locked"}}, csrf(t, page))
+	if status != 400 || !strings.Contains(page, "must be https, not http") {
+		t.Fatalf("adding an http endpoint = %d, want 400 naming https", status)
+	}
+	status, _, page = b.post("/webhooks", url.Values{"url": {"https://hooks.example.com/t"}, "events": {"device.locked", "user.disabled"}}, csrf(t, page))
+	m := regexp.MustCompile(`whsec_[A-Za-z0-9+/=]+`).FindString(page)
+	if status != 201 || m == "" {
+		t.Fatalf("adding an endpoint = %d, want 201 with its whsec_ secret", status)
+	}
+	_, _, page = b.get("/webhooks")
+	if strings.Contains(page, m) || !strings.Contains(page, "https://hooks.example.com/t") {
+		t.Fatalf("the Webhooks page shows the secret again, or not the endpoint")
+	}
+
+	// A dead letter, and Redeliver.
+	ctx := t.Context()
+	eps, _ := h.st.Webhooks(ctx)
+	now := h.clock.Now()
+	if err := h.st.AuditWithEvent(ctx, store.AuditEvent{Time: now, Actor: "system", Action: "device.lock"},
+		store.WebhookEvent{ID: "msg_dead", Type: "device.locked", Time: now, Data: "{}"}); err != nil {
+		t.Fatal(err)
+	}
+	ds, err := h.st.ClaimDeliveries(ctx, "t", now, now.Add(time.Minute), 5)
+	if err != nil || len(ds) != 1 || ds[0].EndpointID != eps[0].ID {
+		t.Fatalf("ClaimDeliveries = %v, %v", ds, err)
+	}
+	must(t, h.st.FinishDelivery(ctx, ds[0].ID, "t", store.DeliveryDead, time.Time{}, "HTTP 500", now))
+	_, _, page = b.get("/webhooks")
+	action := fmt.Sprintf("/webhooks/deliveries/%d/redeliver", ds[0].ID)
+	if !strings.Contains(page, "msg_dead") || !strings.Contains(page, action) {
+		t.Fatalf("the Webhooks page lacks the dead letter and its Redeliver")
+	}
+	if status, path, _ := b.post(action, nil, csrf(t, page)); status != 200 || path != "/webhooks" {
+		t.Fatalf("Redeliver = %d at %s", status, path)
+	}
+	again, err := h.st.ClaimDeliveries(ctx, "t2", h.clock.Now(), h.clock.Now().Add(time.Minute), 5)
+	if err != nil || len(again) != 1 || again[0].Event.ID != "msg_dead" {
+		t.Fatalf("after Redeliver, ClaimDeliveries = %v, %v; want msg_dead again", again, err)
+	}
 }

@@ -216,6 +216,10 @@ func (s *Console) Register(mux Mux) {
 	mux.HandleFunc("POST /settings", s.admin(s.settingsSave))
 	mux.HandleFunc("GET /audit", s.admin(s.auditShow))
 	mux.HandleFunc("GET /audit.csv", s.admin(s.auditCSV))
+	mux.HandleFunc("GET /webhooks", s.admin(s.webhooksShow))
+	mux.HandleFunc("POST /webhooks", s.admin(s.webhookCreate))
+	mux.HandleFunc("POST /webhooks/{id}/delete", s.admin(s.webhookDelete))
+	mux.HandleFunc("POST /webhooks/deliveries/{id}/redeliver", s.admin(s.webhookRedeliver))
 
 	mux.HandleFunc("GET /appliances", s.admin(s.appliancesShow))
 	mux.HandleFunc("POST /appliances", s.admin(s.appliancePair))
