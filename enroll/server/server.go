@@ -468,6 +468,7 @@ func (s *Server) Flush(ctx context.Context) {
 // Sweep is one pass of the janitor over every part; Run calls it.
 func (s *Server) Sweep(ctx context.Context) {
 	s.core.Sweep(ctx)
+	s.core.MonitorAppliances(ctx, s.cfg.JanitorInterval)
 	s.console.Sweep(ctx)
 	if s.radius != nil {
 		s.radius.Sweep(ctx)
