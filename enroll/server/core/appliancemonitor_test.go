@@ -25,7 +25,7 @@ func TestAlertChanges(t *testing.T) {
 		want []string
 	}{
 		{"all well", []store.Appliance{app("a", time.Minute, synced)}, nil, nil},
-		{"goes offline", []store.Appliance{app("a", 6 * time.Minute, synced)}, nil, []string{"raise a offline"}},
+		{"goes offline", []store.Appliance{app("a", 6*time.Minute, synced)}, nil, []string{"raise a offline"}},
 		{"offline, already raised", []store.Appliance{app("a", time.Hour, synced)}, []store.ApplianceAlert{open("a", AlertOffline)}, nil},
 		{"back online", []store.Appliance{app("a", time.Second, synced)}, []store.ApplianceAlert{open("a", AlertOffline)}, []string{"clear a offline"}},
 		{"clock bound too wide", []store.Appliance{app("a", 0, loose)}, nil, []string{"raise a clock_untrusted"}},
