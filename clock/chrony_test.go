@@ -1,6 +1,8 @@
 package clock
 
 import (
+	"github.com/totpbox/totpbox/internal/testkit"
+
 	"context"
 	"fmt"
 	"net"
@@ -29,12 +31,8 @@ func startChronyd(t testing.TB) string {
 // test is skipped, or fails when TOTPBOX_REQUIRE_PARTS=1.
 func runChronyd(t testing.TB, what, conf string) string {
 	t.Helper()
-	if _, err := os.Stat(chronydPath); err != nil {
-		if os.Getenv("TOTPBOX_REQUIRE_PARTS") == "1" {
-			t.Fatalf("%s is missing and TOTPBOX_REQUIRE_PARTS=1: install the chrony package", chronydPath)
-		}
-		t.Skipf("%s is missing: install the chrony package to run this test", chronydPath)
-	}
+	_, err := os.Stat(chronydPath)
+	testkit.RequirePart(t, err != nil, chronydPath+" (Debian package chrony)")
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

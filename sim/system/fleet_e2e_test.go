@@ -67,14 +67,7 @@ backend replicas
 // or fails when TOTPBOX_REQUIRE_PARTS=1.
 func requireHAProxy(t *testing.T) string {
 	t.Helper()
-	path, err := exec.LookPath("haproxy")
-	if err != nil {
-		if os.Getenv(storetest.RequirePartsEnv) == "1" {
-			t.Fatalf("haproxy is missing and %s=1: install the haproxy package", storetest.RequirePartsEnv)
-		}
-		t.Skip("haproxy is not installed")
-	}
-	return path
+	return testkit.RequireProgram(t, "haproxy", "haproxy")
 }
 
 // replica is one totpserver of the fleet, on its own loopback listener.

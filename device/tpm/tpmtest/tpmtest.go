@@ -3,6 +3,8 @@
 package tpmtest
 
 import (
+	"github.com/totpbox/totpbox/internal/testkit"
+
 	"os"
 	"testing"
 
@@ -13,13 +15,7 @@ import (
 // Require skips t when swtpm is missing, or fails it in CI.
 func Require(t testing.TB) {
 	t.Helper()
-	if swtpm.Available() {
-		return
-	}
-	if os.Getenv("TOTPBOX_REQUIRE_PARTS") == "1" {
-		t.Fatalf("swtpm is missing and TOTPBOX_REQUIRE_PARTS=1: install the swtpm package")
-	}
-	t.Skip("swtpm is not installed")
+	testkit.RequirePart(t, !swtpm.Available(), "swtpm (Debian package swtpm)")
 }
 
 // Start starts a swtpm whose state lives in stateDir (a new temporary

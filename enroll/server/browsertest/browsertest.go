@@ -80,12 +80,8 @@ func (b *Browser) Eval(what, js string) any {
 // context that ends after timeout or with the test.
 func New(t testing.TB, timeout time.Duration) context.Context {
 	t.Helper()
-	if _, err := os.Stat(ChromiumPath); err != nil {
-		if os.Getenv("TOTPBOX_REQUIRE_PARTS") == "1" {
-			t.Fatalf("%s is missing and TOTPBOX_REQUIRE_PARTS=1: install the chromium package", ChromiumPath)
-		}
-		t.Skipf("%s is missing: install the chromium package to run the browser test", ChromiumPath)
-	}
+	_, err := os.Stat(ChromiumPath)
+	testkit.RequirePart(t, err != nil, ChromiumPath+" (Debian package chromium)")
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
 		chromedp.ExecPath(ChromiumPath),
 		chromedp.Flag("headless", true),

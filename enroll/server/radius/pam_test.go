@@ -1,6 +1,8 @@
 package radius_test
 
 import (
+	"github.com/totpbox/totpbox/internal/testkit"
+
 	"crypto/rand"
 	"encoding/hex"
 	"os"
@@ -33,12 +35,7 @@ func pamService(t *testing.T, addr, options string) string {
 			found = true
 		}
 	}
-	if !found {
-		if os.Getenv("TOTPBOX_REQUIRE_PARTS") == "1" {
-			t.Fatal("pam_radius_auth.so is missing and TOTPBOX_REQUIRE_PARTS=1: install the libpam-radius-auth package")
-		}
-		t.Skip("pam_radius_auth.so is missing: install the libpam-radius-auth package")
-	}
+	testkit.RequirePart(t, !found, "pam_radius_auth.so (Debian package libpam-radius-auth)")
 	conf := filepath.Join(t.TempDir(), "pam_radius_auth.conf")
 	if err := os.WriteFile(conf, []byte(addr+" "+testSecret+" 3\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -49,10 +46,7 @@ func pamService(t *testing.T, addr, options string) string {
 	path := filepath.Join("/etc/pam.d", name)
 	service := "auth required pam_radius_auth.so conf=" + conf + " " + options + "\naccount required pam_permit.so\n"
 	if err := os.WriteFile(path, []byte(service), 0o644); err != nil {
-		if os.Getenv("TOTPBOX_REQUIRE_PARTS") == "1" {
-			t.Fatalf("cannot write a PAM service (run as root): %v", err)
-		}
-		t.Skipf("cannot write a PAM service (run as root): %v", err)
+		testkit.RequirePart(t, true, "a writable /etc/pam.d (run as root): "+err.Error())
 	}
 	t.Cleanup(func() { os.Remove(path) })
 	return name

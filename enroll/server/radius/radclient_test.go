@@ -1,8 +1,9 @@
 package radius_test
 
 import (
+	"github.com/totpbox/totpbox/internal/testkit"
+
 	"net"
-	"os"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -16,14 +17,7 @@ import (
 // test when it is missing, or failing it when TOTPBOX_REQUIRE_PARTS=1.
 func need(t *testing.T, program, pkg string) string {
 	t.Helper()
-	path, err := exec.LookPath(program)
-	if err != nil {
-		if os.Getenv("TOTPBOX_REQUIRE_PARTS") == "1" {
-			t.Fatalf("%s is missing and TOTPBOX_REQUIRE_PARTS=1: install the %s package", program, pkg)
-		}
-		t.Skipf("%s is missing: install the %s package", program, pkg)
-	}
-	return path
+	return testkit.RequireProgram(t, program, pkg)
 }
 
 // radclient sends one Access-Request with attrs (radclient's syntax) to

@@ -4,6 +4,8 @@
 package storetest
 
 import (
+	"github.com/totpbox/totpbox/internal/testkit"
+
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -26,8 +28,8 @@ const (
 	// OpenPostgres call creates, and drops at the end, a schema of its own.
 	PostgresDSNEnv = "TOTPBOX_TEST_POSTGRES_DSN"
 	// RequirePartsEnv set to 1 (CI sets it) turns a skipped PostgreSQL test
-	// into a failure.
-	RequirePartsEnv = "TOTPBOX_REQUIRE_PARTS"
+	// into a failure (testkit.RequirePartsEnv).
+	RequirePartsEnv = testkit.RequirePartsEnv
 )
 
 // OpenSQLite returns a fresh SQLite store in a temporary directory, closed
@@ -47,12 +49,7 @@ func OpenSQLite(t testing.TB) store.Store {
 func PostgresDSN(t testing.TB) string {
 	t.Helper()
 	dsn := os.Getenv(PostgresDSNEnv)
-	if dsn == "" {
-		if os.Getenv(RequirePartsEnv) == "1" {
-			t.Fatalf("%s is not set and %s=1: PostgreSQL is required", PostgresDSNEnv, RequirePartsEnv)
-		}
-		t.Skipf("%s is not set", PostgresDSNEnv)
-	}
+	testkit.RequirePart(t, dsn == "", "PostgreSQL ("+PostgresDSNEnv+" names its test database)")
 	return dsn
 }
 
