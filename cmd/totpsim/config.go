@@ -21,18 +21,19 @@ import (
 // every key with its default. Flags override the file, which overrides
 // defaultConfig; TOTPSIM_* environment variables override the file too.
 type simConfig struct {
-	Listen       string     `mapstructure:"listen"`
-	ServerListen string     `mapstructure:"server_listen"`
-	NoServer     bool       `mapstructure:"no_server"`
-	Manual       bool       `mapstructure:"manual_pairing"`
-	Server       string     `mapstructure:"server"`
-	Data         string     `mapstructure:"data"`
-	TPM          string     `mapstructure:"tpm"`
-	TPMState     string     `mapstructure:"tpm_state"`
-	Appliances   int        `mapstructure:"appliances"`
-	Panel        string     `mapstructure:"panel"`
-	Screen       screenConf `mapstructure:"screen"`
-	NTP          ntpConf    `mapstructure:"ntp"`
+	Listen       string        `mapstructure:"listen"`
+	ServerListen string        `mapstructure:"server_listen"`
+	NoServer     bool          `mapstructure:"no_server"`
+	Manual       bool          `mapstructure:"manual_pairing"`
+	Server       string        `mapstructure:"server"`
+	Data         string        `mapstructure:"data"`
+	TPM          string        `mapstructure:"tpm"`
+	TPMState     string        `mapstructure:"tpm_state"`
+	Appliances   int           `mapstructure:"appliances"`
+	Panel        string        `mapstructure:"panel"`
+	OfferLife    time.Duration `mapstructure:"offer_lifetime"`
+	Screen       screenConf    `mapstructure:"screen"`
+	NTP          ntpConf       `mapstructure:"ntp"`
 }
 
 type screenConf struct {
@@ -49,7 +50,7 @@ type ntpConf struct {
 func defaultConfig() simConfig {
 	return simConfig{
 		Listen: "127.0.0.1:8460", ServerListen: "127.0.0.1:8461", Data: "totpsim-data", TPM: "swtpm",
-		Appliances: 1, Panel: "ssd1306-128x64",
+		Appliances: 1, Panel: "ssd1306-128x64", OfferLife: 2 * time.Minute,
 		Screen: screenConf{RevealFor: 20 * time.Second},
 		NTP:    ntpConf{Servers: 3},
 	}
@@ -89,6 +90,9 @@ func (c simConfig) validate() error {
 	if c.Screen.BlankAfter < 0 {
 		errs = append(errs, fmt.Errorf("screen.blank_after: %v is negative", c.Screen.BlankAfter))
 	}
+	if c.OfferLife < 10*time.Second || c.OfferLife > time.Hour {
+		errs = append(errs, fmt.Errorf("offer_lifetime: %v is outside 10s..1h", c.OfferLife))
+	}
 	if c.NTP.Servers < 1 || c.NTP.Servers > 16 {
 		errs = append(errs, fmt.Errorf("ntp.servers: %d is outside 1..16", c.NTP.Servers))
 	}
@@ -110,7 +114,7 @@ func (c simConfig) tpmState() string {
 func (c simConfig) system() system.Config {
 	return system.Config{
 		Listen: c.Listen, ServerListen: c.ServerListen, NoServer: c.NoServer, NoAutoPair: c.Manual, Server: c.Server, DataDir: c.Data, TPMDir: c.tpmState(),
-		Appliances: c.Appliances, Panel: c.Panel,
+		Appliances: c.Appliances, Panel: c.Panel, OfferLifetime: c.OfferLife,
 		Hidden: c.Screen.Hidden, RevealFor: c.Screen.RevealFor, BlankAfter: c.Screen.BlankAfter,
 		NTPServers: c.NTP.Servers, NTPOffset: c.NTP.Offset,
 	}

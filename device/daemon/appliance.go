@@ -108,7 +108,7 @@ func Assemble(p Parts, cfg ApplianceConfig) (*Appliance, error) {
 			Server: cfg.Server.URL, CAFile: cfg.Server.CAFile, PinSHA256: cfg.Server.PinSHA256,
 			StateDir: cfg.SyncDir, Vault: p.Vault, Clock: p.Clock,
 			Sealer: p.Secrets.sealer(), Secrets: p.Secrets.Mode,
-			Version: cfg.Version, Logger: cfg.Logger, OnSync: cfg.OnSync,
+			Version: cfg.Version, Logger: cfg.Logger, OnSync: cfg.OnSync, OfferLifetime: cfg.Server.OfferLifetime,
 		})
 		if err != nil {
 			return nil, err

@@ -69,6 +69,9 @@ type ServerConfig struct {
 	// PinSHA256 is the SHA-256 of the server's certificate (hex): only that
 	// certificate is accepted (for self-signed servers).
 	PinSHA256 string `mapstructure:"pin_sha256"`
+	// OfferLifetime is how long an unanswered offer stays on the
+	// appliance before it leaves, rejected (10s..1h; default 2 min).
+	OfferLifetime time.Duration `mapstructure:"offer_lifetime"`
 }
 
 // APIConfig is the local API.
@@ -140,6 +143,7 @@ func DefaultConfig() Config {
 		Clock:    clock.DefaultConfig(),
 		Secrets:  SecretsAuto,
 		TPM:      TPMConfig{Device: "/dev/tpmrm0"},
+		Server:   ServerConfig{OfferLifetime: uplink.DefaultOfferLifetime},
 	}
 	return c
 }
@@ -224,6 +228,9 @@ func (c Config) Validate() error {
 		if _, err := parseRunAs(c.RunAs); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if c.Server.OfferLifetime < 10*time.Second || c.Server.OfferLifetime > time.Hour {
+		errs = append(errs, fmt.Errorf("server.offer_lifetime: %v is outside 10s..1h", c.Server.OfferLifetime))
 	}
 	if c.Server.URL != "" {
 		if err := uplink.CheckServer(c.Server.URL); err != nil {

@@ -126,6 +126,12 @@ func (c *Client) offer(ch proto.Change, st *syncState) {
 	if until <= 0 {
 		return
 	}
+	lifetime := c.cfg.OfferLifetime
+	if lifetime <= 0 {
+		lifetime = DefaultOfferLifetime
+	}
+	leave := until > lifetime // the appliance's lifetime ends it first
+	until = min(until, lifetime)
 	key, err := proto.OpenOffer(ch.Sealed, ch.DeviceID, c.id.boxPub, c.id.boxPriv)
 	if err != nil {
 		c.log.Error("refusing an offer that cannot be opened", "device", ch.DeviceID, "err", err)
@@ -134,7 +140,7 @@ func (c *Client) offer(ch proto.Change, st *syncState) {
 	}
 	o := &openOffer{rev: ch.Rev, deviceID: ch.DeviceID, user: ch.User, devName: ch.DeviceName,
 		label: labelOf(ch.DeviceName), key: key, expires: ch.ExpiresAt}
-	o.timer = time.AfterFunc(until, func() { c.lapse(o) })
+	o.timer = time.AfterFunc(until, func() { c.lapse(o, leave) })
 	c.mu.Lock()
 	c.offerSeq++
 	o.seq = c.offerSeq
@@ -260,11 +266,18 @@ func (c *Client) queueAck(a proto.Ack) {
 }
 
 // lapse removes an offer from the open offers when it expires.
-func (c *Client) lapse(o *openOffer) {
+//
+// An offer whose lifetime on the appliance ended before the server's
+// expiry (reject) is rejected, so that the server does not send it again
+// and the console says so.
+func (c *Client) lapse(o *openOffer, reject bool) {
 	c.applyMu.Lock()
 	defer c.applyMu.Unlock()
 	if c.take(o) {
-		c.log.Info("offer lapsed", "device", o.deviceID)
+		c.log.Info("offer lapsed", "device", o.deviceID, "rejected", reject)
+		if reject {
+			c.queueAck(proto.Ack{Rev: o.rev, Result: proto.ResultRejected})
+		}
 		c.cancelShown(o)
 	}
 }

@@ -93,6 +93,11 @@ type Config struct {
 	// Backoff is the retry schedule while the server is unreachable; zero
 	// means DefaultBackoff (1 s doubling to 5 min, jittered).
 	Backoff Backoff
+	// OfferLifetime is how long an offer stays on the appliance unanswered
+	// before it leaves, rejected (the admin sends it again from the
+	// console); zero means DefaultOfferLifetime. The server's expiry ends
+	// it sooner when it comes first.
+	OfferLifetime time.Duration
 	// Wait is how long a sync may be held by the server; zero means
 	// proto.MaxWait (60 s).
 	Wait time.Duration
@@ -143,6 +148,11 @@ type openOffer struct {
 	expires                 time.Time
 	timer                   *time.Timer
 }
+
+// DefaultOfferLifetime is how long an unanswered offer stays on the
+// appliance by default: long enough for the admin holding the appliance,
+// short enough that an offer left behind does not wait for a passer-by.
+const DefaultOfferLifetime = 2 * time.Minute
 
 // New checks cfg, loads or creates the identity and the sync state, and
 // returns a Client ready to Run.

@@ -202,12 +202,20 @@ func testConfig(s *server, dir string, v *vault.Vault) Config {
 
 func startApp(t *testing.T, s *server, dir string) *app {
 	t.Helper()
+	return startAppWith(t, s, dir, func(*Config) {})
+}
+
+// startAppWith is startApp with the client's config changed by edit.
+func startAppWith(t *testing.T, s *server, dir string, edit func(*Config)) *app {
+	t.Helper()
 	v, err := vault.Open(filepath.Join(dir, "vault"), vault.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	a := &app{t: t, dir: dir, vault: v, done: make(chan struct{})}
-	a.c, err = New(testConfig(s, dir, v))
+	cfg := testConfig(s, dir, v)
+	edit(&cfg)
+	a.c, err = New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -377,6 +385,26 @@ func TestRejectAndCancel(t *testing.T) {
 		t.Fatal(err)
 	}
 	testkit.WaitFor(t, 10*time.Second, "the expired account to be wiped", func() bool { return len(a.accounts()) == 0 })
+}
+
+// TestOfferLeavesAfterItsLifetime: an offer nobody answers leaves the
+// appliance after its lifetime there, well before the server's expiry,
+// and is rejected: the server does not send it again, and a late press
+// stores nothing.
+func TestOfferLeavesAfterItsLifetime(t *testing.T) {
+	s := newServer(t, false)
+	a := startAppWith(t, s, t.TempDir(), func(c *Config) { c.OfferLifetime = 50 * time.Millisecond })
+	id := a.pair(s, "A")
+	sendOffer(t, s, id, "dev1", "alice", "one")
+	stale := a.hooks.take(t)
+	testkit.WaitFor(t, 10*time.Second, "the offer to leave the appliance", func() bool { return len(a.hooks.offers()) == 0 })
+	testkit.WaitFor(t, 10*time.Second, "the offer rejected at the server", func() bool { return offerState(t, s, "dev1") == proto.StateRejected })
+	if _, err := stale.Accept(); !errors.Is(err, ErrWithdrawn) {
+		t.Errorf("Accept after the lifetime = %v, want ErrWithdrawn", err)
+	}
+	if len(a.accounts()) != 0 || a.hooks.showCount() != 1 {
+		t.Errorf("after the lifetime: accounts %v, shown %d times; want none, once", a.accounts(), a.hooks.showCount())
+	}
 }
 
 func TestUnpairKeepsLocalAccounts(t *testing.T) {

@@ -58,6 +58,8 @@ type ApplianceConfig struct {
 	Server string
 	// Version is the software version reported to the server.
 	Version string
+	// OfferLifetime is as in system.Config.
+	OfferLifetime time.Duration
 	// Logger receives the appliance's logs.
 	Logger *slog.Logger
 	// TPMDir, when set, holds the appliance's simulated TPM: a swtpm is
@@ -163,7 +165,7 @@ func NewAppliance(cfg ApplianceConfig) (*Appliance, error) {
 	a.asm, err = daemon.Assemble(daemon.Parts{Panel: a.panel, Buttons: a.buttons, Vault: v, Clock: cfg.Clock, Secrets: a.secrets}, daemon.ApplianceConfig{
 		Screen: daemon.ScreenConfig{Hidden: cfg.Hidden, RevealFor: cfg.RevealFor, BlankAfter: cfg.BlankAfter},
 		Paper:  a.panel.paper,
-		Server: daemon.ServerConfig{URL: cfg.Server}, SyncDir: filepath.Join(cfg.Dir, "sync"),
+		Server: daemon.ServerConfig{URL: cfg.Server, OfferLifetime: cfg.OfferLifetime}, SyncDir: filepath.Join(cfg.Dir, "sync"),
 		Version: cfg.Version, Logger: cfg.Logger.With("appliance", cfg.Name),
 	})
 	if err != nil {

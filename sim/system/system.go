@@ -59,6 +59,9 @@ type Config struct {
 	Hidden     bool
 	RevealFor  time.Duration
 	BlankAfter time.Duration
+	// OfferLifetime is how long an unanswered offer stays on an
+	// appliance; zero means uplink.DefaultOfferLifetime.
+	OfferLifetime time.Duration
 	// Clock makes appliance n's clock; nil means each appliance runs the
 	// real disciplined clock against the simulator's NTP servers.
 	Clock func(n int) (clock.Clock, error)
@@ -174,7 +177,7 @@ func New(cfg Config) (*System, error) {
 			Name:  applianceName(n),
 			Panel: cfg.Panel, Dir: filepath.Join(cfg.DataDir, fmt.Sprintf("appliance-%d", n)),
 			Clock: clk, Hidden: cfg.Hidden, RevealFor: cfg.RevealFor, BlankAfter: cfg.BlankAfter,
-			Demo: true, Logger: cfg.Logger, Server: s.serverURL(), Version: cfg.Version,
+			Demo: true, Logger: cfg.Logger, Server: s.serverURL(), Version: cfg.Version, OfferLifetime: cfg.OfferLifetime,
 			TPMDir: tpmDir(cfg.TPMDir, n),
 		})
 		if err != nil {
