@@ -46,10 +46,16 @@ type benchEnv struct {
 
 func newBenchEnv(b *testing.B, st store.Store, cacheTTL time.Duration) *benchEnv {
 	b.Helper()
+	return newBenchEnvWith(b, st, cacheTTL, nil)
+}
+
+// newBenchEnvWith is newBenchEnv with mod applied to the server's config.
+func newBenchEnvWith(b *testing.B, st store.Store, cacheTTL time.Duration, mod func(*Config)) *benchEnv {
+	b.Helper()
 	ctx := context.Background()
 	env := &benchEnv{clock: testkit.NewClock(start), base: start}
 	sealer := testSealer(b)
-	srv, err := New(Config{
+	cfg := Config{
 		Store:  st,
 		Sealer: sealer,
 		Clock:  env.clock,
@@ -58,7 +64,11 @@ func newBenchEnv(b *testing.B, st store.Store, cacheTTL time.Duration) *benchEnv
 		// measure itself. The per-user limit stays on.
 		Limits:   Limits{VerifyPerIP: Rate{PerSecond: -1}},
 		CacheTTL: cacheTTL,
-	})
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	srv, err := New(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
