@@ -380,7 +380,48 @@ func LoadSealerFor(ctx context.Context, st SealedKeys, keyFile, envValue string)
 	if err := requireKeys(ids, s, where); err != nil {
 		return nil, err
 	}
+	if err := claimKeys(ctx, st, s, where); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// KeyClaims binds a database to the master key it was first started with
+// (the SQL stores implement it); SealedKeyIDs reports the bound id too.
+type KeyClaims interface {
+	// ClaimMasterKey binds the database to id unless it is bound already,
+	// and returns the id it is bound to.
+	ClaimMasterKey(ctx context.Context, id string) (string, error)
+	// MoveMasterKeyClaim binds the database to to when it is bound to
+	// from.
+	MoveMasterKeyClaim(ctx context.Context, from, to string) error
+}
+
+// claimKeys binds st to s's primary key when it is bound to none, and
+// refuses, naming the bound key and where, when s does not hold the key
+// st is bound to: two replicas started against an empty database with
+// keys of their own (one made by each) must not both run, each sealing
+// what the other cannot open. A binding to a key s holds as an old one
+// moves to s's primary (a rotation).
+func claimKeys(ctx context.Context, st SealedKeys, s *Sealer, where string) error {
+	c, ok := st.(KeyClaims)
+	if !ok {
+		return nil
+	}
+	got, err := c.ClaimMasterKey(ctx, s.primary)
+	if err != nil {
+		return fmt.Errorf("master key: %v", err)
+	}
+	switch {
+	case got == s.primary:
+		return nil
+	case !s.Holds(got):
+		return fmt.Errorf("master key %s is missing: the database belongs to it (another replica started on it first), and %s does not hold it; give every replica the same master key", got, where)
+	}
+	if err := c.MoveMasterKeyClaim(ctx, got, s.primary); err != nil {
+		return fmt.Errorf("master key: %v", err)
+	}
+	return nil
 }
 
 // RequireKeys returns an error, one line naming the first missing key id
@@ -391,7 +432,10 @@ func RequireKeys(ctx context.Context, st SealedKeys, s *Sealer, where string) er
 	if err != nil {
 		return fmt.Errorf("master key: list the key ids of sealed secrets: %v", err)
 	}
-	return requireKeys(ids, s, where)
+	if err := requireKeys(ids, s, where); err != nil {
+		return err
+	}
+	return claimKeys(ctx, st, s, where)
 }
 
 func requireKeys(ids []string, s *Sealer, where string) error {

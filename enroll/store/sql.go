@@ -823,10 +823,30 @@ func (s *sqlStore) DeleteExpiredSessions(ctx context.Context, now time.Time) err
 	return s.wrap("delete expired sessions", err)
 }
 
+// ClaimMasterKey binds the database to master key id unless it is bound
+// already, and returns the id it is bound to.
+func (s *sqlStore) ClaimMasterKey(ctx context.Context, id string) (string, error) {
+	if _, err := s.exec(ctx, `INSERT INTO master_key_claim (one, key_id) VALUES (1, ?) ON CONFLICT (one) DO NOTHING`, id); err != nil {
+		return "", s.wrap("claim master key", err)
+	}
+	var got string
+	err := s.w.QueryRowContext(ctx, `SELECT key_id FROM master_key_claim WHERE one = 1`).Scan(&got)
+	return got, s.wrap("read master key claim", err)
+}
+
+// MoveMasterKeyClaim binds the database to master key to, when it is
+// bound to from (a rotation).
+func (s *sqlStore) MoveMasterKeyClaim(ctx context.Context, from, to string) error {
+	_, err := s.exec(ctx, `UPDATE master_key_claim SET key_id = ? WHERE one = 1 AND key_id = ?`, to, from)
+	return s.wrap("move master key claim", err)
+}
+
 // SealedKeyIDs returns the distinct master key ids the sealed secrets of
-// MFA devices use, sorted.
+// MFA devices use, and the id the database is bound to (ClaimMasterKey),
+// sorted.
 func (s *sqlStore) SealedKeyIDs(ctx context.Context) ([]string, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT DISTINCT secret_key_id FROM mfa_devices WHERE secret_key_id <> '' ORDER BY secret_key_id`)
+	rows, err := s.r.QueryContext(ctx, `SELECT secret_key_id FROM mfa_devices WHERE secret_key_id <> ''
+		UNION SELECT key_id FROM master_key_claim ORDER BY 1`)
 	if err != nil {
 		return nil, err
 	}

@@ -3,12 +3,15 @@ package serve
 import (
 	"bytes"
 	"encoding/base64"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/totpbox/totpbox/enroll/store"
+	"github.com/totpbox/totpbox/enroll/store/storetest"
 )
 
 // isolateCredentials clears the systemd credential variable and points
@@ -216,3 +219,61 @@ var (
 	key32b = base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{0xa5}, 32))
 	key16  = base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{0x3c}, 16))
 )
+
+// TestSecondReplicaRefusesItsOwnKey is two replicas, each with its own data
+// directory, started against one empty database: the first makes the
+// master key and the database is bound to it; the second, whose key file
+// does not exist, refuses to start (and makes no key), and so does one
+// that made its own key meanwhile. A rotation (a new primary key holding
+// the first as an old one) moves the binding on.
+func TestSecondReplicaRefusesItsOwnKey(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, open func(testing.TB) store.Store) {
+		isolateCredentials(t)
+		st := open(t)
+		ctx := t.Context()
+		replica := func() Config {
+			c := Defaults()
+			c.Data = t.TempDir()
+			return c
+		}
+		first := replica()
+		s1, err := first.LoadSealerFor(ctx, st)
+		if err != nil {
+			t.Fatalf("first replica on an empty database: %v", err)
+		}
+		second := replica()
+		_, err = second.LoadSealerFor(ctx, st)
+		if err == nil || !strings.Contains(err.Error(), s1.PrimaryKeyID()) {
+			t.Fatalf("second replica with no key file: %v, want a refusal naming key %s", err, s1.PrimaryKeyID())
+		}
+		if _, err := os.Stat(filepath.Join(second.Data, "master.key")); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("the refusing replica made a key file: %v", err)
+		}
+		// A replica that made its own key before the first one started.
+		racer := replica()
+		if _, err := store.LoadSealer(filepath.Join(racer.Data, "master.key"), ""); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := racer.LoadSealerFor(ctx, st); err == nil || !strings.Contains(err.Error(), s1.PrimaryKeyID()) {
+			t.Fatalf("replica with a key of its own: %v, want a refusal naming key %s", err, s1.PrimaryKeyID())
+		}
+		// The first replica starts again, and after a rotation.
+		if _, err := first.LoadSealerFor(ctx, st); err != nil {
+			t.Fatalf("first replica again: %v", err)
+		}
+		old, _ := os.ReadFile(filepath.Join(first.Data, "master.key"))
+		rotated := replica()
+		rotated.MasterKey = base64Key(7) + "\n" + strings.TrimSpace(string(old))
+		s2, err := rotated.LoadSealerFor(ctx, st)
+		if err != nil {
+			t.Fatalf("rotated keys holding the first: %v", err)
+		}
+		rotated.MasterKey = base64Key(7)
+		if _, err := rotated.LoadSealerFor(ctx, st); err != nil {
+			t.Fatalf("the new key alone after the rotation: %v", err)
+		}
+		if _, err := first.LoadSealerFor(ctx, st); err == nil || !strings.Contains(err.Error(), s2.PrimaryKeyID()) {
+			t.Errorf("the old key alone after the rotation: %v, want a refusal naming key %s", err, s2.PrimaryKeyID())
+		}
+	})
+}
