@@ -36,6 +36,7 @@ func TestStampedConnMeasuresWait(t *testing.T) {
 	if _, err := srv.WriteTo([]byte("reply"), c.LocalAddr()); err != nil {
 		t.Fatal(err)
 	}
+	waitQueued(t, c.UDPConn)
 	time.Sleep(wait) // the reader is busy elsewhere
 	buf := make([]byte, 64)
 	n, err := c.Read(buf)
