@@ -153,6 +153,11 @@ type Config struct {
 	// answered 503 with Retry-After. Zero means
 	// console.DefaultPasswordChecks(): twice the CPUs, at most 2.
 	PasswordChecks int
+	// Directory checks the passwords of users from the LDAP directory
+	// (nil: none configured); DirectoryStatus, when set, says whether the
+	// directory's sync is failing, for the console's banner.
+	Directory       core.PasswordChecker
+	DirectoryStatus func() error
 	// Appliance configures the appliance API: the server serves it under
 	// /api/v1/appliance/, pairs and lists appliances on the console's
 	// Appliances page, sends offers from the wizard and tells appliances
@@ -232,6 +237,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	c, err := core.New(core.Config{
+		Directory:           cfg.Directory,
 		Store:               cfg.Store,
 		Sealer:              cfg.Sealer,
 		Appliances:          apps,
@@ -267,6 +273,7 @@ func New(cfg Config) (*Server, error) {
 		DeviceKeys:      deviceKeys(cfg.Sealer),
 		Limits:          limits,
 		PasswordChecks:  cfg.PasswordChecks,
+		DirectoryStatus: cfg.DirectoryStatus,
 	})
 	if err != nil {
 		return nil, err

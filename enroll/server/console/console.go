@@ -80,6 +80,9 @@ type Config struct {
 	// 19 MiB each) run at once; the rest wait briefly and are then
 	// answered 503. Zero means DefaultPasswordChecks().
 	PasswordChecks int
+	// DirectoryStatus, when set, returns the directory sync's error while
+	// it fails: admins then see a banner saying so.
+	DirectoryStatus func() error
 }
 
 // Console serves the admin console and the user portal.

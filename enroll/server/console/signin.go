@@ -56,11 +56,17 @@ func (s *Console) signinSubmit(w http.ResponseWriter, r *http.Request) {
 		retry(http.StatusServiceUnavailable, "The server is busy. Try again in a second.")
 		return
 	}
-	good := core.CheckUserPassword(u, err == nil, password)
-	if good && !u.Disabled {
-		s.core.RehashPassword(r.Context(), u, password)
-	}
+	good, perr := s.core.VerifyPassword(r.Context(), u, err == nil, password)
 	release()
+	if errors.Is(perr, core.ErrDirectoryUnavailable) {
+		s.core.Audit(r.Context(), core.Actor{Name: name, IP: ip}, "signin.fail", "user:"+name, "the directory could not check the password")
+		retry(http.StatusServiceUnavailable, "Your password cannot be checked right now: the directory does not answer. Try again later.")
+		return
+	}
+	if perr != nil {
+		s.errorPage(w, r, nil, perr)
+		return
+	}
 	if !good || u.Disabled {
 		s.core.Audit(r.Context(), core.Actor{Name: name, IP: ip}, "signin.fail", "user:"+name, "wrong username or password, or user disabled")
 		retry(http.StatusUnauthorized, "Wrong username or password.")

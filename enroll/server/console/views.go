@@ -194,6 +194,9 @@ type page struct {
 	// NoMFA asks the signed-in admin to register an MFA device (a
 	// banner): they sign in with a password alone.
 	NoMFA bool
+	// DirectoryDown says why the directory's users cannot be synced (a
+	// banner for admins); empty while it works.
+	DirectoryDown string
 	// Wide lets the page use the width of a desktop screen (wide tables).
 	Wide bool
 	Now  time.Time
@@ -219,6 +222,11 @@ func (s *Console) render(w http.ResponseWriter, r *http.Request, a *auth, status
 				s.log.Error("read the admin's MFA devices", "err", err)
 			}
 			p.NoMFA = err == nil && !has
+			if f := s.cfg.DirectoryStatus; f != nil {
+				if err := f(); err != nil {
+					p.DirectoryDown = err.Error()
+				}
+			}
 		}
 	}
 	p.Now = s.clock.Now()

@@ -135,6 +135,10 @@ type Config struct {
 	// Events receives every audit event this core records (syslog);
 	// nil sends them nowhere. Its Publish must not block.
 	Events events.Sink
+	// Directory checks the passwords of users from the LDAP directory;
+	// nil when none is configured (such users then cannot sign in with a
+	// password).
+	Directory PasswordChecker
 	// Bus tells the other replicas sharing the store which users and
 	// settings changed, so they drop what they cache at once; nil means
 	// an in-process bus, right for a single server.

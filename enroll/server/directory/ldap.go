@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
+
+	"github.com/totpbox/totpbox/enroll/server/core"
 )
 
 // LDAPConfig is directory.ldap in totpserver.yaml.
@@ -427,7 +429,7 @@ func normDN(dn string) string {
 
 // ErrBadCredentials: the directory refused the user's password (or has
 // no such user): count it as a wrong password.
-var ErrBadCredentials = errors.New("directory refused the password")
+var ErrBadCredentials = fmt.Errorf("directory refused the password: %w", core.ErrBadPassword)
 
 // Authenticate checks a user's password by binding as them: the entry is
 // found by the service account, then a fresh connection binds with its DN

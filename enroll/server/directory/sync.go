@@ -25,7 +25,7 @@ type Source interface {
 }
 
 // SourceLDAP is the source name of LDAP users in the store and the audit.
-const SourceLDAP = "ldap"
+const SourceLDAP = core.SourceLDAP
 
 // Core is what the sync changes users through, so that every change is
 // audited and reaches every replica's cache: *core.Core.

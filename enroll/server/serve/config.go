@@ -19,6 +19,7 @@ import (
 	"github.com/totpbox/totpbox/enroll/server"
 	"github.com/totpbox/totpbox/enroll/server/appliance"
 	"github.com/totpbox/totpbox/enroll/server/core"
+	"github.com/totpbox/totpbox/enroll/server/directory"
 	"github.com/totpbox/totpbox/enroll/server/events/syslog"
 	"github.com/totpbox/totpbox/enroll/server/radius"
 	"github.com/totpbox/totpbox/enroll/store"
@@ -97,6 +98,9 @@ type Config struct {
 		Format string `mapstructure:"format"`
 		Level  string `mapstructure:"level"`
 	} `mapstructure:"log"`
+	Directory struct {
+		LDAP directory.LDAPConfig `mapstructure:"ldap"`
+	} `mapstructure:"directory"`
 }
 
 // RADIUSClient is one entry of radius.clients.
@@ -237,6 +241,9 @@ func (c Config) problems() []error {
 	}
 	p = append(p, c.radiusProblems()...)
 	if _, err := c.syslogConfig(); err != nil {
+		bad("%v", err)
+	}
+	if err := c.Directory.LDAP.Validate(); err != nil {
 		bad("%v", err)
 	}
 	if strings.TrimSpace(c.MasterKey) != "" {

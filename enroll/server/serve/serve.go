@@ -26,6 +26,7 @@ import (
 
 	"github.com/totpbox/totpbox/enroll/proto"
 	"github.com/totpbox/totpbox/enroll/server"
+	"github.com/totpbox/totpbox/enroll/server/directory"
 	"github.com/totpbox/totpbox/enroll/server/events/syslog"
 	"github.com/totpbox/totpbox/enroll/store"
 )
@@ -65,9 +66,10 @@ type Assembly struct {
 	log   *slog.Logger
 	store store.Store
 	srv   *server.Server
-	ln    net.Listener   // the main listener
-	mln   net.Listener   // metrics.listen, or nil
-	rpc   net.PacketConn // radius.listen, or nil
+	ln    net.Listener      // the main listener
+	mln   net.Listener      // metrics.listen, or nil
+	rpc   net.PacketConn    // radius.listen, or nil
+	sync  *directory.Syncer // directory.ldap's sync, or nil
 }
 
 // Assemble opens cfg's store and master key, builds the server and opens
@@ -109,7 +111,13 @@ func Assemble(ctx context.Context, cfg Config, opts Options) (_ *Assembly, err e
 		host, _ := os.Hostname()
 		sl.Header = syslog.Header{Hostname: host, ProcID: strconv.Itoa(os.Getpid())}
 	}
-	a.srv, err = server.New(server.Config{
+	var ldap *directory.LDAP
+	if cfg.Directory.LDAP.Enabled() {
+		if ldap, err = directory.NewLDAP(cfg.Directory.LDAP); err != nil {
+			return nil, err
+		}
+	}
+	sc := server.Config{
 		TrustedProxies:      proxies,
 		Store:               a.store,
 		Sealer:              sealer,
@@ -130,9 +138,19 @@ func Assemble(ctx context.Context, cfg Config, opts Options) (_ *Assembly, err e
 		RADIUS:              rc,
 		Syslog:              sl,
 		Webhooks:            server.Webhooks{AllowPrivateTargets: cfg.Webhooks.AllowPrivateTargets},
-	})
-	if err != nil {
+	}
+	if ldap != nil {
+		sc.Directory = ldap
+		sc.DirectoryStatus = func() error { return a.sync.Status().Err }
+	}
+	if a.srv, err = server.New(sc); err != nil {
 		return nil, err
+	}
+	if ldap != nil {
+		a.sync = directory.NewSyncer(ldap, a.srv.Core(), a.store, log, leaseHolder(), cfg.Directory.LDAP.WithDefaults().SyncInterval)
+		if err := a.srv.Core().RegisterMetrics(a.sync.Collectors()...); err != nil {
+			return nil, err
+		}
 	}
 	if a.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return nil, &ListenError{Key: "listen", Addr: cfg.Listen, Err: err}
@@ -250,6 +268,11 @@ func (a *Assembly) Run(ctx context.Context) error {
 		defer close(janitorDone)
 		a.srv.Run(janitorCtx)
 	}()
+	var syncDone sync.WaitGroup
+	if a.sync != nil {
+		log.Info("directory sync", "source", a.cfg.Directory.LDAP.URL, "every", a.cfg.Directory.LDAP.WithDefaults().SyncInterval)
+		syncDone.Go(func() { a.sync.Run(janitorCtx) })
+	}
 
 	var ms *http.Server
 	if a.mln != nil {
@@ -310,6 +333,7 @@ func (a *Assembly) Run(ctx context.Context) error {
 	// refused sign-ins of the last minute into the store.
 	stopJanitor()
 	<-janitorDone
+	syncDone.Wait()
 	// 4. The store.
 	if err := a.store.Close(); err != nil && failed == nil {
 		failed = err
@@ -340,4 +364,43 @@ func (a *Assembly) storeName() string {
 		return "postgresql"
 	}
 	return "sqlite"
+}
+
+// leaseHolder names this process for the leases replicas share: host
+// and process id.
+func leaseHolder() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s/%d", host, os.Getpid())
+}
+
+// DirectorySync builds what `totpserver directory sync` needs without
+// listening: the store, the master key, the server's core and the sync
+// of directory.ldap. close releases the store.
+func DirectorySync(ctx context.Context, cfg Config, log *slog.Logger) (_ *directory.Syncer, close func() error, err error) {
+	if !cfg.Directory.LDAP.Enabled() {
+		return nil, nil, errors.New("directory.ldap.url is not set: no directory is configured")
+	}
+	ldap, err := directory.NewLDAP(cfg.Directory.LDAP)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := OpenStore(ctx, cfg, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer func() {
+		if err != nil {
+			st.Close()
+		}
+	}()
+	sealer, err := cfg.LoadSealerFor(ctx, st)
+	if err != nil {
+		return nil, nil, err
+	}
+	srv, err := server.New(server.Config{Store: st, Sealer: sealer, Logger: log, Directory: ldap,
+		Limits: cfg.limits(), Appliance: cfg.applianceConfig()})
+	if err != nil {
+		return nil, nil, err
+	}
+	return directory.NewSyncer(ldap, srv.Core(), st, log, leaseHolder(), cfg.Directory.LDAP.WithDefaults().SyncInterval), st.Close, nil
 }

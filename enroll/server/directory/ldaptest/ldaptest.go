@@ -46,6 +46,7 @@ type Server struct {
 	TLSURL string
 	dir    string
 	t      testing.TB
+	stop   func()
 }
 
 // Options configure Start.
@@ -118,10 +119,11 @@ access to * by * read
 	}
 	done := make(chan struct{})
 	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
+	s.stop = func() {
 		cmd.Process.Kill()
 		<-done
-	})
+	}
+	t.Cleanup(s.stop)
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		c, err := net.DialTimeout("tcp", strings.TrimPrefix(s.URL, "ldap://"), 200*time.Millisecond)
@@ -164,6 +166,9 @@ func freePort(t testing.TB) int {
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
 }
+
+// Stop kills slapd: the directory is down.
+func (s *Server) Stop() { s.stop() }
 
 // Add adds entries with ldapadd, as the admin.
 func (s *Server) Add(ldif string) { s.run("ldapadd", ldif) }
