@@ -295,35 +295,3 @@ func createKey(path string, pass []byte, p KDFParams, t TPM) ([]byte, error) {
 	}
 	return key, nil
 }
-
-// ChangePassphrase rewraps the data key in keyFile: opts.Passphrase (or
-// PassphraseFile, PassphraseEnv) unlocks it as it is now, and newPass
-// protects it from now on; a nil newPass stores the key unwrapped. The
-// vault itself is unchanged. kdf sets the argon2id cost for newPass; the
-// zero value means DefaultKDF. The key file is replaced atomically; the
-// data key does not change, so a vault may stay open meanwhile.
-func ChangePassphrase(keyFile string, opts Config, newPass []byte, kdf KDFParams) error {
-	if newPass != nil && len(newPass) == 0 {
-		return errors.New("new vault passphrase is empty")
-	}
-	if kdf == (KDFParams{}) {
-		kdf = DefaultKDF
-	}
-	pass, err := opts.passphrase()
-	if err != nil {
-		return err
-	}
-	key, err := loadKey(keyFile, pass, nil)
-	if err != nil {
-		return err
-	}
-	defer clear(key)
-	b, err := marshalKeyFile(key, newPass, kdf, nil)
-	if err != nil {
-		return err
-	}
-	if err := writeFileAtomic(keyFile, b, true); err != nil {
-		return fmt.Errorf("vault key file: %w", err)
-	}
-	return nil
-}

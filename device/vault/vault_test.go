@@ -628,41 +628,6 @@ func TestPassphraseGivenForPlainKey(t *testing.T) {
 	}
 }
 
-func TestChangePassphrase(t *testing.T) {
-	dir, a, _ := vaultWith(t, Config{})
-	keyPath := filepath.Join(dir, KeyFileName)
-	steps := []struct {
-		old, new []byte
-	}{
-		{nil, []byte("first")},
-		{[]byte("first"), []byte("second")},
-		{[]byte("second"), nil},
-	}
-	for _, s := range steps {
-		if err := ChangePassphrase(keyPath, Config{Passphrase: s.old}, s.new, testKDF); err != nil {
-			t.Fatalf("ChangePassphrase(%q -> %q) = %v", s.old, s.new, err)
-		}
-		if mode(t, keyPath) != 0o600 {
-			t.Errorf("key file mode = %v", mode(t, keyPath))
-		}
-		v, err := Open(dir, Config{Passphrase: s.new})
-		if err != nil {
-			t.Fatalf("Open after change = %v", err)
-		}
-		if _, err := v.Get(a.ID); err != nil {
-			t.Error(err)
-		}
-		v.Close()
-	}
-	err := ChangePassphrase(keyPath, Config{Passphrase: []byte("wrong")}, []byte("x"), testKDF)
-	if err == nil {
-		t.Error("ChangePassphrase with a plain key and a passphrase succeeded")
-	}
-	ChangePassphrase(keyPath, Config{}, []byte("third"), testKDF)
-	err = ChangePassphrase(keyPath, Config{Passphrase: []byte("wrong")}, nil, testKDF)
-	checkErr(t, err, ErrWrongPassphrase)
-}
-
 func TestSecretNeverPrinted(t *testing.T) {
 	v := openT(t, t.TempDir(), Config{})
 	a := addT(t, v, Account{Key: testKey(t, "Example", "alice"), Label: "Front desk"})
