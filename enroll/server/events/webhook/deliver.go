@@ -162,9 +162,20 @@ func (d *Deliverer) Run(ctx context.Context) {
 			return
 		case <-t.C:
 		case <-d.wake:
+			// Let the events written meanwhile join one claim: a claim
+			// per event costs the store a write each.
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(coalesce):
+			}
 		}
 	}
 }
+
+// coalesce is how long a woken deliverer waits for more events before it
+// claims: short beside the delivery time a receiver sees.
+const coalesce = 50 * time.Millisecond
 
 // Once claims the deliveries due now and attempts them, in parallel; it
 // returns how many it attempted.
