@@ -256,6 +256,8 @@ func checkName(name string) (string, error) {
 		return "", fmt.Errorf("appliance name is over %d characters", MaxNameLen)
 	case strings.IndexFunc(name, unicode.IsControl) >= 0:
 		return "", errors.New("appliance name contains a control character")
+	case strings.IndexFunc(name, func(r rune) bool { return unicode.Is(unicode.Cf, r) }) >= 0:
+		return "", errors.New("appliance name holds an invisible format character (a bidi control or zero-width character)")
 	}
 	return name, nil
 }

@@ -67,6 +67,9 @@ func CleanApplianceName(name string) (string, error) {
 	case strings.IndexFunc(name, unicode.IsControl) >= 0:
 		return "", Fail(http.StatusBadRequest, "the appliance name contains a control character")
 	}
+	if r, ok := invisible(name); ok {
+		return "", Fail(http.StatusBadRequest, "the appliance name holds an invisible format character U+%04X (a bidi control or zero-width character makes it read as another)", r)
+	}
 	return name, nil
 }
 

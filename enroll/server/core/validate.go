@@ -48,7 +48,27 @@ func cleanDeviceName(s string) (string, error) {
 			return "", fmt.Errorf("friendly name may hold only letters, digits, spaces and + = , . @ - _ ', not %s", showRune(r))
 		}
 	}
+	if strings.ContainsRune(formulaPrefixes, rune(n[0])) {
+		return "", fmt.Errorf("friendly name may not start with = + - or @ (a spreadsheet would read it as a formula), not %s", showRune(rune(n[0])))
+	}
 	return n, nil
+}
+
+// formulaPrefixes are the characters that make a spreadsheet read a cell
+// as a formula when it starts with one (CSV injection).
+const formulaPrefixes = "=+-@"
+
+// invisible returns the first control or invisible format character of s
+// (bidi overrides and isolates such as U+202E and U+2066, zero-width
+// characters such as U+200B), which make a name read as another, and
+// whether there is one.
+func invisible(s string) (rune, bool) {
+	for _, r := range s {
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+			return r, true
+		}
+	}
+	return 0, false
 }
 
 // showRune shows r for a message: “/” for a visible character, U+200B for
@@ -85,6 +105,15 @@ func cleanEmail(s string) (string, error) {
 	e := strings.TrimSpace(s)
 	if e == "" {
 		return "", nil
+	}
+	if r, ok := invisible(e); ok {
+		return "", fmt.Errorf("email holds an invisible or control character U+%04X", r)
+	}
+	// Letters of other scripts that look like Latin ones (Cyrillic а,
+	// U+0430) would let one address pass for another.
+	if i := strings.IndexFunc(e, func(r rune) bool { return r > unicode.MaxASCII }); i >= 0 {
+		r, _ := utf8.DecodeRuneInString(e[i:])
+		return "", fmt.Errorf("email may hold only ASCII characters, not %s (U+%04X), which may pass for another", showRune(r), r)
 	}
 	a, err := mail.ParseAddress(e)
 	if err != nil || a.Address != e || len(e) > 254 {
