@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/viper"
+	"go.yaml.in/yaml/v3"
 	"periph.io/x/conn/v3/gpio/gpioreg"
 
 	"github.com/totpbox/totpbox/configs"
@@ -190,11 +191,32 @@ func TestShippedConfigHasEveryKey(t *testing.T) {
 	if err := v.ReadInConfig(); err != nil {
 		t.Fatal(err)
 	}
+	raw, err := os.ReadFile("../../configs/totpd.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
 	for _, k := range configs.Keys(&Config{}) {
-		if !v.InConfig(k) {
+		// A key left empty (clock.require_authenticated: its default
+		// depends on the servers) is shown too, though viper drops it.
+		if !v.InConfig(k) && !hasKey(doc, strings.Split(k, ".")) {
 			t.Errorf("configs/totpd.yaml lacks key %q", k)
 		}
 	}
+}
+
+// hasKey reports whether the YAML document holds the key path, whatever
+// its value, null included.
+func hasKey(doc map[string]any, path []string) bool {
+	v, ok := doc[path[0]]
+	if !ok || len(path) == 1 {
+		return ok
+	}
+	m, _ := v.(map[string]any)
+	return m != nil && hasKey(m, path[1:])
 }
 
 func TestValidateNewKeys(t *testing.T) {
