@@ -14,7 +14,8 @@
 // limiters: everything lives in the store, so several replicas can share
 // one PostgreSQL database; the fleet bus (enroll/server/fleet, LISTEN/
 // NOTIFY) tells them of each other's changes at once. Build one with New, serve its Handler, and run
-// its janitor with Run. totpserver and the simulator both build it here.
+// its janitor with Run. totpserver and the simulator both assemble it
+// through enroll/server/serve.
 package server
 
 import (
