@@ -207,3 +207,12 @@ func TestConfigCheckUnparsedAndDurations(t *testing.T) {
 		t.Errorf("config check adds noise about the zero a bad duration left:\n%v", err)
 	}
 }
+
+// TestConfigCheckPinSharedByPanelAndButton: a button on the panel's dc
+// pin is reported, naming both keys (issue 22, item 7).
+func TestConfigCheckPinSharedByPanelAndButton(t *testing.T) {
+	_, err := checkFile(t, "panel:\n  kind: ssd1306-spi\n  dc: GPIO25\nbuttons:\n  next: GPIO25\n")
+	if err == nil || !strings.Contains(err.Error(), `buttons.next: pin "GPIO25" already used by panel.dc`) {
+		t.Errorf("config check of a pin shared by the panel and a button = %v, want it named", err)
+	}
+}

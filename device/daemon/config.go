@@ -201,6 +201,9 @@ func (c Config) Validate() error {
 	if err := c.Buttons.Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	if err := hw.CheckSharedPins(c.Panel, c.Buttons); err != nil {
+		errs = append(errs, err)
+	}
 	if c.Screen.RevealFor < time.Second || c.Screen.RevealFor > time.Hour {
 		errs = append(errs, fmt.Errorf("screen.reveal_for: %v is outside 1s..1h", c.Screen.RevealFor))
 	}

@@ -313,3 +313,22 @@ func (c ButtonsConfig) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// CheckSharedPins reports each button whose pin the panel uses too (its
+// dc, reset, cs or busy line): the button would read the panel's signal,
+// or drive it. Each is a *ConfigError naming the button's key and the
+// panel's, joined one per line.
+func CheckSharedPins(panel PanelConfig, buttons ButtonsConfig) error {
+	var errs []error
+	panelPins := []struct{ key, name string }{
+		{"panel.dc", panel.DC}, {"panel.reset", panel.Reset}, {"panel.cs", panel.CS}, {"panel.busy", panel.Busy},
+	}
+	for _, b := range buttons.pins() {
+		for _, p := range panelPins {
+			if p.name != "" && p.name != NoPin && strings.EqualFold(p.name, b.name) {
+				errs = append(errs, configErr(b.key, "pin %q already used by %s", b.name, p.key))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
