@@ -327,8 +327,10 @@ func TestRunDropsPrivileges(t *testing.T) {
 
 func runDropChild(t *testing.T) {
 	e := newEmulated(t, "TOTPDDROP")
-	id := Identity{UID: 65534, GID: 65534}
-	cfg := e.config(t, "run_as: \"65534:65534\"\n")
+	// A user of totpd's own: run_as refuses nobody, whom other services
+	// share.
+	id := Identity{UID: 2317, GID: 2317}
+	cfg := e.config(t, "run_as: \"2317:2317\"\n")
 	// The test's own temporary tree becomes run_as's, so that it can be
 	// removed after the drop; the state directory starts as root's.
 	if err := chownTree(filepath.Dir(e.state), id); err != nil {
