@@ -45,6 +45,7 @@ type screenConf struct {
 type ntpConf struct {
 	Servers int           `mapstructure:"servers"`
 	Offset  time.Duration `mapstructure:"offset"`
+	NTS     bool          `mapstructure:"nts"`
 }
 
 func defaultConfig() simConfig {
@@ -116,7 +117,7 @@ func (c simConfig) system() system.Config {
 		Listen: c.Listen, ServerListen: c.ServerListen, NoServer: c.NoServer, NoAutoPair: c.Manual, Server: c.Server, DataDir: c.Data, TPMDir: c.tpmState(),
 		Appliances: c.Appliances, Panel: c.Panel, OfferLifetime: c.OfferLife,
 		Hidden: c.Screen.Hidden, RevealFor: c.Screen.RevealFor, BlankAfter: c.Screen.BlankAfter,
-		NTPServers: c.NTP.Servers, NTPOffset: c.NTP.Offset,
+		NTPServers: c.NTP.Servers, NTPOffset: c.NTP.Offset, NTS: c.NTP.NTS,
 	}
 }
 
@@ -144,6 +145,7 @@ func serveFlags(cmd *cobra.Command) func() (simConfig, error) {
 	f.DurationVar(&fl.Screen.BlankAfter, "blank-after", fl.Screen.BlankAfter, "blank the screen after this long without a press (0: never)")
 	f.IntVar(&fl.NTP.Servers, "ntp-servers", fl.NTP.Servers, "number of fake NTP servers on 127.0.0.1")
 	f.DurationVar(&fl.NTP.Offset, "ntp-offset", fl.NTP.Offset, "the fake NTP servers' time minus the host's (the appliances follow it)")
+	f.BoolVar(&fl.NTP.NTS, "ntp-nts", fl.NTP.NTS, "run the fake NTP servers with NTS: the appliances' clocks poll them as nts:// servers, authenticated")
 	override := map[string]func(*simConfig){
 		"listen":         func(c *simConfig) { c.Listen = fl.Listen },
 		"server-listen":  func(c *simConfig) { c.ServerListen = fl.ServerListen },
@@ -159,6 +161,7 @@ func serveFlags(cmd *cobra.Command) func() (simConfig, error) {
 		"blank-after":    func(c *simConfig) { c.Screen.BlankAfter = fl.Screen.BlankAfter },
 		"ntp-servers":    func(c *simConfig) { c.NTP.Servers = fl.NTP.Servers },
 		"ntp-offset":     func(c *simConfig) { c.NTP.Offset = fl.NTP.Offset },
+		"ntp-nts":        func(c *simConfig) { c.NTP.NTS = fl.NTP.NTS },
 	}
 	return func() (simConfig, error) {
 		c := defaultConfig()

@@ -135,3 +135,41 @@ func TestServerFlag(t *testing.T) {
 		}
 	}
 }
+
+// TestNTPNTSOption: ntp.nts in the file, TOTPSIM_NTP_NTS and --ntp-nts
+// each turn the fake servers' NTS on; it is off by default.
+func TestNTPNTSOption(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "sim.yaml")
+	os.WriteFile(file, []byte("ntp:\n  nts: true\n"), 0o600)
+	for _, tc := range []struct {
+		name string
+		env  string
+		args []string
+		want bool
+	}{
+		{"default", "", nil, false},
+		{"file", "", []string{"--config", file}, true},
+		{"environment", "true", nil, true},
+		{"flag", "", []string{"--ntp-nts"}, true},
+		{"flag over file", "", []string{"--config", file, "--ntp-nts=false"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.env != "" {
+				t.Setenv("TOTPSIM_NTP_NTS", tc.env)
+			}
+			cmd := &cobra.Command{Use: "serve", RunE: func(*cobra.Command, []string) error { return nil }}
+			load := serveFlags(cmd)
+			cmd.SetArgs(tc.args)
+			if err := cmd.Execute(); err != nil {
+				t.Fatal(err)
+			}
+			c, err := load()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.system().NTS; got != tc.want {
+				t.Errorf("system NTS = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

@@ -345,6 +345,10 @@ type State struct {
 	Time  time.Time     `json:"time"`
 	Bound time.Duration `json:"bound_ns"`
 	Clock string        `json:"clock_reason,omitempty"`
+	// TimeAuthenticated reports whether the clock's reading rests on
+	// NTS-authenticated servers only: what the appliance reports to the
+	// server with each sync.
+	TimeAuthenticated bool `json:"time_authenticated"`
 	// Code is the code on the screen, when one is shown: the digits the
 	// loop computed for the frame it drew (in the TPM for an account held
 	// there). The code on the glass is in display.png anyway; the
@@ -374,7 +378,8 @@ type AccountState struct {
 func (a *Appliance) State() State {
 	r := a.clock.Now()
 	status, code := a.app.Shown()
-	st := State{Name: a.Name, Panel: a.Panel, Status: status, Time: r.Time, Bound: r.Bound, Clock: r.Reason, Code: code}
+	st := State{Name: a.Name, Panel: a.Panel, Status: status, Time: r.Time, Bound: r.Bound, Clock: r.Reason, Code: code,
+		TimeAuthenticated: r.Authenticated}
 	if a.client != nil {
 		cs := a.client.Status()
 		st.Sync = &cs

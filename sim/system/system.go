@@ -2,6 +2,7 @@ package system
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -69,6 +70,12 @@ type Config struct {
 	// means 3) and NTPOffset their offset from the host clock.
 	NTPServers int
 	NTPOffset  time.Duration
+	// NTS runs the fake NTP servers with NTS (RFC 8915): each also answers
+	// NTS-KE on a TCP port with a certificate from a CA made at start
+	// (written to nts-ca.pem in DataDir), and the appliances' clocks poll
+	// them as nts://127.0.0.1:PORT with that CA as clock.nts_ca_file, so
+	// their time is authenticated.
+	NTS bool
 	// Logger receives logs; nil means slog.Default().
 	Logger *slog.Logger
 	// Ready, when set, is called with the page's URL once it listens.
@@ -258,6 +265,9 @@ func (s *System) URL() string { return "http://" + s.ln.Addr().String() + "/" }
 // Appliances returns the simulated appliances.
 func (s *System) Appliances() []*Appliance { return s.appliances }
 
+// ntsCAFile, in the data directory, is the CA of the fake NTS servers.
+const ntsCAFile = "nts-ca.pem"
+
 // fakeNTP starts the fake NTP servers and returns a maker of disciplined
 // clocks polling them.
 func (s *System) fakeNTP() (func(n int) (clock.Clock, error), error) {
@@ -266,18 +276,45 @@ func (s *System) fakeNTP() (func(n int) (clock.Clock, error), error) {
 		n = 3
 	}
 	var addrs []string
+	var caFile string
+	var cert tls.Certificate
+	if s.cfg.NTS {
+		ca, err := ntpsim.NewCA()
+		if err == nil {
+			cert, err = ca.Issue("127.0.0.1")
+		}
+		if err == nil {
+			caFile = filepath.Join(s.cfg.DataDir, ntsCAFile)
+			err = os.WriteFile(caFile, ca.PEM(), 0o644)
+		}
+		if err != nil {
+			s.close()
+			return nil, fmt.Errorf("fake NTS servers' CA: %w", err)
+		}
+	}
 	for range n {
-		srv, err := ntpsim.ListenUDP("127.0.0.1:0", s.cfg.NTPOffset)
+		var srv *ntpsim.UDPServer
+		var err error
+		if s.cfg.NTS {
+			srv, err = ntpsim.ListenNTS("127.0.0.1:0", s.cfg.NTPOffset, cert)
+		} else {
+			srv, err = ntpsim.ListenUDP("127.0.0.1:0", s.cfg.NTPOffset)
+		}
 		if err != nil {
 			s.close()
 			return nil, fmt.Errorf("fake NTP server: %w", err)
 		}
 		s.ntp = append(s.ntp, srv)
-		addrs = append(addrs, srv.Addr())
+		if s.cfg.NTS {
+			addrs = append(addrs, srv.NTSServer())
+		} else {
+			addrs = append(addrs, srv.Addr())
+		}
 	}
 	return func(i int) (clock.Clock, error) {
 		c, err := clock.New(clock.Config{
 			Servers:   addrs,
+			NTSCAFile: caFile,
 			DriftFile: filepath.Join(s.cfg.DataDir, fmt.Sprintf("appliance-%d", i), "drift.json"),
 		}, clock.Env{Logger: s.cfg.Logger.With("appliance", applianceName(i))})
 		if err != nil {
