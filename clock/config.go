@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"slices"
@@ -44,6 +45,14 @@ type Config struct {
 	// DriftFile is where the frequency estimate and the last good time are
 	// kept across restarts. Empty means none.
 	DriftFile string `mapstructure:"drift_file" json:"drift_file"`
+	// RTC is the battery-backed real-time clock's device, e.g. /dev/rtc0:
+	// the disciplined time is written to it after good updates, and a start
+	// without any NTP reply begins from it. Empty means none.
+	RTC string `mapstructure:"rtc" json:"rtc,omitempty"`
+	// RTCPPM is the frequency error in ppm allowed for the RTC while it
+	// runs free: the bound of a start from it grows by this much of the
+	// time since it was last set. Default 20 (DefaultRTCPPM).
+	RTCPPM float64 `mapstructure:"rtc_ppm" json:"rtc_ppm,omitempty"`
 }
 
 // Defaults for Config fields left zero.
@@ -100,6 +109,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxPoll == 0 {
 		c.MaxPoll = max(DefaultMaxPoll, c.MinPoll)
 	}
+	if c.RTCPPM == 0 {
+		c.RTCPPM = DefaultRTCPPM
+	}
 	return c
 }
 
@@ -134,6 +146,14 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("clock.holdover_limit: %v is negative", c.HoldoverLimit))
 	} else if c.HoldoverLimit != 0 && c.HoldoverLimit < time.Second {
 		errs = append(errs, fmt.Errorf("clock.holdover_limit: %v is under the 1s synced bound", c.HoldoverLimit))
+	}
+	if c.RTC != "" {
+		if _, err := os.Stat(c.RTC); err != nil {
+			errs = append(errs, fmt.Errorf("clock.rtc: %v", err))
+		}
+	}
+	if math.IsNaN(c.RTCPPM) || c.RTCPPM < 0 || c.RTCPPM > 500 {
+		errs = append(errs, fmt.Errorf("clock.rtc_ppm: %g is outside 0..500", c.RTCPPM))
 	}
 	pollOK := true
 	if c.MinPoll < 0 || (c.MinPoll != 0 && c.MinPoll < time.Second) {

@@ -129,6 +129,13 @@ type Discipline struct {
 	lastReason string // why the last round did not update
 	updates    int
 	guess      time.Duration // last estimated offset, for unsynced readings
+
+	// A start from the RTC, until the first update: the offset and its
+	// bound at startLocal.
+	haveStart   bool
+	startLocal  time.Duration
+	startOffset time.Duration
+	startBound  float64
 }
 
 // NewDiscipline returns a discipline that has heard nothing yet.
@@ -284,6 +291,9 @@ func (d *Discipline) x(local time.Duration) float64 { return (local - d.refLocal
 func (d *Discipline) Reading(local time.Duration) Reading {
 	r := Reading{Frequency: -d.shortFreq() * 1e6, Bound: unbounded}
 	base := d.cfg.Epoch.Add(local)
+	if !d.synced && d.haveStart && d.untrusted == "" {
+		return d.startReading(local)
+	}
 	if !d.synced {
 		r.Time = base.Add(d.guess)
 		r.State = Unsynced
@@ -296,6 +306,44 @@ func (d *Discipline) Reading(local time.Duration) Reading {
 	x := d.x(local)
 	r.Time = base.Add(d.refOffset).Add(seconds(d.display(x)))
 	r.Bound = seconds(d.displayBound(x))
+	return d.judge(r, x)
+}
+
+// StartFrom begins an unsynced clock from a time known by other means (the
+// RTC): at timebase value local UTC was t within bound. Until the first
+// update the reading runs on from it, its bound growing at the unknown
+// frequency error plus the max clock error; it is trusted (Holdover) while
+// that bound is within the holdover limit. An update, a reset or a suspend
+// ends it.
+func (d *Discipline) StartFrom(local time.Duration, t time.Time, bound time.Duration) {
+	if d.synced {
+		return
+	}
+	d.haveStart, d.startLocal, d.startBound = true, local, bound.Seconds()
+	d.startOffset = t.Sub(d.cfg.Epoch.Add(local))
+	d.guess = d.startOffset
+	d.lastReason = "started from the RTC; no NTP reply yet"
+}
+
+// startReading is the reading of a clock started from the RTC.
+func (d *Discipline) startReading(local time.Duration) Reading {
+	dt := (local - d.startLocal).Seconds()
+	r := Reading{
+		Frequency: -d.shortFreq() * 1e6,
+		Time:      d.cfg.Epoch.Add(local).Add(d.startOffset).Add(seconds(d.shortFreq() * dt)),
+		Bound:     seconds(d.startBound + (d.freqError()+d.mce)*math.Abs(dt)),
+	}
+	switch {
+	case r.Bound > d.cfg.HoldoverLimit:
+		r.State, r.Reason = Untrusted, "error bound too large (started from the RTC)"
+	default:
+		r.State, r.Reason = Holdover, d.lastReason
+	}
+	return r
+}
+
+// judge sets a synced reading's state from its bound and age.
+func (d *Discipline) judge(r Reading, x float64) Reading {
 	switch {
 	case d.untrusted != "":
 		r.State, r.Reason = Untrusted, d.untrusted
@@ -614,6 +662,7 @@ func (d *Discipline) add(m measurement) {
 	d.lastX, d.lastEst, d.lastBound, d.lastPath = m.x, est, m.common+random, m.common
 	d.guess = d.refOffset + seconds(est)
 	d.synced = true
+	d.haveStart = false
 	d.untrusted = ""
 	d.updates++
 	d.addAnchor(point{x: m.x, y: est})
@@ -687,6 +736,7 @@ func (d *Discipline) reset(reason string, keepFreq bool) {
 	for _, st := range d.servers {
 		st.have, st.selected, st.falseticker = false, false, false
 	}
+	d.haveStart = false
 	d.untrusted = reason
 	d.lastReason = reason
 }

@@ -188,6 +188,14 @@ func (e *Engine) Reading() Reading {
 	return rd
 }
 
+// StartFrom begins a clock that has no update yet from a time known by
+// other means (the RTC) with its error bound (see Discipline.StartFrom).
+func (e *Engine) StartFrom(t time.Time, bound time.Duration) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.disc.StartFrom(e.q.timebase.Local(), t, bound)
+}
+
 // BoundTerms returns the parts of the error bound of a reading at timebase
 // value local (see Discipline.BoundTerms).
 func (e *Engine) BoundTerms(local time.Duration) BoundTerms {

@@ -19,6 +19,11 @@ type Service struct {
 	tb   Timebase
 	eng  *Engine
 	save time.Duration // timebase value of the last drift file write
+
+	rtc      RTC
+	rtcFile  string        // keeps the RTC's last setting
+	rtcSaved time.Duration // timebase value of the last RTC write
+	rtcEver  bool          // the RTC was written since start
 }
 
 // Env is what a Service runs against. Its zero value is the real thing:
@@ -37,6 +42,11 @@ type Env struct {
 	Timeout time.Duration
 	// NTSDial replaces TCP for NTS key exchanges.
 	NTSDial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// RTC replaces the device clock.rtc names (the simulator's FileRTC).
+	RTC RTC
+	// Sleep replaces the real wait between a burst's queries (for tests
+	// in virtual time).
+	Sleep func(ctx context.Context, d time.Duration) error
 }
 
 // New returns a Service for cfg. It reads the drift file; a corrupt one is
@@ -75,12 +85,23 @@ func New(cfg Config, o Env) (*Service, error) {
 			return nil, fmt.Errorf("clock.nts_ca_file: %v", err)
 		}
 	}
-	s := &Service{cfg: cfg, log: o.Logger, tb: o.Timebase}
+	if o.RTC == nil && cfg.RTC != "" {
+		dev, err := OpenRTC(cfg.RTC)
+		if err != nil {
+			return nil, fmt.Errorf("clock.rtc: %v", err)
+		}
+		o.RTC = dev
+	}
+	if o.RTC != nil && cfg.DriftFile == "" {
+		return nil, errors.New("clock.rtc: needs clock.drift_file, beside which the RTC's last setting is kept")
+	}
+	s := &Service{cfg: cfg, log: o.Logger, tb: o.Timebase, rtc: o.RTC}
 	s.eng = NewEngine(cfg, EngineConfig{
 		Epoch:         o.Epoch,
 		Timebase:      o.Timebase,
 		Dialer:        o.Dialer,
 		Timeout:       o.Timeout,
+		Sleep:         o.Sleep,
 		Logger:        o.Logger,
 		Concurrent:    true,
 		NotBefore:     drift.LastGood,
@@ -88,7 +109,58 @@ func New(cfg Config, o Env) (*Service, error) {
 		NTS:           NTSEnv{Roots: roots, Dial: o.NTSDial},
 	})
 	s.save = o.Timebase.Local()
+	if s.rtc != nil {
+		s.rtcFile = RTCStateFile(cfg.DriftFile)
+		s.startFromRTC(drift.LastGood)
+	}
 	return s, nil
+}
+
+// startFromRTC begins the clock from the RTC, if it was set by this clock
+// and still holds its time.
+func (s *Service) startFromRTC(notBefore time.Time) {
+	last, err := LoadRTCSet(s.rtcFile)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			s.log.Info("clock: RTC not used until this clock has set it")
+		} else {
+			s.log.Warn("clock: RTC not used", "reason", err.Error())
+		}
+		return
+	}
+	read, err := s.rtc.Read()
+	if err != nil {
+		s.log.Warn("clock: RTC not used", "reason", err.Error())
+		return
+	}
+	st, err := RTCStartFrom(read, last, s.cfg.RTCPPM, notBefore)
+	if err != nil {
+		s.log.Warn("clock: RTC not used", "reason", err.Error())
+		return
+	}
+	s.eng.StartFrom(st.Time, st.Bound)
+	s.log.Info("clock: started from the RTC", "time", st.Time, "bound", st.Bound, "rtc_set_at", last.At)
+}
+
+// setRTC writes the disciplined time to the RTC, at most every
+// rtcSetEvery and only while the clock is synced, and keeps when.
+func (s *Service) setRTC() {
+	if s.rtc == nil || (s.rtcEver && s.tb.Local()-s.rtcSaved < rtcSetEvery) {
+		return
+	}
+	rd := s.eng.Reading()
+	if rd.State != Synced {
+		return
+	}
+	s.rtcSaved, s.rtcEver = s.tb.Local(), true
+	at := rd.Time.Round(time.Second).UTC()
+	if err := s.rtc.Set(rd.Time); err != nil {
+		s.log.Warn("clock: cannot set the RTC", "reason", err.Error())
+		return
+	}
+	if err := SaveRTCSet(s.rtcFile, RTCSet{At: at, Bound: rd.Bound.Seconds()}); err != nil {
+		s.log.Warn("clock: cannot keep when the RTC was set", "reason", err.Error())
+	}
 }
 
 // driftSaveEvery is how often the drift file is written while running.
@@ -102,19 +174,10 @@ const suspendCheckEvery = 5 * time.Second
 // when stopped by ctx.
 func (s *Service) Run(ctx context.Context) error {
 	for {
-		if s.tb.Local() >= s.eng.NextRound() {
-			out := s.eng.Round(ctx)
-			if ctx.Err() != nil {
-				break
-			}
-			if !out.Updated && out.Reason != "" {
-				s.log.Debug("clock: not updated", "reason", out.Reason)
-			}
+		wait, ok := s.step(ctx)
+		if !ok {
+			break
 		}
-		if s.tb.Local()-s.save >= driftSaveEvery {
-			s.saveDrift()
-		}
-		wait := min(s.eng.NextRound()-s.tb.Local(), suspendCheckEvery)
 		if wait > 0 {
 			if sleepReal(ctx, wait) != nil {
 				break
@@ -124,6 +187,28 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	s.saveDrift()
 	return nil
+}
+
+// step runs a round if one is due, writes the drift file and the RTC when
+// they are due, and returns how long to wait before the next step; false
+// when ctx is done.
+func (s *Service) step(ctx context.Context) (time.Duration, bool) {
+	if s.tb.Local() >= s.eng.NextRound() {
+		out := s.eng.Round(ctx)
+		if ctx.Err() != nil {
+			return 0, false
+		}
+		if !out.Updated && out.Reason != "" {
+			s.log.Debug("clock: not updated", "reason", out.Reason)
+		}
+		if out.Updated {
+			s.setRTC()
+		}
+	}
+	if s.tb.Local()-s.save >= driftSaveEvery {
+		s.saveDrift()
+	}
+	return min(s.eng.NextRound()-s.tb.Local(), suspendCheckEvery), true
 }
 
 // saveDrift writes the drift file if there is something worth keeping.

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"path/filepath"
@@ -43,9 +44,11 @@ type screenConf struct {
 }
 
 type ntpConf struct {
-	Servers int           `mapstructure:"servers"`
-	Offset  time.Duration `mapstructure:"offset"`
-	NTS     bool          `mapstructure:"nts"`
+	Servers     int           `mapstructure:"servers"`
+	Offset      time.Duration `mapstructure:"offset"`
+	RTC         bool          `mapstructure:"rtc"`
+	RTCDriftPPM float64       `mapstructure:"rtc_drift_ppm"`
+	NTS         bool          `mapstructure:"nts"`
 }
 
 func defaultConfig() simConfig {
@@ -97,6 +100,9 @@ func (c simConfig) validate() error {
 	if c.NTP.Servers < 1 || c.NTP.Servers > 16 {
 		errs = append(errs, fmt.Errorf("ntp.servers: %d is outside 1..16", c.NTP.Servers))
 	}
+	if math.IsNaN(c.NTP.RTCDriftPPM) || math.Abs(c.NTP.RTCDriftPPM) > 500 {
+		errs = append(errs, fmt.Errorf("ntp.rtc_drift_ppm: %g is outside -500..500", c.NTP.RTCDriftPPM))
+	}
 	return errors.Join(errs...)
 }
 
@@ -117,7 +123,7 @@ func (c simConfig) system() system.Config {
 		Listen: c.Listen, ServerListen: c.ServerListen, NoServer: c.NoServer, NoAutoPair: c.Manual, Server: c.Server, DataDir: c.Data, TPMDir: c.tpmState(),
 		Appliances: c.Appliances, Panel: c.Panel, OfferLifetime: c.OfferLife,
 		Hidden: c.Screen.Hidden, RevealFor: c.Screen.RevealFor, BlankAfter: c.Screen.BlankAfter,
-		NTPServers: c.NTP.Servers, NTPOffset: c.NTP.Offset, NTS: c.NTP.NTS,
+		NTPServers: c.NTP.Servers, NTPOffset: c.NTP.Offset, NTS: c.NTP.NTS, RTC: c.NTP.RTC, RTCDriftPPM: c.NTP.RTCDriftPPM,
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -76,6 +77,12 @@ type Config struct {
 	// them as nts://127.0.0.1:PORT with that CA as clock.nts_ca_file, so
 	// their time is authenticated.
 	NTS bool
+	// RTC gives each appliance's clock a simulated battery-backed RTC (a
+	// clock.FileRTC in its data directory) running RTCDriftPPM fast
+	// against the NTP servers' time, so a restart without them begins from
+	// it as a Pi with a DS3231 would.
+	RTC         bool
+	RTCDriftPPM float64
 	// Logger receives logs; nil means slog.Default().
 	Logger *slog.Logger
 	// Ready, when set, is called with the page's URL once it listens.
@@ -312,11 +319,21 @@ func (s *System) fakeNTP() (func(n int) (clock.Clock, error), error) {
 		}
 	}
 	return func(i int) (clock.Clock, error) {
-		c, err := clock.New(clock.Config{
-			Servers:   addrs,
-			NTSCAFile: caFile,
-			DriftFile: filepath.Join(s.cfg.DataDir, fmt.Sprintf("appliance-%d", i), "drift.json"),
-		}, clock.Env{Logger: s.cfg.Logger.With("appliance", applianceName(i))})
+		dir := filepath.Join(s.cfg.DataDir, fmt.Sprintf("appliance-%d", i))
+		cfg := clock.Config{Servers: addrs, NTSCAFile: caFile, DriftFile: filepath.Join(dir, "drift.json")}
+		env := clock.Env{Logger: s.cfg.Logger.With("appliance", applianceName(i))}
+		if s.cfg.RTC {
+			// The allowance covers the simulated drift, as an operator
+			// would pick it from the part's datasheet.
+			cfg.RTCPPM = max(clock.DefaultRTCPPM, math.Abs(s.cfg.RTCDriftPPM))
+			offset := s.cfg.NTPOffset
+			env.RTC = &clock.FileRTC{
+				Path:     filepath.Join(dir, "rtc.sim"),
+				DriftPPM: s.cfg.RTCDriftPPM,
+				Now:      func() time.Time { return time.Now().Add(offset) },
+			}
+		}
+		c, err := clock.New(cfg, env)
 		if err != nil {
 			return nil, err
 		}
