@@ -11,9 +11,9 @@ import (
 
 // Check runs only the clock against cfg's servers for d and returns its
 // status at the end: what an operator runs before going live. Nothing is
-// written (no drift file is read or kept).
+// written (no drift file is read or kept, the RTC is neither read nor set).
 func Check(ctx context.Context, cfg Config, env Env, d time.Duration) (Status, error) {
-	cfg.DriftFile = ""
+	cfg.DriftFile, cfg.RTC, env.RTC = "", "", nil
 	svc, err := New(cfg, env)
 	if err != nil {
 		return Status{}, err

@@ -224,3 +224,21 @@ func TestFileRTCDrifts(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckLeavesTheRTCAlone: `totpd clock check` with clock.rtc set runs
+// (it neither opens nor writes the RTC, as it writes no state).
+func TestCheckLeavesTheRTCAlone(t *testing.T) {
+	dir := t.TempDir()
+	notRTC := filepath.Join(dir, "rtc")
+	if err := os.WriteFile(notRTC, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rtc := &FileRTC{Path: filepath.Join(dir, "rtc.sim")}
+	cfg := Config{Servers: []string{"127.0.0.1:1"}, RTC: notRTC}
+	if _, err := Check(context.Background(), cfg, Env{Logger: slog.New(slog.DiscardHandler), RTC: rtc}, time.Millisecond); err != nil {
+		t.Fatalf("clock check with clock.rtc set: %v", err)
+	}
+	if _, err := os.Stat(rtc.Path); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("clock check touched the RTC: %v", err)
+	}
+}
