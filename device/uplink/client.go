@@ -595,8 +595,17 @@ func (c *Client) pairingAnswer(p proto.Pairing) error {
 	return nil
 }
 
-// sync fetches changes after the saved revision and applies them.
+// sync fetches changes after the saved revision and applies them. The
+// first sync of a pairing reconciles first.
 func (c *Client) sync(ctx context.Context, wait time.Duration) error {
+	if !c.state().Reconciled {
+		if err := c.reconcile(ctx); err != nil {
+			return err
+		}
+		if !c.isPaired() {
+			return nil
+		}
+	}
 	st := c.state()
 	q := proto.SyncQuery{After: st.Rev, Wait: wait, Version: c.cfg.Version, Accounts: len(c.vault.List())}
 	r := c.cfg.Clock.Now()
@@ -626,6 +635,67 @@ func (c *Client) sync(ctx context.Context, wait time.Duration) error {
 	c.mu.Lock()
 	c.more = resp.More
 	c.mu.Unlock()
+	return nil
+}
+
+// reconcile reports, once per pairing and before its first sync, the
+// accounts the server placed under an earlier pairing (the server
+// unpaired or forgot the appliance while it kept them): the server
+// re-adopts those whose MFA device is active and on no other appliance,
+// and the rest are wiped. Accounts added on the appliance are untouched.
+// A server without the endpoint (404) adopts nothing and wipes nothing.
+func (c *Client) reconcile(ctx context.Context) error {
+	st := c.state()
+	var held []string
+	for _, a := range c.vault.List() {
+		if !a.IsLocal() && !slices.Contains(held, a.Source) {
+			held = append(held, a.Source)
+		}
+	}
+	keep := make(map[string]bool, len(held))
+	older := false
+	for chunk := range slices.Chunk(held, proto.MaxHeld) {
+		var resp proto.HeldResponse
+		err := c.do(ctx, http.MethodPost, proto.HeldPath(st.ApplianceID), nil, proto.HeldRequest{DeviceIDs: chunk}, &resp, requestTimeout)
+		if errorCode(err) == proto.CodeNotPaired {
+			return c.lostPairing()
+		}
+		var se *StatusError
+		if errors.As(err, &se) && se.StatusCode == http.StatusNotFound {
+			older = true
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("reconcile accounts from an earlier pairing: %w", err)
+		}
+		for _, id := range resp.Adopted {
+			keep[id] = true
+		}
+	}
+	c.applyMu.Lock()
+	defer c.applyMu.Unlock()
+	if cur := c.state(); cur.ApplianceID != st.ApplianceID {
+		return nil // paired again meanwhile: the next sync reconciles
+	}
+	wiped := 0
+	if !older {
+		n, err := c.vault.RemoveWhere(func(a vault.Account) bool {
+			return !a.IsLocal() && slices.Contains(held, a.Source) && !keep[a.Source]
+		})
+		if err != nil {
+			return fmt.Errorf("wipe accounts from an earlier pairing: %w", err)
+		}
+		wiped = n
+	}
+	st = c.state()
+	st.Reconciled = true
+	if err := c.commit(st); err != nil {
+		return err
+	}
+	if len(held) > 0 {
+		c.log.Info("accounts from an earlier pairing reconciled", "reported", len(held), "adopted", len(keep), "wiped", wiped, "server_without_reconcile", older)
+		c.notify()
+	}
 	return nil
 }
 

@@ -30,6 +30,10 @@ type syncState struct {
 	// UnpairRev is the revision of an unpair that was applied, until the
 	// server has its ack; 0 otherwise.
 	UnpairRev int64 `json:"unpair_rev,omitempty"`
+	// Reconciled reports that the accounts an earlier pairing placed were
+	// reported to the server for this pairing (see Client.reconcile):
+	// false from pairing until the server answered.
+	Reconciled bool `json:"reconciled,omitempty"`
 }
 
 func (s syncState) paired() bool { return s.ApplianceID != "" }

@@ -13,6 +13,7 @@
 //	GET  pairing?wait=S     pairing status, held up to S seconds until paired (→ Pairing)
 //	GET  {id}/changes?...   changes after a revision, held up to 60 s (SyncQuery → Changes)
 //	POST {id}/ack           acknowledge applied changes and answer offers (AckRequest → AckResponse)
+//	POST {id}/held          after a new pairing, reconcile the accounts the server placed (HeldRequest → HeldResponse)
 //
 // Errors come back as an Error body with a non-2xx status.
 package proto
@@ -33,6 +34,9 @@ func ChangesPath(id string) string { return PathPrefix + id + "/changes" }
 
 // AckPath returns the path of the ack endpoint of appliance id.
 func AckPath(id string) string { return PathPrefix + id + "/ack" }
+
+// HeldPath returns the path of the reconcile endpoint of appliance id.
+func HeldPath(id string) string { return PathPrefix + id + "/held" }
 
 // MaxBody is the largest request body the server reads.
 const MaxBody = 64 << 10
@@ -177,6 +181,29 @@ type AckResult struct {
 // AckResponse answers an AckRequest, in its order.
 type AckResponse struct {
 	Results []AckResult `json:"results"`
+}
+
+// MaxHeld is the most MFA device ids one HeldRequest may carry; an
+// appliance holding more sends several.
+const MaxHeld = 256
+
+// HeldRequest reports, after a new pairing (the first sync of a pairing,
+// before any change is applied), the accounts an earlier pairing placed
+// on the appliance: their MFA device ids, as Change.DeviceID gave them.
+// Accounts added on the appliance itself are never reported.
+type HeldRequest struct {
+	DeviceIDs []string `json:"device_ids"`
+}
+
+// HeldResponse answers a HeldRequest. Adopted lists the reported MFA
+// devices the server records as held by this appliance again: they are
+// active and held by no other appliance, and the sync keeps them
+// (renames, deletions) from now on. The appliance wipes every other
+// account it reported: its MFA device was deleted, never confirmed, or
+// is held by another appliance. Reporting the same ids again is
+// harmless.
+type HeldResponse struct {
+	Adopted []string `json:"adopted"`
 }
 
 // Error codes of Error.

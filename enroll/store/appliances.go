@@ -237,6 +237,14 @@ type Change struct {
 	Answered time.Time
 }
 
+// Adoption is one MFA device AdoptDevices adopted.
+type Adoption struct {
+	UID string
+	// New reports that this call recorded the appliance as its holder;
+	// false when it already was.
+	New bool
+}
+
 // ApplianceStore is the persistence of the appliance API. Implementations
 // are safe for concurrent use; times and errors follow Store's rules.
 type ApplianceStore interface {
@@ -320,6 +328,19 @@ type ApplianceStore interface {
 	// appliance: those whose offer it accepted, not followed by a cancel,
 	// expire or delete there; by user ID, then ID.
 	DevicesOnAppliance(ctx context.Context, applianceID string) ([]Device, error)
+	// AdoptDevices, in one transaction, records the appliance as the
+	// holder of those MFA devices of uids it reports holding that the
+	// server can hand back to it after a new pairing: each that exists,
+	// is active, and is held by no other appliance (no accepted offer
+	// there not followed by a cancel, expire or delete). A device the
+	// appliance already holds (as DevicesOnAppliance says) is adopted as
+	// it is; for each other one it appends an offer already accepted
+	// (Rev as AppendChange sets it, State accepted, Created and Answered
+	// at, no payload), which DevicesOnAppliance then lists. It returns the
+	// adopted devices, in uids' order; the appliance wipes the rest.
+	// ErrNotFound when the appliance is missing, ErrStale when it is
+	// Unpairing.
+	AdoptDevices(ctx context.Context, applianceID string, uids []string, at time.Time) ([]Adoption, error)
 	// DeleteAnsweredChanges removes changes answered before before and
 	// returns how many; appliances keep their Rev. An accepted offer is
 	// kept (it records which appliance holds the account) until a later

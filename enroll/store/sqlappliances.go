@@ -469,6 +469,84 @@ func (s *sqlStore) DevicesOnAppliance(ctx context.Context, applianceID string) (
 	return collect(s, "mfa devices on appliance", rows, err, scanDevice)
 }
 
+func (s *sqlStore) AdoptDevices(ctx context.Context, applianceID string, uids []string, at time.Time) ([]Adoption, error) {
+	at = micro(at)
+	var adopted []Adoption
+	err := s.tx(ctx, "adopt mfa devices", func(t *txq) error {
+		adopted = adopted[:0]
+		var unpairing bool
+		switch err := t.queryRow(ctx, `SELECT unpairing FROM appliances WHERE id = ?`, applianceID).Scan(&unpairing); {
+		case errors.Is(err, sql.ErrNoRows):
+			return ErrNotFound
+		case err != nil:
+			return err
+		case unpairing:
+			return fmt.Errorf("appliance is unpairing: %w", ErrStale)
+		}
+		for _, uid := range uids {
+			var active int
+			err := t.queryRow(ctx, `SELECT 1 FROM mfa_devices WHERE uid = ? AND status = 'active'`, uid).Scan(&active)
+			if errors.Is(err, sql.ErrNoRows) {
+				continue // deleted, or never confirmed
+			}
+			if err != nil {
+				return err
+			}
+			// Who holds it: accepted offers not followed by a cancel,
+			// expire or delete on the same appliance.
+			rows, err := t.QueryContext(ctx, `SELECT DISTINCT c.appliance_id FROM appliance_changes c
+				WHERE c.device_uid = ? AND c.kind = 'offer' AND c.state = 'accepted' AND NOT EXISTS (
+					SELECT 1 FROM appliance_changes later
+					WHERE later.appliance_id = c.appliance_id AND later.device_uid = c.device_uid
+					AND later.kind IN ('cancel', 'expire', 'delete') AND later.rev > c.rev)`, uid)
+			if err != nil {
+				return err
+			}
+			here, elsewhere := false, false
+			for rows.Next() {
+				var holder string
+				if err := rows.Scan(&holder); err != nil {
+					rows.Close()
+					return err
+				}
+				if holder == applianceID {
+					here = true
+				} else {
+					elsewhere = true
+				}
+			}
+			if err := rows.Close(); err != nil {
+				return err
+			}
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			switch {
+			case elsewhere:
+				continue
+			case here:
+				adopted = append(adopted, Adoption{UID: uid})
+				continue
+			}
+			var rev int64
+			if err := t.queryRow(ctx, `UPDATE appliances SET rev = rev + 1 WHERE id = ? RETURNING rev`, applianceID).Scan(&rev); err != nil {
+				return err
+			}
+			c := Change{ApplianceID: applianceID, Rev: rev, Kind: ChangeOffer, DeviceUID: uid,
+				State: ChangeAccepted, Created: at, Answered: at}
+			if err := insertChange(ctx, t, s.d, c); err != nil {
+				return err
+			}
+			adopted = append(adopted, Adoption{UID: uid, New: true})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return adopted, nil
+}
+
 // --- Clock history ---
 
 func (s *sqlStore) AppendClockSample(ctx context.Context, applianceID string, c ClockSample) (bool, error) {

@@ -304,6 +304,7 @@ func (a *API) Handler() http.Handler {
 	mux.HandleFunc("GET "+proto.PairingPath, a.handlePairingStatus)
 	mux.HandleFunc("GET "+proto.PathPrefix+"{id}/changes", a.handleChanges)
 	mux.HandleFunc("POST "+proto.PathPrefix+"{id}/ack", a.handleAck)
+	mux.HandleFunc("POST "+proto.PathPrefix+"{id}/held", a.handleHeld)
 	mux.HandleFunc(proto.PathPrefix, func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, proto.CodeBadRequest, "no such appliance API endpoint")
 	})

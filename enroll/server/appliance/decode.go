@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/totpbox/totpbox/enroll/proto"
 )
@@ -36,4 +37,27 @@ func parseAckRequest(body []byte) (proto.AckRequest, error) {
 		return req, fmt.Errorf("more than %d acks", MaxAcks)
 	}
 	return req, nil
+}
+
+// parseHeldRequest decodes and checks the body of POST {id}/held: at most
+// proto.MaxHeld MFA device ids of 1 to MaxDeviceIDLen bytes, duplicates
+// dropped.
+func parseHeldRequest(body []byte) ([]string, error) {
+	var req proto.HeldRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		return nil, errors.New("held accounts are not valid JSON")
+	}
+	if len(req.DeviceIDs) > proto.MaxHeld {
+		return nil, fmt.Errorf("more than %d device ids", proto.MaxHeld)
+	}
+	ids := make([]string, 0, len(req.DeviceIDs))
+	for _, id := range req.DeviceIDs {
+		if id == "" || len(id) > MaxDeviceIDLen {
+			return nil, fmt.Errorf("device id must be 1 to %d bytes", MaxDeviceIDLen)
+		}
+		if !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
 }
