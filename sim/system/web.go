@@ -188,7 +188,7 @@ func init() {
 <tr><th>Accounts</th><td>{{if .Accounts}}<ul class="accounts">{{range .Accounts}}<li>{{.Name}}{{if ne .State "active"}} <span class="muted">({{.State}})</span>{{end}}</li>{{end}}</ul>{{else}}none{{end}}</td></tr>
 <tr><th>Panel</th><td>{{.Panel}} <span class="muted">· <a href="/sim/appliances/{{.N}}/state">state as JSON</a></span></td></tr>
 </table>
-{{if .CanForget}}<form class="forget" method="post" action="/sim/appliances/{{.N}}/forget"><button type="submit" title="The server forgets this appliance; it keeps its accounts and waits with a pairing code to enter on the console">Forget pairing</button></form>{{end}}`))
+{{if .CanForget}}<form class="forget" method="post" action="/sim/appliances/{{.N}}/forget"><button type="submit" title="The server forgets this appliance; it waits with a pairing code to enter on the console. Paired again, it keeps the accounts whose MFA device is still active (placed on it again) and wipes the rest">Forget pairing</button></form>{{end}}`))
 }
 
 type pageAppliance struct {

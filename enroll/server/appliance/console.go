@@ -237,7 +237,9 @@ func (a *API) Unpair(ctx context.Context, id string) error {
 
 // Forget removes an appliance's record at once, without waiting for it
 // to acknowledge an unpair: for an appliance that is lost or broken. If it
-// comes back it is refused as not paired and keeps its accounts.
+// comes back it is refused as not paired and keeps its accounts; paired
+// again, it reports those the server placed (POST {id}/held), and the
+// server re-adopts the ones still active and on no other appliance.
 func (a *API) Forget(ctx context.Context, id string) error {
 	app, err := a.appliance(ctx, id)
 	if err != nil {

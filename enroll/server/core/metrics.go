@@ -232,6 +232,8 @@ func applianceEndpoint(path string) string {
 		return "changes"
 	case strings.HasSuffix(path, "/ack"):
 		return "ack"
+	case strings.HasSuffix(path, "/held"):
+		return "held"
 	}
 	return "other"
 }
