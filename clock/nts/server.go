@@ -75,9 +75,7 @@ func (s *Server) openCookie(c []byte) (c2s, s2c []byte, ok bool) {
 // l is closed; it sets TLS 1.3 and ALPN ntske/1. It returns once l fails
 // and every exchange under way has ended.
 func (s *Server) ServeKE(l net.Listener, conf *tls.Config) error {
-	conf = conf.Clone()
-	conf.MinVersion = tls.VersionTLS13
-	conf.NextProtos = []string{ALPN}
+	conf = keConfig(conf)
 	defer s.wg.Wait()
 	for {
 		c, err := l.Accept()
@@ -90,6 +88,20 @@ func (s *Server) ServeKE(l net.Listener, conf *tls.Config) error {
 			s.handleKE(tls.Server(c, conf))
 		}()
 	}
+}
+
+// ServeKEConn runs one key exchange on c, an accepted connection (a pipe
+// in a simulation), with the certificates of conf, and closes c.
+func (s *Server) ServeKEConn(c net.Conn, conf *tls.Config) {
+	s.handleKE(tls.Server(c, keConfig(conf)))
+}
+
+// keConfig is conf with what NTS-KE requires: TLS 1.3 and ALPN ntske/1.
+func keConfig(conf *tls.Config) *tls.Config {
+	conf = conf.Clone()
+	conf.MinVersion = tls.VersionTLS13
+	conf.NextProtos = []string{ALPN}
+	return conf
 }
 
 // handleKE runs one key exchange: it reads the client's records, and

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"net"
 	"slices"
 	"time"
 
@@ -34,6 +35,11 @@ type Config struct {
 	Hours float64
 	// Step is how often the clock is read; zero means 1 s.
 	Step time.Duration
+	// NTS runs the clock over NTS: every simulated server also speaks
+	// NTS-KE (certificates from a CA made for the run) and authenticates
+	// its replies, and the clock polls them as nts:// servers. The
+	// baselines stay on plain NTP.
+	NTS bool
 }
 
 // Figures are the measurements of one clock in a run. Errors are in
@@ -65,6 +71,13 @@ type Figures struct {
 type Result struct {
 	Scenario string `json:"scenario"`
 	Seed     uint64 `json:"seed"`
+	// NTS reports whether the disciplined clock ran over NTS.
+	// CountedReadings is how many readings RMSError is over, and
+	// AuthenticatedReadings how many of them said their time was
+	// authenticated.
+	NTS                   bool `json:"nts"`
+	CountedReadings       int  `json:"counted_readings"`
+	AuthenticatedReadings int  `json:"authenticated_readings"`
 	Figures
 	// UpdatesPerHour is how many rounds per hour of synchronised running
 	// updated the disciplined clock: how often it polled its servers.
@@ -248,9 +261,31 @@ func newBench(opts Config) (*bench, error) {
 	b.network.Timeout = time.Second
 	cfg := clock.DefaultConfig()
 	cfg.Servers = nil
+	var hosts []string
 	for _, s := range sc.servers(r) {
 		b.network.Add(s)
 		cfg.Servers = append(cfg.Servers, s.Address)
+		host, _, _ := net.SplitHostPort(s.Address)
+		hosts = append(hosts, host)
+	}
+	var ntsEnv clock.NTSEnv
+	if opts.NTS {
+		ca, err := ntpsim.NewCA()
+		if err != nil {
+			return nil, err
+		}
+		cert, err := ca.Issue(hosts[0], hosts[1:]...)
+		if err != nil {
+			return nil, err
+		}
+		if err := b.network.EnableNTS(cert); err != nil {
+			return nil, err
+		}
+		ntsEnv = clock.NTSEnv{Roots: ca.Pool(), Dial: b.network.DialKE}
+		cfg.Servers = nil
+		for _, h := range hosts {
+			cfg.Servers = append(cfg.Servers, "nts://"+h)
+		}
 	}
 	b.servers = cfg.Servers
 	b.tb = simTimebase{net: b.network, osc: sc.oscillator(ppm, wander, opts.Seed, r)}
@@ -264,10 +299,12 @@ func newBench(opts Config) (*bench, error) {
 		Sleep:    b.network.Sleep,
 		Timeout:  b.network.Timeout,
 		OnReply:  b.onReply,
+		NTS:      ntsEnv,
 	})
 	b.res = Result{
 		Scenario:       sc.name,
 		Seed:           opts.Seed,
+		NTS:            opts.NTS,
 		States:         make(map[clock.State]int),
 		HoldoverStates: make(map[string]clock.State),
 		PPM:            ppm, Wander: wander, Hours: hours,
@@ -412,6 +449,10 @@ func (b *bench) read(checkpoint string) {
 		if inSynced && b.disc.f.TimeToSynced >= 0 {
 			b.disc.add(errD, rd.Bound.Seconds(), el)
 			b.terms = append(b.terms, b.eng.BoundTerms(local))
+			b.res.CountedReadings++
+			if rd.Authenticated {
+				b.res.AuthenticatedReadings++
+			}
 		}
 		if math.Abs(errD) > rd.Bound.Seconds() {
 			b.disc.f.BoundViolations++

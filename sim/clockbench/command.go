@@ -52,6 +52,7 @@ func Command() *cobra.Command {
 	f.Float64Var(&ppm, "ppm", 0, "oscillator frequency offset in ppm (default: the scenario's)")
 	f.Float64Var(&wander, "wander", 0, "frequency random walk per second, e.g. 1e-9 (default: the scenario's)")
 	f.Float64Var(&opts.Hours, "hours", 0, "hours synchronised before the 24 h holdover (default: the scenario's)")
+	f.BoolVar(&opts.NTS, "nts", false, "run the disciplined clock over NTS: the simulated servers authenticate their replies (the baselines stay on plain NTP)")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
 	return cmd
 }
@@ -65,7 +66,11 @@ func WriteText(w io.Writer, r Result) error {
 	}{{"disciplined", r.Figures}, {"naive SNTP", r.Baselines["naive_sntp"]}, {"free-running", r.Baselines["free_running"]}}
 	var b strings.Builder
 	fmt.Fprintf(&b, "scenario %s, seed %d: %s\n", r.Scenario, r.Seed, scenarios[r.Scenario].about)
-	fmt.Fprintf(&b, "oscillator %g ppm, wander %g; %g h synchronised, then 24 h without servers\n\n", r.PPM, r.Wander, r.Hours)
+	fmt.Fprintf(&b, "oscillator %g ppm, wander %g; %g h synchronised, then 24 h without servers\n", r.PPM, r.Wander, r.Hours)
+	if r.NTS {
+		fmt.Fprintf(&b, "the disciplined clock over NTS (replies authenticated)\n")
+	}
+	b.WriteString("\n")
 	fmt.Fprintf(&b, "%-22s", "")
 	for _, c := range cols {
 		fmt.Fprintf(&b, "%15s", c.name)

@@ -20,13 +20,14 @@ func TestCommandJSON(t *testing.T) {
 		t.Fatalf("output is not JSON: %v\n%s", err, out.String())
 	}
 	for _, k := range []string{"scenario", "seed", "time_to_synced_s", "max_abs_error_s", "rms_error_s", "bound_violations", "holdover_error_s", "baselines",
-		"median_bound_s", "settled_max_abs_error_s", "settled_rms_error_s", "updates_per_hour", "bound_rms_ratio", "median_bound_terms"} {
+		"median_bound_s", "settled_max_abs_error_s", "settled_rms_error_s", "updates_per_hour", "bound_rms_ratio", "median_bound_terms",
+		"nts", "counted_readings", "authenticated_readings"} {
 		if _, ok := got[k]; !ok {
 			t.Errorf("JSON lacks %q: %s", k, out.String())
 		}
 	}
-	if len(got) != 14 {
-		t.Errorf("JSON has %d fields, want 14: %s", len(got), out.String())
+	if len(got) != 17 {
+		t.Errorf("JSON has %d fields, want 17: %s", len(got), out.String())
 	}
 	// On a LAN the path's part is half of some 200 µs, and the drift
 	// allowance grows between updates.
@@ -57,6 +58,29 @@ func TestCommandJSON(t *testing.T) {
 	free := bl["free_running"].(map[string]any)["holdover_error_s"].(map[string]any)["24h"].(float64)
 	if free < 1.5 || free > 2 {
 		t.Errorf("free-running error after 24 h = %.3f s, want about 1.73 s", free)
+	}
+}
+
+// TestCommandNTS: --nts runs the disciplined clock over NTS, and every
+// reading counted is authenticated.
+func TestCommandNTS(t *testing.T) {
+	cmd := Command()
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetArgs([]string{"--scenario", "lan", "--hours", "0.5", "--nts", "--json"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatalf("Execute: %v", err)
+	}
+	var got struct {
+		NTS           bool `json:"nts"`
+		Counted       int  `json:"counted_readings"`
+		Authenticated int  `json:"authenticated_readings"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	if !got.NTS || got.Counted == 0 || got.Authenticated != got.Counted {
+		t.Errorf("--nts: %+v; want NTS with every counted reading authenticated", got)
 	}
 }
 

@@ -51,8 +51,9 @@ func NewCA() (*CA, error) {
 	return &CA{cert: cert, key: key}, nil
 }
 
-// Issue makes a server certificate for name, an IP address or a DNS name.
-func (ca *CA) Issue(name string) (tls.Certificate, error) {
+// Issue makes a server certificate for name and more names, each an IP
+// address or a DNS name.
+func (ca *CA) Issue(name string, more ...string) (tls.Certificate, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return tls.Certificate{}, err
@@ -70,10 +71,12 @@ func (ca *CA) Issue(name string) (tls.Certificate, error) {
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
-	if ip := net.ParseIP(name); ip != nil {
-		tmpl.IPAddresses = []net.IP{ip}
-	} else {
-		tmpl.DNSNames = []string{name}
+	for _, n := range append([]string{name}, more...) {
+		if ip := net.ParseIP(n); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, n)
+		}
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
 	if err != nil {

@@ -2,9 +2,14 @@ package ntpsim
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
 	"math/rand/v2"
 	"net"
+	"strconv"
 	"time"
+
+	"github.com/totpbox/totpbox/clock/nts"
 )
 
 // Window is a span of virtual time, measured from the network's start.
@@ -68,6 +73,44 @@ type Network struct {
 	down    bool
 	// Timeout is how much virtual time a lost query costs the client.
 	Timeout time.Duration
+
+	nts     *nts.Server // nil: plain NTP only
+	ntsConf *tls.Config
+}
+
+// EnableNTS makes every server speak NTS too: DialKE reaches its NTS-KE,
+// answered with cert, and NTS queries get authenticated replies (plain
+// queries still get plain ones). The key exchange takes no virtual time.
+func (n *Network) EnableNTS(cert tls.Certificate) error {
+	s, err := nts.NewServer()
+	if err != nil {
+		return err
+	}
+	n.nts, n.ntsConf = s, &tls.Config{Certificates: []tls.Certificate{cert}}
+	return nil
+}
+
+// DialKE connects to the NTS-KE of the server whose host is addr's (its
+// NTP address host:123); it has the shape of clock.NTSEnv.Dial. The
+// server's side runs on its own goroutine over a pipe.
+func (n *Network) DialKE(_ context.Context, _, addr string) (net.Conn, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	if n.nts == nil {
+		return nil, errors.New("ntpsim: connection refused (NTS not enabled)")
+	}
+	s := n.servers[net.JoinHostPort(host, strconv.Itoa(123))]
+	if s == nil {
+		return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+	}
+	if n.down || n.inOutage(s) {
+		return nil, errors.New("ntpsim: NTS-KE connection timed out (server down)")
+	}
+	client, server := net.Pipe()
+	go n.nts.ServeKEConn(server, n.ntsConf)
+	return client, nil
 }
 
 // NewNetwork returns an empty network whose virtual UTC starts at start.
@@ -160,16 +203,21 @@ func (n *Network) path(s *simServer) time.Duration {
 
 // answers reports whether s answers a query sent now.
 func (n *Network) answers(s *simServer) bool {
-	if n.down {
+	if n.down || n.inOutage(s) {
 		return false
 	}
+	return s.Loss <= 0 || n.rng.Float64() >= s.Loss
+}
+
+// inOutage reports whether s is in one of its outage windows now.
+func (n *Network) inOutage(s *simServer) bool {
 	el := n.Elapsed()
 	for _, w := range s.Outages {
 		if el >= w.From && el < w.To {
-			return false
+			return true
 		}
 	}
-	return s.Loss <= 0 || n.rng.Float64() >= s.Loss
+	return false
 }
 
 // conn is one client socket to a simulated server.
@@ -207,14 +255,26 @@ func (c *conn) Write(b []byte) (int, error) {
 	recv := n.now.Add(out)
 	xmit := recv.Add(5 * time.Microsecond)
 	back := s.BaseDelay + max(-s.Asymmetry, 0) + n.exp(s.Jitter) + n.path(s)
-	resp, err := reply(b, replyParams{
-		stratum:        s.Stratum,
-		kiss:           kiss,
-		rootDelay:      s.RootDelay,
-		rootDispersion: s.RootDispersion,
-		recv:           recv.Add(s.Error),
-		xmit:           xmit.Add(s.Error),
-	})
+	plain := func(req []byte) ([]byte, error) {
+		return reply(req, replyParams{
+			stratum:        s.Stratum,
+			kiss:           kiss,
+			rootDelay:      s.RootDelay,
+			rootDispersion: s.RootDispersion,
+			recv:           recv.Add(s.Error),
+			xmit:           xmit.Add(s.Error),
+		})
+	}
+	var resp []byte
+	var err error
+	if n.nts != nil {
+		resp, err = n.nts.Respond(b, plain)
+		if errors.Is(err, nts.ErrNotNTS) {
+			resp, err = plain(b)
+		}
+	} else {
+		resp, err = plain(b)
+	}
 	if err != nil {
 		return 0, err
 	}
