@@ -641,8 +641,9 @@ func (c *Client) sync(ctx context.Context, wait time.Duration) error {
 // reconcile reports, once per pairing and before its first sync, the
 // accounts the server placed under an earlier pairing (the server
 // unpaired or forgot the appliance while it kept them): the server
-// re-adopts those whose MFA device is active and on no other appliance,
-// and the rest are wiped. Accounts added on the appliance are untouched.
+// re-adopts those whose MFA device is active and on no other appliance
+// (an adopted account still pending here becomes active), and the rest are
+// wiped. Accounts added on the appliance are untouched.
 // A server without the endpoint (404) adopts nothing and wipes nothing.
 func (c *Client) reconcile(ctx context.Context) error {
 	st := c.state()
@@ -686,6 +687,19 @@ func (c *Client) reconcile(ctx context.Context) error {
 			return fmt.Errorf("wipe accounts from an earlier pairing: %w", err)
 		}
 		wiped = n
+		// The server adopts only active MFA devices: an account still
+		// pending here (confirmed while the appliance was away) is active.
+		for _, a := range c.vault.List() {
+			if a.IsLocal() || !keep[a.Source] || a.State == vault.Active {
+				continue
+			}
+			if _, err := c.vault.Update(a.ID, func(a *vault.Account) error {
+				a.State = vault.Active
+				return nil
+			}); err != nil {
+				return fmt.Errorf("activate an adopted account: %w", err)
+			}
+		}
 	}
 	st = c.state()
 	st.Reconciled = true

@@ -34,8 +34,8 @@ func activeDevice(t *testing.T, st store.Store, user *store.User, uid string) st
 // TestPairAgainReconcilesAccounts: the server forgets an appliance that
 // holds two accounts it placed; one MFA device is deleted meanwhile. Paired
 // again, the appliance keeps the active one, which the server places on it
-// again (so deleting it later removes it from the appliance), wipes the
-// deleted one, and keeps its local account.
+// again (so deleting it later removes it from the appliance) and marks
+// active, wipes the deleted one, and keeps its local account.
 func TestPairAgainReconcilesAccounts(t *testing.T) {
 	st := storetest.OpenSQLite(t)
 	s := newServerOn(t, st, false)
@@ -67,8 +67,11 @@ func TestPairAgainReconcilesAccounts(t *testing.T) {
 	second := a.pair(s, "B")
 
 	testkit.WaitFor(t, 10*time.Second, "the deleted device's account wiped", func() bool { _, ok := a.account("dev-gone"); return !ok })
-	if _, ok := a.account("dev-keep"); !ok {
+	if acc, ok := a.account("dev-keep"); !ok {
 		t.Fatalf("the active device's account was wiped; accounts %v", a.accounts())
+	} else if acc.State != vault.Active {
+		// Its registration was confirmed while the appliance was away.
+		t.Errorf("the adopted account is %v, want active as its MFA device is", acc.State)
 	}
 	local := 0
 	for _, acc := range a.accounts() {

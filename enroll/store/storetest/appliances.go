@@ -498,3 +498,83 @@ func testDevicesOnAppliance(t *testing.T, s store.Store) {
 		t.Errorf("DevicesOnAppliance(missing) = %v, want none", got)
 	}
 }
+
+// testAdoptDevices: an appliance paired again reports what an earlier
+// pairing placed; AdoptDevices records it as the holder of the active MFA
+// devices no other appliance holds, once.
+func testAdoptDevices(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	alice := mkUser(t, s, "alice")
+	a := mkAppliance(t, s, "a", "Kiosk", 1)
+	b := mkAppliance(t, s, "b", "Desk", 2)
+	dev := func(name string, active bool) store.Device {
+		d := pending(alice.ID, name, t0.Add(time.Hour))
+		d.UID = "uid-" + name
+		d = mkDevice(t, s, d)
+		if active {
+			must(t, "ActivateDevice", s.ActivateDevice(ctx, d.ID, store.UseStep{DeviceID: d.ID, Step: 1, At: t0}))
+		}
+		return d
+	}
+	accepted := func(app store.Appliance, d store.Device) {
+		c := store.Change{ApplianceID: app.ID, Kind: store.ChangeOffer, DeviceUID: d.UID, Payload: []byte("p"), Created: t0, Expires: t0.Add(time.Hour)}
+		must(t, "AppendChange(offer)", s.AppendChange(ctx, &c))
+		_, err := s.AnswerChange(ctx, app.ID, c.Rev, store.ChangeAccepted, t0)
+		must(t, "AnswerChange", err)
+	}
+	orphan, here, elsewhere, freed, waiting := dev("orphan", true), dev("here", true), dev("elsewhere", true), dev("freed", true), dev("waiting", false)
+	accepted(a, here)
+	accepted(b, elsewhere)
+	accepted(b, freed)
+	cancel := store.Change{ApplianceID: b.ID, Kind: store.ChangeCancel, DeviceUID: freed.UID, Created: t0}
+	must(t, "AppendChange(cancel)", s.AppendChange(ctx, &cancel))
+	before, err := s.Appliance(ctx, a.ID)
+	must(t, "Appliance", err)
+
+	uids := []string{orphan.UID, here.UID, elsewhere.UID, waiting.UID, freed.UID, "uid-missing"}
+	got, err := s.AdoptDevices(ctx, a.ID, uids, t0.Add(time.Minute))
+	must(t, "AdoptDevices", err)
+	want := []store.Adoption{{UID: orphan.UID, New: true}, {UID: here.UID}, {UID: freed.UID, New: true}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("AdoptDevices = %v, want %v (active, on no other appliance)", got, want)
+	}
+	on, err := s.DevicesOnAppliance(ctx, a.ID)
+	must(t, "DevicesOnAppliance", err)
+	var names []string
+	for _, d := range on {
+		names = append(names, d.Name)
+	}
+	slices.Sort(names)
+	if !slices.Equal(names, []string{"freed", "here", "orphan"}) {
+		t.Errorf("DevicesOnAppliance after adoption = %v, want freed, here, orphan", names)
+	}
+	after, err := s.Appliance(ctx, a.ID)
+	must(t, "Appliance", err)
+	if after.Rev != before.Rev+2 {
+		t.Errorf("Rev after adopting two = %d, want %d", after.Rev, before.Rev+2)
+	}
+	offers, err := s.OffersByDevice(ctx, orphan.UID)
+	must(t, "OffersByDevice", err)
+	if len(offers) != 1 || offers[0].ApplianceID != a.ID || offers[0].State != store.ChangeAccepted || len(offers[0].Payload) != 0 {
+		t.Errorf("offers of the adopted device = %+v, want one accepted on %s without payload", offers, a.ID)
+	}
+
+	// Again: nothing new, nothing appended.
+	got, err = s.AdoptDevices(ctx, a.ID, uids, t0.Add(2*time.Minute))
+	must(t, "AdoptDevices again", err)
+	if len(got) != 3 || slices.ContainsFunc(got, func(d store.Adoption) bool { return d.New }) {
+		t.Errorf("AdoptDevices again = %v, want the same three, none new", got)
+	}
+	if again, _ := s.Appliance(ctx, a.ID); again.Rev != after.Rev {
+		t.Errorf("Rev after adopting again = %d, want %d", again.Rev, after.Rev)
+	}
+
+	if _, err := s.AdoptDevices(ctx, "missing", uids, t0); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("AdoptDevices(missing) = %v, want ErrNotFound", err)
+	}
+	_, err = s.UnpairAppliance(ctx, b.ID, t0)
+	must(t, "UnpairAppliance", err)
+	if _, err := s.AdoptDevices(ctx, b.ID, []string{orphan.UID}, t0); !errors.Is(err, store.ErrStale) {
+		t.Errorf("AdoptDevices(unpairing) = %v, want ErrStale", err)
+	}
+}

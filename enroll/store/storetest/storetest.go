@@ -59,6 +59,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Appliances", testAppliances},
 		{"ChangeLog", testChangeLog},
 		{"DevicesOnAppliance", testDevicesOnAppliance},
+		{"AdoptDevices", testAdoptDevices},
 		{"Unpair", testUnpair},
 		{"ClockHistory", testClockHistory},
 		{"VerifyDaily", testVerifyDaily},
