@@ -2,9 +2,19 @@ package nts
 
 import (
 	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
+	"math/big"
+	"net"
+	"strings"
 	"testing"
+	"time"
 )
 
 // request is an NTP client request header (mode 3, version 4).
@@ -85,5 +95,75 @@ func TestServerRespond(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// selfSigned is a certificate for 127.0.0.1 and a pool trusting it.
+func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(c)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, pool
+}
+
+// TestServeKE: the client's Exchange against the server side gets the
+// next protocol, the AEAD, eight cookies holding the keys both sides
+// exported, and the server and port records; a client offering another
+// AEAD gets error record 1 (bad request).
+func TestServeKE(t *testing.T) {
+	cert, pool := selfSigned(t)
+	srv, _ := NewServer()
+	srv.NTPServer, srv.NTPPort = "ntp.example.test", 1123
+	conf := &tls.Config{Certificates: []tls.Certificate{cert}}
+	pipeDial := func(context.Context, string, string) (net.Conn, error) {
+		c, s := net.Pipe()
+		go srv.ServeKEConn(s, conf)
+		return c, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sess, err := Exchange(ctx, pipeDial, "127.0.0.1", DefaultKEPort, &tls.Config{RootCAs: pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sess.Cookies) != 8 || sess.NTPAddress() != "ntp.example.test:1123" {
+		t.Fatalf("session: %d cookies, NTP at %s; want 8 and ntp.example.test:1123", len(sess.Cookies), sess.NTPAddress())
+	}
+	for _, c := range sess.Cookies {
+		if a, b, ok := srv.openCookie(c); !ok || !bytes.Equal(a, sess.C2S) || !bytes.Equal(b, sess.S2C) {
+			t.Fatal("a cookie does not hold the keys the client exported")
+		}
+	}
+
+	c, s := net.Pipe()
+	go srv.ServeKEConn(s, conf)
+	tc := tls.Client(c, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", NextProtos: []string{ALPN}, MinVersion: tls.VersionTLS13})
+	defer c.Close()
+	tc.SetDeadline(time.Now().Add(10 * time.Second))
+	var req []byte
+	req = appendRecord(req, criticalBit|recNextProto, u16s(protoNTPv4))
+	req = appendRecord(req, recAEAD, u16s(30))
+	req = appendRecord(req, criticalBit|recEnd, nil)
+	if _, err := tc.Write(req); err != nil {
+		t.Fatal(err)
+	}
+	_, err = readKEReply(tc, "127.0.0.1")
+	if err == nil || !strings.Contains(err.Error(), "server sent error 1") {
+		t.Errorf("reply to an unknown AEAD: %v, want error record 1", err)
 	}
 }

@@ -3,6 +3,7 @@ package ntpsim_test
 import (
 	"context"
 	"crypto/x509"
+	"strings"
 	"testing"
 	"time"
 
@@ -143,5 +144,52 @@ func TestNTSKEWrongCA(t *testing.T) {
 	st := e.Status().Servers[0]
 	if st.KEFailures != 1 || st.Authenticated || e.Reading().State == clock.Synced {
 		t.Errorf("server %+v; want the key exchange refused (unknown authority)", st)
+	}
+}
+
+// TestNetworkDialKE: the simulated network's NTS-KE is reached by the
+// host of a server's NTP address, and fails like the network would for an
+// unknown host, a server in an outage, or NTS not enabled.
+func TestNetworkDialKE(t *testing.T) {
+	ca, err := ntpsim.NewCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := ca.Issue("ntp1.lan", "ntp2.lan")
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := ntpsim.NewNetwork(time.Now(), 1)
+	plain.Add(ntpsim.Server{Address: "ntp1.lan:123"})
+	n := ntpsim.NewNetwork(time.Now(), 1)
+	n.Add(ntpsim.Server{Address: "ntp1.lan:123"})
+	n.Add(ntpsim.Server{Address: "ntp2.lan:123", Outages: []ntpsim.Window{{From: 0, To: time.Hour}}})
+	if err := n.EnableNTS(cert); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		net  *ntpsim.Network
+		addr string
+		want string // "" for a connection
+	}{
+		{"server", n, "ntp1.lan:4460", ""},
+		{"unknown host", n, "ntp9.lan:4460", "no such host"},
+		{"outage", n, "ntp2.lan:4460", "server down"},
+		{"NTS not enabled", plain, "ntp1.lan:4460", "NTS not enabled"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := tc.net.DialKE(context.Background(), "tcp", tc.addr)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				c.Close()
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("DialKE(%s) = %v, want an error saying %q", tc.addr, err, tc.want)
+			}
+		})
 	}
 }
