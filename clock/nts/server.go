@@ -193,7 +193,7 @@ const maxPlaceholders = maxCookies - 1
 // (48 bytes) to req's header. A request whose authenticator verifies gets
 // that reply with the unique identifier echoed and, sealed with the
 // session's server-to-client key, one new cookie and one more per
-// placeholder. A cookie the server cannot open gets an NTS-NAK (kiss code
+// placeholder as long as a cookie. A cookie the server cannot open gets an NTS-NAK (kiss code
 // NTSN) echoing the identifier. A request without NTS fields gives
 // ErrNotNTS; a forged or malformed one an AuthError, and must not be
 // answered.
@@ -221,7 +221,11 @@ func (s *Server) Respond(req []byte, header func(req []byte) ([]byte, error)) ([
 				cookie = f.body
 			}
 		case efPlaceholder:
-			placeholders++
+			// Only a placeholder as long as a cookie earns one, so the
+			// reply is no larger than the request (RFC 8915 §5.7).
+			if len(f.body) >= serverCookieNonce+siv.TagSize+2*siv.KeySize {
+				placeholders++
+			}
 		case efAuth:
 			if auth < 0 {
 				auth = i

@@ -55,6 +55,7 @@ func TestServerRespond(t *testing.T) {
 		cookies int
 	}{
 		{"valid", srv.cookie(c2s, s2c), nil, func(r, p error) bool { return r == nil && p == nil }, 3},
+		{"placeholders shorter than a cookie", srv.cookie(c2s, s2c), nil, func(r, p error) bool { return r == nil && p == nil }, 1},
 		{"cookie of another server", other.cookie(c2s, s2c), nil, func(r, p error) bool {
 			var nak *NAKError
 			return r == nil && errors.As(p, &nak)
@@ -71,7 +72,18 @@ func TestServerRespond(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if tc.cookie != nil {
+			switch {
+			case strings.HasPrefix(tc.name, "placeholders shorter"):
+				// Two 4-byte placeholders: they earn no extra cookie.
+				p := appendEF(buf.Bytes(), efUniqueID, q.uid[:])
+				p = appendEF(p, efCookie, tc.cookie)
+				p = appendEF(p, efPlaceholder, make([]byte, 4))
+				p = appendEF(p, efPlaceholder, make([]byte, 4))
+				nonce := make([]byte, nonceLen)
+				rand.Read(nonce)
+				p = appendEF(p, efAuth, authBody(nonce, q.c2s.Seal(nil, nil, p, nonce)))
+				buf = bytes.NewBuffer(p)
+			case tc.cookie != nil:
 				q.ProcessQuery(buf)
 			}
 			req := buf.Bytes()
