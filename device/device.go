@@ -70,14 +70,28 @@ type Buttons interface {
 }
 
 // Offer is a registration the server sent to this appliance, waiting for
-// a press: OK accepts it, Back rejects it.
+// an answer: OK and then the button sequence the console shows accepts it
+// (proof that the person at the appliance sees the console), Back rejects
+// it, Next sets it aside.
 type Offer struct {
 	// ID identifies the offer to Answer (the server's MFA device id). The
 	// account stored on accepting it has it as its Source.
 	ID string
 	// User and DeviceName are shown: "New account for User — DeviceName".
 	User, DeviceName string
+	// Sequence is the button sequence that accepts the offer, sealed in
+	// it by the server and shown only on the console; never shown here.
+	// An offer without one cannot be accepted.
+	Sequence []Button
 }
+
+// MaxWrongSequences is how many wrong button sequences reject an offer,
+// as Back does.
+const MaxWrongSequences = 3
+
+// MsgWrongSequence is the one line shown when an offer was rejected after
+// MaxWrongSequences wrong button sequences.
+const MsgWrongSequence = "Wrong buttons 3 times: offer rejected"
 
 // Offers are the open offers as the loop sees them; the daemon adapts
 // device/uplink's client to it. The loop reads Open for every frame and
@@ -148,6 +162,14 @@ type Config struct {
 	OnFrame func(Status)
 }
 
+// seqEntry is a button sequence being entered for offer id. It is
+// dropped, uncounted, when no press comes before until.
+type seqEntry struct {
+	id      string
+	presses []Button
+	until   time.Time
+}
+
 type mode int
 
 const (
@@ -178,7 +200,12 @@ type Appliance struct {
 	offers      []Offer // the open offers of the last frame, oldest first
 	// aside holds the offers NEXT set aside: they wait while the accounts
 	// are shown, and come back when NEXT passes the last account.
-	aside      map[string]bool
+	aside map[string]bool
+	// entry is the button sequence being entered for an offer, after OK
+	// on it; nil on the offer screen itself.
+	entry *seqEntry
+	// wrong counts the wrong sequences entered per open offer.
+	wrong      map[string]int
 	message    string // transient message, cleared by a press
 	status     Status
 	pressCount int
@@ -382,10 +409,19 @@ func (a *Appliance) takeOffers(offers []Offer, now time.Time) {
 			a.lastInput = now
 		}
 	}
+	gone := func(id string) bool { return !slices.ContainsFunc(offers, func(o Offer) bool { return o.ID == id }) }
 	for id := range a.aside {
-		if !slices.ContainsFunc(offers, func(o Offer) bool { return o.ID == id }) {
+		if gone(id) {
 			delete(a.aside, id)
 		}
+	}
+	for id := range a.wrong {
+		if gone(id) {
+			delete(a.wrong, id)
+		}
+	}
+	if a.entry != nil && gone(a.entry.id) {
+		a.entry = nil
 	}
 	a.offers = offers
 }

@@ -99,6 +99,14 @@ func start(t *testing.T, cfg Config, accts ...vault.Account) *rig {
 
 func (r *rig) stop() { r.cancel(); <-r.done }
 
+// enter presses OK on the offer shown, then seq.
+func (r *rig) enter(seq ...Button) {
+	r.press(OK)
+	for _, b := range seq {
+		r.press(b)
+	}
+}
+
 func (r *rig) press(b Button) { r.a.Press(b); synctest.Wait() }
 
 func (r *rig) want(t *testing.T, view string, codeShown bool) Status {
@@ -233,7 +241,7 @@ func TestOfferAcceptAndReject(t *testing.T) {
 		}
 		r.press(Next) // past the last account: the offer again
 		r.want(t, "offer", false)
-		r.press(OK)
+		r.enter(testSequence...)
 		if st := r.want(t, "qr", false); st.AccountID != "acct-new" || offers.accepted != 1 {
 			t.Fatalf("after accept: %+v, accepted %d", st, offers.accepted)
 		}
@@ -265,7 +273,7 @@ func TestOfferWakesBlankScreenAndFailedAcceptSaysSo(t *testing.T) {
 		changed <- struct{}{}
 		synctest.Wait()
 		r.want(t, "offer", false)
-		r.press(OK)
+		r.enter(testSequence...)
 		if st := r.want(t, "message", false); st.OfferPending {
 			t.Fatalf("offer still pending after a failed accept: %+v", st)
 		}
@@ -287,7 +295,7 @@ func TestOKOnWithdrawnOfferShowsOneLine(t *testing.T) {
 		r.a.Refresh()
 		synctest.Wait()
 		r.want(t, "offer", false)
-		r.press(OK)
+		r.enter(testSequence...)
 		st := r.want(t, "message", false)
 		if st.Message != MsgWithdrawn || st.OfferPending || st.AccountID != "" {
 			t.Fatalf("after OK on a withdrawn offer: %+v, want the message %q alone", st, MsgWithdrawn)
@@ -338,6 +346,114 @@ func TestOfferWaitsBesideTheAccounts(t *testing.T) {
 	})
 }
 
+// TestOfferAcceptsOnlyTheConsoleSequence: OK on an offer asks for the
+// button sequence the console shows; each press of it shows only how
+// many were entered, and nothing is stored nor any secret shown until the
+// whole sequence is right. Then the account's QR code is shown, as OK
+// alone did before.
+func TestOfferAcceptsOnlyTheConsoleSequence(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		offers := &fakeOffers{}
+		r := start(t, Config{Offers: offers}, account("a", vault.Active))
+		defer r.stop()
+		offers.mu.Lock()
+		offers.accts = r.accts
+		offers.mu.Unlock()
+		offers.add(Offer{ID: "new", User: "alice", DeviceName: "kiosk"})
+		r.a.Refresh()
+		synctest.Wait()
+		r.want(t, "offer", false)
+		r.press(OK)
+		for i, b := range testSequence {
+			st := r.want(t, "offer-entry", false)
+			r.a.mu.Lock()
+			scr := r.a.lastScreen
+			r.a.mu.Unlock()
+			if scr.Entered != i || scr.Needed != len(testSequence) || scr.Secret != "" || scr.URI != "" {
+				t.Fatalf("entry after %d presses: screen %+v", i, scr)
+			}
+			if offers.accepted != 0 || st.AccountID != "" {
+				t.Fatalf("after %d of %d presses: accepted %d, status %+v", i, len(testSequence), offers.accepted, st)
+			}
+			r.press(b)
+		}
+		if st := r.want(t, "qr", false); st.AccountID != "acct-new" || offers.accepted != 1 {
+			t.Fatalf("after the sequence: %+v, accepted %d", st, offers.accepted)
+		}
+	})
+}
+
+// TestWrongSequencesRejectTheOffer: a wrong sequence goes back to the
+// offer, saying how many tries are left, and shows no secret; the third
+// rejects the offer as Back does. An entry left unfinished is dropped
+// without counting.
+func TestWrongSequencesRejectTheOffer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		offers := &fakeOffers{}
+		r := start(t, Config{Offers: offers}, account("a", vault.Active))
+		defer r.stop()
+		offers.mu.Lock()
+		offers.accts = r.accts
+		offers.mu.Unlock()
+		offers.add(Offer{ID: "new", User: "alice", DeviceName: "kiosk"})
+		r.a.Refresh()
+		synctest.Wait()
+
+		r.enter(Next) // a passer-by presses a little, then walks away
+		r.want(t, "offer-entry", false)
+		time.Sleep(21 * time.Second)
+		synctest.Wait()
+		r.want(t, "offer", false)
+
+		wrong := [][]Button{{OK, OK, OK, OK}, {Next, Back, Back, OK}, {Back, Back, Back, Back}}
+		for i, seq := range wrong {
+			r.enter(seq...)
+			if offers.accepted != 0 {
+				t.Fatalf("wrong sequence %d accepted the offer", i+1)
+			}
+			if i == len(wrong)-1 {
+				break
+			}
+			r.want(t, "offer", false)
+			r.a.mu.Lock()
+			left := r.a.lastScreen.TriesLeft
+			r.a.mu.Unlock()
+			if left != MaxWrongSequences-i-1 {
+				t.Fatalf("after wrong sequence %d: %d tries left shown, want %d", i+1, left, MaxWrongSequences-i-1)
+			}
+		}
+		st := r.want(t, "message", false)
+		if offers.rejected != 1 || st.OfferPending || st.Message != MsgWrongSequence {
+			t.Fatalf("after %d wrong sequences: rejected %d, status %+v", len(wrong), offers.rejected, st)
+		}
+		r.press(OK) // clears the message
+		r.want(t, "code", true)
+	})
+}
+
+// TestOfferWithoutSequenceCannotBeAccepted: OK on an offer that carries
+// no sequence does nothing; Back still rejects it.
+func TestOfferWithoutSequenceCannotBeAccepted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		offers := &fakeOffers{}
+		r := start(t, Config{Offers: offers}, account("a", vault.Active))
+		defer r.stop()
+		offers.mu.Lock()
+		offers.accts = r.accts
+		offers.open = []Offer{{ID: "old", User: "alice", DeviceName: "kiosk"}}
+		offers.mu.Unlock()
+		r.a.Refresh()
+		synctest.Wait()
+		r.press(OK)
+		r.press(OK)
+		r.want(t, "offer", false)
+		r.press(Back)
+		if offers.accepted != 0 || offers.rejected != 1 {
+			t.Fatalf("accepted %d, rejected %d; want the offer rejected only", offers.accepted, offers.rejected)
+		}
+	})
+}
+
 // fakeOffers is the sync client as the loop sees it. Accepting stores an
 // account whose Source is the offer's id, as device/uplink does.
 type fakeOffers struct {
@@ -348,7 +464,16 @@ type fakeOffers struct {
 	accepted, rejected int
 }
 
-func (f *fakeOffers) add(o Offer) { f.mu.Lock(); f.open = append(f.open, o); f.mu.Unlock() }
+// testSequence is the button sequence of the offers add adds.
+var testSequence = []Button{Next, Back, Next, OK}
+
+// add opens o, with testSequence as its button sequence.
+func (f *fakeOffers) add(o Offer) {
+	o.Sequence = testSequence
+	f.mu.Lock()
+	f.open = append(f.open, o)
+	f.mu.Unlock()
+}
 
 func (f *fakeOffers) Open() []Offer {
 	f.mu.Lock()

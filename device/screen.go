@@ -104,7 +104,18 @@ func (a *Appliance) buildNotice(f *frame) bool {
 	switch {
 	case offered:
 		f.scr.User, f.scr.DeviceName = o.User, o.DeviceName
-		f.show(display.ViewOffer)
+		f.scr.TriesLeft = MaxWrongSequences - a.wrong[o.ID]
+		if e := a.entry; e != nil && !f.now.Before(e.until) {
+			a.entry = nil // left unfinished: dropped, not counted
+		}
+		if e := a.entry; e != nil && e.id == o.ID {
+			// Only how many presses were entered is shown, never which.
+			f.scr.Entered, f.scr.Needed = len(e.presses), len(o.Sequence)
+			f.show(display.ViewOfferEntry)
+			f.until(e.until)
+		} else {
+			f.show(display.ViewOffer)
+		}
 	case a.message != "":
 		f.scr.Message = a.message
 		f.st.Message = a.message
@@ -280,7 +291,20 @@ func (a *Appliance) handle(b Button) {
 		a.mu.Unlock()
 		return
 	}
+	if offered && a.entry != nil && a.entry.id == o.ID {
+		a.enter(o, b, now) // unlocks a.mu
+		return
+	}
 	if offered {
+		if b == OK {
+			// OK asks for the sequence; an offer without one cannot be
+			// accepted.
+			if len(o.Sequence) > 0 {
+				a.entry = &seqEntry{id: o.ID, until: now.Add(a.cfg.RevealFor)}
+			}
+			a.mu.Unlock()
+			return
+		}
 		if b == Next {
 			// The offer waits beside normal use: the accounts are shown,
 			// and NEXT past the last one brings it back.
@@ -293,7 +317,7 @@ func (a *Appliance) handle(b Button) {
 		}
 		a.offers = slices.DeleteFunc(a.offers, func(p Offer) bool { return p.ID == o.ID })
 		a.mu.Unlock()
-		a.answerOffer(o, b == OK)
+		a.answerOffer(o, false)
 		return
 	}
 	defer a.mu.Unlock()
@@ -330,6 +354,41 @@ func (a *Appliance) handle(b Button) {
 			a.revealUntil = time.Time{}
 		}
 	}
+}
+
+// enter takes press b of the sequence being entered for o, which is shown.
+// The whole sequence is checked once entered: the right one accepts o; a
+// wrong one goes back to the offer screen, and the MaxWrongSequences-th
+// rejects o. Which presses were right is never told. Called with a.mu
+// held; it unlocks it.
+func (a *Appliance) enter(o Offer, b Button, now time.Time) {
+	e := a.entry
+	e.presses = append(e.presses, b)
+	e.until = now.Add(a.cfg.RevealFor)
+	if len(e.presses) < len(o.Sequence) {
+		a.mu.Unlock()
+		return
+	}
+	a.entry = nil
+	if slices.Equal(e.presses, o.Sequence) {
+		a.offers = slices.DeleteFunc(a.offers, func(p Offer) bool { return p.ID == o.ID })
+		a.mu.Unlock()
+		a.answerOffer(o, true)
+		return
+	}
+	if a.wrong == nil {
+		a.wrong = map[string]int{}
+	}
+	a.wrong[o.ID]++
+	if a.wrong[o.ID] < MaxWrongSequences {
+		a.mu.Unlock()
+		return
+	}
+	a.cfg.Logger.Info("offer rejected after wrong button sequences", "offer", o.ID, "tries", a.wrong[o.ID])
+	a.offers = slices.DeleteFunc(a.offers, func(p Offer) bool { return p.ID == o.ID })
+	a.message = MsgWrongSequence
+	a.mu.Unlock()
+	a.answerOffer(o, false)
 }
 
 // answerOffer answers o; an accepted offer's account is then focused with

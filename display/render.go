@@ -68,6 +68,8 @@ func Render(s Screen, size image.Point) *image1bit.VerticalLSB {
 		r.hidden()
 	case ViewOffer:
 		r.offer()
+	case ViewOfferEntry:
+		r.offerEntry()
 	case ViewQR:
 		r.qr()
 	case ViewSecret:

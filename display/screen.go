@@ -51,7 +51,8 @@ const (
 	// press to reveal the code (privacy at kiosks).
 	ViewHidden
 	// ViewOffer asks whether to accept an offer of a new account from the
-	// registration server: OK accepts, BACK rejects.
+	// registration server: OK goes on to the button sequence the console
+	// shows (ViewOfferEntry), BACK rejects.
 	ViewOffer
 	// ViewQR shows the account's otpauth URI as a QR code.
 	ViewQR
@@ -63,17 +64,21 @@ const (
 	ViewPairing
 	// ViewMessage shows a short status or error message.
 	ViewMessage
+	// ViewOfferEntry asks for the button sequence the console shows for
+	// an offer, and how many presses were entered (never which).
+	ViewOfferEntry
 )
 
 var viewNames = [...]string{
-	ViewCode:      "code",
-	ViewUntrusted: "untrusted",
-	ViewHidden:    "hidden",
-	ViewOffer:     "offer",
-	ViewQR:        "qr",
-	ViewSecret:    "secret",
-	ViewPairing:   "pairing",
-	ViewMessage:   "message",
+	ViewCode:       "code",
+	ViewUntrusted:  "untrusted",
+	ViewHidden:     "hidden",
+	ViewOffer:      "offer",
+	ViewQR:         "qr",
+	ViewSecret:     "secret",
+	ViewPairing:    "pairing",
+	ViewMessage:    "message",
+	ViewOfferEntry: "offer-entry",
 }
 
 // Views returns every View, in order.
@@ -218,6 +223,12 @@ type Screen struct {
 	// user the server placed it for, named after its label within the
 	// panel's width; empty for an account added on the appliance.
 	User, DeviceName string
+
+	// Entered and Needed are the presses entered so far and the length of
+	// the button sequence (offer entry view). TriesLeft, from 1 to 3, is
+	// how many wrong sequences are left before the offer is rejected
+	// (offer and offer entry views); fewer than 3 is shown.
+	Entered, Needed, TriesLeft int
 
 	// Server is the registration server's address and PairingCode the code
 	// the admin types into the console (pairing view).

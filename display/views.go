@@ -245,6 +245,45 @@ func (r *renderer) hintsWidth(keys, words []string) int {
 	return w
 }
 
+// triesLeft says how many wrong button sequences are left, once one was
+// wrong.
+func triesLeft(n int) string {
+	switch {
+	case n <= 0 || n >= 3:
+		return ""
+	case n == 1:
+		return "1 try left"
+	}
+	return strconv.Itoa(n) + " tries left"
+}
+
+// offerEntry asks for the console's button sequence: one mark per press,
+// filled as presses are entered. Every button is part of the sequence, so
+// no hints are drawn.
+func (r *renderer) offerEntry() {
+	t, s := r.t, r.s
+	needed := min(max(s.Needed, 1), 8)
+	entered := min(max(s.Entered, 0), needed)
+	marks := strings.Repeat("*", entered) + strings.Repeat("_", needed-entered)
+	ask := "Press the buttons the console shows"
+	tries := triesLeft(s.TriesLeft)
+	f := t.text
+	if r.small() {
+		box := r.body(t.pad - t.gap)
+		text := choose(f, box.Dx(), r.lines(f, box), ask+" "+marks, "Press the console's buttons "+marks,
+			"Console's buttons "+marks, "Buttons "+marks)
+		r.paragraph(f, text, box, 0)
+		return
+	}
+	top := r.titleBar("Confirm", marks)
+	box := image.Rect(t.pad, top+t.gap, r.size.X-t.pad, r.size.Y-t.pad)
+	text := ask
+	if tries != "" {
+		text = choose(f, box.Dx(), r.lines(f, box), ask+". "+tries, ask)
+	}
+	r.paragraph(f, text, box, 0)
+}
+
 func (r *renderer) offer() {
 	t, s := r.t, r.s
 	hintTop := r.hints([]string{"OK", "BACK"}, []string{"accept", "reject"}, []string{"yes", "no"})
@@ -263,7 +302,11 @@ func (r *renderer) offer() {
 		return
 	}
 	top := r.titleBar("New account", "")
-	r.paragraph(t.text, "for "+who, image.Rect(t.pad, top+t.gap, r.size.X-t.pad, hintTop-t.gap), 0)
+	text, box := "for "+who, image.Rect(t.pad, top+t.gap, r.size.X-t.pad, hintTop-t.gap)
+	if tries := triesLeft(s.TriesLeft); tries != "" {
+		text = choose(t.text, box.Dx(), r.lines(t.text, box), text+". "+tries, text)
+	}
+	r.paragraph(t.text, text, box, 0)
 }
 
 func (r *renderer) qr() {

@@ -207,6 +207,14 @@ func (o offers) Open() []device.Offer {
 	out := make([]device.Offer, len(open))
 	for i, u := range open {
 		out[i] = device.Offer{ID: u.ID, User: u.User, DeviceName: u.DeviceName}
+		for _, name := range u.Sequence {
+			b, err := device.ParseButton(name)
+			if err != nil { // proto.OpenOffer checked the names
+				out[i].Sequence = nil
+				break
+			}
+			out[i].Sequence = append(out[i].Sequence, b)
+		}
 	}
 	return out
 }

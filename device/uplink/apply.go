@@ -132,14 +132,14 @@ func (c *Client) offer(ch proto.Change, st *syncState) {
 	}
 	leave := until > lifetime // the appliance's lifetime ends it first
 	until = min(until, lifetime)
-	key, err := proto.OpenOffer(ch.Sealed, ch.DeviceID, c.id.boxPub, c.id.boxPriv)
+	key, seq, err := proto.OpenOffer(ch.Sealed, ch.DeviceID, c.id.boxPub, c.id.boxPriv)
 	if err != nil {
 		c.log.Error("refusing an offer that cannot be opened", "device", ch.DeviceID, "err", err)
 		st.addAck(proto.Ack{Rev: ch.Rev, Result: proto.ResultRejected})
 		return
 	}
 	o := &openOffer{rev: ch.Rev, deviceID: ch.DeviceID, user: ch.User, devName: ch.DeviceName,
-		label: labelOf(ch.DeviceName), key: key, expires: ch.ExpiresAt}
+		label: labelOf(ch.DeviceName), key: key, sequence: seq, expires: ch.ExpiresAt}
 	o.timer = time.AfterFunc(until, func() { c.lapse(o, leave) })
 	c.mu.Lock()
 	c.offerSeq++
@@ -159,6 +159,10 @@ type Offer struct {
 	// User is the user the MFA device is registered for, and DeviceName
 	// its name.
 	User, DeviceName string
+	// Sequence is the button sequence that accepts the offer ("next",
+	// "back", "ok"), opened from the sealed offer: the console shows it,
+	// the appliance never does.
+	Sequence []string
 }
 
 // Offers returns the open offers, oldest first.
@@ -172,7 +176,7 @@ func (c *Client) Offers() []Offer {
 	slices.SortFunc(open, func(a, b *openOffer) int { return cmp.Compare(a.seq, b.seq) })
 	out := make([]Offer, len(open))
 	for i, o := range open {
-		out[i] = Offer{ID: o.deviceID, User: o.user, DeviceName: o.devName}
+		out[i] = Offer{ID: o.deviceID, User: o.user, DeviceName: o.devName, Sequence: o.sequence}
 	}
 	return out
 }

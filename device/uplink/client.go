@@ -145,6 +145,7 @@ type openOffer struct {
 	deviceID, user, devName string
 	label                   string
 	key                     enroll.Key
+	sequence                []string // the button sequence that accepts it
 	expires                 time.Time
 	timer                   *time.Timer
 }

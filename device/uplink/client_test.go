@@ -594,7 +594,7 @@ func TestDuplicateDelivery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sealed, err := proto.SealOffer(c.id.boxPub[:], "dev1", key)
+	sealed, err := proto.SealOffer(c.id.boxPub[:], "dev1", key, proto.NewSequence())
 	if err != nil {
 		t.Fatal(err)
 	}

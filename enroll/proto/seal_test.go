@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"net/url"
 	"reflect"
 	"testing"
@@ -22,19 +23,20 @@ func TestSealOffer(t *testing.T) {
 	otherPub, otherPriv, _ := box.GenerateKey(rand.Reader)
 	key := enroll.Key{Issuer: "Example", Account: "alice", Secret: []byte("12345678901234567890"),
 		Algorithm: enroll.SHA256, Digits: 8, Period: 60 * time.Second}
-	sealed, err := SealOffer(pub[:], "dev1", key)
+	seq := []string{"next", "back", "next", "ok"}
+	sealed, err := SealOffer(pub[:], "dev1", key, seq)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if bytes.Contains(sealed, key.Secret) || bytes.Contains(sealed, []byte(key.SecretBase32())) {
 		t.Fatal("sealed offer contains the secret in the clear")
 	}
-	got, err := OpenOffer(sealed, "dev1", pub, priv)
+	got, gotSeq, err := OpenOffer(sealed, "dev1", pub, priv)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(got, key) {
-		t.Errorf("OpenOffer = %v, want %v", got, key)
+	if !reflect.DeepEqual(got, key) || !reflect.DeepEqual(gotSeq, seq) {
+		t.Errorf("OpenOffer = %v, %v; want %v, %v", got, gotSeq, key, seq)
 	}
 	tampered := bytes.Clone(sealed)
 	tampered[len(tampered)-1] ^= 1
@@ -49,14 +51,14 @@ func TestSealOffer(t *testing.T) {
 		{"tampered", tampered, "dev1", pub, priv},
 		{"empty", nil, "dev1", pub, priv},
 	} {
-		if _, err := OpenOffer(tt.sealed, tt.device, tt.pub, tt.priv); !errors.Is(err, ErrSealed) {
+		if _, _, err := OpenOffer(tt.sealed, tt.device, tt.pub, tt.priv); !errors.Is(err, ErrSealed) {
 			t.Errorf("%s: OpenOffer = %v, want ErrSealed", tt.name, err)
 		}
 	}
-	if _, err := SealOffer(pub[:5], "dev1", key); err == nil {
+	if _, err := SealOffer(pub[:5], "dev1", key, seq); err == nil {
 		t.Error("SealOffer with a short box key succeeded")
 	}
-	if _, err := SealOffer(pub[:], "dev1", enroll.Key{}); err == nil {
+	if _, err := SealOffer(pub[:], "dev1", enroll.Key{}, seq); err == nil {
 		t.Error("SealOffer of an invalid key succeeded")
 	}
 }
@@ -101,5 +103,29 @@ func TestSyncQuery(t *testing.T) {
 	v, _ := url.ParseQuery("wait=600")
 	if q, _ := ParseSyncQuery(v); q.Wait != MaxWait {
 		t.Errorf("wait=600 gave %v, want MaxWait", q.Wait)
+	}
+}
+
+// TestOfferSequence: a new offer's button sequence is drawn at random,
+// ends in ok and is sealed with it; a sequence that is not one is refused.
+func TestOfferSequence(t *testing.T) {
+	seen := map[string]bool{}
+	for range 200 {
+		seq := NewSequence()
+		if err := checkSequence(seq); err != nil || len(seq) != SequencePresses {
+			t.Fatalf("NewSequence = %v: %v", seq, err)
+		}
+		seen[fmt.Sprint(seq)] = true
+	}
+	if len(seen) < 10 {
+		t.Errorf("200 sequences drew only %d distinct ones", len(seen))
+	}
+	pub, _, _ := box.GenerateKey(rand.Reader)
+	key := enroll.Key{Issuer: "Example", Account: "alice", Secret: []byte("12345678901234567890"),
+		Algorithm: enroll.SHA1, Digits: 6, Period: 30 * time.Second}
+	for _, bad := range [][]string{nil, {"ok"}, {"next", "back"}, {"next", "jump", "ok"}, make([]string, 9)} {
+		if _, err := SealOffer(pub[:], "dev1", key, bad); err == nil {
+			t.Errorf("SealOffer with sequence %q succeeded", bad)
+		}
 	}
 }

@@ -384,9 +384,6 @@ func TestSendToAppliance(t *testing.T) {
 		if status != 200 || path != configure || !strings.Contains(page, "Sent to appliance &#34;Lobby kiosk 3&#34;.") {
 			t.Fatalf("send = %d at %s:\n%s", status, path, page)
 		}
-		if got := offerText(t, page); !strings.Contains(got, "waiting for OK on the appliance") {
-			t.Fatalf("offer state after sending = %q", got)
-		}
 		if !strings.Contains(page, `action="`+base+`/confirm"`) {
 			t.Fatalf("the code form went away after sending")
 		}
@@ -397,12 +394,21 @@ func TestSendToAppliance(t *testing.T) {
 			t.Fatalf("changes = %+v, want the offer", cs)
 		}
 		uid := cs[0].DeviceID
-		k, err := proto.OpenOffer(cs[0].Sealed, cs[0].DeviceID, kiosk.boxPub, kiosk.boxPriv)
+		k, seq, err := proto.OpenOffer(cs[0].Sealed, cs[0].DeviceID, kiosk.boxPub, kiosk.boxPriv)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if _, _, page = b.get(configure); !strings.Contains(page, `data-secret="`+k.SecretBase32()+`"`) {
 			t.Fatalf("the appliance's secret differs from the registration's")
+		}
+		// The status line shows the very button sequence sealed for the
+		// appliance, and so does the status the page polls.
+		want := "on the appliance press OK, then " + strings.ToUpper(strings.Join(seq, " ")) + "."
+		if got := offerText(t, page); !strings.Contains(got, want) {
+			t.Fatalf("offer state after sending = %q, want %q", got, want)
+		}
+		if _, _, js := b.get(base + "/status"); !strings.Contains(js, `"sequence":"OK, then `+strings.ToUpper(strings.Join(seq, " "))+`"`) {
+			t.Fatalf("status JSON = %s, want the sequence", js)
 		}
 		kiosk.ack(proto.Ack{Rev: cs[0].Rev, Result: proto.ResultAccepted})
 		_, _, page = b.get(configure)

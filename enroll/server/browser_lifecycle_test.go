@@ -59,13 +59,17 @@ func TestBrowserRegistrationLifecycle(t *testing.T) {
 	// Live status: OK pressed on the appliance shows up by itself.
 	register("Edge four")
 	run("the script hides the Refresh link", chromedp.WaitNotVisible(chromedp.CSS("p.offer a.refresh")))
-	if got := text("banner", "main > p.flash"); !strings.Contains(got, "Press OK on it") {
+	if got := text("banner", "main > p.flash"); !strings.Contains(got, "the buttons the status line shows") {
 		t.Fatalf("banner after Send to appliance = %q", got)
 	}
-	if got := text("status line", "p.offer"); !strings.Contains(got, "waiting for OK on the appliance") {
-		t.Fatalf("status line with JavaScript = %q, want waiting for OK", got)
-	}
 	cs := kiosk.sync(nil)
+	_, seq, err := proto.OpenOffer(cs[0].Sealed, cs[0].DeviceID, kiosk.boxPub, kiosk.boxPriv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := text("status line", "p.offer"), "on the appliance press OK, then "+strings.ToUpper(strings.Join(seq, " "))+"."; !strings.Contains(got, want) {
+		t.Fatalf("status line with JavaScript = %q, want %q", got, want)
+	}
 	kiosk.ack(proto.Ack{Rev: cs[0].Rev, Result: proto.ResultAccepted})
 	run("status follows the OK without a reload", chromedp.WaitVisible(chromedp.CSS(`p.offer.accepted`)))
 	if got := text("status line", "p.offer"); got != "Accepted on “Edge kiosk”: now type the code the appliance shows." {

@@ -42,7 +42,7 @@ func TestConsoleSaysWhereEachDeviceIs(t *testing.T) {
 		// Kiosk token: OK on the appliance, then its code.
 		base := start("Kiosk token")
 		cs := kiosk.sync(nil)
-		k, err := proto.OpenOffer(cs[0].Sealed, cs[0].DeviceID, kiosk.boxPub, kiosk.boxPriv)
+		k, _, err := proto.OpenOffer(cs[0].Sealed, cs[0].DeviceID, kiosk.boxPub, kiosk.boxPriv)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -81,6 +81,9 @@ type apiOfferState struct {
 	State         string     `json:"state"`
 	Sent          time.Time  `json:"sent"`
 	Answered      *time.Time `json:"answered,omitempty"`
+	// Sequence is the button sequence that accepts a pending offer on the
+	// appliance, after OK on it ("next", "back", "ok").
+	Sequence []string `json:"sequence,omitempty"`
 }
 
 // apiOffer returns the offer state of d, or nil when it was never sent to
@@ -98,7 +101,7 @@ func toAPIOffer(o *appliance.OfferStatus) *apiOfferState {
 		return nil
 	}
 	return &apiOfferState{ApplianceID: o.ApplianceID, ApplianceName: o.ApplianceName, State: o.State,
-		Sent: o.Sent.UTC(), Answered: optTime(o.Answered)}
+		Sent: o.Sent.UTC(), Answered: optTime(o.Answered), Sequence: o.Sequence}
 }
 
 // placed returns d as the API shows it, with its registration state, the

@@ -2,6 +2,7 @@ package appliance
 
 import (
 	"github.com/totpbox/totpbox/internal/testkit"
+	"slices"
 
 	"bytes"
 	"context"
@@ -331,12 +332,13 @@ func TestOfferAcceptActivateRenameDelete(t *testing.T) {
 		if o.Kind != proto.KindOffer || o.DeviceID != "dev1" || o.User != "alice" || o.DeviceName != "Alice's kiosk" || o.State != proto.StatePending {
 			t.Fatalf("offer = %+v", o)
 		}
-		got, err := proto.OpenOffer(o.Sealed, "dev1", a.boxPub, a.boxPriv)
+		got, seq, err := proto.OpenOffer(o.Sealed, "dev1", a.boxPub, a.boxPriv)
 		if err != nil || !bytes.Equal(got.Secret, key.Secret) {
 			t.Fatalf("OpenOffer = %v, %v; want the sent key", got, err)
 		}
-		if st, _ := e.api.OfferState(ctx, "dev1"); st.State != proto.StatePending || st.ApplianceName != "Kiosk" {
-			t.Errorf("OfferState = %+v, want pending on Kiosk", st)
+		// The console shows the very sequence sealed for the appliance.
+		if st, _ := e.api.OfferState(ctx, "dev1"); st.State != proto.StatePending || st.ApplianceName != "Kiosk" || !slices.Equal(st.Sequence, seq) {
+			t.Errorf("OfferState = %+v, want pending on Kiosk with sequence %v", st, seq)
 		}
 		// Until answered, the offer comes back whatever the cursor.
 		if c := a.mustChanges(o.Rev); len(c.Changes) != 1 || c.Changes[0].Rev != o.Rev {

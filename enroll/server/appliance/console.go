@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -302,11 +303,12 @@ func (a *API) SendOffer(ctx context.Context, applianceID, deviceID, user, device
 			}
 		}
 	}
-	sealed, err := proto.SealOffer(app.BoxKey, deviceID, key)
+	seq := proto.NewSequence()
+	sealed, err := proto.SealOffer(app.BoxKey, deviceID, key, seq)
 	if err != nil {
 		return err
 	}
-	payload, err := json.Marshal(offerPayload{User: user, DeviceName: deviceName, Sealed: sealed})
+	payload, err := json.Marshal(offerPayload{User: user, DeviceName: deviceName, Sealed: sealed, Sequence: seq})
 	if err != nil {
 		return fmt.Errorf("send offer: %w", err)
 	}
@@ -343,6 +345,20 @@ type OfferStatus struct {
 	State    string
 	Sent     time.Time
 	Answered time.Time // zero while pending
+	// Sequence is the button sequence that accepts the offer on the
+	// appliance ("next", "back", "ok"), while it is pending: shown on
+	// the console only, it proves the person at the appliance sees it.
+	Sequence []string
+}
+
+// SequenceText is the button sequence as the console shows it: "OK, then
+// NEXT BACK NEXT OK" (OK on the offer asks for the sequence); empty when
+// there is none.
+func (o OfferStatus) SequenceText() string {
+	if len(o.Sequence) == 0 {
+		return ""
+	}
+	return "OK, then " + strings.ToUpper(strings.Join(o.Sequence, " "))
 }
 
 // OfferState reports the latest offer of deviceID; ErrNoOffer when it was
@@ -367,6 +383,12 @@ func (a *API) OfferState(ctx context.Context, deviceID string) (OfferStatus, err
 	st := OfferStatus{ApplianceID: o.ApplianceID, State: string(o.State), Sent: o.Created, Answered: o.Answered}
 	if o.State == store.ChangePending && !o.Expires.After(a.clock.Now()) {
 		st.State = StateExpired
+	}
+	if st.State == proto.StatePending {
+		var p offerPayload
+		if err := json.Unmarshal(o.Payload, &p); err == nil {
+			st.Sequence = p.Sequence
+		}
 	}
 	if app, err := a.store.Appliance(ctx, o.ApplianceID); err == nil {
 		st.ApplianceName = app.Name

@@ -16,6 +16,9 @@ type offerPayload struct {
 	User       string `json:"user"`
 	DeviceName string `json:"device_name"`
 	Sealed     []byte `json:"sealed"`
+	// Sequence is the button sequence sealed in the offer, kept for the
+	// console to show; it never goes to the appliance in the clear.
+	Sequence []string `json:"sequence,omitempty"`
 }
 
 // renamePayload is the stored payload of a rename change.

@@ -22,7 +22,7 @@ func (s *Console) deviceSend(w http.ResponseWriter, r *http.Request, sc *scope) 
 		if ferr != nil {
 			err = core.ApplianceFailure(ferr)
 		} else if err = s.core.SendOffer(r.Context(), sc.a.actor(r), sc.user, dev, in); err == nil {
-			s.setFlash(w, r, fmt.Sprintf("Sent to appliance %q. Press OK on it to accept the registration.", in.Name))
+			s.setFlash(w, r, fmt.Sprintf("Sent to appliance %q. Press on it the buttons the status line shows to accept the registration.", in.Name))
 			http.Redirect(w, r, fmt.Sprintf("%s/mfa-devices/%d/configure", sc.base, dev.ID), http.StatusSeeOther)
 			return
 		}

@@ -21,6 +21,10 @@ type offerStatus struct {
 	Class string `json:"class"`
 	// Text is the status line.
 	Text string `json:"text"`
+	// Sequence is the button sequence that accepts a pending offer on the
+	// appliance, as Text words it ("OK, then NEXT BACK NEXT OK"): shown
+	// only here, it proves the person at the appliance sees the console.
+	Sequence string `json:"sequence,omitempty"`
 	// Done: the registration is no longer waiting (active or expired);
 	// the page stops asking.
 	Done bool `json:"done"`
@@ -49,7 +53,11 @@ func describeOffer(st core.RegState, o *appliance.OfferStatus) offerStatus {
 	out.Class = o.State
 	switch o.State {
 	case string(store.ChangePending):
-		out.Text = fmt.Sprintf("Sent to “%s” at %s: waiting for OK on the appliance.", o.ApplianceName, o.Sent.UTC().Format(core.TimeLayout))
+		out.Sequence = o.SequenceText()
+		out.Text = fmt.Sprintf("Sent to “%s” at %s: on the appliance press %s.", o.ApplianceName, o.Sent.UTC().Format(core.TimeLayout), out.Sequence)
+		if out.Sequence == "" {
+			out.Text = fmt.Sprintf("Sent to “%s” at %s: it cannot be accepted there; send it again.", o.ApplianceName, o.Sent.UTC().Format(core.TimeLayout))
+		}
 	case string(store.ChangeAccepted):
 		out.Text = fmt.Sprintf("Accepted on “%s”: now type the code the appliance shows.", o.ApplianceName)
 	case string(store.ChangeRejected):
