@@ -91,14 +91,31 @@ func TestBrowserSendToAppliance(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`p.offer.pending`)),
 	)
 
-	// On the appliance: the offer, OK, then QR → secret → code.
+	// On the appliance: the offer, OK and the button sequence the
+	// console's status line shows, then QR → secret → code.
+	line := b.Text("status line", "p.offer")
+	_, seq, found := strings.Cut(line, "press OK, then ")
+	seq, _, _ = strings.Cut(seq, ".")
+	if !found || len(strings.Fields(seq)) < 2 {
+		t.Fatalf("status line %q shows no button sequence", line)
+	}
 	testkit.WaitFor(t, 10*time.Second, "the simulator to get there", func() bool { return getState(t, sim.URL+"/sim/state").View == "offer" })
-	for _, want := range []string{"qr", "secret", "code"} {
+	st := pressButton(t, sim, "ok")
+	for _, name := range strings.Fields(seq) {
+		if st := getState(t, sim.URL+"/sim/state"); st.View != "offer-entry" {
+			t.Fatalf("view %q while the sequence is entered, want offer-entry", st.View)
+		}
+		st = pressButton(t, sim, strings.ToLower(name))
+	}
+	if st.View != "qr" {
+		t.Fatalf("view %q after the sequence, want qr", st.View)
+	}
+	for _, want := range []string{"secret", "code"} {
 		if st := pressButton(t, sim, "ok"); st.View != want {
 			t.Fatalf("view %q after OK, want %q", st.View, want)
 		}
 	}
-	st := getState(t, sim.URL+"/sim/state")
+	st = getState(t, sim.URL+"/sim/state")
 	if !st.CodeShown || st.Label != "Kiosk token" {
 		t.Fatalf("appliance shows %+v, want the code of Kiosk token", st.Status)
 	}

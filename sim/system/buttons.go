@@ -42,7 +42,9 @@ func buttonLabels(v buttonView) Buttons {
 	case "blank":
 		return Buttons{Next: "wake", OK: "wake", Back: "wake"}
 	case "offer":
-		return Buttons{Next: "accounts (the offer waits)", OK: "accept", Back: "reject"}
+		return Buttons{Next: "accounts (the offer waits)", OK: "accept: asks for the console's buttons", Back: "reject"}
+	case "offer-entry":
+		return Buttons{Next: "the console's sequence", OK: "the console's sequence", Back: "the console's sequence"}
 	case "message":
 		if st.Message != "" {
 			return Buttons{Next: "dismiss", OK: "dismiss", Back: "dismiss"}

@@ -15,7 +15,8 @@ func TestButtonLabels(t *testing.T) {
 		v    buttonView
 		want Buttons
 	}{
-		{"offer", buttonView{Status: status("offer", 0, 3)}, Buttons{Next: "accounts (the offer waits)", OK: "accept", Back: "reject"}},
+		{"offer", buttonView{Status: status("offer", 0, 3)}, Buttons{Next: "accounts (the offer waits)", OK: "accept: asks for the console's buttons", Back: "reject"}},
+		{"offer-entry", buttonView{Status: status("offer-entry", 0, 3)}, Buttons{Next: "the console's sequence", OK: "the console's sequence", Back: "the console's sequence"}},
 		{"blank", buttonView{Status: status("blank", 0, 3)}, Buttons{Next: "wake", OK: "wake", Back: "wake"}},
 		{"withdrawn message", buttonView{Status: device.Status{View: "message", Message: device.MsgWithdrawn}}, Buttons{Next: "dismiss", OK: "dismiss", Back: "dismiss"}},
 		{"no accounts", buttonView{Status: status("message", 0, 0)}, Buttons{}},

@@ -54,6 +54,41 @@ func (c apiClient) do(method, path string, in any, out any) int {
 	return resp.StatusCode
 }
 
+// pressOfferSequence presses OK on the offer the simulator shows, then
+// the button sequence the admin API lists for the offer of user's MFA
+// device id; it returns the state after the last press.
+func pressOfferSequence(t *testing.T, sim *httptest.Server, api apiClient, user, id string) State {
+	t.Helper()
+	var list struct {
+		MFADevices []struct {
+			ID    json.Number `json:"id"`
+			Offer *struct {
+				Sequence []string `json:"sequence"`
+			} `json:"offer"`
+		} `json:"mfa_devices"`
+	}
+	if code := api.do("GET", "/api/v1/users/"+user+"/mfa-devices", nil, &list); code != 200 {
+		t.Fatalf("GET %s's MFA devices = %d", user, code)
+	}
+	var seq []string
+	for _, d := range list.MFADevices {
+		if d.ID.String() == id && d.Offer != nil {
+			seq = d.Offer.Sequence
+		}
+	}
+	if len(seq) == 0 {
+		t.Fatalf("the API lists no button sequence for %s's MFA device %s", user, id)
+	}
+	st := pressButton(t, sim, "ok")
+	if st.View != "offer-entry" {
+		t.Fatalf("after OK on the offer the view is %q, want offer-entry", st.View)
+	}
+	for _, b := range seq {
+		st = pressButton(t, sim, b)
+	}
+	return st
+}
+
 func pressButton(t *testing.T, sim *httptest.Server, button string) State {
 	t.Helper()
 	resp, err := http.Post(sim.URL+"/sim/buttons/"+button, "", nil)
@@ -104,11 +139,12 @@ func TestEndToEnd(t *testing.T) {
 	}
 	devPath := fmt.Sprintf("/api/v1/users/alice/mfa-devices/%s", created.ID)
 
-	// The offer reaches the appliance; OK (physical presence) stores it as
-	// pending and shows its QR code, then the secret, then the code.
+	// The offer reaches the appliance; OK and the button sequence the
+	// console shows (physical presence, and sight of the console) store
+	// it as pending and show its QR code, then the secret, then the code.
 	testkit.WaitFor(t, 10*time.Second, "the simulator to get there", func() bool { return getState(t, sim.URL+"/sim/state").View == "offer" })
-	if st := pressButton(t, sim, "ok"); st.View != "qr" {
-		t.Fatalf("after OK on the offer the view is %q, want qr", st.View)
+	if st := pressOfferSequence(t, sim, api, "alice", created.ID.String()); st.View != "qr" {
+		t.Fatalf("after the sequence on the offer the view is %q, want qr", st.View)
 	}
 	var acct vault.Account
 	testkit.WaitFor(t, 10*time.Second, "the simulator to get there", func() bool {

@@ -97,8 +97,34 @@ type createdDevice struct {
 	State      string `json:"state"`
 	Appliance  string `json:"appliance"`
 	Offer      *struct {
-		State string `json:"state"`
+		State    string   `json:"state"`
+		Sequence []string `json:"sequence"`
 	} `json:"offer"`
+}
+
+// accept accepts the offer of d shown on a as the person at the appliance
+// does: OK, then the button sequence the admin API shows for the offer.
+func (r *lifecycleRig) accept(d createdDevice, a *Appliance) {
+	r.t.Helper()
+	d = r.device(d.ID)
+	if d.Offer == nil || len(d.Offer.Sequence) == 0 {
+		r.t.Fatalf("the API shows no button sequence for the offer of %d: %+v", d.ID, d.Offer)
+	}
+	pressAll(r.t, a, append([]string{"ok"}, d.Offer.Sequence...))
+}
+
+// pressAll presses the buttons named on a, in order.
+func pressAll(t *testing.T, a *Appliance, names []string) {
+	t.Helper()
+	for _, name := range names {
+		b, err := device.ParseButton(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Press(t.Context(), b); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // offer starts a registration for carol and sends it to the appliance
@@ -232,12 +258,10 @@ func TestOpenOfferWithdrawnByEveryEnd(t *testing.T) {
 			withdrawnOffer(t, other)
 		})
 		t.Run("expired after OK", func(t *testing.T) {
-			r.offer("Edge seven", "Edge kiosk", kiosk)
-			if err := kiosk.Press(t.Context(), device.OK); err != nil {
-				t.Fatal(err)
-			}
+			d, _ := r.offer("Edge seven", "Edge kiosk", kiosk)
+			r.accept(d, kiosk)
 			if st := kiosk.State(); st.View != "qr" || !serverAccount(kiosk) {
-				t.Fatalf("after OK on a live offer: %+v, want its QR code", st.Status)
+				t.Fatalf("after the sequence on a live offer: %+v, want its QR code", st.Status)
 			}
 			r.clock.Advance(11 * time.Minute)
 			r.srv.Sweep(r.ctx)

@@ -78,8 +78,8 @@ func TestRestartsLoseNothing(t *testing.T) {
 	r.stop()
 	r = boot(t, cfg)
 	testkit.WaitFor(t, 10*time.Second, "the simulator to get there", func() bool { return getState(t, r.sim.URL+"/sim/state").View == "offer" })
-	if st := pressButton(t, r.sim, "ok"); st.View != "qr" {
-		t.Fatalf("after OK the view is %q, want qr", st.View)
+	if st := pressOfferSequence(t, r.sim, api, "bob", created.ID.String()); st.View != "qr" {
+		t.Fatalf("after the sequence the view is %q, want qr", st.View)
 	}
 	testkit.WaitFor(t, 10*time.Second, "the simulator to get there", func() bool { return len(serverAccounts(r.s.appliances[0].Vault())) == 1 })
 

@@ -4,7 +4,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/totpbox/totpbox/device"
 	"github.com/totpbox/totpbox/enroll/store"
 	"github.com/totpbox/totpbox/enroll/store/storetest"
 	"github.com/totpbox/totpbox/internal/testkit"
@@ -17,10 +16,8 @@ func TestPlacedAccountNamesItsUser(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, open func(testing.TB) store.Store) {
 		r := newLifecycleRig(t, open(t))
 		kiosk := r.appliance("Lobby kiosk")
-		r.offer("Front desk", "Lobby kiosk", kiosk)
-		if err := kiosk.Press(t.Context(), device.OK); err != nil {
-			t.Fatal(err)
-		}
+		d, _ := r.offer("Front desk", "Lobby kiosk", kiosk)
+		r.accept(d, kiosk)
 		accts := serverAccounts(kiosk.Vault())
 		if len(accts) != 1 || accts[0].User != "carol" {
 			t.Fatalf("placed accounts = %v, want one for carol", accts)
