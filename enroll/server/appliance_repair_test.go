@@ -27,7 +27,7 @@ func placeOnAppliance(t *testing.T, h *harness, b *browser, a *tappliance, user,
 	if kinds(cs) != proto.KindOffer {
 		t.Fatalf("changes = %s, want the offer of %q", kinds(cs), name)
 	}
-	k, err := proto.OpenOffer(cs[0].Sealed, cs[0].DeviceID, a.boxPub, a.boxPriv)
+	k, _, err := proto.OpenOffer(cs[0].Sealed, cs[0].DeviceID, a.boxPub, a.boxPriv)
 	if err != nil {
 		t.Fatal(err)
 	}
