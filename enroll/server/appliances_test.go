@@ -410,6 +410,9 @@ func TestSendToAppliance(t *testing.T) {
 		if _, _, js := b.get(base + "/status"); !strings.Contains(js, `"sequence":"OK, then `+strings.ToUpper(strings.Join(seq, " "))+`"`) {
 			t.Fatalf("status JSON = %s, want the sequence", js)
 		}
+		if _, _, tab := b.get("/users/lena/mfa-devices"); !strings.Contains(tab, `there press <kbd class="sequence">OK, then `+strings.ToUpper(strings.Join(seq, " "))+`</kbd>`) {
+			t.Fatalf("the devices tab does not show the offer's sequence:\n%s", tab)
+		}
 		kiosk.ack(proto.Ack{Rev: cs[0].Rev, Result: proto.ResultAccepted})
 		_, _, page = b.get(configure)
 		if got := offerText(t, page); got != "Accepted on “Lobby kiosk 3”: now type the code the appliance shows." {
