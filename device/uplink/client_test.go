@@ -883,3 +883,21 @@ func TestPostgresOutageMidRun(t *testing.T) {
 		t.Errorf("%d accounts, want 1", n)
 	}
 }
+
+// TestOfferCarriesItsSequence: the button sequence the server sealed in
+// an offer is published with it, the very one the console shows.
+func TestOfferCarriesItsSequence(t *testing.T) {
+	s := newServer(t, false)
+	a := startApp(t, s, t.TempDir())
+	id := a.pair(s, "A")
+	sendOffer(t, s, id, "dev1", "alice", "one")
+	var open []Offer
+	testkit.WaitFor(t, 10*time.Second, "the offer", func() bool { open = a.c.Offers(); return len(open) == 1 })
+	st, err := s.api.OfferState(context.Background(), "dev1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Sequence) != proto.SequencePresses || strings.Join(open[0].Sequence, " ") != strings.Join(st.Sequence, " ") {
+		t.Errorf("the appliance's sequence %v, the console's %v; want the same %d presses", open[0].Sequence, st.Sequence, proto.SequencePresses)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -127,5 +128,19 @@ func TestOfferSequence(t *testing.T) {
 		if _, err := SealOffer(pub[:], "dev1", key, bad); err == nil {
 			t.Errorf("SealOffer with sequence %q succeeded", bad)
 		}
+	}
+}
+
+// TestOpenOfferRefusesVersion1: an offer sealed before the button
+// sequence cannot be opened, so it cannot be accepted by OK alone.
+func TestOpenOfferRefusesVersion1(t *testing.T) {
+	pub, priv, _ := box.GenerateKey(rand.Reader)
+	plain := []byte(`{"v":1,"device_id":"dev1","issuer":"Example","account":"alice","secret":"MTIzNDU2Nzg5MDEyMzQ1Njc4OTA=","algorithm":"SHA1","digits":6,"period":30}`)
+	sealed, err := box.SealAnonymous(nil, plain, pub, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := OpenOffer(sealed, "dev1", pub, priv); err == nil || !strings.Contains(err.Error(), "version 1") {
+		t.Errorf("OpenOffer of a version 1 offer = %v, want version 1 refused", err)
 	}
 }
