@@ -4,14 +4,15 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"time"
 )
 
-const tokenCols = "id, name, hash, created, last_used, revoked"
+const tokenCols = "id, name, hash, created, last_used, revoked, role"
 
 func scanToken(row rowScanner) (Token, error) {
 	var t Token
-	err := row.Scan(&t.ID, &t.Name, &t.Hash, nullTime{&t.Created}, nullTime{&t.LastUsed}, &t.Revoked)
+	err := row.Scan(&t.ID, &t.Name, &t.Hash, nullTime{&t.Created}, nullTime{&t.LastUsed}, &t.Revoked, &t.Role)
 	return t, err
 }
 
@@ -23,10 +24,13 @@ func (s *sqlStore) CreateToken(ctx context.Context, t *Token) error {
 	if c.Created.IsZero() {
 		c.Created = time.Now()
 	}
+	if c.Role == "" {
+		c.Role = "admin"
+	}
 	c.Created, c.LastUsed = micro(c.Created), micro(c.LastUsed)
-	err := s.w.QueryRowContext(ctx, `INSERT INTO api_tokens (name, hash, created, last_used, revoked)
-		VALUES (?, ?, ?, ?, ?) RETURNING id`,
-		c.Name, c.Hash, s.d.timeArg(c.Created), s.d.timeArg(c.LastUsed), c.Revoked).Scan(&c.ID)
+	err := s.w.QueryRowContext(ctx, `INSERT INTO api_tokens (name, hash, created, last_used, revoked, role)
+		VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
+		c.Name, c.Hash, s.d.timeArg(c.Created), s.d.timeArg(c.LastUsed), c.Revoked, c.Role).Scan(&c.ID)
 	if err != nil {
 		return s.wrap("create api token", err)
 	}
@@ -61,24 +65,38 @@ func (s *sqlStore) CreateSession(ctx context.Context, se Session) error {
 	if se.Created.IsZero() {
 		se.Created = time.Now()
 	}
-	_, err := s.exec(ctx, `INSERT INTO sessions (hash, user_id, created, expires_at, csrf, mfa_pending)
-		VALUES (?, ?, ?, ?, ?, ?)`,
-		se.Hash, se.UserID, s.d.timeArg(micro(se.Created)), s.d.timeArg(micro(se.ExpiresAt)), se.CSRF, se.MFAPending)
+	_, err := s.exec(ctx, `INSERT INTO sessions (hash, user_id, created, expires_at, csrf, mfa_pending, role, sites)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		se.Hash, se.UserID, s.d.timeArg(micro(se.Created)), s.d.timeArg(micro(se.ExpiresAt)), se.CSRF, se.MFAPending,
+		se.Role, joinSites(se.Sites))
 	return s.wrap("create session", err)
 }
 
 func (s *sqlStore) SessionByHash(ctx context.Context, hash []byte) (Session, error) {
 	var se Session
-	err := s.r.QueryRowContext(ctx, `SELECT hash, user_id, created, expires_at, csrf, mfa_pending
+	var sites string
+	err := s.r.QueryRowContext(ctx, `SELECT hash, user_id, created, expires_at, csrf, mfa_pending, role, sites
 		FROM sessions WHERE hash = ?`, hash).
-		Scan(&se.Hash, &se.UserID, nullTime{&se.Created}, nullTime{&se.ExpiresAt}, &se.CSRF, &se.MFAPending)
+		Scan(&se.Hash, &se.UserID, nullTime{&se.Created}, nullTime{&se.ExpiresAt}, &se.CSRF, &se.MFAPending, &se.Role, &sites)
+	se.Sites = splitSites(sites)
 	return se, s.wrap("session", err)
 }
 
 func (s *sqlStore) UpdateSession(ctx context.Context, se Session) error {
-	res, err := s.exec(ctx, `UPDATE sessions SET user_id = ?, expires_at = ?, csrf = ?, mfa_pending = ? WHERE hash = ?`,
-		se.UserID, s.d.timeArg(micro(se.ExpiresAt)), se.CSRF, se.MFAPending, se.Hash)
+	res, err := s.exec(ctx, `UPDATE sessions SET user_id = ?, expires_at = ?, csrf = ?, mfa_pending = ?, role = ?, sites = ? WHERE hash = ?`,
+		se.UserID, s.d.timeArg(micro(se.ExpiresAt)), se.CSRF, se.MFAPending, se.Role, joinSites(se.Sites), se.Hash)
 	return s.affected("update session", res, err)
+}
+
+// joinSites stores a session's sites in one column, comma-separated.
+func joinSites(sites []string) string { return strings.Join(sites, ",") }
+
+// splitSites reads what joinSites stored; nil for none.
+func splitSites(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, ",")
 }
 
 func (s *sqlStore) DeleteSession(ctx context.Context, hash []byte) error {

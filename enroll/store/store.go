@@ -165,6 +165,10 @@ type Token struct {
 	Created  time.Time
 	LastUsed time.Time
 	Revoked  bool
+	// Role is what the token may do: "admin", "helpdesk", "auditor" or
+	// "verify" (enroll/server/core.Role); empty is stored as "admin",
+	// what every token could do before tokens had roles.
+	Role string
 }
 
 // Session is a signed-in browser session; only the hash of its cookie
@@ -177,6 +181,12 @@ type Session struct {
 	CSRF      string
 	// MFAPending is true after the password step while a code is still due.
 	MFAPending bool
+	// Role is the role the sign-in gave (from the identity provider's
+	// groups); empty means the user's admin flag decides.
+	Role string
+	// Sites limits the session to the appliances of these sites; empty
+	// means every site. A site name holds no comma.
+	Sites []string
 }
 
 // UseStep is the outcome of a verify to record with one conditional update.
@@ -421,8 +431,8 @@ type Store interface {
 	TouchToken(ctx context.Context, id int64, at time.Time) error
 
 	// Sessions. SessionByHash also returns expired sessions: the caller
-	// checks ExpiresAt. UpdateSession stores UserID, ExpiresAt, CSRF and
-	// MFAPending; it and DeleteSession return ErrNotFound when missing.
+	// checks ExpiresAt. UpdateSession stores UserID, ExpiresAt, CSRF,
+	// MFAPending, Role and Sites; it and DeleteSession return ErrNotFound when missing.
 	CreateSession(ctx context.Context, s Session) error // ErrConflict on hash, ErrNotFound when the user is missing
 	SessionByHash(ctx context.Context, hash []byte) (Session, error)
 	UpdateSession(ctx context.Context, s Session) error

@@ -58,7 +58,7 @@ func (s *API) apiFor(allow func(store.Token) error, h apiHandler) http.HandlerFu
 			s.apiFail(w, r, err)
 			return
 		}
-		status, v, err := h(w, r, core.Actor{Name: "token:" + t.Name, IP: core.ClientIP(r)})
+		status, v, err := h(w, r, tokenActor(r, t))
 		if err != nil {
 			s.apiFail(w, r, err)
 			return
@@ -69,6 +69,19 @@ func (s *API) apiFor(allow func(store.Token) error, h apiHandler) http.HandlerFu
 		}
 		writeJSON(w, status, v)
 	}
+}
+
+// tokenActor is the actor behind a request made with token t: its role,
+// admin for a token stored without one.
+func tokenActor(r *http.Request, t store.Token) core.Actor {
+	role := core.RoleAdmin
+	if t.Role != "" {
+		var err error
+		if role, err = core.ParseRole(t.Role); err != nil {
+			role = "" // a role this server does not know may do nothing
+		}
+	}
+	return core.Actor{Name: "token:" + t.Name, IP: core.ClientIP(r), Role: role}
 }
 
 func (s *API) apiFail(w http.ResponseWriter, r *http.Request, err error) {

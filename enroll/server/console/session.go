@@ -27,7 +27,25 @@ type auth struct {
 }
 
 func (a *auth) actor(r *http.Request) core.Actor {
-	return core.Actor{Name: a.user.Username, IP: core.ClientIP(r)}
+	return core.Actor{Name: a.user.Username, IP: core.ClientIP(r), Role: a.role(), Sites: a.sess.Sites}
+}
+
+// role is what the signed-in person may do: the role their sign-in gave
+// (from the identity provider's groups) when it gave one, else admin for
+// a user with the admin flag, else none (the portal only). A stored role
+// this server does not know gives none.
+func (a *auth) role() core.Role {
+	if a.sess.Role != "" {
+		r, err := core.ParseRole(a.sess.Role)
+		if err != nil {
+			return ""
+		}
+		return r
+	}
+	if a.user.Admin {
+		return core.RoleAdmin
+	}
+	return ""
 }
 
 func (s *Console) secure(r *http.Request) bool { return r.TLS != nil || s.cfg.SecureCookies }

@@ -9,16 +9,22 @@ import (
 	"github.com/totpbox/totpbox/enroll/store"
 )
 
-// Actor is who makes a change, for the audit log.
+// Actor is who makes a change, for the audit log, and what they may do.
 type Actor struct {
 	// Name is a username, "token:<name>", "cli" or "system".
 	Name string
 	// IP is the client address of the request; empty when none.
 	IP string
+	// Role is what the actor may do; empty for a user with no role, who
+	// reaches only their own MFA devices (the portal).
+	Role Role
+	// Sites limits the actor to the appliances of these sites; nil or
+	// empty means every site.
+	Sites []string
 }
 
 // System is the server itself acting: the janitor, an expired lockout.
-var System = Actor{Name: "system"}
+var System = Actor{Name: "system", Role: RoleAdmin}
 
 // Audit records an event. When it raises a webhook event
 // (events.WebhookType), the outbox row is written in the same transaction

@@ -112,7 +112,7 @@ func CreateAdmin(ctx context.Context, st store.Store, username, password string)
 		return store.User{}, err
 	}
 	s := &Core{store: st, clock: realClock{}, log: slog.Default()}
-	u, err := s.CreateUser(ctx, Actor{Name: "cli"}, NewUser{Username: username, Password: password, Admin: true})
+	u, err := s.CreateUser(ctx, Actor{Name: "cli", Role: RoleAdmin}, NewUser{Username: username, Password: password, Admin: true})
 	if err != nil {
 		return store.User{}, fmt.Errorf("create admin: %w", err)
 	}

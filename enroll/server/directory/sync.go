@@ -60,7 +60,7 @@ func (r Result) String() string {
 }
 
 // Actor is who the audit says made the sync's changes.
-var Actor = core.Actor{Name: "directory"}
+var Actor = core.Actor{Name: "directory", Role: core.RoleAdmin}
 
 // Syncer keeps the users of one source in step with it.
 type Syncer struct {

@@ -136,7 +136,7 @@ func (s *Server) drop(c *Client, src netip.AddrPort, reason string, err error) {
 // Access-Reject or Access-Challenge and the result to count. An error
 // means no answer (the store failed): the NAS will ask again.
 func (s *Server) decide(ctx context.Context, c *Client, p *radius.Packet, nas netip.Addr) (*radius.Packet, string, error) {
-	a := core.Actor{Name: "radius:" + c.Name, IP: endUserAddress(c, p, nas)}
+	a := core.Actor{Name: "radius:" + c.Name, IP: endUserAddress(c, p, nas), Role: core.RoleVerify}
 	user, err := core.CleanUsername(rfc2865.UserName_GetString(p))
 	if err != nil {
 		return s.reject(ctx, p, a, "", resultBadRequest, err.Error())

@@ -947,9 +947,18 @@ func testTokens(t *testing.T, s store.Store) {
 
 	got, err := s.TokenByHash(ctx, a.Hash)
 	must(t, "TokenByHash", err)
-	if got.ID != a.ID || got.Name != "ci" || !got.Created.Equal(t0) || !got.LastUsed.IsZero() || got.Revoked {
-		t.Errorf("TokenByHash = %+v, want %+v", got, a)
+	if got.ID != a.ID || got.Name != "ci" || !got.Created.Equal(t0) || !got.LastUsed.IsZero() || got.Revoked || got.Role != "admin" {
+		t.Errorf("TokenByHash = %+v, want %+v with role admin", got, a)
 	}
+	// A token keeps the role it was made with.
+	v := store.Token{Name: "app", Hash: []byte("hash-of-app-token-0123456789abcd"), Role: "verify"}
+	must(t, "CreateToken(role verify)", s.CreateToken(ctx, &v))
+	got, err = s.TokenByHash(ctx, v.Hash)
+	must(t, "TokenByHash(role verify)", err)
+	if got.Role != "verify" {
+		t.Errorf("TokenByHash(app).Role = %q, want verify", got.Role)
+	}
+	must(t, "RevokeToken(app)", s.RevokeToken(ctx, "app"))
 	_, err = s.TokenByHash(ctx, []byte("unknown"))
 	wantErr(t, "TokenByHash(unknown)", err, store.ErrNotFound)
 
@@ -979,7 +988,7 @@ func testTokens(t *testing.T, s store.Store) {
 	for _, tk := range list {
 		names = append(names, fmt.Sprintf("%s:%v", tk.Name, tk.Revoked))
 	}
-	if want := []string{"ci:true", "backup:false", "ci:false"}; !slices.Equal(names, want) {
+	if want := []string{"ci:true", "backup:false", "app:true", "ci:false"}; !slices.Equal(names, want) {
 		t.Errorf("ListTokens = %v, want %v", names, want)
 	}
 }
@@ -1000,11 +1009,25 @@ func testSessions(t *testing.T, s store.Store) {
 	_, err = s.SessionByHash(ctx, []byte("unknown"))
 	wantErr(t, "SessionByHash(unknown)", err, store.ErrNotFound)
 
+	if got.Role != "" || got.Sites != nil {
+		t.Errorf("SessionByHash: role %q sites %q, want none", got.Role, got.Sites)
+	}
+
 	se.MFAPending, se.CSRF, se.ExpiresAt = false, "csrf2", t0.Add(2*time.Hour)
+	se.Role, se.Sites = "helpdesk", []string{"store-12", "store-14"}
 	must(t, "UpdateSession", s.UpdateSession(ctx, se))
 	got, _ = s.SessionByHash(ctx, se.Hash)
-	if got.MFAPending || got.CSRF != "csrf2" || !got.ExpiresAt.Equal(se.ExpiresAt) || !got.Created.Equal(t0) {
+	if got.MFAPending || got.CSRF != "csrf2" || !got.ExpiresAt.Equal(se.ExpiresAt) || !got.Created.Equal(t0) ||
+		got.Role != "helpdesk" || !slices.Equal(got.Sites, se.Sites) {
 		t.Errorf("after UpdateSession: %+v", got)
+	}
+	// A session made with a role and sites keeps them.
+	oidc := store.Session{Hash: []byte("session-hash-role"), UserID: bob.ID, Created: t0, ExpiresAt: t0.Add(time.Hour), Role: "auditor", Sites: []string{"hq"}}
+	must(t, "CreateSession(role)", s.CreateSession(ctx, oidc))
+	got, err = s.SessionByHash(ctx, oidc.Hash)
+	must(t, "SessionByHash(role)", err)
+	if got.Role != "auditor" || !slices.Equal(got.Sites, []string{"hq"}) {
+		t.Errorf("SessionByHash(role) = role %q sites %q, want auditor [hq]", got.Role, got.Sites)
 	}
 	wantErr(t, "UpdateSession(unknown)", s.UpdateSession(ctx, store.Session{Hash: []byte("unknown"), UserID: alice.ID}), store.ErrNotFound)
 
