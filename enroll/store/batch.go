@@ -186,7 +186,7 @@ const userDevicesDeviceCols = `COALESCE(d.id, 0), COALESCE(d.user_id, 0), COALES
 	COALESCE(d.secret_key_id, ''), d.secret, d.created, d.registered, d.expires_at,
 	COALESCE(d.last_used_step, 0), d.last_used, COALESCE(d.drift_steps, 0), COALESCE(d.fail_count, 0), d.locked_until,
 	COALESCE(d.lockouts, 0), COALESCE(d.out_of_sync, FALSE), COALESCE(d.drift_votes, 0), COALESCE(d.ahead_steps, ''),
-	d.fail_at`
+	d.fail_at, COALESCE(d.hotp, FALSE), COALESCE(d.counter, 0)`
 
 // UserDevices returns the user named username (ignoring case, as
 // UserByName) with their MFA devices, oldest first (as DevicesByUser),

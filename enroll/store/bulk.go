@@ -76,7 +76,7 @@ func (s *sqlStore) CreateUsersDevices(ctx context.Context, users []User, devices
 			switch {
 			case d.Name == "":
 				return fmt.Errorf("%s: user %q: mfa device with an empty name", op, u.Username)
-			case d.Kind != KindAppliance && d.Kind != KindAuthenticatorApp:
+			case !d.Kind.valid():
 				return fmt.Errorf("%s: user %q: unknown kind %q", op, u.Username, d.Kind)
 			case d.Status != StatusPending && d.Status != StatusActive:
 				return fmt.Errorf("%s: user %q: unknown status %q", op, u.Username, d.Status)

@@ -11,7 +11,7 @@ import (
 
 const deviceCols = `id, user_id, uid, name, kind, status, algorithm, digits, period_sec,
 	secret_key_id, secret, created, registered, expires_at, last_used_step, last_used,
-	drift_steps, fail_count, locked_until, lockouts, out_of_sync, drift_votes, ahead_steps, fail_at`
+	drift_steps, fail_count, locked_until, lockouts, out_of_sync, drift_votes, ahead_steps, fail_at, hotp, counter`
 
 func scanDevice(row rowScanner) (Device, error) {
 	var d Device
@@ -19,47 +19,57 @@ func scanDevice(row rowScanner) (Device, error) {
 	err := row.Scan(&d.ID, &d.UserID, &d.UID, &d.Name, &kind, &status, &d.Algorithm, &d.Digits, &d.PeriodSec,
 		&d.Secret.KeyID, &d.Secret.Ciphertext, nullTime{&d.Created}, nullTime{&d.Registered}, nullTime{&d.ExpiresAt},
 		&d.LastUsedStep, nullTime{&d.LastUsed}, &d.DriftSteps, &d.FailCount, nullTime{&d.LockedUntil},
-		&d.Lockouts, &d.OutOfSync, &d.DriftVotes, aheadSteps{&d.AheadSteps}, nullTime{&d.FailAt})
+		&d.Lockouts, &d.OutOfSync, &d.DriftVotes, aheadSteps{&d.AheadSteps}, nullTime{&d.FailAt}, &d.HOTP, &d.Counter)
 	d.Kind, d.Status = DeviceKind(kind), DeviceStatus(status)
 	return d, err
 }
 
 func (s *sqlStore) CreateDevice(ctx context.Context, d *Device) error {
+	c, err := s.insertDevice(ctx, s.w, *d)
+	if err != nil {
+		return err
+	}
+	*d = c
+	return nil
+}
+
+// insertDevice checks and inserts d through q (the write pool or a
+// transaction) and returns it as stored: ID set, times in microseconds.
+func (s *sqlStore) insertDevice(ctx context.Context, q querier, d Device) (Device, error) {
 	switch {
 	case d.Name == "":
-		return errors.New("create mfa device: empty name")
-	case d.Kind != KindAppliance && d.Kind != KindAuthenticatorApp:
-		return fmt.Errorf("create mfa device: unknown kind %q", d.Kind)
+		return Device{}, errors.New("create mfa device: empty name")
+	case !d.Kind.valid():
+		return Device{}, fmt.Errorf("create mfa device: unknown kind %q", d.Kind)
 	case d.Status != StatusPending && d.Status != StatusActive:
-		return fmt.Errorf("create mfa device: unknown status %q", d.Status)
+		return Device{}, fmt.Errorf("create mfa device: unknown status %q", d.Status)
 	case len(d.Secret.Ciphertext) == 0 || d.Secret.KeyID == "":
-		return errors.New("create mfa device: no sealed secret")
+		return Device{}, errors.New("create mfa device: no sealed secret")
 	}
 	if d.UID == "" {
 		d.UID = NewDeviceUID()
 	}
-	c := *d
+	c := d
 	if c.Created.IsZero() {
 		c.Created = time.Now()
 	}
 	c.Created, c.Registered, c.ExpiresAt = micro(c.Created), micro(c.Registered), micro(c.ExpiresAt)
 	c.LastUsed, c.LockedUntil, c.FailAt = micro(c.LastUsed), micro(c.LockedUntil), micro(c.FailAt)
 	t := s.d.timeArg
-	err := s.w.QueryRowContext(ctx, `INSERT INTO mfa_devices
+	err := q.QueryRowContext(ctx, `INSERT INTO mfa_devices
 		(user_id, uid, name, name_key, kind, status, algorithm, digits, period_sec, secret_key_id, secret,
 		 created, registered, expires_at, last_used_step, last_used, drift_steps, fail_count, locked_until,
-		 lockouts, out_of_sync, drift_votes, ahead_steps, fail_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		 lockouts, out_of_sync, drift_votes, ahead_steps, fail_at, hotp, counter)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		c.UserID, c.UID, c.Name, fold(c.Name), string(c.Kind), string(c.Status), c.Algorithm, c.Digits, c.PeriodSec,
 		c.Secret.KeyID, c.Secret.Ciphertext, t(c.Created), t(c.Registered), t(c.ExpiresAt), c.LastUsedStep,
 		t(c.LastUsed), c.DriftSteps, c.FailCount, t(c.LockedUntil),
-		c.Lockouts, c.OutOfSync, c.DriftVotes, formatAheadSteps(c.AheadSteps), t(c.FailAt),
+		c.Lockouts, c.OutOfSync, c.DriftVotes, formatAheadSteps(c.AheadSteps), t(c.FailAt), c.HOTP, c.Counter,
 	).Scan(&c.ID)
 	if err != nil {
-		return s.wrap("create mfa device", err)
+		return Device{}, s.wrap("create mfa device", err)
 	}
-	*d = c
-	return nil
+	return c, nil
 }
 
 func (s *sqlStore) Device(ctx context.Context, id int64) (Device, error) {

@@ -27,6 +27,7 @@ func (s *sqlStore) MoveMasterKeyClaim(ctx context.Context, from, to string) erro
 // sorted.
 func (s *sqlStore) SealedKeyIDs(ctx context.Context) ([]string, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT secret_key_id FROM mfa_devices WHERE secret_key_id <> ''
+		UNION SELECT secret_key_id FROM hardware_tokens WHERE secret_key_id <> ''
 		UNION SELECT key_id FROM master_key_claim ORDER BY 1`)
 	if err != nil {
 		return nil, err

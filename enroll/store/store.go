@@ -50,7 +50,15 @@ type DeviceKind string
 const (
 	KindAppliance        DeviceKind = "appliance"
 	KindAuthenticatorApp DeviceKind = "authenticator-app"
+	// KindHardware is an imported hardware token assigned to a user
+	// (see HardwareToken).
+	KindHardware DeviceKind = "hardware"
 )
+
+// valid reports whether k is one of the kinds.
+func (k DeviceKind) valid() bool {
+	return k == KindAppliance || k == KindAuthenticatorApp || k == KindHardware
+}
 
 // DeviceStatus is the state of a registration.
 type DeviceStatus string
@@ -105,6 +113,13 @@ type Device struct {
 	// FoldAheadSteps moves them into LastUsedStep once the server's clock
 	// reaches them.
 	AheadSteps []int64
+	// HOTP marks an event token (RFC 4226): its codes come from Counter,
+	// not from the time, and the step fields above are unused.
+	HOTP bool
+	// Counter is an HOTP device's next counter value: the lowest one a
+	// code may still come from. Every accepted code moves it past the
+	// code's own (see AdvanceCounter).
+	Counter int64
 }
 
 // Indefinitely is the LockedUntil of a device locked until someone
@@ -444,6 +459,9 @@ type Store interface {
 
 	// Appliances, pairing codes and their change logs; see appliances.go.
 	ApplianceStore
+
+	// Imported hardware tokens and HOTP counters; see hwtokens.go.
+	HardwareTokens
 
 	// Daily verify counts per user; see verifydaily.go.
 	VerifyDaily

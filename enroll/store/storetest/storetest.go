@@ -69,6 +69,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"SyncAppliance", testSyncAppliance},
 		{"DirectoryLinks", testDirectoryLinks},
 		{"Leases", testLeases},
+		{"HardwareTokens", testHardwareTokens},
+		{"AdvanceCounter", testAdvanceCounter},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -300,7 +302,7 @@ func testDevices(t *testing.T, s store.Store) {
 	wantErr(t, "CreateDevice(missing user)", s.CreateDevice(ctx, ptr(pending(bob.ID+100, "x", time.Time{}))), store.ErrNotFound)
 	for _, bad := range []store.Device{
 		{UserID: alice.ID, Name: "", Kind: store.KindAppliance, Status: store.StatusPending, Secret: sealed(1)},
-		{UserID: alice.ID, Name: "k", Kind: "hardware", Status: store.StatusPending, Secret: sealed(1)},
+		{UserID: alice.ID, Name: "k", Kind: "smartcard", Status: store.StatusPending, Secret: sealed(1)},
 		{UserID: alice.ID, Name: "s", Kind: store.KindAppliance, Status: "done", Secret: sealed(1)},
 		{UserID: alice.ID, Name: "n", Kind: store.KindAppliance, Status: store.StatusPending},
 	} {
