@@ -20,7 +20,7 @@ func rootCommand() *cobra.Command {
 	}
 	root.PersistentFlags().String("config", os.Getenv("TOTPSERVER_CONFIG"), "YAML config file (see configs/totpserver.yaml)")
 	root.PersistentFlags().String("data", "", "data directory: SQLite database and master key (overrides the config's data)")
-	root.AddCommand(serveCommand(), initCommand(), adminCommand(), tokenCommand(), configCommand(), directoryCommand())
+	root.AddCommand(serveCommand(), initCommand(), adminCommand(), tokenCommand(), tokensCommand(), configCommand(), directoryCommand())
 	return root
 }
 

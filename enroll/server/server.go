@@ -127,6 +127,9 @@ type Config struct {
 	// ResyncWindow is how many steps either side of the learned drift a
 	// resync searches; default 1000.
 	ResyncWindow int
+	// HOTPLookAhead and HOTPResyncWindow are the HOTP windows (see
+	// core.Config); 0 means the defaults, 10 and 100.
+	HOTPLookAhead, HOTPResyncWindow int
 	// MaxDevicesPerUser is the default of the per-user limit of MFA devices
 	// until the setting is changed; default 8.
 	MaxDevicesPerUser int
@@ -248,6 +251,8 @@ func New(cfg Config) (*Server, error) {
 		LabelTemplate:       cfg.LabelTemplate,
 		Passwords:           cfg.Passwords,
 		ResyncWindow:        cfg.ResyncWindow,
+		HOTPLookAhead:       cfg.HOTPLookAhead,
+		HOTPResyncWindow:    cfg.HOTPResyncWindow,
 		MaxDevicesPerUser:   cfg.MaxDevicesPerUser,
 		CacheTTL:            cfg.CacheTTL,
 		VerifyPerUser:       cfg.Limits.VerifyPerUser,

@@ -146,7 +146,7 @@ func (s *sqlStore) ImportHardwareTokens(ctx context.Context, ts []HardwareToken)
 			t.Model, t.Secret.KeyID, t.Secret.Ciphertext, t.Username, s.d.timeArg(micro(imported))).Scan(&ids[i])
 		if err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
-				return fmt.Errorf("token %s: serial number already imported: %w", t.Serial, ErrConflict)
+				return conflictError("token " + t.Serial + ": serial number already imported")
 			}
 			return fmt.Errorf("%s: token %s: %w", op, t.Serial, s.wrap(op, err))
 		}
@@ -225,3 +225,10 @@ func (s *sqlStore) AdvanceCounter(ctx context.Context, u CounterUse) error {
 			AND (locked_until IS NULL OR locked_until <= ?) AND `+userEnabled,
 		u.New, at, u.DeviceID, u.Old, u.New, at)
 }
+
+// conflictError is an ErrConflict whose message says all, without the
+// generic suffix.
+type conflictError string
+
+func (e conflictError) Error() string        { return string(e) }
+func (e conflictError) Is(target error) bool { return target == ErrConflict }

@@ -56,6 +56,8 @@ type Store interface {
 	SetSetting(ctx context.Context, name, value string) error
 
 	Audit(ctx context.Context, e store.AuditEvent) error
+	// Imported hardware tokens and HOTP counters.
+	store.HardwareTokens
 	AuditWithEvent(ctx context.Context, e store.AuditEvent, ev store.WebhookEvent) error
 }
 
@@ -66,6 +68,8 @@ type Sealer interface {
 	SealDevice(d *store.Device, secret []byte) error
 	// OpenDevice returns the secret sealed by SealDevice.
 	OpenDevice(d store.Device) ([]byte, error)
+	// Imported hardware tokens' secrets, bound to their serial.
+	TokenSealer
 }
 
 // Clock tells the time. Every decision that depends on time (code steps,
@@ -106,6 +110,14 @@ type Config struct {
 	// ResyncWindow is how many steps either side of the learned drift a
 	// resync searches.
 	ResyncWindow int
+	// HOTPLookAhead is how many counters past an HOTP device's next one a
+	// code may come from (a token pressed without signing in); 0 means
+	// DefaultHOTPLookAhead.
+	HOTPLookAhead int
+	// HOTPResyncWindow is how many counters past an HOTP device's next one
+	// a resync's two consecutive codes are searched for; 0 means
+	// DefaultHOTPResyncWindow.
+	HOTPResyncWindow int
 	// MaxDevicesPerUser is the per-user limit of MFA devices until the
 	// setting is changed.
 	MaxDevicesPerUser int
@@ -173,6 +185,14 @@ type Core struct {
 	verifyCounts *verifyCounts // per user and day, until the janitor flushes them
 }
 
+// The HOTP windows of RFC 4226 §7.4 when the config sets none: a code
+// up to 10 presses ahead is accepted, and two consecutive codes up to 100
+// ahead resync the counter.
+const (
+	DefaultHOTPLookAhead    = 10
+	DefaultHOTPResyncWindow = 100
+)
+
 // LimitVerifyUser names the per-user verify limit for Config.Limits.
 const LimitVerifyUser = "verify-user"
 
@@ -202,6 +222,12 @@ func New(cfg Config) (*Core, error) {
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = realClock{}
+	}
+	if cfg.HOTPLookAhead == 0 {
+		cfg.HOTPLookAhead = DefaultHOTPLookAhead
+	}
+	if cfg.HOTPResyncWindow == 0 {
+		cfg.HOTPResyncWindow = DefaultHOTPResyncWindow
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

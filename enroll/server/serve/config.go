@@ -51,6 +51,9 @@ type Config struct {
 	LabelTemplate       string        `mapstructure:"label_template"`
 	SessionLifetime     time.Duration `mapstructure:"session_lifetime"`
 	ResyncWindow        int           `mapstructure:"resync_window"`
+	HOTPLookAhead       int           `mapstructure:"hotp_look_ahead"`
+	HOTPResyncWindow    int           `mapstructure:"hotp_resync_window"`
+	AllowExport         bool          `mapstructure:"allow_export"`
 	MaxDevicesPerUser   int           `mapstructure:"max_devices_per_user"`
 	CacheTTL            time.Duration `mapstructure:"cache_ttl"`
 	JanitorInterval     time.Duration `mapstructure:"janitor_interval"`
@@ -123,6 +126,8 @@ func Defaults() Config {
 	c.LabelTemplate = core.DefaultLabelTemplate
 	c.SessionLifetime = 12 * time.Hour
 	c.ResyncWindow = 1000
+	c.HOTPLookAhead = core.DefaultHOTPLookAhead
+	c.HOTPResyncWindow = core.DefaultHOTPResyncWindow
 	c.MaxDevicesPerUser = 8
 	c.CacheTTL = 5 * time.Second
 	c.JanitorInterval = 30 * time.Second
@@ -278,6 +283,12 @@ func (c Config) problems() []error {
 	positive("appliances.retention", c.Appliances.Retention)
 	if c.ResyncWindow < 1 || c.ResyncWindow > 100000 {
 		bad("resync_window must be 1 to 100000, not %d", c.ResyncWindow)
+	}
+	if c.HOTPLookAhead < 1 || c.HOTPLookAhead > 1000 {
+		bad("hotp_look_ahead must be 1 to 1000, not %d", c.HOTPLookAhead)
+	}
+	if c.HOTPResyncWindow < c.HOTPLookAhead || c.HOTPResyncWindow > 100000 {
+		bad("hotp_resync_window must be hotp_look_ahead (%d) to 100000, not %d", c.HOTPLookAhead, c.HOTPResyncWindow)
 	}
 	if pw := c.Passwords; pw.MemoryKiB < 8*uint32(max(pw.Threads, 1)) || pw.MemoryKiB > 1<<20 || pw.Time < 1 || pw.Time > 64 || pw.Threads < 1 {
 		bad("passwords: memory_kib must be 8×threads to 1048576, time 1 to 64 and threads at least 1, not %d, %d and %d", pw.MemoryKiB, pw.Time, pw.Threads)

@@ -128,6 +128,8 @@ func Assemble(ctx context.Context, cfg Config, opts Options) (_ *Assembly, err e
 		LabelTemplate:       cfg.LabelTemplate,
 		SessionLifetime:     cfg.SessionLifetime,
 		ResyncWindow:        cfg.ResyncWindow,
+		HOTPLookAhead:       cfg.HOTPLookAhead,
+		HOTPResyncWindow:    cfg.HOTPResyncWindow,
 		MaxDevicesPerUser:   cfg.MaxDevicesPerUser,
 		CacheTTL:            cfg.CacheTTL,
 		JanitorInterval:     cfg.JanitorInterval,
