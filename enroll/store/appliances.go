@@ -358,6 +358,9 @@ type ApplianceStore interface {
 	// nonce, across every server sharing the store, exactly one succeeds.
 	SyncAppliance(ctx context.Context, r SyncRequest) (SyncResult, error)
 
+	// Replacements of an appliance by a spare; see replacements.go.
+	ReplacementStore
+
 	// UseNonce records that the signed request with this key id and
 	// nonce was accepted, remembering it until expires. ErrConflict when
 	// the pair is already recorded: the request is a replay. Of several

@@ -257,41 +257,48 @@ func (s *sqlStore) SyncAppliance(ctx context.Context, r SyncRequest) (SyncResult
 }
 
 func (s *sqlStore) UnpairAppliance(ctx context.Context, id string, at time.Time) (Change, error) {
-	at = micro(at)
 	var out Change
 	err := s.tx(ctx, "unpair appliance", func(t *txq) error {
-		var unpairing bool
-		err := t.queryRow(ctx, `SELECT unpairing FROM appliances WHERE id = ?`, id).Scan(&unpairing)
-		if errors.Is(err, sql.ErrNoRows) {
-			return ErrNotFound
-		} else if err != nil {
-			return err
-		}
-		if unpairing {
-			out, err = scanChange(t.queryRow(ctx, `SELECT `+changeCols+` FROM appliance_changes
-				WHERE appliance_id = ? AND kind = 'unpair' ORDER BY rev DESC LIMIT 1`, id))
-			if !errors.Is(err, sql.ErrNoRows) {
-				return err
-			}
-			// The unpair change was answered and cleaned away: append
-			// another, as for a first unpair.
-		}
-		if _, err := t.exec(ctx, `UPDATE appliance_changes SET state = 'cancelled', answered = ?
-			WHERE appliance_id = ? AND kind = 'offer' AND state = 'pending'`, s.d.timeArg(at), id); err != nil {
-			return err
-		}
-		var rev int64
-		if err := t.queryRow(ctx, `UPDATE appliances SET unpairing = TRUE, rev = rev + 1 WHERE id = ? RETURNING rev`,
-			id).Scan(&rev); err != nil {
-			return err
-		}
-		out = Change{ApplianceID: id, Rev: rev, Kind: ChangeUnpair, State: ChangePending, Created: at}
-		return insertChange(ctx, t, s.d, out)
+		var err error
+		out, err = s.unpair(ctx, t, id, nil, micro(at))
+		return err
 	})
 	if err != nil {
 		return Change{}, err
 	}
 	return out, nil
+}
+
+// unpair is UnpairAppliance in transaction t; the unpair change it
+// appends carries payload.
+func (s *sqlStore) unpair(ctx context.Context, t *txq, id string, payload []byte, at time.Time) (Change, error) {
+	var unpairing bool
+	err := t.queryRow(ctx, `SELECT unpairing FROM appliances WHERE id = ?`, id).Scan(&unpairing)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Change{}, ErrNotFound
+	} else if err != nil {
+		return Change{}, err
+	}
+	if unpairing {
+		out, err := scanChange(t.queryRow(ctx, `SELECT `+changeCols+` FROM appliance_changes
+			WHERE appliance_id = ? AND kind = 'unpair' ORDER BY rev DESC LIMIT 1`, id))
+		if !errors.Is(err, sql.ErrNoRows) {
+			return out, err
+		}
+		// The unpair change was answered and cleaned away: append
+		// another, as for a first unpair.
+	}
+	if _, err := t.exec(ctx, `UPDATE appliance_changes SET state = 'cancelled', answered = ?
+		WHERE appliance_id = ? AND kind = 'offer' AND state = 'pending'`, s.d.timeArg(at), id); err != nil {
+		return Change{}, err
+	}
+	var rev int64
+	if err := t.queryRow(ctx, `UPDATE appliances SET unpairing = TRUE, rev = rev + 1 WHERE id = ? RETURNING rev`,
+		id).Scan(&rev); err != nil {
+		return Change{}, err
+	}
+	out := Change{ApplianceID: id, Rev: rev, Kind: ChangeUnpair, Payload: payload, State: ChangePending, Created: at}
+	return out, insertChange(ctx, t, s.d, out)
 }
 
 func (s *sqlStore) DeleteAppliance(ctx context.Context, id string) error {

@@ -61,6 +61,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"DevicesOnAppliance", testDevicesOnAppliance},
 		{"AdoptDevices", testAdoptDevices},
 		{"Unpair", testUnpair},
+		{"Replacement", testReplacement},
 		{"ClockHistory", testClockHistory},
 		{"VerifyDaily", testVerifyDaily},
 		{"ConcurrentAppend", testConcurrentAppend},
