@@ -104,6 +104,14 @@ const (
 	// KindUnpair: the appliance was unpaired; it wipes every account the
 	// server delivered.
 	KindUnpair = "unpair"
+	// KindTakeover: an active account of another appliance this one
+	// replaces (see Change.Batch); answer it with an Ack whose Result is
+	// ResultAccepted once the account is in the vault, or ResultRejected.
+	KindTakeover = "takeover"
+	// KindWipe: this appliance was replaced by another; it wipes its
+	// whole vault, local accounts included, acknowledges, and waits to be
+	// paired again.
+	KindWipe = "wipe"
 )
 
 // Change states as the server records them.
@@ -137,6 +145,13 @@ type Change struct {
 	Sealed []byte `json:"sealed,omitempty"`
 	// ExpiresAt is when an offer lapses.
 	ExpiresAt time.Time `json:"expires_at,omitzero"`
+	// Batch, From and Count describe a takeover: the replacement it
+	// belongs to, the name of the appliance replaced, and how many
+	// accounts the replacement moves. The appliance asks once per Batch:
+	// "Take over Count accounts from From?".
+	Batch string `json:"batch,omitempty"`
+	From  string `json:"from,omitempty"`
+	Count int    `json:"count,omitempty"`
 }
 
 // Changes is the answer to a sync.

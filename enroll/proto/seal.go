@@ -140,3 +140,60 @@ func OpenOffer(sealed []byte, deviceID string, pub, priv *[32]byte) (enroll.Key,
 	}
 	return k, s.Sequence, nil
 }
+
+// takeoverVersion is the version of a sealed takeover: distinct from an
+// offer's, so that neither opens as the other.
+const takeoverVersion = 3
+
+// SealTakeover seals the active account key of MFA device deviceID for the
+// appliance whose X25519 public key is boxKey, as SealOffer does, for a
+// takeover: the spare stores it once the person at the spare agreed to
+// take over the batch. It carries no button sequence.
+func SealTakeover(boxKey []byte, deviceID string, key enroll.Key) ([]byte, error) {
+	if len(boxKey) != BoxKeySize {
+		return nil, fmt.Errorf("seal takeover: box key is %d bytes, want %d", len(boxKey), BoxKeySize)
+	}
+	if err := key.Validate(); err != nil {
+		return nil, fmt.Errorf("seal takeover: %w", err)
+	}
+	plain, err := json.Marshal(offerSecret{
+		V: takeoverVersion, DeviceID: deviceID, Issuer: key.Issuer, Account: key.Account, Secret: key.Secret,
+		Algorithm: key.Algorithm.String(), Digits: key.Digits, Period: int64(key.Period / time.Second),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("seal takeover: %w", err)
+	}
+	defer clear(plain)
+	return box.SealAnonymous(nil, plain, (*[32]byte)(boxKey), rand.Reader)
+}
+
+// OpenTakeover opens a takeover sealed by SealTakeover with the
+// appliance's box key pair and checks that it belongs to deviceID. A
+// sealed offer does not open as a takeover.
+func OpenTakeover(sealed []byte, deviceID string, pub, priv *[32]byte) (enroll.Key, error) {
+	plain, ok := box.OpenAnonymous(nil, sealed, pub, priv)
+	if !ok {
+		return enroll.Key{}, ErrSealed
+	}
+	defer clear(plain)
+	var s offerSecret
+	if err := json.Unmarshal(plain, &s); err != nil {
+		return enroll.Key{}, fmt.Errorf("sealed takeover: %w", errors.New("malformed contents"))
+	}
+	if s.V != takeoverVersion {
+		return enroll.Key{}, fmt.Errorf("sealed takeover: version %d is not a takeover", s.V)
+	}
+	if s.DeviceID != deviceID {
+		return enroll.Key{}, fmt.Errorf("%w: it was sealed for another MFA device", ErrSealed)
+	}
+	alg, err := enroll.ParseAlgorithm(s.Algorithm)
+	if err != nil {
+		return enroll.Key{}, fmt.Errorf("sealed takeover: %w", err)
+	}
+	k := enroll.Key{Issuer: s.Issuer, Account: s.Account, Secret: s.Secret, Algorithm: alg,
+		Digits: s.Digits, Period: time.Duration(s.Period) * time.Second}
+	if err := k.Validate(); err != nil {
+		return enroll.Key{}, fmt.Errorf("sealed takeover: %w", err)
+	}
+	return k, nil
+}

@@ -144,3 +144,46 @@ func TestOpenOfferRefusesVersion1(t *testing.T) {
 		t.Errorf("OpenOffer of a version 1 offer = %v, want version 1 refused", err)
 	}
 }
+
+func TestSealTakeover(t *testing.T) {
+	pub, priv, err := box.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherPub, otherPriv, _ := box.GenerateKey(rand.Reader)
+	key := enroll.Key{Issuer: "Example", Account: "alice", Secret: []byte("12345678901234567890"),
+		Algorithm: enroll.SHA1, Digits: 6, Period: 30 * time.Second}
+	sealed, err := SealTakeover(pub[:], "dev1", key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(sealed, key.Secret) {
+		t.Fatal("sealed takeover contains the secret in the clear")
+	}
+	got, err := OpenTakeover(sealed, "dev1", pub, priv)
+	if err != nil || !reflect.DeepEqual(got, key) {
+		t.Fatalf("OpenTakeover = %v, %v; want %v", got, err, key)
+	}
+	offer, err := SealOffer(pub[:], "dev1", key, []string{"next", "ok"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name      string
+		sealed    []byte
+		device    string
+		pub, priv *[32]byte
+		want      string
+	}{
+		{"other appliance", sealed, "dev1", otherPub, otherPriv, "cannot be opened"},
+		{"other device", sealed, "dev2", pub, priv, "another MFA device"},
+		{"an offer", offer, "dev1", pub, priv, "version 2 is not a takeover"},
+	} {
+		if _, err := OpenTakeover(tt.sealed, tt.device, tt.pub, tt.priv); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: OpenTakeover = %v, want an error saying %q", tt.name, err, tt.want)
+		}
+	}
+	if _, _, err := OpenOffer(sealed, "dev1", pub, priv); err == nil {
+		t.Error("a sealed takeover opened as an offer")
+	}
+}

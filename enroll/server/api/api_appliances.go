@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"time"
@@ -157,4 +158,107 @@ func (s *API) apiApplianceUnpair(w http.ResponseWriter, r *http.Request, a core.
 	}
 	in.Unpairing = true
 	return http.StatusOK, toAPIAppliance(in), nil
+}
+
+type apiApplianceReplaceRequest struct {
+	// With is the spare, by id or name: another paired appliance.
+	With string `json:"with"`
+}
+
+// apiApplianceRef names an appliance in a replacement.
+type apiApplianceRef struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+// apiReplacementAccount is one account of a replacement.
+type apiReplacementAccount struct {
+	// DeviceUID is the MFA device's UID.
+	DeviceUID string `json:"device_uid"`
+	// Moved is when the spare confirmed storing it; absent until then.
+	Moved *time.Time `json:"moved,omitempty"`
+}
+
+// apiReplacement is a replacement of an appliance by a spare.
+type apiReplacement struct {
+	ID    string          `json:"id"`
+	Old   apiApplianceRef `json:"old"`
+	Spare apiApplianceRef `json:"spare"`
+	// State is waiting (the spare has not taken every account over yet),
+	// declined (BACK on the spare: resume with the same request) or done.
+	State    string                  `json:"state"`
+	Total    int                     `json:"total"`
+	Moved    int                     `json:"moved"`
+	Accounts []apiReplacementAccount `json:"accounts"`
+	// NotMoved lists, one line each, what stays on the old appliance:
+	// offers, pending registrations, local accounts.
+	NotMoved []string  `json:"not_moved"`
+	Created  time.Time `json:"created"`
+	Updated  time.Time `json:"updated"`
+}
+
+func toAPIReplacement(r appliance.Replacement) apiReplacement {
+	out := apiReplacement{ID: r.ID, Old: apiApplianceRef{r.OldID, r.OldName}, Spare: apiApplianceRef{r.SpareID, r.SpareName},
+		State: string(r.State), Total: len(r.Accounts), Moved: r.Moved(), Accounts: make([]apiReplacementAccount, len(r.Accounts)),
+		NotMoved: r.NotMoved, Created: r.Created.UTC(), Updated: r.Updated.UTC()}
+	if out.NotMoved == nil {
+		out.NotMoved = []string{}
+	}
+	for i, a := range r.Accounts {
+		out.Accounts[i] = apiReplacementAccount{DeviceUID: a.DeviceUID, Moved: optTime(a.MovedAt)}
+	}
+	return out
+}
+
+// apiApplianceReplace is POST /api/v1/appliances/{appliance}/replace: it
+// begins replacing the appliance by the paired spare named in "with", or
+// resumes the replacement between the two if the spare declined it.
+func (s *API) apiApplianceReplace(w http.ResponseWriter, r *http.Request, a core.Actor) (int, any, error) {
+	old, err := s.apiApplianceByPath(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	var req apiApplianceReplaceRequest
+	if err := decode(r, &req); err != nil {
+		return 0, nil, err
+	}
+	if req.With == "" {
+		return 0, nil, core.Fail(http.StatusBadRequest, "missing field \"with\": the id or name of the paired spare that replaces %q", old.Name)
+	}
+	spare, err := s.core.FindAppliance(r.Context(), req.With)
+	if err != nil {
+		var f *core.Failure
+		if errors.As(err, &f) && f.Status == http.StatusNotFound {
+			return 0, nil, core.Fail(http.StatusNotFound, "the spare %q is not a paired appliance: pair it first (Appliances → Pair appliance)", req.With)
+		}
+		return 0, nil, core.ApplianceFailure(err)
+	}
+	rep, err := s.core.ReplaceAppliance(r.Context(), a, old, spare)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, toAPIReplacement(rep), nil
+}
+
+type apiReplacementList struct {
+	Replacements []apiReplacement `json:"replacements"`
+}
+
+// apiApplianceReplacements is GET /api/v1/appliances/{appliance}/replacements:
+// the replacements the appliance is part of (as the old one or the
+// spare), newest first, with their progress.
+func (s *API) apiApplianceReplacements(w http.ResponseWriter, r *http.Request, a core.Actor) (int, any, error) {
+	in, err := s.apiApplianceByPath(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	list, err := s.core.Appliances().Replacements(r.Context(), in.ID)
+	if err != nil {
+		return 0, nil, err
+	}
+	out := apiReplacementList{Replacements: make([]apiReplacement, len(list))}
+	for i, rep := range list {
+		out.Replacements[i] = toAPIReplacement(rep)
+	}
+	return http.StatusOK, out, nil
 }

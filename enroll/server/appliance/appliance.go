@@ -40,6 +40,9 @@ import (
 type Store interface {
 	store.ApplianceStore
 	Audit(ctx context.Context, e store.AuditEvent) error
+	// AuditWithEvent records an audit event that raises a webhook event
+	// (appliance.replace), with its outbox row in the same transaction.
+	AuditWithEvent(ctx context.Context, e store.AuditEvent, ev store.WebhookEvent) error
 }
 
 // Clock tells the time; enroll/server's Clock has the same shape.

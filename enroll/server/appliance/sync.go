@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/totpbox/totpbox/enroll/proto"
+	"github.com/totpbox/totpbox/enroll/server/events"
 	"github.com/totpbox/totpbox/enroll/store"
 )
 
@@ -19,6 +20,10 @@ type offerPayload struct {
 	// Sequence is the button sequence sealed in the offer, kept for the
 	// console to show; it never goes to the appliance in the clear.
 	Sequence []string `json:"sequence,omitempty"`
+	// Takeover is set on a takeover of an active account by a spare
+	// replacing another appliance (see replace.go): Sealed is then sealed
+	// with proto.SealTakeover and there is no sequence.
+	Takeover *takeoverPayload `json:"takeover,omitempty"`
 }
 
 // renamePayload is the stored payload of a rename change.
@@ -40,6 +45,14 @@ func wireChange(c store.Change) (proto.Change, error) {
 			return w, fmt.Errorf("change %d: offer payload: %w", c.Rev, err)
 		}
 		w.User, w.DeviceName, w.Sealed = p.User, p.DeviceName, p.Sealed
+		if t := p.Takeover; t != nil {
+			w.Kind, w.Batch, w.From, w.Count = proto.KindTakeover, t.Batch, t.From, t.Count
+		}
+	case store.ChangeUnpair:
+		var p wipePayload
+		if len(c.Payload) > 0 && json.Unmarshal(c.Payload, &p) == nil && p.Wipe {
+			w.Kind = proto.KindWipe
+		}
 	case store.ChangeRename:
 		var p renamePayload
 		if err := json.Unmarshal(c.Payload, &p); err != nil {
@@ -258,14 +271,24 @@ func (a *API) handleAck(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		prev := c.State
+		takeover := c.Kind == store.ChangeOffer && isTakeover(c.Payload)
 		c, err = a.store.AnswerChange(ctx, app.ID, ack.Rev, state, a.clock.Now())
 		if err != nil && !errors.Is(err, store.ErrStale) {
 			a.internal(w, r, err)
 			return
 		}
 		resp.Results = append(resp.Results, proto.AckResult{Rev: c.Rev, State: string(c.State)})
-		if prev == store.ChangePending && c.State == state {
+		if prev == store.ChangePending && c.State == state && !takeover {
 			a.answered(r, app, c)
+		}
+		// A takeover's answer is applied again on a repeated ack: the
+		// first may have been recorded without the move (a restart in
+		// between), and the move itself is once only.
+		if c.Kind == store.ChangeOffer && c.State == state && (takeover || prev != store.ChangePending) {
+			if err := a.takeoverAnswered(r, app, c); err != nil {
+				a.internal(w, r, err)
+				return
+			}
 		}
 		if c.Kind == store.ChangeUnpair && c.State == store.ChangeAcked {
 			unpaired = true
@@ -281,6 +304,12 @@ func (a *API) handleAck(w http.ResponseWriter, r *http.Request) {
 		a.wake(app.ID) // a held sync answers not_paired
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// isTakeover reports whether an offer's payload is a takeover's.
+func isTakeover(payload []byte) bool {
+	var p offerPayload
+	return len(payload) > 0 && json.Unmarshal(payload, &p) == nil && p.Takeover != nil
 }
 
 // answered logs and audits an offer answered on the appliance.
@@ -299,7 +328,15 @@ func (a *API) answered(r *http.Request, app store.Appliance, c store.Change) {
 func (a *API) audit(r *http.Request, app store.Appliance, action, target, detail string) {
 	e := store.AuditEvent{Time: a.clock.Now(), Actor: "appliance:" + app.Name, Action: action,
 		Target: target, Detail: detail, IP: a.cfg.ClientIP(r)}
-	if err := a.store.Audit(r.Context(), e); err != nil {
+	var err error
+	if ev, ok := events.WebhookEvent(e); ok {
+		if err = a.store.AuditWithEvent(r.Context(), e, ev); err == nil {
+			a.bus.Publish(events.NoticeWebhookEvent, ev.ID)
+		}
+	} else {
+		err = a.store.Audit(r.Context(), e)
+	}
+	if err != nil {
 		a.log.Warn("audit", "action", action, "err", err)
 		return
 	}

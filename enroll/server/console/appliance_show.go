@@ -20,6 +20,10 @@ type applianceData struct {
 	Appliance appliance.Info
 	Placed    []placedAccount
 	Chart     clockChart
+	// Replacements are those the appliance is part of, newest first.
+	Replacements []appliance.Replacement
+	// Replacing reports that one of them is open.
+	Replacing bool
 }
 
 // applianceShow is an appliance's page. It lists the MFA devices whose
@@ -51,6 +55,13 @@ func (s *Console) applianceShow(w http.ResponseWriter, r *http.Request, a *auth)
 		return
 	}
 	d := applianceData{Appliance: f.Appliance, Chart: newClockChart(pageChart, samples, threshold, rng, now)}
+	if d.Replacements, err = s.core.Appliances().Replacements(r.Context(), f.Appliance.ID); err != nil {
+		s.errorPage(w, r, a, err)
+		return
+	}
+	for _, rep := range d.Replacements {
+		d.Replacing = d.Replacing || rep.Open()
+	}
 	users := map[int64]store.User{}
 	for _, dev := range devs {
 		u, ok := users[dev.UserID]

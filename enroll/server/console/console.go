@@ -233,6 +233,8 @@ func (s *Console) Register(mux Mux) {
 	mux.HandleFunc("POST /appliances/{appliance}/unpair", s.admin(s.applianceUnpairSubmit))
 	mux.HandleFunc("GET /appliances/{appliance}/forget", s.admin(s.applianceForgetShow))
 	mux.HandleFunc("POST /appliances/{appliance}/forget", s.admin(s.applianceForgetSubmit))
+	mux.HandleFunc("GET /appliances/{appliance}/replace", s.admin(s.applianceReplaceShow))
+	mux.HandleFunc("POST /appliances/{appliance}/replace", s.admin(s.applianceReplaceSubmit))
 
 	mux.HandleFunc("GET /portal", s.signedIn(s.portalShow))
 	// An admin registering their own MFA device in the portal sends it to

@@ -60,7 +60,7 @@ func (s *Core) Published(e store.AuditEvent) {
 // NoticeWebhookEvent is the fleet notice that a webhook event was written
 // to the outbox, so the deliverers wake at once instead of at their next
 // poll.
-const NoticeWebhookEvent = "webhook-event"
+const NoticeWebhookEvent = events.NoticeWebhookEvent
 
 // ClientIP is the address of the request's peer, without the port.
 func ClientIP(r *http.Request) string {

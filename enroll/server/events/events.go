@@ -46,8 +46,14 @@ const (
 	ApplianceOnline         = "appliance.online"
 	ApplianceClockUntrusted = "appliance.clock_untrusted"
 	ApplianceClockTrusted   = "appliance.clock_trusted"
+	ApplianceReplaced       = "appliance.replaced"
 	AdminChanged            = "admin.changed"
 )
+
+// NoticeWebhookEvent is the fleet notice that a webhook event was written
+// to the outbox, so the deliverers wake at once instead of at their next
+// poll.
+const NoticeWebhookEvent = "webhook-event"
 
 // byAction maps audit actions to the webhook event they raise.
 var byAction = map[string]string{
@@ -63,6 +69,7 @@ var byAction = map[string]string{
 	"appliance.online":          ApplianceOnline,
 	"appliance.clock_untrusted": ApplianceClockUntrusted,
 	"appliance.clock_trusted":   ApplianceClockTrusted,
+	"appliance.replace":         ApplianceReplaced,
 	"settings.save":             AdminChanged,
 	"token.create":              AdminChanged,
 	"token.revoke":              AdminChanged,
@@ -77,7 +84,7 @@ var Types = []string{
 	DeviceRegistered, DeviceDeleted, DeviceLocked, DeviceUnlocked,
 	RegistrationExpired, UserDisabled,
 	AppliancePaired, ApplianceUnpaired, ApplianceOffline, ApplianceOnline,
-	ApplianceClockUntrusted, ApplianceClockTrusted, AdminChanged,
+	ApplianceClockUntrusted, ApplianceClockTrusted, ApplianceReplaced, AdminChanged,
 }
 
 // IsType reports whether t is a webhook event type.
