@@ -77,6 +77,9 @@ func (p *pool) stmt(ctx context.Context, query string) (*sql.Stmt, string, error
 }
 
 func (p *pool) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if t := p.joinedBy(ctx); t != nil {
+		return t.tx.ExecContext(ctx, p.d.rebind(query), args...)
+	}
 	st, q, err := p.stmt(ctx, query)
 	if err != nil {
 		return nil, err
@@ -88,6 +91,9 @@ func (p *pool) ExecContext(ctx context.Context, query string, args ...any) (sql.
 }
 
 func (p *pool) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if t := p.joinedBy(ctx); t != nil {
+		return t.tx.QueryContext(ctx, p.d.rebind(query), args...)
+	}
 	st, q, err := p.stmt(ctx, query)
 	if err != nil {
 		return nil, err
@@ -99,6 +105,9 @@ func (p *pool) QueryContext(ctx context.Context, query string, args ...any) (*sq
 }
 
 func (p *pool) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if t := p.joinedBy(ctx); t != nil {
+		return t.tx.QueryRowContext(ctx, p.d.rebind(query), args...)
+	}
 	// On a prepare error the query runs unprepared, and its Row reports
 	// the error.
 	st, q, _ := p.stmt(ctx, query)

@@ -10,17 +10,22 @@ import (
 
 // tx runs fn in one write transaction (IMMEDIATE on SQLite, so it holds
 // the write lock from the start), committing when fn returns nil.
+// Under an Atomic call it runs fn in that call's transaction instead,
+// which commits later.
 func (s *sqlStore) tx(ctx context.Context, op string, fn func(t *txq) error) error {
+	if t := s.joined(ctx); t != nil {
+		if err := fn(t); err != nil {
+			return s.errorIn(op, err)
+		}
+		return nil
+	}
 	tx, err := s.w.db.BeginTx(ctx, nil)
 	if err != nil {
 		return s.wrap(op, err)
 	}
 	if err := fn(&txq{tx: tx, d: s.d}); err != nil {
 		tx.Rollback()
-		if errors.Is(err, ErrNotFound) || errors.Is(err, ErrConflict) || errors.Is(err, ErrStale) {
-			return fmt.Errorf("%s: %w", op, err)
-		}
-		return s.wrap(op, err)
+		return s.errorIn(op, err)
 	}
 	return s.wrap(op, tx.Commit())
 }

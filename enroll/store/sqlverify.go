@@ -67,32 +67,34 @@ func (s *sqlStore) RecordUse(ctx context.Context, u UseStep) error {
 }
 
 func (s *sqlStore) RecordFailure(ctx context.Context, id int64, rule Lockout, now time.Time) (Failure, error) {
-	const op = "record mfa device failure"
 	now = micro(now)
-	tx, err := s.w.db.BeginTx(ctx, nil)
+	var f Failure
+	err := s.tx(ctx, "record mfa device failure", func(t *txq) error {
+		q := `SELECT fail_count, fail_at, lockouts, locked_until FROM mfa_devices WHERE id = ?`
+		if _, ok := s.d.(postgresDialect); ok {
+			q += ` FOR UPDATE`
+		}
+		var d Device
+		if err := t.queryRow(ctx, q, id).Scan(&d.FailCount, nullTime{&d.FailAt}, &d.Lockouts, nullTime{&d.LockedUntil}); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return ErrNotFound
+			}
+			return err
+		}
+		f = Failure{Count: d.FailCount, FailAt: d.FailAt, Lockouts: d.Lockouts, LockedUntil: d.LockedUntil}
+		if d.LockedUntil.After(now) {
+			f.WasLocked = true
+			return nil
+		}
+		f = rule.fail(d, now)
+		_, err := t.exec(ctx, `UPDATE mfa_devices SET fail_count = ?, fail_at = ?, lockouts = ?, locked_until = ? WHERE id = ?`,
+			f.Count, s.d.timeArg(f.FailAt), f.Lockouts, s.d.timeArg(f.LockedUntil), id)
+		return err
+	})
 	if err != nil {
-		return Failure{}, s.wrap(op, err)
+		return Failure{}, err
 	}
-	defer tx.Rollback()
-	q := `SELECT fail_count, fail_at, lockouts, locked_until FROM mfa_devices WHERE id = ?`
-	if _, ok := s.d.(postgresDialect); ok {
-		q += ` FOR UPDATE`
-	}
-	var d Device
-	if err := tx.QueryRowContext(ctx, s.d.rebind(q), id).Scan(&d.FailCount, nullTime{&d.FailAt}, &d.Lockouts, nullTime{&d.LockedUntil}); err != nil {
-		return Failure{}, s.wrap(op, err)
-	}
-	f := Failure{Count: d.FailCount, FailAt: d.FailAt, Lockouts: d.Lockouts, LockedUntil: d.LockedUntil}
-	if d.LockedUntil.After(now) {
-		f.WasLocked = true
-		return f, s.wrap(op, tx.Commit())
-	}
-	f = rule.fail(d, now)
-	if _, err := tx.ExecContext(ctx, s.d.rebind(`UPDATE mfa_devices SET fail_count = ?, fail_at = ?, lockouts = ?, locked_until = ? WHERE id = ?`),
-		f.Count, s.d.timeArg(f.FailAt), f.Lockouts, s.d.timeArg(f.LockedUntil), id); err != nil {
-		return Failure{}, s.wrap(op, err)
-	}
-	return f, s.wrap(op, tx.Commit())
+	return f, nil
 }
 
 func (s *sqlStore) SetDrift(ctx context.Context, u UseStep) error {

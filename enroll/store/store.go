@@ -470,6 +470,11 @@ type Store interface {
 	// events.go.
 	EventStore
 
+	// Atomic runs fn in one transaction that every call fn makes with
+	// its context joins; see atomic.go. A change and its audit and
+	// outbox rows are written so.
+	Atomic(ctx context.Context, fn func(ctx context.Context) error) error
+
 	// Ping reports whether the database answers, for readiness checks.
 	Ping(ctx context.Context) error
 
