@@ -32,14 +32,33 @@ func (s *sqlStore) Atomic(ctx context.Context, fn func(ctx context.Context) erro
 		tx.Rollback()
 		return err
 	}
-	return s.wrap("commit transaction", tx.Commit())
+	if err := tx.Commit(); err != nil {
+		return s.wrap("commit transaction", err)
+	}
+	for _, f := range amb.after {
+		f()
+	}
+	return nil
+}
+
+// AfterCommit runs fn once the transaction of the Atomic call ctx is in
+// commits (never, when it rolls back), or at once outside Atomic: for
+// what must not be seen before the change is, such as a wake of those
+// waiting for it.
+func AfterCommit(ctx context.Context, fn func()) {
+	if a, ok := ctx.Value(ambientKey{}).(*ambient); ok {
+		a.after = append(a.after, fn)
+		return
+	}
+	fn()
 }
 
 // ambient is the transaction of an Atomic call, which the pools w and r
 // of its store route their queries to.
 type ambient struct {
-	w, r *pool
-	t    *txq
+	w, r  *pool
+	t     *txq
+	after []func() // see AfterCommit
 }
 
 type ambientKey struct{}

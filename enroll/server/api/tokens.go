@@ -2,6 +2,7 @@ package api
 
 import (
 	"github.com/totpbox/totpbox/enroll/server/core"
+	"github.com/totpbox/totpbox/enroll/server/events"
 	"github.com/totpbox/totpbox/enroll/server/fleet"
 
 	"context"
@@ -23,7 +24,26 @@ const tokenPrefix = "tbx_"
 type TokenStore interface {
 	CreateToken(ctx context.Context, t *store.Token) error
 	RevokeToken(ctx context.Context, name string) error
-	Audit(ctx context.Context, e store.AuditEvent) error
+	AuditWithEvent(ctx context.Context, e store.AuditEvent, ev store.WebhookEvent) error
+	Atomic(ctx context.Context, fn func(ctx context.Context) error) error
+}
+
+// changeToken makes a token change and, in the same transaction, its
+// audit row and the admin.changed webhook event; then it wakes the
+// webhook deliverers of the servers sharing st.
+func changeToken(ctx context.Context, st TokenStore, change func(ctx context.Context) error, e store.AuditEvent) error {
+	ev, _ := events.WebhookEvent(e)
+	if err := st.Atomic(ctx, func(ctx context.Context) error {
+		if err := change(ctx); err != nil {
+			return err
+		}
+		return st.AuditWithEvent(ctx, e, ev)
+	}); err != nil {
+		return err
+	}
+	// Without the wake, the deliverers find the event at their next poll.
+	fleet.Send(ctx, st, core.NoticeWebhookEvent, "")
+	return nil
 }
 
 // CreateToken makes a new admin API token named name and returns the
@@ -40,13 +60,12 @@ func CreateToken(ctx context.Context, st TokenStore, name string) (string, error
 	}
 	value := tokenPrefix + core.RandomToken()
 	t := store.Token{Name: name, Hash: core.HashToken(value), Created: time.Now().UTC()}
-	if err := st.CreateToken(ctx, &t); err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			return "", fmt.Errorf("a token named %q already exists", name)
-		}
-		return "", fmt.Errorf("create token: %w", err)
+	err := changeToken(ctx, st, func(ctx context.Context) error { return st.CreateToken(ctx, &t) },
+		store.AuditEvent{Time: t.Created, Actor: "cli", Action: "token.create", Target: "token:" + name})
+	if errors.Is(err, store.ErrConflict) {
+		return "", fmt.Errorf("a token named %q already exists", name)
 	}
-	if err := st.Audit(ctx, store.AuditEvent{Time: t.Created, Actor: "cli", Action: "token.create", Target: "token:" + name}); err != nil {
+	if err != nil {
 		return "", fmt.Errorf("create token: %w", err)
 	}
 	return value, nil
@@ -59,17 +78,16 @@ const NoticeTokens = "tokens"
 // at once by the servers sharing a PostgreSQL store, which hear of it, and
 // within their token TTL otherwise.
 func RevokeToken(ctx context.Context, st TokenStore, name string) error {
-	if err := st.RevokeToken(ctx, name); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("no token named %q", name)
-		}
+	err := changeToken(ctx, st, func(ctx context.Context) error { return st.RevokeToken(ctx, name) },
+		store.AuditEvent{Time: time.Now().UTC(), Actor: "cli", Action: "token.revoke", Target: "token:" + name})
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("no token named %q", name)
+	}
+	if err != nil {
 		return fmt.Errorf("revoke token: %w", err)
 	}
 	if err := fleet.Send(ctx, st, NoticeTokens, name); err != nil {
 		return fmt.Errorf("revoke token: revoked, but running servers were not told (they notice within their token TTL): %w", err)
-	}
-	if err := st.Audit(ctx, store.AuditEvent{Time: time.Now().UTC(), Actor: "cli", Action: "token.revoke", Target: "token:" + name}); err != nil {
-		return fmt.Errorf("revoke token: %w", err)
 	}
 	return nil
 }

@@ -148,7 +148,7 @@ func (a *API) Pair(ctx context.Context, code, name string) (Info, error) {
 		return Info{}, fmt.Errorf("pair appliance: %w", err)
 	}
 	a.log.Info("appliance paired", "appliance", app.ID, "name", app.Name, "key", fingerprint(app.SignKey))
-	a.wake(keyTopic(app.SignKey))
+	store.AfterCommit(ctx, func() { a.wake(keyTopic(app.SignKey)) })
 	return a.info(app), nil
 }
 
@@ -232,7 +232,7 @@ func (a *API) Unpair(ctx context.Context, id string) error {
 		return fmt.Errorf("unpair appliance: %w", err)
 	}
 	a.log.Info("appliance unpaired", "appliance", id)
-	a.wake(id)
+	store.AfterCommit(ctx, func() { a.wake(id) })
 	return nil
 }
 

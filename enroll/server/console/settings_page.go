@@ -55,7 +55,7 @@ func (s *Console) settingsSave(w http.ResponseWriter, r *http.Request, a *auth) 
 	num("lockout_clear_minutes", "minutes the first lock lasts", &minutes)
 	st.LockoutClear = time.Duration(minutes) * time.Minute
 	if len(bad) == 0 {
-		err = s.core.SaveSettings(r.Context(), st)
+		err = s.core.ChangeSettings(r.Context(), a.actor(r), st, describeSettingsChange(old, st))
 	} else {
 		err = core.Fail(400, "%s", strings.Join(bad, "; "))
 	}
@@ -72,7 +72,6 @@ func (s *Console) settingsSave(w http.ResponseWriter, r *http.Request, a *auth) 
 		s.render(w, r, a, status, "settings", page{Title: "Settings", Section: "settings", Error: msg, Field: field, D: settingsData{S: st, LockoutClearMinutes: minutes}})
 		return
 	}
-	s.core.Audit(r.Context(), a.actor(r), "settings.save", "settings", describeSettingsChange(old, st))
 	s.setFlash(w, r, "Settings saved.")
 	http.Redirect(w, r, "/settings", http.StatusSeeOther)
 }

@@ -148,11 +148,18 @@ func (s *Core) PairAppliance(ctx context.Context, a Actor, code, name string) (a
 	if err != nil {
 		return appliance.Info{}, err
 	}
-	in, err := s.appliances.Pair(ctx, code, name)
+	var in appliance.Info
+	err = s.Atomic(ctx, func(ctx context.Context) error {
+		var err error
+		if in, err = s.appliances.Pair(ctx, code, name); err != nil {
+			return err
+		}
+		s.Audit(ctx, a, "appliance.pair", "appliance:"+in.ID, fmt.Sprintf("paired %q (version %s)", in.Name, in.Version))
+		return nil
+	})
 	if err != nil {
 		return appliance.Info{}, ApplianceFailure(err)
 	}
-	s.Audit(ctx, a, "appliance.pair", "appliance:"+in.ID, fmt.Sprintf("paired %q (version %s)", in.Name, in.Version))
 	return in, nil
 }
 
@@ -178,11 +185,17 @@ func (s *Core) RenameAppliance(ctx context.Context, a Actor, app appliance.Info,
 // records it in the audit log; unpairing one already being unpaired is
 // harmless and not recorded again.
 func (s *Core) UnpairAppliance(ctx context.Context, a Actor, app appliance.Info) error {
-	if err := s.appliances.Unpair(ctx, app.ID); err != nil {
+	err := s.Atomic(ctx, func(ctx context.Context) error {
+		if err := s.appliances.Unpair(ctx, app.ID); err != nil {
+			return err
+		}
+		if !app.Unpairing {
+			s.Audit(ctx, a, "appliance.unpair", "appliance:"+app.ID, fmt.Sprintf("unpaired %q", app.Name))
+		}
+		return nil
+	})
+	if err != nil {
 		return ApplianceFailure(err)
-	}
-	if !app.Unpairing {
-		s.Audit(ctx, a, "appliance.unpair", "appliance:"+app.ID, fmt.Sprintf("unpaired %q", app.Name))
 	}
 	return nil
 }

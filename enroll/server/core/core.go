@@ -59,6 +59,8 @@ type Store interface {
 	// Imported hardware tokens and HOTP counters.
 	store.HardwareTokens
 	AuditWithEvent(ctx context.Context, e store.AuditEvent, ev store.WebhookEvent) error
+	// Atomic runs a change and its audit rows in one transaction.
+	Atomic(ctx context.Context, fn func(ctx context.Context) error) error
 }
 
 // Sealer encrypts MFA devices' TOTP secrets at rest, bound to their

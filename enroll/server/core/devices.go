@@ -221,7 +221,21 @@ func (s *Core) ConfirmRegistration(ctx context.Context, a Actor, u store.User, i
 		kind, holder = store.KindAppliance, o.ApplianceName
 	}
 	use := store.UseStep{DeviceID: d.ID, Step: step, At: now.UTC(), OutOfSync: late, Kind: kind}
-	if err := s.store.ActivateDevice(ctx, d.ID, use); err != nil {
+	where := "on no appliance"
+	if holder != "" {
+		where = fmt.Sprintf("on appliance %q", holder)
+	}
+	detail := fmt.Sprintf("registered %q (%s, %s, was %s)", d.Name, kind, where, from)
+	if late {
+		detail += fmt.Sprintf(", out of sync: code %d s late", (enroll.Step(k, now)-step)*int64(d.PeriodSec))
+	}
+	if err := s.Atomic(ctx, func(ctx context.Context) error {
+		if err := s.store.ActivateDevice(ctx, d.ID, use); err != nil {
+			return err
+		}
+		s.Audit(ctx, a, "device.register", deviceTarget(u, d), detail)
+		return nil
+	}); err != nil {
 		if errors.Is(err, store.ErrStale) {
 			// Lost a race: re-read to say why.
 			if cur, err := s.store.Device(ctx, d.ID); err == nil {
@@ -240,15 +254,6 @@ func (s *Core) ConfirmRegistration(ctx context.Context, a Actor, u store.User, i
 		return store.Device{}, err
 	}
 	s.userChanged(u.Username)
-	where := "on no appliance"
-	if holder != "" {
-		where = fmt.Sprintf("on appliance %q", holder)
-	}
-	detail := fmt.Sprintf("registered %q (%s, %s, was %s)", d.Name, kind, where, from)
-	if late {
-		detail += fmt.Sprintf(", out of sync: code %d s late", (enroll.Step(k, now)-step)*int64(d.PeriodSec))
-	}
-	s.Audit(ctx, a, "device.register", deviceTarget(u, d), detail)
 	s.tellTransition(ctx, tr, d)
 	return s.store.Device(ctx, d.ID)
 }
@@ -427,7 +432,13 @@ func (s *Core) DeleteDevice(ctx context.Context, a Actor, u store.User, id int64
 	if err != nil {
 		return err
 	}
-	if err := s.store.DeleteDevice(ctx, id); err != nil {
+	if err := s.Atomic(ctx, func(ctx context.Context) error {
+		if err := s.store.DeleteDevice(ctx, id); err != nil {
+			return err
+		}
+		s.Audit(ctx, a, "device.delete", deviceTarget(u, d), fmt.Sprintf("deleted %q (%s, now %s)", d.Name, from, tr.To))
+		return nil
+	}); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return Fail(404, "no MFA device %d for user %q", id, u.Username)
 		}
@@ -435,7 +446,6 @@ func (s *Core) DeleteDevice(ctx context.Context, a Actor, u store.User, id int64
 	}
 	s.userChanged(u.Username)
 	s.cache.forgetKey(id)
-	s.Audit(ctx, a, "device.delete", deviceTarget(u, d), fmt.Sprintf("deleted %q (%s, now %s)", d.Name, from, tr.To))
 	s.tellTransition(ctx, tr, d)
 	return nil
 }
@@ -447,7 +457,13 @@ func (s *Core) UnlockDevice(ctx context.Context, a Actor, u store.User, id int64
 	if err != nil {
 		return err
 	}
-	if err := s.store.UnlockDevice(ctx, id, d.LockedUntil); err != nil {
+	if err := s.Atomic(ctx, func(ctx context.Context) error {
+		if err := s.store.UnlockDevice(ctx, id, d.LockedUntil); err != nil {
+			return err
+		}
+		s.Audit(ctx, a, "device.unlock", deviceTarget(u, d), "fail count and lockouts cleared")
+		return nil
+	}); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return Fail(404, "no MFA device %d for user %q", id, u.Username)
 		}
@@ -457,6 +473,5 @@ func (s *Core) UnlockDevice(ctx context.Context, a Actor, u store.User, id int64
 		return err
 	}
 	s.userChanged(u.Username)
-	s.Audit(ctx, a, "device.unlock", deviceTarget(u, d), "fail count and lockouts cleared")
 	return nil
 }

@@ -84,21 +84,27 @@ func (s *Core) ApplyDirectoryUser(ctx context.Context, a Actor, du DirectoryUser
 			if du.Admin != nil {
 				u.Admin = *du.Admin
 			}
-			if err := s.store.CreateUser(ctx, &u); err != nil {
-				if errors.Is(err, store.ErrConflict) {
-					return 0, store.User{}, Fail(409, "user %q already exists", name)
+			err := s.Atomic(ctx, func(ctx context.Context) error {
+				if err := s.store.CreateUser(ctx, &u); err != nil {
+					return err
 				}
+				link = store.DirectoryLink{UserID: u.ID, Source: du.Source, ExternalID: du.ExternalID, DisabledBySource: du.Disabled}
+				if err := s.store.LinkUser(ctx, link); err != nil {
+					return err
+				}
+				role := "user"
+				if u.Admin {
+					role = "admin"
+				}
+				s.Audit(ctx, a, "user.create", "user:"+u.Username, role+" from "+du.Source)
+				return nil
+			})
+			if errors.Is(err, store.ErrConflict) {
+				return 0, store.User{}, Fail(409, "user %q already exists", name)
+			}
+			if err != nil {
 				return 0, store.User{}, err
 			}
-			link = store.DirectoryLink{UserID: u.ID, Source: du.Source, ExternalID: du.ExternalID, DisabledBySource: du.Disabled}
-			if err := s.store.LinkUser(ctx, link); err != nil {
-				return 0, store.User{}, err
-			}
-			role := "user"
-			if u.Admin {
-				role = "admin"
-			}
-			s.Audit(ctx, a, "user.create", "user:"+u.Username, role+" from "+du.Source)
 			return DirectoryCreated, u, nil
 		default:
 			return 0, store.User{}, err
@@ -159,40 +165,46 @@ func (s *Core) writeDirectoryUser(ctx context.Context, a Actor, u, want store.Us
 			return Fail(409, "%q is the last admin; create another admin first", u.Username)
 		}
 	}
-	if err := s.store.UpdateUser(ctx, want); err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			return Fail(409, "user %q already exists", want.Username)
+	err := s.Atomic(ctx, func(ctx context.Context) error {
+		if err := s.store.UpdateUser(ctx, want); err != nil {
+			return err
 		}
+		if want.Disabled && !u.Disabled {
+			if err := s.store.DeleteUserSessions(ctx, u.ID); err != nil {
+				return err
+			}
+			s.Audit(ctx, a, "user.disable", "user:"+want.Username, "by "+source)
+		}
+		if !want.Disabled && u.Disabled {
+			s.Audit(ctx, a, "user.enable", "user:"+want.Username, "by "+source)
+		}
+		var changed []string
+		if want.Username != u.Username {
+			changed = append(changed, "username "+u.Username+" → "+want.Username)
+		}
+		if want.DisplayName != u.DisplayName {
+			changed = append(changed, "display name")
+		}
+		if want.Email != u.Email {
+			changed = append(changed, "email")
+		}
+		if want.Admin != u.Admin {
+			changed = append(changed, fmt.Sprintf("admin %v", want.Admin))
+		}
+		if len(changed) > 0 {
+			s.Audit(ctx, a, "user.update", "user:"+want.Username, strings.Join(changed, ", ")+" from "+source)
+		}
+		return nil
+	})
+	if errors.Is(err, store.ErrConflict) {
+		return Fail(409, "user %q already exists", want.Username)
+	}
+	if err != nil {
 		return err
 	}
 	s.userChanged(u.Username)
 	if want.Username != u.Username {
 		s.userChanged(want.Username)
-	}
-	if want.Disabled && !u.Disabled {
-		if err := s.store.DeleteUserSessions(ctx, u.ID); err != nil {
-			return err
-		}
-		s.Audit(ctx, a, "user.disable", "user:"+want.Username, "by "+source)
-	}
-	if !want.Disabled && u.Disabled {
-		s.Audit(ctx, a, "user.enable", "user:"+want.Username, "by "+source)
-	}
-	var changed []string
-	if want.Username != u.Username {
-		changed = append(changed, "username "+u.Username+" → "+want.Username)
-	}
-	if want.DisplayName != u.DisplayName {
-		changed = append(changed, "display name")
-	}
-	if want.Email != u.Email {
-		changed = append(changed, "email")
-	}
-	if want.Admin != u.Admin {
-		changed = append(changed, fmt.Sprintf("admin %v", want.Admin))
-	}
-	if len(changed) > 0 {
-		s.Audit(ctx, a, "user.update", "user:"+want.Username, strings.Join(changed, ", ")+" from "+source)
 	}
 	return nil
 }

@@ -18,17 +18,27 @@ import (
 func (s *Core) Sweep(ctx context.Context) {
 	now := s.clock.Now()
 	s.expireDue(ctx, now)
-	unlocked, err := s.store.ClearExpiredLockouts(ctx, now.UTC())
-	if err != nil {
+	var unlocked []string
+	if err := s.Atomic(ctx, func(ctx context.Context) error {
+		ds, err := s.store.ClearExpiredLockouts(ctx, now.UTC())
+		if err != nil {
+			return err
+		}
+		unlocked = unlocked[:0]
+		for _, d := range ds {
+			target := fmt.Sprintf("device:%d", d.ID)
+			if u, err := s.store.UserByID(ctx, d.UserID); err == nil {
+				target = deviceTarget(u, d)
+				unlocked = append(unlocked, u.Username)
+			}
+			s.Audit(ctx, System, "device.unlock", target, "lockout expired")
+		}
+		return nil
+	}); err != nil {
 		s.log.Error("janitor: clear expired lockouts", "err", err)
 	}
-	for _, d := range unlocked {
-		target := fmt.Sprintf("device:%d", d.ID)
-		if u, err := s.store.UserByID(ctx, d.UserID); err == nil {
-			target = deviceTarget(u, d)
-			s.userChanged(u.Username)
-		}
-		s.Audit(ctx, System, "device.unlock", target, "lockout expired")
+	for _, name := range unlocked {
+		s.userChanged(name)
 	}
 	if _, err := s.store.DeleteClockSamples(ctx, now.UTC().Add(-store.ClockHistoryKeep)); err != nil {
 		s.log.Error("janitor: prune clock history", "err", err)
@@ -48,17 +58,26 @@ func (s *Core) Sweep(ctx context.Context) {
 // remembering them so their pages say "expired" (see UserDevice), and
 // tells the appliances they were offered to.
 func (s *Core) expireDue(ctx context.Context, now time.Time) {
-	expired, err := s.store.DeleteExpiredPending(ctx, now.UTC())
-	if err != nil {
+	var expired []store.Device
+	if err := s.Atomic(ctx, func(ctx context.Context) error {
+		var err error
+		if expired, err = s.store.DeleteExpiredPending(ctx, now.UTC()); err != nil {
+			return err
+		}
+		for _, d := range expired {
+			target := fmt.Sprintf("device:%d", d.ID)
+			if u, err := s.store.UserByID(ctx, d.UserID); err == nil {
+				target = deviceTarget(u, d)
+			}
+			s.Audit(ctx, System, "device.expire", target, fmt.Sprintf("pending registration of %q expired", d.Name))
+		}
+		return nil
+	}); err != nil {
 		s.log.Error("janitor: remove expired registrations", "err", err)
+		expired = nil
 	}
 	for _, d := range expired {
 		s.cache.forgetKey(d.ID)
-		target := fmt.Sprintf("device:%d", d.ID)
-		if u, err := s.store.UserByID(ctx, d.UserID); err == nil {
-			target = deviceTarget(u, d)
-		}
-		s.Audit(ctx, System, "device.expire", target, fmt.Sprintf("pending registration of %q expired", d.Name))
 		s.tellTransition(ctx, transitions[RegPending][EvExpire], d)
 	}
 }

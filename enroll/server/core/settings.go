@@ -194,7 +194,7 @@ func (c *settingsCache) get(ctx context.Context) (Settings, error) {
 }
 
 // save stores every setting that changed and refreshes the cache.
-func (c *settingsCache) save(ctx context.Context, st Settings) error {
+func (c *settingsCache) save(ctx context.Context, st Settings, audit func(ctx context.Context)) error {
 	if err := st.Validate(); err != nil {
 		return Fail(400, "%v", err)
 	}
@@ -203,13 +203,21 @@ func (c *settingsCache) save(ctx context.Context, st Settings) error {
 		return err
 	}
 	prev := old.Map()
-	for k, v := range st.Map() {
-		if prev[k] == v {
-			continue
+	if err := c.s.Atomic(ctx, func(ctx context.Context) error {
+		for k, v := range st.Map() {
+			if prev[k] == v {
+				continue
+			}
+			if err := c.s.store.SetSetting(ctx, k, v); err != nil {
+				return fmt.Errorf("save setting %s: %w", k, err)
+			}
 		}
-		if err := c.s.store.SetSetting(ctx, k, v); err != nil {
-			return fmt.Errorf("save setting %s: %w", k, err)
+		if audit != nil {
+			audit(ctx)
 		}
+		return nil
+	}); err != nil {
+		return err
 	}
 	c.mu.Lock()
 	c.cur, c.loaded, c.ok = st, c.s.clock.Now(), true
@@ -231,4 +239,15 @@ func (s *Core) Settings(ctx context.Context) (Settings, error) { return s.settin
 
 // SaveSettings checks st (a 400 Failure naming the first bad setting) and
 // stores every setting that changed.
-func (s *Core) SaveSettings(ctx context.Context, st Settings) error { return s.settings.save(ctx, st) }
+func (s *Core) SaveSettings(ctx context.Context, st Settings) error {
+	return s.settings.save(ctx, st, nil)
+}
+
+// ChangeSettings saves st as SaveSettings does, and records the change
+// in the audit log (settings.save, detail saying what changed) in the
+// same transaction: with it, the admin.changed webhook event.
+func (s *Core) ChangeSettings(ctx context.Context, a Actor, st Settings, detail string) error {
+	return s.settings.save(ctx, st, func(ctx context.Context) {
+		s.Audit(ctx, a, "settings.save", "settings", detail)
+	})
+}

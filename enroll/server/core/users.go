@@ -41,17 +41,22 @@ func (s *Core) CreateUser(ctx context.Context, a Actor, in NewUser) (store.User,
 			return store.User{}, err
 		}
 	}
-	if err := s.store.CreateUser(ctx, &u); err != nil {
+	role := "user"
+	if u.Admin {
+		role = "admin"
+	}
+	if err := s.Atomic(ctx, func(ctx context.Context) error {
+		if err := s.store.CreateUser(ctx, &u); err != nil {
+			return err
+		}
+		s.Audit(ctx, a, "user.create", "user:"+u.Username, role)
+		return nil
+	}); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return store.User{}, Fail(409, "user %q already exists", name)
 		}
 		return store.User{}, err
 	}
-	role := "user"
-	if u.Admin {
-		role = "admin"
-	}
-	s.Audit(ctx, a, "user.create", "user:"+u.Username, role)
 	return u, nil
 }
 
@@ -70,18 +75,25 @@ func (s *Core) SetDisabled(ctx context.Context, a Actor, u store.User, disabled 
 		}
 	}
 	u.Disabled = disabled
-	if err := s.store.UpdateUser(ctx, u); err != nil {
-		return err
-	}
-	s.userChanged(u.Username)
 	action := "user.enable"
 	if disabled {
 		action = "user.disable"
-		if err := s.store.DeleteUserSessions(ctx, u.ID); err != nil {
+	}
+	if err := s.Atomic(ctx, func(ctx context.Context) error {
+		if err := s.store.UpdateUser(ctx, u); err != nil {
 			return err
 		}
+		if disabled {
+			if err := s.store.DeleteUserSessions(ctx, u.ID); err != nil {
+				return err
+			}
+		}
+		s.Audit(ctx, a, action, "user:"+u.Username, "")
+		return nil
+	}); err != nil {
+		return err
 	}
-	s.Audit(ctx, a, action, "user:"+u.Username, "")
+	s.userChanged(u.Username)
 	return nil
 }
 

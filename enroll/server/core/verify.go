@@ -215,10 +215,15 @@ func (s *Core) unlockedDevices(ctx context.Context, cu *cachedUser, now time.Tim
 				locked(d.LockedUntil)
 				continue
 			}
-			err := s.store.ClearExpiredLockout(ctx, d.ID, now)
+			err := s.Atomic(ctx, func(ctx context.Context) error {
+				if err := s.store.ClearExpiredLockout(ctx, d.ID, now); err != nil {
+					return err
+				}
+				s.Audit(ctx, System, "device.unlock", deviceTarget(cu.user, d), "lockout expired")
+				return nil
+			})
 			switch {
 			case err == nil:
-				s.Audit(ctx, System, "device.unlock", deviceTarget(cu.user, d), "lockout expired")
 				d.LockedUntil = time.Time{}
 				cu.setDevice(i, d)
 			case errors.Is(err, store.ErrStale):
@@ -345,7 +350,21 @@ func (s *Core) isReplay(ctx context.Context, a Actor, cu *cachedUser, cands []ca
 func (s *Core) countFailure(ctx context.Context, a Actor, cu *cachedUser, cands []candidate, now time.Time, st Settings) (allLocked bool, until time.Time, err error) {
 	allLocked = true
 	for _, c := range cands {
-		f, err := s.store.RecordFailure(ctx, c.dev.ID, st.Lockout(), now.UTC())
+		// A failure that locks the device is recorded with its audit
+		// and outbox rows, in one transaction.
+		var f store.Failure
+		err := s.Atomic(ctx, func(ctx context.Context) error {
+			var err error
+			if f, err = s.store.RecordFailure(ctx, c.dev.ID, st.Lockout(), now.UTC()); err != nil || !f.Locked {
+				return err
+			}
+			lock := "until unlocked"
+			if !f.LockedUntil.Equal(store.Indefinitely) {
+				lock = "until " + f.LockedUntil.Format(TimeLayout)
+			}
+			s.Audit(ctx, a, "device.lock", deviceTarget(cu.user, c.dev), fmt.Sprintf("locked after %d failed codes (lockout %d in a row) %s", f.Count, f.Lockouts, lock))
+			return nil
+		})
 		if errors.Is(err, store.ErrNotFound) {
 			s.cache.invalidate(cu.key)
 			continue
@@ -365,11 +384,6 @@ func (s *Core) countFailure(ctx context.Context, a Actor, cu *cachedUser, cands 
 		if f.Locked {
 			s.metrics.lockouts.Inc()
 			s.verifyCounts.add(cu.user.ID, now, 0, 0, 1)
-			lock := "until unlocked"
-			if !f.LockedUntil.Equal(store.Indefinitely) {
-				lock = "until " + f.LockedUntil.Format(TimeLayout)
-			}
-			s.Audit(ctx, a, "device.lock", deviceTarget(cu.user, c.dev), fmt.Sprintf("locked after %d failed codes (lockout %d in a row) %s", f.Count, f.Lockouts, lock))
 			s.log.Warn("MFA device locked", "user", cu.user.Username, "device", c.dev.ID, "failures", f.Count, "lockouts", f.Lockouts)
 		}
 		cu.setDevice(c.i, d)

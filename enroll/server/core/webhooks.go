@@ -105,10 +105,15 @@ func (s *Core) CreateWebhook(ctx context.Context, a Actor, url string, evs []str
 	if w.Secret, err = sealer.Seal([]byte(secret), webhook.SecretAAD(w.ID)); err != nil {
 		return store.WebhookEndpoint{}, "", err
 	}
-	if err := ws.CreateWebhook(ctx, w); err != nil {
+	if err := s.Atomic(ctx, func(ctx context.Context) error {
+		if err := ws.CreateWebhook(ctx, w); err != nil {
+			return err
+		}
+		s.Audit(ctx, a, "webhook.create", "webhook:"+w.ID, fmt.Sprintf("%s for %s", w.URL, strings.Join(evs, ",")))
+		return nil
+	}); err != nil {
 		return store.WebhookEndpoint{}, "", err
 	}
-	s.Audit(ctx, a, "webhook.create", "webhook:"+w.ID, fmt.Sprintf("%s for %s", w.URL, strings.Join(evs, ",")))
 	return w, secret, nil
 }
 
@@ -171,10 +176,15 @@ func (s *Core) UpdateWebhook(ctx context.Context, a Actor, id string, c WebhookC
 		w.Disabled = *c.Disabled
 		what = append(what, fmt.Sprintf("disabled %v", w.Disabled))
 	}
-	if err := ws.UpdateWebhook(ctx, w); err != nil {
+	if err := s.Atomic(ctx, func(ctx context.Context) error {
+		if err := ws.UpdateWebhook(ctx, w); err != nil {
+			return err
+		}
+		s.Audit(ctx, a, "webhook.update", "webhook:"+w.ID, strings.Join(what, "; "))
+		return nil
+	}); err != nil {
 		return w, err
 	}
-	s.Audit(ctx, a, "webhook.update", "webhook:"+w.ID, strings.Join(what, "; "))
 	return w, nil
 }
 
@@ -188,10 +198,15 @@ func (s *Core) DeleteWebhook(ctx context.Context, a Actor, id string) error {
 	if err != nil {
 		return err
 	}
-	if err := ws.DeleteWebhook(ctx, id); err != nil {
+	if err := s.Atomic(ctx, func(ctx context.Context) error {
+		if err := ws.DeleteWebhook(ctx, id); err != nil {
+			return err
+		}
+		s.Audit(ctx, a, "webhook.delete", "webhook:"+id, w.URL)
+		return nil
+	}); err != nil {
 		return err
 	}
-	s.Audit(ctx, a, "webhook.delete", "webhook:"+id, w.URL)
 	return nil
 }
 
