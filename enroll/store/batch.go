@@ -193,7 +193,7 @@ const userDevicesDeviceCols = `COALESCE(d.id, 0), COALESCE(d.user_id, 0), COALES
 // read in one query: one snapshot, one round trip.
 func (s *sqlStore) UserDevices(ctx context.Context, username string) (User, []Device, error) {
 	const op = "user with mfa devices"
-	rows, err := s.r.QueryContext(ctx, userDevicesQuery, fold(username))
+	rows, err := s.verifyReads().QueryContext(ctx, userDevicesQuery, fold(username))
 	if err != nil {
 		return User{}, nil, s.wrap(op, err)
 	}
@@ -234,4 +234,22 @@ type prefixScanner struct {
 func (p prefixScanner) Scan(dest ...any) error {
 	all := make([]any, 0, len(p.pre)+len(dest))
 	return p.rows.Scan(append(append(all, p.pre...), dest...)...)
+}
+
+// verifyReads is the pool of the verify path's cold read. On SQLite it is
+// the write connection: SQLite empties a connection's page cache whenever
+// another connection has committed, which under verify load (every
+// accepted code is a commit) is before nearly every read of the read
+// pool, so each cold read there read its pages again (pread and the WAL
+// index, a fifth of the read). The write connection's commits are its
+// own, so its cache stays; the verify path needs that connection anyway
+// for the use or the failure it records, and the janitor's long writes go
+// in short transactions (see core's FlushVerifyCounts). Measured with
+// BenchmarkVerifyOutside: about a fifth less server CPU per cold verify.
+// On PostgreSQL reads and writes share one pool.
+func (s *sqlStore) verifyReads() *pool {
+	if _, ok := s.d.(sqliteDialect); ok {
+		return s.w
+	}
+	return s.r
 }

@@ -43,6 +43,9 @@ func (s *sqlStore) AddVerifyDays(ctx context.Context, days []VerifyDay) error {
 	if len(days) == 0 {
 		return nil
 	}
+	if _, ok := s.d.(postgresDialect); ok {
+		return s.addVerifyDaysPG(ctx, days)
+	}
 	return s.tx(ctx, "add verify days", func(t *txq) error {
 		// The SELECT's WHERE skips a user deleted meanwhile (and keeps
 		// SQLite's parser from reading ON CONFLICT as a join). Prepared
@@ -65,6 +68,44 @@ func (s *sqlStore) AddVerifyDays(ctx context.Context, days []VerifyDay) error {
 		}
 		return nil
 	})
+}
+
+// addVerifyDaysPG adds days on PostgreSQL in one statement: the rows go
+// as five arrays (one round trip, one plan), where a statement per row
+// took a round trip and a backend's parse and execute for each of tens of
+// thousands of users a flush. Days of one user and UTC day are summed
+// first, since one INSERT … ON CONFLICT may not touch a row twice.
+func (s *sqlStore) addVerifyDaysPG(ctx context.Context, days []VerifyDay) error {
+	type key struct {
+		user int64
+		day  time.Time
+	}
+	at := make(map[key]int, len(days))
+	var users, succ, fail, lock []int64
+	var when []time.Time
+	for _, d := range days {
+		k := key{d.UserID, UTCDay(d.Day)}
+		i, ok := at[k]
+		if !ok {
+			i = len(users)
+			at[k] = i
+			users, when = append(users, k.user), append(when, k.day)
+			succ, fail, lock = append(succ, 0), append(fail, 0), append(lock, 0)
+		}
+		succ[i] += d.Successes
+		fail[i] += d.Failures
+		lock[i] += d.Lockouts
+	}
+	_, err := s.w.db.ExecContext(ctx, `INSERT INTO verify_daily (user_id, day, successes, failures, lockouts)
+		SELECT v.user_id, v.day, v.successes, v.failures, v.lockouts
+			FROM unnest($1::bigint[], $2::timestamptz[], $3::bigint[], $4::bigint[], $5::bigint[])
+				AS v(user_id, day, successes, failures, lockouts)
+			WHERE EXISTS (SELECT 1 FROM users WHERE id = v.user_id)
+		ON CONFLICT (user_id, day) DO UPDATE SET
+			successes = verify_daily.successes + excluded.successes,
+			failures = verify_daily.failures + excluded.failures,
+			lockouts = verify_daily.lockouts + excluded.lockouts`, users, when, succ, fail, lock)
+	return s.wrap("add verify days", err)
 }
 
 func (s *sqlStore) VerifyDays(ctx context.Context, userID int64, since time.Time) ([]VerifyDay, error) {

@@ -84,9 +84,22 @@ func (s *Core) FlushVerifyCounts(ctx context.Context) error {
 	if dropped > 0 {
 		s.log.Warn("verify counts: too many users in one flush interval; some not counted", "dropped", dropped)
 	}
-	if err := s.store.AddVerifyDays(ctx, days); err != nil {
-		s.verifyCounts.putBack(days)
-		return err
+	// In transactions of verifyFlushChunk days: SQLite has one writer,
+	// and one transaction for every user verified since the last flush
+	// (tens of thousands of rows) held it for long enough to stall the
+	// verifies' own writes behind it.
+	for len(days) > 0 {
+		n := min(len(days), verifyFlushChunk)
+		if err := s.store.AddVerifyDays(ctx, days[:n]); err != nil {
+			s.verifyCounts.putBack(days)
+			return err
+		}
+		days = days[n:]
 	}
 	return nil
 }
+
+// verifyFlushChunk is how many (user, day) counts FlushVerifyCounts adds
+// in one transaction. A failed chunk keeps its counts and those after it
+// for the next flush; the chunks before it are added.
+const verifyFlushChunk = 1000

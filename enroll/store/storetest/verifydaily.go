@@ -10,7 +10,7 @@ import (
 )
 
 // testVerifyDaily checks the users' daily verify counts: added counts
-// add up per (user, UTC day), read from a day on oldest first, skipped
+// add up per (user, UTC day), also within one call, read from a day on oldest first, skipped
 // for a missing user, pruned by day.
 func testVerifyDaily(t *testing.T, s store.Store) {
 	ctx := t.Context()
@@ -33,12 +33,13 @@ func testVerifyDaily(t *testing.T, s store.Store) {
 	must(t, "AddVerifyDays(again)", s.AddVerifyDays(ctx, []store.VerifyDay{
 		vd(a, t0.Add(time.Hour), 2, 2, 1),
 		vd(a, day(3), 0, 4, 0),
+		vd(a, day(3).Add(time.Hour), 1, 0, 0),   // the same user and day again in one call: added too
 		vd(store.User{ID: 999999}, t0, 1, 1, 1), // no such user: skipped
 	}))
 
 	got, err := s.VerifyDays(ctx, a.ID, day(-30))
 	must(t, "VerifyDays", err)
-	want := []store.VerifyDay{vd(a, day(0), 5, 3, 1), vd(a, day(1), 1, 0, 0), vd(a, day(3), 0, 4, 0)}
+	want := []store.VerifyDay{vd(a, day(0), 5, 3, 1), vd(a, day(1), 1, 0, 0), vd(a, day(3), 1, 4, 0)}
 	if g, w := fmtDays(got), fmtDays(want); g != w {
 		t.Errorf("VerifyDays(alice) =\n%s\nwant\n%s", g, w)
 	}
