@@ -7,6 +7,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/totpbox/totpbox/internal/wallclock"
 )
 
 // Check runs only the clock against cfg's servers for d and returns its
@@ -18,9 +20,7 @@ func Check(ctx context.Context, cfg Config, env Env, d time.Duration) (Status, e
 	if err != nil {
 		return Status{}, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
-	if err := svc.Run(ctx); err != nil {
+	if err := wallclock.Within(ctx, d, svc.Run); err != nil {
 		return Status{}, err
 	}
 	return svc.Status(), nil

@@ -15,6 +15,7 @@ import (
 	"github.com/beevik/ntp"
 
 	"github.com/totpbox/totpbox/clock/nts"
+	"github.com/totpbox/totpbox/internal/wallclock"
 )
 
 // Engine polls the servers and feeds the discipline. It owns the polling
@@ -111,7 +112,7 @@ func NewEngine(cfg Config, o EngineConfig) *Engine {
 		o.Timeout = 2 * time.Second
 	}
 	if o.Sleep == nil {
-		o.Sleep = sleepReal
+		o.Sleep = wallclock.Sleep
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -162,17 +163,6 @@ func NewEngine(cfg Config, o EngineConfig) *Engine {
 		e.servers = append(e.servers, s)
 	}
 	return e
-}
-
-func sleepReal(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // acquiringPoll is the longest interval while the clock is acquiring.

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/totpbox/totpbox/internal/fsx"
 )
 
 // RTC is a battery-backed real-time clock: it keeps the time, to the
@@ -79,37 +81,10 @@ func SaveRTCSet(path string, s RTCSet) error {
 	return writeAtomic(path, append(b, '\n'))
 }
 
-// writeAtomic writes b to path through a fsynced temporary file renamed
-// over it.
+// writeAtomic writes b to path (0644) through a fsynced temporary file
+// renamed over it.
 func writeAtomic(path string, b []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp, 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
+	return fsx.WriteAtomic(path, b, fsx.Options{Perm: 0o644})
 }
 
 // RTCStart is where a clock without any NTP reply begins from the RTC.

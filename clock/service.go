@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net"
 	"time"
+
+	"github.com/totpbox/totpbox/internal/wallclock"
 )
 
 // Service is the disciplined clock of the daemon: it polls the configured
@@ -179,7 +181,7 @@ func (s *Service) Run(ctx context.Context) error {
 			break
 		}
 		if wait > 0 {
-			if sleepReal(ctx, wait) != nil {
+			if wallclock.Sleep(ctx, wait) != nil {
 				break
 			}
 		}

@@ -22,6 +22,7 @@ import (
 	"github.com/totpbox/totpbox/device"
 	"github.com/totpbox/totpbox/device/hw"
 	"github.com/totpbox/totpbox/device/uplink"
+	"github.com/totpbox/totpbox/internal/wallclock"
 )
 
 // metrics are totpd's Prometheus metrics. Counters are updated by the
@@ -303,9 +304,7 @@ func serveMetrics(ctx context.Context, ln net.Listener, h http.Handler, log *slo
 	go func() {
 		defer close(stopped)
 		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
+		_ = wallclock.Within(context.Background(), 2*time.Second, srv.Shutdown)
 	}()
 	log.Info("serving metrics", "addr", ln.Addr().String())
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/totpbox/totpbox/internal/wallclock"
 	"periph.io/x/devices/v3/ssd1306/image1bit"
 )
 
@@ -136,7 +137,7 @@ func newResilient(bounds image.Rectangle, open func() (Panel, error), opts Resil
 		r.max = r.min
 	}
 	if r.sleep == nil {
-		r.sleep = sleepCtx
+		r.sleep = wallclock.Sleep
 	}
 	if r.event == nil {
 		r.event = func(PanelEvent) {}
@@ -154,17 +155,6 @@ func (r *Resilient) adopt(p Panel, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.p, r.name = p, p.String()
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // Run reopens the panel whenever it is down, waiting MinBackoff, then twice

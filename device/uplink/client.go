@@ -36,6 +36,7 @@ import (
 	"github.com/totpbox/totpbox/device/vault"
 	"github.com/totpbox/totpbox/enroll"
 	"github.com/totpbox/totpbox/enroll/proto"
+	"github.com/totpbox/totpbox/internal/wallclock"
 )
 
 // Vault is the account store as the client uses it; *vault.Vault
@@ -260,23 +261,11 @@ func (c *Client) Run(ctx context.Context) error {
 		fails++
 		c.failed(err)
 		wait = 0
-		if !sleep(ctx, c.retryDelay(err, fails)) {
+		if wallclock.Sleep(ctx, c.retryDelay(err, fails)) != nil {
 			break
 		}
 	}
 	return nil
-}
-
-// sleep waits d or until ctx is done, and reports whether d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 func (c *Client) isPaired() bool {

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 
 	"github.com/totpbox/totpbox/device/tpm"
+	"github.com/totpbox/totpbox/internal/fsx"
 )
 
 // IdentityFile is the name, in the state directory, of the file holding
@@ -144,44 +145,9 @@ func writeIdentity(path string, seed, box []byte, sealer Sealer) error {
 // signPub returns the Ed25519 public key.
 func (id *identity) signPub() ed25519.PublicKey { return id.sign.Public().(ed25519.PublicKey) }
 
-// writeFileAtomic writes b to path (0600) durably: a temporary file in the
-// same directory, fsync, rename, fsync of the directory.
+// writeFileAtomic writes b to path (0600) durably (fsx.WriteAtomic).
 func writeFileAtomic(path string, b []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if err := f.Chmod(0o600); err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	ok = true
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return fsx.WriteAtomic(path, b, fsx.Options{})
 }
 
 // SealIdentity seals the identity file in dir to the TPM in place, for a

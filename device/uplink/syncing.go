@@ -11,6 +11,7 @@ import (
 
 	"github.com/totpbox/totpbox/device/vault"
 	"github.com/totpbox/totpbox/enroll/proto"
+	"github.com/totpbox/totpbox/internal/wallclock"
 )
 
 // sync fetches changes after the saved revision and applies them. The
@@ -178,7 +179,7 @@ func (c *Client) ackLoop(ctx context.Context) {
 		}
 		fails++
 		c.failed(fmt.Errorf("deliver acks: %w", err))
-		if !sleep(ctx, c.retryDelay(err, fails)) {
+		if wallclock.Sleep(ctx, c.retryDelay(err, fails)) != nil {
 			return
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/totpbox/totpbox/internal/fsx"
 )
 
 // failpoint, when set (by tests only), is called at each point where a
@@ -22,63 +24,19 @@ func crashPoint(where string) {
 }
 
 // tempPrefix returns the name prefix of temporary files written beside path.
-func tempPrefix(path string) string { return "." + filepath.Base(path) + ".tmp-" }
+func tempPrefix(path string) string { return fsx.TempPrefix(path) }
 
 // writeFileAtomic writes data to path so that after a crash path holds
-// either its old contents or data, never a mix: the data goes to a
-// temporary file in the same directory, which is fsynced and then renamed
-// over path (or, when overwrite is false, hard-linked to path, which fails
-// with fs.ErrExist if path exists); finally the directory is fsynced so the
-// new name survives a power cut. The file is created 0600.
-func writeFileAtomic(path string, data []byte, overwrite bool) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, tempPrefix(path)+"*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			os.Remove(tmp)
-		}
-	}()
-	if _, err = f.Write(data); err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	crashPoint("temporary file of " + filepath.Base(path) + " written")
-	if overwrite {
-		err = os.Rename(tmp, path)
-	} else {
-		if err = os.Link(tmp, path); err == nil {
-			os.Remove(tmp)
-		}
-	}
-	if err != nil {
-		return err
-	}
-	crashPoint(filepath.Base(path) + " renamed")
-	return syncDir(dir)
+// either its old contents or data, never a mix (fsx.WriteAtomic): renamed
+// over path, or, when overwrite is false, hard-linked to path, which fails
+// with fs.ErrExist if path exists. The file is created 0600.
+func writeFileAtomic(path string, data []byte, overwrite bool) error {
+	return fsx.WriteAtomic(path, data, fsx.Options{Create: !overwrite, Step: crashPoint})
 }
 
 // syncDir fsyncs a directory so that renames and creations in it are
 // durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
+func syncDir(dir string) error { return fsx.SyncDir(dir) }
 
 // removeStaleTemps removes temporary files left beside path by a write that
 // was interrupted before its rename. Only the holder of the vault lock may

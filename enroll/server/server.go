@@ -43,6 +43,7 @@ import (
 	"github.com/totpbox/totpbox/enroll/server/fleet"
 	"github.com/totpbox/totpbox/enroll/server/radius"
 	"github.com/totpbox/totpbox/enroll/server/ratelimit"
+	"github.com/totpbox/totpbox/internal/wallclock"
 )
 
 // Sealer encrypts MFA devices' TOTP secrets at rest, bound to their
@@ -337,7 +338,7 @@ func (cfg Config) withDefaults() (Config, error) {
 		return cfg, errors.New("server: Config.Sealer is required")
 	}
 	if cfg.Clock == nil {
-		cfg.Clock = realClock{}
+		cfg.Clock = wallclock.Clock{}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -396,10 +397,6 @@ func optSink(sinks events.Sinks) events.Sink {
 	}
 	return sinks
 }
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
 
 // Handler returns the server's HTTP handler: console, portal, admin and
 // verify APIs, the appliance API, /healthz and /readyz. It does not serve

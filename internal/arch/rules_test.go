@@ -205,16 +205,16 @@ var (
 
 	linkRules = []linkRule{
 		{cmd: "cmd/totpd",
-			allowed: []pattern{"device/...", "clock/...", "display/...", "enroll", "enroll/proto", "configs"},
+			allowed: []pattern{"device/...", "clock/...", "display/...", "enroll", "enroll/proto", "configs", "internal/fsx", "internal/wallclock"},
 			banned:  deviceBanned,
 			// The modules totpd links today: one more needs a reason (and
 			// this number raised in the same change).
 			maxModules: 31},
 		{cmd: "cmd/totpserver",
-			allowed: []pattern{"enroll/server/...", "enroll/store/...", "enroll", "enroll/proto", "configs"},
+			allowed: []pattern{"enroll/server/...", "enroll/store/...", "enroll", "enroll/proto", "configs", "internal/wallclock"},
 			banned:  []pattern{"periph.io/...", "sim/...", "device/...", "github.com/chromedp/..."}},
 		{cmd: "cmd/totpctl",
-			allowed: []pattern{"device/vault/...", "device/tpm/...", "device/localapi/...", "enroll", "enroll/seedfile/...", "cmd/totpctl/..."},
+			allowed: []pattern{"device/vault/...", "device/tpm/...", "device/localapi/...", "enroll", "enroll/seedfile/...", "cmd/totpctl/...", "internal/fsx"},
 			banned:  deviceBanned},
 	}
 )

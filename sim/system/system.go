@@ -18,6 +18,7 @@ import (
 
 	"github.com/totpbox/totpbox/clock"
 	"github.com/totpbox/totpbox/enroll/server/appliance"
+	"github.com/totpbox/totpbox/internal/wallclock"
 	"github.com/totpbox/totpbox/sim/ntpsim"
 )
 
@@ -386,9 +387,7 @@ func (s *System) Run(ctx context.Context) error {
 	}()
 	go func() {
 		<-ctx.Done()
-		shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(shut)
+		wallclock.Within(context.Background(), 5*time.Second, srv.Shutdown)
 	}()
 	if s.cfg.Ready != nil {
 		s.cfg.Ready(s.URL())

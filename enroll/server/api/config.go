@@ -10,6 +10,7 @@ import (
 
 	"github.com/totpbox/totpbox/enroll/server/core"
 	"github.com/totpbox/totpbox/enroll/store"
+	"github.com/totpbox/totpbox/internal/wallclock"
 )
 
 // Store is what the JSON APIs read themselves: users and their MFA
@@ -62,7 +63,7 @@ func New(cfg Config) (*API, error) {
 		return nil, errors.New("api: Config.Store is required")
 	}
 	if cfg.Clock == nil {
-		cfg.Clock = realClock{}
+		cfg.Clock = wallclock.Clock{}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -75,10 +76,6 @@ func New(cfg Config) (*API, error) {
 	cfg.Bus.OnResync(a.tokens.clear)
 	return a, nil
 }
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
 
 // Register adds the API's routes to mux, and a JSON 404 for any other
 // path under /api/.

@@ -33,6 +33,7 @@ import (
 
 	"github.com/totpbox/totpbox/enroll/server/fleet"
 	"github.com/totpbox/totpbox/enroll/server/ratelimit"
+	"github.com/totpbox/totpbox/internal/wallclock"
 )
 
 // Store is the persistence the API needs: store.ApplianceStore and the
@@ -49,10 +50,6 @@ type Store interface {
 type Clock interface {
 	Now() time.Time
 }
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
 
 // Rate is a token-bucket limit: Burst events at once, refilled at
 // PerSecond; a negative PerSecond means no limit.
@@ -232,7 +229,7 @@ func New(cfg Config) (*API, error) {
 		return nil, errors.New("appliance: Config.Store is required")
 	}
 	if cfg.Clock == nil {
-		cfg.Clock = realClock{}
+		cfg.Clock = wallclock.Clock{}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

@@ -24,6 +24,7 @@ import (
 	"github.com/totpbox/totpbox/enroll/proto"
 	"github.com/totpbox/totpbox/enroll/store"
 	"github.com/totpbox/totpbox/enroll/store/storetest"
+	"github.com/totpbox/totpbox/internal/wallclock"
 )
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -49,7 +50,7 @@ func newEnvWith(t *testing.T, clk Clock, st Store) *env {
 		t.Fatal(err)
 	}
 	if clk == nil {
-		clk = realClock{}
+		clk = wallclock.Clock{}
 	}
 	return &env{t: t, api: api, store: st, clock: clk, h: api.Handler()}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/totpbox/totpbox/enroll/store"
 	"github.com/totpbox/totpbox/enroll/store/storetest"
 	"github.com/totpbox/totpbox/internal/testkit"
+	"github.com/totpbox/totpbox/internal/wallclock"
 )
 
 // TestUnpairedKeyFlood sends 10 000 validly signed requests from random
@@ -215,7 +216,7 @@ func TestHeldPollsCapped(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		e := &env{t: t, api: api, store: st, clock: realClock{}, h: api.Handler()}
+		e := &env{t: t, api: api, store: st, clock: wallclock.Clock{}, h: api.Handler()}
 		a := e.newApp()
 		a.pair("A")
 		ctx, cancel := context.WithCancel(t.Context())

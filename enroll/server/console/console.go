@@ -10,6 +10,7 @@ import (
 	"github.com/totpbox/totpbox/enroll/server/core"
 	"github.com/totpbox/totpbox/enroll/server/ratelimit"
 	"github.com/totpbox/totpbox/enroll/store"
+	"github.com/totpbox/totpbox/internal/wallclock"
 )
 
 // Store is what the console and portal read themselves: users to list
@@ -121,7 +122,7 @@ func New(cfg Config) (*Console, error) {
 		return nil, errors.New("console: Config.SessionLifetime must be positive")
 	}
 	if cfg.Clock == nil {
-		cfg.Clock = realClock{}
+		cfg.Clock = wallclock.Clock{}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -159,10 +160,6 @@ func New(cfg Config) (*Console, error) {
 		hashing:      newHashSlots(cfg.PasswordChecks),
 	}, nil
 }
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
 
 // Sweep is the console's pass of the janitor: it removes expired sessions
 // forgets idle sign-in rate-limit state and writes the audit rows of the

@@ -12,6 +12,7 @@ import (
 	"github.com/totpbox/totpbox/enroll/server/fleet"
 	"github.com/totpbox/totpbox/enroll/server/ratelimit"
 	"github.com/totpbox/totpbox/enroll/store"
+	"github.com/totpbox/totpbox/internal/wallclock"
 )
 
 // Store is what the core reads and writes: users, MFA devices, settings
@@ -80,10 +81,6 @@ type Sealer interface {
 type Clock interface {
 	Now() time.Time
 }
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
 
 // Rate is a token-bucket limit: Burst events at once, refilled at
 // PerSecond; a negative PerSecond means no limit.
@@ -223,7 +220,7 @@ func New(cfg Config) (*Core, error) {
 		}
 	}
 	if cfg.Clock == nil {
-		cfg.Clock = realClock{}
+		cfg.Clock = wallclock.Clock{}
 	}
 	if cfg.HOTPLookAhead == 0 {
 		cfg.HOTPLookAhead = DefaultHOTPLookAhead

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 
 	"github.com/totpbox/totpbox/enroll/store"
+	"github.com/totpbox/totpbox/internal/wallclock"
 )
 
 // NewUser is what creating a user takes, from a form or the API.
@@ -123,7 +124,7 @@ func CreateAdmin(ctx context.Context, st store.Store, username, password string)
 	if err := checkPassword(password); err != nil {
 		return store.User{}, err
 	}
-	s := &Core{store: st, clock: realClock{}, log: slog.Default()}
+	s := &Core{store: st, clock: wallclock.Clock{}, log: slog.Default()}
 	u, err := s.CreateUser(ctx, Actor{Name: "cli", Role: RoleAdmin}, NewUser{Username: username, Password: password, Admin: true})
 	if err != nil {
 		return store.User{}, fmt.Errorf("create admin: %w", err)

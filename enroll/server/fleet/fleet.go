@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/totpbox/totpbox/enroll/store"
+	"github.com/totpbox/totpbox/internal/wallclock"
 )
 
 // Backoff bounds between attempts to listen again after a failure.
@@ -232,9 +233,7 @@ func (b *Bus) send(ctx context.Context) {
 func (b *Bus) deliver(ctx context.Context, p string) bool {
 	backoff := minBackoff
 	for failed := false; ; failed = true {
-		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err := b.remote.Notify(sctx, p)
-		cancel()
+		err := wallclock.Within(ctx, 5*time.Second, func(ctx context.Context) error { return b.remote.Notify(ctx, p) })
 		if err == nil {
 			b.sent.Add(1)
 			if failed {

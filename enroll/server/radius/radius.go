@@ -36,6 +36,7 @@ import (
 
 	"github.com/totpbox/totpbox/enroll/server/core"
 	"github.com/totpbox/totpbox/enroll/server/ratelimit"
+	"github.com/totpbox/totpbox/internal/wallclock"
 )
 
 // Mode is how a client's users sign in.
@@ -147,7 +148,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("radius: ChallengeTimeout %v and ReplyCacheTTL %v must be positive", cfg.ChallengeTimeout, cfg.ReplyCacheTTL)
 	}
 	if cfg.Clock == nil {
-		cfg.Clock = realClock{}
+		cfg.Clock = wallclock.Clock{}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -219,10 +220,6 @@ func (s *Server) Sweep(ctx context.Context) {
 func (s *Server) FlushRejects(ctx context.Context) {
 	s.rejects.flush(ctx, s.core, s.clock.Now(), true)
 }
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
 
 // maxInFlight bounds the requests handled at once; the read loop waits
 // (and the socket's buffer holds new requests) when they are all busy.

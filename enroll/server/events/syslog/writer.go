@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/totpbox/totpbox/enroll/store"
+	"github.com/totpbox/totpbox/internal/wallclock"
 )
 
 // Transports.
@@ -138,7 +139,7 @@ func (w *Writer) Run(ctx context.Context) {
 		c, err := w.dial(ctx)
 		if err != nil {
 			w.log.Warn("syslog collector unreachable", "err", err, "retry_in", backoff)
-			if !sleep(ctx, backoff) {
+			if wallclock.Sleep(ctx, backoff) != nil {
 				return
 			}
 			backoff = min(2*backoff, w.cfg.MaxBackoff)
@@ -244,16 +245,5 @@ func (w *Writer) logDrops(ctx context.Context) {
 				last = n
 			}
 		}
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/totpbox/totpbox/enroll/server/events"
 	"github.com/totpbox/totpbox/enroll/store"
+	"github.com/totpbox/totpbox/internal/wallclock"
 )
 
 // Limits of a delivery.
@@ -44,10 +45,6 @@ type Store interface {
 
 // Clock tells the time.
 type Clock interface{ Now() time.Time }
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
 
 // Config configures a Deliverer. Store, Sealer and Owner are required.
 type Config struct {
@@ -99,7 +96,7 @@ func New(cfg Config) (*Deliverer, error) {
 		cfg.Poll = time.Second
 	}
 	if cfg.Clock == nil {
-		cfg.Clock = realClock{}
+		cfg.Clock = wallclock.Clock{}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
