@@ -3,7 +3,6 @@ package epaper
 import (
 	"errors"
 	"fmt"
-	"sync"
 
 	"periph.io/x/conn/v3"
 	"periph.io/x/conn/v3/gpio"
@@ -11,121 +10,30 @@ import (
 	"periph.io/x/conn/v3/physic"
 	"periph.io/x/conn/v3/spi"
 	"periph.io/x/conn/v3/spi/spireg"
+
+	"github.com/totpbox/totpbox/sim/spiport"
 )
 
 // Port returns a new handle to the SPI port the controller sits on, in
 // 4-wire mode: each transfer is decoded as commands when DC is low and as
 // parameters or RAM data when it is high. Like a spidev handle, it can be
 // connected once; open another one to connect again.
-func (d *Device) Port() spi.PortCloser {
-	return &spiPort{d: d}
+func (d *Device) Port() spi.PortCloser { return spiport.New(d.spiSpec()) }
+
+// spiSpec is the controller's SPI port: mode 0, 8 bits per word in 4-wire
+// mode, at up to 20 MHz for writes; reads are not emulated.
+func (d *Device) spiSpec() spiport.Spec {
+	return spiport.Spec{
+		Prefix: "epaper", Name: d.name,
+		Modes: []spi.Mode{spi.Mode0}, ModeNames: "Mode0", MaxSpeed: 20 * physic.MegaHertz,
+		Duplex: conn.Half, Transfer: d.spiTransfer,
+	}
 }
 
-// Register registers the controller's SPI port under name with spireg, and
-// its DC, CS, RST and BUSY pins under their names with gpioreg, so that code
-// opening ports and pins by name (spireg.Open, gpioreg.ByName) finds the
-// emulator.
-func (d *Device) Register(name string) error {
-	if err := spireg.Register(name, nil, -1, func() (spi.PortCloser, error) { return d.Port(), nil }); err != nil {
-		return err
-	}
-	for _, p := range []gpio.PinIO{d.dc, d.cs, d.rst, d.busy} {
-		if gpioreg.ByName(p.Name()) == p {
-			continue
-		}
-		if err := gpioreg.Register(p); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// Unregister removes what Register registered.
-func (d *Device) Unregister(name string) error {
-	err := spireg.Unregister(name)
-	for _, p := range []gpio.PinIO{d.dc, d.cs, d.rst, d.busy} {
-		err = errors.Join(err, gpioreg.Unregister(p.Name()))
-	}
-	return err
-}
-
-// errUnplugged is the bus error while the panel is unplugged.
-var errUnplugged = errors.New("no panel on the bus")
-
-type spiPort struct {
-	d *Device
-
-	mu        sync.Mutex
-	connected bool
-	closed    bool
-}
-
-func (p *spiPort) String() string { return p.d.name }
-
-// Close implements io.Closer.
-func (p *spiPort) Close() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		return fmt.Errorf("epaper: %s: port already closed", p.d.name)
-	}
-	p.closed = true
-	return nil
-}
-
-// LimitSpeed implements spi.PortCloser.
-func (p *spiPort) LimitSpeed(f physic.Frequency) error {
-	if f <= 0 {
-		return fmt.Errorf("epaper: %s: invalid speed %s", p.d.name, f)
-	}
-	return nil
-}
-
-// Connect implements spi.Port. The controller speaks SPI mode 0 with 8
-// bits per word in 4-wire mode, at up to 20 MHz for writes; 3-wire mode (9
-// bits) is not emulated.
-func (p *spiPort) Connect(f physic.Frequency, mode spi.Mode, bits int) (spi.Conn, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	switch {
-	case p.closed:
-		return nil, fmt.Errorf("epaper: %s: port closed", p.d.name)
-	case p.connected:
-		return nil, fmt.Errorf("epaper: %s: Connect called twice", p.d.name)
-	case bits != 8:
-		return nil, fmt.Errorf("epaper: %s: %d bits per word not supported; allowed: 8 (4-wire SPI)", p.d.name, bits)
-	case mode&spi.Mode3 != spi.Mode0:
-		return nil, fmt.Errorf("epaper: %s: %s not supported; allowed: Mode0", p.d.name, mode)
-	case f > 20*physic.MegaHertz:
-		return nil, fmt.Errorf("epaper: %s: %s too fast; allowed: up to 20MHz", p.d.name, f)
-	}
-	p.connected = true
-	return &spiConn{p: p}, nil
-}
-
-type spiConn struct {
-	p *spiPort
-}
-
-func (c *spiConn) String() string { return c.p.d.name }
-
-// Duplex implements conn.Conn.
-func (c *spiConn) Duplex() conn.Duplex { return conn.Half }
-
-// Tx implements conn.Conn. Reads are not emulated: r, when given, reads
-// back zeros.
-func (c *spiConn) Tx(w, r []byte) error {
-	if len(r) != 0 && len(r) != len(w) {
-		return fmt.Errorf("epaper: %s: read buffer of %d bytes for %d bytes written", c.p.d.name, len(r), len(w))
-	}
-	c.p.mu.Lock()
-	closed := c.p.closed
-	c.p.mu.Unlock()
-	if closed {
-		return fmt.Errorf("epaper: %s: port closed", c.p.d.name)
-	}
-	clear(r)
-	d := c.p.d
+// spiTransfer decodes one SPI transfer as commands or data, by DC, when
+// CS selects the controller; unselected, the bytes are counted and
+// ignored.
+func (d *Device) spiTransfer(w []byte) error {
 	data := d.dc.Read() == gpio.High
 	selected := d.cs.Read() == gpio.Low
 	d.mu.Lock()
@@ -143,15 +51,22 @@ func (c *spiConn) Tx(w, r []byte) error {
 	return nil
 }
 
-// TxPackets implements spi.Conn: each packet is one transfer.
-func (c *spiConn) TxPackets(pkts []spi.Packet) error {
-	for _, p := range pkts {
-		if p.BitsPerWord != 0 && p.BitsPerWord != 8 {
-			return fmt.Errorf("epaper: %s: %d bits per word not supported; allowed: 8", c.p.d.name, p.BitsPerWord)
-		}
-		if err := c.Tx(p.W, p.R); err != nil {
-			return err
-		}
-	}
-	return nil
+// Register registers the controller's SPI port under name with spireg, and
+// its DC, CS, RST and BUSY pins under their names with gpioreg, so that code
+// opening ports and pins by name (spireg.Open, gpioreg.ByName) finds the
+// emulator.
+func (d *Device) Register(name string) error {
+	return spiport.Register(name, d.spiSpec(), d.dc, d.cs, d.rst, d.busy)
 }
+
+// Unregister removes what Register registered.
+func (d *Device) Unregister(name string) error {
+	err := spireg.Unregister(name)
+	for _, p := range []gpio.PinIO{d.dc, d.cs, d.rst, d.busy} {
+		err = errors.Join(err, gpioreg.Unregister(p.Name()))
+	}
+	return err
+}
+
+// errUnplugged is the bus error while the panel is unplugged.
+var errUnplugged = errors.New("no panel on the bus")

@@ -7,133 +7,33 @@ import (
 
 	"periph.io/x/conn/v3"
 	"periph.io/x/conn/v3/gpio"
-	"periph.io/x/conn/v3/gpio/gpioreg"
 	"periph.io/x/conn/v3/i2c"
 	"periph.io/x/conn/v3/i2c/i2creg"
 	"periph.io/x/conn/v3/physic"
 	"periph.io/x/conn/v3/spi"
-	"periph.io/x/conn/v3/spi/spireg"
+
+	"github.com/totpbox/totpbox/sim/spiport"
 )
 
 // Port returns a new handle to the SPI port the controller sits on, in
 // 4-wire mode: each transfer is decoded as commands when DC is low and as
 // GDDRAM data when it is high. Like a spidev handle, it can be connected
 // once; open another one to connect again.
-func (d *Device) Port() spi.PortCloser {
-	return &spiPort{d: d}
-}
+func (d *Device) Port() spi.PortCloser { return spiport.New(d.spiSpec()) }
 
-// Register registers the controller's SPI port under name with spireg, and
-// its DC and RES pins under their names with gpioreg, so that code opening
-// ports and pins by name (spireg.Open, gpioreg.ByName) finds the emulator.
-func (d *Device) Register(name string) error {
-	if err := spireg.Register(name, nil, -1, func() (spi.PortCloser, error) { return d.Port(), nil }); err != nil {
-		return err
+// spiSpec is the SSD1306's SPI port: mode 0 or 3, 8 bits per word in
+// 4-wire mode, full duplex (MISO reads zeros).
+func (d *Device) spiSpec() spiport.Spec {
+	return spiport.Spec{
+		Prefix: "oled", Name: d.name,
+		Modes: []spi.Mode{spi.Mode0, spi.Mode3}, ModeNames: "Mode0, Mode3",
+		NoHalfDuplex: true, Duplex: conn.Full, ReadHint: "; full duplex needs equal lengths",
+		Transfer: d.spiTransfer,
 	}
-	return d.registerPins()
 }
 
-// RegisterI2C registers the controller's I²C bus under name with i2creg, and
-// its DC and RES pins with gpioreg.
-func (d *Device) RegisterI2C(name string) error {
-	if err := i2creg.Register(name, nil, -1, func() (i2c.BusCloser, error) { return d.Bus(), nil }); err != nil {
-		return err
-	}
-	return d.registerPins()
-}
-
-func (d *Device) registerPins() error {
-	for _, p := range []gpio.PinIO{d.dc, d.res} {
-		if gpioreg.ByName(p.Name()) == p {
-			continue
-		}
-		if err := gpioreg.Register(p); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// errUnplugged is the bus error while the panel is unplugged.
-var errUnplugged = errors.New("no panel on the bus")
-
-type spiPort struct {
-	d *Device
-
-	mu        sync.Mutex
-	connected bool
-	closed    bool
-	limit     physic.Frequency
-}
-
-func (p *spiPort) String() string { return p.d.name }
-
-// Close implements io.Closer.
-func (p *spiPort) Close() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		return fmt.Errorf("oled: %s: port already closed", p.d.name)
-	}
-	p.closed = true
-	return nil
-}
-
-// LimitSpeed implements spi.PortCloser.
-func (p *spiPort) LimitSpeed(f physic.Frequency) error {
-	if f <= 0 {
-		return fmt.Errorf("oled: %s: invalid speed %s", p.d.name, f)
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.limit = f
-	return nil
-}
-
-// Connect implements spi.Port. The SSD1306 speaks SPI mode 0 or 3 with 8
-// bits per word in 4-wire mode; 3-wire mode (9 bits) is not emulated.
-func (p *spiPort) Connect(f physic.Frequency, mode spi.Mode, bits int) (spi.Conn, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	switch {
-	case p.closed:
-		return nil, fmt.Errorf("oled: %s: port closed", p.d.name)
-	case p.connected:
-		return nil, fmt.Errorf("oled: %s: Connect called twice", p.d.name)
-	case bits != 8:
-		return nil, fmt.Errorf("oled: %s: %d bits per word not supported; allowed: 8 (4-wire SPI)", p.d.name, bits)
-	case mode&spi.Mode3 != spi.Mode0 && mode&spi.Mode3 != spi.Mode3:
-		return nil, fmt.Errorf("oled: %s: %s not supported; allowed: Mode0, Mode3", p.d.name, mode)
-	case mode&spi.HalfDuplex != 0:
-		return nil, fmt.Errorf("oled: %s: half duplex not supported", p.d.name)
-	}
-	p.connected = true
-	return &spiConn{p: p}, nil
-}
-
-type spiConn struct {
-	p *spiPort
-}
-
-func (c *spiConn) String() string { return c.p.d.name }
-
-// Duplex implements conn.Conn.
-func (c *spiConn) Duplex() conn.Duplex { return conn.Full }
-
-// Tx implements conn.Conn. The controller never drives MISO: r, when given,
-// reads back zeros.
-func (c *spiConn) Tx(w, r []byte) error {
-	if len(r) != 0 && len(r) != len(w) {
-		return fmt.Errorf("oled: %s: read buffer of %d bytes for %d bytes written; full duplex needs equal lengths", c.p.d.name, len(r), len(w))
-	}
-	c.p.mu.Lock()
-	closed := c.p.closed
-	c.p.mu.Unlock()
-	if closed {
-		return fmt.Errorf("oled: %s: port closed", c.p.d.name)
-	}
-	clear(r)
-	d := c.p.d
+// spiTransfer decodes one SPI transfer as commands or data, by DC.
+func (d *Device) spiTransfer(w []byte) error {
 	data := d.dc.Read() == gpio.High
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -145,18 +45,24 @@ func (c *spiConn) Tx(w, r []byte) error {
 	return nil
 }
 
-// TxPackets implements spi.Conn: each packet is one transfer.
-func (c *spiConn) TxPackets(pkts []spi.Packet) error {
-	for _, p := range pkts {
-		if p.BitsPerWord != 0 && p.BitsPerWord != 8 {
-			return fmt.Errorf("oled: %s: %d bits per word not supported; allowed: 8", c.p.d.name, p.BitsPerWord)
-		}
-		if err := c.Tx(p.W, p.R); err != nil {
-			return err
-		}
-	}
-	return nil
+// Register registers the controller's SPI port under name with spireg, and
+// its DC and RES pins under their names with gpioreg, so that code opening
+// ports and pins by name (spireg.Open, gpioreg.ByName) finds the emulator.
+func (d *Device) Register(name string) error {
+	return spiport.Register(name, d.spiSpec(), d.dc, d.res)
 }
+
+// RegisterI2C registers the controller's I²C bus under name with i2creg, and
+// its DC and RES pins with gpioreg.
+func (d *Device) RegisterI2C(name string) error {
+	if err := i2creg.Register(name, nil, -1, func() (i2c.BusCloser, error) { return d.Bus(), nil }); err != nil {
+		return err
+	}
+	return spiport.RegisterPins(d.dc, d.res)
+}
+
+// errUnplugged is the bus error while the panel is unplugged.
+var errUnplugged = errors.New("no panel on the bus")
 
 // Bus returns a new handle to the I²C bus the controller sits on. Each write
 // starts with a control byte: 0x00 for a stream of commands, 0x40 for a
