@@ -29,6 +29,7 @@ import (
 	"github.com/totpbox/totpbox/enroll/server/api"
 	"github.com/totpbox/totpbox/enroll/server/console"
 	"github.com/totpbox/totpbox/enroll/server/core"
+	"github.com/totpbox/totpbox/enroll/server/oidc"
 	"log/slog"
 	"net"
 	"net/http"
@@ -163,6 +164,10 @@ type Config struct {
 	// directory's sync is failing, for the console's banner.
 	Directory       core.PasswordChecker
 	DirectoryStatus func() error
+	// OIDC, when set, signs admins and users in through the
+	// organisation's OpenID Provider (enroll/server/oidc): the console's
+	// GET /signin/oidc and the path of its redirect_url.
+	OIDC *oidc.Provider
 	// Appliance configures the appliance API: the server serves it under
 	// /api/v1/appliance/, pairs and lists appliances on the console's
 	// Appliances page, sends offers from the wizard and tells appliances
@@ -281,6 +286,7 @@ func New(cfg Config) (*Server, error) {
 		Limits:          limits,
 		PasswordChecks:  cfg.PasswordChecks,
 		DirectoryStatus: cfg.DirectoryStatus,
+		OIDC:            cfg.OIDC,
 	})
 	if err != nil {
 		return nil, err

@@ -3,11 +3,14 @@ package console
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/totpbox/totpbox/enroll/server/core"
+	"github.com/totpbox/totpbox/enroll/server/oidc"
 	"github.com/totpbox/totpbox/enroll/server/ratelimit"
 	"github.com/totpbox/totpbox/enroll/store"
 	"github.com/totpbox/totpbox/internal/wallclock"
@@ -32,6 +35,9 @@ type Store interface {
 	UpdateSession(ctx context.Context, s store.Session) error
 	DeleteSession(ctx context.Context, hash []byte) error
 	DeleteExpiredSessions(ctx context.Context, now time.Time) error
+	// UseNonce records an OIDC sign-in's state as used; a second use is
+	// store.ErrConflict.
+	UseNonce(ctx context.Context, keyID, nonce string, expires time.Time) error
 }
 
 // Config configures a Console. Core and Store are required.
@@ -84,6 +90,11 @@ type Config struct {
 	// DirectoryStatus, when set, returns the directory sync's error while
 	// it fails: admins then see a banner saying so.
 	DirectoryStatus func() error
+	// OIDC, when set, signs people in through the organisation's OpenID
+	// Provider (GET /signin/oidc and the path of its redirect_url); local
+	// passwords then follow its allow_local_signin and
+	// local_signin_from, and a local admin's sign-in is break glass.
+	OIDC *oidc.Provider
 }
 
 // Console serves the admin console and the user portal.
@@ -99,6 +110,7 @@ type Console struct {
 	deviceKeys                         DeviceKeys
 	hashing                            hashSlots
 	refused                            refusals
+	localFrom                          []netip.Prefix
 }
 
 // Names of the sign-in limits for Config.Limits.
@@ -146,7 +158,14 @@ func New(cfg Config) (*Console, error) {
 	if err != nil {
 		return nil, err
 	}
+	var from []netip.Prefix
+	if cfg.OIDC != nil {
+		if from, err = oidc.ParsePrefixes(cfg.OIDC.Config().LocalSigninFrom); err != nil {
+			return nil, fmt.Errorf("console: oidc.local_signin_from: %v", err)
+		}
+	}
 	return &Console{
+		localFrom:    from,
 		cfg:          cfg,
 		core:         cfg.Core,
 		store:        cfg.Store,
@@ -201,6 +220,10 @@ func (s *Console) Register(mux Mux) {
 	mux.HandleFunc("GET /signin/code", s.signinCodeShow)
 	mux.HandleFunc("POST /signin/code", s.signinCodeSubmit)
 	mux.HandleFunc("POST /signout", s.signout)
+	if s.cfg.OIDC != nil {
+		mux.HandleFunc("GET /signin/oidc", s.signinOIDC)
+		mux.HandleFunc("GET "+s.cfg.OIDC.CallbackPath(), s.signinOIDCCallback)
+	}
 
 	mux.HandleFunc("GET /users", s.admin(s.usersList))
 	mux.HandleFunc("GET /users/new", s.admin(s.userNew))

@@ -2,7 +2,7 @@ package console
 
 import "net/http"
 
-// home sends people where they belong: admins to Users, users to the
+// home sends people where they belong: those with a console role to Users, users to the
 // portal, everyone else to sign in.
 func (s *Console) home(w http.ResponseWriter, r *http.Request) {
 	a, err := s.session(r)
@@ -15,7 +15,7 @@ func (s *Console) home(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/signin", http.StatusSeeOther)
 	case a.sess.MFAPending:
 		http.Redirect(w, r, "/signin/code", http.StatusSeeOther)
-	case a.user.Admin:
+	case a.role() != "":
 		http.Redirect(w, r, "/users", http.StatusSeeOther)
 	default:
 		http.Redirect(w, r, "/portal", http.StatusSeeOther)

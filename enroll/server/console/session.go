@@ -53,6 +53,22 @@ func (s *Console) secure(r *http.Request) bool { return r.TLS != nil || s.cfg.Se
 // startSession creates a session for u and sets its cookie. mfaPending
 // sessions only allow the code step of sign-in.
 func (s *Console) startSession(ctx context.Context, w http.ResponseWriter, r *http.Request, u store.User, mfaPending bool) error {
+	return s.startSessionAs(ctx, w, r, u, sessionSpec{mfaPending: mfaPending})
+}
+
+// sessionSpec is what a new session allows: only the code step of
+// sign-in (mfaPending), or a role (limited to sites) that a sign-in
+// through the identity provider gave.
+type sessionSpec struct {
+	mfaPending bool
+	role       string
+	sites      []string
+}
+
+// startSessionAs creates a session for u as spec says and sets its
+// cookie.
+func (s *Console) startSessionAs(ctx context.Context, w http.ResponseWriter, r *http.Request, u store.User, spec sessionSpec) error {
+	mfaPending := spec.mfaPending
 	now := s.clock.Now()
 	life := s.cfg.SessionLifetime
 	if mfaPending {
@@ -66,6 +82,8 @@ func (s *Console) startSession(ctx context.Context, w http.ResponseWriter, r *ht
 		ExpiresAt:  now.Add(life).UTC(),
 		CSRF:       core.RandomToken(),
 		MFAPending: mfaPending,
+		Role:       spec.role,
+		Sites:      spec.sites,
 	}
 	if err := s.store.CreateSession(ctx, sess); err != nil {
 		return err
@@ -163,7 +181,7 @@ func (s *Console) signedIn(h handler) http.HandlerFunc {
 // to register one instead.
 func (s *Console) admin(h handler) http.HandlerFunc {
 	return s.signedIn(func(w http.ResponseWriter, r *http.Request, a *auth) {
-		if !a.user.Admin {
+		if a.role() != core.RoleAdmin {
 			s.errorPage(w, r, a, core.Fail(403, "this page is for admins"))
 			return
 		}
@@ -172,7 +190,8 @@ func (s *Console) admin(h handler) http.HandlerFunc {
 			s.errorPage(w, r, a, err)
 			return
 		}
-		if st.RequireAdminMFA {
+		// An admin from the identity provider did its MFA there.
+		if st.RequireAdminMFA && a.sess.Role == "" {
 			has, err := s.hasMFA(r.Context(), a.user.ID)
 			if err != nil {
 				s.errorPage(w, r, a, err)

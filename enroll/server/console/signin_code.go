@@ -73,7 +73,12 @@ func (s *Console) signinCodeSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.trustDevice(w, r, a.user.Username)
-	s.core.Audit(r.Context(), who, "signin", "user:"+a.user.Username, "password and MFA code")
+	switch {
+	case s.breakGlass(a.user) && a.sess.Role == "":
+		s.core.Audit(r.Context(), who, "signin.breakglass", "user:"+a.user.Username, "local admin: password and MFA code while oidc is configured")
+	default:
+		s.core.Audit(r.Context(), who, "signin", "user:"+a.user.Username, "password and MFA code")
+	}
 	if a.user.Admin {
 		http.Redirect(w, r, "/users", http.StatusSeeOther)
 		return

@@ -214,14 +214,19 @@ func (s *Console) render(w http.ResponseWriter, r *http.Request, a *auth, status
 	}
 	if a != nil {
 		u := a.user
+		// The pages show an admin's navigation to whoever signed in as
+		// admin, by the admin flag or by the identity provider's groups.
+		u.Admin = a.role() == core.RoleAdmin
 		p.Me = &u
 		p.CSRF = a.sess.CSRF
 		if u.Admin && p.Section != "portal" {
-			has, err := s.hasMFA(r.Context(), u.ID)
-			if err != nil {
-				s.log.Error("read the admin's MFA devices", "err", err)
+			if a.sess.Role == "" { // one from the identity provider did its MFA there
+				has, err := s.hasMFA(r.Context(), u.ID)
+				if err != nil {
+					s.log.Error("read the admin's MFA devices", "err", err)
+				}
+				p.NoMFA = err == nil && !has
 			}
-			p.NoMFA = err == nil && !has
 			if f := s.cfg.DirectoryStatus; f != nil {
 				if err := f(); err != nil {
 					p.DirectoryDown = err.Error()
@@ -254,7 +259,15 @@ func (s *Console) render(w http.ResponseWriter, r *http.Request, a *auth, status
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	formAction := "'self'"
+	if s.ssoOn() {
+		// Sign-out's form ends at the provider's logout (a redirect the
+		// browser holds to form-action).
+		if o := s.cfg.OIDC.LogoutOrigin(); o != "" {
+			formAction += " " + o
+		}
+	}
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; connect-src 'self'; form-action "+formAction+"; frame-ancestors 'none'; base-uri 'none'")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "same-origin")
 	w.WriteHeader(status)

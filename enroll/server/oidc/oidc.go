@@ -362,3 +362,18 @@ func (p *Provider) LogoutURL(idToken, after string) string {
 	u.RawQuery = q.Encode()
 	return u.String()
 }
+
+// LogoutOrigin returns the scheme and host of the provider's
+// end_session_endpoint, for the console's Content-Security-Policy, or ""
+// without one.
+func (p *Provider) LogoutOrigin() string {
+	d, err := p.discovered()
+	if err != nil || d.endSession == "" {
+		return ""
+	}
+	u, err := url.Parse(d.endSession)
+	if err != nil || u.Host == "" || strings.ContainsAny(u.Host, " ;'") {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
+}

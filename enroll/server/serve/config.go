@@ -21,6 +21,7 @@ import (
 	"github.com/totpbox/totpbox/enroll/server/core"
 	"github.com/totpbox/totpbox/enroll/server/directory"
 	"github.com/totpbox/totpbox/enroll/server/events/syslog"
+	"github.com/totpbox/totpbox/enroll/server/oidc"
 	"github.com/totpbox/totpbox/enroll/server/radius"
 	"github.com/totpbox/totpbox/enroll/store"
 )
@@ -104,6 +105,7 @@ type Config struct {
 	Directory struct {
 		LDAP directory.LDAPConfig `mapstructure:"ldap"`
 	} `mapstructure:"directory"`
+	OIDC oidc.Config `mapstructure:"oidc"`
 }
 
 // RADIUSClient is one entry of radius.clients.
@@ -149,6 +151,7 @@ func Defaults() Config {
 	c.Audit.Syslog.Queue = syslog.DefaultQueue
 	c.Log.Format = "text"
 	c.Log.Level = "info"
+	c.OIDC.AllowLocalSignin = true
 	return c
 }
 
@@ -249,6 +252,9 @@ func (c Config) problems() []error {
 		bad("%v", err)
 	}
 	if err := c.Directory.LDAP.Validate(); err != nil {
+		bad("%v", err)
+	}
+	if err := c.OIDC.Validate(); err != nil {
 		bad("%v", err)
 	}
 	if strings.TrimSpace(c.MasterKey) != "" {

@@ -28,6 +28,7 @@ import (
 	"github.com/totpbox/totpbox/enroll/server"
 	"github.com/totpbox/totpbox/enroll/server/directory"
 	"github.com/totpbox/totpbox/enroll/server/events/syslog"
+	"github.com/totpbox/totpbox/enroll/server/oidc"
 	"github.com/totpbox/totpbox/enroll/store"
 )
 
@@ -140,6 +141,14 @@ func Assemble(ctx context.Context, cfg Config, opts Options) (_ *Assembly, err e
 		RADIUS:              rc,
 		Syslog:              sl,
 		Webhooks:            server.Webhooks{AllowPrivateTargets: cfg.Webhooks.AllowPrivateTargets},
+	}
+	if cfg.OIDC.Enabled() {
+		// Discovery runs in the background and again while it fails: an
+		// identity provider that is down does not stop the server, whose
+		// local break-glass sign-in keeps working.
+		if sc.OIDC, err = oidc.New(cfg.OIDC, oidc.Options{Logger: log}); err != nil {
+			return nil, err
+		}
 	}
 	if ldap != nil {
 		sc.Directory = ldap
