@@ -22,6 +22,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/totpbox/totpbox/configs"
+	"github.com/totpbox/totpbox/device/daemon"
 	"github.com/totpbox/totpbox/sim/clockbench"
 	"github.com/totpbox/totpbox/sim/system"
 )
@@ -108,6 +109,11 @@ func serve(ctx context.Context, sc system.Config, stdout io.Writer) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	sc.Version = version
+	if sc.NoServer {
+		// Appliances alone: tuned as totpd is. With the registration
+		// server in the process, Go's default suits the server.
+		daemon.TuneGC()
+	}
 	s, err := system.New(sc)
 	if err != nil {
 		return usageError{nameFlag(err)}
