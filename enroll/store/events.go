@@ -69,6 +69,15 @@ type Delivery struct {
 	DoneAt      time.Time
 }
 
+// DeliveryOutcome is the outcome of one leased delivery: its new state,
+// when it is due again (pending) and the error of the attempt.
+type DeliveryOutcome struct {
+	ID        int64
+	State     string
+	Next      time.Time
+	LastError string
+}
+
 // ApplianceAlert is an episode raised for an appliance and not yet
 // cleared.
 type ApplianceAlert struct {
@@ -107,6 +116,10 @@ type EventStore interface {
 	// delivered, or pending again at next, or dead. ErrStale when owner
 	// no longer holds the lease (the outcome is not recorded).
 	FinishDelivery(ctx context.Context, id int64, owner, state string, next time.Time, lastErr string, now time.Time) error
+	// FinishDeliveries records several outcomes so, in one transaction:
+	// errs[i] is what FinishDelivery would return for outs[i]; when the
+	// transaction fails, each gets its error and none is recorded.
+	FinishDeliveries(ctx context.Context, owner string, outs []DeliveryOutcome, now time.Time) (errs []error)
 	// Deliveries lists deliveries in state, newest first, up to limit.
 	Deliveries(ctx context.Context, state string, limit int) ([]Delivery, error)
 	// Redeliver makes a dead delivery pending again, due at now, with
@@ -305,78 +318,74 @@ func (s *sqlStore) ClaimDeliveries(ctx context.Context, owner string, now, until
 		skip = ` FOR UPDATE SKIP LOCKED`
 	}
 	nowA, untilA := s.d.timeArg(micro(now)), s.d.timeArg(micro(until))
-	var ids []int64
+	var out []Delivery
+	// One statement leases them and one reads them back, in one
+	// transaction: a claim costs the store two statements, however many
+	// deliveries it takes (at most n; the IN list is as long). The lease's condition is checked again on the
+	// row, so a delivery leased since the inner select stays with its
+	// owner (PostgreSQL; SQLite has one writer).
 	err := s.tx(ctx, "claim deliveries", func(t *txq) error {
-		rows, err := t.QueryContext(ctx, `SELECT id FROM webhook_deliveries
-			WHERE state = 'pending' AND next_attempt <= ? AND (lease_until IS NULL OR lease_until < ?)
-			ORDER BY next_attempt, id LIMIT ?`+skip, nowA, nowA, n)
-		if err != nil {
-			return err
-		}
-		var cand []int64
-		for rows.Next() {
+		// The candidates are a materialized CTE: a subquery in the IN
+		// list could run more than once and lease more than n.
+		rows, err := t.QueryContext(ctx, `WITH cand AS MATERIALIZED (
+				SELECT id FROM webhook_deliveries
+				WHERE state = 'pending' AND next_attempt <= ? AND (lease_until IS NULL OR lease_until < ?)
+				ORDER BY next_attempt, id LIMIT ?`+skip+`)
+			UPDATE webhook_deliveries SET lease_owner = ?, lease_until = ?
+			WHERE state = 'pending' AND (lease_until IS NULL OR lease_until < ?) AND id IN (SELECT id FROM cand)
+			RETURNING id`, nowA, nowA, n, owner, untilA, nowA)
+		ids, err := collect(s, "claim deliveries", rows, err, func(r rowScanner) (any, error) {
 			var id int64
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return err
-			}
-			cand = append(cand, id)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+			err := r.Scan(&id)
+			return id, err
+		})
+		if err != nil || len(ids) == 0 {
 			return err
 		}
-		for _, id := range cand {
-			// The condition is checked again on the row: a delivery
-			// leased since the select stays with its owner.
-			res, err := t.exec(ctx, `UPDATE webhook_deliveries SET lease_owner = ?, lease_until = ?
-				WHERE id = ? AND state = 'pending' AND (lease_until IS NULL OR lease_until < ?)`, owner, untilA, id, nowA)
+		rows, err = t.QueryContext(ctx, `SELECT `+deliveryCols+`
+			FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id
+			WHERE d.id IN (?`+strings.Repeat(", ?", len(ids)-1)+`) ORDER BY d.next_attempt, d.id`, ids...)
+		out, err = collect(s, "claim deliveries", rows, err, scanDelivery)
+		return err
+	})
+	return out, err
+}
+
+func (s *sqlStore) FinishDelivery(ctx context.Context, id int64, owner, state string, next time.Time, lastErr string, now time.Time) error {
+	return s.FinishDeliveries(ctx, owner, []DeliveryOutcome{{ID: id, State: state, Next: next, LastError: lastErr}}, now)[0]
+}
+
+func (s *sqlStore) FinishDeliveries(ctx context.Context, owner string, outs []DeliveryOutcome, now time.Time) []error {
+	errs := make([]error, len(outs))
+	err := s.tx(ctx, "finish deliveries", func(t *txq) error {
+		for i, o := range outs {
+			var done any
+			next := o.Next
+			if next.IsZero() {
+				next = now
+			}
+			if o.State != DeliveryPending {
+				done = s.d.timeArg(micro(now))
+			}
+			res, err := t.exec(ctx, `UPDATE webhook_deliveries SET state = ?, attempts = attempts + 1, next_attempt = ?,
+				last_error = ?, done_at = ?, lease_owner = '', lease_until = NULL
+				WHERE id = ? AND lease_owner = ? AND state = 'pending'`,
+				o.State, s.d.timeArg(micro(next)), o.LastError, done, o.ID, owner)
 			if err != nil {
 				return err
 			}
-			if k, _ := res.RowsAffected(); k == 1 {
-				ids = append(ids, id)
+			if n, _ := res.RowsAffected(); n == 0 {
+				errs[i] = fmt.Errorf("finish delivery %d: %w", o.ID, ErrStale)
 			}
 		}
 		return nil
 	})
-	if err != nil || len(ids) == 0 {
-		return nil, err
-	}
-	out := make([]Delivery, 0, len(ids))
-	for _, id := range ids {
-		d, err := scanDelivery(s.w.QueryRowContext(ctx, `SELECT `+deliveryCols+`
-			FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id WHERE d.id = ?`, id))
-		if errors.Is(err, sql.ErrNoRows) {
-			continue // its endpoint was deleted meanwhile
-		}
-		if err != nil {
-			return out, s.wrap("claim deliveries", err)
-		}
-		out = append(out, d)
-	}
-	return out, nil
-}
-
-func (s *sqlStore) FinishDelivery(ctx context.Context, id int64, owner, state string, next time.Time, lastErr string, now time.Time) error {
-	var done any
-	if next.IsZero() {
-		next = now
-	}
-	if state != DeliveryPending {
-		done = s.d.timeArg(micro(now))
-	}
-	res, err := s.exec(ctx, `UPDATE webhook_deliveries SET state = ?, attempts = attempts + 1, next_attempt = ?,
-		last_error = ?, done_at = ?, lease_owner = '', lease_until = NULL
-		WHERE id = ? AND lease_owner = ? AND state = 'pending'`,
-		state, s.d.timeArg(micro(next)), lastErr, done, id, owner)
 	if err != nil {
-		return s.wrap("finish delivery", err)
+		for i := range errs {
+			errs[i] = err
+		}
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("finish delivery %d: %w", id, ErrStale)
-	}
-	return nil
+	return errs
 }
 
 func (s *sqlStore) Deliveries(ctx context.Context, state string, limit int) ([]Delivery, error) {

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -290,5 +291,43 @@ func testApplianceAlerts(t *testing.T, s store.Store) {
 	must(t, "AuditAfter", err)
 	if len(rows) != 2 || rows[0].Action != "appliance.offline" || rows[1].Action != "appliance.online" {
 		t.Errorf("audit rows = %+v, want one offline and one online", rows)
+	}
+}
+
+// testFinishDeliveries checks outcomes recorded together: each as
+// FinishDelivery records it, a lease lost meanwhile refused alone.
+func testFinishDeliveries(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	must(t, "CreateWebhook", s.CreateWebhook(ctx, store.WebhookEndpoint{ID: "wh_all", URL: "https://b.example/hook", Events: []string{"*"},
+		Secret: store.Sealed{KeyID: "k1", Ciphertext: []byte("sealed")}, Created: t0}))
+	for i := range 3 {
+		must(t, "AuditWithEvent", s.AuditWithEvent(ctx, store.AuditEvent{Time: t0, Actor: "system", Action: "x"},
+			store.WebhookEvent{ID: fmt.Sprint("msg_", i), Type: "x", Time: t0}))
+	}
+	a, err := s.ClaimDeliveries(ctx, "r1", t0, t0.Add(time.Minute), 2)
+	must(t, "ClaimDeliveries", err)
+	b, err := s.ClaimDeliveries(ctx, "r2", t0, t0.Add(time.Minute), 5)
+	must(t, "ClaimDeliveries", err)
+	if len(a) != 2 || len(b) != 1 || a[0].Event.ID != "msg_0" || a[1].Event.ID != "msg_1" || b[0].Event.ID != "msg_2" {
+		t.Fatalf("ClaimDeliveries(2), then (5) = %v, %v; want msg_0, msg_1 then msg_2", a, b)
+	}
+	now := t0.Add(time.Second)
+	errs := s.FinishDeliveries(ctx, "r1", []store.DeliveryOutcome{
+		{ID: a[0].ID, State: store.DeliveryDelivered},
+		{ID: b[0].ID, State: store.DeliveryDelivered}, // r2's lease
+		{ID: a[1].ID, State: store.DeliveryPending, Next: now.Add(time.Hour), LastError: "HTTP 500"},
+	}, now)
+	if len(errs) != 3 || errs[0] != nil || !errors.Is(errs[1], store.ErrStale) || errs[2] != nil {
+		t.Fatalf("FinishDeliveries = %v, want nil, ErrStale, nil", errs)
+	}
+	done, err := s.Deliveries(ctx, store.DeliveryDelivered, 10)
+	must(t, "Deliveries(delivered)", err)
+	if len(done) != 1 || done[0].ID != a[0].ID || !done[0].DoneAt.Equal(now) || done[0].Attempts != 1 {
+		t.Errorf("delivered = %+v, want delivery %d done at %v after 1 attempt", done, a[0].ID, now)
+	}
+	again, err := s.ClaimDeliveries(ctx, "r3", now.Add(time.Hour), now.Add(2*time.Hour), 5)
+	must(t, "ClaimDeliveries(retry due)", err)
+	if len(again) != 2 || again[0].ID != b[0].ID || again[1].ID != a[1].ID || again[1].LastError != "HTTP 500" {
+		t.Errorf("ClaimDeliveries an hour on = %+v, want r2's (lease ran out) and the retry", again)
 	}
 }

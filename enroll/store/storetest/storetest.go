@@ -51,6 +51,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"AuditCursor", testAuditCursor},
 		{"AuditFilters", testAuditFilters},
 		{"WebhookOutbox", testWebhookOutbox},
+		{"FinishDeliveries", testFinishDeliveries},
 		{"Atomic", testAtomic},
 		{"ConcurrentClaim", testConcurrentClaim},
 		{"ApplianceAlerts", testApplianceAlerts},

@@ -40,7 +40,7 @@ const (
 type Store interface {
 	Webhook(ctx context.Context, id string) (store.WebhookEndpoint, error)
 	ClaimDeliveries(ctx context.Context, owner string, now, until time.Time, n int) ([]store.Delivery, error)
-	FinishDelivery(ctx context.Context, id int64, owner, state string, next time.Time, lastErr string, now time.Time) error
+	FinishDeliveries(ctx context.Context, owner string, outs []store.DeliveryOutcome, now time.Time) []error
 }
 
 // Clock tells the time.
@@ -174,8 +174,10 @@ func (d *Deliverer) Run(ctx context.Context) {
 // claims: short beside the delivery time a receiver sees.
 const coalesce = 50 * time.Millisecond
 
-// Once claims the deliveries due now and attempts them, in parallel; it
-// returns how many it attempted.
+// Once claims the deliveries due now, attempts them in parallel and
+// records their outcomes together (one transaction for the lot, so a
+// burst of events costs the store's writer two claims' worth, not a
+// write per delivery); it returns how many it attempted.
 func (d *Deliverer) Once(ctx context.Context) int {
 	now := d.clock.Now()
 	ds, err := d.cfg.Store.ClaimDeliveries(ctx, d.cfg.Owner, now, now.Add(lease), 16)
@@ -185,33 +187,76 @@ func (d *Deliverer) Once(ctx context.Context) int {
 		}
 		return 0
 	}
-	var wg sync.WaitGroup
+	if len(ds) == 0 {
+		return 0
+	}
+	// Each endpoint's address and key are read once per claim.
+	eps := make(map[string]target)
 	for _, dl := range ds {
-		wg.Go(func() { d.attempt(ctx, dl) })
+		if _, ok := eps[dl.EndpointID]; !ok {
+			eps[dl.EndpointID] = d.target(ctx, dl.EndpointID)
+		}
+	}
+	outs := make([]store.DeliveryOutcome, len(ds))
+	var wg sync.WaitGroup
+	for i, dl := range ds {
+		wg.Go(func() { outs[i] = d.attempt(ctx, eps[dl.EndpointID], dl) })
 	}
 	wg.Wait()
+	if ctx.Err() != nil {
+		return len(ds) // stopping: the leases run out and another replica retries
+	}
+	for i, err := range d.cfg.Store.FinishDeliveries(context.WithoutCancel(ctx), d.cfg.Owner, outs, d.clock.Now()) {
+		if err != nil {
+			d.log.Warn("webhook delivery outcome not recorded", "event", ds[i].Event.ID, "err", err)
+		}
+	}
 	return len(ds)
 }
 
-// attempt sends one delivery and records its outcome.
-func (d *Deliverer) attempt(ctx context.Context, dl store.Delivery) {
-	err := d.send(ctx, dl)
-	if ctx.Err() != nil {
-		return // stopping: the lease runs out and another replica retries
+// target is where an endpoint's deliveries go and the key that signs
+// them, or why it cannot be used.
+type target struct {
+	url string
+	key []byte
+	err error
+}
+
+func (d *Deliverer) target(ctx context.Context, id string) target {
+	ep, err := d.cfg.Store.Webhook(ctx, id)
+	if err != nil {
+		return target{err: fmt.Errorf("endpoint: %v", err)}
+	}
+	secret, err := d.cfg.Sealer.Open(ep.Secret, SecretAAD(ep.ID))
+	if err != nil {
+		return target{err: fmt.Errorf("endpoint secret: %v", err)}
+	}
+	key, err := Key(string(secret))
+	return target{url: ep.URL, key: key, err: err}
+}
+
+// attempt sends one delivery and returns its outcome.
+func (d *Deliverer) attempt(ctx context.Context, to target, dl store.Delivery) store.DeliveryOutcome {
+	err := to.err
+	if err == nil {
+		err = d.send(ctx, to, dl)
 	}
 	now := d.clock.Now()
-	state, next, msg := store.DeliveryDelivered, time.Time{}, ""
+	out := store.DeliveryOutcome{ID: dl.ID, State: store.DeliveryDelivered}
+	if ctx.Err() != nil {
+		return out // not recorded
+	}
 	if err != nil {
-		msg = err.Error()
-		next = now.Add(Backoff(dl.Attempts))
-		state = store.DeliveryPending
-		if next.Sub(dl.Created) > RetryFor {
-			state, next = store.DeliveryDead, time.Time{}
+		out.LastError = err.Error()
+		out.Next = now.Add(Backoff(dl.Attempts))
+		out.State = store.DeliveryPending
+		if out.Next.Sub(dl.Created) > RetryFor {
+			out.State, out.Next = store.DeliveryDead, time.Time{}
 			d.dead.Inc()
-			d.log.Warn("webhook delivery given up", "event", dl.Event.ID, "type", dl.Event.Type, "endpoint", dl.EndpointID, "attempts", dl.Attempts+1, "err", msg)
+			d.log.Warn("webhook delivery given up", "event", dl.Event.ID, "type", dl.Event.Type, "endpoint", dl.EndpointID, "attempts", dl.Attempts+1, "err", out.LastError)
 		} else {
 			d.failed.Inc()
-			d.log.Info("webhook delivery failed", "event", dl.Event.ID, "endpoint", dl.EndpointID, "attempt", dl.Attempts+1, "retry_at", next, "err", msg)
+			d.log.Info("webhook delivery failed", "event", dl.Event.ID, "endpoint", dl.EndpointID, "attempt", dl.Attempts+1, "retry_at", out.Next, "err", out.LastError)
 		}
 	} else {
 		d.delivered.Inc()
@@ -219,9 +264,7 @@ func (d *Deliverer) attempt(ctx context.Context, dl store.Delivery) {
 			d.latency.Observe(now.Sub(dl.Event.Time).Seconds())
 		}
 	}
-	if err := d.cfg.Store.FinishDelivery(context.WithoutCancel(ctx), dl.ID, d.cfg.Owner, state, next, msg, now); err != nil {
-		d.log.Warn("webhook delivery outcome not recorded", "event", dl.Event.ID, "err", err)
-	}
+	return out
 }
 
 // Body is the JSON body of a delivery of ev.
@@ -229,19 +272,7 @@ func Body(ev store.WebhookEvent) ([]byte, error) {
 	return json.Marshal(events.Body{Type: ev.Type, Timestamp: ev.Time.UTC(), Data: json.RawMessage(ev.Data)})
 }
 
-func (d *Deliverer) send(ctx context.Context, dl store.Delivery) error {
-	ep, err := d.cfg.Store.Webhook(ctx, dl.EndpointID)
-	if err != nil {
-		return fmt.Errorf("endpoint: %v", err)
-	}
-	secret, err := d.cfg.Sealer.Open(ep.Secret, SecretAAD(ep.ID))
-	if err != nil {
-		return fmt.Errorf("endpoint secret: %v", err)
-	}
-	key, err := Key(string(secret))
-	if err != nil {
-		return err
-	}
+func (d *Deliverer) send(ctx context.Context, to target, dl store.Delivery) error {
 	body, err := Body(dl.Event)
 	if err != nil {
 		return err
@@ -250,7 +281,7 @@ func (d *Deliverer) send(ctx context.Context, dl store.Delivery) error {
 		return fmt.Errorf("body of %d bytes is over %d", len(body), MaxBody)
 	}
 	ts := d.clock.Now()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, to.url, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
@@ -258,7 +289,7 @@ func (d *Deliverer) send(ctx context.Context, dl store.Delivery) error {
 	req.Header.Set("User-Agent", "totpserver-webhooks/1")
 	req.Header.Set("webhook-id", dl.Event.ID)
 	req.Header.Set("webhook-timestamp", fmt.Sprint(ts.Unix()))
-	req.Header.Set("webhook-signature", Sign(key, dl.Event.ID, ts, body))
+	req.Header.Set("webhook-signature", Sign(to.key, dl.Event.ID, ts, body))
 	resp, err := d.client.Do(req)
 	if err != nil {
 		return err
