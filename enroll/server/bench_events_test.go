@@ -2,6 +2,10 @@ package server
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"sync/atomic"
 	"io"
 	"net"
 	"net/http"
@@ -19,7 +23,10 @@ import (
 // 0.95). In both, a background writer records 200 audit events a second
 // (device.lock, which raises a webhook event) beside the verifies; with
 // events on they also go to a TCP syslog sink and are delivered to a
-// local webhook receiver.
+// local webhook receiver. The two servers run side by side and are
+// measured in turn, off then on, TOTPBOX_BENCH_PAIRS times (default 3),
+// so that a machine whose load drifts weighs on both alike: compare the
+// rows of one pair.
 func BenchmarkVerifyEvents(b *testing.B) {
 	sink, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -38,21 +45,34 @@ func BenchmarkVerifyEvents(b *testing.B) {
 	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.Copy(io.Discard, r.Body) }))
 	defer recv.Close()
 
+	pairs := 3
+	if v, err := strconv.Atoi(os.Getenv("TOTPBOX_BENCH_PAIRS")); err == nil && v > 0 {
+		pairs = v
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	type side struct {
+		name   string
+		env    *benchEnv
+		token  string      // its API token (benchToken while measured)
+		active atomic.Bool // its background writer writes
+	}
+	var sides []*side
 	for _, on := range []bool{false, true} {
-		name := "off"
+		sd := &side{name: "off"}
 		var mod func(*Config)
 		if on {
-			name = "on"
+			sd.name = "on"
 			mod = func(c *Config) {
 				c.Syslog = &syslog.Config{Address: sink.Addr().String(), Transport: syslog.TransportTCP}
 				c.Webhooks = Webhooks{AllowPrivateTargets: true, Poll: 100 * time.Millisecond}
 			}
 		}
-		env := newBenchEnvWith(b, storetest.OpenSQLite(b), time.Hour, mod)
-		ctx, cancel := context.WithCancel(context.Background())
-		go env.srv.Run(ctx)
+		sd.env = newBenchEnvWith(b, storetest.OpenSQLite(b), time.Hour, mod)
+		sd.token = benchToken
+		go sd.env.srv.Run(ctx)
 		if on {
-			if _, _, err := env.srv.Core().CreateWebhook(ctx, core.System, recv.URL, []string{"*"}); err != nil {
+			if _, _, err := sd.env.srv.Core().CreateWebhook(ctx, core.System, recv.URL, []string{"*"}); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -64,11 +84,20 @@ func BenchmarkVerifyEvents(b *testing.B) {
 				case <-ctx.Done():
 					return
 				case <-t.C:
-					env.srv.Core().Audit(ctx, core.System, "device.lock", "user:bench device:1", "bench")
+					if sd.active.Load() {
+						sd.env.srv.Core().Audit(ctx, core.System, "device.lock", "user:bench device:1", "bench")
+					}
 				}
 			}
 		}()
-		b.Run(name+"/clients=16", func(b *testing.B) { env.run(b, b.N, 16) })
-		cancel()
+		sides = append(sides, sd)
+	}
+	for p := range pairs {
+		for _, sd := range sides {
+			benchToken = sd.token
+			sd.active.Store(true)
+			b.Run(fmt.Sprintf("pair=%d/%s/clients=16", p+1, sd.name), func(b *testing.B) { sd.env.run(b, b.N, 16) })
+			sd.active.Store(false)
+		}
 	}
 }
