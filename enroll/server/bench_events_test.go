@@ -3,13 +3,13 @@ package server
 import (
 	"context"
 	"fmt"
-	"os"
-	"strconv"
-	"sync/atomic"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
