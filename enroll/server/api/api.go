@@ -204,9 +204,11 @@ func toAPIUser(u store.User) apiUser {
 
 // apiDevice is an MFA device as the API shows it: never its secret.
 type apiDevice struct {
-	ID           int64      `json:"id"`
-	Name         string     `json:"name"`
-	Kind         string     `json:"kind"`
+	ID   int64  `json:"id"`
+	Name string `json:"name"`
+	Kind string `json:"kind"`
+	// Type is "totp", or "hotp" for an event token (a hardware token).
+	Type         string     `json:"type"`
 	Status       string     `json:"status"`
 	Algorithm    string     `json:"algorithm"`
 	Digits       int        `json:"digits"`
@@ -251,11 +253,14 @@ func optTime(t time.Time) *time.Time {
 
 func toAPIDevice(d store.Device, now time.Time) apiDevice {
 	a := apiDevice{
-		ID: d.ID, Name: d.Name, Kind: string(d.Kind), Status: string(d.Status),
+		ID: d.ID, Name: d.Name, Kind: string(d.Kind), Type: "totp", Status: string(d.Status),
 		Algorithm: d.Algorithm, Digits: d.Digits, Period: d.PeriodSec,
 		Created: d.Created.UTC(), Registered: optTime(d.Registered), LastUsed: optTime(d.LastUsed),
 		DriftSeconds: d.DriftSteps * int64(d.PeriodSec),
 		Lockouts:     d.Lockouts, OutOfSync: d.OutOfSync,
+	}
+	if d.HOTP {
+		a.Type, a.Period, a.DriftSeconds = "hotp", 0, 0
 	}
 	a.FailCount, _ = d.Failures(now, core.FailureLeak)
 	if d.Status == store.StatusPending {

@@ -95,6 +95,8 @@ func (s *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("DELETE /api/v1/appliances/{appliance}", s.api(s.apiApplianceUnpair))
 	mux.HandleFunc("POST /api/v1/appliances/{appliance}/replace", s.api(s.apiApplianceReplace))
 	mux.HandleFunc("GET /api/v1/appliances/{appliance}/replacements", s.api(s.apiApplianceReplacements))
+	mux.HandleFunc("GET /api/v1/hardware-tokens", s.api(s.apiHardwareTokenList))
+	mux.HandleFunc("POST /api/v1/hardware-tokens/{serial}/assign", s.api(s.apiHardwareTokenAssign))
 	mux.HandleFunc("POST /api/v1/verify", s.api(s.apiVerify))
 	mux.HandleFunc("GET /api/v1/audit", s.apiFor(auditReader, s.apiAudit))
 	mux.HandleFunc("POST /api/v1/webhooks", s.api(s.apiWebhookCreate))

@@ -245,6 +245,8 @@ func (s *Console) Register(mux Mux) {
 	mux.HandleFunc("POST /webhooks/deliveries/{id}/redeliver", s.admin(s.webhookRedeliver))
 
 	mux.HandleFunc("GET /appliances", s.admin(s.appliancesShow))
+	mux.HandleFunc("GET /hardware-tokens", s.admin(s.hardwareTokensShow))
+	mux.HandleFunc("POST /hardware-tokens/assign", s.admin(s.hardwareTokenAssign))
 	mux.HandleFunc("POST /appliances", s.admin(s.appliancePair))
 	mux.HandleFunc("GET /appliances/{appliance}", s.admin(s.applianceShow))
 	mux.HandleFunc("GET /appliances/{appliance}/rename", s.admin(s.applianceRenameShow))

@@ -108,6 +108,9 @@ type clockState struct {
 // from its learned drift, and whether it needs a resync (registered with
 // a late code).
 func deviceClockState(d store.Device) clockState {
+	if d.HOTP {
+		return clockState{Text: fmt.Sprintf("Counter %d", d.Counter), Title: "An event token: its codes follow a counter, not a clock; a resync with two consecutive codes catches up with a token pressed too often"}
+	}
 	secs := d.DriftSteps * int64(d.PeriodSec)
 	title := fmt.Sprintf("Learned drift %+d s (%+d steps of %d s)", secs, d.DriftSteps, d.PeriodSec)
 	switch {

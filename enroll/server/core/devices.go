@@ -349,6 +349,9 @@ func (s *Core) ResyncDevice(ctx context.Context, a Actor, u store.User, id int64
 	if d.Status != store.StatusActive {
 		return store.Device{}, Fail(409, "this MFA device is not registered yet; finish its registration instead")
 	}
+	if d.HOTP {
+		return s.resyncCounter(ctx, a, u, d, clean)
+	}
 	st, err := s.settings.get(ctx)
 	if err != nil {
 		return store.Device{}, err

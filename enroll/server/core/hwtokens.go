@@ -270,3 +270,9 @@ func (s *Core) AssignHardwareToken(ctx context.Context, a Actor, serial, usernam
 	s.Audit(ctx, a, "device.register", deviceTarget(u, d), fmt.Sprintf("registered %q (hardware token %s, %s)", d.Name, h.Serial, publicToken(h).Kind))
 	return d, nil
 }
+
+// ImportHardwareTokens is the package's ImportHardwareTokens with the
+// core's store, sealer and clock, audited as a.
+func (s *Core) ImportHardwareTokens(ctx context.Context, a Actor, tokens []seedfile.Token) (int, error) {
+	return ImportHardwareTokens(ctx, s.store, s.sealer, tokens, a.Name, s.clock.Now())
+}

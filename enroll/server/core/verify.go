@@ -258,6 +258,12 @@ func (s *Core) unlockedDevices(ctx context.Context, cu *cachedUser, now time.Tim
 // answered by what the store holds now (see refusedUse).
 func (s *Core) acceptMatch(ctx context.Context, a Actor, cu *cachedUser, cands []candidate, code string, now time.Time, st Settings) (VerifyResult, bool, error) {
 	for _, c := range cands {
+		if c.dev.HOTP {
+			if res, matched, err := s.acceptCounter(ctx, a, cu, c, code, now); matched || err != nil {
+				return res, true, err
+			}
+			continue
+		}
 		step, ok := enroll.Verify(c.key, code, now, verifyOptions(c.dev, st.VerifyWindow))
 		if !ok {
 			continue
@@ -329,6 +335,13 @@ func (s *Core) refusedUse(ctx context.Context, a Actor, cu *cachedUser, id, step
 // read again first, so one locked meanwhile is answered as locked.
 func (s *Core) isReplay(ctx context.Context, a Actor, cu *cachedUser, cands []candidate, code string, now time.Time, st Settings) (VerifyResult, bool) {
 	for _, c := range cands {
+		if c.dev.HOTP {
+			if s.hotpReplay(c, code) {
+				s.Audit(ctx, a, "verify.replay", deviceTarget(cu.user, c.dev), ReasonReplay)
+				return VerifyResult{Reason: ReasonReplay}, true
+			}
+			continue
+		}
 		opts := verifyOptions(c.dev, st.VerifyWindow)
 		opts.LastUsed, opts.UsedAhead = -1, nil
 		if step, ok := enroll.Verify(c.key, code, now, opts); ok && c.dev.Used(step) {
@@ -422,7 +435,7 @@ func (s *Core) foldAhead(ctx context.Context, d store.Device, upTo int64) store.
 // made itself, unless the copy already knows of a used step d does not.
 func (cu *cachedUser) setDevice(i int, d store.Device) {
 	cu.mu.Lock()
-	if i < len(cu.devices) && cu.devices[i].ID == d.ID && d.LastUsedStep >= cu.devices[i].LastUsedStep &&
+	if i < len(cu.devices) && cu.devices[i].ID == d.ID && d.LastUsedStep >= cu.devices[i].LastUsedStep && d.Counter >= cu.devices[i].Counter &&
 		!slices.ContainsFunc(cu.devices[i].AheadSteps, func(a int64) bool { return !d.Used(a) }) {
 		cu.devices[i] = d
 	}
