@@ -5,11 +5,10 @@ import (
 	"fmt"
 	"net/http"
 	"runtime"
-	"sort"
-	"sync"
 	"time"
 
 	"github.com/totpbox/totpbox/enroll/server/core"
+	"github.com/totpbox/totpbox/enroll/server/minutes"
 )
 
 // Limiter is a set of rate limits, one per key. ratelimit.Limiter is the
@@ -84,60 +83,25 @@ func (h hashSlots) acquire(ctx context.Context, trusted bool) (release func()) {
 // refusals aggregates refused sign-in attempts, so a flood of them writes
 // one audit row per user and address per minute, with a count, instead of
 // one row each.
-type refusals struct {
-	mu sync.Mutex
-	m  map[refusalKey]int
-}
+type refusals struct{ c minutes.Counts[refusalKey] }
 
-type refusalKey struct {
-	user, ip string
-	minute   time.Time
-}
+type refusalKey struct{ user, ip string }
 
 // maxRefusalKeys bounds the pairs held between flushes; past it, refusals
 // are counted under user "*" and address "*".
 const maxRefusalKeys = 4096
 
 func (f *refusals) add(user, ip string, now time.Time) {
-	k := refusalKey{user: user, ip: ip, minute: now.UTC().Truncate(time.Minute)}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.m == nil {
-		f.m = make(map[refusalKey]int)
-	}
-	if _, ok := f.m[k]; !ok && len(f.m) >= maxRefusalKeys {
-		k.user, k.ip = "*", "*"
-	}
-	f.m[k]++
+	f.c.Add(refusalKey{user: user, ip: ip}, now, maxRefusalKeys, func(refusalKey) refusalKey { return refusalKey{user: "*", ip: "*"} })
 }
 
 // flush writes one audit row for each pair whose minute has ended by now
 // (every pair when all is true).
 func (f *refusals) flush(ctx context.Context, c *core.Core, now time.Time, all bool) {
-	f.mu.Lock()
-	var done []refusalKey
-	counts := make(map[refusalKey]int)
-	for k, n := range f.m {
-		if all || !now.Before(k.minute.Add(time.Minute)) {
-			done = append(done, k)
-			counts[k] = n
-			delete(f.m, k)
-		}
-	}
-	f.mu.Unlock()
-	sort.Slice(done, func(i, j int) bool {
-		a, b := done[i], done[j]
-		if !a.minute.Equal(b.minute) {
-			return a.minute.Before(b.minute)
-		}
-		if a.user != b.user {
-			return a.user < b.user
-		}
-		return a.ip < b.ip
-	})
-	for _, k := range done {
-		c.Audit(ctx, core.Actor{Name: k.user, IP: k.ip}, "signin.limited", "user:"+k.user,
-			fmt.Sprintf("%d sign-in attempts refused (too many) in the minute from %s", counts[k], k.minute.Format("15:04 UTC")))
+	byKey := func(a, b refusalKey) bool { return a.user < b.user || a.user == b.user && a.ip < b.ip }
+	for _, m := range f.c.Take(now, all, byKey) {
+		c.Audit(ctx, core.Actor{Name: m.Key.user, IP: m.Key.ip}, "signin.limited", "user:"+m.Key.user,
+			fmt.Sprintf("%d sign-in attempts refused (too many) in the minute from %s", m.N, m.Start.Format("15:04 UTC")))
 	}
 }
 
