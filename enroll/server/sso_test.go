@@ -18,6 +18,7 @@ import (
 	"github.com/totpbox/totpbox/enroll/server/oidc"
 	"github.com/totpbox/totpbox/enroll/server/oidc/oidctest"
 	"github.com/totpbox/totpbox/enroll/store"
+	"github.com/totpbox/totpbox/internal/testkit"
 )
 
 // The provider's people: three with console roles by their groups, one
@@ -80,7 +81,7 @@ func newSSORig(t testing.TB, o ssoOptions) *ssoRig {
 		Issuer: issuer, ClientID: client.ID, ClientSecretFile: secret, RedirectURL: client.RedirectURL,
 		Scopes: []string{"openid", "profile", "groups"}, RoleMap: ssoRoleMap, DisplayName: "Test IdP",
 		AllowLocalSignin: o.allowLocal, LocalSigninFrom: o.localFrom,
-	}, oidc.Options{Now: func() time.Time { return h.clock.Now() }, Retry: time.Hour})
+	}, oidc.Options{Now: func() time.Time { return h.clock.Now() }, Retry: time.Hour, Logger: testkit.Quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
