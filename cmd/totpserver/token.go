@@ -14,13 +14,19 @@ import (
 
 func tokenCommand() *cobra.Command {
 	tok := &cobra.Command{Use: "token", Short: "Manage admin API bearer tokens"}
-	tok.AddCommand(&cobra.Command{
+	var scope string
+	create := &cobra.Command{
 		Use:   "create NAME",
 		Short: "Create a token and print it once",
-		Args:  cobra.ExactArgs(1),
+		Long: "Create a token and print it once. --scope api (the default) makes an admin API token (/api/v1);\n" +
+			"--scope scim makes a token for SCIM provisioning that reaches only /scim/v2.",
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if _, err := api.TokenScope(scope); err != nil {
+				return err
+			}
 			return withStore(cmd, func(ctx context.Context, c serve.Config, st store.Store) error {
-				v, err := api.CreateToken(ctx, st, args[0])
+				v, err := api.CreateScopedToken(ctx, st, args[0], scope)
 				if err != nil {
 					return err
 				}
@@ -29,7 +35,9 @@ func tokenCommand() *cobra.Command {
 				return nil
 			})
 		},
-	}, &cobra.Command{
+	}
+	create.Flags().StringVar(&scope, "scope", "api", "what the token reaches: api (the admin API) or scim (/scim/v2 only)")
+	tok.AddCommand(create, &cobra.Command{
 		Use:   "list",
 		Short: "List tokens (never their values)",
 		Args:  cobra.NoArgs,
@@ -40,7 +48,7 @@ func tokenCommand() *cobra.Command {
 					return err
 				}
 				w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-				fmt.Fprintln(w, "NAME\tCREATED\tLAST USED\tSTATE")
+				fmt.Fprintln(w, "NAME\tSCOPE\tCREATED\tLAST USED\tSTATE")
 				for _, t := range ts {
 					last, state := "never", "active"
 					if !t.LastUsed.IsZero() {
@@ -49,7 +57,7 @@ func tokenCommand() *cobra.Command {
 					if t.Revoked {
 						state = "revoked"
 					}
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", t.Name, t.Created.UTC().Format("2006-01-02 15:04 UTC"), last, state)
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", t.Name, api.ScopeName(t), t.Created.UTC().Format("2006-01-02 15:04 UTC"), last, state)
 				}
 				return w.Flush()
 			})

@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/totpbox/totpbox/enroll/proto"
 	"github.com/totpbox/totpbox/enroll/server/core"
+	"github.com/totpbox/totpbox/enroll/server/scim"
 )
 
 // routes builds the server's mux: the console's and the API's routes,
@@ -19,6 +21,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /readyz", s.readyz)
 	s.console.Register(mux)
 	s.api.Register(mux)
+	s.scim.Register(mux)
 
 	// Appliances sign every request; they send no Origin or Sec-Fetch-Site,
 	// so the cross-origin protection below lets them through.
@@ -41,13 +44,18 @@ const MaxBody = 64 << 10
 // bytes and one more: a form parser that meets the cap would otherwise
 // see an empty form and answer 400.
 func limitBodies(h http.Handler) http.Handler {
-	tooLarge := func(w http.ResponseWriter) {
+	tooLarge := func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Connection", "close")
-		http.Error(w, fmt.Sprintf("request body is over %d bytes", MaxBody), http.StatusRequestEntityTooLarge)
+		msg := fmt.Sprintf("request body is over %d bytes", MaxBody)
+		if r.URL.Path == scim.PathPrefix || strings.HasPrefix(r.URL.Path, scim.PathPrefix+"/") {
+			scim.WriteError(w, http.StatusRequestEntityTooLarge, "", msg)
+			return
+		}
+		http.Error(w, msg, http.StatusRequestEntityTooLarge)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > MaxBody {
-			tooLarge(w)
+			tooLarge(w, r)
 			return
 		}
 		if r.ContentLength < 0 {
@@ -57,7 +65,7 @@ func limitBodies(h http.Handler) http.Handler {
 				return
 			}
 			if len(b) > MaxBody {
-				tooLarge(w)
+				tooLarge(w, r)
 				return
 			}
 			r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(b)), int64(len(b))

@@ -44,6 +44,7 @@ import (
 	"github.com/totpbox/totpbox/enroll/server/fleet"
 	"github.com/totpbox/totpbox/enroll/server/radius"
 	"github.com/totpbox/totpbox/enroll/server/ratelimit"
+	"github.com/totpbox/totpbox/enroll/server/scim"
 	"github.com/totpbox/totpbox/internal/wallclock"
 )
 
@@ -61,6 +62,7 @@ type Store interface {
 	console.Store
 	api.Store
 	appliance.Store
+	scim.Store
 }
 
 // Rate is a token-bucket limit: Burst events at once, refilled at
@@ -186,6 +188,10 @@ type Config struct {
 	// ServeRADIUS. Its Core, Clock and Logger are the server's; zero
 	// password limits are the sign-in limits.
 	RADIUS radius.Config
+	// SCIM configures SCIM provisioning at /scim/v2 (enroll/server/scim):
+	// the groups whose membership grants use and admin. Its Core, Store,
+	// Clock and Logger are the server's.
+	SCIM scim.Config
 }
 
 // Server is the registration server. It is safe for concurrent use.
@@ -196,6 +202,7 @@ type Server struct {
 	console    *console.Console
 	api        *api.API
 	appliances *appliance.API
+	scim       *scim.Service
 	radius     *radius.Server
 	bus        *fleet.Bus
 	syslog     *syslog.Writer
@@ -295,7 +302,13 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, core: c, console: con, api: a, appliances: apps, bus: bus, syslog: sl}
+	sc := cfg.SCIM
+	sc.Core, sc.Store, sc.Clock, sc.Logger = c, cfg.Store, cfg.Clock, cfg.Logger
+	prov, err := scim.New(sc)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, core: c, console: con, api: a, appliances: apps, scim: prov, bus: bus, syslog: sl}
 	if sl != nil {
 		if err := c.RegisterMetrics(sl.Metrics()...); err != nil {
 			return nil, err

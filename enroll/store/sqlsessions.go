@@ -8,11 +8,11 @@ import (
 	"time"
 )
 
-const tokenCols = "id, name, hash, created, last_used, revoked, role"
+const tokenCols = "id, name, hash, created, last_used, revoked, role, scope"
 
 func scanToken(row rowScanner) (Token, error) {
 	var t Token
-	err := row.Scan(&t.ID, &t.Name, &t.Hash, nullTime{&t.Created}, nullTime{&t.LastUsed}, &t.Revoked, &t.Role)
+	err := row.Scan(&t.ID, &t.Name, &t.Hash, nullTime{&t.Created}, nullTime{&t.LastUsed}, &t.Revoked, &t.Role, &t.Scope)
 	return t, err
 }
 
@@ -28,9 +28,9 @@ func (s *sqlStore) CreateToken(ctx context.Context, t *Token) error {
 		c.Role = "admin"
 	}
 	c.Created, c.LastUsed = micro(c.Created), micro(c.LastUsed)
-	err := s.w.QueryRowContext(ctx, `INSERT INTO api_tokens (name, hash, created, last_used, revoked, role)
-		VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
-		c.Name, c.Hash, s.d.timeArg(c.Created), s.d.timeArg(c.LastUsed), c.Revoked, c.Role).Scan(&c.ID)
+	err := s.w.QueryRowContext(ctx, `INSERT INTO api_tokens (name, hash, created, last_used, revoked, role, scope)
+		VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		c.Name, c.Hash, s.d.timeArg(c.Created), s.d.timeArg(c.LastUsed), c.Revoked, c.Role, c.Scope).Scan(&c.ID)
 	if err != nil {
 		return s.wrap("create api token", err)
 	}

@@ -184,7 +184,13 @@ type Token struct {
 	// "verify" (enroll/server/core.Role); empty is stored as "admin",
 	// what every token could do before tokens had roles.
 	Role string
+	// Scope is what the token reaches: "" the admin API (/api/v1),
+	// ScopeSCIM only SCIM provisioning (/scim/v2).
+	Scope string
 }
+
+// ScopeSCIM is the Scope of a token that reaches only /scim/v2.
+const ScopeSCIM = "scim"
 
 // Session is a signed-in browser session; only the hash of its cookie
 // value is stored.
@@ -324,6 +330,8 @@ type Store interface {
 	// replica at a time run a periodic job.
 	Directory
 	Leases
+	// SCIM keeps what SCIM clients provision beside users.
+	SCIM
 
 	// Users. Usernames are unique regardless of case, and UserByName
 	// ignores case too.

@@ -32,8 +32,14 @@ type apiError struct {
 // JSON encoding.
 func (s *API) api(h apiHandler) http.HandlerFunc { return s.apiFor(adminToken, h) }
 
-// adminToken allows admin API tokens: today every API token is one.
-func adminToken(store.Token) error { return nil }
+// adminToken allows admin API tokens: those without a scope. A SCIM
+// token (scope scim) reaches only /scim/v2 and is refused here, 403.
+func adminToken(t store.Token) error {
+	if t.Scope != "" {
+		return core.Fail(http.StatusForbidden, "this token has scope %s and reaches only /scim/v2, not the admin API", t.Scope)
+	}
+	return nil
+}
 
 // auditReader allows the tokens that may read the audit log: admin
 // tokens. A role "auditor" joins here when tokens carry roles.

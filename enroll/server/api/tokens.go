@@ -49,6 +49,29 @@ func changeToken(ctx context.Context, st TokenStore, change func(ctx context.Con
 // CreateToken makes a new admin API token named name and returns the
 // bearer value, which is shown once: only its SHA-256 hash is stored.
 func CreateToken(ctx context.Context, st TokenStore, name string) (string, error) {
+	return CreateScopedToken(ctx, st, name, "")
+}
+
+// TokenScope returns the stored scope of a --scope value: "" for "api"
+// (the admin API) or empty, store.ScopeSCIM for "scim".
+func TokenScope(v string) (string, error) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "", "api":
+		return "", nil
+	case store.ScopeSCIM:
+		return store.ScopeSCIM, nil
+	}
+	return "", fmt.Errorf("token scope must be api or scim, not %q", v)
+}
+
+// CreateScopedToken makes a new token named name of scope (a TokenScope
+// value: "" for the admin API, "scim" for /scim/v2 only) and returns the
+// bearer value, which is shown once.
+func CreateScopedToken(ctx context.Context, st TokenStore, name, scope string) (string, error) {
+	scope, err := TokenScope(scope)
+	if err != nil {
+		return "", err
+	}
 	name = strings.TrimSpace(name)
 	if name == "" || len(name) > 64 {
 		return "", errors.New("token name must be 1 to 64 characters")
@@ -59,9 +82,9 @@ func CreateToken(ctx context.Context, st TokenStore, name string) (string, error
 		}
 	}
 	value := tokenPrefix + core.RandomToken()
-	t := store.Token{Name: name, Hash: core.HashToken(value), Created: time.Now().UTC()}
-	err := changeToken(ctx, st, func(ctx context.Context) error { return st.CreateToken(ctx, &t) },
-		store.AuditEvent{Time: t.Created, Actor: "cli", Action: "token.create", Target: "token:" + name})
+	t := store.Token{Name: name, Hash: core.HashToken(value), Created: time.Now().UTC(), Scope: scope}
+	err = changeToken(ctx, st, func(ctx context.Context) error { return st.CreateToken(ctx, &t) },
+		store.AuditEvent{Time: t.Created, Actor: "cli", Action: "token.create", Target: "token:" + name, Detail: scopeDetail(scope)})
 	if errors.Is(err, store.ErrConflict) {
 		return "", fmt.Errorf("a token named %q already exists", name)
 	}
@@ -70,6 +93,27 @@ func CreateToken(ctx context.Context, st TokenStore, name string) (string, error
 	}
 	return value, nil
 }
+
+// scopeDetail is the audit detail of a new token: its scope when it has
+// one.
+func scopeDetail(scope string) string {
+	if scope == "" {
+		return ""
+	}
+	return "scope " + scope
+}
+
+// scopeName names a stored scope for people: "api" or "scim".
+func scopeName(scope string) string {
+	if scope == "" {
+		return "api"
+	}
+	return scope
+}
+
+// ScopeName names a token's scope for people: "api" (the admin API) or
+// "scim".
+func ScopeName(t store.Token) string { return scopeName(t.Scope) }
 
 // NoticeTokens is the fleet bus kind telling servers a token was revoked.
 const NoticeTokens = "tokens"

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/totpbox/totpbox/configs"
 	"github.com/totpbox/totpbox/enroll/server"
@@ -104,8 +105,41 @@ type Config struct {
 	} `mapstructure:"log"`
 	Directory struct {
 		LDAP directory.LDAPConfig `mapstructure:"ldap"`
+		SCIM SCIMConfig           `mapstructure:"scim"`
 	} `mapstructure:"directory"`
 	OIDC oidc.Config `mapstructure:"oidc"`
+}
+
+// SCIMConfig is directory.scim: the SCIM groups whose membership grants
+// use of totpbox and admin rights (enroll/server/scim).
+type SCIMConfig struct {
+	// UsersGroup is the display name of the group whose members may use
+	// totpbox; empty: every active user provisioned may.
+	UsersGroup string `mapstructure:"users_group"`
+	// AdminsGroup is the display name of the group whose members are
+	// admins; empty: admin rights are set in totpbox.
+	AdminsGroup string `mapstructure:"admins_group"`
+}
+
+// Validate checks the group names, in one line each.
+func (c SCIMConfig) Validate() error {
+	for _, g := range []struct{ key, v string }{{"users_group", c.UsersGroup}, {"admins_group", c.AdminsGroup}} {
+		if len(g.v) > 256 {
+			return fmt.Errorf("directory.scim.%s is longer than 256 bytes", g.key)
+		}
+		if strings.TrimSpace(g.v) != g.v {
+			return fmt.Errorf("directory.scim.%s %q starts or ends with a space", g.key, g.v)
+		}
+		for _, r := range g.v {
+			if unicode.IsControl(r) {
+				return fmt.Errorf("directory.scim.%s holds a control character", g.key)
+			}
+		}
+	}
+	if c.UsersGroup != "" && strings.EqualFold(c.UsersGroup, c.AdminsGroup) {
+		return fmt.Errorf("directory.scim.users_group and admins_group are both %q: name two groups", c.UsersGroup)
+	}
+	return nil
 }
 
 // RADIUSClient is one entry of radius.clients.
@@ -255,6 +289,9 @@ func (c Config) problems() []error {
 		bad("%v", err)
 	}
 	if err := c.OIDC.Validate(); err != nil {
+		bad("%v", err)
+	}
+	if err := c.Directory.SCIM.Validate(); err != nil {
 		bad("%v", err)
 	}
 	if strings.TrimSpace(c.MasterKey) != "" {

@@ -29,6 +29,7 @@ import (
 	"github.com/totpbox/totpbox/enroll/server/directory"
 	"github.com/totpbox/totpbox/enroll/server/events/syslog"
 	"github.com/totpbox/totpbox/enroll/server/oidc"
+	"github.com/totpbox/totpbox/enroll/server/scim"
 	"github.com/totpbox/totpbox/enroll/store"
 )
 
@@ -141,6 +142,7 @@ func Assemble(ctx context.Context, cfg Config, opts Options) (_ *Assembly, err e
 		RADIUS:              rc,
 		Syslog:              sl,
 		Webhooks:            server.Webhooks{AllowPrivateTargets: cfg.Webhooks.AllowPrivateTargets},
+		SCIM:                scim.Config{UsersGroup: cfg.Directory.SCIM.UsersGroup, AdminsGroup: cfg.Directory.SCIM.AdminsGroup},
 	}
 	if cfg.OIDC.Enabled() {
 		// Discovery runs in the background and again while it fails: an

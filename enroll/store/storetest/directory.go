@@ -116,3 +116,103 @@ func testLeases(t *testing.T, s store.Store) {
 		t.Errorf("%d holders took one lease, want 1", won)
 	}
 }
+
+func testSCIM(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	var users []*store.User
+	for _, n := range []string{"alice", "bob", "carol"} {
+		u := &store.User{Username: n, DisplayName: n}
+		if err := s.CreateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		users = append(users, u)
+	}
+	alice, bob, carol := users[0], users[1], users[2]
+	a := store.SCIMUser{UserID: alice.ID, ID: "id-a", ExternalID: "ext-a", GivenName: "Alice", FamilyName: "Liddell", Active: true}
+	if err := s.PutSCIMUser(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutSCIMUser(ctx, store.SCIMUser{UserID: bob.ID, ID: "id-b", ExternalID: "ext-b", Active: true}); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, "PutSCIMUser(another user's id)", s.PutSCIMUser(ctx, store.SCIMUser{UserID: carol.ID, ID: "id-a"}), store.ErrConflict)
+	wantErr(t, "PutSCIMUser(no such user)", s.PutSCIMUser(ctx, store.SCIMUser{UserID: 9999, ID: "id-x"}), store.ErrNotFound)
+	wantErr(t, "PutSCIMUsers(one taken id)", s.PutSCIMUsers(ctx, []store.SCIMUser{{UserID: carol.ID, ID: "id-c"}, {UserID: 9999, ID: "id-y"}}), store.ErrNotFound)
+	if _, err := s.SCIMUserByID(ctx, "id-c"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("PutSCIMUsers that failed stored a row: %v", err)
+	}
+	got, err := s.SCIMUserByID(ctx, "id-a")
+	if err != nil || got.UserID != alice.ID || got.ExternalID != "ext-a" || got.GivenName != "Alice" || !got.Active || got.User.Username != "alice" || got.Created.IsZero() {
+		t.Fatalf("SCIMUserByID(id-a) = %+v, %v", got, err)
+	}
+	if _, err := s.SCIMUserByID(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("SCIMUserByID(nope) = %v, want ErrNotFound", err)
+	}
+	if _, err := s.SCIMUserByUserID(ctx, carol.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("SCIMUserByUserID(local user) = %v, want ErrNotFound", err)
+	}
+	a.Active, a.Deleted = false, true
+	if err := s.PutSCIMUser(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.SCIMUserByUserID(ctx, alice.ID); err != nil || got.Active || !got.Deleted || !got.Created.Equal(got.Created) {
+		t.Fatalf("SCIMUserByUserID after update = %+v, %v", got, err)
+	}
+	for _, c := range []struct {
+		q     store.SCIMUserQuery
+		ids   []string
+		total int
+	}{
+		{store.SCIMUserQuery{Limit: 10}, []string{"id-b"}, 1},
+		{store.SCIMUserQuery{UserName: "BOB", Limit: 10}, []string{"id-b"}, 1},
+		{store.SCIMUserQuery{ExternalID: "EXT-B", Limit: 10}, nil, 0},
+		{store.SCIMUserQuery{ExternalID: "ext-b"}, nil, 1},
+		{store.SCIMUserQuery{UserName: "alice", Limit: 10}, nil, 0},
+	} {
+		us, total, err := s.SCIMUsers(ctx, c.q)
+		var ids []string
+		for _, u := range us {
+			ids = append(ids, u.ID)
+		}
+		if err != nil || total != c.total || len(ids) != len(c.ids) || len(ids) > 0 && ids[0] != c.ids[0] {
+			t.Errorf("SCIMUsers(%+v) = %v, %d, %v; want %v, %d", c.q, ids, total, err, c.ids, c.total)
+		}
+	}
+
+	g := store.SCIMGroup{ID: "g-1", DisplayName: "Kiosk Users", ExternalID: "eg-1", Members: []int64{alice.ID, bob.ID, bob.ID}}
+	if err := s.PutSCIMGroup(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, "PutSCIMGroup(same name)", s.PutSCIMGroup(ctx, store.SCIMGroup{ID: "g-2", DisplayName: "kiosk users"}), store.ErrConflict)
+	wantErr(t, "PutSCIMGroup(member no user)", s.PutSCIMGroup(ctx, store.SCIMGroup{ID: "g-3", DisplayName: "x", Members: []int64{9999}}), store.ErrNotFound)
+	if err := s.PutSCIMGroup(ctx, store.SCIMGroup{ID: "g-2", DisplayName: "Admins", Members: []int64{carol.ID}}); err != nil {
+		t.Fatal(err)
+	}
+	gg, err := s.SCIMGroupByID(ctx, "g-1")
+	if err != nil || gg.DisplayName != "Kiosk Users" || len(gg.Members) != 2 || gg.Members[0] != alice.ID || gg.Members[1] != bob.ID {
+		t.Fatalf("SCIMGroupByID(g-1) = %+v, %v", gg, err)
+	}
+	g.Members = []int64{bob.ID}
+	if err := s.PutSCIMGroup(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	if of, err := s.SCIMGroupsOf(ctx, alice.ID); err != nil || len(of) != 0 {
+		t.Fatalf("SCIMGroupsOf(alice) after removal = %+v, %v", of, err)
+	}
+	if of, err := s.SCIMGroupsOf(ctx, bob.ID); err != nil || len(of) != 1 || of[0].ID != "g-1" {
+		t.Fatalf("SCIMGroupsOf(bob) = %+v, %v", of, err)
+	}
+	if gs, total, err := s.SCIMGroups(ctx, store.SCIMGroupQuery{DisplayName: "KIOSK USERS", Limit: 5}); err != nil || total != 1 || len(gs) != 1 || len(gs[0].Members) != 1 {
+		t.Fatalf("SCIMGroups(displayName) = %+v, %d, %v", gs, total, err)
+	}
+	if gs, total, err := s.SCIMGroups(ctx, store.SCIMGroupQuery{Offset: 1, Limit: 5}); err != nil || total != 2 || len(gs) != 1 || gs[0].ID != "g-1" {
+		t.Fatalf("SCIMGroups(offset 1) = %+v, %d, %v", gs, total, err)
+	}
+	if err := s.DeleteSCIMGroup(ctx, "g-1"); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, "DeleteSCIMGroup(again)", s.DeleteSCIMGroup(ctx, "g-1"), store.ErrNotFound)
+	if of, err := s.SCIMGroupsOf(ctx, bob.ID); err != nil || len(of) != 0 {
+		t.Fatalf("SCIMGroupsOf(bob) after delete = %+v, %v", of, err)
+	}
+}

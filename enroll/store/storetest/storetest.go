@@ -56,6 +56,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ConcurrentClaim", testConcurrentClaim},
 		{"ApplianceAlerts", testApplianceAlerts},
 		{"Tokens", testTokens},
+		{"SCIM", testSCIM},
 		{"Sessions", testSessions},
 		{"Pairing", testPairing},
 		{"Appliances", testAppliances},
@@ -939,8 +940,11 @@ func testTokens(t *testing.T, s store.Store) {
 	if a.ID == 0 {
 		t.Fatalf("CreateToken left ID 0")
 	}
-	b := store.Token{Name: "backup", Hash: []byte("hash-of-backup-token-0123456789ab")}
+	b := store.Token{Name: "backup", Hash: []byte("hash-of-backup-token-0123456789ab"), Scope: store.ScopeSCIM}
 	must(t, "CreateToken", s.CreateToken(ctx, &b))
+	if got, err := s.TokenByHash(ctx, b.Hash); err != nil || got.Scope != store.ScopeSCIM {
+		t.Errorf("TokenByHash(scim token) = %+v, %v; want scope %q", got, err, store.ScopeSCIM)
+	}
 	if b.Created.IsZero() {
 		t.Errorf("CreateToken left Created zero")
 	}
@@ -952,8 +956,8 @@ func testTokens(t *testing.T, s store.Store) {
 
 	got, err := s.TokenByHash(ctx, a.Hash)
 	must(t, "TokenByHash", err)
-	if got.ID != a.ID || got.Name != "ci" || !got.Created.Equal(t0) || !got.LastUsed.IsZero() || got.Revoked || got.Role != "admin" {
-		t.Errorf("TokenByHash = %+v, want %+v with role admin", got, a)
+	if got.ID != a.ID || got.Name != "ci" || !got.Created.Equal(t0) || !got.LastUsed.IsZero() || got.Revoked || got.Role != "admin" || got.Scope != "" {
+		t.Errorf("TokenByHash = %+v, want %+v with role admin, no scope", got, a)
 	}
 	// A token keeps the role it was made with.
 	v := store.Token{Name: "app", Hash: []byte("hash-of-app-token-0123456789abcd"), Role: "verify"}
