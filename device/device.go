@@ -115,6 +115,36 @@ var ErrWithdrawn = errors.New("the offer was withdrawn")
 // sent to another appliance): nothing is stored and no secret is shown.
 const MsgWithdrawn = "Offer withdrawn by the server"
 
+// Takeover is a batch of accounts of the appliance this one replaces,
+// waiting to be taken over: "Take over Count accounts from From? OK /
+// BACK", asked once for the batch. The accounts' secrets never reach the
+// loop.
+type Takeover struct {
+	// ID identifies the batch to AnswerTakeover.
+	ID string
+	// From names the appliance replaced; Count is how many accounts wait.
+	From  string
+	Count int
+}
+
+// Takeovers are the takeover batches as the loop sees them; the daemon
+// adapts device/uplink's client to it.
+type Takeovers interface {
+	// Takeover returns the oldest batch waiting for an answer.
+	Takeover() (Takeover, bool)
+	// AnswerTakeover takes over (stores every account of) or declines
+	// batch id.
+	AnswerTakeover(id string, accept bool) error
+}
+
+// Wiper reports that the appliance was replaced and wiped: the pairing
+// view then says so.
+type Wiper interface {
+	// Wiped returns the name of the appliance that replaced this one,
+	// and whether the vault was wiped for it.
+	Wiped() (replacedBy string, ok bool)
+}
+
 // Config configures an Appliance. The zero value of each optional field
 // has the meaning its comment gives.
 type Config struct {
@@ -133,6 +163,9 @@ type Config struct {
 	// Offers, when set, are shown before anything else; a new one wakes a
 	// blank screen.
 	Offers Offers
+	// Takeovers, when set, are asked about before anything else; a new
+	// one wakes a blank screen.
+	Takeovers Takeovers
 	// Changed, when set, wakes the loop to rebuild its frame at once: the
 	// pairing, the link or the offers changed. Without it they are seen
 	// within a second.
@@ -198,6 +231,8 @@ type Appliance struct {
 	lastInput   time.Time
 	blank       bool
 	offers      []Offer // the open offers of the last frame, oldest first
+	// takeover is the takeover batch of the last frame, if any.
+	takeover *Takeover
 	// aside holds the offers NEXT set aside: they wait while the accounts
 	// are shown, and come back when NEXT passes the last account.
 	aside map[string]bool
@@ -366,9 +401,20 @@ func (a *Appliance) step() time.Duration {
 		offers = a.cfg.Offers.Open()
 	}
 
+	var takeover *Takeover
+	if a.cfg.Takeovers != nil {
+		if t, ok := a.cfg.Takeovers.Takeover(); ok {
+			takeover = &t
+		}
+	}
+
 	a.mu.Lock()
 	now := a.cfg.Now()
 	a.takeOffers(offers, now)
+	if takeover != nil && (a.takeover == nil || a.takeover.ID != takeover.ID) {
+		a.blank, a.lastInput = false, now
+	}
+	a.takeover = takeover
 	scr, st, wait := a.build(reading, accounts, now)
 	changed := !a.drawn || scr != a.lastScreen
 	a.lastScreen, a.drawn = scr, true

@@ -2,6 +2,7 @@ package device
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 
@@ -84,7 +85,7 @@ func (a *Appliance) build(r clock.Reading, accts []vault.Account, now time.Time)
 // blanked reports whether the screen is blank: no press for BlankAfter
 // and no offer shown. Otherwise the frame wakes when it would blank.
 func (a *Appliance) blanked(f *frame) bool {
-	if _, shown := a.shownOffer(); a.cfg.BlankAfter <= 0 || shown {
+	if _, shown := a.shownOffer(); a.cfg.BlankAfter <= 0 || shown || a.takeover != nil {
 		return false
 	}
 	if f.now.Sub(a.lastInput) >= a.cfg.BlankAfter {
@@ -102,6 +103,10 @@ func (a *Appliance) blanked(f *frame) bool {
 func (a *Appliance) buildNotice(f *frame) bool {
 	o, offered := a.shownOffer()
 	switch {
+	case a.takeover != nil:
+		f.scr.DeviceName, f.scr.Count = a.takeover.From, a.takeover.Count
+		f.st.Message = fmt.Sprintf("Take over %d accounts from %s?", a.takeover.Count, a.takeover.From)
+		f.show(display.ViewTakeover)
 	case offered:
 		f.scr.User, f.scr.DeviceName = o.User, o.DeviceName
 		f.scr.TriesLeft = MaxWrongSequences - a.wrong[o.ID]
@@ -154,6 +159,17 @@ func (a *Appliance) buildPairing(f *frame, accts []vault.Account) bool {
 	pages := len(accts)
 	if waiting {
 		pages++
+	}
+	if w, ok := a.cfg.Pairing.(Wiper); ok && waiting {
+		if by, wiped := w.Wiped(); wiped && len(accts) == 0 {
+			msg := "Replaced by " + by + ". Pair again with code " + pairCode
+			if pairCode == "" {
+				msg = "Replaced by " + by + ". Waiting for a pairing code"
+			}
+			f.scr.Title, f.scr.Message, f.st.Message = "Wiped", msg, "Wiped"
+			f.show(display.ViewMessage)
+			return true
+		}
 	}
 	if pages == 0 {
 		f.scr.Title, f.scr.Message = "No accounts", "Add one in the console or with totpctl"
@@ -285,6 +301,16 @@ func (a *Appliance) handle(b Button) {
 		a.mu.Unlock()
 		return
 	}
+	if t := a.takeover; t != nil {
+		if b == Next {
+			a.mu.Unlock() // asked once for the batch: only OK or BACK answers
+			return
+		}
+		a.takeover = nil
+		a.mu.Unlock()
+		a.answerTakeover(*t, b == OK)
+		return
+	}
 	o, offered := a.shownOffer()
 	if a.message != "" && !offered {
 		a.message = ""
@@ -389,6 +415,23 @@ func (a *Appliance) enter(o Offer, b Button, now time.Time) {
 	a.message = MsgWrongSequence
 	a.mu.Unlock()
 	a.answerOffer(o, false)
+}
+
+// answerTakeover answers the takeover batch t. Called from the loop
+// goroutine without a.mu held.
+func (a *Appliance) answerTakeover(t Takeover, accept bool) {
+	err := a.cfg.Takeovers.AnswerTakeover(t.ID, accept)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	switch {
+	case err != nil && errors.Is(err, ErrWithdrawn):
+		a.message = "Takeover withdrawn by the server"
+	case err != nil:
+		a.cfg.Logger.Warn("answering a takeover failed", "err", err)
+		a.message = "Could not store every account; retrying"
+	case accept:
+		a.message = fmt.Sprintf("Took over %d accounts from %s", t.Count, t.From)
+	}
 }
 
 // answerOffer answers o; an accepted offer's account is then focused with

@@ -40,6 +40,8 @@ var goldenScreens = []struct {
 	{"offer-wrong", Screen{View: ViewOffer, User: "alice", DeviceName: "Front desk kiosk", TriesLeft: 2}},
 	{"offer-entry", Screen{View: ViewOfferEntry, User: "alice", Entered: 2, Needed: 4, TriesLeft: 3}},
 	{"offer-entry-wrong", Screen{View: ViewOfferEntry, User: "alice", Entered: 0, Needed: 4, TriesLeft: 1}},
+	{"takeover", Screen{View: ViewTakeover, DeviceName: "Lobby kiosk 3", Count: 10}},
+	{"takeover-one", Screen{View: ViewTakeover, DeviceName: "A rather long appliance name at the front desk", Count: 1}},
 	{"qr", Screen{View: ViewQR, Issuer: "Example", Label: "alice@example.com", URI: sampleURI}},
 	{"qr-short", Screen{View: ViewQR, Issuer: "Ex", Label: "al", URI: "otpauth://totp/a?secret=JBSWY3DPEHPK3PXP"}},
 	{"secret", Screen{View: ViewSecret, Issuer: "Example", Label: "alice", Secret: "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"}},

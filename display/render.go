@@ -70,6 +70,8 @@ func Render(s Screen, size image.Point) *image1bit.VerticalLSB {
 		r.offer()
 	case ViewOfferEntry:
 		r.offerEntry()
+	case ViewTakeover:
+		r.takeover()
 	case ViewQR:
 		r.qr()
 	case ViewSecret:

@@ -33,7 +33,7 @@ func TestSizeByName(t *testing.T) {
 }
 
 func TestParseView(t *testing.T) {
-	names := []string{"code", "untrusted", "hidden", "offer", "qr", "secret", "pairing", "message", "offer-entry"}
+	names := []string{"code", "untrusted", "hidden", "offer", "qr", "secret", "pairing", "message", "offer-entry", "takeover"}
 	if len(Views()) != len(names) {
 		t.Fatalf("Views() = %v, want %d views", Views(), len(names))
 	}

@@ -67,6 +67,10 @@ const (
 	// ViewOfferEntry asks for the button sequence the console shows for
 	// an offer, and how many presses were entered (never which).
 	ViewOfferEntry
+	// ViewTakeover asks a spare, once for the batch, whether to take over
+	// Screen.Count accounts from the appliance it replaces
+	// (Screen.DeviceName): OK takes them over, BACK declines.
+	ViewTakeover
 )
 
 var viewNames = [...]string{
@@ -79,6 +83,7 @@ var viewNames = [...]string{
 	ViewPairing:    "pairing",
 	ViewMessage:    "message",
 	ViewOfferEntry: "offer-entry",
+	ViewTakeover:   "takeover",
 }
 
 // Views returns every View, in order.
@@ -196,7 +201,8 @@ type Screen struct {
 	Remaining, Period time.Duration
 
 	// Index is the zero-based position of the account among Count accounts;
-	// "Index+1/Count" is shown when Count > 1.
+	// "Index+1/Count" is shown when Count > 1. In the takeover view Count
+	// is how many accounts the spare is asked to take over.
 	Index, Count int
 
 	// Time selects the time glyph. The code view never shows a code when
@@ -219,7 +225,8 @@ type Screen struct {
 	Page int
 
 	// User and DeviceName describe an offer (offer view): "New account for
-	// User — DeviceName". In the other views of an account, User is the
+	// User — DeviceName". In the takeover view DeviceName is the name of
+	// the appliance replaced. In the other views of an account, User is the
 	// user the server placed it for, named after its label within the
 	// panel's width; empty for an account added on the appliance.
 	User, DeviceName string

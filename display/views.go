@@ -309,6 +309,33 @@ func (r *renderer) offer() {
 	r.paragraph(t.text, text, box, 0)
 }
 
+// takeover asks, once for the batch, whether this appliance takes over
+// the accounts of the appliance it replaces. No account is named: the
+// question is about the batch, and nothing secret is shown.
+func (r *renderer) takeover() {
+	t, s := r.t, r.s
+	hintTop := r.hints([]string{"OK", "BACK"}, []string{"take over", "decline"}, []string{"yes", "no"})
+	n := max(s.Count, 0)
+	accounts := strconv.Itoa(n) + " accounts"
+	if n == 1 {
+		accounts = "1 account"
+	}
+	from := s.DeviceName
+	if from == "" {
+		from = "the old appliance"
+	}
+	if r.small() {
+		f := t.text
+		w := r.size.X - 2*t.pad
+		text := choose(f, w, 1, "Take over "+accounts+" from "+from+"?", "Take over "+accounts+"?", "Take over "+strconv.Itoa(n)+"?")
+		r.c.line(f, f.fit(f.clean(text), w), t.pad, r.size.X, t.pad, -1, true)
+		return
+	}
+	top := r.titleBar("Take over", "")
+	box := image.Rect(t.pad, top+t.gap, r.size.X-t.pad, hintTop-t.gap)
+	r.paragraph(t.text, accounts+" from "+from+"?", box, 0)
+}
+
 func (r *renderer) qr() {
 	t, s := r.t, r.s
 	f := t.text

@@ -114,7 +114,7 @@ func Assemble(p Parts, cfg ApplianceConfig) (*Appliance, error) {
 			return nil, err
 		}
 		a.uplink = c
-		dcfg.Pairing, dcfg.Offers, dcfg.Changed = c, offers{c}, c.Changed()
+		dcfg.Pairing, dcfg.Offers, dcfg.Takeovers, dcfg.Changed = c, offers{c}, takeovers{c}, c.Changed()
 		dcfg.Link = func() display.Link { return linkOf(c.Link()) }
 	}
 	loop, err := device.New(dcfg)
@@ -221,6 +221,22 @@ func (o offers) Open() []device.Offer {
 
 func (o offers) Answer(id string, accept bool) error {
 	err := o.c.Answer(id, accept)
+	if errors.Is(err, uplink.ErrWithdrawn) {
+		return fmt.Errorf("%w: %w", device.ErrWithdrawn, err)
+	}
+	return err
+}
+
+// takeovers adapts the sync client's takeover batches to the loop's.
+type takeovers struct{ c *uplink.Client }
+
+func (t takeovers) Takeover() (device.Takeover, bool) {
+	b, ok := t.c.Takeover()
+	return device.Takeover{ID: b.ID, From: b.From, Count: b.Count}, ok
+}
+
+func (t takeovers) AnswerTakeover(id string, accept bool) error {
+	err := t.c.AnswerTakeover(id, accept)
 	if errors.Is(err, uplink.ErrWithdrawn) {
 		return fmt.Errorf("%w: %w", device.ErrWithdrawn, err)
 	}

@@ -18,7 +18,7 @@ func (c *Client) applyChange(ch proto.Change) error {
 	c.applyMu.Lock()
 	defer c.applyMu.Unlock()
 	st := c.state()
-	if ch.Rev <= st.Rev && ch.Kind != proto.KindOffer {
+	if ch.Rev <= st.Rev && ch.Kind != proto.KindOffer && ch.Kind != proto.KindTakeover {
 		return nil // applied before
 	}
 	refresh := false
@@ -67,6 +67,22 @@ func (c *Client) applyChange(ch proto.Change) error {
 			c.log.Info("account active", "device", ch.DeviceID)
 			refresh = true
 		}
+		st.addAck(proto.Ack{Rev: ch.Rev, Result: proto.ResultApplied})
+	case proto.KindTakeover:
+		refresh = c.takeover(ch, &st)
+	case proto.KindWipe:
+		// Replaced by another appliance, which holds every account now:
+		// the whole vault goes, local accounts too.
+		c.dropAllOffers()
+		c.dropBatches()
+		n, err := c.vault.RemoveWhere(func(vault.Account) bool { return true })
+		if err != nil {
+			return fmt.Errorf("apply wipe: %w", err)
+		}
+		c.log.Info("replaced by another appliance: vault wiped", "removed", n, "replaced_by", ch.Name)
+		refresh = true
+		st.UnpairRev = ch.Rev
+		st.Wiped, st.ReplacedBy = true, ch.Name
 		st.addAck(proto.Ack{Rev: ch.Rev, Result: proto.ResultApplied})
 	case proto.KindUnpair:
 		c.dropAllOffers()

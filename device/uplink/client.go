@@ -128,7 +128,8 @@ type Client struct {
 	lastErr     string
 	skew        time.Duration // added to the clock when signing, learned from the server
 	offers      map[string]*openOffer
-	offerSeq    int64 // numbers open offers in the order they arrived
+	offerSeq    int64                 // numbers open offers and takeover batches in the order they arrived
+	batches     map[string]*openBatch // open takeover batches, by id
 	more        bool
 }
 
@@ -195,7 +196,8 @@ func New(cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("client: %w", err)
 	}
 	c := &Client{cfg: cfg, server: u, http: hc, id: id, log: cfg.Logger, vault: cfg.Vault,
-		wake: make(chan struct{}, 1), changed: make(chan struct{}, 1), offers: make(map[string]*openOffer)}
+		wake: make(chan struct{}, 1), changed: make(chan struct{}, 1), offers: make(map[string]*openOffer),
+		batches: make(map[string]*openBatch)}
 	if st.Server != "" && st.Server != u.String() {
 		c.log.Warn("the configured server changed: pairing again; accounts are kept", "was", st.Server, "now", u.String())
 		st = syncState{}

@@ -78,7 +78,8 @@ func (c *Client) lostPairing() error {
 		c.log.Info("unpaired from the server", "appliance", st.ApplianceID)
 	}
 	c.dropAllOffers()
-	if err := c.commit(syncState{Server: c.server.String()}); err != nil {
+	c.dropBatches()
+	if err := c.commit(syncState{Server: c.server.String(), Wiped: st.Wiped, ReplacedBy: st.ReplacedBy}); err != nil {
 		return err
 	}
 	c.notify()

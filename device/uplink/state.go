@@ -34,6 +34,14 @@ type syncState struct {
 	// reported to the server for this pairing (see Client.reconcile):
 	// false from pairing until the server answered.
 	Reconciled bool `json:"reconciled,omitempty"`
+	// AcceptedBatches are the takeover batches accepted on the appliance:
+	// their accounts are stored as they arrive, without asking again.
+	AcceptedBatches []string `json:"accepted_batches,omitempty"`
+	// Wiped reports that the server told the appliance it was replaced
+	// (a wipe change) and the vault was wiped; ReplacedBy names the
+	// appliance that replaced it. Both stay until it is paired again.
+	Wiped      bool   `json:"wiped,omitempty"`
+	ReplacedBy string `json:"replaced_by,omitempty"`
 }
 
 func (s syncState) paired() bool { return s.ApplianceID != "" }

@@ -197,7 +197,8 @@ func (c *Client) acked(batch []proto.Ack, resp proto.AckResponse) error {
 				// appliance.
 				c.log.Info("unpaired from the server", "appliance", st.ApplianceID)
 				c.dropAllOffers()
-				err := c.commit(syncState{Server: c.server.String()})
+				c.dropBatches()
+				err := c.commit(syncState{Server: c.server.String(), Wiped: st.Wiped, ReplacedBy: st.ReplacedBy})
 				c.notify()
 				return err
 			}

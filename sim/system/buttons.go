@@ -45,7 +45,12 @@ func buttonLabels(v buttonView) Buttons {
 		return Buttons{Next: "accounts (the offer waits)", OK: "accept: asks for the console's buttons", Back: "reject"}
 	case "offer-entry":
 		return Buttons{Next: "the console's sequence", OK: "the console's sequence", Back: "the console's sequence"}
+	case "takeover":
+		return Buttons{OK: "take the accounts over", Back: "decline"}
 	case "message":
+		if st.Message == "Wiped" {
+			return Buttons{} // replaced: waiting to be paired again
+		}
 		if st.Message != "" {
 			return Buttons{Next: "dismiss", OK: "dismiss", Back: "dismiss"}
 		}

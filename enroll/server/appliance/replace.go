@@ -293,6 +293,17 @@ func (a *API) takeoverAnswered(r *http.Request, app store.Appliance, c store.Cha
 		if err := a.store.SetReplacementState(ctx, rep.ID, store.ReplacementDeclined, now); err != nil && !errors.Is(err, store.ErrStale) {
 			return err
 		}
+		// The batch's other takeovers are withdrawn, so that none still
+		// on its way asks again; resuming queues new ones.
+		for _, acc := range rep.Accounts {
+			if acc.Rev == 0 || acc.Moved() || acc.DeviceUID == c.DeviceUID {
+				continue
+			}
+			if _, err := a.store.AnswerChange(ctx, app.ID, acc.Rev, store.ChangeCancelled, now); err != nil &&
+				!errors.Is(err, store.ErrStale) && !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+		}
 		a.log.Info("replacement declined on the spare", "replacement", rep.ID, "spare", app.ID)
 		a.audit(r, app, "appliance.replace.decline", "appliance:"+rep.OldID,
 			fmt.Sprintf("BACK on %q: %d of %d account(s) not moved from %q", app.Name, len(rep.Accounts)-rep.Moved(), len(rep.Accounts), rep.OldName))

@@ -51,7 +51,7 @@ func wireChange(c store.Change) (proto.Change, error) {
 	case store.ChangeUnpair:
 		var p wipePayload
 		if len(c.Payload) > 0 && json.Unmarshal(c.Payload, &p) == nil && p.Wipe {
-			w.Kind = proto.KindWipe
+			w.Kind, w.Name = proto.KindWipe, p.ReplacedBy
 		}
 	case store.ChangeRename:
 		var p renamePayload
