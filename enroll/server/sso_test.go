@@ -306,6 +306,7 @@ func TestSSORefusals(t *testing.T) {
 func TestSSOPortalUser(t *testing.T) {
 	r := newSSORig(t, ssoOptions{allowLocal: false})
 	k, _ := r.registered("pat", "Pat phone")
+	mark := r.lastAudit(t)
 	c := r.client()
 	status, path, body := visit(t, c, r.begin(t, c, "pat").String())
 	if status != 200 || path != "/signin/code" {
@@ -318,6 +319,15 @@ func TestSSOPortalUser(t *testing.T) {
 	}
 	if status, _, _ := b.get("/users"); status != http.StatusForbidden {
 		t.Fatalf("GET /users from a portal session = %d, want 403", status)
+	}
+	var signins []string
+	for _, e := range r.audits(t, mark) {
+		if e.Action == "signin" {
+			signins = append(signins, e.Detail)
+		}
+	}
+	if len(signins) != 1 || signins[0] != "oidc and MFA code" {
+		t.Fatalf("signin audit lines: %q, want one \"oidc and MFA code\"", signins)
 	}
 	// Local passwords are off for users.
 	pat, err := r.st.UserByName(context.Background(), "pat")
@@ -393,5 +403,29 @@ func TestSSOLocalSigninFrom(t *testing.T) {
 	}
 	if evs := r.audits(t, mark); len(evs) != 1 || evs[0].Detail != "local sign-in from an address outside oidc.local_signin_from" {
 		t.Fatalf("audit: %+v", evs)
+	}
+}
+
+// TestSSORolesGoAway: the role comes from the groups at each sign-in;
+// when the groups no longer give one, the next sign-in reaches only the
+// portal and the console refuses it.
+func TestSSORolesGoAway(t *testing.T) {
+	r := newSSORig(t, ssoOptions{allowLocal: true})
+	c := r.client()
+	if status, path, _ := visit(t, c, r.begin(t, c, "alice").String()); status != 200 || path != "/users" {
+		t.Fatalf("alice as admin: %d at %s, want /users", status, path)
+	}
+	if err := r.op.SetGroups("alice", []string{"staff"}); err != nil {
+		t.Fatal(err)
+	}
+	c = r.client()
+	status, path, _ := visit(t, c, r.begin(t, c, "alice").String())
+	if status != 200 || path != "/portal" {
+		t.Fatalf("alice without a mapped group: %d at %s, want the portal", status, path)
+	}
+	for _, p := range []string{"/users", "/settings"} {
+		if status, _, _ := visit(t, c, r.url+p); status != http.StatusForbidden {
+			t.Errorf("GET %s after the role went = %d, want 403", p, status)
+		}
 	}
 }

@@ -74,6 +74,8 @@ func (s *Console) signinCodeSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	s.trustDevice(w, r, a.user.Username)
 	switch {
+	case s.viaSSO(r, a):
+		s.core.Audit(r.Context(), who, "signin", "user:"+a.user.Username, "oidc and MFA code")
 	case s.breakGlass(a.user) && a.sess.Role == "":
 		s.core.Audit(r.Context(), who, "signin.breakglass", "user:"+a.user.Username, "local admin: password and MFA code while oidc is configured")
 	default:

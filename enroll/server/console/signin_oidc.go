@@ -206,6 +206,7 @@ func (s *Console) signinOIDCCallback(w http.ResponseWriter, r *http.Request) {
 		http.SetCookie(w, &http.Cookie{Name: idTokenCookie, Value: id.IDToken, Path: "/signout", HttpOnly: true, Secure: s.secure(r), SameSite: http.SameSiteLaxMode, MaxAge: int(s.cfg.SessionLifetime / time.Second)})
 	}
 	if sess.mfaPending {
+		s.markSSOPending(w, r, u)
 		http.Redirect(w, r, "/signin/code", http.StatusSeeOther)
 		return
 	}
@@ -248,4 +249,47 @@ func clip(s string, n int) string {
 		return s[:n]
 	}
 	return s
+}
+
+// ssoPendingCookie says, for the audit, that the code step follows a
+// sign-in through the provider rather than a password: a tag over the
+// pending session's CSRF token, so it names that session alone.
+const (
+	ssoPendingCookie  = "totpserver_sso_pending"
+	ssoPendingPurpose = "oidc-pending"
+)
+
+// markSSOPending tags the pending session just started for u as one from
+// the provider.
+func (s *Console) markSSOPending(w http.ResponseWriter, r *http.Request, u store.User) {
+	c, err := s.sessionCookieOf(w)
+	if err != nil {
+		return
+	}
+	sess, err := s.store.SessionByHash(r.Context(), core.HashToken(c))
+	if err != nil || sess.UserID != u.ID {
+		return
+	}
+	tag := s.deviceKeys.MAC(ssoPendingPurpose, []byte(sess.CSRF))
+	http.SetCookie(w, &http.Cookie{Name: ssoPendingCookie, Value: base64.RawURLEncoding.EncodeToString(tag), Path: "/signin/code", HttpOnly: true, Secure: s.secure(r), SameSite: http.SameSiteStrictMode, MaxAge: int(mfaStepLifetime / time.Second)})
+}
+
+// viaSSO reports whether the pending session a came from the provider.
+func (s *Console) viaSSO(r *http.Request, a *auth) bool {
+	c, err := r.Cookie(ssoPendingCookie)
+	if err != nil {
+		return false
+	}
+	tag, err := base64.RawURLEncoding.DecodeString(c.Value)
+	return err == nil && s.deviceKeys.CheckMAC(ssoPendingPurpose, []byte(a.sess.CSRF), tag)
+}
+
+// sessionCookieOf returns the session cookie value just set on w.
+func (s *Console) sessionCookieOf(w http.ResponseWriter) (string, error) {
+	for _, line := range w.Header().Values("Set-Cookie") {
+		if c, err := http.ParseSetCookie(line); err == nil && c.Name == sessionCookie && c.Value != "" {
+			return c.Value, nil
+		}
+	}
+	return "", errors.New("no session cookie set")
 }

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -59,8 +60,10 @@ type OP struct {
 	// Issuer is the provider's issuer URL (the proxy's address).
 	Issuer string
 
-	mu   sync.Mutex
-	swap string // an ID token to put in the next token answer
+	mu       sync.Mutex
+	swap     string // an ID token to put in the next token answer
+	accounts map[string][]string
+	file     string // the accounts as the provider reads them
 }
 
 // Start runs the provider until the test ends.
@@ -94,17 +97,22 @@ func Start(t testing.TB, opts Options) *OP {
 		}
 		clients = append(clients, cl)
 	}
+	dir := t.TempDir()
+	op.file = filepath.Join(dir, "accounts.json")
+	op.accounts = maps.Clone(opts.Accounts)
+	if err := op.writeAccounts(); err != nil {
+		t.Fatal(err)
+	}
 	cfg, err := json.Marshal(map[string]any{
-		"modules":    modules,
-		"issuer":     op.Issuer,
-		"clients":    clients,
-		"accounts":   opts.Accounts,
-		"idTokenTTL": int(opts.IDTokenTTL / time.Second),
+		"modules":      modules,
+		"issuer":       op.Issuer,
+		"clients":      clients,
+		"accountsFile": op.file,
+		"idTokenTTL":   int(opts.IDTokenTTL / time.Second),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
 	path := filepath.Join(dir, "op.mjs")
 	if err := os.WriteFile(path, script, 0o600); err != nil {
 		t.Fatal(err)
@@ -153,6 +161,27 @@ func Start(t testing.TB, opts Options) *OP {
 		t.Fatalf("oidc-provider did not listen within 30 s:\n%s", stderr.String())
 	}
 	return op
+}
+
+// SetGroups changes an account's groups (nil: no groups claim) from its
+// next sign-in on.
+func (op *OP) SetGroups(account string, groups []string) error {
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	op.accounts[account] = groups
+	return op.writeAccounts()
+}
+
+func (op *OP) writeAccounts() error {
+	b, err := json.Marshal(op.accounts)
+	if err != nil {
+		return err
+	}
+	tmp := op.file + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, op.file)
 }
 
 // SwapNextIDToken makes the token endpoint's next answer carry raw as its

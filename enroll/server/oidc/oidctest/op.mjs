@@ -9,7 +9,10 @@ import { join } from 'node:path';
 const cfg = JSON.parse(process.env.OP_CONFIG);
 const { default: Provider } = await import(pathToFileURL(join(cfg.modules, 'oidc-provider', 'lib', 'index.js')).href);
 
-const accounts = cfg.accounts; // name → groups (null: no groups claim)
+// name → groups (null: no groups claim), read again at every sign-in from
+// the file the test may rewrite (OP.SetGroups).
+import { readFileSync } from 'node:fs';
+const accountsOf = () => JSON.parse(readFileSync(cfg.accountsFile, 'utf8'));
 
 const provider = new Provider(cfg.issuer, {
   clients: cfg.clients,
@@ -29,6 +32,7 @@ const provider = new Provider(cfg.issuer, {
   ttl: { IdToken: cfg.idTokenTTL || 3600 },
   cookies: { keys: ['totpbox test op cookie key'] },
   async findAccount(ctx, id) {
+    const accounts = accountsOf();
     if (!(id in accounts)) return undefined;
     return {
       accountId: id,
