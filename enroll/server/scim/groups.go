@@ -125,7 +125,30 @@ func (s *Service) putGroup(ctx context.Context, a core.Actor, old *store.SCIMGro
 		}
 		return g, err
 	}
-	return g, s.groupChanged(ctx, a, old, &g)
+	if err := s.groupChanged(ctx, a, old, &g); err != nil {
+		s.undo(ctx, a, &g, old)
+		return g, err
+	}
+	return g, nil
+}
+
+// undo puts group was back after a change to now that could not be
+// applied to every member (the last admin would lose admin or be
+// disabled), and applies its members again; was nil deletes now.
+func (s *Service) undo(ctx context.Context, a core.Actor, now, was *store.SCIMGroup) {
+	var err error
+	id := ""
+	if was != nil {
+		id, err = was.ID, s.store.PutSCIMGroup(ctx, *was)
+	} else {
+		id, err = now.ID, s.store.DeleteSCIMGroup(ctx, now.ID)
+	}
+	if err == nil {
+		err = s.groupChanged(ctx, a, now, was)
+	}
+	if err != nil {
+		s.log.Error("SCIM group change refused, and undoing it failed", "group", id, "err", err)
+	}
 }
 
 // groupChanged applies again the users whose access a change of a group
@@ -304,6 +327,7 @@ func (s *Service) groupDelete(w http.ResponseWriter, r *http.Request, a core.Act
 		return err
 	}
 	if err := s.groupChanged(ctx, a, &old, nil); err != nil {
+		s.undo(ctx, a, nil, &old)
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -207,7 +207,11 @@ func (s *Service) fail(w http.ResponseWriter, r *http.Request, err error) {
 	scimType := ""
 	switch status {
 	case http.StatusConflict:
-		scimType = "uniqueness"
+		// A name taken ("already exists", "already belongs to"); other
+		// conflicts (the last admin) have no scimType of their own.
+		if strings.Contains(msg, "already") {
+			scimType = "uniqueness"
+		}
 	case http.StatusBadRequest:
 		scimType = "invalidValue"
 	}
