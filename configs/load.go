@@ -207,20 +207,31 @@ func unknownKeys(v *viper.Viper, dst any) []string {
 	return unknown
 }
 
+// keyName is the config key of struct field f: its mapstructure tag, else
+// its name in lower case; false for a field that is no key (unexported,
+// or tagged "-").
+func keyName(f reflect.StructField) (string, bool) {
+	if !f.IsExported() {
+		return "", false
+	}
+	name := f.Tag.Get("mapstructure")
+	switch name {
+	case "-":
+		return "", false
+	case "":
+		return strings.ToLower(f.Name), true
+	}
+	return name, true
+}
+
 // walk calls fn for every leaf key of struct type t; nested structs are
 // sections. Slices and maps are leaves.
 func walk(prefix string, t reflect.Type, fn func(key string, t reflect.Type)) {
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
-		if !f.IsExported() {
+		name, ok := keyName(f)
+		if !ok {
 			continue
-		}
-		name := f.Tag.Get("mapstructure")
-		if name == "-" {
-			continue
-		}
-		if name == "" {
-			name = strings.ToLower(f.Name)
 		}
 		key := prefix + name
 		ft := f.Type
@@ -239,15 +250,9 @@ func setDefaults(v *viper.Viper, prefix string, val reflect.Value) error {
 	}
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
-		if !f.IsExported() {
+		name, ok := keyName(f)
+		if !ok {
 			continue
-		}
-		name := f.Tag.Get("mapstructure")
-		if name == "-" {
-			continue
-		}
-		if name == "" {
-			name = strings.ToLower(f.Name)
 		}
 		fv := val.Field(i)
 		if f.Type.Kind() == reflect.Struct && f.Type.String() != "time.Time" {

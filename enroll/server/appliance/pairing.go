@@ -33,20 +33,13 @@ func (a *API) handleRequestCode(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, proto.CodeBadRequest, err.Error())
 		return
 	}
-	st, err := a.pairingState(r.Context(), pub)
-	if err != nil {
-		a.internal(w, r, err)
-		return
-	}
 	// The nonce of a paired key is recorded, as for all its requests; a
 	// key not paired yet is bounded by the address's pairing budget
 	// instead, so its requests never fill the replay cache or the nonce
 	// table. A replay of its request gains nothing: it hands out the same
 	// key's code again, or a new one for the same keys.
-	if st.State == proto.PairingPaired {
-		if a.fresh(w, r, pub) {
-			writeJSON(w, http.StatusOK, st.Pairing)
-		}
+	st, ok := a.unpairedState(w, r, pub)
+	if !ok {
 		return
 	}
 	now := a.clock.Now()
@@ -85,15 +78,8 @@ func (a *API) handlePairingStatus(w http.ResponseWriter, r *http.Request) {
 	// and its nonce is not recorded: the answer changes nothing, so a
 	// replay of it gains nothing, and a flood of such keys cannot fill the
 	// replay cache or the nonce table. A paired key's nonce is recorded.
-	st, err := a.pairingState(r.Context(), pub)
-	if err != nil {
-		a.internal(w, r, err)
-		return
-	}
-	if st.State == proto.PairingPaired {
-		if a.fresh(w, r, pub) {
-			writeJSON(w, http.StatusOK, st.Pairing)
-		}
+	st, ok := a.unpairedState(w, r, pub)
+	if !ok {
 		return
 	}
 	if a.unauthLimited(w, r) {
@@ -103,16 +89,8 @@ func (a *API) handlePairingStatus(w http.ResponseWriter, r *http.Request) {
 	if st.State == proto.PairingNone {
 		wait = 0
 	}
-	if wait > 0 {
-		if done := a.hold(keyTopic(pub), true); done != nil {
-			defer done()
-		} else {
-			wait = 0 // too many held: answered at once
-		}
-	}
-	timeout := time.NewTimer(wait)
-	defer timeout.Stop()
-	expired := wait == 0
+	timeout, expired, end := a.holdUpTo(keyTopic(pub), wait, true)
+	defer end()
 	for {
 		ch, release := a.notify.watch(keyTopic(pub))
 		st, err := a.pairingState(r.Context(), pub)
@@ -130,7 +108,7 @@ func (a *API) handlePairingStatus(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-ch:
 		case <-lapse.C:
-		case <-timeout.C:
+		case <-timeout:
 			expired = true
 		case <-r.Context().Done():
 			lapse.Stop()
@@ -139,6 +117,45 @@ func (a *API) handlePairingStatus(w http.ResponseWriter, r *http.Request) {
 		}
 		lapse.Stop()
 		release()
+	}
+}
+
+// unpairedState reads pub's pairing state for a pairing request. It
+// answers the request itself, and returns false, when the read fails or
+// the key is paired already (recording its nonce, as for all a paired
+// key's requests).
+func (a *API) unpairedState(w http.ResponseWriter, r *http.Request, pub ed25519.PublicKey) (pairingState, bool) {
+	st, err := a.pairingState(r.Context(), pub)
+	if err != nil {
+		a.internal(w, r, err)
+		return st, false
+	}
+	if st.State == proto.PairingPaired {
+		if a.fresh(w, r, pub) {
+			writeJSON(w, http.StatusOK, st.Pairing)
+		}
+		return st, false
+	}
+	return st, true
+}
+
+// holdUpTo holds a long-poll on topic for up to wait (see hold; not at
+// all when wait is zero or too many are held). It returns the channel
+// that fires when the wait is over, whether it is over already, and the
+// function that ends the hold.
+func (a *API) holdUpTo(topic string, wait time.Duration, pairing bool) (timeout <-chan time.Time, expired bool, end func()) {
+	var done func()
+	if wait > 0 {
+		if done = a.hold(topic, pairing); done == nil {
+			wait = 0 // too many held: answered at once
+		}
+	}
+	t := time.NewTimer(wait)
+	return t.C, wait == 0, func() {
+		t.Stop()
+		if done != nil {
+			done()
+		}
 	}
 }
 

@@ -149,17 +149,8 @@ func (a *API) handleChanges(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, proto.CodeForbidden, "this appliance may use only its own changes")
 		return
 	}
-	wait := min(q.Wait, a.cfg.MaxWait)
-	if wait > 0 {
-		if done := a.hold(app.ID, false); done != nil {
-			defer done()
-		} else {
-			wait = 0 // too many held: answered at once
-		}
-	}
-	timeout := time.NewTimer(wait)
-	defer timeout.Stop()
-	expired := wait == 0
+	timeout, expired, end := a.holdUpTo(app.ID, min(q.Wait, a.cfg.MaxWait), false)
+	defer end()
 	for {
 		resp, fresh, err := a.changesResponse(list, q.After)
 		if err != nil {
@@ -182,7 +173,7 @@ func (a *API) handleChanges(w http.ResponseWriter, r *http.Request) {
 				writeError(w, http.StatusUnauthorized, proto.CodeNotPaired, "this appliance's key is not paired with the server")
 				return
 			}
-		case <-timeout.C:
+		case <-timeout:
 			expired = true
 			if len(list) == 0 {
 				// Nothing was open: answer empty without reading again,

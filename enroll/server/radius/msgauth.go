@@ -73,30 +73,36 @@ func checkMessageAuthenticator(raw, secret []byte) error {
 // Authenticator is the request's), with a Message-Authenticator computed
 // as RFC 3579 asks and the Response Authenticator over it.
 func encodeReply(p *radius.Packet) ([]byte, error) {
-	p.Attributes.Del(rfc2869.MessageAuthenticator_Type)
-	p.Attributes.Add(rfc2869.MessageAuthenticator_Type, make(radius.Attribute, md5.Size))
-	b, err := p.MarshalBinary()
+	_, mac, err := withMessageAuthenticator(p)
 	if err != nil {
 		return nil, err
 	}
-	mac := hmac.New(md5.New, p.Secret)
-	mac.Write(b)
 	p.Attributes.Del(rfc2869.MessageAuthenticator_Type)
-	p.Attributes.Add(rfc2869.MessageAuthenticator_Type, mac.Sum(nil))
+	p.Attributes.Add(rfc2869.MessageAuthenticator_Type, mac)
 	return p.Encode()
 }
 
 // signRequest adds a Message-Authenticator to p, an Access-Request, and
 // encodes it: what a NAS does, for tests and the benchmark's client.
 func signRequest(p *radius.Packet) ([]byte, error) {
-	p.Attributes.Del(rfc2869.MessageAuthenticator_Type)
-	p.Attributes.Add(rfc2869.MessageAuthenticator_Type, make(radius.Attribute, md5.Size))
-	b, err := p.MarshalBinary()
+	b, mac, err := withMessageAuthenticator(p)
 	if err != nil {
 		return nil, err
 	}
-	mac := hmac.New(md5.New, p.Secret)
-	mac.Write(b)
-	copy(b[len(b)-md5.Size:], mac.Sum(nil))
+	copy(b[len(b)-md5.Size:], mac)
 	return b, nil
+}
+
+// withMessageAuthenticator puts a zeroed Message-Authenticator last in p
+// and returns p's encoding with it and the HMAC-MD5 over that encoding
+// (RFC 3579 3.2), which is the attribute's value.
+func withMessageAuthenticator(p *radius.Packet) (b, mac []byte, err error) {
+	p.Attributes.Del(rfc2869.MessageAuthenticator_Type)
+	p.Attributes.Add(rfc2869.MessageAuthenticator_Type, make(radius.Attribute, md5.Size))
+	if b, err = p.MarshalBinary(); err != nil {
+		return nil, nil, err
+	}
+	h := hmac.New(md5.New, p.Secret)
+	h.Write(b)
+	return b, h.Sum(nil), nil
 }
