@@ -19,6 +19,8 @@ import (
 
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
+
+	"github.com/totpbox/totpbox/internal/wallclock"
 )
 
 // SigningAlgs are the ID token signature algorithms accepted: public-key
@@ -139,6 +141,18 @@ func (p *Provider) Discover(ctx context.Context) error {
 	}
 	p.mu.Unlock()
 	return p.discover(ctx)
+}
+
+// Run retries discovery every Retry until it succeeds or ctx ends; the
+// server runs it beside its janitor, so single sign-on comes back by
+// itself once the provider answers.
+func (p *Provider) Run(ctx context.Context) {
+	for {
+		err := wallclock.Within(ctx, discoveryTimeout, p.Discover)
+		if err == nil || wallclock.Sleep(ctx, p.opts.Retry) != nil {
+			return
+		}
+	}
 }
 
 // kick starts a background discovery unless one runs, it succeeded, or

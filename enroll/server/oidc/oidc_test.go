@@ -3,8 +3,10 @@ package oidc_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/totpbox/totpbox/enroll/server/oidc"
 	"github.com/totpbox/totpbox/enroll/server/oidc/oidctest"
+	"github.com/totpbox/totpbox/internal/testkit"
 )
 
 var (
@@ -254,5 +257,40 @@ func TestUnreachableIssuer(t *testing.T) {
 	}
 	if _, err := rp.AuthCodeURL(oidc.NewRequest()); !errors.Is(err, oidc.ErrUnavailable) {
 		t.Fatalf("AuthCodeURL = %v, want ErrUnavailable", err)
+	}
+}
+
+// TestRunRetriesDiscovery: a provider that does not answer at first is
+// discovered by Run once it does.
+func TestRunRetriesDiscovery(t *testing.T) {
+	var up atomic.Bool
+	var srv *httptest.Server
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !up.Load() || r.URL.Path != "/.well-known/openid-configuration" {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"issuer":%q,"authorization_endpoint":"%[1]s/auth","token_endpoint":"%[1]s/token","jwks_uri":"%[1]s/jwks","end_session_endpoint":"%[1]s/session/end"}`, srv.URL)
+	}))
+	defer srv.Close()
+	secret := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(secret, []byte("s"), 0o600)
+	rp, err := oidc.New(oidc.Config{Issuer: srv.URL, ClientID: "c", ClientSecretFile: secret,
+		RedirectURL: "http://127.0.0.1:2/signin/oidc/callback"}, oidc.Options{Retry: 20 * time.Millisecond, Logger: testkit.Quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { rp.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	if err := rp.Discover(ctx); err == nil {
+		t.Fatal("Discover succeeded while the provider is down")
+	}
+	up.Store(true)
+	testkit.WaitFor(t, 10*time.Second, "discovery after the provider came up", rp.Available)
+	if got := rp.LogoutOrigin(); got != srv.URL {
+		t.Fatalf("LogoutOrigin() = %q, want %q", got, srv.URL)
 	}
 }

@@ -72,6 +72,7 @@ type Assembly struct {
 	mln   net.Listener      // metrics.listen, or nil
 	rpc   net.PacketConn    // radius.listen, or nil
 	sync  *directory.Syncer // directory.ldap's sync, or nil
+	oidc  *oidc.Provider    // oidc's relying party, or nil
 }
 
 // Assemble opens cfg's store and master key, builds the server and opens
@@ -151,6 +152,7 @@ func Assemble(ctx context.Context, cfg Config, opts Options) (_ *Assembly, err e
 		if sc.OIDC, err = oidc.New(cfg.OIDC, oidc.Options{Logger: log}); err != nil {
 			return nil, err
 		}
+		a.oidc = sc.OIDC
 	}
 	if ldap != nil {
 		sc.Directory = ldap
@@ -282,6 +284,9 @@ func (a *Assembly) Run(ctx context.Context) error {
 		a.srv.Run(janitorCtx)
 	}()
 	var syncDone sync.WaitGroup
+	if a.oidc != nil {
+		syncDone.Go(func() { a.oidc.Run(janitorCtx) })
+	}
 	if a.sync != nil {
 		log.Info("directory sync", "source", a.cfg.Directory.LDAP.URL, "every", a.cfg.Directory.LDAP.WithDefaults().SyncInterval)
 		syncDone.Go(func() { a.sync.Run(janitorCtx) })
