@@ -2,6 +2,9 @@ package oidc_test
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -157,6 +160,14 @@ func TestExchangeRefusals(t *testing.T) {
 			_, err := r.rp.Exchange(ctx, code, req)
 			return err
 		}, "ID token expired"},
+		{"HS256 with a key of its own", func(t *testing.T) error {
+			parts := strings.Split(otherToken, ".")
+			head := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`))
+			mac := hmac.New(sha256.New, []byte(client.Secret))
+			mac.Write([]byte(head + "." + parts[1]))
+			_, err := r.rp.Verify(ctx, head+"."+parts[1]+"."+base64.RawURLEncoding.EncodeToString(mac.Sum(nil)), "oidctest-nonce")
+			return err
+		}, `unexpected signature algorithm "HS256"`},
 		{"alg none", func(t *testing.T) error {
 			parts := strings.Split(otherToken, ".")
 			_, err := r.rp.Verify(ctx, "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0."+parts[1]+".", "oidctest-nonce")
