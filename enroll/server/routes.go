@@ -96,22 +96,8 @@ func (s *Server) logRequests(h http.Handler) http.Handler {
 			return
 		}
 		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w, status: 200}
+		sw := core.NewStatusWriter(w)
 		h.ServeHTTP(sw, r)
-		s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "took", time.Since(start))
+		s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", sw.Status, "took", time.Since(start))
 	})
 }
-
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	w.status = code
-	w.ResponseWriter.WriteHeader(code)
-}
-
-// Unwrap lets http.ResponseController reach the connection, for the
-// appliance API's long-polls.
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

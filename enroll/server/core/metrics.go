@@ -211,9 +211,9 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 func (s *Core) CountApplianceRequests(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		endpoint := applianceEndpoint(r.URL.Path)
-		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		sw := NewStatusWriter(w)
 		h.ServeHTTP(sw, r)
-		s.metrics.applianceRequests.WithLabelValues(endpoint, strconv.Itoa(sw.status)).Inc()
+		s.metrics.applianceRequests.WithLabelValues(endpoint, strconv.Itoa(sw.Status)).Inc()
 	})
 }
 
@@ -238,16 +238,25 @@ func applianceEndpoint(path string) string {
 	return "other"
 }
 
-// statusWriter records the status written.
-type statusWriter struct {
+// StatusWriter records the status a handler writes, for request counts
+// and logs. Status starts at 200, what a handler that writes no header
+// answers.
+type StatusWriter struct {
 	http.ResponseWriter
-	status int
+	Status int
 }
 
-func (w *statusWriter) WriteHeader(code int) {
-	w.status = code
+// NewStatusWriter wraps w.
+func NewStatusWriter(w http.ResponseWriter) *StatusWriter {
+	return &StatusWriter{ResponseWriter: w, Status: http.StatusOK}
+}
+
+// WriteHeader records code and writes it.
+func (w *StatusWriter) WriteHeader(code int) {
+	w.Status = code
 	w.ResponseWriter.WriteHeader(code)
 }
 
-// Unwrap lets http.ResponseController reach the connection.
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+// Unwrap lets http.ResponseController reach the connection, for the
+// appliance API's long-polls.
+func (w *StatusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
