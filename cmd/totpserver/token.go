@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/totpbox/totpbox/enroll/server/api"
+	"github.com/totpbox/totpbox/enroll/server/core"
 
 	"context"
 	"fmt"
@@ -14,29 +15,43 @@ import (
 
 func tokenCommand() *cobra.Command {
 	tok := &cobra.Command{Use: "token", Short: "Manage admin API bearer tokens"}
-	var scope string
+	var scope, roleFlag string
 	create := &cobra.Command{
 		Use:   "create NAME",
 		Short: "Create a token and print it once",
 		Long: "Create a token and print it once. --scope api (the default) makes an admin API token (/api/v1);\n" +
-			"--scope scim makes a token for SCIM provisioning that reaches only /scim/v2.",
+			"--scope scim makes a token for SCIM provisioning that reaches only /scim/v2.\n" +
+			"--role (admin API tokens) says what the token may do: admin (the default: everything), helpdesk,\n" +
+			"auditor, or verify (only POST /api/v1/verify, for an application that checks codes).",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if _, err := api.TokenScope(scope); err != nil {
+			sc, err := api.TokenScope(scope)
+			if err != nil {
 				return err
 			}
+			role, err := core.ParseRole(roleFlag)
+			if err != nil {
+				return fmt.Errorf("--role: %w", err)
+			}
+			if sc != "" && cmd.Flags().Changed("role") {
+				return fmt.Errorf("--role is for admin API tokens; a token of scope %s reaches only /scim/v2", sc)
+			}
 			return withStore(cmd, func(ctx context.Context, c serve.Config, st store.Store) error {
-				v, err := api.CreateScopedToken(ctx, st, args[0], scope)
+				v, err := api.CreateTokenFor(ctx, st, args[0], sc, role)
 				if err != nil {
 					return err
 				}
 				fmt.Fprintln(cmd.OutOrStdout(), v)
+				if sc == "" && !cmd.Flags().Changed("role") {
+					fmt.Fprintln(cmd.ErrOrStderr(), "Warning: this admin token can do everything; for an application that only checks codes, create one with --role verify.")
+				}
 				fmt.Fprintln(cmd.ErrOrStderr(), "This is the only time the token is shown; only its hash is stored.")
 				return nil
 			})
 		},
 	}
 	create.Flags().StringVar(&scope, "scope", "api", "what the token reaches: api (the admin API) or scim (/scim/v2 only)")
+	create.Flags().StringVar(&roleFlag, "role", string(core.RoleAdmin), "what an admin API token may do: admin, helpdesk, auditor or verify (only POST /api/v1/verify)")
 	tok.AddCommand(create, &cobra.Command{
 		Use:   "list",
 		Short: "List tokens (never their values)",
@@ -48,7 +63,7 @@ func tokenCommand() *cobra.Command {
 					return err
 				}
 				w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-				fmt.Fprintln(w, "NAME\tSCOPE\tCREATED\tLAST USED\tSTATE")
+				fmt.Fprintln(w, "NAME\tSCOPE\tROLE\tCREATED\tLAST USED\tSTATE")
 				for _, t := range ts {
 					last, state := "never", "active"
 					if !t.LastUsed.IsZero() {
@@ -57,7 +72,14 @@ func tokenCommand() *cobra.Command {
 					if t.Revoked {
 						state = "revoked"
 					}
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", t.Name, api.ScopeName(t), t.Created.UTC().Format("2006-01-02 15:04 UTC"), last, state)
+					role := t.Role
+					switch {
+					case t.Scope != "":
+						role = "-" // a role counts on the admin API only
+					case role == "":
+						role = string(core.RoleAdmin)
+					}
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", t.Name, api.ScopeName(t), role, t.Created.UTC().Format("2006-01-02 15:04 UTC"), last, state)
 				}
 				return w.Flush()
 			})

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -47,5 +49,50 @@ func TestTokenScope(t *testing.T) {
 	}
 	if len(want) > 0 || !strings.Contains(out, "SCOPE") {
 		t.Errorf("token list = %q, missing %v", out, want)
+	}
+}
+
+// TestTokenCreateRole: token create takes --role, warns when it makes an
+// admin token by default, refuses an unknown role with one line, and
+// token list shows each token's role.
+func TestTokenCreateRole(t *testing.T) {
+	t.Setenv("TOTPSERVER_LOG_LEVEL", "error")
+	data := filepath.Join(t.TempDir(), "data")
+	if err, out := run(t, "init", "--data", data); err != nil {
+		t.Fatalf("init: %v\n%s", err, out)
+	}
+	err, out := run(t, "token", "create", "ci", "--data", data)
+	if err != nil {
+		t.Fatalf("token create ci: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "Warning: this admin token can do everything; for an application that only checks codes, create one with --role verify.") {
+		t.Errorf("token create without --role gave no warning:\n%s", out)
+	}
+	err, out = run(t, "token", "create", "app", "--role", "verify", "--data", data)
+	if err != nil {
+		t.Fatalf("token create app --role verify: %v\n%s", err, out)
+	}
+	if strings.Contains(out, "Warning") {
+		t.Errorf("token create --role verify warned:\n%s", out)
+	}
+	err, _ = run(t, "token", "create", "s", "--scope", "scim", "--role", "verify", "--data", data)
+	if want := "--role is for admin API tokens; a token of scope scim reaches only /scim/v2"; err == nil || err.Error() != want {
+		t.Errorf("token create --scope scim --role verify = %v, want %q", err, want)
+	}
+	err, _ = run(t, "token", "create", "x", "--role", "root", "--data", data)
+	if want := `--role: unknown role "root": want one of admin, helpdesk, auditor, verify`; err == nil || err.Error() != want {
+		t.Errorf("token create --role root = %v, want %q", err, want)
+	}
+	err, out = run(t, "token", "list", "--data", data)
+	if err != nil {
+		t.Fatalf("token list: %v", err)
+	}
+	for _, want := range []string{`(?m)^NAME\s+SCOPE\s+ROLE\s+CREATED`, `(?m)^ci\s+api\s+admin\s`, `(?m)^app\s+api\s+verify\s`} {
+		if !regexp.MustCompile(want).MatchString(out) {
+			t.Errorf("token list does not match %s:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "\nx ") {
+		t.Errorf("token list shows the refused token x:\n%s", out)
 	}
 }

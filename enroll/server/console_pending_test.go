@@ -103,7 +103,7 @@ func TestPortalAdminSendsToAppliance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := h.srv.Core().SetPassword(context.Background(), core.Actor{}, lena, "lena password 1"); err != nil {
+	if err := h.srv.Core().SetPassword(context.Background(), core.Actor{Role: core.RoleAdmin}, lena, "lena password 1"); err != nil {
 		t.Fatal(err)
 	}
 	st, err := h.srv.Core().Settings(context.Background())

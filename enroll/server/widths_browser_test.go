@@ -140,7 +140,7 @@ func TestBrowserPagesFit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := h.srv.Core().SetPassword(ctx, core.Actor{}, user, "user password 1"); err != nil {
+	if err := h.srv.Core().SetPassword(ctx, core.Actor{Role: core.RoleAdmin}, user, "user password 1"); err != nil {
 		t.Fatal(err)
 	}
 	// The user's page charts a month of verify activity.

@@ -39,6 +39,8 @@ type Appliance struct {
 	// Unpairing is set by UnpairAppliance: an admin unpaired it, and the
 	// record stays until the appliance acknowledges the unpair change.
 	Unpairing bool
+	// Site is the site the appliance belongs to; empty for none.
+	Site string
 }
 
 // ClockReport is an appliance's clock reading as the server received it.
@@ -273,6 +275,9 @@ type ApplianceStore interface {
 	Appliances(ctx context.Context) ([]Appliance, error)
 	// RenameAppliance sets the friendly name; ErrNotFound, ErrConflict.
 	RenameAppliance(ctx context.Context, id, name string) error
+	// SetApplianceSite sets the site an appliance belongs to (empty for
+	// none); ErrNotFound.
+	SetApplianceSite(ctx context.Context, id, site string) error
 	// SeenAppliance records a sync: LastSeen = s.At, Version, Accounts,
 	// Secrets, and Clock unless s.Clock.At is zero. ErrNotFound when
 	// missing; an error naming the mode when s.Secrets is not one of

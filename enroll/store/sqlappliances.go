@@ -144,14 +144,14 @@ func (s *sqlStore) DeleteExpiredPairingCodes(ctx context.Context, now time.Time)
 
 const applianceCols = `id, name, sign_key, box_key, paired, last_seen, version, accounts,
 	clock_time, clock_bound_ns, clock_state, clock_ppm, clock_offset_ns, clock_at, rev, unpairing, secrets,
-	clock_bound_unknown, clock_authenticated`
+	clock_bound_unknown, clock_authenticated, site`
 
 func scanAppliance(row rowScanner) (Appliance, error) {
 	var a Appliance
 	var bound, offset int64
 	err := row.Scan(&a.ID, &a.Name, &a.SignKey, &a.BoxKey, nullTime{&a.Paired}, nullTime{&a.LastSeen}, &a.Version,
 		&a.Accounts, nullTime{&a.Clock.ApplianceTime}, &bound, &a.Clock.State, &a.Clock.Frequency, &offset,
-		nullTime{&a.Clock.At}, &a.Rev, &a.Unpairing, &a.Secrets, &a.Clock.BoundUnknown, &a.Clock.Authenticated)
+		nullTime{&a.Clock.At}, &a.Rev, &a.Unpairing, &a.Secrets, &a.Clock.BoundUnknown, &a.Clock.Authenticated, &a.Site)
 	a.Clock.Bound, a.Clock.Offset = time.Duration(bound), time.Duration(offset)
 	return a, err
 }
@@ -177,6 +177,11 @@ func (s *sqlStore) RenameAppliance(ctx context.Context, id, name string) error {
 	}
 	res, err := s.exec(ctx, `UPDATE appliances SET name = ?, name_key = ? WHERE id = ?`, name, fold(name), id)
 	return s.affected("rename appliance", res, err)
+}
+
+func (s *sqlStore) SetApplianceSite(ctx context.Context, id, site string) error {
+	res, err := s.exec(ctx, `UPDATE appliances SET site = ? WHERE id = ?`, site, id)
+	return s.affected("set appliance site", res, err)
 }
 
 func (s *sqlStore) SeenAppliance(ctx context.Context, id string, seen ApplianceSeen) error {

@@ -28,9 +28,9 @@ type apiError struct {
 	Error string `json:"error"`
 }
 
-// api wraps h with bearer-token authentication, for admin tokens, and
-// JSON encoding.
-func (s *API) api(h apiHandler) http.HandlerFunc { return s.apiFor(adminToken, h) }
+// api wraps h with bearer-token authentication, for tokens whose role
+// may do op (core.Allow), and JSON encoding.
+func (s *API) api(op core.Op, h apiHandler) http.HandlerFunc { return s.apiFor(roleFor(op), h) }
 
 // adminToken allows admin API tokens: those without a scope. A SCIM
 // token (scope scim) reaches only /scim/v2 and is refused here, 403.
@@ -41,9 +41,20 @@ func adminToken(t store.Token) error {
 	return nil
 }
 
-// auditReader allows the tokens that may read the audit log: admin
-// tokens. A role "auditor" joins here when tokens carry roles.
-func auditReader(t store.Token) error { return adminToken(t) }
+// roleFor allows the admin API tokens (adminToken) whose role may do op;
+// others get a 403 naming the role needed.
+func roleFor(op core.Op) func(store.Token) error {
+	return func(t store.Token) error {
+		if err := adminToken(t); err != nil {
+			return err
+		}
+		return core.Allow(core.Actor{Name: "token:" + t.Name, Role: tokenRole(t)}, op)
+	}
+}
+
+// auditReader allows the tokens that may read the audit log: admin and
+// auditor tokens.
+var auditReader = roleFor(core.OpReadAudit)
 
 // apiFor wraps h with bearer-token authentication, allowing the tokens
 // allow accepts (a 403 naming why otherwise), and JSON encoding.
@@ -77,17 +88,22 @@ func (s *API) apiFor(allow func(store.Token) error, h apiHandler) http.HandlerFu
 	}
 }
 
-// tokenActor is the actor behind a request made with token t: its role,
-// admin for a token stored without one.
+// tokenActor is the actor behind a request made with token t.
 func tokenActor(r *http.Request, t store.Token) core.Actor {
-	role := core.RoleAdmin
-	if t.Role != "" {
-		var err error
-		if role, err = core.ParseRole(t.Role); err != nil {
-			role = "" // a role this server does not know may do nothing
-		}
+	return core.Actor{Name: "token:" + t.Name, IP: core.ClientIP(r), Role: tokenRole(t)}
+}
+
+// tokenRole is what token t may do: its role, admin for a token stored
+// without one, none for a role this server does not know.
+func tokenRole(t store.Token) core.Role {
+	if t.Role == "" {
+		return core.RoleAdmin
 	}
-	return core.Actor{Name: "token:" + t.Name, IP: core.ClientIP(r), Role: role}
+	role, err := core.ParseRole(t.Role)
+	if err != nil {
+		return ""
+	}
+	return role
 }
 
 func (s *API) apiFail(w http.ResponseWriter, r *http.Request, err error) {

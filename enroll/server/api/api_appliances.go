@@ -32,6 +32,8 @@ type apiAppliance struct {
 	Clock *apiClockReport `json:"clock,omitempty"`
 	// Warning is a one-line warning about its clock, or absent.
 	Warning string `json:"warning,omitempty"`
+	// Site is the site it belongs to; absent for none.
+	Site string `json:"site,omitempty"`
 }
 
 // apiClockReport is an appliance's last clock report.
@@ -47,7 +49,7 @@ type apiClockReport struct {
 func toAPIAppliance(in appliance.Info) apiAppliance {
 	a := apiAppliance{ID: in.ID, Name: in.Name, Paired: in.Paired.UTC(), LastSeen: optTime(in.LastSeen),
 		Version: in.Version, Accounts: in.Accounts, Secrets: in.Secrets, Unpairing: in.Unpairing,
-		Online: in.Online, Warning: in.Warning}
+		Online: in.Online, Warning: in.Warning, Site: in.Site}
 	if c := in.Clock; c != nil {
 		a.Clock = &apiClockReport{State: c.State, OffsetSeconds: c.Offset.Seconds(),
 			ApplianceTime: c.ApplianceTime.UTC(), ReportReceived: c.At.UTC()}
@@ -72,6 +74,7 @@ func (s *API) apiApplianceList(w http.ResponseWriter, r *http.Request, a core.Ac
 	if err != nil {
 		return 0, nil, err
 	}
+	all = core.VisibleAppliances(a, all)
 	out := apiApplianceList{Appliances: make([]apiAppliance, len(all))}
 	for i, in := range all {
 		out.Appliances[i] = toAPIAppliance(in)
@@ -105,38 +108,56 @@ func (s *API) apiAppliancePair(w http.ResponseWriter, r *http.Request, a core.Ac
 }
 
 // apiApplianceByPath finds the appliance named in the path by id or
-// name, or 404.
-func (s *API) apiApplianceByPath(r *http.Request) (appliance.Info, error) {
-	in, err := s.core.FindAppliance(r.Context(), r.PathValue("appliance"))
+// name, or 404; 403 when a may not see it.
+func (s *API) apiApplianceByPath(r *http.Request, a core.Actor) (appliance.Info, error) {
+	in, err := s.core.ApplianceFor(r.Context(), a, r.PathValue("appliance"))
 	return in, core.ApplianceFailure(err)
 }
 
 // apiApplianceGet is GET /api/v1/appliances/{appliance}.
 func (s *API) apiApplianceGet(w http.ResponseWriter, r *http.Request, a core.Actor) (int, any, error) {
-	in, err := s.apiApplianceByPath(r)
+	in, err := s.apiApplianceByPath(r, a)
 	if err != nil {
 		return 0, nil, err
 	}
 	return http.StatusOK, toAPIAppliance(in), nil
 }
 
-type apiApplianceRenameRequest struct {
-	Name string `json:"name"`
+// apiApplianceChangeRequest is what PATCH changes: the name, the site
+// (empty for none), or both; a field left out stays as it is.
+type apiApplianceChangeRequest struct {
+	Name *string `json:"name"`
+	Site *string `json:"site"`
 }
 
 // apiApplianceRename is PATCH /api/v1/appliances/{appliance}: it renames
-// the appliance.
+// the appliance and sets its site.
 func (s *API) apiApplianceRename(w http.ResponseWriter, r *http.Request, a core.Actor) (int, any, error) {
-	in, err := s.apiApplianceByPath(r)
+	in, err := s.apiApplianceByPath(r, a)
 	if err != nil {
 		return 0, nil, err
 	}
-	var req apiApplianceRenameRequest
+	var req apiApplianceChangeRequest
 	if err := decode(r, &req); err != nil {
 		return 0, nil, err
 	}
-	if _, err := s.core.RenameAppliance(r.Context(), a, in, req.Name); err != nil {
-		return 0, nil, err
+	if req.Name == nil && req.Site == nil {
+		return 0, nil, core.Fail(400, "nothing to change: give \"name\", \"site\" or both")
+	}
+	if req.Site != nil {
+		if _, err := core.CleanSite(*req.Site); err != nil {
+			return 0, nil, err
+		}
+	}
+	if req.Name != nil {
+		if _, err := s.core.RenameAppliance(r.Context(), a, in, *req.Name); err != nil {
+			return 0, nil, err
+		}
+	}
+	if req.Site != nil {
+		if _, err := s.core.SetApplianceSite(r.Context(), a, in, *req.Site); err != nil {
+			return 0, nil, err
+		}
 	}
 	in, err = s.core.Appliances().Appliance(r.Context(), in.ID)
 	if err != nil {
@@ -149,7 +170,7 @@ func (s *API) apiApplianceRename(w http.ResponseWriter, r *http.Request, a core.
 // the appliance. The record stays, marked unpairing, until the appliance
 // comes back to wipe the accounts the server gave it.
 func (s *API) apiApplianceUnpair(w http.ResponseWriter, r *http.Request, a core.Actor) (int, any, error) {
-	in, err := s.apiApplianceByPath(r)
+	in, err := s.apiApplianceByPath(r, a)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -214,7 +235,7 @@ func toAPIReplacement(r appliance.Replacement) apiReplacement {
 // begins replacing the appliance by the paired spare named in "with", or
 // resumes the replacement between the two if the spare declined it.
 func (s *API) apiApplianceReplace(w http.ResponseWriter, r *http.Request, a core.Actor) (int, any, error) {
-	old, err := s.apiApplianceByPath(r)
+	old, err := s.apiApplianceByPath(r, a)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -248,7 +269,7 @@ type apiReplacementList struct {
 // the replacements the appliance is part of (as the old one or the
 // spare), newest first, with their progress.
 func (s *API) apiApplianceReplacements(w http.ResponseWriter, r *http.Request, a core.Actor) (int, any, error) {
-	in, err := s.apiApplianceByPath(r)
+	in, err := s.apiApplianceByPath(r, a)
 	if err != nil {
 		return 0, nil, err
 	}

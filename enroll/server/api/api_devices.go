@@ -42,7 +42,7 @@ func (s *API) apiDeviceCreate(w http.ResponseWriter, r *http.Request, a core.Act
 	var app appliance.Info
 	if req.Appliance != "" {
 		// Find the appliance first, so a wrong one leaves nothing behind.
-		if app, err = s.core.FindAppliance(ctx, req.Appliance); err != nil {
+		if app, err = s.core.ApplianceFor(ctx, a, req.Appliance); err != nil {
 			return 0, nil, core.ApplianceFailure(err)
 		}
 		if app.Unpairing {
@@ -134,7 +134,7 @@ func (s *API) apiDeviceSend(w http.ResponseWriter, r *http.Request, a core.Actor
 	if err != nil {
 		return 0, nil, err
 	}
-	app, err := s.core.FindAppliance(ctx, req.Appliance)
+	app, err := s.core.ApplianceFor(ctx, a, req.Appliance)
 	if err != nil {
 		return 0, nil, core.ApplianceFailure(err)
 	}

@@ -49,7 +49,14 @@ func changeToken(ctx context.Context, st TokenStore, change func(ctx context.Con
 // CreateToken makes a new admin API token named name and returns the
 // bearer value, which is shown once: only its SHA-256 hash is stored.
 func CreateToken(ctx context.Context, st TokenStore, name string) (string, error) {
-	return CreateScopedToken(ctx, st, name, "")
+	return CreateTokenFor(ctx, st, name, "", core.RoleAdmin)
+}
+
+// CreateTokenRole makes a new admin API token named name with role and
+// returns the bearer value, which is shown once: only its SHA-256 hash is
+// stored. The audit records the role.
+func CreateTokenRole(ctx context.Context, st TokenStore, name string, role core.Role) (string, error) {
+	return CreateTokenFor(ctx, st, name, "", role)
 }
 
 // TokenScope returns the stored scope of a --scope value: "" for "api"
@@ -68,8 +75,17 @@ func TokenScope(v string) (string, error) {
 // value: "" for the admin API, "scim" for /scim/v2 only) and returns the
 // bearer value, which is shown once.
 func CreateScopedToken(ctx context.Context, st TokenStore, name, scope string) (string, error) {
+	return CreateTokenFor(ctx, st, name, scope, core.RoleAdmin)
+}
+
+// CreateTokenFor makes a new token named name of scope with role (which
+// counts on the admin API only) and returns the bearer value.
+func CreateTokenFor(ctx context.Context, st TokenStore, name, scope string, role core.Role) (string, error) {
 	scope, err := TokenScope(scope)
 	if err != nil {
+		return "", err
+	}
+	if _, err := core.ParseRole(string(role)); err != nil {
 		return "", err
 	}
 	name = strings.TrimSpace(name)
@@ -82,9 +98,9 @@ func CreateScopedToken(ctx context.Context, st TokenStore, name, scope string) (
 		}
 	}
 	value := tokenPrefix + core.RandomToken()
-	t := store.Token{Name: name, Hash: core.HashToken(value), Created: time.Now().UTC(), Scope: scope}
+	t := store.Token{Name: name, Hash: core.HashToken(value), Created: time.Now().UTC(), Scope: scope, Role: string(role)}
 	err = changeToken(ctx, st, func(ctx context.Context) error { return st.CreateToken(ctx, &t) },
-		store.AuditEvent{Time: t.Created, Actor: "cli", Action: "token.create", Target: "token:" + name, Detail: scopeDetail(scope)})
+		store.AuditEvent{Time: t.Created, Actor: "cli", Action: "token.create", Target: "token:" + name, Detail: tokenDetail(scope, role)})
 	if errors.Is(err, store.ErrConflict) {
 		return "", fmt.Errorf("a token named %q already exists", name)
 	}
@@ -94,13 +110,13 @@ func CreateScopedToken(ctx context.Context, st TokenStore, name, scope string) (
 	return value, nil
 }
 
-// scopeDetail is the audit detail of a new token: its scope when it has
-// one.
-func scopeDetail(scope string) string {
-	if scope == "" {
-		return ""
+// tokenDetail is the audit detail of a new token: its scope when it has
+// one, else its role on the admin API.
+func tokenDetail(scope string, role core.Role) string {
+	if scope != "" {
+		return "scope " + scope
 	}
-	return "scope " + scope
+	return "role " + string(role)
 }
 
 // scopeName names a stored scope for people: "api" or "scim".

@@ -34,6 +34,8 @@ type Info struct {
 	Online bool
 	// Warning is a one-line warning about the appliance's clock, or empty.
 	Warning string
+	// Site is the site the appliance belongs to; empty for none.
+	Site string
 }
 
 // An appliance's secrets modes, as Info.Secrets holds them.
@@ -69,7 +71,7 @@ func (a *API) info(app store.Appliance) Info {
 	// The version and clock state as checked at the sync: a value stored
 	// before the check is shown with its unfit characters replaced.
 	in := Info{ID: app.ID, Name: app.Name, Paired: app.Paired, LastSeen: app.LastSeen, Version: proto.Printable(app.Version),
-		Accounts: app.Accounts, Secrets: app.Secrets, Unpairing: app.Unpairing, Online: a.isOnline(app.ID)}
+		Accounts: app.Accounts, Secrets: app.Secrets, Unpairing: app.Unpairing, Online: a.isOnline(app.ID), Site: app.Site}
 	if c := app.Clock; !c.At.IsZero() {
 		in.Clock = &ClockReport{ApplianceTime: c.ApplianceTime, Bound: c.Bound, BoundUnknown: c.BoundUnknown, State: proto.Printable(c.State),
 			Frequency: c.Frequency, Authenticated: c.Authenticated, Offset: c.Offset, At: c.At}
@@ -215,6 +217,18 @@ func (a *API) RenameAppliance(ctx context.Context, id, name string) error {
 		return ErrNameTaken
 	case err != nil:
 		return fmt.Errorf("rename appliance: %w", err)
+	}
+	return nil
+}
+
+// SetSite sets the site an appliance belongs to; empty for none.
+func (a *API) SetSite(ctx context.Context, id, site string) error {
+	err := a.store.SetApplianceSite(ctx, id, site)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return ErrNoAppliance
+	case err != nil:
+		return fmt.Errorf("set appliance site: %w", err)
 	}
 	return nil
 }

@@ -18,7 +18,7 @@ type applianceFormData struct {
 
 // applianceForm loads the appliance of the path, or shows why it cannot.
 func (s *Console) applianceForm(w http.ResponseWriter, r *http.Request, a *auth) (applianceFormData, bool) {
-	in, err := s.core.Appliances().Appliance(r.Context(), r.PathValue("appliance"))
+	in, err := s.core.ApplianceFor(r.Context(), a.actor(r), r.PathValue("appliance"))
 	if err != nil {
 		s.errorPage(w, r, a, core.ApplianceFailure(err))
 		return applianceFormData{}, false

@@ -25,6 +25,7 @@ func (s *Console) appliancesPage(w http.ResponseWriter, r *http.Request, a *auth
 		s.errorPage(w, r, a, err)
 		return
 	}
+	list = core.VisibleAppliances(a.actor(r), list)
 	d.Appliances = list
 	now := s.clock.Now()
 	d.Sparks = make(map[string]clockChart, len(list))

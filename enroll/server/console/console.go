@@ -225,38 +225,38 @@ func (s *Console) Register(mux Mux) {
 		mux.HandleFunc("GET "+s.cfg.OIDC.CallbackPath(), s.signinOIDCCallback)
 	}
 
-	mux.HandleFunc("GET /users", s.admin(s.usersList))
-	mux.HandleFunc("GET /users/new", s.admin(s.userNew))
-	mux.HandleFunc("POST /users", s.admin(s.userCreate))
-	mux.HandleFunc("GET /users/{username}", s.admin(s.userShow))
-	mux.HandleFunc("POST /users/{username}/disable", s.admin(s.userDisable))
-	mux.HandleFunc("POST /users/{username}/enable", s.admin(s.userEnable))
-	mux.HandleFunc("POST /users/{username}/password", s.admin(s.userPassword))
-	mux.HandleFunc("GET /users/{username}/mfa-devices", s.console(s.devicesTab))
-	mux.HandleFunc("POST /users/{username}/mfa-devices/{id}/send", s.console(s.deviceSend))
+	mux.HandleFunc("GET /users", s.admin(core.OpReadUsers, s.usersList))
+	mux.HandleFunc("GET /users/new", s.admin(core.OpManageUsers, s.userNew))
+	mux.HandleFunc("POST /users", s.admin(core.OpManageUsers, s.userCreate))
+	mux.HandleFunc("GET /users/{username}", s.admin(core.OpReadUsers, s.userShow))
+	mux.HandleFunc("POST /users/{username}/disable", s.admin(core.OpManageUsers, s.userDisable))
+	mux.HandleFunc("POST /users/{username}/enable", s.admin(core.OpManageUsers, s.userEnable))
+	mux.HandleFunc("POST /users/{username}/password", s.admin(core.OpManageUsers, s.userPassword))
+	mux.HandleFunc("GET /users/{username}/mfa-devices", s.consoleFor(core.OpReadUsers, s.devicesTab))
+	mux.HandleFunc("POST /users/{username}/mfa-devices/{id}/send", s.consoleFor(core.OpManageDevices, s.deviceSend))
 
-	mux.HandleFunc("GET /settings", s.admin(s.settingsShow))
-	mux.HandleFunc("POST /settings", s.admin(s.settingsSave))
-	mux.HandleFunc("GET /audit", s.admin(s.auditShow))
-	mux.HandleFunc("GET /audit.csv", s.admin(s.auditCSV))
-	mux.HandleFunc("GET /webhooks", s.admin(s.webhooksShow))
-	mux.HandleFunc("POST /webhooks", s.admin(s.webhookCreate))
-	mux.HandleFunc("POST /webhooks/{id}/delete", s.admin(s.webhookDelete))
-	mux.HandleFunc("POST /webhooks/deliveries/{id}/redeliver", s.admin(s.webhookRedeliver))
+	mux.HandleFunc("GET /settings", s.admin(core.OpReadSettings, s.settingsShow))
+	mux.HandleFunc("POST /settings", s.admin(core.OpSettings, s.settingsSave))
+	mux.HandleFunc("GET /audit", s.admin(core.OpReadAudit, s.auditShow))
+	mux.HandleFunc("GET /audit.csv", s.admin(core.OpReadAudit, s.auditCSV))
+	mux.HandleFunc("GET /webhooks", s.admin(core.OpReadWebhooks, s.webhooksShow))
+	mux.HandleFunc("POST /webhooks", s.admin(core.OpWebhooks, s.webhookCreate))
+	mux.HandleFunc("POST /webhooks/{id}/delete", s.admin(core.OpWebhooks, s.webhookDelete))
+	mux.HandleFunc("POST /webhooks/deliveries/{id}/redeliver", s.admin(core.OpWebhooks, s.webhookRedeliver))
 
-	mux.HandleFunc("GET /appliances", s.admin(s.appliancesShow))
-	mux.HandleFunc("GET /hardware-tokens", s.admin(s.hardwareTokensShow))
-	mux.HandleFunc("POST /hardware-tokens/assign", s.admin(s.hardwareTokenAssign))
-	mux.HandleFunc("POST /appliances", s.admin(s.appliancePair))
-	mux.HandleFunc("GET /appliances/{appliance}", s.admin(s.applianceShow))
-	mux.HandleFunc("GET /appliances/{appliance}/rename", s.admin(s.applianceRenameShow))
-	mux.HandleFunc("POST /appliances/{appliance}/rename", s.admin(s.applianceRenameSubmit))
-	mux.HandleFunc("GET /appliances/{appliance}/unpair", s.admin(s.applianceUnpairShow))
-	mux.HandleFunc("POST /appliances/{appliance}/unpair", s.admin(s.applianceUnpairSubmit))
-	mux.HandleFunc("GET /appliances/{appliance}/forget", s.admin(s.applianceForgetShow))
-	mux.HandleFunc("POST /appliances/{appliance}/forget", s.admin(s.applianceForgetSubmit))
-	mux.HandleFunc("GET /appliances/{appliance}/replace", s.admin(s.applianceReplaceShow))
-	mux.HandleFunc("POST /appliances/{appliance}/replace", s.admin(s.applianceReplaceSubmit))
+	mux.HandleFunc("GET /appliances", s.admin(core.OpReadAppliances, s.appliancesShow))
+	mux.HandleFunc("GET /hardware-tokens", s.admin(core.OpReadHardwareTokens, s.hardwareTokensShow))
+	mux.HandleFunc("POST /hardware-tokens/assign", s.admin(core.OpManageDevices, s.hardwareTokenAssign))
+	mux.HandleFunc("POST /appliances", s.admin(core.OpAppliances, s.appliancePair))
+	mux.HandleFunc("GET /appliances/{appliance}", s.admin(core.OpReadAppliances, s.applianceShow))
+	mux.HandleFunc("GET /appliances/{appliance}/rename", s.admin(core.OpAppliances, s.applianceRenameShow))
+	mux.HandleFunc("POST /appliances/{appliance}/rename", s.admin(core.OpAppliances, s.applianceRenameSubmit))
+	mux.HandleFunc("GET /appliances/{appliance}/unpair", s.admin(core.OpAppliances, s.applianceUnpairShow))
+	mux.HandleFunc("POST /appliances/{appliance}/unpair", s.admin(core.OpAppliances, s.applianceUnpairSubmit))
+	mux.HandleFunc("GET /appliances/{appliance}/forget", s.admin(core.OpAppliances, s.applianceForgetShow))
+	mux.HandleFunc("POST /appliances/{appliance}/forget", s.admin(core.OpAppliances, s.applianceForgetSubmit))
+	mux.HandleFunc("GET /appliances/{appliance}/replace", s.admin(core.OpAppliances, s.applianceReplaceShow))
+	mux.HandleFunc("POST /appliances/{appliance}/replace", s.admin(core.OpAppliances, s.applianceReplaceSubmit))
 
 	mux.HandleFunc("GET /portal", s.signedIn(s.portalShow))
 	// An admin registering their own MFA device in the portal sends it to
@@ -267,7 +267,7 @@ func (s *Console) Register(mux Mux) {
 	// Resync and unlock are a user's recovery of their own device, offered
 	// in the portal whether or not users may manage their MFA devices.
 	for prefix, wraps := range map[string][2]func(scoped) http.HandlerFunc{
-		"/users/{username}": {s.console, s.console},
+		"/users/{username}": {s.console(core.OpManageDevices), s.console(core.OpManageDevices)},
 		"/portal":           {s.portal, s.portalOwn},
 	} {
 		wrap, own := wraps[0], wraps[1]

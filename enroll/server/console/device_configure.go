@@ -86,7 +86,7 @@ func (s *Console) configData(r *http.Request, sc *scope, dev store.Device) (devi
 	d.Secret, d.URI, d.Codes = k.SecretBase32(), k.URI(), st.RegistrationCodes
 	d.Expires = dev.ExpiresAt
 	d.Minutes = int(s.core.RegistrationTimeout().Minutes())
-	if !sc.portal || sc.a.user.Admin {
+	if !sc.portal || core.Allow(sc.a.actor(r), core.OpManageDevices) == nil {
 		d.CanSend = true
 		p := s.core.Placement(r.Context(), dev)
 		d.Offer, d.Status = p.Offer, describeOffer(p.State, p.Offer)
@@ -94,7 +94,7 @@ func (s *Console) configData(r *http.Request, sc *scope, dev store.Device) (devi
 		if err != nil {
 			return d, err
 		}
-		for _, a := range all {
+		for _, a := range core.VisibleAppliances(sc.a.actor(r), all) {
 			if !a.Unpairing {
 				d.Appliances = append(d.Appliances, a)
 			}

@@ -18,7 +18,7 @@ func (s *Console) deviceSend(w http.ResponseWriter, r *http.Request, sc *scope) 
 	}
 	err := s.core.CheckPending(dev)
 	if err == nil {
-		in, ferr := s.core.FindAppliance(r.Context(), r.PostFormValue("appliance"))
+		in, ferr := s.core.ApplianceFor(r.Context(), sc.a.actor(r), r.PostFormValue("appliance"))
 		if ferr != nil {
 			err = core.ApplianceFailure(ferr)
 		} else if err = s.core.SendOffer(r.Context(), sc.a.actor(r), sc.user, dev, in); err == nil {

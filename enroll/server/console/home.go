@@ -15,7 +15,7 @@ func (s *Console) home(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/signin", http.StatusSeeOther)
 	case a.sess.MFAPending:
 		http.Redirect(w, r, "/signin/code", http.StatusSeeOther)
-	case a.role() != "":
+	case canFor(a.actor(r)).Users:
 		http.Redirect(w, r, "/users", http.StatusSeeOther)
 	default:
 		http.Redirect(w, r, "/portal", http.StatusSeeOther)

@@ -38,9 +38,16 @@ func (sc *scope) section() string {
 // scoped is a device page or action.
 type scoped func(w http.ResponseWriter, r *http.Request, sc *scope)
 
-// console runs h for an admin, on the user named in the path.
-func (s *Console) console(h scoped) http.HandlerFunc {
-	return s.admin(func(w http.ResponseWriter, r *http.Request, a *auth) {
+// console returns a wrapper that runs h for a person whose role may do
+// op, on the user named in the path.
+func (s *Console) console(op core.Op) func(h scoped) http.HandlerFunc {
+	return func(h scoped) http.HandlerFunc { return s.consoleFor(op, h) }
+}
+
+// consoleFor runs h for a person whose role may do op, on the user named
+// in the path.
+func (s *Console) consoleFor(op core.Op, h scoped) http.HandlerFunc {
+	return s.admin(op, func(w http.ResponseWriter, r *http.Request, a *auth) {
 		name := r.PathValue("username")
 		u, err := s.store.UserByName(r.Context(), name)
 		if errors.Is(err, store.ErrNotFound) {
@@ -73,12 +80,12 @@ func (s *Console) portal(h scoped) http.HandlerFunc {
 	})
 }
 
-// adminsOwn runs h in the portal for an admin only: appliances are the
-// admins'.
+// adminsOwn runs h in the portal for an admin or the help desk only:
+// appliances are theirs.
 func (s *Console) adminsOwn(h scoped) scoped {
 	return func(w http.ResponseWriter, r *http.Request, sc *scope) {
-		if !sc.a.user.Admin {
-			s.errorPage(w, r, sc.a, core.Fail(403, "only admins send registrations to appliances"))
+		if err := core.Allow(sc.a.actor(r), core.OpManageDevices); err != nil {
+			s.errorPage(w, r, sc.a, err)
 			return
 		}
 		h(w, r, sc)

@@ -176,13 +176,19 @@ func (s *Console) signedIn(h handler) http.HandlerFunc {
 	}
 }
 
-// admin wraps h so it runs only for a signed-in admin; while the settings
-// require MFA for admins, an admin without an active MFA device is sent
-// to register one instead.
-func (s *Console) admin(h handler) http.HandlerFunc {
+// admin wraps h so it runs only for a signed-in person whose role may do
+// op (core.Allow: a 403 naming the role needed otherwise); while the
+// settings require MFA for admins, a user with the admin flag signed in
+// with a password and without an active MFA device is sent to register
+// one instead.
+func (s *Console) admin(op core.Op, h handler) http.HandlerFunc {
 	return s.signedIn(func(w http.ResponseWriter, r *http.Request, a *auth) {
-		if a.role() != core.RoleAdmin {
-			s.errorPage(w, r, a, core.Fail(403, "this page is for admins"))
+		if err := core.Allow(a.actor(r), op); err != nil {
+			s.errorPage(w, r, a, err)
+			return
+		}
+		if !a.user.Admin || a.sess.Role != "" {
+			h(w, r, a)
 			return
 		}
 		st, err := s.core.Settings(r.Context())

@@ -185,6 +185,9 @@ func loadViews() (*views, error) {
 type page struct {
 	Title string
 	Me    *store.User
+	// Can says which console sections the signed-in person's role
+	// reaches; the navigation shows only those (core enforces the rest).
+	Can   can
 	CSRF  string
 	Flash string
 	Error string
@@ -206,6 +209,22 @@ type page struct {
 	D    any
 }
 
+// can is what the navigation offers a role.
+type can struct {
+	Users, Appliances, HardwareTokens, Settings, Audit, Webhooks bool
+	// Console is true when any of the console's sections is offered.
+	Console bool
+}
+
+func canFor(a core.Actor) can {
+	ok := func(op core.Op) bool { return core.Allow(a, op) == nil }
+	c := can{Users: ok(core.OpReadUsers), Appliances: ok(core.OpReadAppliances),
+		HardwareTokens: ok(core.OpReadHardwareTokens), Settings: ok(core.OpReadSettings),
+		Audit: ok(core.OpReadAudit), Webhooks: ok(core.OpReadWebhooks)}
+	c.Console = c.Users || c.Appliances || c.HardwareTokens || c.Settings || c.Audit || c.Webhooks
+	return c
+}
+
 // render writes page name with status. Render errors after the first byte
 // cannot change the status, so the page is made in memory first.
 func (s *Console) render(w http.ResponseWriter, r *http.Request, a *auth, status int, name string, p page) {
@@ -222,6 +241,7 @@ func (s *Console) render(w http.ResponseWriter, r *http.Request, a *auth, status
 		u.Admin = a.role() == core.RoleAdmin
 		p.Me = &u
 		p.CSRF = a.sess.CSRF
+		p.Can = canFor(a.actor(r))
 		if u.Admin && p.Section != "portal" {
 			if a.sess.Role == "" { // one from the identity provider did its MFA there
 				has, err := s.hasMFA(r.Context(), u.ID)

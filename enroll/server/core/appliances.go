@@ -102,6 +102,9 @@ func (s *Core) FindAppliance(ctx context.Context, idOrName string) (appliance.In
 // SendOffer sends the pending registration d of u to the appliance app.
 // The offer lapses with the registration.
 func (s *Core) SendOffer(ctx context.Context, a Actor, u store.User, d store.Device, app appliance.Info) error {
+	if err := s.allowSend(a, u, app); err != nil {
+		return err
+	}
 	if app.Unpairing {
 		return ApplianceFailure(appliance.ErrUnpairing)
 	}
@@ -144,6 +147,9 @@ func (s *Core) OfferState(ctx context.Context, d store.Device) (*appliance.Offer
 // and records it in the audit log: the one pairing operation of the
 // console and the admin API.
 func (s *Core) PairAppliance(ctx context.Context, a Actor, code, name string) (appliance.Info, error) {
+	if err := Allow(a, OpAppliances); err != nil {
+		return appliance.Info{}, err
+	}
 	name, err := CleanApplianceName(name)
 	if err != nil {
 		return appliance.Info{}, err
@@ -167,6 +173,9 @@ func (s *Core) PairAppliance(ctx context.Context, a Actor, code, name string) (a
 // it in the audit log; the same name again changes nothing. It returns the
 // name as stored (trimmed).
 func (s *Core) RenameAppliance(ctx context.Context, a Actor, app appliance.Info, name string) (string, error) {
+	if err := Allow(a, OpAppliances); err != nil {
+		return "", err
+	}
 	name, err := CleanApplianceName(name)
 	if err != nil {
 		return "", err
@@ -185,6 +194,9 @@ func (s *Core) RenameAppliance(ctx context.Context, a Actor, app appliance.Info,
 // records it in the audit log; unpairing one already being unpaired is
 // harmless and not recorded again.
 func (s *Core) UnpairAppliance(ctx context.Context, a Actor, app appliance.Info) error {
+	if err := Allow(a, OpAppliances); err != nil {
+		return err
+	}
 	err := s.Atomic(ctx, func(ctx context.Context) error {
 		if err := s.appliances.Unpair(ctx, app.ID); err != nil {
 			return err
@@ -198,4 +210,76 @@ func (s *Core) UnpairAppliance(ctx context.Context, a Actor, app appliance.Info)
 		return ApplianceFailure(err)
 	}
 	return nil
+}
+
+// MaxSiteLen bounds a site name.
+const MaxSiteLen = 64
+
+// CleanSite checks a site name as typed: empty (no site), or 1 to
+// MaxSiteLen letters, digits and . _ - (such as store-12); it returns it
+// trimmed, or a 400 Failure naming what is wrong.
+func CleanSite(site string) (string, error) {
+	site = strings.TrimSpace(site)
+	if len(site) > MaxSiteLen {
+		return "", Fail(http.StatusBadRequest, "the site name is over %d characters", MaxSiteLen)
+	}
+	for _, r := range site {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._-", r)) {
+			return "", Fail(http.StatusBadRequest, "a site name may hold only letters, digits and . _ -, not %q", r)
+		}
+	}
+	return site, nil
+}
+
+// SetApplianceSite puts appliance app in site (empty for none) and
+// records it in the audit log; the same site again changes nothing. It
+// returns the site as stored.
+func (s *Core) SetApplianceSite(ctx context.Context, a Actor, app appliance.Info, site string) (string, error) {
+	if err := Allow(a, OpAppliances); err != nil {
+		return "", err
+	}
+	site, err := CleanSite(site)
+	if err != nil {
+		return "", err
+	}
+	if site == app.Site {
+		return site, nil
+	}
+	if err := s.appliances.SetSite(ctx, app.ID, site); err != nil {
+		return "", ApplianceFailure(err)
+	}
+	s.Audit(ctx, a, "appliance.site", "appliance:"+app.ID, fmt.Sprintf("%q from site %q to %q", app.Name, app.Site, site))
+	return site, nil
+}
+
+// VisibleAppliances returns the appliances of all that a may see: none
+// without OpReadAppliances, only their sites' for a site-limited actor.
+func VisibleAppliances(a Actor, all []appliance.Info) []appliance.Info {
+	if Allow(a, OpReadAppliances) != nil {
+		return nil
+	}
+	var out []appliance.Info
+	for _, app := range all {
+		if AllowSite(a, app.Site) == nil {
+			out = append(out, app)
+		}
+	}
+	return out
+}
+
+// ApplianceFor returns the appliance with id or name idOrName when a may
+// see it: a 403 Failure without OpReadAppliances or when it is of a site
+// a may not use.
+func (s *Core) ApplianceFor(ctx context.Context, a Actor, idOrName string) (appliance.Info, error) {
+	if err := Allow(a, OpReadAppliances); err != nil {
+		return appliance.Info{}, err
+	}
+	app, err := s.FindAppliance(ctx, idOrName)
+	if err != nil {
+		return app, err
+	}
+	if err := AllowSite(a, app.Site); err != nil {
+		return appliance.Info{}, err
+	}
+	return app, nil
 }

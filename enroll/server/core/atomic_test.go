@@ -82,7 +82,7 @@ func TestChangeAndEventCommitTogether(t *testing.T) {
 			Secret: store.Sealed{KeyID: "k", Ciphertext: []byte("x")}}); err != nil {
 			t.Fatal(err)
 		}
-		admin := core.Actor{Name: "admin"}
+		admin := core.Actor{Name: "admin", Role: core.RoleAdmin}
 		lockout := store.Lockout{Threshold: 1, Base: time.Hour}
 		// device makes an active MFA device of a new user.
 		n := 0

@@ -64,6 +64,9 @@ func deviceTarget(u store.User, d store.Device) string {
 // It returns the device and its key; the key is shown once, while the
 // registration is pending.
 func (s *Core) StartRegistration(ctx context.Context, a Actor, u store.User, name string, kind store.DeviceKind) (store.Device, enroll.Key, error) {
+	if err := allowDevices(a, u); err != nil {
+		return store.Device{}, enroll.Key{}, err
+	}
 	name, err := cleanDeviceName(name)
 	if err != nil {
 		return store.Device{}, enroll.Key{}, Fail(400, "%v", err)
@@ -169,6 +172,9 @@ func (s *Core) CheckPending(d store.Device) error {
 // resync clears the mark. Either way the drift stays zero: typing late
 // is not a clock that drifts.
 func (s *Core) ConfirmRegistration(ctx context.Context, a Actor, u store.User, id int64, codes []string) (store.Device, error) {
+	if err := allowDevices(a, u); err != nil {
+		return store.Device{}, err
+	}
 	st, err := s.settings.get(ctx)
 	if err != nil {
 		return store.Device{}, err
@@ -338,6 +344,9 @@ func cleanCodes(codes []string, want int) ([]string, error) {
 // be undone by a resync with the right one, and no used code is ever
 // accepted again.
 func (s *Core) ResyncDevice(ctx context.Context, a Actor, u store.User, id int64, codes []string) (store.Device, error) {
+	if err := allowDevices(a, u); err != nil {
+		return store.Device{}, err
+	}
 	clean, err := cleanCodes(codes, 2)
 	if err != nil {
 		return store.Device{}, err
@@ -392,6 +401,9 @@ func (s *Core) ResyncDevice(ctx context.Context, a Actor, u store.User, id int64
 }
 
 func (s *Core) RenameDevice(ctx context.Context, a Actor, u store.User, id int64, name string) (store.Device, error) {
+	if err := allowDevices(a, u); err != nil {
+		return store.Device{}, err
+	}
 	name, err := cleanDeviceName(name)
 	if err != nil {
 		return store.Device{}, Fail(400, "%v", err)
@@ -420,6 +432,9 @@ func (s *Core) RenameDevice(ctx context.Context, a Actor, u store.User, id int64
 }
 
 func (s *Core) DeleteDevice(ctx context.Context, a Actor, u store.User, id int64) error {
+	if err := allowDevices(a, u); err != nil {
+		return err
+	}
 	d, err := s.UserDevice(ctx, u, id)
 	if err != nil {
 		return err
@@ -456,6 +471,9 @@ func (s *Core) DeleteDevice(ctx context.Context, a Actor, u store.User, id int64
 // UnlockDevice clears the fail count, lockouts and lock of device id of
 // u, the lock it reads now: a lock set after that read stays.
 func (s *Core) UnlockDevice(ctx context.Context, a Actor, u store.User, id int64) error {
+	if err := allowDevices(a, u); err != nil {
+		return err
+	}
 	d, err := s.UserDevice(ctx, u, id)
 	if err != nil {
 		return err

@@ -47,6 +47,9 @@ const (
 // nothing changed. MFA devices are never touched. It returns a Failure
 // (400) for a username or name our rules refuse.
 func (s *Core) ApplyDirectoryUser(ctx context.Context, a Actor, du DirectoryUser) (DirectoryOutcome, store.User, error) {
+	if err := Allow(a, OpManageUsers); err != nil {
+		return DirectoryOutcome(0), store.User{}, err
+	}
 	name, err := CleanUsername(du.Username)
 	if err != nil {
 		return 0, store.User{}, Fail(400, "%v", err)
@@ -214,6 +217,9 @@ func (s *Core) writeDirectoryUser(ctx context.Context, a Actor, u, want store.Us
 // it. Their MFA devices are kept: should they come back, their codes work
 // again. A user already disabled is left as is.
 func (s *Core) DirectoryUserLeft(ctx context.Context, a Actor, l store.DirectoryLink) (DirectoryOutcome, error) {
+	if err := Allow(a, OpManageUsers); err != nil {
+		return DirectoryOutcome(0), err
+	}
 	u, err := s.store.UserByID(ctx, l.UserID)
 	if err != nil {
 		return 0, err

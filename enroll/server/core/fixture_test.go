@@ -114,7 +114,7 @@ func (f *fixture) device(id int64) store.Device {
 // verify checks code for username from a fixed address.
 func (f *fixture) verify(username, code string) VerifyResult {
 	f.t.Helper()
-	res, err := f.core.Verify(context.Background(), Actor{Name: "token:test", IP: "192.0.2.1"}, username, code, "192.0.2.1")
+	res, err := f.core.Verify(context.Background(), Actor{Name: "token:test", IP: "192.0.2.1", Role: RoleVerify}, username, code, "192.0.2.1")
 	if err != nil {
 		f.t.Fatalf("Verify(%s): %v", username, err)
 	}

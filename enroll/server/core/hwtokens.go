@@ -183,6 +183,9 @@ func (s *Core) HardwareTokens(ctx context.Context) ([]HardwareToken, error) {
 // code must be within the verify window; an HOTP code within the
 // look-ahead window of the token's counter, which then moves past it.
 func (s *Core) AssignHardwareToken(ctx context.Context, a Actor, serial, username, code string) (store.Device, error) {
+	if err := Allow(a, OpManageDevices); err != nil {
+		return store.Device{}, err
+	}
 	h, err := s.store.HardwareToken(ctx, serial)
 	if errors.Is(err, store.ErrNotFound) {
 		return store.Device{}, Fail(404, "no hardware token %q", serial)
@@ -198,6 +201,9 @@ func (s *Core) AssignHardwareToken(ctx context.Context, a Actor, serial, usernam
 		return store.Device{}, Fail(404, "no user %q", username)
 	}
 	if err != nil {
+		return store.Device{}, err
+	}
+	if err := allowDevices(a, u); err != nil {
 		return store.Device{}, err
 	}
 	if u.Disabled {

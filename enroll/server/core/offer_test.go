@@ -68,7 +68,7 @@ func (k *kiosk) pair(name string) appliance.Info {
 	k.f.t.Helper()
 	var p proto.Pairing
 	k.do("POST", proto.PairingPath, proto.PairingRequest{BoxKey: k.boxPub[:], Version: "1.2.3"}, &p)
-	in, err := k.f.core.PairAppliance(context.Background(), Actor{Name: "root"}, p.Code, name)
+	in, err := k.f.core.PairAppliance(context.Background(), Actor{Name: "root", Role: RoleAdmin}, p.Code, name)
 	if err != nil {
 		k.f.t.Fatal(err)
 	}
@@ -98,7 +98,7 @@ func (k *kiosk) ack(a proto.Ack) {
 func TestOfferLifecycle(t *testing.T) {
 	f := newFixture(t, nil)
 	ctx := context.Background()
-	root := Actor{Name: "root"}
+	root := Actor{Name: "root", Role: RoleAdmin}
 	lena := f.user("lena")
 	kk := f.kiosk()
 	app := kk.pair("Lobby kiosk 3")

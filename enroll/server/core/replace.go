@@ -20,6 +20,9 @@ import (
 // (or resumption) is audited; each account moved and the end are audited
 // by the appliance API as the spare confirms them.
 func (s *Core) ReplaceAppliance(ctx context.Context, a Actor, old, spare appliance.Info) (appliance.Replacement, error) {
+	if err := Allow(a, OpAppliances); err != nil {
+		return appliance.Replacement{}, err
+	}
 	if old.ID == spare.ID {
 		return appliance.Replacement{}, Fail(http.StatusBadRequest, "an appliance cannot replace itself: choose a spare that is another paired appliance")
 	}

@@ -247,6 +247,9 @@ func (s *Core) SaveSettings(ctx context.Context, st Settings) error {
 // in the audit log (settings.save, detail saying what changed) in the
 // same transaction: with it, the admin.changed webhook event.
 func (s *Core) ChangeSettings(ctx context.Context, a Actor, st Settings, detail string) error {
+	if err := Allow(a, OpSettings); err != nil {
+		return err
+	}
 	return s.settings.save(ctx, st, func(ctx context.Context) {
 		s.Audit(ctx, a, "settings.save", "settings", detail)
 	})

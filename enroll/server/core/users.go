@@ -21,6 +21,9 @@ type NewUser struct {
 
 // CreateUser validates and stores a new user.
 func (s *Core) CreateUser(ctx context.Context, a Actor, in NewUser) (store.User, error) {
+	if err := Allow(a, OpManageUsers); err != nil {
+		return store.User{}, err
+	}
 	name, err := CleanUsername(in.Username)
 	if err != nil {
 		return store.User{}, Fail(400, "%v", err)
@@ -63,6 +66,9 @@ func (s *Core) CreateUser(ctx context.Context, a Actor, in NewUser) (store.User,
 
 // SetDisabled disables or enables a user; disabling ends their sessions.
 func (s *Core) SetDisabled(ctx context.Context, a Actor, u store.User, disabled bool) error {
+	if err := Allow(a, OpManageUsers); err != nil {
+		return err
+	}
 	if u.Disabled == disabled {
 		return nil
 	}
@@ -100,6 +106,9 @@ func (s *Core) SetDisabled(ctx context.Context, a Actor, u store.User, disabled 
 
 // SetPassword sets a user's password and ends their sessions.
 func (s *Core) SetPassword(ctx context.Context, a Actor, u store.User, password string) error {
+	if err := Allow(a, OpManageUsers); err != nil {
+		return err
+	}
 	if err := checkPassword(password); err != nil {
 		return Fail(400, "%v", err)
 	}

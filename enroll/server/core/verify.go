@@ -98,6 +98,13 @@ func verifyOptions(d store.Device, window int) enroll.VerifyOptions {
 // whatever the code. ip is the end user's address for the per-address
 // limit. It returns a Failure (404) for an unknown user.
 func (s *Core) Verify(ctx context.Context, a Actor, username, code, ip string) (res VerifyResult, err error) {
+	// A user checks their own code at sign-in; anyone else needs the
+	// verify role.
+	if a.Name != username {
+		if err := Allow(a, OpVerify); err != nil {
+			return VerifyResult{}, err
+		}
+	}
 	defer func() { s.metrics.verified(res, err) }()
 	now := s.clock.Now()
 	if ok, wait := s.verifyIP.Allow(ip, now); !ok {

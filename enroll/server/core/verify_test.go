@@ -149,7 +149,7 @@ func TestLockoutEscalates(t *testing.T) {
 	if res := f.verify("gina", enroll.Code(k, f.clock.Now())); res.OK || !strings.Contains(res.Reason, "ask an admin") {
 		t.Fatalf("right code a year later = %+v, want locked until an admin unlocks", res)
 	}
-	if err := f.core.UnlockDevice(context.Background(), Actor{Name: "root"}, u, d.ID); err != nil {
+	if err := f.core.UnlockDevice(context.Background(), Actor{Name: "root", Role: RoleAdmin}, u, d.ID); err != nil {
 		t.Fatal(err)
 	}
 	if got := f.device(d.ID); !got.LockedUntil.IsZero() || got.Lockouts != 0 {

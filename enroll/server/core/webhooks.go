@@ -79,6 +79,9 @@ func checkWebhookEvents(evs []string) ([]string, error) {
 // CreateWebhook adds an endpoint that receives evs at url, and returns it
 // with its signing secret: the only time the secret is shown.
 func (s *Core) CreateWebhook(ctx context.Context, a Actor, url string, evs []string) (store.WebhookEndpoint, string, error) {
+	if err := Allow(a, OpWebhooks); err != nil {
+		return store.WebhookEndpoint{}, "", err
+	}
 	ws, err := s.webhookStore()
 	if err != nil {
 		return store.WebhookEndpoint{}, "", err
@@ -148,6 +151,9 @@ type WebhookChange struct {
 
 // UpdateWebhook changes an endpoint.
 func (s *Core) UpdateWebhook(ctx context.Context, a Actor, id string, c WebhookChange) (store.WebhookEndpoint, error) {
+	if err := Allow(a, OpWebhooks); err != nil {
+		return store.WebhookEndpoint{}, err
+	}
 	ws, err := s.webhookStore()
 	if err != nil {
 		return store.WebhookEndpoint{}, err
@@ -190,6 +196,9 @@ func (s *Core) UpdateWebhook(ctx context.Context, a Actor, id string, c WebhookC
 
 // DeleteWebhook removes an endpoint and its pending deliveries.
 func (s *Core) DeleteWebhook(ctx context.Context, a Actor, id string) error {
+	if err := Allow(a, OpWebhooks); err != nil {
+		return err
+	}
 	ws, err := s.webhookStore()
 	if err != nil {
 		return err
@@ -221,6 +230,9 @@ func (s *Core) DeadDeliveries(ctx context.Context, limit int) ([]store.Delivery,
 
 // Redeliver queues a dead delivery again, with the same event id.
 func (s *Core) Redeliver(ctx context.Context, a Actor, id int64) error {
+	if err := Allow(a, OpWebhooks); err != nil {
+		return err
+	}
 	ws, err := s.webhookStore()
 	if err != nil {
 		return err

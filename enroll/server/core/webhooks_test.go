@@ -17,7 +17,7 @@ import (
 func TestWebhookEndpoints(t *testing.T) {
 	f := newFixture(t, nil)
 	ctx := context.Background()
-	root := Actor{Name: "root"}
+	root := Actor{Name: "root", Role: RoleAdmin}
 	for _, tc := range []struct {
 		name, url string
 		evs       []string

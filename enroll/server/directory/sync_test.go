@@ -67,7 +67,7 @@ func TestSyncAgainstSlapd(t *testing.T) {
 	// A local user who is also in the directory is adopted, keeping their
 	// MFA devices; a local user who is not stays as they are.
 	for _, name := range []string{"staff-01", "local-only"} {
-		if _, err := c.CreateUser(ctx, core.Actor{Name: "admin"}, core.NewUser{Username: name}); err != nil {
+		if _, err := c.CreateUser(ctx, core.Actor{Name: "admin", Role: core.RoleAdmin}, core.NewUser{Username: name}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -109,7 +109,7 @@ func TestSyncAgainstSlapd(t *testing.T) {
 	s.Modify("dn: " + ldaptest.GroupDN("store-12") + "\nchangetype: modify\ndelete: member\nmember: " + ldaptest.PersonDN("staff-35") + "\n")
 	s.Modify("dn: " + ldaptest.PersonDN("staff-05") + "\nchangetype: modify\nreplace: userAccountControl\nuserAccountControl: 514\n")
 	s.Modify("dn: " + ldaptest.PersonDN("staff-06") + "\nchangetype: modify\nreplace: cn\ncn: Staff Six\n")
-	if err := c.SetDisabled(ctx, core.Actor{Name: "admin"}, mustUser(t, st, "staff-07"), true); err != nil {
+	if err := c.SetDisabled(ctx, core.Actor{Name: "admin", Role: core.RoleAdmin}, mustUser(t, st, "staff-07"), true); err != nil {
 		t.Fatal(err)
 	}
 	r, err = y.Sync(ctx)
