@@ -31,6 +31,8 @@ var (
 	// OpReadHardwareTokens: see the imported hardware tokens and whom
 	// they are assigned to.
 	OpReadHardwareTokens = Op{"seeing hardware tokens", []Role{RoleAdmin, RoleHelpdesk, RoleAuditor}}
+	// OpImportHardwareTokens: import hardware tokens' seeds.
+	OpImportHardwareTokens = Op{"importing hardware tokens", []Role{RoleAdmin}}
 	// OpReadAudit: read the audit log and the charts.
 	OpReadAudit = Op{"reading the audit log", []Role{RoleAdmin, RoleAuditor}}
 	// OpReadSettings: see the settings.

@@ -280,5 +280,8 @@ func (s *Core) AssignHardwareToken(ctx context.Context, a Actor, serial, usernam
 // ImportHardwareTokens is the package's ImportHardwareTokens with the
 // core's store, sealer and clock, audited as a.
 func (s *Core) ImportHardwareTokens(ctx context.Context, a Actor, tokens []seedfile.Token) (int, error) {
+	if err := Allow(a, OpImportHardwareTokens); err != nil {
+		return 0, err
+	}
 	return ImportHardwareTokens(ctx, s.store, s.sealer, tokens, a.Name, s.clock.Now())
 }
