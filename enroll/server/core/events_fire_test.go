@@ -16,7 +16,7 @@ import (
 func TestEventsFire(t *testing.T) {
 	f := newFixture(t, nil)
 	ctx := context.Background()
-	root := Actor{Name: "root"}
+	root := Actor{Name: "root", Role: RoleAdmin}
 	if _, _, err := f.core.CreateWebhook(ctx, root, "https://hooks.example.com/totp", []string{"*"}); err != nil {
 		t.Fatal(err)
 	}

@@ -239,7 +239,7 @@ func TestAdminDisableKept(t *testing.T) {
 	r := newRig(t, storetest.OpenSQLite(t), "", "")
 	id := r.create("bob")
 	u := r.user("bob")
-	if err := r.core.SetDisabled(t.Context(), core.Actor{Name: "admin"}, u, true); err != nil {
+	if err := r.core.SetDisabled(t.Context(), core.Actor{Name: "admin", Role: core.RoleAdmin}, u, true); err != nil {
 		t.Fatal(err)
 	}
 	r.must(200, "PATCH", "/scim/v2/Users/"+id, `{"Operations":[{"op":"replace","value":{"displayName":"Bob B"}}]}`)
