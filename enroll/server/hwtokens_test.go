@@ -132,6 +132,25 @@ func TestHardwareTokensAssign(t *testing.T) {
 		if list[0].(map[string]any)["assigned_to"] != "bob" || list[1].(map[string]any)["assigned_to"] != "alice" {
 			t.Errorf("assigned to: %v", list)
 		}
+		events, err := h.st.AuditEvents(context.Background(), 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, e := range events {
+			if e.Action == "hardware-token.import" || e.Action == "device.register" || e.Action == "hardware-token.assign.fail" {
+				got = append(got, e.Action+" "+e.Detail)
+			}
+		}
+		want := []string{
+			`device.register registered "HW-H1" (hardware token HW-H1, hotp)`,
+			`device.register registered "HW-T1" (hardware token HW-T1, totp)`,
+			"hardware-token.assign.fail code did not match",
+			"hardware-token.import imported 2 hardware tokens, HW-T1 to HW-H1",
+		}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("audit (newest first):\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
 	})
 }
 

@@ -117,42 +117,44 @@ func scanHardwareToken(row rowScanner) (HardwareToken, error) {
 
 func (s *sqlStore) ImportHardwareTokens(ctx context.Context, ts []HardwareToken) error {
 	const op = "import hardware tokens"
-	tx, err := s.w.db.BeginTx(ctx, nil)
-	if err != nil {
-		return s.wrap(op, err)
-	}
-	defer tx.Rollback()
-	stmt, err := tx.PrepareContext(ctx, s.d.rebind(`INSERT INTO hardware_tokens
-		(serial, hotp, algorithm, digits, period_sec, counter, manufacturer, model, secret_key_id, secret, username, imported)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (serial) DO NOTHING RETURNING id`))
-	if err != nil {
-		return s.wrap(op, err)
-	}
-	defer stmt.Close()
 	ids := make([]int64, len(ts))
-	for i, t := range ts {
-		switch {
-		case t.Serial == "":
-			return fmt.Errorf("%s: token %d: empty serial", op, i+1)
-		case len(t.Secret.Ciphertext) == 0 || t.Secret.KeyID == "":
-			return fmt.Errorf("%s: token %s: no sealed secret", op, t.Serial)
-		}
-		imported := t.Imported
-		if imported.IsZero() {
-			imported = time.Now()
-		}
-		err := stmt.QueryRowContext(ctx, t.Serial, t.HOTP, t.Algorithm, t.Digits, t.PeriodSec, t.Counter, t.Manufacturer,
-			t.Model, t.Secret.KeyID, t.Secret.Ciphertext, t.Username, s.d.timeArg(micro(imported))).Scan(&ids[i])
+	err := s.tx(ctx, op, func(t *txq) error {
+		stmt, err := t.tx.PrepareContext(ctx, s.d.rebind(`INSERT INTO hardware_tokens
+			(serial, hotp, algorithm, digits, period_sec, counter, manufacturer, model, secret_key_id, secret, username, imported)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (serial) DO NOTHING RETURNING id`))
 		if err != nil {
-			if errors.Is(err, sql.ErrNoRows) {
-				return conflictError("token " + t.Serial + ": serial number already imported")
-			}
-			return fmt.Errorf("%s: token %s: %w", op, t.Serial, s.wrap(op, err))
+			return err
 		}
+		defer stmt.Close()
+		for i, tk := range ts {
+			switch {
+			case tk.Serial == "":
+				return fmt.Errorf("token %d: empty serial", i+1)
+			case len(tk.Secret.Ciphertext) == 0 || tk.Secret.KeyID == "":
+				return fmt.Errorf("token %s: no sealed secret", tk.Serial)
+			}
+			imported := tk.Imported
+			if imported.IsZero() {
+				imported = time.Now()
+			}
+			err := stmt.QueryRowContext(ctx, tk.Serial, tk.HOTP, tk.Algorithm, tk.Digits, tk.PeriodSec, tk.Counter, tk.Manufacturer,
+				tk.Model, tk.Secret.KeyID, tk.Secret.Ciphertext, tk.Username, s.d.timeArg(micro(imported))).Scan(&ids[i])
+			if errors.Is(err, sql.ErrNoRows) {
+				return conflictError("token " + tk.Serial + ": serial number already imported")
+			}
+			if err != nil {
+				return fmt.Errorf("token %s: %w", tk.Serial, err)
+			}
+		}
+		return nil
+	})
+	var ce conflictError
+	if errors.As(err, &ce) {
+		return ce
 	}
-	if err := tx.Commit(); err != nil {
-		return s.wrap(op, err)
+	if err != nil {
+		return err
 	}
 	for i := range ts {
 		ts[i].ID = ids[i]
@@ -176,36 +178,36 @@ func (s *sqlStore) HardwareToken(ctx context.Context, serial string) (HardwareTo
 
 func (s *sqlStore) AssignHardwareToken(ctx context.Context, serial string, d *Device) error {
 	const op = "assign hardware token"
-	tx, err := s.w.db.BeginTx(ctx, nil)
-	if err != nil {
-		return s.wrap(op, err)
-	}
-	defer tx.Rollback()
-	var id, deviceID int64
-	q := `SELECT id, COALESCE(device_id, 0) FROM hardware_tokens WHERE serial = ?`
-	if _, ok := s.d.(postgresDialect); ok {
-		q += ` FOR UPDATE`
-	}
-	if err := tx.QueryRowContext(ctx, s.d.rebind(q), serial).Scan(&id, &deviceID); err != nil {
-		return s.wrap(op, err)
-	}
-	if deviceID != 0 {
-		return fmt.Errorf("%s: %w", op, ErrStale)
-	}
-	c, err := s.insertDevice(ctx, &txq{tx: tx, d: s.d}, *d)
+	var c Device
+	err := s.tx(ctx, op, func(t *txq) error {
+		var id, deviceID int64
+		q := `SELECT id, COALESCE(device_id, 0) FROM hardware_tokens WHERE serial = ?`
+		if _, ok := s.d.(postgresDialect); ok {
+			q += ` FOR UPDATE`
+		}
+		if err := t.queryRow(ctx, q, serial).Scan(&id, &deviceID); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return ErrNotFound
+			}
+			return err
+		}
+		if deviceID != 0 {
+			return ErrStale
+		}
+		var err error
+		if c, err = s.insertDevice(ctx, t, *d); err != nil {
+			return err
+		}
+		at := c.Registered
+		if at.IsZero() {
+			at = c.Created
+		}
+		_, err = t.exec(ctx, `UPDATE hardware_tokens SET device_id = ?, assigned = ? WHERE id = ? AND device_id IS NULL`,
+			c.ID, s.d.timeArg(at), id)
+		return err
+	})
 	if err != nil {
 		return err
-	}
-	now := c.Registered
-	if now.IsZero() {
-		now = c.Created
-	}
-	if _, err := tx.ExecContext(ctx, s.d.rebind(`UPDATE hardware_tokens SET device_id = ?, assigned = ? WHERE id = ? AND device_id IS NULL`),
-		c.ID, s.d.timeArg(now), id); err != nil {
-		return s.wrap(op, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return s.wrap(op, err)
 	}
 	*d = c
 	return nil

@@ -28,6 +28,8 @@ type TokenStore interface {
 	store.HardwareTokens
 	Device(ctx context.Context, id int64) (store.Device, error)
 	Audit(ctx context.Context, e store.AuditEvent) error
+	// Atomic commits the import with its audit row, or neither.
+	Atomic(ctx context.Context, fn func(ctx context.Context) error) error
 }
 
 // ImportHardwareTokens seals the secrets of tokens read from a seed file
@@ -62,13 +64,16 @@ func ImportHardwareTokens(ctx context.Context, st TokenStore, sealer TokenSealer
 		}
 		hw[i] = h
 	}
-	if err := st.ImportHardwareTokens(ctx, hw); err != nil {
-		return 0, err
-	}
 	e := store.AuditEvent{Time: now.UTC(), Actor: actor, Action: "hardware-token.import",
 		Detail: fmt.Sprintf("imported %d hardware tokens, %s to %s", len(hw), hw[0].Serial, hw[len(hw)-1].Serial)}
-	if err := st.Audit(ctx, e); err != nil {
-		return len(hw), fmt.Errorf("tokens imported, but the audit event was not recorded: %w", err)
+	err := st.Atomic(ctx, func(ctx context.Context) error {
+		if err := st.ImportHardwareTokens(ctx, hw); err != nil {
+			return err
+		}
+		return st.Audit(ctx, e)
+	})
+	if err != nil {
+		return 0, err
 	}
 	return len(hw), nil
 }
@@ -262,7 +267,14 @@ func (s *Core) AssignHardwareToken(ctx context.Context, a Actor, serial, usernam
 	if err := s.sealer.SealDevice(&d, secret); err != nil {
 		return store.Device{}, fmt.Errorf("seal secret: %w", err)
 	}
-	switch err := s.store.AssignHardwareToken(ctx, serial, &d); {
+	err = s.Atomic(ctx, func(ctx context.Context) error {
+		if err := s.store.AssignHardwareToken(ctx, serial, &d); err != nil {
+			return err
+		}
+		s.Audit(ctx, a, "device.register", deviceTarget(u, d), fmt.Sprintf("registered %q (hardware token %s, %s)", d.Name, h.Serial, publicToken(h).Kind))
+		return nil
+	})
+	switch {
 	case errors.Is(err, store.ErrStale):
 		return store.Device{}, Fail(409, "hardware token %s is already assigned", serial)
 	case errors.Is(err, store.ErrConflict):
@@ -273,7 +285,6 @@ func (s *Core) AssignHardwareToken(ctx context.Context, a Actor, serial, usernam
 		return store.Device{}, err
 	}
 	s.userChanged(u.Username)
-	s.Audit(ctx, a, "device.register", deviceTarget(u, d), fmt.Sprintf("registered %q (hardware token %s, %s)", d.Name, h.Serial, publicToken(h).Kind))
 	return d, nil
 }
 
