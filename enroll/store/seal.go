@@ -14,8 +14,9 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
+
+	"github.com/totpbox/totpbox/internal/fsx"
 )
 
 // KeySize is the size of a master key: AES-256.
@@ -310,37 +311,14 @@ func NewKeyFile(path string) error {
 	if _, err := rand.Read(key); err != nil {
 		return fmt.Errorf("create key file: %v", err)
 	}
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, ".totpbox-key-*")
-	if err != nil {
-		return fmt.Errorf("create key file: %v", err)
-	}
-	defer os.Remove(tmp.Name())
 	content := "# totpbox master key (AES-256, base64). To rotate, put a new key on the\n" +
 		"# first line and keep the old ones below it.\n" +
 		base64.StdEncoding.EncodeToString(key) + "\n"
-	err = tmp.Chmod(0o600)
-	if err == nil {
-		_, err = tmp.WriteString(content)
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("create key file: %v", err)
-	}
-	if err := os.Link(tmp.Name(), path); err != nil {
+	if err := fsx.WriteAtomic(path, []byte(content), fsx.Options{Create: true}); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return fmt.Errorf("create key file %s: %w", path, fs.ErrExist)
 		}
 		return fmt.Errorf("create key file: %v", err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
 	}
 	return nil
 }

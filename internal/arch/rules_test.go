@@ -211,7 +211,7 @@ var (
 			// this number raised in the same change).
 			maxModules: 31},
 		{cmd: "cmd/totpserver",
-			allowed: []pattern{"enroll/server/...", "enroll/store/...", "enroll", "enroll/proto", "configs", "internal/wallclock"},
+			allowed: []pattern{"enroll/server/...", "enroll/store/...", "enroll", "enroll/proto", "enroll/seedfile/...", "configs", "internal/fsx", "internal/wallclock"},
 			banned:  []pattern{"periph.io/...", "sim/...", "device/...", "github.com/chromedp/..."}},
 		{cmd: "cmd/totpctl",
 			allowed: []pattern{"device/vault/...", "device/tpm/...", "device/localapi/...", "enroll", "enroll/seedfile/...", "cmd/totpctl/...", "internal/fsx"},

@@ -29,6 +29,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/totpbox/totpbox/internal/fsx"
 	"github.com/totpbox/totpbox/internal/testkit"
 )
 
@@ -177,11 +178,7 @@ func (op *OP) writeAccounts() error {
 	if err != nil {
 		return err
 	}
-	tmp := op.file + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, op.file)
+	return fsx.WriteAtomic(op.file, b, fsx.Options{})
 }
 
 // SwapNextIDToken makes the token endpoint's next answer carry raw as its
