@@ -67,7 +67,9 @@ const SQLiteBusyTimeout = 10 * time.Second
 //
 // Within one process every write goes through one connection, so
 // concurrent writers queue instead of failing with SQLITE_BUSY; reads use
-// a separate pool and see every committed write.
+// a separate pool and see every committed write, except the verify path's
+// cold read (UserDevices), which goes through the write connection to keep
+// its page cache (see verifyReads).
 func OpenSQLite(ctx context.Context, path string) (Store, error) {
 	if path == "" || strings.ContainsAny(path, "?#") {
 		return nil, fmt.Errorf("open sqlite: bad path %q", path)
