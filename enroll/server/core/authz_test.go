@@ -46,11 +46,15 @@ func TestOperationsByRole(t *testing.T) {
 			_, err := f.core.SetApplianceSite(ctx, a, appliance.Info{ID: "x", Site: "store-12"}, "store-12")
 			return err
 		},
+		"replace appliance": func(a Actor) error {
+			_, err := f.core.ReplaceAppliance(ctx, a, appliance.Info{ID: "x", Name: "Old"}, appliance.Info{ID: "y", Name: "Spare"})
+			return err
+		},
 	}
 	// want lists, per role, the operations it may do; the rest must be
 	// refused with a 403.
 	want := map[Role][]string{
-		RoleAdmin:    {"start registration", "start registration for an admin", "unlock", "delete", "create user", "disable user", "verify", "create webhook", "pair appliance", "set site"},
+		RoleAdmin:    {"start registration", "start registration for an admin", "unlock", "delete", "create user", "disable user", "verify", "create webhook", "pair appliance", "set site", "replace appliance"},
 		RoleHelpdesk: {"start registration", "unlock", "delete"},
 		RoleAuditor:  nil,
 		RoleVerify:   {"verify"},
@@ -61,6 +65,7 @@ func TestOperationsByRole(t *testing.T) {
 		"unlock": "needs the admin or helpdesk role", "delete": "needs the admin or helpdesk role",
 		"create user": "needs the admin role", "disable user": "needs the admin role", "verify": "needs the admin or verify role",
 		"create webhook": "needs the admin role", "pair appliance": "needs the admin role", "set site": "needs the admin role",
+		"replace appliance": "needs the admin role",
 	}
 	for role, allowed := range want {
 		a := Actor{Name: "pat", Role: role}

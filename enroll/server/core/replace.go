@@ -18,7 +18,9 @@ import (
 // lists them. Calling it again for an open replacement between the two
 // returns it, and resumes it if it was declined on the spare. The start
 // (or resumption) is audited; each account moved and the end are audited
-// by the appliance API as the spare confirms them.
+// by the appliance API as the spare confirms them. It needs the admin
+// role, and the sites of both appliances when the actor is limited to
+// some.
 func (s *Core) ReplaceAppliance(ctx context.Context, a Actor, old, spare appliance.Info) (appliance.Replacement, error) {
 	if err := Allow(a, OpAppliances); err != nil {
 		return appliance.Replacement{}, err
