@@ -77,9 +77,14 @@ func New(cfg Config) (*API, error) {
 	return a, nil
 }
 
+// Mux is where Register adds routes; *http.ServeMux is one.
+type Mux interface {
+	HandleFunc(pattern string, handler func(http.ResponseWriter, *http.Request))
+}
+
 // Register adds the API's routes to mux, and a JSON 404 for any other
 // path under /api/.
-func (s *API) Register(mux *http.ServeMux) {
+func (s *API) Register(mux Mux) {
 	mux.HandleFunc("POST /api/v1/users", s.api(core.OpManageUsers, s.apiUserCreate))
 	mux.HandleFunc("GET /api/v1/users/{username}", s.api(core.OpReadUsers, s.apiUserGet))
 	mux.HandleFunc("POST /api/v1/users/{username}/mfa-devices", s.api(core.OpManageDevices, s.apiDeviceCreate))
