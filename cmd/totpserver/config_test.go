@@ -167,6 +167,13 @@ log:
 			"appliances.pairing_per_ip.burst must be at least 1, not 0",
 			`log.format must be text or json, not "xml"`,
 		}},
+		{name: "hotp look-ahead and allow_export", file: write("hotp.yaml", "hotp_look_ahead: 0\nallow_export: maybe\n"), wantErrs: []string{
+			"hotp_look_ahead must be 1 to 1000, not 0",
+			"allow_export: cannot parse value as 'bool'",
+		}},
+		{name: "hotp resync window under the look-ahead", file: write("hotp2.yaml", "hotp_look_ahead: 20\nhotp_resync_window: 5\n"), wantErrs: []string{
+			"hotp_resync_window must be hotp_look_ahead (20) to 100000, not 5",
+		}},
 		{name: "syslog over tls", file: write("syslog.yaml", "audit:\n  syslog:\n    address: siem.example:6514\n"), wantOut: ": ok\n",
 			wantWarn: "sits in the data directory beside the database"},
 		{name: "syslog problems", file: write("syslog-bad.yaml", "audit:\n  syslog:\n    address: siem.example:6514\n    transport: relp\n"),

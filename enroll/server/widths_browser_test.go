@@ -15,6 +15,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/totpbox/totpbox/enroll"
 	"github.com/totpbox/totpbox/enroll/proto"
+	"github.com/totpbox/totpbox/enroll/seedfile"
 	"github.com/totpbox/totpbox/enroll/server/browsertest"
 	"github.com/totpbox/totpbox/enroll/server/core"
 	"github.com/totpbox/totpbox/enroll/store"
@@ -149,6 +150,15 @@ func TestBrowserPagesFit(t *testing.T) {
 		days = append(days, store.VerifyDay{UserID: user.ID, Day: h.clock.Now().AddDate(0, 0, -i), Successes: int64(100 + i), Failures: int64(i % 7), Lockouts: int64(i % 2)})
 	}
 	if err := h.st.AddVerifyDays(ctx, days); err != nil {
+		t.Fatal(err)
+	}
+	// Hardware tokens with the longest serial, pre-assigned to the user.
+	if _, err := h.srv.Core().ImportHardwareTokens(ctx, core.System, []seedfile.Token{
+		{Serial: strings.Repeat("S", 64), Manufacturer: longAppliance, Model: longWord, Owner: longUser,
+			Key: enroll.Key{Secret: []byte("0123456789abcdefghij"), Algorithm: enroll.SHA1, Digits: 6, Period: 30 * time.Second}},
+		{Serial: "HOTP-0001", Kind: seedfile.HOTP, Manufacturer: "Feitian",
+			Key: enroll.Key{Secret: []byte("klmnopqrstuvwxyz0123"), Algorithm: enroll.SHA1, Digits: 8, Period: 30 * time.Second}},
+	}); err != nil {
 		t.Fatal(err)
 	}
 	hb := h.browser()
