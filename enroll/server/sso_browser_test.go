@@ -42,9 +42,9 @@ func status(b *browsertest.Browser, method, path string) int {
 	return int(v)
 }
 
-// TestBrowserSSO: chromium signs in through a real OpenID Provider, tries
-// what the role may not do (403), and signs out through the provider's
-// logout.
+// TestBrowserSSO: chromium signs each role in through a real OpenID
+// Provider (admin, helpdesk limited to a site, auditor), tries what the
+// role may not do (403), and signs out through the provider's logout.
 func TestBrowserSSO(t *testing.T) {
 	b := browsertest.Start(t, 120*time.Second)
 	r := newSSORig(t, ssoOptions{allowLocal: true})
@@ -54,6 +54,8 @@ func TestBrowserSSO(t *testing.T) {
 		refused []string
 	}{
 		{"alice", nil},
+		{"hank", []string{"GET /settings", "POST /settings", "GET /webhooks", "POST /webhooks", "POST /appliances", "GET /audit", "POST /users"}},
+		{"ada", []string{"POST /settings", "POST /users", "POST /webhooks", "POST /appliances", "POST /users/alice/disable"}},
 	} {
 		ssoBrowserSignIn(b, r.url, tc.account)
 		for _, req := range tc.refused {

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -177,17 +178,29 @@ func TestSSOSignIn(t *testing.T) {
 	r := newSSORig(t, ssoOptions{allowLocal: true})
 	for _, tc := range []struct {
 		account, detail string
+		role            string
+		sites           []string
 	}{
-		{"alice", "oidc as admin"},
-		{"hank", "oidc as helpdesk@store-12"},
-		{"ada", "oidc as auditor"},
+		{"alice", "oidc as admin", "admin", nil},
+		{"hank", "oidc as helpdesk@store-12", "helpdesk", []string{"store-12"}},
+		{"ada", "oidc as auditor", "auditor", nil},
 	} {
 		t.Run(tc.account, func(t *testing.T) {
 			c := r.client()
 			mark := r.lastAudit(t)
 			status, path, body := visit(t, c, r.begin(t, c, tc.account).String())
-			if path != "/users" || tc.account == "alice" && status != 200 {
+			if status != 200 || path != "/users" {
 				t.Fatalf("after the callback: %d at %s, want /users:\n%.500s", status, path, body)
+			}
+			srv, _ := url.Parse(r.url)
+			var sess store.Session
+			for _, ck := range c.Jar.Cookies(srv) {
+				if ck.Name == "totpserver_session" {
+					sess, _ = r.st.SessionByHash(context.Background(), core.HashToken(ck.Value))
+				}
+			}
+			if sess.Role != tc.role || !slices.Equal(sess.Sites, tc.sites) || sess.MFAPending {
+				t.Fatalf("session: role %q sites %v pending %v, want role %q sites %v", sess.Role, sess.Sites, sess.MFAPending, tc.role, tc.sites)
 			}
 			evs := r.audits(t, mark)
 			found := false
