@@ -55,6 +55,13 @@ func testSealer(t testing.TB) *store.Sealer {
 // one: loopback, testSecret, ModeCode.
 func newRig(t testing.TB, mod func(*rad.Config)) *rig {
 	t.Helper()
+	return newRigWith(t, nil, mod)
+}
+
+// newRigWith is newRig whose server checks the passwords of directory
+// users with dir (nil: none).
+func newRigWith(t testing.TB, dir core.PasswordChecker, mod func(*rad.Config)) *rig {
+	t.Helper()
 	ctx := context.Background()
 	st, err := store.OpenSQLite(ctx, t.TempDir()+"/totpserver.db")
 	if err != nil {
@@ -62,7 +69,7 @@ func newRig(t testing.TB, mod func(*rad.Config)) *rig {
 	}
 	t.Cleanup(func() { st.Close() })
 	r := &rig{t: t, st: st, clock: testkit.NewClock(start)}
-	r.srv, err = server.New(server.Config{Store: st, Sealer: testSealer(t), Clock: r.clock, Logger: testkit.Quiet()})
+	r.srv, err = server.New(server.Config{Store: st, Sealer: testSealer(t), Clock: r.clock, Logger: testkit.Quiet(), Directory: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,6 +120,14 @@ func (r *rig) user(username, password string) enroll.Key {
 	if err != nil {
 		r.t.Fatal(err)
 	}
+	return r.device(u)
+}
+
+// device gives u an active MFA device and returns its key; the clock
+// moves on a step so the next code is fresh.
+func (r *rig) device(u store.User) enroll.Key {
+	r.t.Helper()
+	ctx := context.Background()
 	d, k, err := r.core.StartRegistration(ctx, core.System, u, "appliance", store.KindAuthenticatorApp)
 	if err != nil {
 		r.t.Fatal(err)
