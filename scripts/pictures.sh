@@ -21,5 +21,7 @@ for panel in ssd1306-128x64 epd-250x122; do
 	/tmp/totpsim-pictures snapshot --panel "$panel" --view pairing --server totp.example.com --code K7WQM3XP \
 		--scale 3 --out "$out/$panel-pairing.png"
 	/tmp/totpsim-pictures snapshot --panel "$panel" --view offer --uri "$uri" --scale 3 --out "$out/$panel-offer.png"
+	/tmp/totpsim-pictures snapshot --panel "$panel" --view takeover --uri 'otpauth://totp/Lobby:al?secret=JBSWY3DPEHPK3PXP&issuer=Lobby' \
+		--scale 3 --out "$out/$panel-takeover.png"
 done
 echo "pictures in $out"
