@@ -214,6 +214,8 @@ type can struct {
 	Users, Appliances, HardwareTokens, Settings, Audit, Webhooks bool
 	// Console is true when any of the console's sections is offered.
 	Console bool
+	// ChangeAppliances offers pairing, renaming and unpairing.
+	ChangeAppliances bool
 }
 
 func canFor(a core.Actor) can {
@@ -221,6 +223,7 @@ func canFor(a core.Actor) can {
 	c := can{Users: ok(core.OpReadUsers), Appliances: ok(core.OpReadAppliances),
 		HardwareTokens: ok(core.OpReadHardwareTokens), Settings: ok(core.OpReadSettings),
 		Audit: ok(core.OpReadAudit), Webhooks: ok(core.OpReadWebhooks)}
+	c.ChangeAppliances = ok(core.OpAppliances)
 	c.Console = c.Users || c.Appliances || c.HardwareTokens || c.Settings || c.Audit || c.Webhooks
 	return c
 }

@@ -148,6 +148,20 @@ func testAppliances(t *testing.T, s store.Store) {
 		t.Errorf("after rename: %q", got.Name)
 	}
 
+	// A site is set, kept by the other reads, and cleared.
+	must(t, "SetApplianceSite", s.SetApplianceSite(ctx, b.ID, "store-12"))
+	wantErr(t, "SetApplianceSite(unknown)", s.SetApplianceSite(ctx, "nope", "store-12"), store.ErrNotFound)
+	if got, _ := s.Appliance(ctx, b.ID); got.Site != "store-12" {
+		t.Errorf("Appliance site = %q, want store-12", got.Site)
+	}
+	if got, _ := s.ApplianceByKey(ctx, b.SignKey); got.Site != "store-12" {
+		t.Errorf("ApplianceByKey site = %q, want store-12", got.Site)
+	}
+	must(t, "SetApplianceSite(none)", s.SetApplianceSite(ctx, b.ID, ""))
+	if got, _ := s.Appliance(ctx, b.ID); got.Site != "" {
+		t.Errorf("site after clearing = %q", got.Site)
+	}
+
 	clock := store.ClockReport{ApplianceTime: t0.Add(-2 * time.Second), Bound: 35 * time.Millisecond, State: "SYNCED",
 		Frequency: -12.5, Offset: 2*time.Second + 3*time.Microsecond, At: t0, Authenticated: true}
 	if got, _ := s.Appliance(ctx, a.ID); got.Secrets != "" {
