@@ -10,6 +10,7 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+	"github.com/totpbox/totpbox/enroll"
 	"github.com/totpbox/totpbox/enroll/server/browsertest"
 )
 
@@ -79,6 +80,25 @@ func TestBrowserSSO(t *testing.T) {
 		if got := status(b, "GET", "/users"); got != 303 && got != 0 {
 			t.Errorf("GET /users after signing out as %s = %d, want a redirect to sign in", tc.account, got)
 		}
+	}
+
+	// A user whose groups give no role: the provider, then a code from
+	// their MFA device, then the portal.
+	k, _ := r.registered("pat", "Pat phone")
+	b.Run("portal sign-in through the provider and a code",
+		chromedp.Navigate(r.url+"/signin"),
+		chromedp.Click(browsertest.ByText("a", "Sign in with Test IdP")),
+		chromedp.WaitVisible(chromedp.CSS(`input[name=login]`)),
+		chromedp.SendKeys(chromedp.CSS(`input[name=login]`), "pat"),
+		chromedp.SendKeys(chromedp.CSS(`input[name=password]`), "any password"),
+		chromedp.Click(chromedp.CSS(`button.login-submit`)),
+		chromedp.WaitVisible(chromedp.ID("code")),
+		chromedp.SendKeys(chromedp.ID("code"), enroll.Code(k, r.clock.Now())),
+		chromedp.Click(browsertest.ByText("button", "Sign in")),
+		chromedp.WaitVisible(browsertest.ByText("h1", "Your MFA devices")),
+	)
+	if got := status(b, "GET", "/users"); got != 403 {
+		t.Errorf("GET /users as pat (no role) = %d, want 403", got)
 	}
 }
 
