@@ -283,10 +283,7 @@ func (s *sqlStore) DeleteWebhook(ctx context.Context, id string) error {
 
 // affected turns zero rows affected into ErrNotFound.
 func affected(res sql.Result, err error, what string) error {
-	if err != nil {
-		return err
-	}
-	n, err := res.RowsAffected()
+	n, err := changed(res, err)
 	if err != nil {
 		return err
 	}

@@ -218,10 +218,7 @@ func (s *sqlStore) wrap(op string, err error) error {
 
 // affected turns "no row changed" into ErrNotFound.
 func (s *sqlStore) affected(op string, res sql.Result, err error) error {
-	if err != nil {
-		return s.wrap(op, err)
-	}
-	n, err := res.RowsAffected()
+	n, err := changed(res, err)
 	if err != nil {
 		return s.wrap(op, err)
 	}
@@ -229,6 +226,15 @@ func (s *sqlStore) affected(op string, res sql.Result, err error) error {
 		return fmt.Errorf("%s: %w", op, ErrNotFound)
 	}
 	return nil
+}
+
+// changed returns how many rows a statement changed; err is the
+// statement's own.
+func changed(res sql.Result, err error) (int64, error) {
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
 }
 
 // rowScanner is a row of a query, or a single-row query.

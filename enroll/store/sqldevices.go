@@ -108,11 +108,7 @@ func (s *sqlStore) stale(ctx context.Context, op string, id int64) error {
 // conditional runs an UPDATE of one MFA device guarded by a WHERE clause;
 // when it changes no row the result is ErrStale or ErrNotFound.
 func (s *sqlStore) conditional(ctx context.Context, op string, id int64, query string, args ...any) error {
-	res, err := s.exec(ctx, query, args...)
-	if err != nil {
-		return s.wrap(op, err)
-	}
-	n, err := res.RowsAffected()
+	n, err := changed(s.exec(ctx, query, args...))
 	if err != nil {
 		return s.wrap(op, err)
 	}
