@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -251,8 +252,22 @@ func TestHardwareTokensConsole(t *testing.T) {
 	if !strings.Contains(devices, "Hardware token (HOTP)") || !strings.Contains(devices, "Counter 6") {
 		t.Errorf("the admin's MFA devices do not show the HOTP hardware token with its counter")
 	}
+	// The resync page speaks of presses, not of a clock, and moves the
+	// counter to two consecutive codes 50 presses ahead.
+	resync := regexp.MustCompile(`href="([^"]*/mfa-devices/\d+/resync)"`).FindStringSubmatch(devices)
+	if resync == nil {
+		t.Fatal("no Resync link for the hardware token")
+	}
+	_, _, page = b.get(resync[1])
+	if !strings.Contains(page, "event token") || !strings.Contains(page, "as far as 100 codes ahead") {
+		t.Errorf("HOTP resync page does not explain presses and the 100-code window")
+	}
+	_, _, page = b.post(resync[1], url.Values{"code1": {oathtool(t, hotpSecret, 8, time.Time{}, 50)}, "code2": {oathtool(t, hotpSecret, 8, time.Time{}, 51)}}, csrf(t, page))
+	if !strings.Contains(page, "Counter 52") {
+		t.Errorf("after the console's resync the device does not show Counter 52")
+	}
+	code := oathtool(t, hotpSecret, 8, time.Time{}, 53)
 
-	code := oathtool(t, hotpSecret, 8, time.Time{}, 8)
 	for i, signedIn := range []bool{true, false} {
 		b := h.browser()
 		_, path, body := b.post("/signin", url.Values{"username": {"root"}, "password": {adminPassword}}, "")
@@ -261,7 +276,7 @@ func TestHardwareTokensConsole(t *testing.T) {
 		}
 		_, path, _ = b.post("/signin/code", url.Values{"code": {code}}, csrf(t, body))
 		if got := path != "/signin/code" && path != "/signin"; got != signedIn {
-			t.Errorf("sign-in %d with the code of counter 8: at %s, signed in %v, want %v", i+1, path, got, signedIn)
+			t.Errorf("sign-in %d with the code of counter 53: at %s, signed in %v, want %v", i+1, path, got, signedIn)
 		}
 	}
 }

@@ -18,6 +18,8 @@ type deviceFormData struct {
 	Device store.Device
 	Name   string
 	Window int
+	// HOTPWindow is how far ahead a resync of an HOTP device looks.
+	HOTPWindow int
 }
 
 func (s *Console) deviceForm(w http.ResponseWriter, r *http.Request, sc *scope) (deviceFormData, bool) {
@@ -25,7 +27,8 @@ func (s *Console) deviceForm(w http.ResponseWriter, r *http.Request, sc *scope) 
 	if !ok {
 		return deviceFormData{}, false
 	}
-	return deviceFormData{User: sc.user, Base: sc.base, List: sc.list(), Portal: sc.portal, Device: dev, Name: dev.Name, Window: s.core.ResyncWindow()}, true
+	return deviceFormData{User: sc.user, Base: sc.base, List: sc.list(), Portal: sc.portal, Device: dev, Name: dev.Name, Window: s.core.ResyncWindow(),
+		HOTPWindow: s.core.HOTPResyncWindow()}, true
 }
 
 func (s *Console) deviceRenameShow(w http.ResponseWriter, r *http.Request, sc *scope) {

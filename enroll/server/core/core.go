@@ -276,6 +276,10 @@ func (s *Core) RegistrationTimeout() time.Duration { return s.cfg.RegistrationTi
 // resync searches.
 func (s *Core) ResyncWindow() int { return s.cfg.ResyncWindow }
 
+// HOTPResyncWindow is how many counters past an HOTP device's next one a
+// resync searches.
+func (s *Core) HOTPResyncWindow() int { return s.cfg.HOTPResyncWindow }
+
 // Ready reports whether the store answers a cheap query (the settings)
 // before ctx ends.
 func (s *Core) Ready(ctx context.Context) error {
