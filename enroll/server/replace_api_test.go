@@ -214,3 +214,39 @@ func TestConsoleReplaceAppliance(t *testing.T) {
 		t.Fatalf("resume: %d:\n%s", status, page)
 	}
 }
+
+// TestReplaceFinishesWithoutADeletedDevice: an MFA device deleted while
+// its account waits to move is no longer waited for; once the spare has
+// the others the replacement is done and the old appliance unpaired.
+func TestReplaceFinishesWithoutADeletedDevice(t *testing.T) {
+	h := newHarness(t, storetest.OpenSQLite(t), nil)
+	h.admin()
+	b := h.browser()
+	b.signIn("root", adminPassword, nil, h.clock)
+	h.mustCall(201, "POST", "/api/v1/users", map[string]any{"username": "ana"})
+	old, spare := h.newAppliance(), h.newAppliance()
+	pairThroughConsole(t, b, old, "Lobby")
+	pairThroughConsole(t, b, spare, "Spare")
+	old.sync(nil)
+	spare.sync(nil)
+	placeOnAppliance(t, h, b, old, "ana", "Token 1")
+	goneUID, gone := placeOnAppliance(t, h, b, old, "ana", "Token 2")
+	h.mustCall(200, "POST", "/api/v1/appliances/Lobby/replace", map[string]any{"with": "Spare"})
+	cs := spare.sync(nil)
+	if kinds(cs) != "takeover,takeover" {
+		t.Fatalf("spare's changes = %s, want two takeovers", kinds(cs))
+	}
+	h.mustCall(204, "DELETE", "/api/v1/users/ana/mfa-devices/"+gone[strings.LastIndex(gone, "/")+1:], nil)
+	for _, c := range cs {
+		if c.DeviceID != goneUID {
+			spare.ack(proto.Ack{Rev: c.Rev, Result: proto.ResultAccepted})
+		}
+	}
+	r := h.mustCall(200, "GET", "/api/v1/appliances/Spare/replacements", nil)["replacements"].([]any)[0].(map[string]any)
+	if r["state"] != "done" || r["total"] != 1.0 || r["moved"] != 1.0 {
+		t.Fatalf("replacement after the delete and one move = %v, want done, 1 of 1", r)
+	}
+	if m := h.mustCall(200, "GET", "/api/v1/appliances/Lobby", nil); m["unpairing"] != true {
+		t.Errorf("old appliance = %v, want unpairing", m)
+	}
+}

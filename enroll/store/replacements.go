@@ -122,4 +122,12 @@ type ReplacementStore interface {
 	// vault). Repeating it changes nothing. ErrNotFound when the account
 	// is not in the replacement.
 	MoveAccount(ctx context.Context, id, deviceUID string, wipe []byte, at time.Time) (AccountMove, error)
+	// DropAccount, in one transaction, removes the account deviceUID from
+	// the replacement when it is not moved yet (its MFA device was
+	// deleted: there is nothing left to move) and, when that leaves no
+	// account to move, finishes the replacement as MoveAccount does. The
+	// result's Moved is false; Done reports the finish. Repeating it, or
+	// dropping an account moved already, changes nothing. ErrNotFound
+	// when the replacement is missing.
+	DropAccount(ctx context.Context, id, deviceUID string, wipe []byte, at time.Time) (AccountMove, error)
 }

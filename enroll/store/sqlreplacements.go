@@ -174,23 +174,64 @@ func (s *sqlStore) MoveAccount(ctx context.Context, id, deviceUID string, wipe [
 				return err
 			}
 		}
-		if err := t.queryRow(ctx, `SELECT COUNT(*) FROM replacement_accounts WHERE replacement_id = ? AND state <> 'moved'`,
-			id).Scan(&out.Left); err != nil {
-			return err
-		}
-		if out.Left > 0 || ReplacementState(state) == ReplacementDone {
-			return nil
-		}
-		if _, err := t.exec(ctx, `UPDATE replacements SET state = 'done', updated = ? WHERE id = ?`,
-			s.d.timeArg(at), id); err != nil {
-			return err
-		}
-		out.Done = true
-		out.Wipe, err = s.unpair(ctx, t, oldID, wipe, at)
-		if errors.Is(err, ErrNotFound) {
-			out.Wipe, err = Change{}, nil // forgotten meanwhile: nothing to tell
-		}
+		return s.finishReplacement(ctx, t, id, oldID, ReplacementState(state), wipe, at, &out)
+	})
+	if err != nil {
+		return AccountMove{}, err
+	}
+	return out, nil
+}
+
+// finishReplacement counts the accounts of replacement id left to move
+// into out.Left and, when none is left and it is not done yet, makes it
+// done and unpairs the old appliance oldID with an unpair change whose
+// payload is wipe.
+func (s *sqlStore) finishReplacement(ctx context.Context, t *txq, id, oldID string, state ReplacementState, wipe []byte, at time.Time, out *AccountMove) error {
+	if err := t.queryRow(ctx, `SELECT COUNT(*) FROM replacement_accounts WHERE replacement_id = ? AND state <> 'moved'`,
+		id).Scan(&out.Left); err != nil {
 		return err
+	}
+	if out.Left > 0 || state == ReplacementDone {
+		return nil
+	}
+	if _, err := t.exec(ctx, `UPDATE replacements SET state = 'done', updated = ? WHERE id = ?`,
+		s.d.timeArg(at), id); err != nil {
+		return err
+	}
+	out.Done = true
+	var err error
+	out.Wipe, err = s.unpair(ctx, t, oldID, wipe, at)
+	if errors.Is(err, ErrNotFound) {
+		out.Wipe, err = Change{}, nil // forgotten meanwhile: nothing to tell
+	}
+	return err
+}
+
+func (s *sqlStore) DropAccount(ctx context.Context, id, deviceUID string, wipe []byte, at time.Time) (AccountMove, error) {
+	at = micro(at)
+	var out AccountMove
+	err := s.tx(ctx, "drop replacement account", func(t *txq) error {
+		out = AccountMove{}
+		var oldID, state string
+		err := t.queryRow(ctx, `SELECT old_id, state FROM replacements WHERE id = ?`, id).Scan(&oldID, &state)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		} else if err != nil {
+			return err
+		}
+		res, err := t.exec(ctx, `DELETE FROM replacement_accounts WHERE replacement_id = ? AND device_uid = ? AND state <> 'moved'`,
+			id, deviceUID)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			if err == nil {
+				err = t.queryRow(ctx, `SELECT COUNT(*) FROM replacement_accounts WHERE replacement_id = ? AND state <> 'moved'`,
+					id).Scan(&out.Left)
+			}
+			return err
+		}
+		return s.finishReplacement(ctx, t, id, oldID, ReplacementState(state), wipe, at, &out)
 	})
 	if err != nil {
 		return AccountMove{}, err

@@ -479,6 +479,12 @@ func (a *API) DeviceChanged(ctx context.Context, c DeviceChange) error {
 	default:
 		return fmt.Errorf("device change: kind %q is not activate, rename, delete or expire", c.Kind)
 	}
+	if c.Kind == store.ChangeDelete {
+		// An account being moved to a spare is no longer waited for.
+		if err := a.dropFromReplacements(ctx, c.DeviceUID); err != nil {
+			return err
+		}
+	}
 	return a.queue(ctx, c.Kind, c.DeviceUID, payload, false)
 }
 

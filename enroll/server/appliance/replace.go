@@ -339,3 +339,44 @@ func (a *API) DevicesOn(ctx context.Context, id string) ([]store.Device, error) 
 	}
 	return devs, nil
 }
+
+// dropFromReplacements removes the MFA device deviceID, deleted, from the
+// open replacements that wait for it (found through the appliances that
+// hold or are offered it), so that they finish without it; one left with
+// nothing to move is done, audited (appliance.replace, by the system)
+// and the old appliance told to wipe.
+func (a *API) dropFromReplacements(ctx context.Context, deviceID string) error {
+	ids, err := a.holders(ctx, deviceID, false)
+	if err != nil {
+		return fmt.Errorf("replacements of device %s: %w", deviceID, err)
+	}
+	done := map[string]bool{}
+	for _, id := range ids {
+		list, err := a.store.ReplacementsOf(ctx, id)
+		if err != nil {
+			return fmt.Errorf("replacements of %s: %w", id, err)
+		}
+		for _, rep := range list {
+			if !rep.Open() || done[rep.ID] {
+				continue
+			}
+			done[rep.ID] = true
+			wipe, err := json.Marshal(wipePayload{Wipe: true, ReplacedBy: rep.SpareName})
+			if err != nil {
+				return err
+			}
+			m, err := a.store.DropAccount(ctx, rep.ID, deviceID, wipe, a.clock.Now())
+			if err != nil {
+				return fmt.Errorf("drop device %s from replacement %s: %w", deviceID, rep.ID, err)
+			}
+			if m.Done {
+				a.log.Info("appliance replaced", "old", rep.OldID, "spare", rep.SpareID, "accounts", rep.Moved())
+				a.record(ctx, store.AuditEvent{Time: a.clock.Now(), Actor: "system", Action: "appliance.replace",
+					Target: "appliance:" + rep.OldID, Detail: fmt.Sprintf("%q replaced by %q: %d account(s) moved, the rest deleted meanwhile; %q unpaired and told to wipe",
+						rep.OldName, rep.SpareName, rep.Moved(), rep.OldName)})
+				a.wake(rep.OldID)
+			}
+		}
+	}
+	return nil
+}

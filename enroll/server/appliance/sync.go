@@ -1,6 +1,7 @@
 package appliance
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -317,15 +318,21 @@ func (a *API) answered(r *http.Request, app store.Appliance, c store.Change) {
 }
 
 func (a *API) audit(r *http.Request, app store.Appliance, action, target, detail string) {
-	e := store.AuditEvent{Time: a.clock.Now(), Actor: "appliance:" + app.Name, Action: action,
-		Target: target, Detail: detail, IP: a.cfg.ClientIP(r)}
+	a.record(r.Context(), store.AuditEvent{Time: a.clock.Now(), Actor: "appliance:" + app.Name, Action: action,
+		Target: target, Detail: detail, IP: a.cfg.ClientIP(r)})
+}
+
+// record stores the audit event e, with its webhook event when it raises
+// one, and hands it to the event sinks.
+func (a *API) record(ctx context.Context, e store.AuditEvent) {
+	action := e.Action
 	var err error
 	if ev, ok := events.WebhookEvent(e); ok {
-		if err = a.store.AuditWithEvent(r.Context(), e, ev); err == nil {
+		if err = a.store.AuditWithEvent(ctx, e, ev); err == nil {
 			a.bus.Publish(events.NoticeWebhookEvent, ev.ID)
 		}
 	} else {
-		err = a.store.Audit(r.Context(), e)
+		err = a.store.Audit(ctx, e)
 	}
 	if err != nil {
 		a.log.Warn("audit", "action", action, "err", err)

@@ -95,3 +95,34 @@ func testReplacement(t *testing.T, s store.Store) {
 	// Done: the spare may be replaced in its turn.
 	must(t, "CreateReplacement(after done)", s.CreateReplacement(ctx, store.Replacement{ID: "r3", OldID: spare.ID, SpareID: other.ID, Created: t0}))
 }
+
+// testDropAccount: an account dropped from a replacement (its MFA device
+// deleted) is no longer waited for; dropping the last one left finishes
+// the replacement and unpairs the old appliance; a moved account is not
+// dropped.
+func testDropAccount(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	old := mkAppliance(t, s, "old", "Lobby", 1)
+	spare := mkAppliance(t, s, "spare", "Spare", 2)
+	r := store.Replacement{ID: "r1", OldID: old.ID, OldName: old.Name, SpareID: spare.ID, SpareName: spare.Name, Created: t0,
+		Accounts: []store.ReplacementAccount{{DeviceUID: "a"}, {DeviceUID: "b"}}}
+	must(t, "CreateReplacement", s.CreateReplacement(ctx, r))
+	if _, err := s.MoveAccount(ctx, "r1", "a", nil, t0); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := s.DropAccount(ctx, "r1", "a", nil, t0); err != nil || m.Done || m.Left != 1 {
+		t.Errorf("DropAccount(moved) = %+v, %v; want nothing done, 1 left", m, err)
+	}
+	m, err := s.DropAccount(ctx, "r1", "b", []byte(`{"wipe":true}`), t0)
+	if err != nil || !m.Done || m.Left != 0 || m.Wipe.Kind != store.ChangeUnpair {
+		t.Errorf("DropAccount(last) = %+v, %v; want done with a wipe", m, err)
+	}
+	got, err := s.Replacement(ctx, "r1")
+	must(t, "Replacement", err)
+	if got.State != store.ReplacementDone || len(got.Accounts) != 1 || got.Moved() != 1 {
+		t.Errorf("Replacement = %+v, want done with the moved account only", got)
+	}
+	if _, err := s.DropAccount(ctx, "missing", "b", nil, t0); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("DropAccount(missing replacement) = %v, want ErrNotFound", err)
+	}
+}

@@ -65,6 +65,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"AdoptDevices", testAdoptDevices},
 		{"Unpair", testUnpair},
 		{"Replacement", testReplacement},
+		{"ReplacementDropAccount", testDropAccount},
 		{"ClockHistory", testClockHistory},
 		{"VerifyDaily", testVerifyDaily},
 		{"ConcurrentAppend", testConcurrentAppend},
