@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -271,6 +272,8 @@ func TestErrors(t *testing.T) {
 		{"filter bare word value", "GET", "/scim/v2/Users?filter=userName%20eq%20bob", "", 400, "invalidFilter"},
 		{"bad count", "GET", "/scim/v2/Users?count=ten", "", 400, "invalidValue"},
 		{"unknown attribute", "POST", "/scim/v2/Users", `{"userName":"erin","shoeSize":44}`, 400, "invalidSyntax"},
+		{"unknown attribute under the schema's URN", "POST", "/scim/v2/Users", `{"userName":"erin","urn:ietf:params:scim:schemas:core:2.0:User:shoeSize":44}`, 400, "invalidSyntax"},
+		{"a filter as a key", "POST", "/scim/v2/Users", `{"userName":"erin","emails[type eq \"work\"].value":"e@example.com"}`, 400, "invalidSyntax"},
 		{"unknown extension", "POST", "/scim/v2/Users", `{"userName":"erin","urn:example:custom:2.0:User":{"x":1}}`, 400, "invalidSyntax"},
 		{"no userName", "POST", "/scim/v2/Users", `{"displayName":"Erin"}`, 400, "invalidValue"},
 		{"userName not a string", "POST", "/scim/v2/Users", `{"userName":7}`, 400, "invalidValue"},
@@ -307,6 +310,34 @@ func TestErrors(t *testing.T) {
 	if u := r.user("carol"); u.Disabled || u.Username != "carol" {
 		t.Errorf("after the refused requests carol = %+v, want unchanged", u)
 	}
+}
+
+// TestAttributesAsPaths: a body may name attributes by their full URN or
+// a sub-attribute path, in any case.
+func TestAttributesAsPaths(t *testing.T) {
+	r := newRig(t, storetest.OpenSQLite(t), "", "")
+	m := r.must(201, "POST", "/scim/v2/Users", `{"urn:ietf:params:scim:schemas:core:2.0:User:userName":"frank",
+		"name.givenName":"Frank","NAME.familyName":"Example","ACTIVE":"true","DisplayName":"Frank E"}`)
+	su, err := r.st.SCIMUserByID(t.Context(), m["id"].(string))
+	if err != nil || su.User.Username != "frank" || su.GivenName != "Frank" || su.FamilyName != "Example" || su.User.DisplayName != "Frank E" || !su.Active {
+		t.Fatalf("user = %+v, %v", su, err)
+	}
+}
+
+// FuzzListFilter: any filter gets 200 or a SCIM 400, never a 500.
+func FuzzListFilter(f *testing.F) {
+	for _, s := range []string{`userName eq "a"`, `externalId eq "x" and userName eq "y"`, `userName eq`, `(a eq "b")`,
+		`userName eq "\"`, `emails[type eq "work"]`, `userName pr`, `a eq 1e999`, `userName eq "` + "\u0000" + `"`} {
+		f.Add(s)
+	}
+	r := newRig(f, storetest.OpenSQLite(f), "", "")
+	f.Fuzz(func(t *testing.T, filter string) {
+		r.t = t
+		status, m := r.do("GET", "/scim/v2/Users?filter="+url.QueryEscape(filter), "")
+		if status != 200 && !(status == 400 && m["scimType"] == "invalidFilter") {
+			t.Fatalf("filter %q = %d %v, want 200 or 400 invalidFilter", filter, status, m)
+		}
+	})
 }
 
 func TestWrongMediaType(t *testing.T) {

@@ -41,12 +41,11 @@ func (sch *schema) normalize(doc map[string]any) (map[string]any, error) {
 	for k, v := range doc {
 		c, ok := sch.canonical(k)
 		if !ok {
+			// A path as a key: "urn:...:User:userName", "name.givenName".
 			p, err := sch.parsePath(k)
-			if err != nil || p.sub == "" || p.filter != nil {
+			if err != nil || p.filter != nil {
 				return nil, Errorf(http.StatusBadRequest, "invalidSyntax", "unknown attribute %q", k)
 			}
-			// "urn:...:User:userName" as a key.
-			c = p.attr
 			if err := sch.apply(out, "replace", p, v); err != nil {
 				return nil, err
 			}
