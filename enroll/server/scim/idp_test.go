@@ -74,7 +74,9 @@ func TestIdentityProviderRequests(t *testing.T) {
 			"id":"{id}","userName":"test_user@contoso.com","name":{"givenName":"Another","middleName":"","familyName":"User"},
 			"emails":[{"primary":true,"value":"test.user@okta.local","type":"work","display":"test.user@okta.local"}],
 			"active":true,"groups":[],"meta":{"resourceType":"User"},"externalId":"0a21f0f2","locale":"en-US","password":"1mz050nq"}`, 200,
-			with(func(w *want) { w.display, w.given, w.family, w.email = "Another User", "Another", "User", "test.user@okta.local" })},
+			with(func(w *want) {
+				w.display, w.given, w.family, w.email = "Another User", "Another", "User", "test.user@okta.local"
+			})},
 		{"okta deactivate with PUT", "PUT", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"id":"{id}",
 			"userName":"test_user@contoso.com","name":{"givenName":"givenName","familyName":"familyName"},"displayName":"Test User",
 			"emails":[{"primary":true,"value":"Test_User@contoso.com","type":"work"}],"active":false,"externalId":"0a21f0f2"}`, 200,

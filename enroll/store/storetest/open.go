@@ -96,7 +96,9 @@ func createTemporary(t testing.TB, dsn, kind, dropSuffix string) string {
 		t.Fatalf("create %s %s: %v", what, name, err)
 	}
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		// DROP DATABASE waits for a checkpoint, which on a busy server can
+		// take longer than the create did.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		conn, err := pgx.Connect(ctx, dsn)
 		if err != nil {
