@@ -186,3 +186,42 @@ func TestApplianceSites(t *testing.T) {
 		t.Errorf("appliance.site audit = %q, want %q", sites, want)
 	}
 }
+
+// TestConsoleHidesWhatRoleCannotUse: the console leaves out the forms and
+// buttons a role would be refused (the refusal itself is TestRouteRoles').
+func TestConsoleHidesWhatRoleCannotUse(t *testing.T) {
+	h := newHarness(t, storeSQLite(t), nil)
+	h.mustCall(201, "POST", "/api/v1/users", map[string]any{"username": "staff"})
+	aud := h.consoleAs("aud", false, "auditor", nil)
+	hd := h.consoleAs("hd", false, "helpdesk", nil)
+	for _, tc := range []struct {
+		as            func(string, string, url.Values) (int, string)
+		who, path     string
+		shown, hidden []string
+	}{
+		{aud, "auditor", "/users", []string{`href="/audit"`, `href="/settings"`}, []string{"Create user"}},
+		{aud, "auditor", "/users/staff", nil, []string{"Set password", "Disable user"}},
+		{aud, "auditor", "/users/staff/mfa-devices", nil, []string{"Register MFA device"}},
+		{aud, "auditor", "/settings", nil, []string{"Save settings"}},
+		{aud, "auditor", "/webhooks", nil, []string{"Add an endpoint"}},
+		{aud, "auditor", "/appliances", nil, []string{"Pair appliance"}},
+		{hd, "helpdesk", "/users/staff/mfa-devices", []string{"Register MFA device"}, []string{`href="/settings"`, `href="/audit"`}},
+		{hd, "helpdesk", "/users/staff", nil, []string{"Set password"}},
+	} {
+		status, page := tc.as("GET", tc.path, nil)
+		if status != 200 {
+			t.Errorf("%s GET %s = %d %s", tc.who, tc.path, status, firstLine(page))
+			continue
+		}
+		for _, s := range tc.shown {
+			if !strings.Contains(page, s) {
+				t.Errorf("%s GET %s does not show %q", tc.who, tc.path, s)
+			}
+		}
+		for _, s := range tc.hidden {
+			if strings.Contains(page, s) {
+				t.Errorf("%s GET %s shows %q", tc.who, tc.path, s)
+			}
+		}
+	}
+}

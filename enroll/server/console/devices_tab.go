@@ -37,6 +37,6 @@ func (s *Console) devicesTab(w http.ResponseWriter, r *http.Request, sc *scope) 
 		s.errorPage(w, r, sc.a, err)
 		return
 	}
-	d := devicesData{User: sc.user, Base: sc.base, List: sc.list(), Tab: "mfa-devices", Devices: devs, CanManage: true, Placements: s.placements(r, devs)}
+	d := devicesData{User: sc.user, Base: sc.base, List: sc.list(), Tab: "mfa-devices", Devices: devs, CanManage: core.AllowDevices(sc.a.actor(r), sc.user) == nil, Placements: s.placements(r, devs)}
 	s.render(w, r, sc.a, http.StatusOK, "user_devices", page{Title: sc.user.Username + ": MFA devices", Section: "users", D: d})
 }

@@ -216,6 +216,9 @@ type can struct {
 	Console bool
 	// ChangeAppliances offers pairing, renaming and unpairing.
 	ChangeAppliances bool
+	// ChangeUsers, ManageDevices, ChangeSettings and ChangeWebhooks offer
+	// the forms that change them.
+	ChangeUsers, ManageDevices, ChangeSettings, ChangeWebhooks bool
 }
 
 func canFor(a core.Actor) can {
@@ -224,6 +227,8 @@ func canFor(a core.Actor) can {
 		HardwareTokens: ok(core.OpReadHardwareTokens), Settings: ok(core.OpReadSettings),
 		Audit: ok(core.OpReadAudit), Webhooks: ok(core.OpReadWebhooks)}
 	c.ChangeAppliances = ok(core.OpAppliances)
+	c.ChangeUsers, c.ManageDevices = ok(core.OpManageUsers), ok(core.OpManageDevices)
+	c.ChangeSettings, c.ChangeWebhooks = ok(core.OpSettings), ok(core.OpWebhooks)
 	c.Console = c.Users || c.Appliances || c.HardwareTokens || c.Settings || c.Audit || c.Webhooks
 	return c
 }

@@ -78,11 +78,11 @@ func Allow(a Actor, op Op) error {
 	return Fail(http.StatusForbidden, "%s needs the %s role; %s", op.What, need, has)
 }
 
-// allowDevices returns nil when a may work on u's MFA devices: u
+// AllowDevices returns nil when a may work on u's MFA devices: u
 // themselves (the portal, whose own rules the console applies), an admin,
 // or the help desk for a user who is not an admin: an admin's MFA device
 // is a way into the admin's account, so only admins work on them.
-func allowDevices(a Actor, u store.User) error {
+func AllowDevices(a Actor, u store.User) error {
 	if a.Name == u.Username && a.Name != "" {
 		return nil
 	}
@@ -98,7 +98,7 @@ func allowDevices(a Actor, u store.User) error {
 // allowSend returns nil when a may send u's registration to appliance
 // app: work on u's devices and use app's site.
 func (s *Core) allowSend(a Actor, u store.User, app appliance.Info) error {
-	if err := allowDevices(a, u); err != nil {
+	if err := AllowDevices(a, u); err != nil {
 		return err
 	}
 	if a.Name == u.Username && a.Role != RoleAdmin && a.Role != RoleHelpdesk {

@@ -64,7 +64,7 @@ func deviceTarget(u store.User, d store.Device) string {
 // It returns the device and its key; the key is shown once, while the
 // registration is pending.
 func (s *Core) StartRegistration(ctx context.Context, a Actor, u store.User, name string, kind store.DeviceKind) (store.Device, enroll.Key, error) {
-	if err := allowDevices(a, u); err != nil {
+	if err := AllowDevices(a, u); err != nil {
 		return store.Device{}, enroll.Key{}, err
 	}
 	name, err := cleanDeviceName(name)
@@ -172,7 +172,7 @@ func (s *Core) CheckPending(d store.Device) error {
 // resync clears the mark. Either way the drift stays zero: typing late
 // is not a clock that drifts.
 func (s *Core) ConfirmRegistration(ctx context.Context, a Actor, u store.User, id int64, codes []string) (store.Device, error) {
-	if err := allowDevices(a, u); err != nil {
+	if err := AllowDevices(a, u); err != nil {
 		return store.Device{}, err
 	}
 	st, err := s.settings.get(ctx)
@@ -344,7 +344,7 @@ func cleanCodes(codes []string, want int) ([]string, error) {
 // be undone by a resync with the right one, and no used code is ever
 // accepted again.
 func (s *Core) ResyncDevice(ctx context.Context, a Actor, u store.User, id int64, codes []string) (store.Device, error) {
-	if err := allowDevices(a, u); err != nil {
+	if err := AllowDevices(a, u); err != nil {
 		return store.Device{}, err
 	}
 	clean, err := cleanCodes(codes, 2)
@@ -401,7 +401,7 @@ func (s *Core) ResyncDevice(ctx context.Context, a Actor, u store.User, id int64
 }
 
 func (s *Core) RenameDevice(ctx context.Context, a Actor, u store.User, id int64, name string) (store.Device, error) {
-	if err := allowDevices(a, u); err != nil {
+	if err := AllowDevices(a, u); err != nil {
 		return store.Device{}, err
 	}
 	name, err := cleanDeviceName(name)
@@ -432,7 +432,7 @@ func (s *Core) RenameDevice(ctx context.Context, a Actor, u store.User, id int64
 }
 
 func (s *Core) DeleteDevice(ctx context.Context, a Actor, u store.User, id int64) error {
-	if err := allowDevices(a, u); err != nil {
+	if err := AllowDevices(a, u); err != nil {
 		return err
 	}
 	d, err := s.UserDevice(ctx, u, id)
@@ -471,7 +471,7 @@ func (s *Core) DeleteDevice(ctx context.Context, a Actor, u store.User, id int64
 // UnlockDevice clears the fail count, lockouts and lock of device id of
 // u, the lock it reads now: a lock set after that read stays.
 func (s *Core) UnlockDevice(ctx context.Context, a Actor, u store.User, id int64) error {
-	if err := allowDevices(a, u); err != nil {
+	if err := AllowDevices(a, u); err != nil {
 		return err
 	}
 	d, err := s.UserDevice(ctx, u, id)

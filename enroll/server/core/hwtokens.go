@@ -208,7 +208,7 @@ func (s *Core) AssignHardwareToken(ctx context.Context, a Actor, serial, usernam
 	if err != nil {
 		return store.Device{}, err
 	}
-	if err := allowDevices(a, u); err != nil {
+	if err := AllowDevices(a, u); err != nil {
 		return store.Device{}, err
 	}
 	if u.Disabled {
