@@ -19,7 +19,12 @@ func (s *Console) userPassword(w http.ResponseWriter, r *http.Request, a *auth) 
 			s.errorPage(w, r, a, err)
 			return
 		}
-		s.render(w, r, a, status, "user", page{Title: u.Username, Section: "users", Error: msg, Field: errorField(msg, [2]string{"password", "password"}), D: userData{User: u, Base: "/users/" + url.PathEscape(u.Username), Tab: "profile"}})
+		d, err := s.profile(r, u)
+		if err != nil {
+			s.errorPage(w, r, a, err)
+			return
+		}
+		s.render(w, r, a, status, "user", page{Title: u.Username, Section: "users", Error: msg, Field: errorField(msg, [2]string{"password", "password"}), D: d})
 		return
 	}
 	s.setFlash(w, r, "Password set for "+u.Username+".")

@@ -12,8 +12,13 @@ import (
 
 type userData struct {
 	User store.User
-	Base string
-	Tab  string
+	// Link is where the user comes from: Source "" for a local user.
+	Link store.DirectoryLink
+	// Source names Link's identity source for people ("the LDAP
+	// directory"); empty for a local user.
+	Source string
+	Base   string
+	Tab    string
 	// Verify is the user's verify activity chart (Profile tab only).
 	Verify verifyChart
 }
@@ -44,5 +49,25 @@ func (s *Console) userShow(w http.ResponseWriter, r *http.Request, a *auth) {
 		s.errorPage(w, r, a, err)
 		return
 	}
-	s.render(w, r, a, http.StatusOK, "user", page{Title: u.Username, Section: "users", D: userData{User: u, Base: "/users/" + url.PathEscape(u.Username), Tab: "profile", Verify: newVerifyChart(verifyGeom, days, now)}})
+	d, err := s.profile(r, u)
+	if err != nil {
+		s.errorPage(w, r, a, err)
+		return
+	}
+	d.Verify = newVerifyChart(verifyGeom, days, now)
+	s.render(w, r, a, http.StatusOK, "user", page{Title: u.Username, Section: "users", D: d})
+}
+
+// profile is the data of u's Profile tab but for the verify chart: the
+// user and where they come from.
+func (s *Console) profile(r *http.Request, u store.User) (userData, error) {
+	l, err := s.core.UserLink(r.Context(), u)
+	if err != nil {
+		return userData{}, err
+	}
+	d := userData{User: u, Link: l, Base: "/users/" + url.PathEscape(u.Username), Tab: "profile"}
+	if l.Source != "" {
+		d.Source = core.SourceTitle(l.Source)
+	}
+	return d, nil
 }

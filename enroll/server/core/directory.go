@@ -239,12 +239,24 @@ func (s *Core) DirectoryUserLeft(ctx context.Context, a Actor, l store.Directory
 	return DirectoryDisabled, nil
 }
 
-// UserSource returns the identity source a user comes from ("ldap",
-// "scim"), or "" for a local user.
-func (s *Core) UserSource(ctx context.Context, u store.User) (string, error) {
+// UserLink returns where a user comes from: its link to an identity
+// source ("ldap", "scim"), or a zero link (Source "") for a local user.
+func (s *Core) UserLink(ctx context.Context, u store.User) (store.DirectoryLink, error) {
 	l, err := s.store.UserLink(ctx, u.ID)
 	if errors.Is(err, store.ErrNotFound) {
-		return "", nil
+		return store.DirectoryLink{}, nil
 	}
-	return l.Source, err
+	return l, err
+}
+
+// SourceTitle names an identity source for people: "the LDAP directory",
+// "SCIM provisioning".
+func SourceTitle(source string) string {
+	switch source {
+	case SourceLDAP:
+		return "the LDAP directory"
+	case SourceSCIM:
+		return "SCIM provisioning"
+	}
+	return "identity source " + source
 }

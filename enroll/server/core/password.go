@@ -81,6 +81,11 @@ func (s *Core) VerifyPassword(ctx context.Context, u store.User, found bool, pas
 // directory.
 const SourceLDAP = "ldap"
 
+// SourceSCIM is the identity source of users provisioned over SCIM 2.0
+// (enroll/server/scim): they have no password here and sign in through
+// the identity provider.
+const SourceSCIM = "scim"
+
 // CheckPassword reports whether password is the password of username, an
 // enabled user, for sign-in steps outside the console (RADIUS). An unknown
 // user, a user without a password and a disabled user all get false, after

@@ -72,6 +72,16 @@ func (s *Core) SetDisabled(ctx context.Context, a Actor, u store.User, disabled 
 	if u.Disabled == disabled {
 		return nil
 	}
+	if !disabled {
+		// A user their directory disabled comes back when it enables them;
+		// one an admin disabled here (a leaver the directory has not seen
+		// yet) an admin may enable.
+		if l, err := s.UserLink(ctx, u); err != nil {
+			return err
+		} else if l.DisabledBySource {
+			return Fail(409, "cannot enable %q: %s disabled them; enable them there", u.Username, SourceTitle(l.Source))
+		}
+	}
 	if disabled && u.Admin {
 		n, err := s.store.CountAdmins(ctx)
 		if err != nil {
@@ -108,6 +118,11 @@ func (s *Core) SetDisabled(ctx context.Context, a Actor, u store.User, disabled 
 func (s *Core) SetPassword(ctx context.Context, a Actor, u store.User, password string) error {
 	if err := Allow(a, OpManageUsers); err != nil {
 		return err
+	}
+	if l, err := s.UserLink(ctx, u); err != nil {
+		return err
+	} else if l.Source != "" {
+		return Fail(409, "no password set: %q comes from %s, and their password is not kept here", u.Username, SourceTitle(l.Source))
 	}
 	if err := checkPassword(password); err != nil {
 		return Fail(400, "%v", err)

@@ -190,8 +190,8 @@ func TestDirectoryUsers(t *testing.T) {
 	if !slices.Contains(f.actions(), "user.adopt") {
 		t.Errorf("the adoption was not audited: %v", f.actions())
 	}
-	if src, err := f.core.UserSource(ctx, local); src != SourceLDAP || err != nil {
-		t.Errorf("source of the adopted user = %q, %v", src, err)
+	if l, err := f.core.UserLink(ctx, local); l.Source != SourceLDAP || err != nil {
+		t.Errorf("source of the adopted user = %q, %v", l.Source, err)
 	}
 	_, _, err := f.core.ApplyDirectoryUser(ctx, System, DirectoryUser{Source: SourceLDAP, ExternalID: "uid=other", Username: "lena"})
 	failure(t, "another entry with a taken name", err, 409, "already belongs to ldap entry uid=lena")
@@ -232,5 +232,52 @@ func TestDirectoryUsers(t *testing.T) {
 	}
 	if got, err := f.core.DirectoryUserLeft(ctx, System, l); got != DirectoryUnchanged || err != nil {
 		t.Errorf("user left twice = %v, %v; want unchanged", got, err)
+	}
+}
+
+// TestDirectoryOwnsItsUsers: what a user's identity source owns cannot be
+// changed here. No password is set for a user from the LDAP directory or
+// from SCIM (their password is not kept here; a local user's is set); a
+// user the directory disabled is not enabled here, while one an admin
+// disabled here (a leaver the directory has not seen yet) is.
+func TestDirectoryOwnsItsUsers(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	local := f.user("max")
+	apply := func(du DirectoryUser) store.User {
+		t.Helper()
+		_, u, err := f.core.ApplyDirectoryUser(ctx, System, du)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	lena := apply(DirectoryUser{Source: SourceLDAP, ExternalID: "uid=lena,ou=people", Username: "lena"})
+	sam := apply(DirectoryUser{Source: SourceSCIM, ExternalID: "00u1", Username: "sam"})
+
+	failure(t, "a local user's password", f.core.SetPassword(ctx, System, local, "a long enough password"), 0, "")
+	failure(t, "an LDAP user's password", f.core.SetPassword(ctx, System, lena, "a long enough password"), 409,
+		`no password set: "lena" comes from the LDAP directory, and their password is not kept here`)
+	failure(t, "a SCIM user's password", f.core.SetPassword(ctx, System, sam, "a long enough password"), 409,
+		`"sam" comes from SCIM provisioning`)
+	for _, u := range []store.User{lena, sam} {
+		if got, err := f.st.UserByID(ctx, u.ID); err != nil || got.PasswordHash != "" {
+			t.Errorf("%s: password hash %q, %v after a refused set; want none", u.Username, got.PasswordHash, err)
+		}
+	}
+
+	// Disabled here by an admin: enabled here again.
+	failure(t, "disable an LDAP user here", f.core.SetDisabled(ctx, System, lena, true), 0, "")
+	lena, _ = f.st.UserByID(ctx, lena.ID)
+	failure(t, "enable the user an admin disabled", f.core.SetDisabled(ctx, System, lena, false), 0, "")
+	// Disabled by the directory: enabled only there.
+	lena = apply(DirectoryUser{Source: SourceLDAP, ExternalID: "uid=lena,ou=people", Username: "lena", Disabled: true})
+	failure(t, "enable the user the directory disabled", f.core.SetDisabled(ctx, System, lena, false), 409,
+		`cannot enable "lena": the LDAP directory disabled them; enable them there`)
+	if got, _ := f.st.UserByID(ctx, lena.ID); !got.Disabled {
+		t.Error("lena was enabled against the directory")
+	}
+	if l, err := f.core.UserLink(ctx, local); err != nil || l.Source != "" {
+		t.Errorf("local user's link = %+v, %v; want none", l, err)
 	}
 }

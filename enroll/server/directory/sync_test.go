@@ -90,11 +90,11 @@ func TestSyncAgainstSlapd(t *testing.T) {
 	if u, _ := st.UserByName(ctx, "admins-01"); !u.Admin || u.DisplayName != "Admin 1" || u.Email != "admin1@example.org" {
 		t.Errorf("admins-01 = %+v, want an admin with the directory's name and email", u)
 	}
-	if src, _ := c.UserSource(ctx, mustUser(t, st, "staff-01")); src != "ldap" {
-		t.Errorf("staff-01's source = %q, want ldap (adopted)", src)
+	if l, _ := c.UserLink(ctx, mustUser(t, st, "staff-01")); l.Source != "ldap" {
+		t.Errorf("staff-01's source = %q, want ldap (adopted)", l.Source)
 	}
-	if src, _ := c.UserSource(ctx, mustUser(t, st, "local-only")); src != "" {
-		t.Errorf("local-only's source = %q, want local", src)
+	if l, _ := c.UserLink(ctx, mustUser(t, st, "local-only")); l.Source != "" {
+		t.Errorf("local-only's source = %q, want local", l.Source)
 	}
 
 	// An unchanged directory: the re-sync writes nothing.

@@ -31,7 +31,7 @@ const PathPrefix = "/scim/v2"
 const MaxBody = 64 << 10
 
 // SourceSCIM is the identity source of users a SCIM client provisions.
-const SourceSCIM = "scim"
+const SourceSCIM = core.SourceSCIM
 
 // Store is what the SCIM service reads and keeps itself: its tokens, and
 // the SCIM rows of users and groups. Users change through the core.

@@ -184,8 +184,8 @@ func TestUserLifecycle(t *testing.T) {
 	if u.Email != "alice@example.com" || u.Disabled || u.PasswordHash != "" {
 		t.Errorf("created user = %+v, want the work email, enabled, no password", u)
 	}
-	if src, _ := r.core.UserSource(ctx, u); src != "scim" {
-		t.Errorf("UserSource = %q, want scim", src)
+	if l, _ := r.core.UserLink(ctx, u); l.Source != "scim" {
+		t.Errorf("UserLink source = %q, want scim", l.Source)
 	}
 	got := r.must(200, "GET", "/scim/v2/Users/"+id, "")
 	if got["id"] != id || got["meta"].(map[string]any)["location"] != "http://example.com/scim/v2/Users/"+id {
