@@ -127,11 +127,8 @@ func (s *sqlStore) MoveAccount(ctx context.Context, id, deviceUID string, wipe [
 	var out AccountMove
 	err := s.tx(ctx, "move account", func(t *txq) error {
 		out = AccountMove{}
-		var oldID, state string
-		err := t.queryRow(ctx, `SELECT old_id, state FROM replacements WHERE id = ?`, id).Scan(&oldID, &state)
-		if errors.Is(err, sql.ErrNoRows) {
-			return ErrNotFound
-		} else if err != nil {
+		oldID, state, err := replacementOf(ctx, t, id)
+		if err != nil {
 			return err
 		}
 		res, err := t.exec(ctx, `UPDATE replacement_accounts SET state = 'moved', moved = ?
@@ -174,12 +171,22 @@ func (s *sqlStore) MoveAccount(ctx context.Context, id, deviceUID string, wipe [
 				return err
 			}
 		}
-		return s.finishReplacement(ctx, t, id, oldID, ReplacementState(state), wipe, at, &out)
+		return s.finishReplacement(ctx, t, id, oldID, state, wipe, at, &out)
 	})
 	if err != nil {
 		return AccountMove{}, err
 	}
 	return out, nil
+}
+
+// replacementOf reads replacement id's old appliance and state inside t;
+// ErrNotFound when there is no such replacement.
+func replacementOf(ctx context.Context, t *txq, id string) (oldID string, state ReplacementState, err error) {
+	err = t.queryRow(ctx, `SELECT old_id, state FROM replacements WHERE id = ?`, id).Scan(&oldID, &state)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", "", ErrNotFound
+	}
+	return oldID, state, err
 }
 
 // finishReplacement counts the accounts of replacement id left to move
@@ -212,11 +219,8 @@ func (s *sqlStore) DropAccount(ctx context.Context, id, deviceUID string, wipe [
 	var out AccountMove
 	err := s.tx(ctx, "drop replacement account", func(t *txq) error {
 		out = AccountMove{}
-		var oldID, state string
-		err := t.queryRow(ctx, `SELECT old_id, state FROM replacements WHERE id = ?`, id).Scan(&oldID, &state)
-		if errors.Is(err, sql.ErrNoRows) {
-			return ErrNotFound
-		} else if err != nil {
+		oldID, state, err := replacementOf(ctx, t, id)
+		if err != nil {
 			return err
 		}
 		res, err := t.exec(ctx, `DELETE FROM replacement_accounts WHERE replacement_id = ? AND device_uid = ? AND state <> 'moved'`,
@@ -231,7 +235,7 @@ func (s *sqlStore) DropAccount(ctx context.Context, id, deviceUID string, wipe [
 			}
 			return err
 		}
-		return s.finishReplacement(ctx, t, id, oldID, ReplacementState(state), wipe, at, &out)
+		return s.finishReplacement(ctx, t, id, oldID, state, wipe, at, &out)
 	})
 	if err != nil {
 		return AccountMove{}, err
