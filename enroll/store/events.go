@@ -426,40 +426,32 @@ func (s *sqlStore) ApplianceAlerts(ctx context.Context) ([]ApplianceAlert, error
 }
 
 func (s *sqlStore) RaiseApplianceAlert(ctx context.Context, a ApplianceAlert, e AuditEvent, ev WebhookEvent) (bool, error) {
-	var raised bool
-	err := s.tx(ctx, "raise appliance alert", func(t *txq) error {
-		res, err := t.exec(ctx, `INSERT INTO appliance_alerts (appliance_id, kind, since) VALUES (?, ?, ?)
+	return s.alertChange(ctx, "raise appliance alert", e, ev, `INSERT INTO appliance_alerts (appliance_id, kind, since) VALUES (?, ?, ?)
 			ON CONFLICT (appliance_id, kind) DO NOTHING`, a.ApplianceID, a.Kind, s.d.timeArg(micro(a.Since)))
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return nil
-		}
-		raised = true
-		if err := s.insertAudit(ctx, t, e); err != nil {
-			return err
-		}
-		return s.insertEvent(ctx, t, ev)
-	})
-	return raised, err
 }
 
 func (s *sqlStore) ClearApplianceAlert(ctx context.Context, applianceID, kind string, e AuditEvent, ev WebhookEvent) (bool, error) {
-	var cleared bool
-	err := s.tx(ctx, "clear appliance alert", func(t *txq) error {
-		res, err := t.exec(ctx, `DELETE FROM appliance_alerts WHERE appliance_id = ? AND kind = ?`, applianceID, kind)
+	return s.alertChange(ctx, "clear appliance alert", e, ev, `DELETE FROM appliance_alerts WHERE appliance_id = ? AND kind = ?`, applianceID, kind)
+}
+
+// alertChange runs query on appliance_alerts and, in the same transaction,
+// writes the audit row e and the webhook event ev when it changed a row;
+// it reports whether it did.
+func (s *sqlStore) alertChange(ctx context.Context, what string, e AuditEvent, ev WebhookEvent, query string, args ...any) (bool, error) {
+	var changed bool
+	err := s.tx(ctx, what, func(t *txq) error {
+		res, err := t.exec(ctx, query, args...)
 		if err != nil {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			return nil
 		}
-		cleared = true
+		changed = true
 		if err := s.insertAudit(ctx, t, e); err != nil {
 			return err
 		}
 		return s.insertEvent(ctx, t, ev)
 	})
-	return cleared, err
+	return changed, err
 }
