@@ -289,11 +289,7 @@ func (s *Service) groupPatch(w http.ResponseWriter, r *http.Request, a core.Acto
 	if err != nil {
 		return err
 	}
-	body, err := readBody(r)
-	if err != nil {
-		return err
-	}
-	p, err := parsePatch(body)
+	p, err := readPatch(r)
 	if err != nil {
 		return err
 	}

@@ -137,8 +137,12 @@ type patchOp struct {
 // PatchSchema is the schema of PATCH bodies.
 const PatchSchema = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
-// parsePatch reads a PATCH body from the generic map of readBody.
-func parsePatch(m map[string]any) (patchRequest, error) {
+// readPatch reads a PATCH request's body (as readBody does) and parses it.
+func readPatch(r *http.Request) (patchRequest, error) {
+	m, err := readBody(r)
+	if err != nil {
+		return patchRequest{}, err
+	}
 	b, _ := json.Marshal(m)
 	var p patchRequest
 	if err := json.Unmarshal(b, &p); err != nil {

@@ -422,11 +422,7 @@ func (s *Service) userPatch(w http.ResponseWriter, r *http.Request, a core.Actor
 	if err != nil {
 		return err
 	}
-	body, err := readBody(r)
-	if err != nil {
-		return err
-	}
-	p, err := parsePatch(body)
+	p, err := readPatch(r)
 	if err != nil {
 		return err
 	}
