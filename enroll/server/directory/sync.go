@@ -155,9 +155,7 @@ func (y *Syncer) Sync(ctx context.Context) (Result, error) {
 			du.Admin = &admin
 		}
 		out, _, err := y.core.ApplyDirectoryUser(ctx, Actor, du)
-		var f *core.Failure
-		if errors.As(err, &f) {
-			r.Skipped = append(r.Skipped, fmt.Sprintf("%s: %s", e.DN, f.Msg))
+		if r.skip(e.DN, err) {
 			continue
 		}
 		if err != nil {
@@ -176,9 +174,7 @@ func (y *Syncer) Sync(ctx context.Context) (Result, error) {
 			continue
 		}
 		out, err := y.core.DirectoryUserLeft(ctx, Actor, l)
-		var f *core.Failure
-		if errors.As(err, &f) {
-			r.Skipped = append(r.Skipped, fmt.Sprintf("%s: %s", l.ExternalID, f.Msg))
+		if r.skip(l.ExternalID, err) {
 			continue
 		}
 		if err != nil {
@@ -194,6 +190,18 @@ func (y *Syncer) Sync(ctx context.Context) (Result, error) {
 	y.users.Set(float64(len(seen)))
 	y.lastGood.Set(float64(y.now().Unix()))
 	return r, nil
+}
+
+// skip reports whether err is the core refusing one user's change (a
+// core.Failure), and then lists it under who in r.Skipped: the sync goes
+// on without that user.
+func (r *Result) skip(who string, err error) bool {
+	var f *core.Failure
+	if !errors.As(err, &f) {
+		return false
+	}
+	r.Skipped = append(r.Skipped, fmt.Sprintf("%s: %s", who, f.Msg))
+	return true
 }
 
 func (r *Result) count(o core.DirectoryOutcome) {
