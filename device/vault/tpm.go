@@ -1,6 +1,7 @@
 package vault
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
@@ -86,26 +87,41 @@ func (v *Vault) intoTPM(next []Account) ([]Account, [][]byte, error) {
 }
 
 // codes computes the codes of accounts held in the TPM, remembering the
-// last ones so that a frame a second costs no TPM command.
+// newest ones so that a frame a second costs no TPM command. It keeps
+// keptSteps codes per account and codes for at most maxCodeAccounts
+// accounts: a code whose step has passed is never shown again, so an
+// appliance that runs for weeks holds as many codes as on its first
+// minute.
 type codes struct {
 	tpm TPM
 
 	mu    sync.Mutex
-	cache map[codeKey]string
+	cache map[string][]stepCode // by key blob, newest step last
 }
 
-type codeKey struct {
-	blob   string
+// stepCode is one account's code for one time step.
+type stepCode struct {
 	step   int64
 	digits int
+	code   string
 }
 
+// keptSteps is how many time steps' codes codes keeps per account: the
+// screen shows the current and the next code, and one more spares a TPM
+// command if the clock goes back a step.
+const keptSteps = 3
+
+// maxCodeAccounts bounds the accounts codes remembers codes of; past it
+// (accounts removed and added) it starts afresh.
+const maxCodeAccounts = 256
+
 func (c *codes) code(blob []byte, digits int, step int64) (string, error) {
-	k := codeKey{string(blob), step, digits}
 	c.mu.Lock()
-	if s, ok := c.cache[k]; ok {
-		c.mu.Unlock()
-		return s, nil
+	for _, sc := range c.cache[string(blob)] {
+		if sc.step == step && sc.digits == digits {
+			c.mu.Unlock()
+			return sc.code, nil
+		}
 	}
 	c.mu.Unlock()
 	var msg [8]byte
@@ -116,11 +132,17 @@ func (c *codes) code(blob []byte, digits int, step int64) (string, error) {
 	}
 	s := enroll.Truncate(sum, digits)
 	c.mu.Lock()
-	if c.cache == nil || len(c.cache) >= 256 {
-		c.cache = make(map[codeKey]string)
+	defer c.mu.Unlock()
+	kept, ok := c.cache[string(blob)]
+	if !ok && len(c.cache) >= maxCodeAccounts || c.cache == nil {
+		c.cache = make(map[string][]stepCode)
 	}
-	c.cache[k] = s
-	c.mu.Unlock()
+	kept = append(kept, stepCode{step, digits, s})
+	slices.SortStableFunc(kept, func(a, b stepCode) int { return cmp.Compare(a.step, b.step) })
+	if n := len(kept); n > keptSteps {
+		kept = slices.Delete(kept, 0, n-keptSteps)
+	}
+	c.cache[string(blob)] = kept
 	return s, nil
 }
 
