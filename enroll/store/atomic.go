@@ -27,7 +27,8 @@ func (s *sqlStore) Atomic(ctx context.Context, fn func(ctx context.Context) erro
 	if err != nil {
 		return s.wrap("begin transaction", err)
 	}
-	amb := &ambient{w: s.w, r: s.r, t: &txq{tx: tx, d: s.d}}
+	defer s.w.prepareWanted(ctx)
+	amb := &ambient{w: s.w, r: s.r, t: &txq{tx: tx, d: s.d, p: s.w}}
 	if err := fn(context.WithValue(ctx, ambientKey{}, amb)); err != nil {
 		tx.Rollback()
 		return err

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -45,7 +46,16 @@ type pool struct {
 	d       dialect
 	prepare bool
 	queries sync.Map // query text -> rebound text, or *sql.Stmt when prepare
+
+	// wanted are the queries transactions ran unprepared, to prepare
+	// once the transaction has ended (see txq.stmt); wants counts them.
+	wanted sync.Map // query text -> struct{}
+	wants  atomic.Int32
 }
+
+// maxWanted bounds the statements prepared for transactions: their
+// texts are fixed but for the IN lists a few build, of bounded length.
+const maxWanted = 512
 
 func newPool(db *sql.DB, d dialect, prepare bool) *pool {
 	return &pool{db: db, d: d, prepare: prepare}
@@ -76,9 +86,43 @@ func (p *pool) stmt(ctx context.Context, query string) (*sql.Stmt, string, error
 	return st, "", nil
 }
 
+// prepared returns the statement of query prepared on the pool, or nil
+// when it is not (yet) prepared or the pool does not prepare.
+func (p *pool) prepared(query string) *sql.Stmt {
+	if !p.prepare {
+		return nil
+	}
+	v, _ := p.queries.Load(query)
+	st, _ := v.(*sql.Stmt)
+	return st
+}
+
+// want notes a query a transaction ran unprepared: prepareWanted
+// prepares it once the connection is free again.
+func (p *pool) want(query string) {
+	if !p.prepare || p.wants.Load() >= maxWanted {
+		return
+	}
+	if _, loaded := p.wanted.LoadOrStore(query, struct{}{}); !loaded {
+		p.wants.Add(1)
+	}
+}
+
+// prepareWanted prepares the queries transactions wanted. It must not
+// run inside a transaction of p: on SQLite the write pool has one
+// connection, which the prepare waits for.
+func (p *pool) prepareWanted(ctx context.Context) {
+	p.wanted.Range(func(k, _ any) bool {
+		q := k.(string)
+		p.wanted.Delete(q)
+		p.stmt(context.WithoutCancel(ctx), q) // on an error the query stays unprepared
+		return true
+	})
+}
+
 func (p *pool) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	if t := p.joinedBy(ctx); t != nil {
-		return t.tx.ExecContext(ctx, p.d.rebind(query), args...)
+		return t.exec(ctx, query, args...)
 	}
 	st, q, err := p.stmt(ctx, query)
 	if err != nil {
@@ -92,7 +136,7 @@ func (p *pool) ExecContext(ctx context.Context, query string, args ...any) (sql.
 
 func (p *pool) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	if t := p.joinedBy(ctx); t != nil {
-		return t.tx.QueryContext(ctx, p.d.rebind(query), args...)
+		return t.QueryContext(ctx, query, args...)
 	}
 	st, q, err := p.stmt(ctx, query)
 	if err != nil {
@@ -106,7 +150,7 @@ func (p *pool) QueryContext(ctx context.Context, query string, args ...any) (*sq
 
 func (p *pool) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
 	if t := p.joinedBy(ctx); t != nil {
-		return t.tx.QueryRowContext(ctx, p.d.rebind(query), args...)
+		return t.queryRow(ctx, query, args...)
 	}
 	// On a prepare error the query runs unprepared, and its Row reports
 	// the error.

@@ -23,17 +23,37 @@ func (s *sqlStore) tx(ctx context.Context, op string, fn func(t *txq) error) err
 	if err != nil {
 		return s.wrap(op, err)
 	}
-	if err := fn(&txq{tx: tx, d: s.d}); err != nil {
+	defer s.w.prepareWanted(ctx)
+	if err := fn(&txq{tx: tx, d: s.d, p: s.w}); err != nil {
 		tx.Rollback()
 		return s.errorIn(op, err)
 	}
 	return s.wrap(op, tx.Commit())
 }
 
-// txq is a transaction that rebinds ? placeholders.
+// txq is a transaction that rebinds ? placeholders. On SQLite it runs
+// the statements its pool p has prepared, and has p prepare the others
+// once the transaction has ended: parsing a small statement costs more
+// than running it, and a write transaction holds SQLite's one writer,
+// which the verifies wait for. (Preparing within the transaction would
+// wait for the one write connection it holds.)
 type txq struct {
 	tx *sql.Tx
 	d  dialect
+	p  *pool
+}
+
+// stmt returns q's statement prepared on the pool, in the transaction,
+// or nil (and notes q as wanted) to run q unprepared.
+func (t *txq) stmt(ctx context.Context, q string) *sql.Stmt {
+	if t.p == nil {
+		return nil
+	}
+	if st := t.p.prepared(q); st != nil {
+		return t.tx.StmtContext(ctx, st)
+	}
+	t.p.want(q)
+	return nil
 }
 
 // querier runs queries with ? placeholders: a pool, or a transaction
@@ -52,6 +72,9 @@ func (t *txq) ExecContext(ctx context.Context, q string, args ...any) (sql.Resul
 }
 
 func (t *txq) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if st := t.stmt(ctx, q); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
 	return t.tx.QueryContext(ctx, t.d.rebind(q), args...)
 }
 
@@ -60,10 +83,16 @@ func (t *txq) QueryRowContext(ctx context.Context, q string, args ...any) *sql.R
 }
 
 func (t *txq) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if st := t.stmt(ctx, q); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
 	return t.tx.ExecContext(ctx, t.d.rebind(q), args...)
 }
 
 func (t *txq) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	if st := t.stmt(ctx, q); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
 	return t.tx.QueryRowContext(ctx, t.d.rebind(q), args...)
 }
 
