@@ -327,12 +327,15 @@ func (s *sqlStore) ClaimDeliveries(ctx context.Context, owner string, now, until
 	case err != nil:
 		return nil, s.wrap("claim deliveries", err)
 	}
-	var out []Delivery
-	// One statement leases them and one reads them back, in one
-	// transaction: a claim costs the store two statements, however many
-	// deliveries it takes (at most n; the IN list is as long). The lease's condition is checked again on the
-	// row, so a delivery leased since the inner select stays with its
-	// owner (PostgreSQL; SQLite has one writer).
+	// One statement leases them, in a transaction of its own (the write
+	// lock is held for that statement alone), and one reads them back
+	// from the read pool: a claim costs the store two statements, however
+	// many deliveries it takes (at most n; the IN list is as long). The
+	// lease's condition is checked again on the row, so a delivery leased
+	// since the inner select stays with its owner (PostgreSQL; SQLite has
+	// one writer). What is read back is the owner's while its lease lasts:
+	// only the owner changes a leased delivery.
+	var ids []any
 	err := s.tx(ctx, "claim deliveries", func(t *txq) error {
 		// The candidates are a materialized CTE: a subquery in the IN
 		// list could run more than once and lease more than n.
@@ -343,21 +346,20 @@ func (s *sqlStore) ClaimDeliveries(ctx context.Context, owner string, now, until
 			UPDATE webhook_deliveries SET lease_owner = ?, lease_until = ?
 			WHERE state = 'pending' AND (lease_until IS NULL OR lease_until < ?) AND id IN (SELECT id FROM cand)
 			RETURNING id`, nowA, nowA, n, owner, untilA, nowA)
-		ids, err := collect(s, "claim deliveries", rows, err, func(r rowScanner) (any, error) {
+		ids, err = collect(s, "claim deliveries", rows, err, func(r rowScanner) (any, error) {
 			var id int64
 			err := r.Scan(&id)
 			return id, err
 		})
-		if err != nil || len(ids) == 0 {
-			return err
-		}
-		rows, err = t.QueryContext(ctx, `SELECT `+deliveryCols+`
-			FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id
-			WHERE d.id IN (?`+strings.Repeat(", ?", len(ids)-1)+`) ORDER BY d.next_attempt, d.id`, ids...)
-		out, err = collect(s, "claim deliveries", rows, err, scanDelivery)
 		return err
 	})
-	return out, err
+	if err != nil || len(ids) == 0 {
+		return nil, err
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT `+deliveryCols+`
+		FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id
+		WHERE d.id IN (?`+strings.Repeat(", ?", len(ids)-1)+`) ORDER BY d.next_attempt, d.id`, ids...)
+	return collect(s, "claim deliveries", rows, err, scanDelivery)
 }
 
 func (s *sqlStore) FinishDelivery(ctx context.Context, id int64, owner, state string, next time.Time, lastErr string, now time.Time) error {
