@@ -152,7 +152,13 @@ func (d *Deliverer) Run(ctx context.Context) {
 	t := time.NewTicker(d.cfg.Poll)
 	defer t.Stop()
 	for {
-		for d.Once(ctx) > 0 && ctx.Err() == nil {
+		// A full claim leaves more due: claim again at once. After a
+		// short one, wait for the next notice or poll, so that under a
+		// steady trickle of events each claim takes those of a
+		// coalescing wait, not the one or two written while the last
+		// were sent (each claim is a write, which the verifies wait for
+		// on SQLite).
+		for d.Once(ctx) == claimSize && ctx.Err() == nil {
 		}
 		select {
 		case <-ctx.Done():
@@ -174,13 +180,16 @@ func (d *Deliverer) Run(ctx context.Context) {
 // claims: short beside the delivery time a receiver sees.
 const coalesce = 50 * time.Millisecond
 
+// claimSize is the most deliveries one claim takes, and attempts at once.
+const claimSize = 16
+
 // Once claims the deliveries due now, attempts them in parallel and
 // records their outcomes together (one transaction for the lot, so a
 // burst of events costs the store's writer two claims' worth, not a
 // write per delivery); it returns how many it attempted.
 func (d *Deliverer) Once(ctx context.Context) int {
 	now := d.clock.Now()
-	ds, err := d.cfg.Store.ClaimDeliveries(ctx, d.cfg.Owner, now, now.Add(lease), 16)
+	ds, err := d.cfg.Store.ClaimDeliveries(ctx, d.cfg.Owner, now, now.Add(lease), claimSize)
 	if err != nil {
 		if ctx.Err() == nil {
 			d.log.Warn("webhook outbox unreadable", "err", err)
