@@ -103,7 +103,7 @@ func newRoot() *cobra.Command {
 				return usageError{err}
 			}
 			cfg.Version = version
-			daemon.TuneGC()
+			daemon.TuneGC(cmd.Context())
 			err = daemon.Run(cmd.Context(), cfg, cfg.NewLogger(os.Stderr))
 			// A port or pin the config names that this machine lacks is
 			// found only when opening it: still bad configuration.

@@ -112,7 +112,7 @@ func serve(ctx context.Context, sc system.Config, stdout io.Writer) error {
 	if sc.NoServer {
 		// Appliances alone: tuned as totpd is. With the registration
 		// server in the process, Go's default suits the server.
-		daemon.TuneGC()
+		daemon.TuneGC(ctx)
 	}
 	s, err := system.New(sc)
 	if err != nil {
