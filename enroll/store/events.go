@@ -175,10 +175,14 @@ func (s *sqlStore) insertEvent(ctx context.Context, t *txq, ev WebhookEvent) err
 		ev.ID, ev.Type, now, ev.Data); err != nil {
 		return err
 	}
+	// The endpoint subscribes when ",type," occurs in its list: tested
+	// with replace, not LIKE, for SQLite compiles a statement again each
+	// time the pattern of a LIKE is bound, and this one runs prepared in
+	// every audited change's transaction.
 	_, err := t.exec(ctx, `INSERT INTO webhook_deliveries (event_id, endpoint_id, next_attempt, created)
 		SELECT ?, id, ?, ? FROM webhook_endpoints
-		WHERE NOT disabled AND (events = ',*,' OR events LIKE ? ESCAPE '\')`,
-		ev.ID, now, now, "%,"+likeEscape(ev.Type)+",%")
+		WHERE NOT disabled AND (events = ',*,' OR replace(events, ?, '') <> events)`,
+		ev.ID, now, now, ","+ev.Type+",")
 	return err
 }
 
