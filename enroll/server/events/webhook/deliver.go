@@ -115,8 +115,12 @@ func New(cfg Config) (*Deliverer, error) {
 			DialContext:           dialer.DialContext,
 			TLSHandshakeTimeout:   Timeout,
 			ResponseHeaderTimeout: Timeout,
-			MaxIdleConnsPerHost:   4,
-			IdleConnTimeout:       90 * time.Second,
+			// As many as one claim attempts at once, so that the
+			// next claim's reuse them: with fewer, each claim to one
+			// endpoint dialed (and the receiver accepted) again most
+			// of its connections.
+			MaxIdleConnsPerHost: claimSize,
+			IdleConnTimeout:     90 * time.Second,
 		}
 	}
 	d.client = &http.Client{
