@@ -120,6 +120,11 @@ type EventStore interface {
 	// errs[i] is what FinishDelivery would return for outs[i]; when the
 	// transaction fails, each gets its error and none is recorded.
 	FinishDeliveries(ctx context.Context, owner string, outs []DeliveryOutcome, now time.Time) (errs []error)
+	// FinishAndClaimDeliveries is FinishDeliveries of outs and then
+	// ClaimDeliveries, in one transaction: a deliverer's round costs the
+	// store one write, not two. When the transaction fails, err and each
+	// errs[i] are its error, and nothing is recorded or leased.
+	FinishAndClaimDeliveries(ctx context.Context, owner string, outs []DeliveryOutcome, now, until time.Time, n int) (ds []Delivery, errs []error, err error)
 	// Deliveries lists deliveries in state, newest first, up to limit.
 	Deliveries(ctx context.Context, state string, limit int) ([]Delivery, error)
 	// Redeliver makes a dead delivery pending again, due at now, with
@@ -311,36 +316,48 @@ func scanDelivery(r rowScanner) (Delivery, error) {
 }
 
 func (s *sqlStore) ClaimDeliveries(ctx context.Context, owner string, now, until time.Time, n int) ([]Delivery, error) {
+	ds, _, err := s.FinishAndClaimDeliveries(ctx, owner, nil, now, until, n)
+	return ds, err
+}
+
+func (s *sqlStore) FinishAndClaimDeliveries(ctx context.Context, owner string, outs []DeliveryOutcome, now, until time.Time, n int) ([]Delivery, []error, error) {
 	if owner == "" || n <= 0 {
-		return nil, errors.New("claim deliveries: owner and n are required")
+		return nil, nil, errors.New("claim deliveries: owner and n are required")
+	}
+	nowA, untilA := s.d.timeArg(micro(now)), s.d.timeArg(micro(until))
+	if len(outs) == 0 {
+		// A read first: most claims (a poll, the one after a batch)
+		// find nothing due, and then take no write lock (SQLite has
+		// one writer, which the verifies share).
+		var one int
+		switch err := s.r.QueryRowContext(ctx, `SELECT 1 FROM webhook_deliveries
+			WHERE state = 'pending' AND next_attempt <= ? AND (lease_until IS NULL OR lease_until < ?) LIMIT 1`,
+			nowA, nowA).Scan(&one); {
+		case errors.Is(err, sql.ErrNoRows):
+			return nil, nil, nil
+		case err != nil:
+			return nil, nil, s.wrap("claim deliveries", err)
+		}
 	}
 	skip := ""
 	if s.d.name() == "postgres" {
 		skip = ` FOR UPDATE SKIP LOCKED`
 	}
-	nowA, untilA := s.d.timeArg(micro(now)), s.d.timeArg(micro(until))
-	// A read first: most claims (a poll, the one after a batch) find
-	// nothing due, and then take no write lock (SQLite has one writer,
-	// which the verifies share).
-	var one int
-	switch err := s.r.QueryRowContext(ctx, `SELECT 1 FROM webhook_deliveries
-		WHERE state = 'pending' AND next_attempt <= ? AND (lease_until IS NULL OR lease_until < ?) LIMIT 1`,
-		nowA, nowA).Scan(&one); {
-	case errors.Is(err, sql.ErrNoRows):
-		return nil, nil
-	case err != nil:
-		return nil, s.wrap("claim deliveries", err)
-	}
-	// One statement leases them, in a transaction of its own (the write
-	// lock is held for that statement alone), and one reads them back
-	// from the read pool: a claim costs the store two statements, however
-	// many deliveries it takes (at most n; the IN list is as long). The
-	// lease's condition is checked again on the row, so a delivery leased
-	// since the inner select stays with its owner (PostgreSQL; SQLite has
-	// one writer). What is read back is the owner's while its lease lasts:
-	// only the owner changes a leased delivery.
+	// The outcomes, then one statement that leases the deliveries, in
+	// one transaction (the write lock is held for those statements
+	// alone), and one statement that reads them back from the read
+	// pool: a claim costs the store two statements, however many
+	// deliveries it takes (at most n; the IN list is as long). The
+	// lease's condition is checked again on the row, so a delivery
+	// leased since the inner select stays with its owner (PostgreSQL;
+	// SQLite has one writer). What is read back is the owner's while its
+	// lease lasts: only the owner changes a leased delivery.
 	var ids []any
+	errs := make([]error, len(outs))
 	err := s.tx(ctx, "claim deliveries", func(t *txq) error {
+		if err := s.finishIn(ctx, t, owner, outs, now, errs); err != nil {
+			return err
+		}
 		// The candidates are a materialized CTE: a subquery in the IN
 		// list could run more than once and lease more than n.
 		rows, err := t.QueryContext(ctx, `WITH cand AS MATERIALIZED (
@@ -357,13 +374,20 @@ func (s *sqlStore) ClaimDeliveries(ctx context.Context, owner string, now, until
 		})
 		return err
 	})
-	if err != nil || len(ids) == 0 {
-		return nil, err
+	if err != nil {
+		for i := range errs {
+			errs[i] = err
+		}
+		return nil, errs, err
+	}
+	if len(ids) == 0 {
+		return nil, errs, nil
 	}
 	rows, err := s.r.QueryContext(ctx, `SELECT `+deliveryCols+`
 		FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id
 		WHERE d.id IN (?`+strings.Repeat(", ?", len(ids)-1)+`) ORDER BY d.next_attempt, d.id`, ids...)
-	return collect(s, "claim deliveries", rows, err, scanDelivery)
+	ds, err := collect(s, "claim deliveries", rows, err, scanDelivery)
+	return ds, errs, err
 }
 
 func (s *sqlStore) FinishDelivery(ctx context.Context, id int64, owner, state string, next time.Time, lastErr string, now time.Time) error {
@@ -373,27 +397,7 @@ func (s *sqlStore) FinishDelivery(ctx context.Context, id int64, owner, state st
 func (s *sqlStore) FinishDeliveries(ctx context.Context, owner string, outs []DeliveryOutcome, now time.Time) []error {
 	errs := make([]error, len(outs))
 	err := s.tx(ctx, "finish deliveries", func(t *txq) error {
-		for i, o := range outs {
-			var done any
-			next := o.Next
-			if next.IsZero() {
-				next = now
-			}
-			if o.State != DeliveryPending {
-				done = s.d.timeArg(micro(now))
-			}
-			res, err := t.exec(ctx, `UPDATE webhook_deliveries SET state = ?, attempts = attempts + 1, next_attempt = ?,
-				last_error = ?, done_at = ?, lease_owner = '', lease_until = NULL
-				WHERE id = ? AND lease_owner = ? AND state = 'pending'`,
-				o.State, s.d.timeArg(micro(next)), o.LastError, done, o.ID, owner)
-			if err != nil {
-				return err
-			}
-			if n, _ := res.RowsAffected(); n == 0 {
-				errs[i] = fmt.Errorf("finish delivery %d: %w", o.ID, ErrStale)
-			}
-		}
-		return nil
+		return s.finishIn(ctx, t, owner, outs, now, errs)
 	})
 	if err != nil {
 		for i := range errs {
@@ -401,6 +405,33 @@ func (s *sqlStore) FinishDeliveries(ctx context.Context, owner string, outs []De
 		}
 	}
 	return errs
+}
+
+// finishIn records outs in t, setting errs[i] to ErrStale for an outcome
+// whose lease owner no longer holds; it returns the error that fails the
+// transaction.
+func (s *sqlStore) finishIn(ctx context.Context, t *txq, owner string, outs []DeliveryOutcome, now time.Time, errs []error) error {
+	for i, o := range outs {
+		var done any
+		next := o.Next
+		if next.IsZero() {
+			next = now
+		}
+		if o.State != DeliveryPending {
+			done = s.d.timeArg(micro(now))
+		}
+		res, err := t.exec(ctx, `UPDATE webhook_deliveries SET state = ?, attempts = attempts + 1, next_attempt = ?,
+			last_error = ?, done_at = ?, lease_owner = '', lease_until = NULL
+			WHERE id = ? AND lease_owner = ? AND state = 'pending'`,
+			o.State, s.d.timeArg(micro(next)), o.LastError, done, o.ID, owner)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			errs[i] = fmt.Errorf("finish delivery %d: %w", o.ID, ErrStale)
+		}
+	}
+	return nil
 }
 
 func (s *sqlStore) Deliveries(ctx context.Context, state string, limit int) ([]Delivery, error) {

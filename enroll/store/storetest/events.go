@@ -331,3 +331,47 @@ func testFinishDeliveries(t *testing.T, s store.Store) {
 		t.Errorf("ClaimDeliveries an hour on = %+v, want r2's (lease ran out) and the retry", again)
 	}
 }
+
+// testFinishAndClaimDeliveries checks a round's outcomes recorded with
+// the next claim: the outcomes as FinishDeliveries records them (a lease
+// lost refused alone), and a claim that takes what is due after them.
+func testFinishAndClaimDeliveries(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	must(t, "CreateWebhook", s.CreateWebhook(ctx, store.WebhookEndpoint{ID: "wh_all", URL: "https://b.example/hook", Events: []string{"*"},
+		Secret: store.Sealed{KeyID: "k1", Ciphertext: []byte("sealed")}, Created: t0}))
+	for i := range 2 {
+		must(t, "AuditWithEvent", s.AuditWithEvent(ctx, store.AuditEvent{Time: t0, Actor: "system", Action: "x"},
+			store.WebhookEvent{ID: fmt.Sprint("msg_", i), Type: "x", Time: t0}))
+	}
+	first, errs, err := s.FinishAndClaimDeliveries(ctx, "r1", nil, t0, t0.Add(time.Minute), 5)
+	must(t, "FinishAndClaimDeliveries(no outcomes)", err)
+	if len(first) != 2 || len(errs) != 0 {
+		t.Fatalf("FinishAndClaimDeliveries(no outcomes) = %v, %v; want msg_0 and msg_1, no errors", first, errs)
+	}
+	// msg_2 is written while r1 delivers the first two.
+	must(t, "AuditWithEvent", s.AuditWithEvent(ctx, store.AuditEvent{Time: t0, Actor: "system", Action: "x"},
+		store.WebhookEvent{ID: "msg_2", Type: "x", Time: t0}))
+	now := t0.Add(time.Second)
+	next, errs, err := s.FinishAndClaimDeliveries(ctx, "r1", []store.DeliveryOutcome{
+		{ID: first[0].ID, State: store.DeliveryDelivered},
+		{ID: first[1].ID, State: store.DeliveryPending, Next: now.Add(time.Hour), LastError: "HTTP 500"},
+		{ID: 1 << 40, State: store.DeliveryDelivered}, // no such lease
+	}, now, now.Add(time.Minute), 5)
+	must(t, "FinishAndClaimDeliveries", err)
+	if len(errs) != 3 || errs[0] != nil || errs[1] != nil || !errors.Is(errs[2], store.ErrStale) {
+		t.Fatalf("FinishAndClaimDeliveries errs = %v, want nil, nil, ErrStale", errs)
+	}
+	if len(next) != 1 || next[0].Event.ID != "msg_2" {
+		t.Fatalf("FinishAndClaimDeliveries = %+v, want msg_2 alone (msg_0 delivered, msg_1 due in an hour)", next)
+	}
+	done, err := s.Deliveries(ctx, store.DeliveryDelivered, 10)
+	must(t, "Deliveries(delivered)", err)
+	if len(done) != 1 || done[0].ID != first[0].ID || !done[0].DoneAt.Equal(now) {
+		t.Errorf("delivered = %+v, want delivery %d done at %v", done, first[0].ID, now)
+	}
+	retry, err := s.ClaimDeliveries(ctx, "r2", now.Add(time.Hour), now.Add(2*time.Hour), 5)
+	must(t, "ClaimDeliveries(retry due)", err)
+	if len(retry) != 2 || retry[0].ID != next[0].ID || retry[1].ID != first[1].ID || retry[1].Attempts != 1 {
+		t.Errorf("ClaimDeliveries an hour on = %+v, want msg_2 (r1's lease ran out), then the retry after 1 attempt", retry)
+	}
+}

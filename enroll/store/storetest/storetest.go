@@ -52,6 +52,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"AuditFilters", testAuditFilters},
 		{"WebhookOutbox", testWebhookOutbox},
 		{"FinishDeliveries", testFinishDeliveries},
+		{"FinishAndClaimDeliveries", testFinishAndClaimDeliveries},
 		{"Atomic", testAtomic},
 		{"ConcurrentClaim", testConcurrentClaim},
 		{"ApplianceAlerts", testApplianceAlerts},

@@ -39,7 +39,7 @@ const (
 // stores satisfy it.
 type Store interface {
 	Webhook(ctx context.Context, id string) (store.WebhookEndpoint, error)
-	ClaimDeliveries(ctx context.Context, owner string, now, until time.Time, n int) ([]store.Delivery, error)
+	FinishAndClaimDeliveries(ctx context.Context, owner string, outs []store.DeliveryOutcome, now, until time.Time, n int) ([]store.Delivery, []error, error)
 	FinishDeliveries(ctx context.Context, owner string, outs []store.DeliveryOutcome, now time.Time) []error
 }
 
@@ -151,18 +151,37 @@ func (d *Deliverer) Wake() {
 	}
 }
 
-// Run delivers until ctx ends.
+// Run delivers until ctx ends. A round's outcomes are recorded in the
+// transaction of the next round's claim, so that a round costs the store
+// one write, not two (each a wait for the verifies on SQLite, which has
+// one writer); that claim follows at once after a full round, and after
+// a coalescing wait after a short one. When no round is due the outbox is
+// read again at a notice or a poll, and only what is due takes a write.
 func (d *Deliverer) Run(ctx context.Context) {
 	t := time.NewTicker(d.cfg.Poll)
 	defer t.Stop()
+	var (
+		done []store.Delivery        // the last round's deliveries
+		outs []store.DeliveryOutcome // and their outcomes, not yet recorded
+	)
 	for {
-		// A full claim leaves more due: claim again at once. After a
-		// short one, wait for the next notice or poll, so that under a
-		// steady trickle of events each claim takes those of a
-		// coalescing wait, not the one or two written while the last
-		// were sent (each claim is a write, which the verifies wait for
-		// on SQLite).
-		for d.Once(ctx) == claimSize && ctx.Err() == nil {
+		ds := d.claim(ctx, done, outs)
+		done, outs = ds, d.attemptAll(ctx, ds)
+		if ctx.Err() != nil {
+			d.finish(ctx, done, outs) // those attempted in full; the others' leases run out
+			return
+		}
+		if len(ds) == claimSize {
+			continue // more are due
+		}
+		if len(ds) > 0 {
+			// The outcomes wait for the next claim, made after events
+			// written meanwhile have gathered.
+			if !sleep(ctx, coalesce) {
+				d.finish(ctx, done, outs)
+				return
+			}
+			continue
 		}
 		select {
 		case <-ctx.Done():
@@ -171,12 +190,22 @@ func (d *Deliverer) Run(ctx context.Context) {
 		case <-d.wake:
 			// Let the events written meanwhile join one claim: a claim
 			// per event costs the store a write each.
-			select {
-			case <-ctx.Done():
+			if !sleep(ctx, coalesce) {
 				return
-			case <-time.After(coalesce):
 			}
 		}
+	}
+}
+
+// sleep waits for dur and reports whether ctx was still live then.
+func sleep(ctx context.Context, dur time.Duration) bool {
+	t := time.NewTimer(dur)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 
@@ -188,20 +217,56 @@ const coalesce = 50 * time.Millisecond
 const claimSize = 16
 
 // Once claims the deliveries due now, attempts them in parallel and
-// records their outcomes together (one transaction for the lot, so a
-// burst of events costs the store's writer two claims' worth, not a
-// write per delivery); it returns how many it attempted.
+// records their outcomes together (one transaction for the lot); it
+// returns how many it attempted.
 func (d *Deliverer) Once(ctx context.Context) int {
-	now := d.clock.Now()
-	ds, err := d.cfg.Store.ClaimDeliveries(ctx, d.cfg.Owner, now, now.Add(lease), claimSize)
-	if err != nil {
-		if ctx.Err() == nil {
-			d.log.Warn("webhook outbox unreadable", "err", err)
-		}
-		return 0
+	ds := d.claim(ctx, nil, nil)
+	outs := d.attemptAll(ctx, ds)
+	if ctx.Err() == nil {
+		d.finish(ctx, ds, outs)
 	}
+	return len(ds)
+}
+
+// claim records the outcomes outs of the deliveries done and claims the
+// deliveries due now, in one transaction. When ctx ends meanwhile the
+// outcomes are still recorded, alone.
+func (d *Deliverer) claim(ctx context.Context, done []store.Delivery, outs []store.DeliveryOutcome) []store.Delivery {
+	now := d.clock.Now()
+	ds, errs, err := d.cfg.Store.FinishAndClaimDeliveries(ctx, d.cfg.Owner, outs, now, now.Add(lease), claimSize)
+	if err != nil && ctx.Err() != nil {
+		d.finish(ctx, done, outs)
+		return nil
+	}
+	d.logUnrecorded(done, errs)
+	if err != nil {
+		d.log.Warn("webhook outbox unreadable", "err", err)
+		return nil
+	}
+	return ds
+}
+
+// finish records the outcomes outs of the deliveries done, even when ctx
+// has ended.
+func (d *Deliverer) finish(ctx context.Context, done []store.Delivery, outs []store.DeliveryOutcome) {
+	if len(outs) > 0 {
+		d.logUnrecorded(done, d.cfg.Store.FinishDeliveries(context.WithoutCancel(ctx), d.cfg.Owner, outs, d.clock.Now()))
+	}
+}
+
+func (d *Deliverer) logUnrecorded(done []store.Delivery, errs []error) {
+	for i, err := range errs {
+		if err != nil {
+			d.log.Warn("webhook delivery outcome not recorded", "event", done[i].Event.ID, "err", err)
+		}
+	}
+}
+
+// attemptAll attempts ds in parallel and returns their outcomes, or nil
+// when ctx ended meanwhile (the outcomes are not to be recorded).
+func (d *Deliverer) attemptAll(ctx context.Context, ds []store.Delivery) []store.DeliveryOutcome {
 	if len(ds) == 0 {
-		return 0
+		return nil
 	}
 	// Each endpoint's address and key are read once per claim.
 	eps := make(map[string]target)
@@ -217,14 +282,9 @@ func (d *Deliverer) Once(ctx context.Context) int {
 	}
 	wg.Wait()
 	if ctx.Err() != nil {
-		return len(ds) // stopping: the leases run out and another replica retries
+		return nil
 	}
-	for i, err := range d.cfg.Store.FinishDeliveries(context.WithoutCancel(ctx), d.cfg.Owner, outs, d.clock.Now()) {
-		if err != nil {
-			d.log.Warn("webhook delivery outcome not recorded", "event", ds[i].Event.ID, "err", err)
-		}
-	}
-	return len(ds)
+	return outs
 }
 
 // target is where an endpoint's deliveries go and the key that signs

@@ -325,6 +325,50 @@ func TestTwoReplicas(t *testing.T) {
 	}
 }
 
+// TestRunRecordsOutcomes runs the deliverer as a server does: the
+// outcomes of a round, recorded with the next round's claim, are all
+// recorded (the failed one pending with its error, then delivered), and
+// those of the last round too once Run stops.
+func TestRunRecordsOutcomes(t *testing.T) {
+	st, sealer := storetest.OpenSQLite(t), testSealer(t)
+	rc := &receiver{answer: func(id string, n int) int {
+		if id == "msg_fail" {
+			return 503
+		}
+		return 204
+	}}
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	addEndpoint(t, st, sealer, "wh_1", srv.URL)
+	d, err := New(Config{Store: st, Sealer: sealer, Owner: "r1", AllowPrivateTargets: true, Poll: 10 * time.Millisecond, Logger: testkit.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { d.Run(ctx); close(done) }()
+	addEvent(t, st, "msg_fail", "device.locked", time.Now())
+	addEvent(t, st, "msg_1", "device.locked", time.Now())
+	d.Wake()
+	testkit.WaitFor(t, 10*time.Second, "the first round's outcomes", func() bool {
+		ds, err := st.Deliveries(t.Context(), store.DeliveryDelivered, 10)
+		return err == nil && len(ds) == 1
+	})
+	addEvent(t, st, "msg_2", "device.locked", time.Now())
+	d.Wake()
+	testkit.WaitFor(t, 10*time.Second, "msg_2 attempted", func() bool { return allDelivered(rc, 2) })
+	stop()
+	<-done
+	ds, err := st.Deliveries(t.Context(), store.DeliveryDelivered, 10)
+	if err != nil || len(ds) != 2 {
+		t.Fatalf("after Run stopped, delivered = %+v, %v; want msg_1 and msg_2", ds, err)
+	}
+	pending, err := st.Deliveries(t.Context(), store.DeliveryPending, 10)
+	if err != nil || len(pending) != 1 || pending[0].Event.ID != "msg_fail" || pending[0].Attempts != 1 || pending[0].LastError != "HTTP 503" {
+		t.Errorf("pending = %+v, %v; want msg_fail after 1 attempt with HTTP 503", pending, err)
+	}
+}
+
 func slowStarted(rc *receiver) bool {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
