@@ -4,8 +4,10 @@
 # /proc/PID/stat) as a percentage of one core, and its resident memory
 # (VmRSS from /proc/PID/status, with its anonymous part, RssAnon: the heap
 # and stacks; the rest is mostly the binary's pages, mapped in as code runs
-# for the first time); at the end the median and maximum CPU and the RSS
-# growth after the first minute.
+# for the first time); at the end the median and maximum CPU, the RSS
+# growth after the first minute and the range RSS kept to over minutes 2
+# to the end (flat after the first minute: the highest of them is not over
+# minute 1's).
 # Usage: scripts/idle-appliance.sh [MINUTES [totpsim flags...]], e.g. 10
 # The first minute after start is reported but not counted in the median:
 # start-up (clock acquisition, first frames) is not idle.
@@ -27,6 +29,8 @@ prev=$(ticks)
 cpus=()
 rss1=
 anon1=
+rsslo=
+rsshi=
 for ((m = 1; m <= mins; m++)); do
 	sleep 60
 	kill -0 "$pid" 2>/dev/null || { echo "totpsim exited; log:" >&2; cat "$tmp/log" >&2; exit 1; }
@@ -42,13 +46,15 @@ for ((m = 1; m <= mins; m++)); do
 		anon1=$an
 	else
 		cpus+=("$pct")
+		if [[ -z $rsslo ]] || ((r < rsslo)); then rsslo=$r; fi
+		if [[ -z $rsshi ]] || ((r > rsshi)); then rsshi=$r; fi
 	fi
 done
 if ((${#cpus[@]} > 0)); then
-	printf '%s\n' "${cpus[@]}" | sort -g | awk -v rss1="$rss1" -v rssn="$r" -v anon1="$anon1" -v anonn="$an" -v mins="$mins" '
+	printf '%s\n' "${cpus[@]}" | sort -g | awk -v rss1="$rss1" -v rssn="$r" -v anon1="$anon1" -v anonn="$an" -v lo="$rsslo" -v hi="$rsshi" -v mins="$mins" '
 		{ v[NR] = $1 }
 		END {
 			med = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-			printf "minutes 2..%d: CPU median %.3f %% of a core, max %.3f %%; RSS %.1f MiB after minute 1, %.1f MiB at the end (%+.1f MiB; anonymous %+.1f MiB)\n",
-				mins, med, v[NR], rss1 / 1024, rssn / 1024, (rssn - rss1) / 1024, (anonn - anon1) / 1024 }'
+			printf "minutes 2..%d: CPU median %.3f %% of a core, max %.3f %%; RSS %.1f MiB after minute 1, %.1f MiB at the end (%+.1f MiB; anonymous %+.1f MiB), %.1f to %.1f MiB over minutes 2..%d (%+.1f MiB at most)\n",
+				mins, med, v[NR], rss1 / 1024, rssn / 1024, (rssn - rss1) / 1024, (anonn - anon1) / 1024, lo / 1024, hi / 1024, mins, (hi - rss1) / 1024 }'
 fi
