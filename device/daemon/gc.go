@@ -16,17 +16,17 @@ import (
 // frame a second, the NTP polls), so with the default its heap crept up to
 // that floor over the first three minutes, the first collection came only
 // then (mapping the collector's own code and buffers), and its resident
-// memory grew for five minutes. At 25 the floor is 1 MiB: the first
-// collections run in the first seconds and the heap stays near its live
-// size. Each costs well under a millisecond of CPU on an idle heap.
+// memory grew for five minutes. At 25 the floor is 1 MiB and the first
+// collections run in the first seconds; after them the pacer's runway
+// sets the pace (see IdleGCInterval).
 const IdleGCPercent = 25
 
 // IdleGCInterval is how long an appliance process goes without a
 // collection: CollectIdle runs one when the runtime ran none for that
 // long. Whatever GOGC says, Go's pacer lets the heap take in at least
 // 1 MiB of new objects between collections (the sweeper's runway), and an
-// idle appliance (0.7 MiB live, about 5 KiB allocated a second) takes two
-// to three minutes for that: each cycle its heap spread over pages it had
+// idle appliance (0.7 MiB live, about 5 KiB allocated a second) takes about
+// two minutes for that: each cycle its heap spread over pages it had
 // not used, and its resident memory grew for the first four minutes,
 // then rose and fell by a few hundred KiB as the scavenger returned the
 // pages each collection freed. Collected every 30 s, the heap grows by
