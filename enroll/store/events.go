@@ -191,10 +191,6 @@ func (s *sqlStore) insertEvent(ctx context.Context, t *txq, ev WebhookEvent) err
 	return err
 }
 
-func likeEscape(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
-}
-
 func (s *sqlStore) AuditWithEvent(ctx context.Context, e AuditEvent, ev WebhookEvent) error {
 	return s.tx(ctx, "audit", func(t *txq) error {
 		if err := s.insertAudit(ctx, t, e); err != nil {
@@ -210,7 +206,7 @@ func (s *sqlStore) AuditAfter(ctx context.Context, q AuditQuery) ([]AuditEvent, 
 	if q.Action != "" {
 		if p, ok := strings.CutSuffix(q.Action, "*"); ok {
 			sq += ` AND action LIKE ? ESCAPE '\'`
-			args = append(args, likeEscape(p)+"%")
+			args = append(args, likeEscaper.Replace(p)+"%")
 		} else {
 			sq += ` AND action = ?`
 			args = append(args, q.Action)

@@ -177,7 +177,7 @@ func (d *Deliverer) Run(ctx context.Context) {
 		if len(ds) > 0 {
 			// The outcomes wait for the next claim, made after events
 			// written meanwhile have gathered.
-			if !sleep(ctx, coalesce) {
+			if wallclock.Sleep(ctx, coalesce) != nil {
 				d.finish(ctx, done, outs)
 				return
 			}
@@ -190,22 +190,10 @@ func (d *Deliverer) Run(ctx context.Context) {
 		case <-d.wake:
 			// Let the events written meanwhile join one claim: a claim
 			// per event costs the store a write each.
-			if !sleep(ctx, coalesce) {
+			if wallclock.Sleep(ctx, coalesce) != nil {
 				return
 			}
 		}
-	}
-}
-
-// sleep waits for dur and reports whether ctx was still live then.
-func sleep(ctx context.Context, dur time.Duration) bool {
-	t := time.NewTimer(dur)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }
 
